@@ -1,0 +1,12 @@
+.PHONY: test bench fuzz
+
+# test is what CI runs: vet plus the race-enabled suite over the module.
+test:
+	go vet ./...
+	go test -race -timeout 15m ./...
+
+bench:
+	go test ./bench -run '^$$' -bench . -benchtime 2s
+
+fuzz:
+	go test ./codec -run '^$$' -fuzz FuzzDecodeSample -fuzztime 30s

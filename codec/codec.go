@@ -1,0 +1,99 @@
+// Package codec turns values into bytes and back.
+//
+// Every value that crosses a process boundary in Freshet (a network
+// exchange, a state backend, a checkpoint) goes through a Codec. Codecs for
+// primitives, strings, byte slices, slices, arrays, maps, pointers and
+// structs with exported fields are derived on first use, with reflection
+// once per type; types that implement encoding.BinaryMarshaler and
+// encoding.BinaryUnmarshaler (such as time.Time) use those methods. Users
+// register their own codec for any type with Register.
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+)
+
+// A Codec encodes values of type T.
+//
+// Append appends the encoding of v to dst and returns the extended slice.
+// Decode decodes one value from the front of src and returns it with the
+// number of bytes it used. Decode must not keep a reference to src.
+type Codec[T any] interface {
+	Append(dst []byte, v T) []byte
+	Decode(src []byte) (v T, n int, err error)
+}
+
+var (
+	// ErrCorrupt is returned, wrapped, when input cannot be decoded.
+	ErrCorrupt = errors.New("codec: corrupt input")
+	// ErrUnsupported is returned, wrapped, when no codec can be derived for
+	// a type (channels, functions, interfaces, unexported struct fields).
+	ErrUnsupported = errors.New("codec: unsupported type")
+)
+
+var registry sync.Map // reflect.Type -> any (a Codec[T] for that type)
+
+// Register makes c the codec for T, replacing any derived or earlier
+// registered codec. Register it before the job that uses T is built.
+func Register[T any](c Codec[T]) {
+	registry.Store(reflect.TypeFor[T](), c)
+}
+
+// Of returns the codec for T: a registered one, or one derived from T's
+// structure. It fails with ErrUnsupported naming the part of T that cannot
+// be encoded.
+func Of[T any]() (Codec[T], error) {
+	t := reflect.TypeFor[T]()
+	if c, ok := registry.Load(t); ok {
+		return c.(Codec[T]), nil
+	}
+	if c := primitive[T](); c != nil {
+		return c, nil
+	}
+	p, err := plan(t)
+	if err != nil {
+		return nil, err
+	}
+	c := &derived[T]{p: p}
+	actual, _ := registry.LoadOrStore(t, Codec[T](c))
+	return actual.(Codec[T]), nil
+}
+
+// Must is like Of but panics when T has no codec. It is meant for package
+// level variables of types known to be supported.
+func Must[T any]() Codec[T] {
+	c, err := Of[T]()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// Marshal encodes v with T's codec.
+func Marshal[T any](v T) ([]byte, error) {
+	c, err := Of[T]()
+	if err != nil {
+		return nil, err
+	}
+	return c.Append(nil, v), nil
+}
+
+// Unmarshal decodes a value encoded by Marshal; all of b must be used.
+func Unmarshal[T any](b []byte) (T, error) {
+	var zero T
+	c, err := Of[T]()
+	if err != nil {
+		return zero, err
+	}
+	v, n, err := c.Decode(b)
+	if err != nil {
+		return zero, err
+	}
+	if n != len(b) {
+		return zero, fmt.Errorf("%w: %d trailing bytes after %s", ErrCorrupt, len(b)-n, reflect.TypeFor[T]())
+	}
+	return v, nil
+}

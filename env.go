@@ -1,0 +1,273 @@
+package freshet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/freshet-io/freshet/internal/cluster"
+	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/jobmanager"
+	"github.com/freshet-io/freshet/internal/keygroup"
+	"github.com/freshet-io/freshet/internal/task"
+)
+
+// Env is where a job's dataflow is declared and from where it is executed
+// (Flink's StreamExecutionEnvironment). An Env is not safe for concurrent use
+// while the dataflow is being built.
+type Env struct {
+	cfg   config
+	nodes []*graph.Node
+	errs  []error
+	tags  map[string]string // output tag id → element type, to catch reuse with another type
+}
+
+type config struct {
+	parallelism    int
+	maxParallelism int
+	batchSize      int
+	bufferTimeout  time.Duration
+	gateCapacity   int
+	chaining       bool
+	encode         bool
+	taskManagers   int
+}
+
+// Option configures an Env.
+type Option func(*config) error
+
+// WithParallelism sets the default parallelism of operators (default 1).
+func WithParallelism(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("parallelism must be at least 1, got %d", n)
+		}
+		c.parallelism = n
+		return nil
+	}
+}
+
+// WithMaxParallelism sets the default maximum parallelism, the number of key
+// groups of keyed state (default 128, at most 32768).
+func WithMaxParallelism(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > keygroup.UpperBoundMaxParallelism {
+			return fmt.Errorf("max parallelism must be between 1 and %d, got %d", keygroup.UpperBoundMaxParallelism, n)
+		}
+		c.maxParallelism = n
+		return nil
+	}
+}
+
+// WithBatchSize sets how many records a subtask groups into one batch per
+// downstream channel before handing it over (default 256).
+func WithBatchSize(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("batch size must be at least 1, got %d", n)
+		}
+		c.batchSize = n
+		return nil
+	}
+}
+
+// WithBufferTimeout sets the longest a record waits in a partial batch while
+// its subtask is busy (default 100ms; a subtask that waits for input flushes
+// at once). Zero flushes only when batches fill or the subtask waits.
+func WithBufferTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("buffer timeout must not be negative, got %s", d)
+		}
+		c.bufferTimeout = d
+		return nil
+	}
+}
+
+// WithChannelCapacity sets how many batches each input channel buffers before
+// its producer blocks (default 4); this bounds the memory in flight.
+func WithChannelCapacity(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("channel capacity must be at least 1, got %d", n)
+		}
+		c.gateCapacity = n
+		return nil
+	}
+}
+
+// WithChaining turns operator chaining on (the default) or off.
+func WithChaining(on bool) Option {
+	return func(c *config) error { c.chaining = on; return nil }
+}
+
+// WithForcedSerialization makes every exchange between subtasks encode and
+// decode its records, as they would be between processes, even when both
+// subtasks run in this process. Tests use it to prove a job's types survive
+// the network.
+func WithForcedSerialization() Option {
+	return func(c *config) error { c.encode = true; return nil }
+}
+
+// WithTaskManagers sets how many TaskManagers the embedded cluster starts
+// (default 1).
+func WithTaskManagers(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("task managers must be at least 1, got %d", n)
+		}
+		c.taskManagers = n
+		return nil
+	}
+}
+
+// NewEnv returns an environment for declaring a job. Invalid options are
+// reported by Execute.
+func NewEnv(opts ...Option) *Env {
+	e := &Env{
+		cfg: config{parallelism: 1, batchSize: 256, bufferTimeout: 100 * time.Millisecond, gateCapacity: 4, chaining: true, taskManagers: 1},
+		tags: map[string]string{},
+	}
+	for _, o := range opts {
+		if err := o(&e.cfg); err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+		}
+	}
+	return e
+}
+
+// Parallelism is the environment's default parallelism.
+func (e *Env) Parallelism() int { return e.cfg.parallelism }
+
+// ErrInvalidConfig is wrapped by errors about the environment's options.
+var ErrInvalidConfig = errors.New("freshet: invalid configuration")
+
+// ErrInvalidProgram is wrapped by errors about a malformed dataflow.
+var ErrInvalidProgram = graph.ErrInvalidProgram
+
+func (e *Env) addNode(n *graph.Node) *graph.Node {
+	n.ID = len(e.nodes) + 1
+	e.nodes = append(e.nodes, n)
+	return n
+}
+
+func (e *Env) fail(err error) { e.errs = append(e.errs, err) }
+
+// plan validates the dataflow and builds its job graph.
+func (e *Env) plan(name string) (*graph.JobGraph, error) {
+	if len(e.errs) > 0 {
+		return nil, errors.Join(e.errs...)
+	}
+	return graph.Build(name, e.nodes, graph.Config{Parallelism: e.cfg.parallelism, MaxParallelism: e.cfg.maxParallelism, Chaining: e.cfg.chaining})
+}
+
+// ExecutionPlan returns the job's plan as JSON, in the shape of Flink's
+// execution plan: one entry per operator with its parallelism, chain and inputs.
+func (e *Env) ExecutionPlan(name string) (string, error) {
+	g, err := e.plan(name)
+	if err != nil {
+		return "", err
+	}
+	return g.PlanJSON(), nil
+}
+
+// Execute runs the job and blocks until it finishes (bounded jobs), ctx is
+// cancelled, or a subtask fails. It returns nil when the job finished, ctx's
+// error when it was cancelled, and the failure otherwise.
+func (e *Env) Execute(ctx context.Context, name string) error {
+	j, err := e.ExecuteAsync(ctx, name)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-j.Done():
+	case <-ctx.Done():
+		j.Cancel()
+		<-j.Done()
+		if j.Err() == nil {
+			return ctx.Err()
+		}
+	}
+	return j.Err()
+}
+
+// ExecuteAsync starts the job on an embedded cluster and returns at once.
+func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error) {
+	g, err := e.plan(name)
+	if err != nil {
+		return nil, err
+	}
+	mini, err := cluster.NewMini(cluster.MiniConfig{
+		TaskManagers: e.cfg.taskManagers,
+		SlotsPerTM:   (jobmanager.SlotsNeeded(g) + e.cfg.taskManagers - 1) / e.cfg.taskManagers,
+		GateCapacity: e.cfg.gateCapacity,
+	})
+	if err != nil {
+		return nil, err
+	}
+	cfg := task.Config{JobName: name, BatchSize: e.cfg.batchSize, BufferTimeout: e.cfg.bufferTimeout, Encode: e.cfg.encode}
+	if e.cfg.encode {
+		for _, n := range e.nodes {
+			if n.Out != nil {
+				if err := n.Out.CheckCodec(); err != nil {
+					_ = mini.Close()
+					return nil, fmt.Errorf("%w: operator %q: %w", ErrInvalidProgram, n.Name, err)
+				}
+			}
+		}
+	}
+	j, err := mini.JM.Submit(ctx, g, cfg)
+	if err != nil {
+		_ = mini.Close()
+		return nil, err
+	}
+	c := &JobClient{job: j, done: make(chan struct{})}
+	go func() {
+		<-j.Done()
+		_ = mini.Close()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// JobStatus is the state of a running or ended job.
+type JobStatus = jobmanager.JobStatus
+
+// Job states.
+const (
+	JobCreated   = jobmanager.JobCreated
+	JobRunning   = jobmanager.JobRunning
+	JobFinished  = jobmanager.JobFinished
+	JobCanceling = jobmanager.JobCanceling
+	JobCanceled  = jobmanager.JobCanceled
+	JobFailed    = jobmanager.JobFailed
+)
+
+// JobClient is the handle of a job started with ExecuteAsync.
+type JobClient struct {
+	job  *jobmanager.Job
+	done chan struct{}
+}
+
+// ID is the job's identifier.
+func (c *JobClient) ID() string { return string(c.job.ID) }
+
+// Status returns the job's current status.
+func (c *JobClient) Status() JobStatus { return c.job.Status() }
+
+// Cancel asks the job to stop; Wait or Done tell when it has.
+func (c *JobClient) Cancel() { c.job.Cancel() }
+
+// Done is closed when the job has ended and every goroutine it started has returned.
+func (c *JobClient) Done() <-chan struct{} { return c.done }
+
+// Wait blocks until the job ends and returns its failure, if any. A cancelled
+// job returns nil.
+func (c *JobClient) Wait() error {
+	<-c.done
+	return c.job.Err()
+}
+
+// Err returns the job's failure once Done is closed.
+func (c *JobClient) Err() error { return c.Wait() }

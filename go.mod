@@ -1,0 +1,3 @@
+module github.com/freshet-io/freshet
+
+go 1.26.8

@@ -1,0 +1,52 @@
+// Package cluster assembles a JobManager and TaskManagers. The embedded mini
+// cluster runs them in this process, joined by direct calls through the rpc
+// gateways — the same components a distributed cluster runs.
+package cluster
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/freshet-io/freshet/internal/exchange"
+	"github.com/freshet-io/freshet/internal/jobmanager"
+	"github.com/freshet-io/freshet/internal/taskmanager"
+)
+
+// MiniConfig configures an embedded cluster.
+type MiniConfig struct {
+	TaskManagers int
+	SlotsPerTM   int
+	GateCapacity int
+}
+
+// Mini is a JobManager and TaskManagers in one process.
+type Mini struct {
+	JM  *jobmanager.JobManager
+	TMs []*taskmanager.TaskManager
+}
+
+// NewMini starts an embedded cluster.
+func NewMini(cfg MiniConfig) (*Mini, error) {
+	if cfg.TaskManagers < 1 {
+		cfg.TaskManagers = 1
+	}
+	jm := jobmanager.New()
+	reg := exchange.NewRegistry()
+	m := &Mini{JM: jm}
+	for i := range cfg.TaskManagers {
+		tm := taskmanager.New(taskmanager.Config{ID: fmt.Sprintf("tm-%d", i), Slots: cfg.SlotsPerTM, GateCapacity: cfg.GateCapacity}, jm, reg)
+		if err := jm.RegisterTaskManager(context.Background(), tm); err != nil {
+			return nil, err
+		}
+		m.TMs = append(m.TMs, tm)
+	}
+	return m, nil
+}
+
+// Close stops every TaskManager and waits for their subtasks.
+func (m *Mini) Close() error {
+	for _, tm := range m.TMs {
+		_ = tm.Close()
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+// Package exchange moves elements between subtasks: input gates that merge
+// the channels a subtask reads, record writers that batch and partition what
+// a subtask emits, and the partitioners of the DataStream API.
+//
+// Within one process a channel passes typed batches through a bounded queue
+// without encoding; a channel to another process (or any channel, when the
+// job forces serialization) carries encoded batches instead. Both sides meet
+// at ChannelWriter, the seam where a network transport plugs in.
+//
+//	record writer ──batch──▶ ChannelWriter ──▶ channel queue ──▶ InputGate ──▶ subtask
+//	   (partition, batch)     (local | remote)   (bounded)        (merge, align)
+package exchange
+
+import (
+	"context"
+	"errors"
+)
+
+// Kind tells what an Envelope carries.
+type Kind uint8
+
+// Envelope kinds.
+const (
+	KindRecords    Kind = iota // Batch holds a typed batch
+	KindEncoded                // Bytes holds an encoded batch
+	KindWatermark              // Watermark holds the channel's new watermark
+	KindIdle                   // the channel became idle
+	KindActive                 // the channel became active again
+	KindEndOfInput             // the channel will carry nothing more
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindRecords:
+		return "records"
+	case KindEncoded:
+		return "encoded"
+	case KindWatermark:
+		return "watermark"
+	case KindIdle:
+		return "idle"
+	case KindActive:
+		return "active"
+	case KindEndOfInput:
+		return "end-of-input"
+	}
+	return "unknown"
+}
+
+// Envelope is the unit a channel carries: a batch of records or one event.
+type Envelope struct {
+	Kind      Kind
+	Channel   int // index of the channel within the receiving gate, set by the gate
+	Batch     any // *Batch[T] for KindRecords
+	Bytes     []byte
+	Count     int   // number of records in Batch or Bytes
+	Watermark int64 // for KindWatermark
+}
+
+// ChannelWriter sends envelopes to one input channel of a downstream subtask.
+// Send blocks while the channel has no room (backpressure) and returns the
+// context's error when ctx ends first. One goroutine sends on a writer.
+type ChannelWriter interface {
+	Send(ctx context.Context, e Envelope) error
+}
+
+// ErrGateClosed is returned when sending to a gate whose task has ended.
+var ErrGateClosed = errors.New("freshet: input gate closed")

@@ -1,0 +1,154 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+
+	"github.com/freshet-io/freshet/codec"
+	"github.com/freshet-io/freshet/internal/exchange"
+	"github.com/freshet-io/freshet/internal/operator"
+)
+
+// Type carries the typed glue of one element type, so the runtime can wire
+// operators of any types together without reflection on the record path.
+type Type interface {
+	String() string
+	// Link returns the Output[T] that calls input (1 or 2) of op directly.
+	Link(op operator.Operator, input int, cur *int, idx int) (any, error)
+	// FanOut combines several Output[T] into one.
+	FanOut(outs []any) any
+	// Discard returns an Output[T] that drops everything.
+	Discard() any
+	// NewWriter returns a record writer (an Output[T]) sending to targets.
+	NewWriter(ctx context.Context, targets []exchange.ChannelWriter, p Partitioning, subtask, maxParallelism int, cfg exchange.WriterConfig) (Writer, error)
+	// NewReader returns the function feeding envelopes of records into input
+	// (1 or 2) of op.
+	NewReader(op operator.Operator, input int) (func(e *exchange.Envelope) error, error)
+	// CheckCodec reports whether values of the type can be encoded.
+	CheckCodec() error
+}
+
+// Writer is a record writer seen without its type.
+type Writer interface {
+	operator.Flusher
+	Output() any
+	Event(e exchange.Envelope) error
+}
+
+// TypeOf returns the Type of T.
+func TypeOf[T any]() Type { return typeOf[T]{} }
+
+type typeOf[T any] struct{}
+
+func (typeOf[T]) String() string { return reflect.TypeFor[T]().String() }
+
+func (typeOf[T]) CheckCodec() error {
+	_, err := codec.Of[T]()
+	return err
+}
+
+func (typeOf[T]) Link(op operator.Operator, input int, cur *int, idx int) (any, error) {
+	switch input {
+	case 1:
+		if in, ok := op.(operator.OneInput[T]); ok {
+			return &operator.Link[T]{Op: in, Cur: cur, Idx: idx}, nil
+		}
+	}
+	return nil, fmt.Errorf("operator %T does not take input %d of type %s", op, input, reflect.TypeFor[T]())
+}
+
+func (typeOf[T]) FanOut(outs []any) any {
+	f := make(operator.FanOut[T], len(outs))
+	for i, o := range outs {
+		f[i] = o.(operator.Output[T])
+	}
+	return f
+}
+
+func (typeOf[T]) Discard() any { return operator.Discard[T]{} }
+
+type writer[T any] struct{ *exchange.RecordWriter[T] }
+
+func (w writer[T]) Output() any { return w.RecordWriter }
+
+func (typeOf[T]) NewWriter(ctx context.Context, targets []exchange.ChannelWriter, p Partitioning, subtask, maxParallelism int, cfg exchange.WriterConfig) (Writer, error) {
+	var part exchange.Partitioner[T]
+	switch p.Kind {
+	case PartitionBroadcast:
+		cfg.Broadcast = true
+	case PartitionRebalance:
+		part = &exchange.RoundRobin[T]{Next: subtask}
+	case PartitionRescale:
+		part = &exchange.RoundRobin[T]{}
+	case PartitionShuffle:
+		part = &exchange.Random[T]{R: rand.New(rand.NewPCG(rand.Uint64(), uint64(subtask)))}
+	case PartitionGlobal:
+		part = exchange.First[T]{}
+	case PartitionKeyGroups, PartitionCustom:
+		pp, ok := p.New(subtask, maxParallelism).(exchange.Partitioner[T])
+		if !ok {
+			return nil, fmt.Errorf("partitioner for %s has the wrong type", reflect.TypeFor[T]())
+		}
+		part = pp
+	}
+	w, err := exchange.NewRecordWriter(ctx, targets, part, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return writer[T]{w}, nil
+}
+
+func (typeOf[T]) NewReader(op operator.Operator, input int) (func(e *exchange.Envelope) error, error) {
+	var process func(operator.Record[T]) error
+	switch input {
+	case 1:
+		if in, ok := op.(operator.OneInput[T]); ok {
+			process = in.ProcessElement
+		} else if in, ok := op.(operator.Input1[T]); ok {
+			process = in.ProcessElement1
+		}
+	case 2:
+		if in, ok := op.(operator.Input2[T]); ok {
+			process = in.ProcessElement2
+		}
+	}
+	if process == nil {
+		return nil, fmt.Errorf("operator %T does not take input %d of type %s", op, input, reflect.TypeFor[T]())
+	}
+	pool := exchange.PoolFor[T]()
+	var (
+		c    codec.Codec[T]
+		once sync.Once
+		cerr error
+	)
+	return func(e *exchange.Envelope) error {
+		var b *exchange.Batch[T]
+		switch e.Kind {
+		case exchange.KindRecords:
+			b = e.Batch.(*exchange.Batch[T])
+		case exchange.KindEncoded:
+			once.Do(func() { c, cerr = codec.Of[T]() })
+			if cerr != nil {
+				return cerr
+			}
+			b = pool.Get().(*exchange.Batch[T])
+			if err := exchange.DecodeBatch(c, e.Bytes, b); err != nil {
+				exchange.Release(pool, b)
+				return fmt.Errorf("reading channel %d: %w", e.Channel, err)
+			}
+		default:
+			return fmt.Errorf("reader got %s envelope", e.Kind)
+		}
+		for i := range b.Records {
+			if err := process(b.Records[i]); err != nil {
+				exchange.Release(pool, b)
+				return err
+			}
+		}
+		exchange.Release(pool, b)
+		return nil
+	}, nil
+}

@@ -1,0 +1,404 @@
+// Package jobmanager runs jobs: it accepts job graphs, takes slots from the
+// registered TaskManagers, deploys every subtask, runs the source
+// coordinators, and follows the subtasks' states to the job's end.
+package jobmanager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/internal/rpc"
+	"github.com/freshet-io/freshet/internal/task"
+)
+
+// JobStatus is the state of a job.
+type JobStatus uint8
+
+// Job states, as Flink names them.
+const (
+	JobCreated JobStatus = iota
+	JobRunning
+	JobFinished
+	JobCanceling
+	JobCanceled
+	JobFailed
+)
+
+var jobStatusNames = [...]string{"CREATED", "RUNNING", "FINISHED", "CANCELLING", "CANCELED", "FAILED"}
+
+func (s JobStatus) String() string { return jobStatusNames[s] }
+
+// Terminal reports whether the job has ended.
+func (s JobStatus) Terminal() bool { return s == JobFinished || s == JobCanceled || s == JobFailed }
+
+// ErrNotEnoughSlots is returned when the cluster cannot run a job.
+var ErrNotEnoughSlots = errors.New("freshet: not enough task slots")
+
+// JobManager accepts jobs and runs them on its TaskManagers. It implements
+// rpc.JobManagerGateway.
+type JobManager struct {
+	nextJob atomic.Int64
+	mu      struct {
+		sync.Mutex
+		tms  []rpc.TaskManagerGateway
+		used map[string]int // slots in use per TaskManager
+		jobs map[rpc.JobID]*Job
+	}
+}
+
+// New returns a JobManager with no TaskManagers.
+func New() *JobManager {
+	jm := &JobManager{}
+	jm.mu.used = map[string]int{}
+	jm.mu.jobs = map[rpc.JobID]*Job{}
+	return jm
+}
+
+// RegisterTaskManager implements rpc.JobManagerGateway.
+func (jm *JobManager) RegisterTaskManager(_ context.Context, tm rpc.TaskManagerGateway) error {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	for _, t := range jm.mu.tms {
+		if t.ID() == tm.ID() {
+			return fmt.Errorf("registering TaskManager %s: already registered", tm.ID())
+		}
+	}
+	jm.mu.tms = append(jm.mu.tms, tm)
+	return nil
+}
+
+func (jm *JobManager) job(id rpc.JobID) *Job {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	return jm.mu.jobs[id]
+}
+
+// UpdateTaskState implements rpc.JobManagerGateway.
+func (jm *JobManager) UpdateTaskState(_ context.Context, u rpc.TaskUpdate) error {
+	j := jm.job(u.Exec.Job)
+	if j == nil {
+		return fmt.Errorf("task update for unknown job %s", u.Exec.Job)
+	}
+	j.post(u)
+	return nil
+}
+
+// SendOperatorEvent implements rpc.JobManagerGateway.
+func (jm *JobManager) SendOperatorEvent(_ context.Context, exec rpc.ExecutionID, event any) error {
+	j := jm.job(exec.Job)
+	if j == nil {
+		return fmt.Errorf("operator event for unknown job %s", exec.Job)
+	}
+	c := j.coordinators[exec.Vertex]
+	if c == nil {
+		return fmt.Errorf("operator event for vertex %d of job %s, which has no coordinator", exec.Vertex, exec.Job)
+	}
+	c.HandleEvent(exec.Subtask, event)
+	return nil
+}
+
+// SlotsNeeded is the number of slots a job graph occupies: per slot sharing
+// group, the highest parallelism in it.
+func SlotsNeeded(g *graph.JobGraph) int {
+	groups := map[string]int{}
+	for _, v := range g.Vertices {
+		groups[v.SlotSharingGroup] = max(groups[v.SlotSharingGroup], v.Parallelism)
+	}
+	n := 0
+	for _, p := range groups {
+		n += p
+	}
+	return n
+}
+
+// Submit starts a job and returns its handle. The job runs until it finishes,
+// fails, or is cancelled; ctx only bounds the submission.
+func (jm *JobManager) Submit(ctx context.Context, g *graph.JobGraph, cfg task.Config) (*Job, error) {
+	id := rpc.JobID(fmt.Sprintf("%s-%d", sanitize(g.Name), jm.nextJob.Add(1)))
+	slots, err := jm.allocate(g)
+	if err != nil {
+		return nil, err
+	}
+	j := &Job{
+		ID: id, Graph: g, jm: jm, cfg: cfg, slots: slots,
+		updates:      make(chan rpc.TaskUpdate, 64),
+		done:         make(chan struct{}),
+		cancelReq:    make(chan struct{}),
+		coordinators: map[int]operator.Coordinator{},
+		states:       map[rpc.ExecutionID]rpc.TaskState{},
+	}
+	j.status.Store(uint32(JobCreated))
+	jm.mu.Lock()
+	jm.mu.jobs[id] = j
+	jm.mu.Unlock()
+	if err := j.start(ctx); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+func sanitize(s string) string {
+	out := []rune{}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			out = append(out, r)
+		default:
+			out = append(out, '_')
+		}
+	}
+	if len(out) == 0 {
+		return "job"
+	}
+	return string(out)
+}
+
+// slot is a slot of a TaskManager given to a job.
+type slot struct {
+	tm    rpc.TaskManagerGateway
+	index int
+}
+
+// allocate takes the slots a job needs, spreading them over TaskManagers in
+// registration order.
+func (jm *JobManager) allocate(g *graph.JobGraph) (map[string][]slot, error) {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	need := SlotsNeeded(g)
+	free := 0
+	for _, tm := range jm.mu.tms {
+		free += tm.Slots() - jm.mu.used[tm.ID()]
+	}
+	if free < need {
+		return nil, fmt.Errorf("%w: job %q needs %d, the cluster has %d free", ErrNotEnoughSlots, g.Name, need, free)
+	}
+	groups := map[string]int{}
+	var order []string
+	for _, v := range g.Vertices {
+		if _, ok := groups[v.SlotSharingGroup]; !ok {
+			order = append(order, v.SlotSharingGroup)
+		}
+		groups[v.SlotSharingGroup] = max(groups[v.SlotSharingGroup], v.Parallelism)
+	}
+	out := map[string][]slot{}
+	ti := 0
+	for _, grp := range order {
+		for range groups[grp] {
+			for jm.mu.tms[ti].Slots()-jm.mu.used[jm.mu.tms[ti].ID()] == 0 {
+				ti++
+			}
+			tm := jm.mu.tms[ti]
+			out[grp] = append(out[grp], slot{tm: tm, index: jm.mu.used[tm.ID()]})
+			jm.mu.used[tm.ID()]++
+		}
+	}
+	return out, nil
+}
+
+func (jm *JobManager) release(j *Job) {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	for _, ss := range j.slots {
+		for _, s := range ss {
+			jm.mu.used[s.tm.ID()]--
+		}
+	}
+	delete(jm.mu.jobs, j.ID)
+}
+
+// Job is a submitted job.
+type Job struct {
+	ID    rpc.JobID
+	Graph *graph.JobGraph
+	jm    *JobManager
+	cfg   task.Config
+	slots map[string][]slot
+
+	status       atomic.Uint32
+	updates      chan rpc.TaskUpdate
+	done         chan struct{}
+	cancelReq    chan struct{}
+	cancelOnce   sync.Once
+	err          error
+	coordinators map[int]operator.Coordinator
+	states       map[rpc.ExecutionID]rpc.TaskState // owned by run
+	startTime    time.Time
+	coordCtx     context.Context
+	coordCancel  context.CancelFunc
+	coordErr     chan error
+}
+
+// Status returns the job's current status.
+func (j *Job) Status() JobStatus { return JobStatus(j.status.Load()) }
+
+// Done is closed when the job has ended and all its subtasks have stopped.
+func (j *Job) Done() <-chan struct{} { return j.done }
+
+// Err is the job's failure, after Done; nil when it finished or was cancelled.
+func (j *Job) Err() error {
+	<-j.done
+	return j.err
+}
+
+// Cancel asks the job to stop.
+func (j *Job) Cancel() { j.cancelOnce.Do(func() { close(j.cancelReq) }) }
+
+func (j *Job) post(u rpc.TaskUpdate) {
+	select {
+	case j.updates <- u:
+	case <-j.done:
+	}
+}
+
+func (j *Job) tmFor(v *graph.Vertex, subtask int) rpc.TaskManagerGateway {
+	return j.slots[v.SlotSharingGroup][subtask].tm
+}
+
+func (j *Job) start(ctx context.Context) error {
+	j.startTime = time.Now()
+	j.coordCtx, j.coordCancel = context.WithCancel(context.Background())
+	j.coordErr = make(chan error, 1)
+	for _, v := range j.Graph.Vertices {
+		spec := v.Head().Source
+		if spec == nil {
+			continue
+		}
+		v := v
+		send := func(subtask int, event any) {
+			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: subtask}
+			if err := j.tmFor(v, subtask).SendOperatorEvent(j.coordCtx, exec, event); err != nil && j.coordCtx.Err() == nil {
+				j.failCoordinator(fmt.Errorf("sending split event to %s subtask %d: %w", v.Name(), subtask, err))
+			}
+		}
+		c, err := spec.NewCoordinator(v.Parallelism, send)
+		if err != nil {
+			j.abortStart()
+			return fmt.Errorf("creating coordinator of %s: %w", v.Name(), err)
+		}
+		j.coordinators[v.ID] = c
+	}
+	j.status.Store(uint32(JobRunning))
+deploy:
+	for _, v := range j.Graph.Vertices {
+		for i := 0; i < v.Parallelism; i++ {
+			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i}
+			if err := j.tmFor(v, i).SubmitTask(ctx, rpc.TaskDeployment{Exec: exec, Graph: j.Graph, Config: j.cfg}); err != nil {
+				j.err = fmt.Errorf("deploying %s subtask %d: %w", v.Name(), i, err)
+				j.Cancel()
+				break deploy
+			}
+			j.states[exec] = rpc.TaskDeploying
+		}
+	}
+	for id, c := range j.coordinators {
+		if err := c.Start(j.coordCtx); err != nil {
+			j.failCoordinator(fmt.Errorf("starting coordinator of vertex %d: %w", id, err))
+			break
+		}
+		for _, v := range j.Graph.Vertices {
+			if v.ID == id {
+				for i := 0; i < v.Parallelism; i++ {
+					c.ReaderStarted(i)
+				}
+			}
+		}
+	}
+	go j.run()
+	return nil
+}
+
+func (j *Job) abortStart() {
+	j.coordCancel()
+	for _, c := range j.coordinators {
+		_ = c.Close()
+	}
+	j.jm.release(j)
+}
+
+func (j *Job) failCoordinator(err error) {
+	select {
+	case j.coordErr <- err:
+	default:
+	}
+}
+
+// run follows the subtasks until all have ended.
+func (j *Job) run() {
+	live := len(j.states)
+	canceling := false
+	stop := func(status JobStatus) {
+		if canceling {
+			return
+		}
+		canceling = true
+		j.status.Store(uint32(status))
+		for _, tm := range j.taskManagers() {
+			_ = tm.CancelJob(context.Background(), j.ID)
+		}
+	}
+	for live > 0 {
+		select {
+		case u := <-j.updates:
+			prev := j.states[u.Exec]
+			if prev.Terminal() {
+				continue
+			}
+			j.states[u.Exec] = u.State
+			if !u.State.Terminal() {
+				continue
+			}
+			live--
+			if u.State == rpc.TaskFailed && j.err == nil {
+				j.err = u.Err
+				stop(JobFailed)
+			}
+		case <-j.cancelReq:
+			stop(JobCanceling)
+			j.cancelReq = nil
+		case err := <-j.coordErr:
+			if j.err == nil {
+				j.err = err
+			}
+			stop(JobFailed)
+		}
+	}
+	j.coordCancel()
+	for _, c := range j.coordinators {
+		if err := c.Close(); err != nil && j.err == nil {
+			j.err = fmt.Errorf("closing coordinator: %w", err)
+		}
+	}
+	for _, tm := range j.taskManagers() {
+		_ = tm.CancelJob(context.Background(), j.ID)
+	}
+	switch {
+	case j.err != nil:
+		j.status.Store(uint32(JobFailed))
+	case JobStatus(j.status.Load()) == JobCanceling:
+		j.status.Store(uint32(JobCanceled))
+	default:
+		j.status.Store(uint32(JobFinished))
+	}
+	j.jm.release(j)
+	close(j.done)
+}
+
+func (j *Job) taskManagers() []rpc.TaskManagerGateway {
+	seen := map[string]bool{}
+	var out []rpc.TaskManagerGateway
+	for _, ss := range j.slots {
+		for _, s := range ss {
+			if !seen[s.tm.ID()] {
+				seen[s.tm.ID()] = true
+				out = append(out, s.tm)
+			}
+		}
+	}
+	return out
+}

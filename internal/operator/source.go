@@ -1,0 +1,252 @@
+package operator
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/freshet-io/freshet/source"
+)
+
+// Coordinator runs a source's enumerator for one job run. Its methods may be
+// called from any goroutine; it serializes them onto its own.
+type Coordinator interface {
+	Start(ctx context.Context) error
+	// ReaderStarted is called when a reader subtask has opened.
+	ReaderStarted(subtask int)
+	// HandleEvent handles an event a reader sent.
+	HandleEvent(subtask int, event any)
+	// Close stops the coordinator and waits for its goroutine.
+	Close() error
+}
+
+// SplitRequest is the event a reader sends to ask for a split.
+type SplitRequest struct{}
+
+// AddSplits is the event that hands splits to a reader.
+type AddSplits struct{ Splits any } // []S
+
+// NoMoreSplits is the event that tells a reader no more splits will come.
+type NoMoreSplits struct{}
+
+// SourceDriver is how a source subtask drives its reader.
+type SourceDriver interface {
+	Operator
+	// Poll lets the reader emit; see source.Reader.PollNext.
+	Poll() (source.InputStatus, error)
+	Available() <-chan struct{}
+	// HandleEvent handles an event from the coordinator.
+	HandleEvent(event any) error
+	// SetEventSender gives the driver the way to reach its coordinator.
+	SetEventSender(send func(event any))
+}
+
+// Source is the operator that runs a source's reader in a subtask.
+type Source[T any, S source.Split] struct {
+	Src    source.Source[T, S]
+	out    Output[T]
+	reader source.Reader[T, S]
+	send   func(event any)
+	ctx    *Context
+	emit   sourceOutput[T]
+}
+
+type sourceOutput[T any] struct{ out Output[T] }
+
+func (o *sourceOutput[T]) Collect(v T) { o.out.Collect(Record[T]{Value: v, Timestamp: NoTimestamp}) }
+func (o *sourceOutput[T]) CollectWithTimestamp(v T, ts int64) {
+	o.out.Collect(Record[T]{Value: v, Timestamp: ts})
+}
+
+// Setup implements Setup.
+func (s *Source[T, S]) Setup(main any, _ map[string]any) error {
+	s.out = main.(Output[T])
+	s.emit.out = s.out
+	return nil
+}
+
+// SetEventSender implements SourceDriver.
+func (s *Source[T, S]) SetEventSender(send func(event any)) { s.send = send }
+
+// Open implements Operator.
+func (s *Source[T, S]) Open(ctx *Context) error {
+	s.ctx = ctx
+	r, err := s.Src.CreateReader(readerContext{ctx: ctx, send: s.send})
+	if err != nil {
+		return fmt.Errorf("creating source reader: %w", err)
+	}
+	s.reader = r
+	if err := r.Start(ctx.Ctx); err != nil {
+		return fmt.Errorf("starting source reader: %w", err)
+	}
+	return nil
+}
+
+// Poll implements SourceDriver.
+func (s *Source[T, S]) Poll() (source.InputStatus, error) { return s.reader.PollNext(&s.emit) }
+
+// Available implements SourceDriver.
+func (s *Source[T, S]) Available() <-chan struct{} { return s.reader.Available() }
+
+// HandleEvent implements SourceDriver.
+func (s *Source[T, S]) HandleEvent(event any) error {
+	switch e := event.(type) {
+	case AddSplits:
+		splits, ok := e.Splits.([]S)
+		if !ok {
+			return fmt.Errorf("source reader got splits of type %T", e.Splits)
+		}
+		s.reader.AddSplits(splits)
+	case NoMoreSplits:
+		s.reader.NotifyNoMoreSplits()
+	default:
+		return fmt.Errorf("source reader got unknown event %T", event)
+	}
+	return nil
+}
+
+// Finish implements Operator.
+func (s *Source[T, S]) Finish() error { return nil }
+
+// Close implements Operator.
+func (s *Source[T, S]) Close() error {
+	if s.reader == nil {
+		return nil
+	}
+	return s.reader.Close()
+}
+
+type readerContext struct {
+	ctx  *Context
+	send func(any)
+}
+
+func (r readerContext) SubtaskIndex() int { return r.ctx.Subtask }
+func (r readerContext) Parallelism() int  { return r.ctx.Parallelism }
+func (r readerContext) SendSplitRequest() {
+	if r.send != nil {
+		r.send(SplitRequest{})
+	}
+}
+
+// SourceCoordinator runs a source's Enumerator on a goroutine of its own.
+type SourceCoordinator[T any, S source.Split] struct {
+	src         source.Source[T, S]
+	parallelism int
+	send        func(subtask int, event any)
+	mu          struct {
+		sync.Mutex
+		queue []func() error
+	}
+	wake    chan struct{}
+	enum    source.Enumerator[S]
+	wg      sync.WaitGroup
+	cancel  context.CancelFunc
+	errOnce sync.Once
+	err     error
+	onError func(error)
+}
+
+// NewSourceCoordinator returns a coordinator for src. onError is called once
+// if the enumerator fails.
+func NewSourceCoordinator[T any, S source.Split](src source.Source[T, S], parallelism int, send func(subtask int, event any), onError func(error)) *SourceCoordinator[T, S] {
+	return &SourceCoordinator[T, S]{src: src, parallelism: parallelism, send: send, wake: make(chan struct{}, 1), onError: onError}
+}
+
+// Parallelism implements source.EnumeratorContext.
+func (c *SourceCoordinator[T, S]) Parallelism() int { return c.parallelism }
+
+// AssignSplits implements source.EnumeratorContext.
+func (c *SourceCoordinator[T, S]) AssignSplits(subtask int, splits ...S) {
+	c.send(subtask, AddSplits{Splits: append([]S(nil), splits...)})
+}
+
+// SignalNoMoreSplits implements source.EnumeratorContext.
+func (c *SourceCoordinator[T, S]) SignalNoMoreSplits(subtask int) { c.send(subtask, NoMoreSplits{}) }
+
+// Start implements Coordinator.
+func (c *SourceCoordinator[T, S]) Start(ctx context.Context) error {
+	e, err := c.src.CreateEnumerator(c)
+	if err != nil {
+		return fmt.Errorf("creating split enumerator: %w", err)
+	}
+	c.enum = e
+	ctx, c.cancel = context.WithCancel(ctx)
+	if err := e.Start(ctx); err != nil {
+		c.cancel()
+		return fmt.Errorf("starting split enumerator: %w", err)
+	}
+	c.wg.Add(1)
+	go c.run(ctx)
+	return nil
+}
+
+func (c *SourceCoordinator[T, S]) run(ctx context.Context) {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.wake:
+		}
+		c.mu.Lock()
+		queue := c.mu.queue
+		c.mu.queue = nil
+		c.mu.Unlock()
+		for _, f := range queue {
+			if err := c.call(f); err != nil {
+				c.errOnce.Do(func() {
+					c.err = err
+					if c.onError != nil {
+						c.onError(err)
+					}
+				})
+				return
+			}
+		}
+	}
+}
+
+func (c *SourceCoordinator[T, S]) call(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("split enumerator panicked: %v", r)
+		}
+	}()
+	return f()
+}
+
+func (c *SourceCoordinator[T, S]) post(f func() error) {
+	c.mu.Lock()
+	c.mu.queue = append(c.mu.queue, f)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ReaderStarted implements Coordinator.
+func (c *SourceCoordinator[T, S]) ReaderStarted(subtask int) {
+	c.post(func() error { c.enum.AddReader(subtask); return nil })
+}
+
+// HandleEvent implements Coordinator.
+func (c *SourceCoordinator[T, S]) HandleEvent(subtask int, event any) {
+	switch event.(type) {
+	case SplitRequest:
+		c.post(func() error { c.enum.HandleSplitRequest(subtask); return nil })
+	}
+}
+
+// Close implements Coordinator.
+func (c *SourceCoordinator[T, S]) Close() error {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.wg.Wait()
+	if c.enum != nil {
+		return c.enum.Close()
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+// Package rpc defines how the JobManager and TaskManagers talk: two gateway
+// interfaces and the messages they carry. The embedded runtime implements
+// them with direct calls; a network transport implements the same
+// interfaces for a distributed cluster, so neither side knows which it has.
+package rpc
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/task"
+)
+
+// JobID identifies a job.
+type JobID string
+
+// ExecutionID identifies one attempt of one subtask.
+type ExecutionID struct {
+	Job     JobID
+	Vertex  int
+	Subtask int
+	Attempt int
+}
+
+func (e ExecutionID) String() string {
+	return fmt.Sprintf("%s/v%d/%d#%d", e.Job, e.Vertex, e.Subtask, e.Attempt)
+}
+
+// TaskState is the state of a subtask attempt.
+type TaskState uint8
+
+// Task states.
+const (
+	TaskDeploying TaskState = iota
+	TaskRunning
+	TaskFinished
+	TaskCanceled
+	TaskFailed
+)
+
+var taskStateNames = [...]string{"DEPLOYING", "RUNNING", "FINISHED", "CANCELED", "FAILED"}
+
+func (s TaskState) String() string { return taskStateNames[s] }
+
+// Terminal reports whether the task has ended.
+func (s TaskState) Terminal() bool { return s >= TaskFinished }
+
+// TaskDeployment is what a TaskManager needs to run a subtask.
+type TaskDeployment struct {
+	Exec   ExecutionID
+	Graph  *graph.JobGraph
+	Config task.Config
+}
+
+// TaskUpdate reports a subtask's state change to the JobManager.
+type TaskUpdate struct {
+	Exec  ExecutionID
+	State TaskState
+	Err   error // for TaskFailed
+}
+
+// TaskManagerGateway is the JobManager's view of a TaskManager.
+type TaskManagerGateway interface {
+	// ID names the TaskManager.
+	ID() string
+	// Slots is the number of task slots it offers.
+	Slots() int
+	// SubmitTask deploys and starts a subtask. The subtask's input gate is
+	// registered before SubmitTask returns.
+	SubmitTask(ctx context.Context, d TaskDeployment) error
+	// CancelJob cancels every subtask of the job.
+	CancelJob(ctx context.Context, job JobID) error
+	// SendOperatorEvent delivers a coordinator's event to a subtask's chain head.
+	SendOperatorEvent(ctx context.Context, exec ExecutionID, event any) error
+}
+
+// JobManagerGateway is a TaskManager's view of the JobManager.
+type JobManagerGateway interface {
+	// RegisterTaskManager offers a TaskManager's slots.
+	RegisterTaskManager(ctx context.Context, tm TaskManagerGateway) error
+	// UpdateTaskState reports a subtask's state.
+	UpdateTaskState(ctx context.Context, u TaskUpdate) error
+	// SendOperatorEvent delivers a subtask's event to its operator coordinator.
+	SendOperatorEvent(ctx context.Context, exec ExecutionID, event any) error
+}

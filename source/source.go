@@ -1,0 +1,126 @@
+// Package source defines how data enters a Freshet job, in the style of
+// Flink's FLIP-27 sources: an Enumerator, run once per source by the job's
+// coordinator, discovers Splits (a file, a partition, a range) and assigns
+// them to Readers; one Reader runs in each parallel subtask and reads the
+// splits it was given.
+//
+//	           ┌──────────── job master ─────────────┐
+//	           │ Enumerator: discover, assign splits │
+//	           └────┬──────────────▲─────────────────┘
+//	     AssignSplit│              │split request / events
+//	           ┌────▼────┐    ┌────┴────┐
+//	           │ Reader 0│ …  │ Reader n│   (one per subtask)
+//	           └─────────┘    └─────────┘
+//
+// A bounded source ends when every reader has been told there are no more
+// splits and has read all of its own; an unbounded source runs until the job
+// is cancelled.
+package source
+
+import (
+	"context"
+	"errors"
+)
+
+// Boundedness tells whether a source ends.
+type Boundedness uint8
+
+const (
+	// Bounded sources end; a job of only bounded sources finishes.
+	Bounded Boundedness = iota
+	// Unbounded sources run until cancelled.
+	Unbounded
+)
+
+func (b Boundedness) String() string {
+	if b == Bounded {
+		return "bounded"
+	}
+	return "unbounded"
+}
+
+// Split is a unit of work a reader reads: a file, a partition, a range.
+type Split interface {
+	SplitID() string
+}
+
+// Source creates the enumerator and readers of one source.
+type Source[T any, S Split] interface {
+	Boundedness() Boundedness
+	// CreateEnumerator is called once per job run, in the job's coordinator.
+	CreateEnumerator(ctx EnumeratorContext[S]) (Enumerator[S], error)
+	// CreateReader is called once per subtask.
+	CreateReader(ctx ReaderContext) (Reader[T, S], error)
+}
+
+// EnumeratorContext is what an Enumerator uses to talk to its readers.
+// Its methods may be called from any goroutine.
+type EnumeratorContext[S Split] interface {
+	// Parallelism is the number of readers.
+	Parallelism() int
+	// AssignSplits hands splits to a reader.
+	AssignSplits(subtask int, splits ...S)
+	// SignalNoMoreSplits tells a reader it will be given no more splits.
+	SignalNoMoreSplits(subtask int)
+}
+
+// Enumerator discovers splits and assigns them. All methods are called from
+// one goroutine.
+type Enumerator[S Split] interface {
+	// Start begins discovery; ctx ends when the job stops.
+	Start(ctx context.Context) error
+	// HandleSplitRequest is called when a reader asks for work.
+	HandleSplitRequest(subtask int)
+	// AddReader is called when a reader has started.
+	AddReader(subtask int)
+	// AddSplitsBack returns splits of a failed reader for reassignment.
+	AddSplitsBack(splits []S, subtask int)
+	Close() error
+}
+
+// InputStatus is what Reader.PollNext says about what comes next.
+type InputStatus uint8
+
+const (
+	// MoreAvailable: call PollNext again at once.
+	MoreAvailable InputStatus = iota
+	// NothingAvailable: wait for Available (or new splits) before polling again.
+	NothingAvailable
+	// EndOfInput: the reader is done; it will not be polled again.
+	EndOfInput
+)
+
+// ReaderContext is what a Reader knows of its subtask.
+type ReaderContext interface {
+	SubtaskIndex() int
+	Parallelism() int
+	// SendSplitRequest asks the enumerator for a split.
+	SendSplitRequest()
+}
+
+// Output receives what a Reader reads.
+type Output[T any] interface {
+	// Collect emits a record without a timestamp of its own.
+	Collect(v T)
+	// CollectWithTimestamp emits a record with an event-time timestamp (ms since the epoch).
+	CollectWithTimestamp(v T, ts int64)
+}
+
+// Reader reads the splits assigned to one subtask. All methods are called
+// from the subtask's goroutine.
+type Reader[T any, S Split] interface {
+	// Start is called once before the first poll; ctx lives until Close.
+	Start(ctx context.Context) error
+	// PollNext emits zero or more records and tells what comes next. It must
+	// not block for long: when nothing is ready it returns NothingAvailable.
+	PollNext(out Output[T]) (InputStatus, error)
+	// Available returns a channel that is closed (or receives) when the reader
+	// may have data after NothingAvailable.
+	Available() <-chan struct{}
+	AddSplits(splits []S)
+	NotifyNoMoreSplits()
+	Close() error
+}
+
+// ErrReaderClosed is returned by readers used after Close.
+var ErrReaderClosed = errors.New("freshet: source reader closed")
