@@ -118,8 +118,9 @@ type Node struct {
 type SourceSpec struct {
 	Bounded bool
 	// NewCoordinator creates the split enumerator side of the source for one
-	// job run; send delivers an event to a reader subtask.
-	NewCoordinator func(parallelism int, send func(subtask int, event any)) (operator.Coordinator, error)
+	// job run; send delivers an event to a reader subtask and fail fails
+	// the job.
+	NewCoordinator func(parallelism int, send func(subtask int, event any), fail func(error)) (operator.Coordinator, error)
 }
 
 // String is the node's name for messages.

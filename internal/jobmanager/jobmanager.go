@@ -276,7 +276,9 @@ func (j *Job) start(ctx context.Context) error {
 				j.failCoordinator(fmt.Errorf("sending split event to %s subtask %d: %w", v.Name(), subtask, err))
 			}
 		}
-		c, err := spec.NewCoordinator(v.Parallelism, send)
+		c, err := spec.NewCoordinator(v.Parallelism, send, func(err error) {
+			j.failCoordinator(fmt.Errorf("split enumerator of %s: %w", v.Name(), err))
+		})
 		if err != nil {
 			j.abortStart()
 			return fmt.Errorf("creating coordinator of %s: %w", v.Name(), err)

@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/freshet-io/freshet/source"
@@ -250,3 +251,7 @@ func (c *SourceCoordinator[T, S]) Close() error {
 	}
 	return nil
 }
+
+// EndOfInput is called when a bounded source has read everything: event
+// time jumps to the end so every downstream window and timer fires.
+func (s *Source[T, S]) EndOfInput() { s.out.EmitWatermark(math.MaxInt64) }

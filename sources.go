@@ -1,0 +1,39 @@
+package freshet
+
+import (
+	"fmt"
+
+	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/source"
+)
+
+// FromSource adds a source to the job. Its enumerator runs once per job on
+// the JobManager side; its readers run in every source subtask.
+func FromSource[T any, S source.Split](env *Env, src source.Source[T, S], name string) *Stream[T] {
+	if src == nil {
+		env.fail(fmt.Errorf("%w: FromSource %q: source is nil", ErrInvalidProgram, name))
+	}
+	n := &graph.Node{Name: name, Kind: graph.KindSource, Out: graph.TypeOf[T]()}
+	n.NewOperator = func() (operator.Operator, error) { return &operator.Source[T, S]{Src: src}, nil }
+	n.Source = &graph.SourceSpec{
+		Bounded: src != nil && src.Boundedness() == source.Bounded,
+		NewCoordinator: func(parallelism int, send func(int, any), fail func(error)) (operator.Coordinator, error) {
+			return operator.NewSourceCoordinator(src, parallelism, send, fail), nil
+		},
+	}
+	return newStream[T](env, env.addNode(n))
+}
+
+// FromSlice is a bounded stream of values. At parallelism 1 (set it with
+// SetParallelism) the values arrive in order; at parallelism n each subtask
+// reads a contiguous n-th of them.
+func FromSlice[T any](env *Env, values []T) *Stream[T] {
+	return FromSource[T, source.SliceSplit](env, source.FromSlice(values), "Collection Source")
+}
+
+// FromElements is FromSlice for values listed in the call, read by one
+// subtask so they arrive in the order given.
+func FromElements[T any](env *Env, values ...T) *Stream[T] {
+	return FromSlice(env, values).SetParallelism(1)
+}
