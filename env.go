@@ -126,7 +126,7 @@ func WithTaskManagers(n int) Option {
 // reported by Execute.
 func NewEnv(opts ...Option) *Env {
 	e := &Env{
-		cfg: config{parallelism: 1, batchSize: 256, bufferTimeout: 100 * time.Millisecond, gateCapacity: 4, chaining: true, taskManagers: 1},
+		cfg:  config{parallelism: 1, batchSize: 256, bufferTimeout: 100 * time.Millisecond, gateCapacity: 4, chaining: true, taskManagers: 1},
 		tags: map[string]string{},
 	}
 	for _, o := range opts {

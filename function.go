@@ -81,13 +81,13 @@ func Output[X any](ctx sideOutputs, tag OutputTag[X], v X) {
 
 // Context is the context of a ProcessFunction call.
 type Context struct {
-	rc     RuntimeContext
-	rec    int64
-	sides  map[string]any
+	rc    RuntimeContext
+	rec   int64
+	sides map[string]any
 }
 
 func (c *Context) side() map[string]any { return c.sides }
-func (c *Context) timestamp() int64    { return c.rec }
+func (c *Context) timestamp() int64     { return c.rec }
 
 // Timestamp returns the element's event-time timestamp, if it has one.
 func (c *Context) Timestamp() (int64, bool) { return c.rec, c.rec != operator.NoTimestamp }

@@ -54,7 +54,7 @@ func FlatMap[IN, OUT any](s *Stream[IN], fn func(v IN, out Collector[OUT])) *Str
 
 type flatMapOp[IN, OUT any] struct {
 	operator.Base[OUT]
-	fn  func(IN, Collector[OUT])
+	fn   func(IN, Collector[OUT])
 	emit operator.Emitter[OUT]
 }
 

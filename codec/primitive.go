@@ -71,7 +71,9 @@ func (bytesCodec) Decode(src []byte) ([]byte, int, error) {
 	return append([]byte{}, src[k:k+int(n)]...), k + int(n), nil
 }
 
-type signed interface{ ~int | ~int8 | ~int16 | ~int32 | ~int64 }
+type signed interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64
+}
 type unsigned interface {
 	~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr
 }

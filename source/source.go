@@ -4,13 +4,13 @@
 // them to Readers; one Reader runs in each parallel subtask and reads the
 // splits it was given.
 //
-//	           ┌──────────── job master ─────────────┐
-//	           │ Enumerator: discover, assign splits │
-//	           └────┬──────────────▲─────────────────┘
-//	     AssignSplit│              │split request / events
-//	           ┌────▼────┐    ┌────┴────┐
-//	           │ Reader 0│ …  │ Reader n│   (one per subtask)
-//	           └─────────┘    └─────────┘
+//	      ┌──────────── job master ─────────────┐
+//	      │ Enumerator: discover, assign splits │
+//	      └────┬──────────────▲─────────────────┘
+//	AssignSplit│              │split request / events
+//	      ┌────▼────┐    ┌────┴────┐
+//	      │ Reader 0│ …  │ Reader n│   (one per subtask)
+//	      └─────────┘    └─────────┘
 //
 // A bounded source ends when every reader has been told there are no more
 // splits and has read all of its own; an unbounded source runs until the job
