@@ -3,6 +3,7 @@ package freshet
 import (
 	"fmt"
 
+	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
 )
@@ -146,12 +147,24 @@ func (s *Stream[T]) Union(others ...*Stream[T]) *Stream[T] {
 	out := &Stream[T]{env: s.env, parts: append([]part(nil), s.parts...)}
 	for _, o := range others {
 		if o.env != s.env {
-			s.env.fail(fmt.Errorf("%w: Union of streams from different environments", ErrInvalidProgram))
+			s.env.fail(errDifferentEnvs("Union"))
 			continue
 		}
 		out.parts = append(out.parts, o.parts...)
 	}
 	return out
+}
+
+func errDifferentEnvs(op string) error {
+	return fmt.Errorf("%w: %s of streams from different environments", ErrInvalidProgram, op)
+}
+
+// PartitionCustom sends each element to the subtask partition chooses for
+// its key, among n downstream subtasks. A choice outside [0, n) fails the job.
+func PartitionCustom[T, K any](s *Stream[T], partition func(key K, n int) int, key func(T) K) *Stream[T] {
+	return s.partitioned(graph.PartitionCustom, func(int, int) any {
+		return &exchange.Custom[T, K]{Key: key, Partition: partition, Name: "custom"}
+	})
 }
 
 // newOneInput adds an operator reading s.

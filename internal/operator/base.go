@@ -1,6 +1,9 @@
 package operator
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Base holds what most one-output operators share: their outputs and the
 // default lifecycle. Embed it and implement ProcessElement.
@@ -58,4 +61,47 @@ func SideOutput[X any](side map[string]any, id string) Output[X] {
 		return nil
 	}
 	return o.(Output[X])
+}
+
+// Base2 is Base for two-input operators: it combines the watermarks of the
+// two inputs, forwarding the minimum whenever it advances.
+type Base2[OUT any] struct {
+	Base[OUT]
+	wm1, wm2, wm int64
+	started      bool
+}
+
+func (b *Base2[OUT]) init() {
+	if !b.started {
+		b.started = true
+		b.wm1, b.wm2, b.wm = math.MinInt64, math.MinInt64, math.MinInt64
+	}
+}
+
+// ProcessWatermark1 takes the first input's watermark.
+func (b *Base2[OUT]) ProcessWatermark1(wm int64) error {
+	b.init()
+	b.wm1 = max(b.wm1, wm)
+	return b.advance()
+}
+
+// ProcessWatermark2 takes the second input's watermark.
+func (b *Base2[OUT]) ProcessWatermark2(wm int64) error {
+	b.init()
+	b.wm2 = max(b.wm2, wm)
+	return b.advance()
+}
+
+// CombinedWatermark is the operator's current watermark.
+func (b *Base2[OUT]) CombinedWatermark() int64 {
+	b.init()
+	return b.wm
+}
+
+func (b *Base2[OUT]) advance() error {
+	if m := min(b.wm1, b.wm2); m > b.wm {
+		b.wm = m
+		return b.ProcessWatermark(m)
+	}
+	return nil
 }
