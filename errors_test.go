@@ -17,32 +17,32 @@ func TestInvalidProgramsFailBeforeAnyTaskStarts(t *testing.T) {
 		want  []string
 	}{
 		{"parallelism below one", func(env *freshet.Env, started *bool) {
-			s := freshet.Map(source(env, started), double).Name("doubler").SetParallelism(0)
+			s := freshet.Map(observed(env, started), double).Name("doubler").SetParallelism(0)
 			freshet.Collect(s)
 		}, []string{`"doubler"`, "parallelism", "at least 1"}},
 		{"max parallelism below parallelism", func(env *freshet.Env, started *bool) {
-			s := freshet.Map(source(env, started), double).Name("doubler").SetParallelism(8).SetMaxParallelism(4)
+			s := freshet.Map(observed(env, started), double).Name("doubler").SetParallelism(8).SetMaxParallelism(4)
 			freshet.Collect(s)
 		}, []string{`"doubler"`, "max parallelism 4 is below its parallelism 8"}},
 		{"max parallelism too large", func(env *freshet.Env, started *bool) {
-			s := freshet.Map(source(env, started), double).Name("doubler").SetMaxParallelism(40000)
+			s := freshet.Map(observed(env, started), double).Name("doubler").SetMaxParallelism(40000)
 			freshet.Collect(s)
 		}, []string{`"doubler"`, "max parallelism", "32768"}},
 		{"duplicate uid", func(env *freshet.Env, started *bool) {
-			a := freshet.Map(source(env, started), double).Name("first").UID("same")
+			a := freshet.Map(observed(env, started), double).Name("first").UID("same")
 			b := freshet.Map(a, double).Name("second").UID("same")
 			freshet.Collect(b)
 		}, []string{`"second"`, `UID "same"`, `"first"`}},
 		{"dangling stream", func(env *freshet.Env, started *bool) {
-			src := source(env, started)
+			src := observed(env, started)
 			freshet.Map(src, double).Name("forgotten")
 			freshet.Collect(src)
 		}, []string{`"forgotten"`, "never used"}},
 		{"no sink", func(env *freshet.Env, started *bool) {
-			freshet.Map(source(env, started), double)
+			freshet.Map(observed(env, started), double)
 		}, []string{"never used"}},
 		{"forward with parallelism change", func(env *freshet.Env, started *bool) {
-			s := freshet.Map(source(env, started).Forward(), double).Name("wide").SetParallelism(3)
+			s := freshet.Map(observed(env, started).Forward(), double).Name("wide").SetParallelism(3)
 			freshet.Collect(s)
 		}, []string{`"wide"`, "forward partitioning"}},
 	}
@@ -88,9 +88,9 @@ func TestInvalidOptions(t *testing.T) {
 
 func double(v int) int { return 2 * v }
 
-// source is a slice source whose use of the runtime is observed: started
+// observed is a slice source whose use of the runtime is observed: started
 // becomes true if any function of the job runs.
-func source(env *freshet.Env, started *bool) *freshet.Stream[int] {
+func observed(env *freshet.Env, started *bool) *freshet.Stream[int] {
 	return freshet.Map(freshet.FromSlice(env, ints(10)), func(v int) int { *started = true; return v })
 }
 
