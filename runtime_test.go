@@ -47,10 +47,10 @@ func (r *endlessReader) PollNext(out source.Output[int64]) (source.InputStatus, 
 	r.produced.Add(64)
 	return source.MoreAvailable, nil
 }
-func (r *endlessReader) Available() <-chan struct{}  { return nil }
-func (r *endlessReader) AddSplits([]endlessSplit)    {}
-func (r *endlessReader) NotifyNoMoreSplits()         {}
-func (r *endlessReader) Close() error                { return nil }
+func (r *endlessReader) Available() <-chan struct{} { return nil }
+func (r *endlessReader) AddSplits([]endlessSplit)   {}
+func (r *endlessReader) NotifyNoMoreSplits()        {}
+func (r *endlessReader) Close() error               { return nil }
 
 // slowSink sleeps on every record and counts them.
 type slowSink struct {

@@ -61,6 +61,10 @@ type RecordWriter[T any] struct {
 	bufs    []*Batch[T]
 	codec   codec.Codec[T]
 	scratch []byte
+	// sel holds the record being partitioned: handing the partitioner a
+	// pointer into the writer, not to Collect's argument, keeps the record
+	// from escaping to the heap on every call.
+	sel operator.Record[T]
 }
 
 // NewRecordWriter returns a writer sending to targets. part may be nil when
@@ -90,7 +94,8 @@ func (w *RecordWriter[T]) Collect(r operator.Record[T]) {
 	}
 	i := 0
 	if len(w.targets) > 1 {
-		i = w.part.Select(&r, len(w.targets))
+		w.sel = r
+		i = w.part.Select(&w.sel, len(w.targets))
 	}
 	w.add(i, r)
 }
