@@ -21,4 +21,17 @@ type Context struct {
 	Index   int
 	// ProcessingTime returns the current processing time in milliseconds.
 	ProcessingTime func() int64
+	// Timers schedules processing-time callbacks on the subtask's goroutine.
+	Timers ProcessingTimeService
+}
+
+// ProcessingTimeService is the subtask's clock and processing-time
+// scheduler. Callbacks run on the subtask's goroutine, between records, so
+// operators need no locks. A test harness implements it with a manual clock.
+type ProcessingTimeService interface {
+	// Now is the current processing time in milliseconds since the epoch.
+	Now() int64
+	// Schedule calls fn once processing time reaches ts (at once if it has).
+	// An error from fn fails the subtask.
+	Schedule(ts int64, fn func() error)
 }

@@ -1,0 +1,34 @@
+package freshet
+
+import (
+	"github.com/freshet-io/freshet/internal/bridge"
+	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/operator"
+)
+
+type graphed interface {
+	graphNodes() ([]*graph.Node, *graph.Node)
+}
+
+func (s *Stream[T]) graphNodes() ([]*graph.Node, *graph.Node) {
+	if len(s.parts) != 1 {
+		return s.env.nodes, nil
+	}
+	return s.env.nodes, s.parts[0].node
+}
+
+func init() {
+	bridge.Graph = func(stream any) ([]*graph.Node, *graph.Node, bool) {
+		g, ok := stream.(graphed)
+		if !ok {
+			return nil, nil, false
+		}
+		nodes, n := g.graphNodes()
+		return nodes, n, n != nil
+	}
+}
+
+// OperatorError is how a job or a harness reports a failure inside an
+// operator: the operator's name, the subtask and attempt, the cause, and
+// for a panic the stack.
+type OperatorError = operator.Error

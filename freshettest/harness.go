@@ -1,0 +1,613 @@
+// Package freshettest tests Freshet functions and operators without running
+// a job, in the spirit of Flink's operator test harnesses.
+//
+// A harness takes the same code a job uses — a function from an input stream
+// to an output stream — and runs the operators it adds synchronously, on the
+// calling goroutine: push elements (with or without timestamps) and
+// watermarks in, move processing time, and read what came out of the main
+// and side outputs, in the order a downstream operator would see it.
+//
+//	h, err := freshettest.New(func(in *freshet.Stream[string]) *freshet.Stream[int] {
+//		return freshet.Map(in, func(s string) int { return len(s) })
+//	})
+//	h.Process("hello")
+//	h.Values() // [5]
+//
+// The operators run as one chain of subtask 0 of parallelism 1 unless
+// WithSubtask says otherwise; keyed operators own the key groups that
+// subtask would own.
+package freshettest
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime/debug"
+
+	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/internal/bridge"
+	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/keygroup"
+	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/source"
+)
+
+// Record is an element a harness saw come out, with its timestamp.
+type Record[T any] struct {
+	Value        T
+	Timestamp    int64
+	HasTimestamp bool
+}
+
+// Event is one item of an output in order: a record or a watermark.
+type Event[T any] struct {
+	IsWatermark bool
+	Record      Record[T] // when !IsWatermark
+	Watermark   int64     // when IsWatermark
+}
+
+func (e Event[T]) String() string {
+	if e.IsWatermark {
+		return fmt.Sprintf("Watermark(%d)", e.Watermark)
+	}
+	if e.Record.HasTimestamp {
+		return fmt.Sprintf("%v@%d", e.Record.Value, e.Record.Timestamp)
+	}
+	return fmt.Sprint(e.Record.Value)
+}
+
+// Option configures a harness.
+type Option func(*config)
+
+type config struct {
+	subtask, parallelism, maxParallelism int
+	attempt                              int
+	now                                  int64
+	sides                                map[string]sideSpec
+}
+
+type sideSpec struct {
+	typ graph.Type
+	new func() sideCapture
+}
+
+// WithSubtask runs the operators as subtask index of parallelism.
+func WithSubtask(index, parallelism int) Option {
+	return func(c *config) { c.subtask, c.parallelism = index, parallelism }
+}
+
+// WithMaxParallelism sets the number of key groups (default 128).
+func WithMaxParallelism(n int) Option { return func(c *config) { c.maxParallelism = n } }
+
+// WithAttempt sets the attempt number the runtime context reports.
+func WithAttempt(n int) Option { return func(c *config) { c.attempt = n } }
+
+// WithProcessingTime sets the initial processing time (default 0).
+func WithProcessingTime(ms int64) Option { return func(c *config) { c.now = ms } }
+
+// CaptureSideOutput records what the operators emit to tag; read it with
+// SideOutput.
+func CaptureSideOutput[X any](tag freshet.OutputTag[X]) Option {
+	return func(c *config) {
+		c.sides[tag.ID()] = sideSpec{typ: graph.TypeOf[X](), new: func() sideCapture { return &capture[X]{} }}
+	}
+}
+
+// core is what one- and two-input harnesses share.
+type core[OUT any] struct {
+	cfg    config
+	nodes  []*graph.Node
+	ops    []operator.Operator
+	cur    int
+	out    capture[OUT]
+	sides  map[string]sideCapture
+	timers timerQueue
+	ctx    context.Context
+	cancel context.CancelFunc
+	closed bool
+}
+
+type sideCapture interface {
+	output() any
+}
+
+// capture is an operator.Output recording everything in order.
+type capture[T any] struct{ events []Event[T] }
+
+func (c *capture[T]) Collect(r operator.Record[T]) {
+	c.events = append(c.events, Event[T]{Record: Record[T]{Value: r.Value, Timestamp: r.Timestamp, HasTimestamp: r.HasTimestamp()}})
+}
+func (c *capture[T]) EmitWatermark(wm int64) {
+	c.events = append(c.events, Event[T]{IsWatermark: true, Watermark: wm})
+}
+func (c *capture[T]) output() any { return c }
+
+func newConfig(opts []Option) (config, error) {
+	cfg := config{parallelism: 1, maxParallelism: keygroup.DefaultMaxParallelism, sides: map[string]sideSpec{}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.parallelism < 1 || cfg.subtask < 0 || cfg.subtask >= cfg.parallelism {
+		return cfg, fmt.Errorf("freshettest: subtask %d of parallelism %d is not valid", cfg.subtask, cfg.parallelism)
+	}
+	if cfg.maxParallelism < cfg.parallelism || cfg.maxParallelism > keygroup.UpperBoundMaxParallelism {
+		return cfg, fmt.Errorf("freshettest: max parallelism %d must be between the parallelism %d and %d", cfg.maxParallelism, cfg.parallelism, keygroup.UpperBoundMaxParallelism)
+	}
+	return cfg, nil
+}
+
+// chainTo finds the operators between the harness inputs and out, in order.
+func chainTo(out any, inputs ...*graph.Node) ([]*graph.Node, error) {
+	_, n, ok := bridge.Graph(out)
+	if !ok {
+		return nil, errors.New("freshettest: the build function must return the output of one operator (not a union or a repartitioned stream)")
+	}
+	isInput := func(x *graph.Node) bool {
+		for _, in := range inputs {
+			if x == in {
+				return true
+			}
+		}
+		return false
+	}
+	var chain []*graph.Node
+	for !isInput(n) {
+		chain = append(chain, n)
+		if len(chain) > 10000 {
+			return nil, errors.New("freshettest: operator graph has a cycle")
+		}
+		if n.Kind == graph.KindSource {
+			return nil, fmt.Errorf("freshettest: operator %q reads a source of its own; a harness tests the operators fed by its input", n.Name)
+		}
+		if n.Kind == graph.KindTwoInput {
+			if !allInputs(n, isInput) {
+				return nil, fmt.Errorf("freshettest: two-input operator %q must read the harness inputs directly", n.Name)
+			}
+			break
+		}
+		if len(n.Inputs) != 1 {
+			return nil, fmt.Errorf("freshettest: operator %q reads a union of streams; test the operators after it", n.Name)
+		}
+		n = n.Inputs[0].From
+	}
+	if len(chain) == 0 {
+		return nil, errors.New("freshettest: the build function added no operator")
+	}
+	for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
+		chain[i], chain[j] = chain[j], chain[i]
+	}
+	return chain, nil
+}
+
+func allInputs(n *graph.Node, isInput func(*graph.Node) bool) bool {
+	for _, e := range n.Inputs {
+		if !isInput(e.From) {
+			return false
+		}
+	}
+	return true
+}
+
+// build instantiates, wires and opens the chain.
+func (c *core[OUT]) build(chain []*graph.Node) (err error) {
+	c.nodes = chain
+	c.ops = make([]operator.Operator, len(chain))
+	c.sides = map[string]sideCapture{}
+	for id, s := range c.cfg.sides {
+		c.sides[id] = s.new()
+	}
+	defer c.recover(&err)
+	for i, n := range chain {
+		c.cur = i
+		if n.NewOperator == nil {
+			return fmt.Errorf("freshettest: operator %q cannot run in a harness", n.Name)
+		}
+		op, err := n.NewOperator()
+		if err != nil {
+			return fmt.Errorf("creating operator %q: %w", n.Name, err)
+		}
+		c.ops[i] = op
+	}
+	for i, n := range chain {
+		c.cur = i
+		var main any
+		if i == len(chain)-1 {
+			main = &c.out
+		} else {
+			next := chain[i+1]
+			typ := n.Out
+			if tag := next.Inputs[0].Tag; tag != "" {
+				typ = n.Side[tag]
+			}
+			l, err := typ.Link(c.ops[i+1], 1, &c.cur, i+1)
+			if err != nil {
+				return err
+			}
+			if tag := next.Inputs[0].Tag; tag != "" {
+				// The next operator reads a side output of this one.
+				c.sides[tag] = linked{l}
+				main = n.Out.Discard()
+			} else {
+				main = l
+			}
+		}
+		side := map[string]any{}
+		for id, s := range c.sides {
+			side[id] = s.output()
+		}
+		if s, ok := c.ops[i].(operator.Setup); ok {
+			if err := s.Setup(main, side); err != nil {
+				return fmt.Errorf("setting up operator %q: %w", n.Name, err)
+			}
+		}
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	kgs := keygroup.RangeFor(c.cfg.maxParallelism, c.cfg.parallelism, c.cfg.subtask)
+	for i := len(chain) - 1; i >= 0; i-- {
+		c.cur = i
+		oc := &operator.Context{
+			Ctx: c.ctx, JobName: "freshettest", TaskName: chain[i].Name, Subtask: c.cfg.subtask,
+			Parallelism: c.cfg.parallelism, MaxParallelism: c.cfg.maxParallelism, Attempt: c.cfg.attempt,
+			KeyGroupStart: kgs.Start, KeyGroupEnd: kgs.End, Current: &c.cur, Index: i,
+			ProcessingTime: func() int64 { return c.cfg.now },
+			Timers:         (*harnessTimers)(&c.timers),
+		}
+		c.timers.now = &c.cfg.now
+		if err := c.ops[i].Open(oc); err != nil {
+			return fmt.Errorf("opening operator %q: %w", chain[i].Name, err)
+		}
+	}
+	c.cur = 0
+	return nil
+}
+
+// linked adapts a chain link so it can sit in the side-output map.
+type linked struct{ out any }
+
+func (l linked) output() any { return l.out }
+
+// recover turns a panic or abort in an operator into an error naming it.
+func (c *core[OUT]) recover(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	name := ""
+	if c.cur >= 0 && c.cur < len(c.nodes) {
+		name = c.nodes[c.cur].Name
+	}
+	if a, ok := r.(operator.Abort); ok {
+		*err = &operator.Error{Operator: name, Subtask: c.cfg.subtask, Attempt: c.cfg.attempt, Err: a.Err}
+		return
+	}
+	*err = &operator.Error{Operator: name, Subtask: c.cfg.subtask, Attempt: c.cfg.attempt,
+		Err: &operator.PanicError{Value: r}, Stack: string(debug.Stack())}
+}
+
+func (c *core[OUT]) call(f func() error) (err error) {
+	if c.closed {
+		return errors.New("freshettest: harness is closed")
+	}
+	defer c.recover(&err)
+	c.cur = 0
+	if err := f(); err != nil {
+		name := c.nodes[c.cur].Name
+		return &operator.Error{Operator: name, Subtask: c.cfg.subtask, Attempt: c.cfg.attempt, Err: err}
+	}
+	return nil
+}
+
+// SetProcessingTime moves processing time to ms and runs, in time order,
+// every processing-time callback that is due (timers of process functions,
+// processing-time windows). Processing time never goes back.
+func (c *core[OUT]) SetProcessingTime(ms int64) error {
+	return c.call(func() error {
+		if ms > c.cfg.now {
+			c.cfg.now = ms
+		}
+		for c.timers.Len() > 0 && c.timers.items[0].ts <= c.cfg.now {
+			t := heap.Pop(&c.timers).(timerItem)
+			if err := t.fn(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ProcessingTime is the harness's current processing time.
+func (c *core[OUT]) ProcessingTime() int64 { return c.cfg.now }
+
+// Events returns the main output, records and watermarks, in order.
+func (c *core[OUT]) Events() []Event[OUT] { return append([]Event[OUT](nil), c.out.events...) }
+
+// Records returns the records of the main output in order.
+func (c *core[OUT]) Records() []Record[OUT] { return records(c.out.events) }
+
+// Values returns the values of the main output in order.
+func (c *core[OUT]) Values() []OUT {
+	var vs []OUT
+	for _, e := range c.out.events {
+		if !e.IsWatermark {
+			vs = append(vs, e.Record.Value)
+		}
+	}
+	return vs
+}
+
+// Watermarks returns the watermarks of the main output in order.
+func (c *core[OUT]) Watermarks() []int64 {
+	var ws []int64
+	for _, e := range c.out.events {
+		if e.IsWatermark {
+			ws = append(ws, e.Watermark)
+		}
+	}
+	return ws
+}
+
+// ClearOutput forgets everything captured so far (main and side outputs).
+func (c *core[OUT]) ClearOutput() {
+	c.out.events = nil
+	for _, s := range c.sides {
+		if cl, ok := s.(interface{ clear() }); ok {
+			cl.clear()
+		}
+	}
+}
+
+func (c *capture[T]) clear() { c.events = nil }
+
+func records[T any](events []Event[T]) []Record[T] {
+	var rs []Record[T]
+	for _, e := range events {
+		if !e.IsWatermark {
+			rs = append(rs, e.Record)
+		}
+	}
+	return rs
+}
+
+// Close finishes nothing and closes the operators, releasing what they
+// hold. Call EndInput first to flush what they buffer.
+func (c *core[OUT]) Close() error {
+	if c.closed {
+		return nil
+	}
+	var errs []error
+	for i, op := range c.ops {
+		c.cur = i
+		if op == nil {
+			continue
+		}
+		if err := func() (err error) {
+			defer c.recover(&err)
+			return op.Close()
+		}(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.closed = true
+	if c.cancel != nil {
+		c.cancel()
+	}
+	return errors.Join(errs...)
+}
+
+// finish is what the runtime does at the end of bounded input: the
+// watermark jumps to the end, then every operator finishes in chain order.
+func (c *core[OUT]) finish(watermark func(int64) error) error {
+	return c.call(func() error {
+		if err := watermark(math.MaxInt64); err != nil {
+			return err
+		}
+		for i, op := range c.ops {
+			c.cur = i
+			if err := op.Finish(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SideOutput returns what the operators emitted to tag, which must have
+// been captured with CaptureSideOutput.
+func SideOutput[X any, H interface{ sideOf(string) sideCapture }](h H, tag freshet.OutputTag[X]) []Record[X] {
+	c, ok := h.sideOf(tag.ID()).(*capture[X])
+	if !ok {
+		return nil
+	}
+	return records(c.events)
+}
+
+func (c *core[OUT]) sideOf(id string) sideCapture { return c.sides[id] }
+
+// Harness drives the operators of a one-input chain.
+type Harness[IN, OUT any] struct {
+	core[OUT]
+	head operator.OneInput[IN]
+}
+
+// New builds the operators build adds after its input and opens them.
+func New[IN, OUT any](build func(in *freshet.Stream[IN]) *freshet.Stream[OUT], opts ...Option) (*Harness[IN, OUT], error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	env := freshet.NewEnv()
+	in := freshet.FromSource[IN, inputSplit](env, input[IN]{}, "harness input")
+	chain, err := chainTo(build(in), inputNode(in))
+	if err != nil {
+		return nil, err
+	}
+	if chain[0].Kind == graph.KindTwoInput {
+		return nil, fmt.Errorf("freshettest: operator %q has two inputs; use New2", chain[0].Name)
+	}
+	h := &Harness[IN, OUT]{core: core[OUT]{cfg: cfg}}
+	if err := h.build(chain); err != nil {
+		_ = h.Close()
+		return nil, err
+	}
+	head, ok := h.ops[0].(operator.OneInput[IN])
+	if !ok {
+		_ = h.Close()
+		return nil, fmt.Errorf("freshettest: operator %q does not read the input type", chain[0].Name)
+	}
+	h.head = head
+	return h, nil
+}
+
+// Process pushes v without a timestamp.
+func (h *Harness[IN, OUT]) Process(v IN) error {
+	return h.call(func() error { return h.head.ProcessElement(operator.Record[IN]{Value: v, Timestamp: operator.NoTimestamp}) })
+}
+
+// ProcessAt pushes v with event-time timestamp ts.
+func (h *Harness[IN, OUT]) ProcessAt(v IN, ts int64) error {
+	return h.call(func() error { return h.head.ProcessElement(operator.Record[IN]{Value: v, Timestamp: ts}) })
+}
+
+// Watermark advances the input's watermark to wm: due event-time timers
+// fire, then the watermark is forwarded.
+func (h *Harness[IN, OUT]) Watermark(wm int64) error {
+	return h.call(func() error { return h.head.ProcessWatermark(wm) })
+}
+
+// EndInput ends the input as a bounded source does: the watermark jumps to
+// the end of time (firing every event-time timer and window), then every
+// operator finishes.
+func (h *Harness[IN, OUT]) EndInput() error {
+	return h.finish(h.head.ProcessWatermark)
+}
+
+// Harness2 drives a two-input operator (and the operators chained after it).
+type Harness2[A, B, OUT any] struct {
+	core[OUT]
+	in1 operator.Input1[A]
+	in2 operator.Input2[B]
+}
+
+// New2 builds the operators build adds after its two inputs and opens them.
+func New2[A, B, OUT any](build func(a *freshet.Stream[A], b *freshet.Stream[B]) *freshet.Stream[OUT], opts ...Option) (*Harness2[A, B, OUT], error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	env := freshet.NewEnv()
+	a := freshet.FromSource[A, inputSplit](env, input[A]{}, "harness input 1")
+	b := freshet.FromSource[B, inputSplit](env, input[B]{}, "harness input 2")
+	chain, err := chainTo(build(a, b), inputNode(a), inputNode(b))
+	if err != nil {
+		return nil, err
+	}
+	h := &Harness2[A, B, OUT]{core: core[OUT]{cfg: cfg}}
+	if err := h.build(chain); err != nil {
+		_ = h.Close()
+		return nil, err
+	}
+	in1, ok1 := h.ops[0].(operator.Input1[A])
+	in2, ok2 := h.ops[0].(operator.Input2[B])
+	if !ok1 || !ok2 {
+		_ = h.Close()
+		return nil, fmt.Errorf("freshettest: operator %q is not a two-input operator of these types", chain[0].Name)
+	}
+	h.in1, h.in2 = in1, in2
+	return h, nil
+}
+
+// Process1 pushes v into the first input without a timestamp.
+func (h *Harness2[A, B, OUT]) Process1(v A) error { return h.Process1At(v, operator.NoTimestamp) }
+
+// Process1At pushes v into the first input with timestamp ts.
+func (h *Harness2[A, B, OUT]) Process1At(v A, ts int64) error {
+	return h.call(func() error { return h.in1.ProcessElement1(operator.Record[A]{Value: v, Timestamp: ts}) })
+}
+
+// Process2 pushes v into the second input without a timestamp.
+func (h *Harness2[A, B, OUT]) Process2(v B) error { return h.Process2At(v, operator.NoTimestamp) }
+
+// Process2At pushes v into the second input with timestamp ts.
+func (h *Harness2[A, B, OUT]) Process2At(v B, ts int64) error {
+	return h.call(func() error { return h.in2.ProcessElement2(operator.Record[B]{Value: v, Timestamp: ts}) })
+}
+
+// Watermark1 advances the first input's watermark.
+func (h *Harness2[A, B, OUT]) Watermark1(wm int64) error {
+	return h.call(func() error { return h.in1.ProcessWatermark1(wm) })
+}
+
+// Watermark2 advances the second input's watermark.
+func (h *Harness2[A, B, OUT]) Watermark2(wm int64) error {
+	return h.call(func() error { return h.in2.ProcessWatermark2(wm) })
+}
+
+// EndInput ends both inputs (see Harness.EndInput).
+func (h *Harness2[A, B, OUT]) EndInput() error {
+	return h.finish(func(wm int64) error {
+		if err := h.in1.ProcessWatermark1(wm); err != nil {
+			return err
+		}
+		return h.in2.ProcessWatermark2(wm)
+	})
+}
+
+func inputNode(s any) *graph.Node {
+	_, n, _ := bridge.Graph(s)
+	return n
+}
+
+// input is the placeholder source a harness's input stream comes from; it
+// never runs.
+type input[T any] struct{}
+
+type inputSplit struct{}
+
+func (inputSplit) SplitID() string { return "harness" }
+
+func (input[T]) Boundedness() source.Boundedness { return source.Unbounded }
+func (input[T]) CreateEnumerator(source.EnumeratorContext[inputSplit]) (source.Enumerator[inputSplit], error) {
+	return nil, errors.New("freshettest: the harness input is not a real source")
+}
+func (input[T]) CreateReader(source.ReaderContext) (source.Reader[T, inputSplit], error) {
+	return nil, errors.New("freshettest: the harness input is not a real source")
+}
+
+// timerQueue is the harness's manual processing-time service.
+type timerQueue struct {
+	now   *int64
+	items []timerItem
+	seq   int
+}
+
+type timerItem struct {
+	ts  int64
+	seq int
+	fn  func() error
+}
+
+func (q *timerQueue) Len() int { return len(q.items) }
+func (q *timerQueue) Less(i, j int) bool {
+	if q.items[i].ts != q.items[j].ts {
+		return q.items[i].ts < q.items[j].ts
+	}
+	return q.items[i].seq < q.items[j].seq
+}
+func (q *timerQueue) Swap(i, j int) { q.items[i], q.items[j] = q.items[j], q.items[i] }
+func (q *timerQueue) Push(x any)    { q.items = append(q.items, x.(timerItem)) }
+func (q *timerQueue) Pop() any {
+	it := q.items[len(q.items)-1]
+	q.items = q.items[:len(q.items)-1]
+	return it
+}
+
+type harnessTimers timerQueue
+
+func (t *harnessTimers) Now() int64 { return *t.now }
+func (t *harnessTimers) Schedule(ts int64, fn func() error) {
+	q := (*timerQueue)(t)
+	q.seq++
+	heap.Push(q, timerItem{ts: ts, seq: q.seq, fn: fn})
+}

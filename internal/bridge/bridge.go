@@ -1,0 +1,9 @@
+// Package bridge lets freshettest reach the operators behind the public
+// API without widening it: the root package fills in Graph at init.
+package bridge
+
+import "github.com/freshet-io/freshet/internal/graph"
+
+// Graph returns the nodes of the environment a stream (a *freshet.Stream[T],
+// passed as any) belongs to, and the node that produces the stream.
+var Graph func(stream any) (nodes []*graph.Node, node *graph.Node, ok bool)
