@@ -462,7 +462,9 @@ func New[IN, OUT any](build func(in *freshet.Stream[IN]) *freshet.Stream[OUT], o
 
 // Process pushes v without a timestamp.
 func (h *Harness[IN, OUT]) Process(v IN) error {
-	return h.call(func() error { return h.head.ProcessElement(operator.Record[IN]{Value: v, Timestamp: operator.NoTimestamp}) })
+	return h.call(func() error {
+		return h.head.ProcessElement(operator.Record[IN]{Value: v, Timestamp: operator.NoTimestamp})
+	})
 }
 
 // ProcessAt pushes v with event-time timestamp ts.

@@ -162,7 +162,9 @@ func TestBuildErrors(t *testing.T) {
 	if err == nil {
 		t.Error("union output: want error")
 	}
-	_, err = freshettest.New(func(in *freshet.Stream[int]) *freshet.Stream[int] { return freshet.Map(in, func(v int) int { return v }) }, freshettest.WithSubtask(3, 2))
+	_, err = freshettest.New(func(in *freshet.Stream[int]) *freshet.Stream[int] {
+		return freshet.Map(in, func(v int) int { return v })
+	}, freshettest.WithSubtask(3, 2))
 	if err == nil {
 		t.Error("bad subtask: want error")
 	}
