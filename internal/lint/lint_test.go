@@ -1,0 +1,115 @@
+// Package lint holds tests that keep the module's structure honest.
+package lint
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/freshet-io/freshet"
+
+// layer gives every package its level; a package may import only packages
+// of a lower level (and the standard library or third-party modules).
+var layer = map[string]int{
+	"codec":                0,
+	"watermark":            1,
+	"window":               1,
+	"source":               1,
+	"sink":                 1,
+	"internal/keygroup":    1,
+	"internal/valve":       1,
+	"internal/operator":    2,
+	"internal/exchange":    3,
+	"internal/graph":       4,
+	"internal/bridge":      5,
+	"internal/task":        5,
+	"internal/rpc":         6,
+	"internal/taskmanager": 7,
+	"internal/jobmanager":  7,
+	"internal/cluster":     8,
+	"":                     9, // the root package freshet
+	"freshettest":          10,
+	"bench":                11,
+	"examples":             11,
+	"internal/lint":        11,
+}
+
+func levelOf(pkg string) (int, bool) {
+	for p := pkg; ; {
+		if l, ok := layer[p]; ok {
+			return l, true
+		}
+		i := strings.LastIndex(p, "/")
+		if i < 0 {
+			if p == "" {
+				return 0, false
+			}
+			p = ""
+			continue
+		}
+		p = p[:i]
+	}
+}
+
+func TestImportLayers(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		pkg := filepath.ToSlash(rel)
+		if pkg == "." {
+			pkg = ""
+		}
+		from, ok := levelOf(pkg)
+		if !ok {
+			t.Errorf("package %q has no layer; add it to internal/lint", pkg)
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		isTest := strings.HasSuffix(path, "_test.go")
+		for _, imp := range f.Imports {
+			p := strings.Trim(imp.Path.Value, `"`)
+			if p != module && !strings.HasPrefix(p, module+"/") {
+				continue
+			}
+			target := strings.TrimPrefix(strings.TrimPrefix(p, module), "/")
+			to, ok := levelOf(target)
+			if !ok {
+				t.Errorf("%s imports %s, which has no layer", path, p)
+				continue
+			}
+			// External tests may use anything above their package (they
+			// are clients), but never what is above the root.
+			if isTest && to >= from {
+				continue
+			}
+			if to >= from && target != pkg {
+				rp, _ := filepath.Rel(root, path)
+				t.Errorf("%s (layer %d) imports %s (layer %d): imports must go down the layers", rp, from, p, to)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
