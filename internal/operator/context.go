@@ -23,6 +23,10 @@ type Context struct {
 	ProcessingTime func() int64
 	// Timers schedules processing-time callbacks on the subtask's goroutine.
 	Timers ProcessingTimeService
+	// SetIdle tells downstream that the subtask's output is idle (no
+	// records or watermarks for a while) or active again; sources whose
+	// watermark strategy has idleness call it.
+	SetIdle func(idle bool) error
 }
 
 // ProcessingTimeService is the subtask's clock and processing-time

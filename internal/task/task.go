@@ -19,6 +19,7 @@ import (
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/keygroup"
 	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/internal/valve"
 	"github.com/freshet-io/freshet/source"
 )
 
@@ -58,14 +59,26 @@ type Task struct {
 	readers [3]func(*exchange.Envelope) error
 	inputOf []int // gate channel → input 1 or 2
 	local   []int // gate channel → index among the channels of its input
-	valves  [3]*minValve
+	valves  [3]*valve.Valve
 	ended   int
+	timers  *procTimers
+	idleOut bool // the subtask told downstream it is idle
 }
 
 // New returns a task for spec; Run starts it.
 func New(spec Spec) *Task {
-	return &Task{spec: spec, mail: make(chan func() error, 16), done: make(chan struct{})}
+	t := &Task{spec: spec, mail: make(chan func() error, 16), done: make(chan struct{})}
+	clock := spec.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	t.timers = &procTimers{t: t, clock: clock}
+	return t
 }
+
+// ErrDownstreamClosed ends a subtask whose downstream stopped taking
+// records because it failed or was cancelled. It counts as a cancellation.
+var ErrDownstreamClosed = fmt.Errorf("freshet: downstream subtask stopped: %w", context.Canceled)
 
 // ErrTaskEnded is returned when posting to a task that has stopped.
 var ErrTaskEnded = errors.New("freshet: task has ended")
@@ -103,6 +116,7 @@ func (t *Task) Name() string {
 // A cancellation returns ctx's error; a failure returns an *operator.Error.
 func (t *Task) Run(ctx context.Context) (err error) {
 	defer close(t.done)
+	defer t.timers.stop()
 	defer func() {
 		if r := recover(); r != nil {
 			err = t.fail(r)
@@ -115,6 +129,12 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		}
 		if ctx.Err() != nil && !isOperatorErr(err) {
 			err = ctx.Err()
+		}
+		// A closed downstream gate means the downstream subtask failed or
+		// was cancelled; that subtask reports the cause, this one was
+		// merely cancelled by it.
+		if errors.Is(err, exchange.ErrGateClosed) {
+			err = ErrDownstreamClosed
 		}
 	}()
 	if err := t.build(ctx); err != nil {
@@ -243,7 +263,9 @@ func (t *Task) build(ctx context.Context) error {
 			return err
 		}
 		t.readers[in] = r
-		t.valves[in] = newMinValve(perInput[in])
+		if perInput[in] > 0 {
+			t.valves[in] = valve.New(perInput[in])
+		}
 	}
 	return nil
 }
@@ -277,10 +299,6 @@ func (t *Task) newWriter(ctx context.Context, je *graph.JobEdge) (graph.Writer, 
 
 func (t *Task) open(ctx context.Context) error {
 	v := t.spec.Vertex
-	clock := t.spec.Clock
-	if clock == nil {
-		clock = time.Now
-	}
 	if src, ok := t.ops[0].(operator.SourceDriver); ok {
 		src.SetEventSender(t.spec.SendEvent)
 	}
@@ -292,7 +310,9 @@ func (t *Task) open(ctx context.Context) error {
 			Ctx: ctx, JobName: t.spec.Config.JobName, TaskName: n.Name, Subtask: t.spec.Subtask,
 			Parallelism: v.Parallelism, MaxParallelism: n.MaxParallelism, Attempt: t.spec.Attempt,
 			Current: &t.cur, Index: i,
-			ProcessingTime: func() int64 { return clock().UnixMilli() },
+			ProcessingTime: t.timers.Now,
+			Timers:         t.timers,
+			SetIdle:        t.setIdle,
 		}
 		kgs := keygroup.RangeFor(n.MaxParallelism, v.Parallelism, t.spec.Subtask)
 		oc.KeyGroupStart, oc.KeyGroupEnd = kgs.Start, kgs.End
@@ -437,16 +457,68 @@ func (t *Task) handle(e *exchange.Envelope) error {
 		return t.watermark(in, e.Channel, e.Watermark)
 	case exchange.KindEndOfInput:
 		t.ended++
+		if err := t.status(in, e.Channel, false); err != nil {
+			return err
+		}
 		return t.watermark(in, e.Channel, math.MaxInt64)
+	case exchange.KindIdle:
+		return t.status(in, e.Channel, true)
+	case exchange.KindActive:
+		return t.status(in, e.Channel, false)
+	}
+	return nil
+}
+
+// status applies a channel's idle/active change: the input's watermark may
+// advance (an idle channel no longer holds it back), and when every input is
+// idle the subtask tells downstream it is idle too.
+func (t *Task) status(in, ch int, idle bool) error {
+	r := t.valves[in].InputStatus(t.local[ch], idle)
+	if r.EmitWatermark {
+		if err := t.forwardWatermark(in, r.Watermark); err != nil {
+			return err
+		}
+	}
+	if !r.StatusChanged {
+		return nil
+	}
+	all := true
+	for _, v := range t.valves[1:] {
+		if v != nil && !v.Idle() {
+			all = false
+		}
+	}
+	return t.setIdle(all)
+}
+
+// setIdle tells downstream that this subtask's output is idle or active.
+func (t *Task) setIdle(idle bool) error {
+	if idle == t.idleOut {
+		return nil
+	}
+	t.idleOut = idle
+	kind := exchange.KindActive
+	if idle {
+		kind = exchange.KindIdle
+	}
+	for _, w := range t.writers {
+		if err := w.Event(exchange.Envelope{Kind: kind}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 func (t *Task) watermark(in, ch int, wm int64) error {
-	out, ok := t.valves[in].input(t.local[ch], wm)
+	out, ok := t.valves[in].InputWatermark(t.local[ch], wm)
 	if !ok {
 		return nil
 	}
+	return t.forwardWatermark(in, out)
+}
+
+// forwardWatermark hands input in's new watermark to the chain's head.
+func (t *Task) forwardWatermark(in int, out int64) error {
 	if in == 1 {
 		if op, ok := t.ops[0].(interface{ ProcessWatermark(int64) error }); ok {
 			return op.ProcessWatermark(out)

@@ -116,7 +116,7 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 		u := rpc.TaskUpdate{Exec: exec, State: rpc.TaskFinished}
 		switch {
 		case err == nil:
-		case errors.Is(err, context.Canceled) && j.ctx.Err() != nil:
+		case errors.Is(err, context.Canceled) && (j.ctx.Err() != nil || errors.Is(err, task.ErrDownstreamClosed)):
 			u.State = rpc.TaskCanceled
 		default:
 			u.State, u.Err = rpc.TaskFailed, err
