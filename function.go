@@ -78,33 +78,3 @@ func Output[X any](ctx sideOutputs, tag OutputTag[X], v X) {
 		o.Collect(operator.Record[X]{Value: v, Timestamp: ctx.timestamp()})
 	}
 }
-
-// Context is the context of a ProcessFunction call.
-type Context struct {
-	rc    RuntimeContext
-	rec   int64
-	sides map[string]any
-}
-
-func (c *Context) side() map[string]any { return c.sides }
-func (c *Context) timestamp() int64     { return c.rec }
-
-// Timestamp returns the element's event-time timestamp, if it has one.
-func (c *Context) Timestamp() (int64, bool) { return c.rec, c.rec != operator.NoTimestamp }
-
-// Runtime tells where the function runs.
-func (c *Context) Runtime() *RuntimeContext { return &c.rc }
-
-// ProcessFunction handles each element with access to its context and can
-// emit any number of values and side outputs (Flink's ProcessFunction).
-type ProcessFunction[IN, OUT any] interface {
-	ProcessElement(ctx *Context, v IN, out Collector[OUT]) error
-}
-
-// ProcessFunc adapts a function to ProcessFunction.
-type ProcessFunc[IN, OUT any] func(ctx *Context, v IN, out Collector[OUT]) error
-
-// ProcessElement implements ProcessFunction.
-func (f ProcessFunc[IN, OUT]) ProcessElement(ctx *Context, v IN, out Collector[OUT]) error {
-	return f(ctx, v, out)
-}

@@ -68,35 +68,3 @@ func (f *flatMapOp[IN, OUT]) ProcessElement(r operator.Record[IN]) error {
 	f.fn(r.Value, &f.emit)
 	return nil
 }
-
-// Process applies a ProcessFunction to every element. If fn implements
-// Opener or Closer, those are called when the subtask starts and ends.
-func Process[IN, OUT any](s *Stream[IN], fn ProcessFunction[IN, OUT]) *Stream[OUT] {
-	n := newOneInput[IN, OUT](s, "Process", graph.KindOneInput, func() (operator.Operator, error) {
-		return &processOp[IN, OUT]{fn: fn}, nil
-	})
-	return newStream[OUT](s.env, n)
-}
-
-type processOp[IN, OUT any] struct {
-	operator.Base[OUT]
-	fn   ProcessFunction[IN, OUT]
-	ctx  Context
-	emit operator.Emitter[OUT]
-}
-
-func (p *processOp[IN, OUT]) Open(c *operator.Context) error {
-	p.Base.Open(c)
-	p.ctx.rc.c = c
-	p.ctx.sides = p.Side
-	p.emit.Out = p.Out
-	return openFn(p.fn, c)
-}
-
-func (p *processOp[IN, OUT]) ProcessElement(r operator.Record[IN]) error {
-	p.ctx.rec = r.Timestamp
-	p.emit.Timestamp = r.Timestamp
-	return p.fn.ProcessElement(&p.ctx, r.Value, &p.emit)
-}
-
-func (p *processOp[IN, OUT]) Close() error { return closeFn(p.fn) }

@@ -15,29 +15,34 @@ const module = "github.com/freshet-io/freshet"
 // layer gives every package its level; a package may import only packages
 // of a lower level (and the standard library or third-party modules).
 var layer = map[string]int{
-	"codec":                0,
-	"watermark":            1,
-	"window":               1,
-	"source":               1,
-	"sink":                 1,
-	"internal/keygroup":    1,
-	"internal/valve":       1,
-	"internal/operator":    2,
-	"internal/exchange":    3,
-	"internal/graph":       4,
-	"internal/bridge":      5,
-	"internal/task":        5,
-	"internal/rpc":         6,
-	"internal/taskmanager": 7,
-	"internal/jobmanager":  7,
-	"internal/cluster":     8,
-	"":                     9, // the root package freshet
-	"freshettest":          10,
-	"bench":                11,
-	"examples":             11,
-	"internal/lint":        11,
+	"codec":                 0,
+	"state":                 0,
+	"watermark":             1,
+	"window":                1,
+	"source":                1,
+	"sink":                  1,
+	"internal/keygroup":     1,
+	"internal/valve":        1,
+	"internal/statebackend": 1,
+	"internal/operator":     2,
+	"internal/exchange":     3,
+	"internal/graph":        4,
+	"internal/bridge":       5,
+	"internal/task":         5,
+	"internal/rpc":          6,
+	"internal/taskmanager":  7,
+	"internal/jobmanager":   7,
+	"internal/cluster":      8,
+	"":                      9, // the root package freshet
+	"freshettest":           10,
+	"bench":                 11,
+	"examples":              11,
+	"internal/lint":         11,
 }
 
+// levelOf returns the layer of pkg or of the nearest listed directory
+// above it (examples/wordcount is in examples' layer); the root's layer is
+// only the root's.
 func levelOf(pkg string) (int, bool) {
 	for p := pkg; ; {
 		if l, ok := layer[p]; ok {
@@ -45,11 +50,7 @@ func levelOf(pkg string) (int, bool) {
 		}
 		i := strings.LastIndex(p, "/")
 		if i < 0 {
-			if p == "" {
-				return 0, false
-			}
-			p = ""
-			continue
+			return 0, false
 		}
 		p = p[:i]
 	}

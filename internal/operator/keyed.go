@@ -1,0 +1,180 @@
+package operator
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/freshet-io/freshet/internal/statebackend"
+	"github.com/freshet-io/freshet/state"
+)
+
+// TimeDomain says which clock a timer belongs to.
+type TimeDomain uint8
+
+const (
+	// EventTime timers fire when the watermark passes them.
+	EventTime TimeDomain = iota
+	// ProcessingTime timers fire when the machine clock passes them.
+	ProcessingTime
+)
+
+func (d TimeDomain) String() string {
+	if d == EventTime {
+		return "EVENT_TIME"
+	}
+	return "PROCESSING_TIME"
+}
+
+// TimerService keeps the event- and processing-time timers of a keyed
+// operator, per key and namespace, deduplicated (Flink's internal timer
+// service). Fired timers call the operator's callback with the timer.
+type TimerService[K, N comparable] struct {
+	event, proc statebackend.TimerQueue[K, N]
+	pts         ProcessingTimeService
+	onTimer     func(d TimeDomain, t statebackend.Timer[K, N]) error
+	watermark   int64
+	scheduled   int64 // earliest processing time the service will wake us
+}
+
+// NewTimerService returns the timer service name of an operator; onTimer is
+// called on the subtask's goroutine for every timer that fires.
+func NewTimerService[K, N comparable](b statebackend.Backend, name string, pts ProcessingTimeService,
+	onTimer func(d TimeDomain, t statebackend.Timer[K, N]) error) (*TimerService[K, N], error) {
+	ev, err := statebackend.NewTimerQueue[K, N](b, name+"/event")
+	if err != nil {
+		return nil, err
+	}
+	pr, err := statebackend.NewTimerQueue[K, N](b, name+"/processing")
+	if err != nil {
+		return nil, err
+	}
+	return &TimerService[K, N]{event: ev, proc: pr, pts: pts, onTimer: onTimer, watermark: math.MinInt64, scheduled: math.MaxInt64}, nil
+}
+
+// Watermark is the current event time: the last watermark the operator saw.
+func (s *TimerService[K, N]) Watermark() int64 { return s.watermark }
+
+// Now is the current processing time.
+func (s *TimerService[K, N]) Now() int64 { return s.pts.Now() }
+
+// RegisterEventTimer adds an event-time timer.
+func (s *TimerService[K, N]) RegisterEventTimer(k K, ns N, ts int64) {
+	s.event.Add(statebackend.Timer[K, N]{Time: ts, Key: k, Namespace: ns})
+}
+
+// DeleteEventTimer removes an event-time timer.
+func (s *TimerService[K, N]) DeleteEventTimer(k K, ns N, ts int64) {
+	s.event.Remove(statebackend.Timer[K, N]{Time: ts, Key: k, Namespace: ns})
+}
+
+// RegisterProcessingTimer adds a processing-time timer.
+func (s *TimerService[K, N]) RegisterProcessingTimer(k K, ns N, ts int64) {
+	if s.proc.Add(statebackend.Timer[K, N]{Time: ts, Key: k, Namespace: ns}) && ts < s.scheduled {
+		s.scheduled = ts
+		s.pts.Schedule(ts, s.fireProcessing)
+	}
+}
+
+// DeleteProcessingTimer removes a processing-time timer.
+func (s *TimerService[K, N]) DeleteProcessingTimer(k K, ns N, ts int64) {
+	s.proc.Remove(statebackend.Timer[K, N]{Time: ts, Key: k, Namespace: ns})
+}
+
+// AdvanceWatermark fires, in time order, every event-time timer at or
+// before wm. Timers registered while firing fire too if they are due.
+func (s *TimerService[K, N]) AdvanceWatermark(wm int64) error {
+	if wm > s.watermark {
+		s.watermark = wm
+	}
+	for {
+		t, ok := s.event.Peek()
+		if !ok || t.Time > wm {
+			return nil
+		}
+		s.event.Poll()
+		if err := s.onTimer(EventTime, t); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *TimerService[K, N]) fireProcessing() error {
+	now := s.pts.Now()
+	s.scheduled = math.MaxInt64
+	for {
+		t, ok := s.proc.Peek()
+		if !ok {
+			return nil
+		}
+		if t.Time > now {
+			if t.Time < s.scheduled {
+				s.scheduled = t.Time
+				s.pts.Schedule(t.Time, s.fireProcessing)
+			}
+			return nil
+		}
+		s.proc.Poll()
+		if err := s.onTimer(ProcessingTime, t); err != nil {
+			return err
+		}
+	}
+}
+
+// NumEventTimers is the number of pending event-time timers.
+func (s *TimerService[K, N]) NumEventTimers() int { return s.event.Len() }
+
+// NumProcessingTimers is the number of pending processing-time timers.
+func (s *TimerService[K, N]) NumProcessingTimers() int { return s.proc.Len() }
+
+// Scope is the key and namespace that user state and timers of a keyed
+// operator currently refer to.
+type Scope[K, N comparable] struct {
+	Key       K
+	Namespace N
+}
+
+// StateStore implements state.Store over a backend: each cell is a table of
+// the operator, read and written at the scope's current key and namespace.
+type StateStore[K, N comparable] struct {
+	backend statebackend.Backend
+	prefix  string
+	scope   *Scope[K, N]
+	cells   map[string]*cell[K, N]
+}
+
+// NewStateStore returns the state store of an operator whose current key
+// and namespace are in scope.
+func NewStateStore[K, N comparable](b statebackend.Backend, prefix string, scope *Scope[K, N]) *StateStore[K, N] {
+	return &StateStore[K, N]{backend: b, prefix: prefix, scope: scope, cells: map[string]*cell[K, N]{}}
+}
+
+// Cell implements state.Store.
+func (s *StateStore[K, N]) Cell(name string) state.Cell {
+	if c, ok := s.cells[name]; ok {
+		return c
+	}
+	t, err := statebackend.NewTable[K, N, any](s.backend, s.prefix+name)
+	if err != nil {
+		Fail(fmt.Errorf("creating state %q: %w", name, err))
+	}
+	c := &cell[K, N]{t: t, scope: s.scope}
+	s.cells[name] = c
+	return c
+}
+
+// ClearNamespace removes every cell's state of the current key and
+// namespace (a purged or expired window).
+func (s *StateStore[K, N]) ClearNamespace() {
+	for _, c := range s.cells {
+		c.Clear()
+	}
+}
+
+type cell[K, N comparable] struct {
+	t     statebackend.Table[K, N, any]
+	scope *Scope[K, N]
+}
+
+func (c *cell[K, N]) Load() (any, bool) { return c.t.Get(c.scope.Key, c.scope.Namespace) }
+func (c *cell[K, N]) Store(v any)       { c.t.Put(c.scope.Key, c.scope.Namespace, v) }
+func (c *cell[K, N]) Clear()            { c.t.Delete(c.scope.Key, c.scope.Namespace) }

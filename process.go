@@ -1,0 +1,267 @@
+package freshet
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/internal/statebackend"
+	"github.com/freshet-io/freshet/state"
+)
+
+// TimeDomain says whether a timer fired on event time or processing time.
+type TimeDomain = operator.TimeDomain
+
+// The time domains of timers.
+const (
+	EventTime      = operator.EventTime
+	ProcessingTime = operator.ProcessingTime
+)
+
+// TimerService tells a function the current time and, on keyed streams,
+// sets timers for the current key (Flink's TimerService). Timers are
+// deduplicated: one per key and time. An event-time timer fires when the
+// watermark reaches its time, a processing-time timer when the clock does.
+type TimerService interface {
+	CurrentProcessingTime() int64
+	// CurrentWatermark is the operator's event time: MinInt64 before the
+	// first watermark.
+	CurrentWatermark() int64
+	RegisterEventTimeTimer(ts int64)
+	RegisterProcessingTimeTimer(ts int64)
+	DeleteEventTimeTimer(ts int64)
+	DeleteProcessingTimeTimer(ts int64)
+}
+
+// ErrTimersNeedKeys fails a job whose function sets a timer on a stream
+// that is not keyed, as Flink does.
+var ErrTimersNeedKeys = fmt.Errorf("freshet: setting timers is only supported on keyed streams; use KeyBy before the process function")
+
+// Context is the context of a process function call: the element's
+// timestamp, the time, side outputs and where the function runs.
+type Context struct {
+	rc     RuntimeContext
+	rec    int64
+	sides  map[string]any
+	timers TimerService
+}
+
+func (c *Context) side() map[string]any { return c.sides }
+func (c *Context) timestamp() int64     { return c.rec }
+
+// Timestamp returns the element's event-time timestamp (in OnTimer, the
+// timer's time for event-time timers), if it has one.
+func (c *Context) Timestamp() (int64, bool) { return c.rec, c.rec != operator.NoTimestamp }
+
+// Runtime tells where the function runs.
+func (c *Context) Runtime() *RuntimeContext { return &c.rc }
+
+// TimerService returns the current time and, on keyed streams, timers.
+func (c *Context) TimerService() TimerService { return c.timers }
+
+// ProcessFunction handles each element with access to its context and can
+// emit any number of values and side outputs (Flink's ProcessFunction).
+type ProcessFunction[IN, OUT any] interface {
+	ProcessElement(ctx *Context, v IN, out Collector[OUT]) error
+}
+
+// ProcessFunc adapts a function to ProcessFunction.
+type ProcessFunc[IN, OUT any] func(ctx *Context, v IN, out Collector[OUT]) error
+
+// ProcessElement implements ProcessFunction.
+func (f ProcessFunc[IN, OUT]) ProcessElement(ctx *Context, v IN, out Collector[OUT]) error {
+	return f(ctx, v, out)
+}
+
+// Process applies a ProcessFunction to every element. If fn implements
+// Opener or Closer, those are called when the subtask starts and ends.
+func Process[IN, OUT any](s *Stream[IN], fn ProcessFunction[IN, OUT]) *Stream[OUT] {
+	n := newOneInput[IN, OUT](s, "Process", graph.KindOneInput, func() (operator.Operator, error) {
+		return &processOp[IN, OUT]{fn: fn}, nil
+	})
+	return newStream[OUT](s.env, n)
+}
+
+// unkeyedTimers is the TimerService of operators on streams without keys.
+type unkeyedTimers struct {
+	c  *operator.Context
+	wm *int64
+}
+
+func (u unkeyedTimers) CurrentProcessingTime() int64 { return u.c.Timers.Now() }
+func (u unkeyedTimers) CurrentWatermark() int64      { return *u.wm }
+func (unkeyedTimers) RegisterEventTimeTimer(int64)   { operator.Fail(ErrTimersNeedKeys) }
+func (unkeyedTimers) RegisterProcessingTimeTimer(int64) {
+	operator.Fail(ErrTimersNeedKeys)
+}
+func (unkeyedTimers) DeleteEventTimeTimer(int64)      { operator.Fail(ErrTimersNeedKeys) }
+func (unkeyedTimers) DeleteProcessingTimeTimer(int64) { operator.Fail(ErrTimersNeedKeys) }
+
+type processOp[IN, OUT any] struct {
+	operator.Base[OUT]
+	fn   ProcessFunction[IN, OUT]
+	ctx  Context
+	wm   int64
+	emit operator.Emitter[OUT]
+}
+
+func (p *processOp[IN, OUT]) Open(c *operator.Context) error {
+	_ = p.Base.Open(c)
+	p.wm = math.MinInt64
+	p.ctx = Context{rc: RuntimeContext{c: c}, sides: p.Side, timers: unkeyedTimers{c: c, wm: &p.wm}}
+	p.emit.Out = p.Out
+	return openFn(p.fn, c)
+}
+
+func (p *processOp[IN, OUT]) ProcessElement(r operator.Record[IN]) error {
+	p.ctx.rec = r.Timestamp
+	p.emit.Timestamp = r.Timestamp
+	return p.fn.ProcessElement(&p.ctx, r.Value, &p.emit)
+}
+
+func (p *processOp[IN, OUT]) ProcessWatermark(wm int64) error {
+	p.wm = wm
+	return p.Base.ProcessWatermark(wm)
+}
+
+func (p *processOp[IN, OUT]) Close() error { return closeFn(p.fn) }
+
+// KeyedContext is the context of a keyed process function call: Context
+// plus the current key, keyed state and timers.
+type KeyedContext[K comparable] struct {
+	Context
+	keyed *keyedRuntime[K]
+}
+
+// CurrentKey is the key of the element being processed (or of the timer
+// firing).
+func (c *KeyedContext[K]) CurrentKey() K { return c.keyed.scope.Key }
+
+// State is the keyed state of the current key.
+func (c *KeyedContext[K]) State() state.Store { return c.keyed.store }
+
+// TimeDomain is the domain of the timer firing; it is meaningful in OnTimer.
+func (c *KeyedContext[K]) TimeDomain() TimeDomain { return c.keyed.domain }
+
+// keyedRuntime is what every keyed function operator keeps: the key scope,
+// state, and timers.
+type keyedRuntime[K comparable] struct {
+	scope  operator.Scope[K, struct{}]
+	store  *operator.StateStore[K, struct{}]
+	timers *operator.TimerService[K, struct{}]
+	domain TimeDomain
+}
+
+func newKeyedRuntime[K comparable](c *operator.Context, onTimer func(d TimeDomain, t statebackend.Timer[K, struct{}]) error) (*keyedRuntime[K], error) {
+	k := &keyedRuntime[K]{}
+	b := statebackend.NewHeap()
+	k.store = operator.NewStateStore(b, "", &k.scope)
+	ts, err := operator.NewTimerService(b, "timers", c.Timers, func(d TimeDomain, t statebackend.Timer[K, struct{}]) error {
+		k.scope.Key = t.Key
+		k.domain = d
+		return onTimer(d, t)
+	})
+	if err != nil {
+		return nil, err
+	}
+	k.timers = ts
+	return k, nil
+}
+
+func (k *keyedRuntime[K]) CurrentProcessingTime() int64 { return k.timers.Now() }
+func (k *keyedRuntime[K]) CurrentWatermark() int64      { return k.timers.Watermark() }
+func (k *keyedRuntime[K]) RegisterEventTimeTimer(ts int64) {
+	k.timers.RegisterEventTimer(k.scope.Key, struct{}{}, ts)
+}
+func (k *keyedRuntime[K]) RegisterProcessingTimeTimer(ts int64) {
+	k.timers.RegisterProcessingTimer(k.scope.Key, struct{}{}, ts)
+}
+func (k *keyedRuntime[K]) DeleteEventTimeTimer(ts int64) {
+	k.timers.DeleteEventTimer(k.scope.Key, struct{}{}, ts)
+}
+func (k *keyedRuntime[K]) DeleteProcessingTimeTimer(ts int64) {
+	k.timers.DeleteProcessingTimer(k.scope.Key, struct{}{}, ts)
+}
+
+// KeyedProcessFunction handles each element of a keyed stream with its key,
+// keyed state and timers (Flink's KeyedProcessFunction). To receive timers,
+// also implement TimerHandler.
+type KeyedProcessFunction[K comparable, IN, OUT any] interface {
+	ProcessElement(ctx *KeyedContext[K], v IN, out Collector[OUT]) error
+}
+
+// TimerHandler is implemented by keyed functions that set timers: OnTimer is
+// called when one fires, with the timer's key current, ctx.TimeDomain
+// telling which clock fired and, for event time, the output timestamped at
+// the timer's time.
+type TimerHandler[K comparable, OUT any] interface {
+	OnTimer(ctx *KeyedContext[K], ts int64, out Collector[OUT]) error
+}
+
+// KeyedProcessFunc adapts a function to KeyedProcessFunction.
+type KeyedProcessFunc[K comparable, IN, OUT any] func(ctx *KeyedContext[K], v IN, out Collector[OUT]) error
+
+// ProcessElement implements KeyedProcessFunction.
+func (f KeyedProcessFunc[K, IN, OUT]) ProcessElement(ctx *KeyedContext[K], v IN, out Collector[OUT]) error {
+	return f(ctx, v, out)
+}
+
+// KeyedProcess applies fn to every element of a keyed stream.
+func KeyedProcess[T any, K comparable, OUT any](k *KeyedStream[T, K], fn KeyedProcessFunction[K, T, OUT]) *Stream[OUT] {
+	n := keyedNode[T, K, OUT](k, "KeyedProcess", func() (operator.Operator, error) {
+		return &keyedProcessOp[T, K, OUT]{key: k.key, fn: fn}, nil
+	})
+	return newStream[OUT](k.s.env, n)
+}
+
+type keyedProcessOp[T any, K comparable, OUT any] struct {
+	operator.Base[OUT]
+	key   func(T) K
+	fn    KeyedProcessFunction[K, T, OUT]
+	onT   TimerHandler[K, OUT]
+	ctx   KeyedContext[K]
+	keyed *keyedRuntime[K]
+	emit  operator.Emitter[OUT]
+}
+
+func (p *keyedProcessOp[T, K, OUT]) Open(c *operator.Context) error {
+	_ = p.Base.Open(c)
+	p.onT, _ = p.fn.(TimerHandler[K, OUT])
+	k, err := newKeyedRuntime[K](c, p.onTimer)
+	if err != nil {
+		return err
+	}
+	p.keyed = k
+	p.ctx = KeyedContext[K]{Context: Context{rc: RuntimeContext{c: c}, sides: p.Side, timers: k}, keyed: k}
+	p.emit.Out = p.Out
+	return openFn(p.fn, c)
+}
+
+func (p *keyedProcessOp[T, K, OUT]) ProcessElement(r operator.Record[T]) error {
+	p.keyed.scope.Key = p.key(r.Value)
+	p.ctx.rec = r.Timestamp
+	p.emit.Timestamp = r.Timestamp
+	return p.fn.ProcessElement(&p.ctx, r.Value, &p.emit)
+}
+
+func (p *keyedProcessOp[T, K, OUT]) onTimer(d TimeDomain, t statebackend.Timer[K, struct{}]) error {
+	if p.onT == nil {
+		return nil
+	}
+	ts := int64(operator.NoTimestamp)
+	if d == EventTime {
+		ts = t.Time
+	}
+	p.ctx.rec, p.emit.Timestamp = ts, ts
+	return p.onT.OnTimer(&p.ctx, t.Time, &p.emit)
+}
+
+func (p *keyedProcessOp[T, K, OUT]) ProcessWatermark(wm int64) error {
+	if err := p.keyed.timers.AdvanceWatermark(wm); err != nil {
+		return err
+	}
+	return p.Base.ProcessWatermark(wm)
+}
+
+func (p *keyedProcessOp[T, K, OUT]) Close() error { return closeFn(p.fn) }

@@ -1,0 +1,125 @@
+package freshet_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/freshettest"
+	"github.com/freshet-io/freshet/state"
+)
+
+// timeoutFn is Flink's classic "count, and report keys silent for 10 ms of
+// event time" keyed process function.
+type timeoutFn struct{}
+
+type countAt struct {
+	Count int
+	Last  int64
+}
+
+func (timeoutFn) ProcessElement(ctx *freshet.KeyedContext[string], v string, out freshet.Collector[string]) error {
+	st := state.Value[countAt](ctx.State(), "count")
+	c, _ := st.Value()
+	ts, _ := ctx.Timestamp()
+	c.Count++
+	c.Last = ts
+	st.Update(c)
+	ctx.TimerService().RegisterEventTimeTimer(ts + 10)
+	return nil
+}
+
+func (timeoutFn) OnTimer(ctx *freshet.KeyedContext[string], ts int64, out freshet.Collector[string]) error {
+	c, _ := state.Value[countAt](ctx.State(), "count").Value()
+	if ts == c.Last+10 {
+		out.Collect(fmt.Sprintf("%s:%d:%v", ctx.CurrentKey(), c.Count, ctx.TimeDomain()))
+	}
+	return nil
+}
+
+func TestKeyedProcessEventTimeTimersAndState(t *testing.T) {
+	h, err := freshettest.New(func(in *freshet.Stream[string]) *freshet.Stream[string] {
+		return freshet.KeyedProcess(freshet.KeyBy(in, func(s string) string { return s }), freshet.KeyedProcessFunction[string, string, string](timeoutFn{}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	_ = h.ProcessAt("a", 1)
+	_ = h.ProcessAt("b", 2)
+	_ = h.ProcessAt("a", 5)  // a's timer for 11 becomes stale, 15 is current
+	_ = h.Watermark(11)      // fires a@11 (stale, no output)
+	_ = h.ProcessAt("b", 12) // b's 12 timer is stale now
+	_ = h.Watermark(15)      // fires a@15
+	_ = h.Watermark(22)      // fires b@22
+	var got []string
+	for _, e := range h.Events() {
+		got = append(got, e.String())
+	}
+	want := []string{"Watermark(11)", "a:2:EVENT_TIME@15", "Watermark(15)", "b:2:EVENT_TIME@22", "Watermark(22)"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
+type procTimerFn struct{}
+
+func (procTimerFn) ProcessElement(ctx *freshet.KeyedContext[int], v int, out freshet.Collector[int]) error {
+	now := ctx.TimerService().CurrentProcessingTime()
+	ctx.TimerService().RegisterProcessingTimeTimer(now + 100)
+	ctx.TimerService().RegisterProcessingTimeTimer(now + 100) // deduplicated
+	if v < 0 {
+		ctx.TimerService().DeleteProcessingTimeTimer(now + 100)
+	}
+	return nil
+}
+
+func (procTimerFn) OnTimer(ctx *freshet.KeyedContext[int], ts int64, out freshet.Collector[int]) error {
+	if _, has := ctx.Timestamp(); has || ctx.TimeDomain() != freshet.ProcessingTime {
+		return errors.New("processing-time timer output must have no timestamp")
+	}
+	out.Collect(ctx.CurrentKey()*1000 + int(ts))
+	return nil
+}
+
+func TestKeyedProcessProcessingTimeTimers(t *testing.T) {
+	h, err := freshettest.New(func(in *freshet.Stream[int]) *freshet.Stream[int] {
+		return freshet.KeyedProcess(freshet.KeyBy(in, func(v int) int { return v }), freshet.KeyedProcessFunction[int, int, int](procTimerFn{}))
+	}, freshettest.WithProcessingTime(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = h.Process(1)
+	_ = h.SetProcessingTime(50)
+	_ = h.Process(2)
+	_ = h.Process(-3) // registers and deletes its timer
+	if err := h.SetProcessingTime(120); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Values(); !slices.Equal(got, []int{1100}) {
+		t.Fatalf("after 120: %v", got)
+	}
+	if err := h.SetProcessingTime(200); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Values(); !slices.Equal(got, []int{1100, 2150}) {
+		t.Fatalf("after 200: %v", got)
+	}
+}
+
+func TestTimersOnUnkeyedStreamFail(t *testing.T) {
+	h, err := freshettest.New(func(in *freshet.Stream[int]) *freshet.Stream[int] {
+		return freshet.Process(in, freshet.ProcessFunc[int, int](func(ctx *freshet.Context, v int, out freshet.Collector[int]) error {
+			ctx.TimerService().RegisterEventTimeTimer(5)
+			return nil
+		}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Process(1); !errors.Is(err, freshet.ErrTimersNeedKeys) {
+		t.Fatalf("Process = %v, want ErrTimersNeedKeys", err)
+	}
+}

@@ -1,0 +1,402 @@
+package window
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// ErrInvalidWindow is wrapped by every error this package returns for an
+// invalid window specification: assigner parameters, trigger parameters,
+// count-window parameters, a dynamic session gap, or an assigner/trigger
+// combination. The wrapping error names the violated rule and the offending
+// value, e.g. "tumbling window size must be greater than 0, got -5s".
+var ErrInvalidWindow = errors.New("window: invalid window specification")
+
+// ErrNoTimestamp is returned by event-time tumbling and sliding assigners
+// for an element whose timestamp is NoTimestamp: such windows need event
+// timestamps, so timestamps (and watermarks) must be assigned upstream.
+var ErrNoTimestamp = errors.New("window: element has no timestamp (NoTimestamp); event-time windows need timestamps assigned upstream")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidWindow}, args...)...)
+}
+
+// millis converts d to whole milliseconds, rejecting sub-millisecond
+// precision, which the millisecond-based window arithmetic cannot express.
+func millis(what string, d time.Duration) (int64, error) {
+	if d%time.Millisecond != 0 {
+		return 0, invalid("%s must be a whole number of milliseconds, got %v", what, d)
+	}
+	return d.Milliseconds(), nil
+}
+
+func formatMillis(ms int64) string { return strconv.FormatInt(ms, 10) + "ms" }
+
+// Must returns a and panics if err is not nil. It is meant for package-level
+// variables and tests with constant, known-good parameters:
+//
+//	var hourly = window.Must(window.TumblingEventTime[Event](time.Hour, 0))
+func Must[A any](a A, err error) A {
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// Assigner assigns each element to zero or more windows of type W.
+//
+// Implementations must be deterministic and safe for concurrent use (all
+// built-in assigners are immutable).
+type Assigner[T any, W Window] interface {
+	// AssignWindows appends the windows v belongs to to dst and returns the
+	// extended slice, so an operator can reuse one buffer for every element
+	// (pass buf[:0]). ts is the element's event timestamp (NoTimestamp if it
+	// has none) and now the current processing time; event-time assigners
+	// use ts, processing-time assigners use now and ignore ts.
+	// On error dst is returned unchanged.
+	AssignWindows(dst []W, v T, ts int64, now int64) ([]W, error)
+	// DefaultTrigger returns the trigger used when the user sets none.
+	DefaultTrigger() Trigger[T, W]
+	// IsEventTime reports whether windows are based on event time (and thus
+	// on watermarks) rather than on processing time. It decides which clock
+	// the operator uses for lateness and window cleanup.
+	IsEventTime() bool
+}
+
+// WindowMerger merges windows; it is the merging half of a MergingAssigner
+// and all a MergingWindowSet needs.
+type WindowMerger[W Window] interface {
+	// MergeWindows determines which of windows must be merged and calls merge
+	// once per group of two or more windows, with the distinct windows of the
+	// group and the window they merge into. MergeWindows may reorder windows
+	// in place (the caller passes a scratch slice it owns); the toMerge slice
+	// is only valid during the call to merge.
+	MergeWindows(windows []W, merge func(toMerge []W, into W))
+}
+
+// MergingAssigner is an Assigner whose windows can merge, such as session
+// windows. An operator driving a MergingAssigner keeps a MergingWindowSet per
+// key and its trigger must support merging (see CheckTrigger).
+type MergingAssigner[T any, W Window] interface {
+	Assigner[T, W]
+	WindowMerger[W]
+}
+
+// TumblingAssigner assigns every element to exactly one fixed-size,
+// non-overlapping, epoch-aligned time window (Flink's TumblingEventTimeWindows
+// and TumblingProcessingTimeWindows). Create it with TumblingEventTime or
+// TumblingProcessingTime.
+type TumblingAssigner[T any] struct {
+	size, offset int64
+	eventTime    bool
+}
+
+// TumblingEventTime returns an assigner of tumbling windows of the given size
+// based on the element timestamp. offset shifts the window boundaries (for
+// example -8h with size 24h gives days aligned to midnight UTC+8).
+//
+// Rules (as in Flink): size > 0 and abs(offset) < size; both must be whole
+// milliseconds. The default trigger is EventTimeTrigger.
+func TumblingEventTime[T any](size, offset time.Duration) (*TumblingAssigner[T], error) {
+	return newTumbling[T](size, offset, true)
+}
+
+// TumblingProcessingTime is like TumblingEventTime but assigns by the current
+// processing time, ignoring the element timestamp. The default trigger is
+// ProcessingTimeTrigger.
+func TumblingProcessingTime[T any](size, offset time.Duration) (*TumblingAssigner[T], error) {
+	return newTumbling[T](size, offset, false)
+}
+
+func newTumbling[T any](size, offset time.Duration, eventTime bool) (*TumblingAssigner[T], error) {
+	if size <= 0 {
+		return nil, invalid("tumbling window size must be greater than 0, got %v", size)
+	}
+	if offset <= -size || offset >= size {
+		return nil, invalid("tumbling window offset must satisfy abs(offset) < size, got offset %v and size %v", offset, size)
+	}
+	s, err := millis("tumbling window size", size)
+	if err != nil {
+		return nil, err
+	}
+	o, err := millis("tumbling window offset", offset)
+	if err != nil {
+		return nil, err
+	}
+	return &TumblingAssigner[T]{size: s, offset: o, eventTime: eventTime}, nil
+}
+
+// AssignWindows appends [start, start+size) with start = WindowStart(t,
+// offset, size), where t is ts for event time and now for processing time.
+// An event-time assigner returns ErrNoTimestamp if ts is NoTimestamp.
+func (a *TumblingAssigner[T]) AssignWindows(dst []TimeWindow, _ T, ts, now int64) ([]TimeWindow, error) {
+	t := now
+	if a.eventTime {
+		if ts == NoTimestamp {
+			return dst, ErrNoTimestamp
+		}
+		t = ts
+	}
+	start := WindowStart(t, a.offset, a.size)
+	return append(dst, TimeWindow{Start: start, End: start + a.size}), nil
+}
+
+// DefaultTrigger returns EventTimeTrigger for event time and
+// ProcessingTimeTrigger for processing time.
+func (a *TumblingAssigner[T]) DefaultTrigger() Trigger[T, TimeWindow] {
+	if a.eventTime {
+		return EventTimeTrigger[T, TimeWindow]()
+	}
+	return ProcessingTimeTrigger[T, TimeWindow]()
+}
+
+// IsEventTime reports whether the assigner uses event time.
+func (a *TumblingAssigner[T]) IsEventTime() bool { return a.eventTime }
+
+// String describes the assigner, e.g. "TumblingEventTimeWindows(size=5000ms, offset=0ms)".
+func (a *TumblingAssigner[T]) String() string {
+	return "Tumbling" + timeKind(a.eventTime) + "Windows(size=" + formatMillis(a.size) + ", offset=" + formatMillis(a.offset) + ")"
+}
+
+// SlidingAssigner assigns every element to the size/slide overlapping,
+// epoch-aligned time windows that contain it (Flink's SlidingEventTimeWindows
+// and SlidingProcessingTimeWindows). Create it with SlidingEventTime or
+// SlidingProcessingTime.
+type SlidingAssigner[T any] struct {
+	size, slide, offset int64
+	eventTime           bool
+}
+
+// SlidingEventTime returns an assigner of windows of the given size that
+// start every slide, based on the element timestamp, with boundaries shifted
+// by offset. slide need not divide size; if slide > size, elements falling in
+// the gaps between windows are assigned to no window.
+//
+// Rules (as in Flink): size > 0, slide > 0 and abs(offset) < slide; all must
+// be whole milliseconds. The default trigger is EventTimeTrigger.
+func SlidingEventTime[T any](size, slide, offset time.Duration) (*SlidingAssigner[T], error) {
+	return newSliding[T](size, slide, offset, true)
+}
+
+// SlidingProcessingTime is like SlidingEventTime but assigns by the current
+// processing time, ignoring the element timestamp. The default trigger is
+// ProcessingTimeTrigger.
+func SlidingProcessingTime[T any](size, slide, offset time.Duration) (*SlidingAssigner[T], error) {
+	return newSliding[T](size, slide, offset, false)
+}
+
+func newSliding[T any](size, slide, offset time.Duration, eventTime bool) (*SlidingAssigner[T], error) {
+	if size <= 0 {
+		return nil, invalid("sliding window size must be greater than 0, got %v", size)
+	}
+	if slide <= 0 {
+		return nil, invalid("sliding window slide must be greater than 0, got %v", slide)
+	}
+	if offset <= -slide || offset >= slide {
+		return nil, invalid("sliding window offset must satisfy abs(offset) < slide, got offset %v and slide %v", offset, slide)
+	}
+	s, err := millis("sliding window size", size)
+	if err != nil {
+		return nil, err
+	}
+	sl, err := millis("sliding window slide", slide)
+	if err != nil {
+		return nil, err
+	}
+	o, err := millis("sliding window offset", offset)
+	if err != nil {
+		return nil, err
+	}
+	return &SlidingAssigner[T]{size: s, slide: sl, offset: o, eventTime: eventTime}, nil
+}
+
+// AssignWindows appends every window containing t (ts for event time, now
+// for processing time), in Flink's order: starting with the latest window,
+// start = WindowStart(t, offset, slide), then stepping back by slide while
+// start > t - size. Each window is [start, start+size). An event-time
+// assigner returns ErrNoTimestamp if ts is NoTimestamp.
+func (a *SlidingAssigner[T]) AssignWindows(dst []TimeWindow, _ T, ts, now int64) ([]TimeWindow, error) {
+	t := now
+	if a.eventTime {
+		if ts == NoTimestamp {
+			return dst, ErrNoTimestamp
+		}
+		t = ts
+	}
+	for start := WindowStart(t, a.offset, a.slide); start > t-a.size; start -= a.slide {
+		dst = append(dst, TimeWindow{Start: start, End: start + a.size})
+	}
+	return dst, nil
+}
+
+// DefaultTrigger returns EventTimeTrigger for event time and
+// ProcessingTimeTrigger for processing time.
+func (a *SlidingAssigner[T]) DefaultTrigger() Trigger[T, TimeWindow] {
+	if a.eventTime {
+		return EventTimeTrigger[T, TimeWindow]()
+	}
+	return ProcessingTimeTrigger[T, TimeWindow]()
+}
+
+// IsEventTime reports whether the assigner uses event time.
+func (a *SlidingAssigner[T]) IsEventTime() bool { return a.eventTime }
+
+// String describes the assigner, e.g. "SlidingEventTimeWindows(size=10ms, slide=3ms, offset=0ms)".
+func (a *SlidingAssigner[T]) String() string {
+	return "Sliding" + timeKind(a.eventTime) + "Windows(size=" + formatMillis(a.size) + ", slide=" + formatMillis(a.slide) + ", offset=" + formatMillis(a.offset) + ")"
+}
+
+// SessionAssigner assigns each element to the window [t, t+gap), where t is
+// its timestamp (event time) or the current processing time, and merges
+// windows that intersect, so a session ends after a period of inactivity of
+// at least gap (Flink's EventTimeSessionWindows, ProcessingTimeSessionWindows
+// and their Dynamic variants). It is a MergingAssigner. Create it with
+// EventTimeSession, ProcessingTimeSession, DynamicEventTimeSession or
+// DynamicProcessingTimeSession.
+type SessionAssigner[T any] struct {
+	gap       int64
+	gapFn     func(T) time.Duration
+	eventTime bool
+}
+
+// EventTimeSession returns an event-time session assigner with a fixed gap.
+// Rule (as in Flink): gap > 0, a whole number of milliseconds. The default
+// trigger is EventTimeTrigger.
+func EventTimeSession[T any](gap time.Duration) (*SessionAssigner[T], error) {
+	return newSession[T](gap, true)
+}
+
+// ProcessingTimeSession returns a processing-time session assigner with a
+// fixed gap. Rule: gap > 0, a whole number of milliseconds. The default
+// trigger is ProcessingTimeTrigger.
+func ProcessingTimeSession[T any](gap time.Duration) (*SessionAssigner[T], error) {
+	return newSession[T](gap, false)
+}
+
+func newSession[T any](gap time.Duration, eventTime bool) (*SessionAssigner[T], error) {
+	if gap <= 0 {
+		return nil, invalid("session window gap must be greater than 0, got %v", gap)
+	}
+	g, err := millis("session window gap", gap)
+	if err != nil {
+		return nil, err
+	}
+	return &SessionAssigner[T]{gap: g, eventTime: eventTime}, nil
+}
+
+// DynamicEventTimeSession returns an event-time session assigner whose gap is
+// computed per element by gap. gap must not be nil; a gap it returns that is
+// not > 0 (or not whole milliseconds) makes AssignWindows fail with an error
+// wrapping ErrInvalidWindow, as Flink fails at assignment time.
+func DynamicEventTimeSession[T any](gap func(T) time.Duration) (*SessionAssigner[T], error) {
+	return newDynamicSession(gap, true)
+}
+
+// DynamicProcessingTimeSession is like DynamicEventTimeSession but uses the
+// current processing time as the session start of each element.
+func DynamicProcessingTimeSession[T any](gap func(T) time.Duration) (*SessionAssigner[T], error) {
+	return newDynamicSession(gap, false)
+}
+
+func newDynamicSession[T any](gap func(T) time.Duration, eventTime bool) (*SessionAssigner[T], error) {
+	if gap == nil {
+		return nil, invalid("dynamic session window gap extractor must not be nil")
+	}
+	return &SessionAssigner[T]{gapFn: gap, eventTime: eventTime}, nil
+}
+
+// AssignWindows appends [t, t+gap), where t is ts for event time and now for
+// processing time. For a dynamic assigner the gap is extracted from v and
+// must be > 0 and whole milliseconds.
+func (a *SessionAssigner[T]) AssignWindows(dst []TimeWindow, v T, ts, now int64) ([]TimeWindow, error) {
+	t := now
+	if a.eventTime {
+		t = ts
+	}
+	gap := a.gap
+	if a.gapFn != nil {
+		d := a.gapFn(v)
+		if d <= 0 {
+			return dst, invalid("dynamic session window gap must be greater than 0, got %v", d)
+		}
+		g, err := millis("dynamic session window gap", d)
+		if err != nil {
+			return dst, err
+		}
+		gap = g
+	}
+	return append(dst, TimeWindow{Start: t, End: t + gap}), nil
+}
+
+// MergeWindows merges intersecting (including touching) windows; see
+// MergeTimeWindows. It sorts and de-duplicates windows in place.
+func (a *SessionAssigner[T]) MergeWindows(windows []TimeWindow, merge func(toMerge []TimeWindow, into TimeWindow)) {
+	mergeTimeWindows(windows, merge)
+}
+
+// DefaultTrigger returns EventTimeTrigger for event time and
+// ProcessingTimeTrigger for processing time.
+func (a *SessionAssigner[T]) DefaultTrigger() Trigger[T, TimeWindow] {
+	if a.eventTime {
+		return EventTimeTrigger[T, TimeWindow]()
+	}
+	return ProcessingTimeTrigger[T, TimeWindow]()
+}
+
+// IsEventTime reports whether the assigner uses event time.
+func (a *SessionAssigner[T]) IsEventTime() bool { return a.eventTime }
+
+// String describes the assigner, e.g. "EventTimeSessionWindows(gap=5000ms)".
+func (a *SessionAssigner[T]) String() string {
+	prefix := ""
+	if a.gapFn != nil {
+		prefix = "Dynamic"
+	}
+	s := prefix + timeKind(a.eventTime) + "SessionWindows("
+	if a.gapFn == nil {
+		s += "gap=" + formatMillis(a.gap)
+	}
+	return s + ")"
+}
+
+// GlobalAssigner assigns every element to the single GlobalWindow (Flink's
+// GlobalWindows). Its default trigger, NeverTrigger, never fires, so it is
+// used with a custom trigger (see CountTumbling and CountSliding).
+type GlobalAssigner[T any] struct{}
+
+// Global returns the global-window assigner.
+func Global[T any]() *GlobalAssigner[T] { return &GlobalAssigner[T]{} }
+
+// AssignWindows appends GlobalWindow{}.
+func (*GlobalAssigner[T]) AssignWindows(dst []GlobalWindow, _ T, _, _ int64) ([]GlobalWindow, error) {
+	return append(dst, GlobalWindow{}), nil
+}
+
+// DefaultTrigger returns NeverTrigger.
+func (*GlobalAssigner[T]) DefaultTrigger() Trigger[T, GlobalWindow] {
+	return NeverTrigger[T, GlobalWindow]()
+}
+
+// IsEventTime returns false, as in Flink: the global window is cleaned up
+// neither by event time nor by processing time.
+func (*GlobalAssigner[T]) IsEventTime() bool { return false }
+
+// String returns "GlobalWindows()".
+func (*GlobalAssigner[T]) String() string { return "GlobalWindows()" }
+
+func timeKind(eventTime bool) string {
+	if eventTime {
+		return "EventTime"
+	}
+	return "ProcessingTime"
+}
+
+var (
+	_ Assigner[int, TimeWindow]        = (*TumblingAssigner[int])(nil)
+	_ Assigner[int, TimeWindow]        = (*SlidingAssigner[int])(nil)
+	_ MergingAssigner[int, TimeWindow] = (*SessionAssigner[int])(nil)
+	_ Assigner[int, GlobalWindow]      = (*GlobalAssigner[int])(nil)
+	_ WindowMerger[TimeWindow]         = (*SessionAssigner[int])(nil)
+)
