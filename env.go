@@ -28,6 +28,7 @@ type config struct {
 	maxParallelism int
 	batchSize      int
 	bufferTimeout  time.Duration
+	autoWatermark  time.Duration
 	gateCapacity   int
 	chaining       bool
 	encode         bool
@@ -85,6 +86,19 @@ func WithBufferTimeout(d time.Duration) Option {
 	}
 }
 
+// WithAutoWatermarkInterval sets how often periodic watermark generators
+// emit (Flink's auto-watermark interval, default 200 ms). 0 turns periodic
+// watermarks off; punctuated generators and end of input still emit.
+func WithAutoWatermarkInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("auto-watermark interval must not be negative, got %s", d)
+		}
+		c.autoWatermark = d
+		return nil
+	}
+}
+
 // WithChannelCapacity sets how many batches each input channel buffers before
 // its producer blocks (default 4); this bounds the memory in flight.
 func WithChannelCapacity(n int) Option {
@@ -126,7 +140,7 @@ func WithTaskManagers(n int) Option {
 // reported by Execute.
 func NewEnv(opts ...Option) *Env {
 	e := &Env{
-		cfg:  config{parallelism: 1, batchSize: 256, bufferTimeout: 100 * time.Millisecond, gateCapacity: 4, chaining: true, taskManagers: 1},
+		cfg:  config{parallelism: 1, batchSize: 256, bufferTimeout: 100 * time.Millisecond, autoWatermark: 200 * time.Millisecond, gateCapacity: 4, chaining: true, taskManagers: 1},
 		tags: map[string]string{},
 	}
 	for _, o := range opts {
@@ -206,7 +220,7 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 	if err != nil {
 		return nil, err
 	}
-	cfg := task.Config{JobName: name, BatchSize: e.cfg.batchSize, BufferTimeout: e.cfg.bufferTimeout, Encode: e.cfg.encode}
+	cfg := task.Config{JobName: name, BatchSize: e.cfg.batchSize, BufferTimeout: e.cfg.bufferTimeout, Encode: e.cfg.encode, AutoWatermarkInterval: e.cfg.autoWatermark}
 	if e.cfg.encode {
 		for _, n := range e.nodes {
 			if n.Out != nil {

@@ -124,3 +124,13 @@ type Reader[T any, S Split] interface {
 
 // ErrReaderClosed is returned by readers used after Close.
 var ErrReaderClosed = errors.New("freshet: source reader closed")
+
+// SplitOutputs is implemented by the Output the runtime gives readers:
+// a reader that reads several splits (partitions) emits each split's records
+// through its own output, so a watermark strategy tracks every split
+// separately and the source's watermark is the minimum over its splits, as
+// in Flink. ReleaseSplit is called when a split is finished.
+type SplitOutputs[T any] interface {
+	ForSplit(splitID string) Output[T]
+	ReleaseSplit(splitID string)
+}

@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"time"
 )
 
 // Context is what the runtime gives an operator at Open.
@@ -27,6 +28,9 @@ type Context struct {
 	// records or watermarks for a while) or active again; sources whose
 	// watermark strategy has idleness call it.
 	SetIdle func(idle bool) error
+	// AutoWatermarkInterval is how often periodic watermark generators
+	// emit; 0 turns periodic watermarks off.
+	AutoWatermarkInterval time.Duration
 }
 
 // ProcessingTimeService is the subtask's clock and processing-time

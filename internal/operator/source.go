@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/freshet-io/freshet/source"
+	"github.com/freshet-io/freshet/watermark"
 )
 
 // Coordinator runs a source's enumerator for one job run. Its methods may be
@@ -42,27 +43,115 @@ type SourceDriver interface {
 	SetEventSender(send func(event any))
 }
 
-// Source is the operator that runs a source's reader in a subtask.
+// Source is the operator that runs a source's reader in a subtask. With a
+// watermark strategy, it assigns timestamps and generates watermarks per
+// split (for readers that use per-split outputs) or for the whole reader.
 type Source[T any, S source.Split] struct {
-	Src    source.Source[T, S]
-	out    Output[T]
-	reader source.Reader[T, S]
-	send   func(event any)
-	ctx    *Context
-	emit   sourceOutput[T]
+	Src        source.Source[T, S]
+	Watermarks *watermark.Strategy[T]
+	out        Output[T]
+	reader     source.Reader[T, S]
+	send       func(event any)
+	ctx        *Context
+	emit       sourceOutput[T]
+	splits     *watermark.SplitWatermarks[T]
+	ended      bool
 }
 
-type sourceOutput[T any] struct{ out Output[T] }
+// sourceOutput is the reader's output; with a strategy it runs the split's
+// watermark generator on every record.
+type sourceOutput[T any] struct {
+	out   Output[T]
+	split *watermark.SplitOutput[T] // nil without a strategy
+	// wm, when set, creates the shared split on the first record collected
+	// without a split, so readers that only use per-split outputs are not
+	// held back by an empty shared split.
+	wm *watermark.SplitWatermarks[T]
+	op interface {
+		forSplit(id string) *sourceOutput[T]
+		releaseSplit(id string)
+	}
+}
 
-func (o *sourceOutput[T]) Collect(v T) { o.out.Collect(Record[T]{Value: v, Timestamp: NoTimestamp}) }
+func (o *sourceOutput[T]) Collect(v T) { o.CollectWithTimestamp(v, NoTimestamp) }
+
 func (o *sourceOutput[T]) CollectWithTimestamp(v T, ts int64) {
+	if o.split == nil {
+		if o.wm == nil {
+			o.out.Collect(Record[T]{Value: v, Timestamp: ts})
+			return
+		}
+		o.split = o.wm.AddSplit("")
+	}
+	ts = o.split.AssignTimestamp(v, ts)
 	o.out.Collect(Record[T]{Value: v, Timestamp: ts})
+	o.split.OnEvent(v, ts)
+}
+
+// ForSplit implements source.SplitOutputs.
+func (o *sourceOutput[T]) ForSplit(id string) source.Output[T] { return o.op.forSplit(id) }
+
+// ReleaseSplit implements source.SplitOutputs.
+func (o *sourceOutput[T]) ReleaseSplit(id string) { o.op.releaseSplit(id) }
+
+func (s *Source[T, S]) forSplit(id string) *sourceOutput[T] {
+	if s.splits == nil {
+		return &s.emit
+	}
+	return &sourceOutput[T]{out: s.out, split: s.splits.AddSplit(id), op: s}
+}
+
+func (s *Source[T, S]) releaseSplit(id string) {
+	if s.splits != nil {
+		s.splits.RemoveSplit(id)
+	}
+}
+
+// wmOutput forwards generated watermarks and idleness to the subtask.
+type wmOutput[T any] struct {
+	out   Output[T]
+	ctx   *Context
+	ended *bool
+}
+
+func (w wmOutput[T]) EmitWatermark(ts int64) {
+	if !*w.ended {
+		w.out.EmitWatermark(ts)
+	}
+}
+
+func (w wmOutput[T]) MarkIdle()   { w.setIdle(true) }
+func (w wmOutput[T]) MarkActive() { w.setIdle(false) }
+
+func (w wmOutput[T]) setIdle(idle bool) {
+	if w.ctx.SetIdle != nil && !*w.ended {
+		if err := w.ctx.SetIdle(idle); err != nil {
+			Fail(err)
+		}
+	}
+}
+
+// periodicEmit runs the generators' periodic emission every interval.
+func (s *Source[T, S]) periodicEmit() error {
+	if s.ended || s.splits == nil {
+		return nil
+	}
+	s.splits.OnPeriodicEmit()
+	s.schedule()
+	return nil
+}
+
+func (s *Source[T, S]) schedule() {
+	if iv := s.ctx.AutoWatermarkInterval; iv > 0 && s.ctx.Timers != nil {
+		s.ctx.Timers.Schedule(s.ctx.Timers.Now()+iv.Milliseconds(), s.periodicEmit)
+	}
 }
 
 // Setup implements Setup.
 func (s *Source[T, S]) Setup(main any, _ map[string]any) error {
 	s.out = main.(Output[T])
 	s.emit.out = s.out
+	s.emit.op = s
 	return nil
 }
 
@@ -77,6 +166,16 @@ func (s *Source[T, S]) Open(ctx *Context) error {
 		return fmt.Errorf("creating source reader: %w", err)
 	}
 	s.reader = r
+	if s.Watermarks != nil {
+		sw, err := s.Watermarks.NewSplitWatermarks(wmOutput[T]{out: s.out, ctx: ctx, ended: &s.ended})
+		if err != nil {
+			return err
+		}
+		s.splits = sw
+		// Records collected without a split go through one shared split.
+		s.emit.wm = sw
+		s.schedule()
+	}
 	if err := r.Start(ctx.Ctx); err != nil {
 		return fmt.Errorf("starting source reader: %w", err)
 	}
@@ -254,4 +353,7 @@ func (c *SourceCoordinator[T, S]) Close() error {
 
 // EndOfInput is called when a bounded source has read everything: event
 // time jumps to the end so every downstream window and timer fires.
-func (s *Source[T, S]) EndOfInput() { s.out.EmitWatermark(math.MaxInt64) }
+func (s *Source[T, S]) EndOfInput() {
+	s.ended = true
+	s.out.EmitWatermark(math.MaxInt64)
+}

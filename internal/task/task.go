@@ -29,6 +29,8 @@ type Config struct {
 	BatchSize     int
 	BufferTimeout time.Duration
 	Encode        bool // encode every exchange, as a remote channel would
+	// AutoWatermarkInterval is how often periodic watermarks are emitted.
+	AutoWatermarkInterval time.Duration
 }
 
 // Spec says which subtask to run and how it is connected.
@@ -310,9 +312,10 @@ func (t *Task) open(ctx context.Context) error {
 			Ctx: ctx, JobName: t.spec.Config.JobName, TaskName: n.Name, Subtask: t.spec.Subtask,
 			Parallelism: v.Parallelism, MaxParallelism: n.MaxParallelism, Attempt: t.spec.Attempt,
 			Current: &t.cur, Index: i,
-			ProcessingTime: t.timers.Now,
-			Timers:         t.timers,
-			SetIdle:        t.setIdle,
+			ProcessingTime:        t.timers.Now,
+			Timers:                t.timers,
+			SetIdle:               t.setIdle,
+			AutoWatermarkInterval: t.spec.Config.AutoWatermarkInterval,
 		}
 		kgs := keygroup.RangeFor(n.MaxParallelism, v.Parallelism, t.spec.Subtask)
 		oc.KeyGroupStart, oc.KeyGroupEnd = kgs.Start, kgs.End
