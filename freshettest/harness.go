@@ -31,6 +31,7 @@ import (
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/keygroup"
 	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/internal/valve"
 	"github.com/freshet-io/freshet/source"
 )
 
@@ -65,8 +66,15 @@ type config struct {
 	subtask, parallelism, maxParallelism int
 	attempt                              int
 	now                                  int64
+	channels                             int
 	sides                                map[string]sideSpec
 }
+
+// WithInputChannels gives each input n channels, as a subtask reading n
+// upstream subtasks has: watermarks and idleness then arrive per channel
+// (WatermarkOn, MarkIdle, MarkActive) and the operators see the minimum
+// over the active channels, as in a job.
+func WithInputChannels(n int) Option { return func(c *config) { c.channels = n } }
 
 type sideSpec struct {
 	typ graph.Type
@@ -125,9 +133,12 @@ func (c *capture[T]) EmitWatermark(wm int64) {
 func (c *capture[T]) output() any { return c }
 
 func newConfig(opts []Option) (config, error) {
-	cfg := config{parallelism: 1, maxParallelism: keygroup.DefaultMaxParallelism, sides: map[string]sideSpec{}}
+	cfg := config{channels: 1, parallelism: 1, maxParallelism: keygroup.DefaultMaxParallelism, sides: map[string]sideSpec{}}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.channels < 1 {
+		return cfg, fmt.Errorf("freshettest: %d input channels; want at least 1", cfg.channels)
 	}
 	if cfg.parallelism < 1 || cfg.subtask < 0 || cfg.subtask >= cfg.parallelism {
 		return cfg, fmt.Errorf("freshettest: subtask %d of parallelism %d is not valid", cfg.subtask, cfg.parallelism)
@@ -428,7 +439,8 @@ func (c *core[OUT]) sideOf(id string) sideCapture { return c.sides[id] }
 // Harness drives the operators of a one-input chain.
 type Harness[IN, OUT any] struct {
 	core[OUT]
-	head operator.OneInput[IN]
+	head  operator.OneInput[IN]
+	valve *valve.Valve
 }
 
 // New builds the operators build adds after its input and opens them.
@@ -457,6 +469,7 @@ func New[IN, OUT any](build func(in *freshet.Stream[IN]) *freshet.Stream[OUT], o
 		return nil, fmt.Errorf("freshettest: operator %q does not read the input type", chain[0].Name)
 	}
 	h.head = head
+	h.valve = valve.New(cfg.channels)
 	return h, nil
 }
 
@@ -472,10 +485,54 @@ func (h *Harness[IN, OUT]) ProcessAt(v IN, ts int64) error {
 	return h.call(func() error { return h.head.ProcessElement(operator.Record[IN]{Value: v, Timestamp: ts}) })
 }
 
-// Watermark advances the input's watermark to wm: due event-time timers
-// fire, then the watermark is forwarded.
+// Watermark advances the watermark of every input channel to wm: due
+// event-time timers fire, then the watermark is forwarded.
 func (h *Harness[IN, OUT]) Watermark(wm int64) error {
-	return h.call(func() error { return h.head.ProcessWatermark(wm) })
+	for ch := 0; ch < h.cfg.channels; ch++ {
+		if err := h.WatermarkOn(ch, wm); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WatermarkOn advances the watermark of input channel ch to wm. The
+// operators see a new watermark only when the minimum over the active
+// channels advances.
+func (h *Harness[IN, OUT]) WatermarkOn(ch int, wm int64) error {
+	if ch < 0 || ch >= h.cfg.channels {
+		return fmt.Errorf("freshettest: channel %d of %d", ch, h.cfg.channels)
+	}
+	return h.call(func() error {
+		if out, ok := h.valve.InputWatermark(ch, wm); ok {
+			return h.head.ProcessWatermark(out)
+		}
+		return nil
+	})
+}
+
+// MarkIdle marks input channel ch idle: it no longer holds the watermark
+// back.
+func (h *Harness[IN, OUT]) MarkIdle(ch int) error { return h.status(ch, true) }
+
+// MarkActive marks input channel ch active again; it holds the watermark
+// back once its own watermark has caught up.
+func (h *Harness[IN, OUT]) MarkActive(ch int) error { return h.status(ch, false) }
+
+// InputIdle reports whether every input channel is idle (the subtask would
+// tell downstream it is idle).
+func (h *Harness[IN, OUT]) InputIdle() bool { return h.valve.Idle() }
+
+func (h *Harness[IN, OUT]) status(ch int, idle bool) error {
+	if ch < 0 || ch >= h.cfg.channels {
+		return fmt.Errorf("freshettest: channel %d of %d", ch, h.cfg.channels)
+	}
+	return h.call(func() error {
+		if r := h.valve.InputStatus(ch, idle); r.EmitWatermark {
+			return h.head.ProcessWatermark(r.Watermark)
+		}
+		return nil
+	})
 }
 
 // EndInput ends the input as a bounded source does: the watermark jumps to

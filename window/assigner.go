@@ -34,12 +34,21 @@ func millis(what string, d time.Duration) (int64, error) {
 
 func formatMillis(ms int64) string { return strconv.FormatInt(ms, 10) + "ms" }
 
-// Must returns a and panics if err is not nil. It is meant for package-level
-// variables and tests with constant, known-good parameters:
+// Validator is implemented by assigners, triggers and evictors whose
+// parameters can be invalid. The constructors of such values never fail:
+// given invalid parameters they return a value whose Err reports the
+// violated rule (an error wrapping ErrInvalidWindow), so the error can be
+// reported when the job is built. Err returns nil for a valid value.
+type Validator interface {
+	Err() error
+}
+
+// Must returns a and panics with a.Err() if that is not nil. It is meant for
+// package-level variables and tests with constant, known-good parameters:
 //
 //	var hourly = window.Must(window.TumblingEventTime[Event](time.Hour, 0))
-func Must[A any](a A, err error) A {
-	if err != nil {
+func Must[A Validator](a A) A {
+	if err := a.Err(); err != nil {
 		panic(err)
 	}
 	return a
@@ -91,6 +100,7 @@ type MergingAssigner[T any, W Window] interface {
 type TumblingAssigner[T any] struct {
 	size, offset int64
 	eventTime    bool
+	err          error
 }
 
 // TumblingEventTime returns an assigner of tumbling windows of the given size
@@ -98,16 +108,26 @@ type TumblingAssigner[T any] struct {
 // example -8h with size 24h gives days aligned to midnight UTC+8).
 //
 // Rules (as in Flink): size > 0 and abs(offset) < size; both must be whole
-// milliseconds. The default trigger is EventTimeTrigger.
-func TumblingEventTime[T any](size, offset time.Duration) (*TumblingAssigner[T], error) {
-	return newTumbling[T](size, offset, true)
+// milliseconds. If they are violated the returned assigner is invalid: its
+// Err and AssignWindows return an error wrapping ErrInvalidWindow that names
+// the rule. The default trigger is EventTimeTrigger.
+func TumblingEventTime[T any](size, offset time.Duration) *TumblingAssigner[T] {
+	a, err := newTumbling[T](size, offset, true)
+	if err != nil {
+		return &TumblingAssigner[T]{eventTime: true, err: err}
+	}
+	return a
 }
 
 // TumblingProcessingTime is like TumblingEventTime but assigns by the current
 // processing time, ignoring the element timestamp. The default trigger is
 // ProcessingTimeTrigger.
-func TumblingProcessingTime[T any](size, offset time.Duration) (*TumblingAssigner[T], error) {
-	return newTumbling[T](size, offset, false)
+func TumblingProcessingTime[T any](size, offset time.Duration) *TumblingAssigner[T] {
+	a, err := newTumbling[T](size, offset, false)
+	if err != nil {
+		return &TumblingAssigner[T]{eventTime: false, err: err}
+	}
+	return a
 }
 
 func newTumbling[T any](size, offset time.Duration, eventTime bool) (*TumblingAssigner[T], error) {
@@ -128,10 +148,18 @@ func newTumbling[T any](size, offset time.Duration, eventTime bool) (*TumblingAs
 	return &TumblingAssigner[T]{size: s, offset: o, eventTime: eventTime}, nil
 }
 
+// Err returns the error describing the invalid parameters the assigner was
+// created with, or nil if they are valid.
+func (a *TumblingAssigner[T]) Err() error { return a.err }
+
 // AssignWindows appends [start, start+size) with start = WindowStart(t,
 // offset, size), where t is ts for event time and now for processing time.
-// An event-time assigner returns ErrNoTimestamp if ts is NoTimestamp.
+// An event-time assigner returns ErrNoTimestamp if ts is NoTimestamp; an
+// invalid assigner returns Err().
 func (a *TumblingAssigner[T]) AssignWindows(dst []TimeWindow, _ T, ts, now int64) ([]TimeWindow, error) {
+	if a.err != nil {
+		return dst, a.err
+	}
 	t := now
 	if a.eventTime {
 		if ts == NoTimestamp {
@@ -155,8 +183,12 @@ func (a *TumblingAssigner[T]) DefaultTrigger() Trigger[T, TimeWindow] {
 // IsEventTime reports whether the assigner uses event time.
 func (a *TumblingAssigner[T]) IsEventTime() bool { return a.eventTime }
 
-// String describes the assigner, e.g. "TumblingEventTimeWindows(size=5000ms, offset=0ms)".
+// String describes the assigner, e.g. "TumblingEventTimeWindows(size=5000ms, offset=0ms)",
+// or "TumblingEventTimeWindows(invalid)" for an invalid one.
 func (a *TumblingAssigner[T]) String() string {
+	if a.err != nil {
+		return "Tumbling" + timeKind(a.eventTime) + "Windows(invalid)"
+	}
 	return "Tumbling" + timeKind(a.eventTime) + "Windows(size=" + formatMillis(a.size) + ", offset=" + formatMillis(a.offset) + ")"
 }
 
@@ -167,6 +199,7 @@ func (a *TumblingAssigner[T]) String() string {
 type SlidingAssigner[T any] struct {
 	size, slide, offset int64
 	eventTime           bool
+	err                 error
 }
 
 // SlidingEventTime returns an assigner of windows of the given size that
@@ -175,16 +208,27 @@ type SlidingAssigner[T any] struct {
 // the gaps between windows are assigned to no window.
 //
 // Rules (as in Flink): size > 0, slide > 0 and abs(offset) < slide; all must
-// be whole milliseconds. The default trigger is EventTimeTrigger.
-func SlidingEventTime[T any](size, slide, offset time.Duration) (*SlidingAssigner[T], error) {
-	return newSliding[T](size, slide, offset, true)
+// be whole milliseconds. If they are violated the returned assigner is
+// invalid: its Err and AssignWindows return an error wrapping
+// ErrInvalidWindow that names the rule. The default trigger is
+// EventTimeTrigger.
+func SlidingEventTime[T any](size, slide, offset time.Duration) *SlidingAssigner[T] {
+	a, err := newSliding[T](size, slide, offset, true)
+	if err != nil {
+		return &SlidingAssigner[T]{eventTime: true, err: err}
+	}
+	return a
 }
 
 // SlidingProcessingTime is like SlidingEventTime but assigns by the current
 // processing time, ignoring the element timestamp. The default trigger is
 // ProcessingTimeTrigger.
-func SlidingProcessingTime[T any](size, slide, offset time.Duration) (*SlidingAssigner[T], error) {
-	return newSliding[T](size, slide, offset, false)
+func SlidingProcessingTime[T any](size, slide, offset time.Duration) *SlidingAssigner[T] {
+	a, err := newSliding[T](size, slide, offset, false)
+	if err != nil {
+		return &SlidingAssigner[T]{eventTime: false, err: err}
+	}
+	return a
 }
 
 func newSliding[T any](size, slide, offset time.Duration, eventTime bool) (*SlidingAssigner[T], error) {
@@ -216,8 +260,12 @@ func newSliding[T any](size, slide, offset time.Duration, eventTime bool) (*Slid
 // for processing time), in Flink's order: starting with the latest window,
 // start = WindowStart(t, offset, slide), then stepping back by slide while
 // start > t - size. Each window is [start, start+size). An event-time
-// assigner returns ErrNoTimestamp if ts is NoTimestamp.
+// assigner returns ErrNoTimestamp if ts is NoTimestamp; an invalid assigner
+// returns Err().
 func (a *SlidingAssigner[T]) AssignWindows(dst []TimeWindow, _ T, ts, now int64) ([]TimeWindow, error) {
+	if a.err != nil {
+		return dst, a.err
+	}
 	t := now
 	if a.eventTime {
 		if ts == NoTimestamp {
@@ -243,8 +291,16 @@ func (a *SlidingAssigner[T]) DefaultTrigger() Trigger[T, TimeWindow] {
 // IsEventTime reports whether the assigner uses event time.
 func (a *SlidingAssigner[T]) IsEventTime() bool { return a.eventTime }
 
-// String describes the assigner, e.g. "SlidingEventTimeWindows(size=10ms, slide=3ms, offset=0ms)".
+// Err returns the error describing the invalid parameters the assigner was
+// created with, or nil if they are valid.
+func (a *SlidingAssigner[T]) Err() error { return a.err }
+
+// String describes the assigner, e.g. "SlidingEventTimeWindows(size=10ms, slide=3ms, offset=0ms)",
+// or "SlidingEventTimeWindows(invalid)" for an invalid one.
 func (a *SlidingAssigner[T]) String() string {
+	if a.err != nil {
+		return "Sliding" + timeKind(a.eventTime) + "Windows(invalid)"
+	}
 	return "Sliding" + timeKind(a.eventTime) + "Windows(size=" + formatMillis(a.size) + ", slide=" + formatMillis(a.slide) + ", offset=" + formatMillis(a.offset) + ")"
 }
 
@@ -259,20 +315,32 @@ type SessionAssigner[T any] struct {
 	gap       int64
 	gapFn     func(T) time.Duration
 	eventTime bool
+	err       error
 }
 
 // EventTimeSession returns an event-time session assigner with a fixed gap.
-// Rule (as in Flink): gap > 0, a whole number of milliseconds. The default
-// trigger is EventTimeTrigger.
-func EventTimeSession[T any](gap time.Duration) (*SessionAssigner[T], error) {
-	return newSession[T](gap, true)
+// Rule (as in Flink): gap > 0, a whole number of milliseconds. If it is
+// violated the returned assigner is invalid: its Err and AssignWindows return
+// an error wrapping ErrInvalidWindow that names the rule. The default trigger
+// is EventTimeTrigger.
+func EventTimeSession[T any](gap time.Duration) *SessionAssigner[T] {
+	a, err := newSession[T](gap, true)
+	if err != nil {
+		return &SessionAssigner[T]{eventTime: true, err: err}
+	}
+	return a
 }
 
 // ProcessingTimeSession returns a processing-time session assigner with a
-// fixed gap. Rule: gap > 0, a whole number of milliseconds. The default
+// fixed gap. Rule: gap > 0, a whole number of milliseconds; if it is
+// violated the assigner is invalid, as for EventTimeSession. The default
 // trigger is ProcessingTimeTrigger.
-func ProcessingTimeSession[T any](gap time.Duration) (*SessionAssigner[T], error) {
-	return newSession[T](gap, false)
+func ProcessingTimeSession[T any](gap time.Duration) *SessionAssigner[T] {
+	a, err := newSession[T](gap, false)
+	if err != nil {
+		return &SessionAssigner[T]{eventTime: false, err: err}
+	}
+	return a
 }
 
 func newSession[T any](gap time.Duration, eventTime bool) (*SessionAssigner[T], error) {
@@ -287,17 +355,27 @@ func newSession[T any](gap time.Duration, eventTime bool) (*SessionAssigner[T], 
 }
 
 // DynamicEventTimeSession returns an event-time session assigner whose gap is
-// computed per element by gap. gap must not be nil; a gap it returns that is
-// not > 0 (or not whole milliseconds) makes AssignWindows fail with an error
-// wrapping ErrInvalidWindow, as Flink fails at assignment time.
-func DynamicEventTimeSession[T any](gap func(T) time.Duration) (*SessionAssigner[T], error) {
-	return newDynamicSession(gap, true)
+// computed per element by gap. gap must not be nil (otherwise the returned
+// assigner is invalid: its Err and AssignWindows return an error wrapping
+// ErrInvalidWindow); a gap it returns that is not > 0 (or not whole
+// milliseconds) makes AssignWindows fail with an error wrapping
+// ErrInvalidWindow, as Flink fails at assignment time.
+func DynamicEventTimeSession[T any](gap func(T) time.Duration) *SessionAssigner[T] {
+	a, err := newDynamicSession(gap, true)
+	if err != nil {
+		return &SessionAssigner[T]{gapFn: gap, eventTime: true, err: err}
+	}
+	return a
 }
 
 // DynamicProcessingTimeSession is like DynamicEventTimeSession but uses the
 // current processing time as the session start of each element.
-func DynamicProcessingTimeSession[T any](gap func(T) time.Duration) (*SessionAssigner[T], error) {
-	return newDynamicSession(gap, false)
+func DynamicProcessingTimeSession[T any](gap func(T) time.Duration) *SessionAssigner[T] {
+	a, err := newDynamicSession(gap, false)
+	if err != nil {
+		return &SessionAssigner[T]{gapFn: gap, eventTime: false, err: err}
+	}
+	return a
 }
 
 func newDynamicSession[T any](gap func(T) time.Duration, eventTime bool) (*SessionAssigner[T], error) {
@@ -309,8 +387,11 @@ func newDynamicSession[T any](gap func(T) time.Duration, eventTime bool) (*Sessi
 
 // AssignWindows appends [t, t+gap), where t is ts for event time and now for
 // processing time. For a dynamic assigner the gap is extracted from v and
-// must be > 0 and whole milliseconds.
+// must be > 0 and whole milliseconds. An invalid assigner returns Err().
 func (a *SessionAssigner[T]) AssignWindows(dst []TimeWindow, v T, ts, now int64) ([]TimeWindow, error) {
+	if a.err != nil {
+		return dst, a.err
+	}
 	t := now
 	if a.eventTime {
 		t = ts
@@ -348,14 +429,22 @@ func (a *SessionAssigner[T]) DefaultTrigger() Trigger[T, TimeWindow] {
 // IsEventTime reports whether the assigner uses event time.
 func (a *SessionAssigner[T]) IsEventTime() bool { return a.eventTime }
 
-// String describes the assigner, e.g. "EventTimeSessionWindows(gap=5000ms)".
+// Err returns the error describing the invalid parameters the assigner was
+// created with, or nil if they are valid.
+func (a *SessionAssigner[T]) Err() error { return a.err }
+
+// String describes the assigner, e.g. "EventTimeSessionWindows(gap=5000ms)",
+// or "EventTimeSessionWindows(invalid)" for an invalid one.
 func (a *SessionAssigner[T]) String() string {
 	prefix := ""
 	if a.gapFn != nil {
 		prefix = "Dynamic"
 	}
 	s := prefix + timeKind(a.eventTime) + "SessionWindows("
-	if a.gapFn == nil {
+	switch {
+	case a.err != nil:
+		s += "invalid"
+	case a.gapFn == nil:
 		s += "gap=" + formatMillis(a.gap)
 	}
 	return s + ")"
@@ -383,6 +472,9 @@ func (*GlobalAssigner[T]) DefaultTrigger() Trigger[T, GlobalWindow] {
 // neither by event time nor by processing time.
 func (*GlobalAssigner[T]) IsEventTime() bool { return false }
 
+// Err returns nil: the global-window assigner has no parameters.
+func (*GlobalAssigner[T]) Err() error { return nil }
+
 // String returns "GlobalWindows()".
 func (*GlobalAssigner[T]) String() string { return "GlobalWindows()" }
 
@@ -399,4 +491,8 @@ var (
 	_ MergingAssigner[int, TimeWindow] = (*SessionAssigner[int])(nil)
 	_ Assigner[int, GlobalWindow]      = (*GlobalAssigner[int])(nil)
 	_ WindowMerger[TimeWindow]         = (*SessionAssigner[int])(nil)
+	_ Validator                        = (*TumblingAssigner[int])(nil)
+	_ Validator                        = (*SlidingAssigner[int])(nil)
+	_ Validator                        = (*SessionAssigner[int])(nil)
+	_ Validator                        = (*GlobalAssigner[int])(nil)
 )

@@ -280,45 +280,45 @@ func TestAssignerValidation(t *testing.T) {
 		err  error
 		msg  string
 	}{
-		{"tumbling size 0", second(TumblingEventTime[int](0, 0)),
+		{"tumbling size 0", TumblingEventTime[int](0, 0).Err(),
 			"tumbling window size must be greater than 0, got 0s"},
-		{"tumbling size negative", second(TumblingProcessingTime[int](-5*time.Second, 0)),
+		{"tumbling size negative", TumblingProcessingTime[int](-5*time.Second, 0).Err(),
 			"tumbling window size must be greater than 0, got -5s"},
-		{"tumbling offset == size", second(TumblingEventTime[int](10*time.Second, 10*time.Second)),
+		{"tumbling offset == size", TumblingEventTime[int](10*time.Second, 10*time.Second).Err(),
 			"tumbling window offset must satisfy abs(offset) < size, got offset 10s and size 10s"},
-		{"tumbling offset > size", second(TumblingEventTime[int](10*time.Second, 20*time.Second)),
+		{"tumbling offset > size", TumblingEventTime[int](10*time.Second, 20*time.Second).Err(),
 			"tumbling window offset must satisfy abs(offset) < size, got offset 20s and size 10s"},
-		{"tumbling offset == -size", second(TumblingProcessingTime[int](10*time.Second, -10*time.Second)),
+		{"tumbling offset == -size", TumblingProcessingTime[int](10*time.Second, -10*time.Second).Err(),
 			"tumbling window offset must satisfy abs(offset) < size, got offset -10s and size 10s"},
-		{"tumbling offset < -size", second(TumblingEventTime[int](10*time.Second, -11*time.Second)),
+		{"tumbling offset < -size", TumblingEventTime[int](10*time.Second, -11*time.Second).Err(),
 			"tumbling window offset must satisfy abs(offset) < size, got offset -11s and size 10s"},
-		{"tumbling sub-ms size", second(TumblingEventTime[int](1500*time.Microsecond, 0)),
+		{"tumbling sub-ms size", TumblingEventTime[int](1500*time.Microsecond, 0).Err(),
 			"tumbling window size must be a whole number of milliseconds, got 1.5ms"},
-		{"tumbling sub-ms offset", second(TumblingEventTime[int](time.Second, time.Microsecond)),
+		{"tumbling sub-ms offset", TumblingEventTime[int](time.Second, time.Microsecond).Err(),
 			"tumbling window offset must be a whole number of milliseconds, got 1µs"},
-		{"sliding size 0", second(SlidingEventTime[int](0, time.Second, 0)),
+		{"sliding size 0", SlidingEventTime[int](0, time.Second, 0).Err(),
 			"sliding window size must be greater than 0, got 0s"},
-		{"sliding size negative", second(SlidingProcessingTime[int](-time.Second, time.Second, 0)),
+		{"sliding size negative", SlidingProcessingTime[int](-time.Second, time.Second, 0).Err(),
 			"sliding window size must be greater than 0, got -1s"},
-		{"sliding slide 0", second(SlidingEventTime[int](time.Second, 0, 0)),
+		{"sliding slide 0", SlidingEventTime[int](time.Second, 0, 0).Err(),
 			"sliding window slide must be greater than 0, got 0s"},
-		{"sliding slide negative", second(SlidingEventTime[int](time.Second, -2*time.Second, 0)),
+		{"sliding slide negative", SlidingEventTime[int](time.Second, -2*time.Second, 0).Err(),
 			"sliding window slide must be greater than 0, got -2s"},
-		{"sliding offset == slide", second(SlidingEventTime[int](10*time.Second, 2*time.Second, 2*time.Second)),
+		{"sliding offset == slide", SlidingEventTime[int](10*time.Second, 2*time.Second, 2*time.Second).Err(),
 			"sliding window offset must satisfy abs(offset) < slide, got offset 2s and slide 2s"},
-		{"sliding offset < -slide", second(SlidingProcessingTime[int](10*time.Second, 2*time.Second, -3*time.Second)),
+		{"sliding offset < -slide", SlidingProcessingTime[int](10*time.Second, 2*time.Second, -3*time.Second).Err(),
 			"sliding window offset must satisfy abs(offset) < slide, got offset -3s and slide 2s"},
-		{"sliding sub-ms slide", second(SlidingEventTime[int](time.Second, 100*time.Microsecond, 0)),
+		{"sliding sub-ms slide", SlidingEventTime[int](time.Second, 100*time.Microsecond, 0).Err(),
 			"sliding window slide must be a whole number of milliseconds, got 100µs"},
-		{"session gap 0", second(EventTimeSession[int](0)),
+		{"session gap 0", EventTimeSession[int](0).Err(),
 			"session window gap must be greater than 0, got 0s"},
-		{"session gap negative", second(ProcessingTimeSession[int](-time.Minute)),
+		{"session gap negative", ProcessingTimeSession[int](-time.Minute).Err(),
 			"session window gap must be greater than 0, got -1m0s"},
-		{"session sub-ms gap", second(EventTimeSession[int](time.Nanosecond)),
+		{"session sub-ms gap", EventTimeSession[int](time.Nanosecond).Err(),
 			"session window gap must be a whole number of milliseconds, got 1ns"},
-		{"dynamic nil", second(DynamicEventTimeSession[int](nil)),
+		{"dynamic nil", DynamicEventTimeSession[int](nil).Err(),
 			"dynamic session window gap extractor must not be nil"},
-		{"dynamic processing nil", second(DynamicProcessingTimeSession[int](nil)),
+		{"dynamic processing nil", DynamicProcessingTimeSession[int](nil).Err(),
 			"dynamic session window gap extractor must not be nil"},
 		{"count tumbling 0", second(CountTumbling[int](0)),
 			"count window size must be greater than 0, got 0"},
@@ -326,11 +326,11 @@ func TestAssignerValidation(t *testing.T) {
 			"count window size must be greater than 0, got -1"},
 		{"count sliding slide", second(CountSliding[int](5, 0)),
 			"count window slide must be greater than 0, got 0"},
-		{"continuous event interval", second(ContinuousEventTimeTrigger[int, TimeWindow](0)),
+		{"continuous event interval", triggerErr(ContinuousEventTimeTrigger[int, TimeWindow](0)),
 			"continuous event-time trigger interval must be greater than 0, got 0s"},
-		{"continuous processing interval", second(ContinuousProcessingTimeTrigger[int, TimeWindow](-time.Second)),
+		{"continuous processing interval", triggerErr(ContinuousProcessingTimeTrigger[int, TimeWindow](-time.Second)),
 			"continuous processing-time trigger interval must be greater than 0, got -1s"},
-		{"continuous sub-ms interval", second(ContinuousEventTimeTrigger[int, TimeWindow](time.Microsecond)),
+		{"continuous sub-ms interval", triggerErr(ContinuousEventTimeTrigger[int, TimeWindow](time.Microsecond)),
 			"continuous event-time trigger interval must be a whole number of milliseconds, got 1µs"},
 	}
 	for _, tt := range tests {
@@ -346,14 +346,16 @@ func TestAssignerValidation(t *testing.T) {
 
 	// Boundary values that are valid.
 	valid := []error{
-		second(TumblingEventTime[int](time.Millisecond, 0)),
-		second(TumblingEventTime[int](10*time.Second, 9999*ms)),
-		second(TumblingEventTime[int](10*time.Second, -9999*ms)),
-		second(SlidingEventTime[int](time.Second, 2*time.Second, 0)), // slide > size is allowed
-		second(SlidingEventTime[int](10*time.Second, 2*time.Second, -1999*ms)),
-		second(EventTimeSession[int](time.Millisecond)),
+		TumblingEventTime[int](time.Millisecond, 0).Err(),
+		TumblingEventTime[int](10*time.Second, 9999*ms).Err(),
+		TumblingEventTime[int](10*time.Second, -9999*ms).Err(),
+		SlidingEventTime[int](time.Second, 2*time.Second, 0).Err(), // slide > size is allowed
+		SlidingEventTime[int](10*time.Second, 2*time.Second, -1999*ms).Err(),
+		EventTimeSession[int](time.Millisecond).Err(),
 		second(CountTumbling[int](1)),
 		second(CountSliding[int](1, 1)),
+		triggerErr(ContinuousEventTimeTrigger[int, TimeWindow](time.Millisecond)),
+		triggerErr(ContinuousProcessingTimeTrigger[int, TimeWindow](time.Millisecond)),
 	}
 	for i, err := range valid {
 		if err != nil {
@@ -369,4 +371,108 @@ func TestAssignerValidation(t *testing.T) {
 	Must(TumblingEventTime[int](0, 0))
 }
 
+func TestInvalidAssigners(t *testing.T) {
+	fixed := func(string) time.Duration { return time.Second }
+	type validatingAssigner interface {
+		Assigner[string, TimeWindow]
+		Validator
+	}
+	invalidCases := []struct {
+		a         validatingAssigner
+		eventTime bool
+		str       string
+	}{
+		{TumblingEventTime[string](0, 0), true, "TumblingEventTimeWindows(invalid)"},
+		{TumblingProcessingTime[string](time.Second, time.Second), false, "TumblingProcessingTimeWindows(invalid)"},
+		{SlidingEventTime[string](time.Second, 0, 0), true, "SlidingEventTimeWindows(invalid)"},
+		{SlidingProcessingTime[string](time.Microsecond, time.Second, 0), false, "SlidingProcessingTimeWindows(invalid)"},
+		{EventTimeSession[string](-time.Second), true, "EventTimeSessionWindows(invalid)"},
+		{ProcessingTimeSession[string](0), false, "ProcessingTimeSessionWindows(invalid)"},
+		{DynamicEventTimeSession[string](nil), true, "EventTimeSessionWindows(invalid)"},
+		{DynamicProcessingTimeSession[string](nil), false, "ProcessingTimeSessionWindows(invalid)"},
+	}
+	for _, tt := range invalidCases {
+		t.Run(tt.str, func(t *testing.T) {
+			a := tt.a
+			if a == nil {
+				t.Fatal("constructor returned nil")
+			}
+			err := a.Err()
+			if !errors.Is(err, ErrInvalidWindow) {
+				t.Fatalf("Err = %v, want ErrInvalidWindow", err)
+			}
+			dst := []TimeWindow{{Start: 1, End: 2}}
+			got, aerr := a.AssignWindows(dst, "x", 5, 7)
+			if aerr != err {
+				t.Errorf("AssignWindows error = %v, want %v", aerr, err)
+			}
+			if !slices.Equal(got, dst) {
+				t.Errorf("AssignWindows dst = %v, want unchanged %v", got, dst)
+			}
+			if a.IsEventTime() != tt.eventTime {
+				t.Errorf("IsEventTime = %v", a.IsEventTime())
+			}
+			if a.DefaultTrigger() == nil {
+				t.Error("DefaultTrigger = nil")
+			}
+			if s := a.(interface{ String() string }).String(); s != tt.str {
+				t.Errorf("String = %q, want %q", s, tt.str)
+			}
+			if cerr := CheckTrigger[string, TimeWindow](a, a.DefaultTrigger()); cerr != err {
+				t.Errorf("CheckTrigger = %v, want %v", cerr, err)
+			}
+			defer func() {
+				if r := recover(); r != err {
+					t.Errorf("Must panicked with %v, want %v", r, err)
+				}
+			}()
+			Must(a)
+		})
+	}
+
+	validCases := []validatingAssigner{
+		TumblingEventTime[string](time.Second, 0),
+		TumblingProcessingTime[string](time.Second, -time.Millisecond),
+		SlidingEventTime[string](time.Second, 100*ms, 0),
+		SlidingProcessingTime[string](time.Second, 100*ms, 0),
+		EventTimeSession[string](time.Second),
+		ProcessingTimeSession[string](time.Second),
+		DynamicEventTimeSession(fixed),
+		DynamicProcessingTimeSession(fixed),
+	}
+	for _, a := range validCases {
+		if err := a.Err(); err != nil {
+			t.Errorf("%v: Err = %v, want nil", a, err)
+		}
+		if Must(a) != a {
+			t.Errorf("%v: Must returned a different assigner", a)
+		}
+		if got, err := a.AssignWindows(nil, "x", 5, 7); err != nil || len(got) == 0 {
+			t.Errorf("%v: AssignWindows = %v, %v", a, got, err)
+		}
+	}
+	if err := Global[string]().Err(); err != nil {
+		t.Errorf("Global Err = %v, want nil", err)
+	}
+}
+
 func second[A any](_ A, err error) error { return err }
+
+// triggerErr returns the Err of a trigger implementing Validator.
+func triggerErr[T any, W Window](tr Trigger[T, W]) error { return tr.(Validator).Err() }
+
+// mustTrigger returns tr and panics if it is invalid.
+func mustTrigger[T any, W Window](tr Trigger[T, W]) Trigger[T, W] {
+	if err := triggerErr(tr); err != nil {
+		panic(err)
+	}
+	return tr
+}
+
+// mustCount returns cw and panics if err is not nil.
+func mustCount[T any](cw CountWindows[T], err error) CountWindows[T] {
+	if err != nil {
+		panic(err)
+	}
+	return cw
+}

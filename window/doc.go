@@ -21,14 +21,26 @@
 //   - Evictors: CountEvictor, TimeEvictor, DeltaEvictor, or any user
 //     implementation of Evictor.
 //
-// Invalid parameters are reported by the constructors with errors wrapping
-// ErrInvalidWindow that name the violated rule.
+// Invalid parameters are reported with errors wrapping ErrInvalidWindow that
+// name the violated rule. The assigner constructors and the continuous
+// trigger constructors return a single value so they compose in
+// expressions; they defer the error instead of returning it: given invalid
+// parameters they return a value implementing Validator whose Err reports
+// the error (an invalid assigner's AssignWindows returns it too, an invalid
+// trigger does nothing). Check Err when the job is built, or use Must for
+// known-good parameters:
+//
+//	a := window.TumblingEventTime[Event](size, 0)
+//	if err := a.Err(); err != nil { ... }
+//
+// CountTumbling and CountSliding return their error directly.
 //
 // # Driving the package from a window operator
 //
 // Per operator the driver holds the assigner, the trigger (the assigner's
 // DefaultTrigger unless the user set one; validate the pair with
-// CheckTrigger), an optional evictor and the allowed lateness (>= 0, event
+// CheckTrigger, which also reports the Err of an invalid assigner or
+// trigger), an optional evictor and the allowed lateness (>= 0, event
 // time only; pass it in milliseconds). Per key it keeps:
 //
 //   - window contents, keyed by the state window (for non-merging assigners

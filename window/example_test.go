@@ -10,8 +10,8 @@ import (
 type click struct{ user string }
 
 func ExampleSlidingEventTime() {
-	a, err := window.SlidingEventTime[click](10*time.Millisecond, 3*time.Millisecond, 0)
-	if err != nil {
+	a := window.SlidingEventTime[click](10*time.Millisecond, 3*time.Millisecond, 0)
+	if err := a.Err(); err != nil {
 		panic(err)
 	}
 	buf := make([]window.TimeWindow, 0, 4)
@@ -21,9 +21,13 @@ func ExampleSlidingEventTime() {
 }
 
 func ExampleTumblingEventTime_error() {
-	_, err := window.TumblingEventTime[click](-5*time.Second, 0)
-	fmt.Println(err)
-	// Output: window: invalid window specification: tumbling window size must be greater than 0, got -5s
+	a := window.TumblingEventTime[click](-5*time.Second, 0)
+	fmt.Println(a.Err())
+	_, err := a.AssignWindows(nil, click{"ann"}, 5, 0)
+	fmt.Println(err == a.Err())
+	// Output:
+	// window: invalid window specification: tumbling window size must be greater than 0, got -5s
+	// true
 }
 
 func ExampleMergeTimeWindows() {
@@ -55,7 +59,10 @@ func ExampleMergingWindowSet() {
 }
 
 func ExampleCountTumbling() {
-	cw := window.Must(window.CountTumbling[click](3))
+	cw, err := window.CountTumbling[click](3)
+	if err != nil {
+		panic(err)
+	}
 	fmt.Println(cw.Assigner, cw.Trigger, cw.Evictor == nil)
 	// Output: GlobalWindows() PurgingTrigger(CountTrigger(3)) true
 }

@@ -45,10 +45,21 @@ func addSaturating(a, b int64) int64 {
 }
 
 // CheckTrigger reports whether trigger t may be used with assigner a: a
-// MergingAssigner needs a trigger whose CanMerge is true. The error wraps
-// ErrInvalidWindow. Operators should call it when the job is built, as Flink
-// does when a trigger is set.
+// MergingAssigner needs a trigger whose CanMerge is true. It first reports
+// the Err of a and then of t if they implement Validator and are invalid.
+// The error wraps ErrInvalidWindow. Operators should call it when the job is
+// built, as Flink does when a trigger is set.
 func CheckTrigger[T any, W Window](a Assigner[T, W], t Trigger[T, W]) error {
+	if v, ok := a.(Validator); ok {
+		if err := v.Err(); err != nil {
+			return err
+		}
+	}
+	if v, ok := t.(Validator); ok {
+		if err := v.Err(); err != nil {
+			return err
+		}
+	}
 	if _, merging := a.(MergingAssigner[T, W]); merging && !t.CanMerge() {
 		return invalid("a merging window assigner cannot be used with a trigger that does not support merging")
 	}

@@ -104,7 +104,7 @@ func TestCheckTrigger(t *testing.T) {
 
 func TestCountWindows(t *testing.T) {
 	w := GlobalWindow{}
-	tum := Must(CountTumbling[int](3))
+	tum := mustCount(CountTumbling[int](3))
 	if tum.Evictor != nil || tum.Assigner == nil {
 		t.Fatalf("CountTumbling = %+v", tum)
 	}
@@ -117,7 +117,7 @@ func TestCountWindows(t *testing.T) {
 		t.Errorf("tumbling count results %v, want %v", got, want)
 	}
 
-	sl := Must(CountSliding[int](4, 2))
+	sl := mustCount(CountSliding[int](4, 2))
 	c = newFakeCtx(w)
 	got = nil
 	for i := range 6 {
@@ -421,14 +421,14 @@ func TestSimulatedSessionsWithCountTrigger(t *testing.T) {
 }
 
 func TestSimulatedCountWindows(t *testing.T) {
-	sl := Must(CountSliding[int](3, 2))
+	sl := mustCount(CountSliding[int](3, 2))
 	op := newSimOp[GlobalWindow](sl.Assigner, sl.Trigger, sl.Evictor, 0)
 	for v := 1; v <= 7; v++ {
 		op.element(t, v, NoTimestamp)
 	}
 	op.check(t, "sliding", "GlobalWindow:1,2", "GlobalWindow:2,3,4", "GlobalWindow:4,5,6")
 
-	tum := Must(CountTumbling[int](3))
+	tum := mustCount(CountTumbling[int](3))
 	op = newSimOp[GlobalWindow](tum.Assigner, tum.Trigger, tum.Evictor, 0)
 	for v := 1; v <= 7; v++ {
 		op.element(t, v, NoTimestamp)

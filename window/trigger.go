@@ -309,13 +309,16 @@ func checkInterval(what string, interval time.Duration) (int64, error) {
 //     harmless once the window is gone.)
 //
 // The fire time is kept in the trigger state FireTimeStateName. Rule:
-// interval > 0, a whole number of milliseconds.
-func ContinuousEventTimeTrigger[T any, W Window](interval time.Duration) (Trigger[T, W], error) {
+// interval > 0, a whole number of milliseconds. The returned trigger
+// implements Validator: if the rule is violated its Err returns an error
+// wrapping ErrInvalidWindow that names the rule, and it returns Continue for
+// everything (its CanMerge is true).
+func ContinuousEventTimeTrigger[T any, W Window](interval time.Duration) Trigger[T, W] {
 	ms, err := checkInterval("continuous event-time trigger", interval)
 	if err != nil {
-		return nil, err
+		return invalidTrigger[T, W]{name: "ContinuousEventTimeTrigger", err: err}
 	}
-	return continuousEventTimeTrigger[T, W]{interval: ms}, nil
+	return continuousEventTimeTrigger[T, W]{interval: ms}
 }
 
 type continuousEventTimeTrigger[T any, W Window] struct{ interval int64 }
@@ -370,6 +373,9 @@ func (continuousEventTimeTrigger[T, W]) Clear(_ W, ctx TriggerContext) {
 	}
 }
 
+// Err returns nil: the trigger was created with a valid interval.
+func (continuousEventTimeTrigger[T, W]) Err() error { return nil }
+
 func (t continuousEventTimeTrigger[T, W]) String() string {
 	return "ContinuousEventTimeTrigger(" + formatMillis(t.interval) + ")"
 }
@@ -394,13 +400,16 @@ func (t continuousEventTimeTrigger[T, W]) String() string {
 //   - Clear: deletes the timer at the stored fire time and clears it.
 //
 // The fire time is kept in the trigger state FireTimeStateName. Rule:
-// interval > 0, a whole number of milliseconds.
-func ContinuousProcessingTimeTrigger[T any, W Window](interval time.Duration) (Trigger[T, W], error) {
+// interval > 0, a whole number of milliseconds. The returned trigger
+// implements Validator: if the rule is violated its Err returns an error
+// wrapping ErrInvalidWindow that names the rule, and it returns Continue for
+// everything (its CanMerge is true).
+func ContinuousProcessingTimeTrigger[T any, W Window](interval time.Duration) Trigger[T, W] {
 	ms, err := checkInterval("continuous processing-time trigger", interval)
 	if err != nil {
-		return nil, err
+		return invalidTrigger[T, W]{name: "ContinuousProcessingTimeTrigger", err: err}
 	}
-	return continuousProcessingTimeTrigger[T, W]{interval: ms}, nil
+	return continuousProcessingTimeTrigger[T, W]{interval: ms}
 }
 
 type continuousProcessingTimeTrigger[T any, W Window] struct{ interval int64 }
@@ -447,6 +456,9 @@ func (continuousProcessingTimeTrigger[T, W]) Clear(_ W, ctx TriggerContext) {
 	}
 }
 
+// Err returns nil: the trigger was created with a valid interval.
+func (continuousProcessingTimeTrigger[T, W]) Err() error { return nil }
+
 func (t continuousProcessingTimeTrigger[T, W]) String() string {
 	return "ContinuousProcessingTimeTrigger(" + formatMillis(t.interval) + ")"
 }
@@ -486,6 +498,14 @@ func (t purgingTrigger[T, W]) OnMerge(w W, ctx MergeContext) { t.nested.OnMerge(
 
 func (t purgingTrigger[T, W]) Clear(w W, ctx TriggerContext) { t.nested.Clear(w, ctx) }
 
+// Err returns the nested trigger's Err if it implements Validator, else nil.
+func (t purgingTrigger[T, W]) Err() error {
+	if v, ok := t.nested.(Validator); ok {
+		return v.Err()
+	}
+	return nil
+}
+
 func (t purgingTrigger[T, W]) String() string {
 	if s, ok := t.nested.(interface{ String() string }); ok {
 		return "PurgingTrigger(" + s.String() + ")"
@@ -515,3 +535,36 @@ func (neverTrigger[T, W]) OnMerge(W, MergeContext) {}
 func (neverTrigger[T, W]) Clear(W, TriggerContext) {}
 
 func (neverTrigger[T, W]) String() string { return "NeverTrigger()" }
+
+// invalidTrigger is what a trigger constructor returns for invalid
+// parameters: it carries the error for Err and otherwise does nothing.
+type invalidTrigger[T any, W Window] struct {
+	name string
+	err  error
+}
+
+func (invalidTrigger[T, W]) OnElement(T, int64, W, TriggerContext) TriggerResult { return Continue }
+
+func (invalidTrigger[T, W]) OnEventTime(int64, W, TriggerContext) TriggerResult { return Continue }
+
+func (invalidTrigger[T, W]) OnProcessingTime(int64, W, TriggerContext) TriggerResult {
+	return Continue
+}
+
+func (invalidTrigger[T, W]) CanMerge() bool { return true }
+
+func (invalidTrigger[T, W]) OnMerge(W, MergeContext) {}
+
+func (invalidTrigger[T, W]) Clear(W, TriggerContext) {}
+
+// Err returns the error describing the invalid parameters.
+func (t invalidTrigger[T, W]) Err() error { return t.err }
+
+func (t invalidTrigger[T, W]) String() string { return t.name + "(invalid)" }
+
+var (
+	_ Validator = continuousEventTimeTrigger[int, TimeWindow]{}
+	_ Validator = continuousProcessingTimeTrigger[int, TimeWindow]{}
+	_ Validator = purgingTrigger[int, TimeWindow]{}
+	_ Validator = invalidTrigger[int, TimeWindow]{}
+)

@@ -1,6 +1,7 @@
 package window
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"testing"
@@ -199,7 +200,7 @@ func TestCountTriggerMerge(t *testing.T) {
 
 func TestContinuousEventTimeTrigger(t *testing.T) {
 	w := tw(0, 100) // maxTs 99
-	tr := Must(ContinuousEventTimeTrigger[string, TimeWindow](10 * ms))
+	tr := mustTrigger(ContinuousEventTimeTrigger[string, TimeWindow](10 * ms))
 	c := newFakeCtx(w)
 
 	expect(t, "OnElement(23)", tr.OnElement("a", 23, w, c), Continue)
@@ -250,7 +251,7 @@ func TestContinuousEventTimeTrigger(t *testing.T) {
 
 func TestContinuousEventTimeTriggerCapsAtWindowEnd(t *testing.T) {
 	w := tw(5, 25) // maxTs 24; not aligned to the interval
-	tr := Must(ContinuousEventTimeTrigger[string, TimeWindow](10 * ms))
+	tr := mustTrigger(ContinuousEventTimeTrigger[string, TimeWindow](10 * ms))
 	c := newFakeCtx(w)
 	tr.OnElement("a", 7, w, c)
 	expectState(t, c, FireTimeStateName, 10, true)
@@ -281,7 +282,7 @@ func TestContinuousEventTimeTriggerCapsAtWindowEnd(t *testing.T) {
 
 func TestContinuousEventTimeTriggerMerge(t *testing.T) {
 	a, b, merged := tw(0, 100), tw(100, 200), tw(0, 200)
-	tr := Must(ContinuousEventTimeTrigger[string, TimeWindow](10 * ms))
+	tr := mustTrigger(ContinuousEventTimeTrigger[string, TimeWindow](10 * ms))
 	c := newFakeCtx(a)
 	tr.OnElement("x", 25, a, c) // fire-time 30
 	c.at(b)
@@ -300,7 +301,7 @@ func TestContinuousEventTimeTriggerMerge(t *testing.T) {
 
 func TestContinuousProcessingTimeTrigger(t *testing.T) {
 	w := tw(0, 100) // maxTs 99
-	tr := Must(ContinuousProcessingTimeTrigger[string, TimeWindow](10 * ms))
+	tr := mustTrigger(ContinuousProcessingTimeTrigger[string, TimeWindow](10 * ms))
 	c := newFakeCtx(w)
 
 	// Absent state: no fire, no panic.
@@ -428,8 +429,8 @@ func TestTriggerStrings(t *testing.T) {
 		{EventTimeTrigger[int, TimeWindow](), "EventTimeTrigger()"},
 		{ProcessingTimeTrigger[int, TimeWindow](), "ProcessingTimeTrigger()"},
 		{CountTrigger[int, TimeWindow](7), "CountTrigger(7)"},
-		{Must(ContinuousEventTimeTrigger[int, TimeWindow](time.Second)), "ContinuousEventTimeTrigger(1000ms)"},
-		{Must(ContinuousProcessingTimeTrigger[int, TimeWindow](time.Second)), "ContinuousProcessingTimeTrigger(1000ms)"},
+		{mustTrigger(ContinuousEventTimeTrigger[int, TimeWindow](time.Second)), "ContinuousEventTimeTrigger(1000ms)"},
+		{mustTrigger(ContinuousProcessingTimeTrigger[int, TimeWindow](time.Second)), "ContinuousProcessingTimeTrigger(1000ms)"},
 		{NeverTrigger[int, TimeWindow](), "NeverTrigger()"},
 	}
 	for _, tt := range tests {
@@ -439,11 +440,80 @@ func TestTriggerStrings(t *testing.T) {
 	}
 }
 
+func TestInvalidContinuousTriggers(t *testing.T) {
+	w := tw(0, 100)
+	tests := []struct {
+		tr  Trigger[int, TimeWindow]
+		str string
+	}{
+		{ContinuousEventTimeTrigger[int, TimeWindow](0), "ContinuousEventTimeTrigger(invalid)"},
+		{ContinuousProcessingTimeTrigger[int, TimeWindow](time.Microsecond), "ContinuousProcessingTimeTrigger(invalid)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.str, func(t *testing.T) {
+			v, ok := tt.tr.(Validator)
+			if !ok {
+				t.Fatalf("%T does not implement Validator", tt.tr)
+			}
+			err := v.Err()
+			if !errors.Is(err, ErrInvalidWindow) {
+				t.Fatalf("Err = %v, want ErrInvalidWindow", err)
+			}
+			c := newFakeCtx(w)
+			c.wm, c.now = 1000, 1000 // a valid continuous trigger would fire on late elements
+			results := []TriggerResult{
+				tt.tr.OnElement(1, 5, w, c),
+				tt.tr.OnEventTime(w.MaxTimestamp(), w, c),
+				tt.tr.OnProcessingTime(w.MaxTimestamp(), w, c),
+			}
+			for i, r := range results {
+				if r != Continue {
+					t.Errorf("result %d = %v, want CONTINUE", i, r)
+				}
+			}
+			tt.tr.OnMerge(w, c)
+			tt.tr.Clear(w, c)
+			if len(c.evTimers)+len(c.procTimers)+len(c.state) != 0 {
+				t.Errorf("invalid trigger touched the context: %+v", c)
+			}
+			if !tt.tr.CanMerge() {
+				t.Error("CanMerge = false")
+			}
+			if s := tt.tr.(interface{ String() string }).String(); s != tt.str {
+				t.Errorf("String = %q, want %q", s, tt.str)
+			}
+			if perr := PurgingTrigger(tt.tr).(Validator).Err(); perr != err {
+				t.Errorf("PurgingTrigger Err = %v, want %v", perr, err)
+			}
+			tum := Must(TumblingEventTime[int](time.Second, 0))
+			if cerr := CheckTrigger[int, TimeWindow](tum, tt.tr); cerr != err {
+				t.Errorf("CheckTrigger = %v, want %v", cerr, err)
+			}
+			defer func() {
+				if r := recover(); r != err {
+					t.Errorf("mustTrigger panicked with %v, want %v", r, err)
+				}
+			}()
+			mustTrigger(tt.tr)
+		})
+	}
+	for _, tr := range []Trigger[int, TimeWindow]{
+		ContinuousEventTimeTrigger[int, TimeWindow](time.Second),
+		ContinuousProcessingTimeTrigger[int, TimeWindow](time.Second),
+		PurgingTrigger(ContinuousEventTimeTrigger[int, TimeWindow](time.Second)),
+		PurgingTrigger(CountTrigger[int, TimeWindow](3)),
+	} {
+		if err := tr.(Validator).Err(); err != nil {
+			t.Errorf("%v: Err = %v, want nil", tr, err)
+		}
+	}
+}
+
 func TestTriggerHotPathAllocs(t *testing.T) {
 	w := tw(0, 100)
 	c := newFakeCtx(w)
 	count := CountTrigger[int, TimeWindow](1000)
-	cont := Must(ContinuousEventTimeTrigger[int, TimeWindow](10 * ms))
+	cont := mustTrigger(ContinuousEventTimeTrigger[int, TimeWindow](10 * ms))
 	ev := EventTimeTrigger[int, TimeWindow]()
 	tc := TriggerContext(c)
 	// Warm the maps.

@@ -217,6 +217,11 @@ func resolve(nodes []*Node, cfg Config) error {
 			}
 			uids[n.UID] = n
 		}
+		if n.Validate != nil {
+			if err := n.Validate(); err != nil {
+				return fmt.Errorf("%w: operator %q (%d): %w", ErrInvalidProgram, n.Name, n.ID, err)
+			}
+		}
 		if n.Kind != KindSink && !consumed[n] {
 			return nodeErr(n, "its output is never used: connect it to a sink or remove it")
 		}

@@ -112,6 +112,9 @@ type Node struct {
 	NewOperator func() (operator.Operator, error)
 	// Source is set for source nodes.
 	Source *SourceSpec
+	// Validate, if set, checks the operator's parameters when the job is
+	// built; its error is reported naming the operator.
+	Validate func() error
 }
 
 // SourceSpec is what the runtime needs to coordinate a source's splits.
