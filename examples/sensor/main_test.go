@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/freshettest"
+	"github.com/freshet-io/freshet/source"
 )
 
 func TestToCelsius(t *testing.T) {
@@ -80,5 +82,51 @@ func TestThresholdCheckWithHarness(t *testing.T) {
 func TestRunBounded(t *testing.T) {
 	if err := run(context.Background(), 200, 30); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestAveragesPerMinuteOutOfOrder(t *testing.T) {
+	const m = 60_000
+	in := []SensorReading{
+		{"s1", 10, 10}, {"s2", 20, 50}, {"s1", m + 5, 40}, {"s1", m - 3000, 20}, // 3 s late, within the bound
+		{"s2", 2*m + 1, 0}, {"s1", 30, 30},
+	}
+	for _, p := range []int{1, 2} {
+		env := freshet.NewEnv(freshet.WithParallelism(p))
+		src := freshet.FromSourceWithWatermarks(env, source.FromSlice(in), Watermarks(), "readings")
+		got := freshet.Collect(Averages(src))
+		if err := env.Execute(context.Background(), "averages"); err != nil {
+			t.Fatal(err)
+		}
+		avgs := got.Values()
+		slices.SortFunc(avgs, func(a, b SensorAverage) int {
+			if a.WindowEnd != b.WindowEnd {
+				return int(a.WindowEnd - b.WindowEnd)
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		want := []SensorAverage{
+			{"s1", m, 20, 3}, {"s2", m, 50, 1}, {"s1", 2 * m, 40, 1}, {"s2", 3 * m, 0, 1},
+		}
+		if !slices.Equal(avgs, want) {
+			t.Errorf("p=%d: averages %v, want %v", p, avgs, want)
+		}
+	}
+}
+
+func TestGeneratedReadingsAllCounted(t *testing.T) {
+	env := freshet.NewEnv(freshet.WithParallelism(2))
+	src := freshet.FromSourceWithWatermarks(env, source.Generator(Reading, source.GeneratorCount(2000)), Watermarks(), "readings")
+	got := freshet.Collect(Averages(src))
+	if err := env.Execute(context.Background(), "averages"); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range got.Values() {
+		n += a.Readings
+	}
+	// Readings are at most 4 s out of order and the bound is 5 s: none is late.
+	if n != 2000 {
+		t.Fatalf("windows counted %d readings, want 2000", n)
 	}
 }
