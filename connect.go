@@ -110,6 +110,7 @@ func (o *coProcessOp[A, B, OUT]) Open(c *operator.Context) error {
 	_ = o.Base2.Open(c)
 	o.ctx.rc.c = c
 	o.ctx.sides = o.Side
+	o.ctx.timers = unkeyedTimers{c: c, wm: o.CombinedWatermark}
 	o.emit.Out = o.Out
 	return openFn(o.fn, c)
 }

@@ -86,11 +86,11 @@ func Process[IN, OUT any](s *Stream[IN], fn ProcessFunction[IN, OUT]) *Stream[OU
 // unkeyedTimers is the TimerService of operators on streams without keys.
 type unkeyedTimers struct {
 	c  *operator.Context
-	wm *int64
+	wm func() int64
 }
 
 func (u unkeyedTimers) CurrentProcessingTime() int64 { return u.c.Timers.Now() }
-func (u unkeyedTimers) CurrentWatermark() int64      { return *u.wm }
+func (u unkeyedTimers) CurrentWatermark() int64      { return u.wm() }
 func (unkeyedTimers) RegisterEventTimeTimer(int64)   { operator.Fail(ErrTimersNeedKeys) }
 func (unkeyedTimers) RegisterProcessingTimeTimer(int64) {
 	operator.Fail(ErrTimersNeedKeys)
@@ -109,7 +109,7 @@ type processOp[IN, OUT any] struct {
 func (p *processOp[IN, OUT]) Open(c *operator.Context) error {
 	_ = p.Base.Open(c)
 	p.wm = math.MinInt64
-	p.ctx = Context{rc: RuntimeContext{c: c}, sides: p.Side, timers: unkeyedTimers{c: c, wm: &p.wm}}
+	p.ctx = Context{rc: RuntimeContext{c: c}, sides: p.Side, timers: unkeyedTimers{c: c, wm: func() int64 { return p.wm }}}
 	p.emit.Out = p.Out
 	return openFn(p.fn, c)
 }

@@ -123,3 +123,46 @@ func TestTimersOnUnkeyedStreamFail(t *testing.T) {
 		t.Fatalf("Process = %v, want ErrTimersNeedKeys", err)
 	}
 }
+
+var odd = freshet.NewOutputTag[int]("odd")
+
+type coFn struct{}
+
+func (coFn) ProcessElement1(ctx *freshet.Context, v int, out freshet.Collector[string]) error {
+	if v%2 == 1 {
+		freshet.Output(ctx, odd, v)
+		return nil
+	}
+	out.Collect(fmt.Sprintf("int %d wm=%d", v, ctx.TimerService().CurrentWatermark()))
+	return nil
+}
+
+func (coFn) ProcessElement2(ctx *freshet.Context, v string, out freshet.Collector[string]) error {
+	out.Collect(fmt.Sprintf("str %s wm=%d", v, ctx.TimerService().CurrentWatermark()))
+	return nil
+}
+
+func TestCoProcessSideOutputAndCombinedWatermark(t *testing.T) {
+	h, err := freshettest.New2(func(a *freshet.Stream[int], b *freshet.Stream[string]) *freshet.Stream[string] {
+		return freshet.CoProcess(freshet.Connect(a, b), freshet.CoProcessFunction[int, string, string](coFn{}))
+	}, freshettest.CaptureSideOutput(odd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = h.Watermark1(10)
+	_ = h.Process1(2)
+	_ = h.Watermark2(7)
+	_ = h.Process2("x")
+	_ = h.Process1(3)
+	var got []string
+	for _, e := range h.Events() {
+		got = append(got, e.String())
+	}
+	want := []string{"int 2 wm=-9223372036854775808", "Watermark(7)", "str x wm=7"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	if side := freshettest.SideOutput(h, odd); len(side) != 1 || side[0].Value != 3 {
+		t.Fatalf("side output %v", side)
+	}
+}
