@@ -3,11 +3,15 @@ package freshet_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/freshettest"
+	"github.com/freshet-io/freshet/sink"
+	"github.com/freshet-io/freshet/source"
 	"github.com/freshet-io/freshet/state"
 )
 
@@ -164,5 +168,56 @@ func TestCoProcessSideOutputAndCombinedWatermark(t *testing.T) {
 	}
 	if side := freshettest.SideOutput(h, odd); len(side) != 1 || side[0].Value != 3 {
 		t.Fatalf("side output %v", side)
+	}
+}
+
+type wmReporter struct{}
+
+func (wmReporter) ProcessElement1(ctx *freshet.Context, v int, out freshet.Collector[int64]) error {
+	return nil
+}
+
+func (wmReporter) ProcessElement2(ctx *freshet.Context, v int64, out freshet.Collector[int64]) error {
+	out.Collect(ctx.TimerService().CurrentWatermark())
+	return nil
+}
+
+// wmSink records the watermark the sink had seen at each record.
+type wmSink struct {
+	mu  *sync.Mutex
+	wms *[]int64
+}
+
+func (w wmSink) CreateWriter(sink.InitContext) (sink.Writer[int64], error) { return w, nil }
+func (w wmSink) Write(_ int64, c sink.Context) error {
+	w.mu.Lock()
+	*w.wms = append(*w.wms, c.Watermark)
+	w.mu.Unlock()
+	return nil
+}
+func (wmSink) Flush(bool) error { return nil }
+func (wmSink) Close() error     { return nil }
+
+// TestTwoInputWatermarkIsMinimumInJob checks, in a running job, that a
+// two-input operator's event time is the minimum of its inputs: the first
+// input ends at once (its watermark jumps to the end), the second has no
+// watermarks, so neither the operator nor anything downstream may see event
+// time move while the second input runs.
+func TestTwoInputWatermarkIsMinimumInJob(t *testing.T) {
+	env := freshet.NewEnv(freshet.WithParallelism(1))
+	a := freshet.FromElements(env, 1, 2, 3)
+	b := freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(50), source.GeneratorRate(500)), "slow")
+	seen := freshet.CoProcess(freshet.Connect(a, b), freshet.CoProcessFunction[int, int64, int64](wmReporter{}))
+	var mu sync.Mutex
+	var sinkWMs []int64
+	freshet.SinkTo[int64](seen, wmSink{&mu, &sinkWMs}, "watermarks").DisableChaining()
+	execute(t, env)
+	if len(sinkWMs) != 50 {
+		t.Fatalf("got %d values, want 50", len(sinkWMs))
+	}
+	for _, wm := range sinkWMs {
+		if wm != math.MinInt64 {
+			t.Fatalf("downstream saw watermark %d while the second input had none", wm)
+		}
 	}
 }

@@ -412,7 +412,11 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) ProcessElement(r operator.Record[T]) 
 	key := o.cfg.key(r.Value)
 	o.scope.Key = key
 	o.globalScope.Key = key
-	ws, err := o.cfg.assigner.AssignWindows(o.buf[:0], r.Value, r.Timestamp, o.timers.Now())
+	var now int64
+	if !o.event {
+		now = o.timers.Now()
+	}
+	ws, err := o.cfg.assigner.AssignWindows(o.buf[:0], r.Value, r.Timestamp, now)
 	if err != nil {
 		return err
 	}
@@ -464,12 +468,12 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) ProcessElement(r operator.Record[T]) 
 
 func (o *windowOp[T, K, W, ACC, FIN, OUT]) addToWindow(key K, stateW W, r operator.Record[T]) {
 	if o.cfg.evictor != nil {
-		els, _ := o.elements.Get(key, stateW)
-		o.elements.Put(key, stateW, append(els, window.TimestampedValue[T]{Value: r.Value, Timestamp: r.Timestamp, HasTimestamp: r.HasTimestamp()}))
+		els, _ := o.elements.Ref(key, stateW)
+		*els = append(*els, window.TimestampedValue[T]{Value: r.Value, Timestamp: r.Timestamp, HasTimestamp: r.HasTimestamp()})
 		return
 	}
-	acc, has := o.contents.Get(key, stateW)
-	o.contents.Put(key, stateW, o.f.add(acc, has, r.Value))
+	acc, has := o.contents.Ref(key, stateW)
+	*acc = o.f.add(*acc, has, r.Value)
 }
 
 // mergeWindows is the MergingWindowSet's callback when windows merge.

@@ -25,6 +25,10 @@ type Backend interface {
 type Table[K, N comparable, V any] interface {
 	Get(k K, ns N) (V, bool)
 	Put(k K, ns N, v V)
+	// Ref returns a pointer to the value of k and ns, creating a zero value
+	// if there is none, for updating it in place; existed tells which. The
+	// pointer is valid until the next change to the table.
+	Ref(k K, ns N) (v *V, existed bool)
 	Delete(k K, ns N)
 	// Range calls fn for every entry until it returns false. fn must not
 	// change the table.
@@ -68,7 +72,7 @@ func NewTable[K, N comparable, V any](b Backend, name string) (Table[K, N, V], e
 	if b == nil || !b.heap() {
 		return nil, fmt.Errorf("state backend %v cannot hold table %q", b, name)
 	}
-	return &heapTable[K, N, V]{m: map[entryKey[K, N]]V{}}, nil
+	return &heapTable[K, N, V]{m: newNSMap[K, N, *V]()}, nil
 }
 
 // NewTimerQueue creates the timer queue name in b.
@@ -76,7 +80,7 @@ func NewTimerQueue[K, N comparable](b Backend, name string) (TimerQueue[K, N], e
 	if b == nil || !b.heap() {
 		return nil, fmt.Errorf("state backend %v cannot hold timers %q", b, name)
 	}
-	return &heapTimers[K, N]{index: map[Timer[K, N]]int{}}, nil
+	return &heapTimers[K, N]{buckets: map[int64]*bucket[K, N]{}}, nil
 }
 
 type entryKey[K, N comparable] struct {
@@ -85,84 +89,178 @@ type entryKey[K, N comparable] struct {
 }
 
 type heapTable[K, N comparable, V any] struct {
-	m map[entryKey[K, N]]V
+	m nsMap[K, N, *V]
 }
 
 func (t *heapTable[K, N, V]) Get(k K, ns N) (V, bool) {
-	v, ok := t.m[entryKey[K, N]{k, ns}]
-	return v, ok
-}
-func (t *heapTable[K, N, V]) Put(k K, ns N, v V) { t.m[entryKey[K, N]{k, ns}] = v }
-func (t *heapTable[K, N, V]) Delete(k K, ns N)   { delete(t.m, entryKey[K, N]{k, ns}) }
-func (t *heapTable[K, N, V]) Len() int           { return len(t.m) }
-func (t *heapTable[K, N, V]) Range(fn func(K, N, V) bool) {
-	for e, v := range t.m {
-		if !fn(e.k, e.ns, v) {
-			return
-		}
+	p, ok := t.m.get(k, ns)
+	if !ok {
+		var zero V
+		return zero, false
 	}
+	return *p, true
 }
 
-// heapTimers is a binary heap with an index for deduplication and removal.
+func (t *heapTable[K, N, V]) Put(k K, ns N, v V) {
+	if p, ok := t.m.get(k, ns); ok {
+		*p = v
+		return
+	}
+	p := new(V)
+	*p = v
+	t.m.put(k, ns, p)
+}
+
+func (t *heapTable[K, N, V]) Ref(k K, ns N) (*V, bool) {
+	if p, ok := t.m.get(k, ns); ok {
+		return p, true
+	}
+	p := new(V)
+	t.m.put(k, ns, p)
+	return p, false
+}
+
+func (t *heapTable[K, N, V]) Delete(k K, ns N) { t.m.delete(k, ns) }
+func (t *heapTable[K, N, V]) Len() int         { return t.m.n }
+func (t *heapTable[K, N, V]) Range(fn func(K, N, V) bool) {
+	t.m.rangeAll(func(k K, ns N, p *V) bool { return fn(k, ns, *p) })
+}
+
+// heapTimers keeps timers in buckets per time, with a min-heap of the
+// distinct times: many keys share a time (a window's end), so registering
+// a timer costs one lookup in its bucket, and the heap stays small.
 type heapTimers[K, N comparable] struct {
-	items []Timer[K, N]
-	index map[Timer[K, N]]int
+	times   timeHeap
+	buckets map[int64]*bucket[K, N]
+	last    *bucket[K, N] // the bucket of the last Add, a cheap cache
+	n       int
 }
 
-func (h *heapTimers[K, N]) Len() int           { return len(h.items) }
-func (h *heapTimers[K, N]) Less(i, j int) bool { return h.items[i].Time < h.items[j].Time }
-func (h *heapTimers[K, N]) Swap(i, j int) {
-	h.items[i], h.items[j] = h.items[j], h.items[i]
-	h.index[h.items[i]] = i
-	h.index[h.items[j]] = j
+type bucket[K, N comparable] struct {
+	time  int64
+	slots []slot[K, N]
+	live  nsMap[K, N, int] // index into slots
 }
-func (h *heapTimers[K, N]) Push(x any) {
-	t := x.(Timer[K, N])
-	h.index[t] = len(h.items)
-	h.items = append(h.items, t)
+
+type slot[K, N comparable] struct {
+	e    entryKey[K, N]
+	dead bool
 }
-func (h *heapTimers[K, N]) Pop() any {
-	t := h.items[len(h.items)-1]
-	h.items = h.items[:len(h.items)-1]
-	delete(h.index, t)
+
+type timeHeap []int64
+
+func (h timeHeap) Len() int           { return len(h) }
+func (h timeHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h timeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timeHeap) Push(x any)        { *h = append(*h, x.(int64)) }
+func (h *timeHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
 	return t
 }
 
+func (h *heapTimers[K, N]) bucketFor(t int64, create bool) *bucket[K, N] {
+	if h.last != nil && h.last.time == t {
+		return h.last
+	}
+	b := h.buckets[t]
+	if b == nil && create {
+		b = &bucket[K, N]{time: t, live: newNSMap[K, N, int]()}
+		h.buckets[t] = b
+		heap.Push(&h.times, t)
+	}
+	if b != nil {
+		h.last = b
+	}
+	return b
+}
+
 func (h *heapTimers[K, N]) Add(t Timer[K, N]) bool {
-	if _, ok := h.index[t]; ok {
+	b := h.bucketFor(t.Time, true)
+	e := entryKey[K, N]{t.Key, t.Namespace}
+	if _, ok := b.live.get(t.Key, t.Namespace); ok {
 		return false
 	}
-	heap.Push(h, t)
+	b.live.put(t.Key, t.Namespace, len(b.slots))
+	b.slots = append(b.slots, slot[K, N]{e: e})
+	h.n++
 	return true
 }
 
 func (h *heapTimers[K, N]) Remove(t Timer[K, N]) bool {
-	i, ok := h.index[t]
+	b := h.bucketFor(t.Time, false)
+	if b == nil {
+		return false
+	}
+	i, ok := b.live.get(t.Key, t.Namespace)
 	if !ok {
 		return false
 	}
-	heap.Remove(h, i)
+	b.live.delete(t.Key, t.Namespace)
+	b.slots[i].dead = true
+	h.n--
+	h.trim(b)
 	return true
 }
 
+// trim drops dead slots at the end of b and b itself once it is empty.
+func (h *heapTimers[K, N]) trim(b *bucket[K, N]) {
+	for len(b.slots) > 0 && b.slots[len(b.slots)-1].dead {
+		b.slots = b.slots[:len(b.slots)-1]
+	}
+	if b.live.n == 0 {
+		b.slots = b.slots[:0]
+	}
+}
+
+// head returns the bucket of the earliest time that has a live timer,
+// dropping empty buckets.
+func (h *heapTimers[K, N]) head() *bucket[K, N] {
+	for len(h.times) > 0 {
+		b := h.buckets[h.times[0]]
+		if b.live.n > 0 {
+			return b
+		}
+		heap.Pop(&h.times)
+		delete(h.buckets, b.time)
+		if h.last == b {
+			h.last = nil
+		}
+	}
+	return nil
+}
+
 func (h *heapTimers[K, N]) Peek() (Timer[K, N], bool) {
-	if len(h.items) == 0 {
+	b := h.head()
+	if b == nil {
 		return Timer[K, N]{}, false
 	}
-	return h.items[0], true
+	s := b.slots[len(b.slots)-1]
+	return Timer[K, N]{Time: b.time, Key: s.e.k, Namespace: s.e.ns}, true
 }
 
 func (h *heapTimers[K, N]) Poll() (Timer[K, N], bool) {
-	if len(h.items) == 0 {
+	b := h.head()
+	if b == nil {
 		return Timer[K, N]{}, false
 	}
-	return heap.Pop(h).(Timer[K, N]), true
+	s := b.slots[len(b.slots)-1]
+	b.slots = b.slots[:len(b.slots)-1]
+	b.live.delete(s.e.k, s.e.ns)
+	h.n--
+	h.trim(b)
+	return Timer[K, N]{Time: b.time, Key: s.e.k, Namespace: s.e.ns}, true
 }
 
+func (h *heapTimers[K, N]) Len() int { return h.n }
+
 func (h *heapTimers[K, N]) Range(fn func(Timer[K, N]) bool) {
-	for _, t := range h.items {
-		if !fn(t) {
-			return
+	for t, b := range h.buckets {
+		for _, s := range b.slots {
+			if !s.dead && !fn(Timer[K, N]{Time: t, Key: s.e.k, Namespace: s.e.ns}) {
+				return
+			}
 		}
 	}
 }

@@ -523,11 +523,14 @@ func (t *Task) watermark(in, ch int, wm int64) error {
 // forwardWatermark hands input in's new watermark to the chain's head.
 func (t *Task) forwardWatermark(in int, out int64) error {
 	if in == 1 {
-		if op, ok := t.ops[0].(interface{ ProcessWatermark(int64) error }); ok {
-			return op.ProcessWatermark(out)
-		}
+		// A two-input operator may also have ProcessWatermark (for its
+		// output); its first input's watermark must go through
+		// ProcessWatermark1 to be combined with the second's.
 		if op, ok := t.ops[0].(interface{ ProcessWatermark1(int64) error }); ok {
 			return op.ProcessWatermark1(out)
+		}
+		if op, ok := t.ops[0].(interface{ ProcessWatermark(int64) error }); ok {
+			return op.ProcessWatermark(out)
 		}
 		return nil
 	}

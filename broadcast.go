@@ -1,0 +1,500 @@
+package freshet
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+
+	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/internal/statebackend"
+	"github.com/freshet-io/freshet/state"
+)
+
+// BroadcastStream is a stream every element of which goes to every parallel
+// instance of the operator it is connected to, where the function keeps
+// what it needs of it in broadcast state (Flink's BroadcastStream, the
+// broadcast state pattern: rules, configuration or lookup data applied to
+// another stream). Make one with NewBroadcastStream and connect it to a
+// stream with ConnectBroadcast or to a keyed stream with
+// ConnectKeyedBroadcast.
+//
+// As in Flink, there is no order between the broadcast input and the other
+// input: an element may be processed before a broadcast element that was
+// produced earlier. Functions that must not miss a rule buffer their
+// elements (in keyed state) until the rule arrives.
+type BroadcastStream[B any] struct {
+	s *Stream[B]
+}
+
+// NewBroadcastStream turns s into a broadcast stream: its elements will be
+// sent to every subtask of the operator it is connected to (Flink's
+// DataStream.broadcast(stateDescriptors)). The broadcast state itself is
+// declared by name where it is used, with BroadcastState.
+func NewBroadcastStream[B any](s *Stream[B]) *BroadcastStream[B] {
+	return &BroadcastStream[B]{s: s.Broadcast()}
+}
+
+// BroadcastConnectedStreams are a stream connected with a broadcast stream
+// (Flink's BroadcastConnectedStream); process them with BroadcastProcess.
+type BroadcastConnectedStreams[A, B any] struct {
+	in *Stream[A]
+	bc *BroadcastStream[B]
+}
+
+// ConnectBroadcast connects s, whose elements keep their partitioning, with
+// the broadcast stream b.
+func ConnectBroadcast[A, B any](s *Stream[A], b *BroadcastStream[B]) *BroadcastConnectedStreams[A, B] {
+	if s.env != b.s.env {
+		s.env.fail(errDifferentEnvs("ConnectBroadcast"))
+	}
+	return &BroadcastConnectedStreams[A, B]{in: s, bc: b}
+}
+
+// KeyedBroadcastConnectedStreams are a keyed stream connected with a
+// broadcast stream (Flink's BroadcastConnectedStream of a KeyedStream);
+// process them with KeyedBroadcastProcess.
+type KeyedBroadcastConnectedStreams[A, B any, K comparable] struct {
+	in *KeyedStream[A, K]
+	bc *BroadcastStream[B]
+}
+
+// ConnectKeyedBroadcast connects the keyed stream k with the broadcast
+// stream b.
+func ConnectKeyedBroadcast[A, B any, K comparable](k *KeyedStream[A, K], b *BroadcastStream[B]) *KeyedBroadcastConnectedStreams[A, B, K] {
+	if k.s.env != b.s.env {
+		k.s.env.fail(errDifferentEnvs("ConnectKeyedBroadcast"))
+	}
+	return &KeyedBroadcastConnectedStreams[A, B, K]{in: k, bc: b}
+}
+
+// ErrBroadcastStateReadOnly fails a job whose function changes broadcast
+// state anywhere but in ProcessBroadcastElement. As in Flink, only the
+// broadcast side may change it: every parallel instance sees the same
+// broadcast elements, so their broadcast state stays the same, which a
+// change made while processing the other input would break.
+var ErrBroadcastStateReadOnly = errors.New("freshet: broadcast state is read-only in ProcessElement and OnTimer; only ProcessBroadcastElement may change it")
+
+// broadcastStore is the broadcast state of one subtask of an operator:
+// named maps, writable only while a broadcast element is processed.
+type broadcastStore struct {
+	states   map[string]any // name → map[K]V
+	writable bool
+}
+
+// BroadcastStateContext is implemented by the contexts of broadcast process
+// functions (BroadcastContext, ReadOnlyBroadcastContext and their keyed
+// counterparts); BroadcastState reads the operator's broadcast state
+// through it.
+type BroadcastStateContext interface {
+	broadcastStore() *broadcastStore
+}
+
+// BroadcastMapState is one named map of an operator's broadcast state
+// (Flink's BroadcastState and ReadOnlyBroadcastState). Every subtask keeps
+// its own copy, built from the broadcast elements it sees. Reading works
+// everywhere; Put, Remove and Clear work only in ProcessBroadcastElement,
+// elsewhere they fail the job with ErrBroadcastStateReadOnly. Values are
+// held as given, not copied: do not change a value after storing it.
+type BroadcastMapState[K comparable, V any] struct {
+	name string
+	m    map[K]V
+	bs   *broadcastStore
+}
+
+// BroadcastState returns the broadcast state named name of the operator
+// ctx belongs to, a map from K to V (Flink's
+// ctx.getBroadcastState(mapStateDescriptor)). The state is empty until
+// ProcessBroadcastElement puts something in it. Using one name with
+// different types fails the job.
+func BroadcastState[K comparable, V any](ctx BroadcastStateContext, name string) BroadcastMapState[K, V] {
+	bs := ctx.broadcastStore()
+	var m map[K]V
+	if v, ok := bs.states[name]; ok {
+		m, ok = v.(map[K]V)
+		if !ok {
+			operator.Fail(fmt.Errorf("freshet: broadcast state %q holds a %T, not a %T", name, v, m))
+		}
+	} else {
+		m = map[K]V{}
+		bs.states[name] = m
+	}
+	return BroadcastMapState[K, V]{name: name, m: m, bs: bs}
+}
+
+func (s BroadcastMapState[K, V]) write(op string) {
+	if !s.bs.writable {
+		operator.Fail(fmt.Errorf("%w (%s on broadcast state %q)", ErrBroadcastStateReadOnly, op, s.name))
+	}
+}
+
+// Get returns the value of k.
+func (s BroadcastMapState[K, V]) Get(k K) (V, bool) {
+	v, ok := s.m[k]
+	return v, ok
+}
+
+// Contains reports whether the map has k.
+func (s BroadcastMapState[K, V]) Contains(k K) bool { _, ok := s.m[k]; return ok }
+
+// Len is the size of the map.
+func (s BroadcastMapState[K, V]) Len() int { return len(s.m) }
+
+// All iterates over the map, in no particular order.
+func (s BroadcastMapState[K, V]) All() iter.Seq2[K, V] {
+	return func(yield func(K, V) bool) {
+		for k, v := range s.m {
+			if !yield(k, v) {
+				return
+			}
+		}
+	}
+}
+
+// Put sets k to v; only in ProcessBroadcastElement.
+func (s BroadcastMapState[K, V]) Put(k K, v V) {
+	s.write("Put")
+	s.m[k] = v
+}
+
+// Remove deletes k; only in ProcessBroadcastElement.
+func (s BroadcastMapState[K, V]) Remove(k K) {
+	s.write("Remove")
+	delete(s.m, k)
+}
+
+// Clear empties the map; only in ProcessBroadcastElement.
+func (s BroadcastMapState[K, V]) Clear() {
+	s.write("Clear")
+	clear(s.m)
+}
+
+// BroadcastContext is the context of ProcessBroadcastElement (Flink's
+// BroadcastProcessFunction.Context): Context plus read-write access to the
+// broadcast state with BroadcastState. Side outputs work as from any
+// Context; timers cannot be set.
+type BroadcastContext struct {
+	Context
+	bs *broadcastStore
+}
+
+func (c *BroadcastContext) broadcastStore() *broadcastStore { return c.bs }
+
+// ReadOnlyBroadcastContext is the context of a broadcast process
+// function's ProcessElement (Flink's ReadOnlyContext): Context plus
+// read-only access to the broadcast state with BroadcastState.
+type ReadOnlyBroadcastContext struct {
+	Context
+	bs *broadcastStore
+}
+
+func (c *ReadOnlyBroadcastContext) broadcastStore() *broadcastStore { return c.bs }
+
+// BroadcastProcessFunction processes a stream connected with a broadcast
+// stream (Flink's BroadcastProcessFunction): ProcessBroadcastElement sees
+// every broadcast element, in every subtask, and may change the broadcast
+// state; ProcessElement sees the elements of the other input and may only
+// read it. If the function implements Opener or Closer, those are called
+// when the subtask starts and ends. The function value is shared by all
+// subtasks: keep what a subtask learns in broadcast state, not in fields.
+type BroadcastProcessFunction[A, B, OUT any] interface {
+	ProcessElement(ctx *ReadOnlyBroadcastContext, v A, out Collector[OUT]) error
+	ProcessBroadcastElement(ctx *BroadcastContext, v B, out Collector[OUT]) error
+}
+
+// BroadcastProcess applies fn to both inputs of c. The broadcast stream is
+// the operator's second input.
+func BroadcastProcess[A, B, OUT any](c *BroadcastConnectedStreams[A, B], fn BroadcastProcessFunction[A, B, OUT]) *Stream[OUT] {
+	return newTwoInput[A, B, OUT](&ConnectedStreams[A, B]{first: c.in, second: c.bc.s}, "BroadcastProcess", func() (operator.Operator, error) {
+		return &broadcastProcessOp[A, B, OUT]{fn: fn}, nil
+	})
+}
+
+type broadcastProcessOp[A, B, OUT any] struct {
+	twoInputs[OUT]
+	fn   BroadcastProcessFunction[A, B, OUT]
+	bs   broadcastStore
+	ro   ReadOnlyBroadcastContext
+	rw   BroadcastContext
+	emit operator.Emitter[OUT]
+}
+
+func (o *broadcastProcessOp[A, B, OUT]) Open(c *operator.Context) error {
+	o.open(c)
+	o.bs = broadcastStore{states: map[string]any{}}
+	ctx := Context{rc: RuntimeContext{c: c}, sides: o.base.Side, timers: noKeyTimers{c: c, wm: func() int64 { return o.wm }, err: ErrTimersNeedKeys}}
+	o.ro = ReadOnlyBroadcastContext{Context: ctx, bs: &o.bs}
+	o.rw = BroadcastContext{Context: ctx, bs: &o.bs}
+	o.emit.Out = o.base.Out
+	return openFn(o.fn, c)
+}
+
+func (o *broadcastProcessOp[A, B, OUT]) ProcessElement1(r operator.Record[A]) error {
+	o.ro.rec, o.emit.Timestamp = r.Timestamp, r.Timestamp
+	return o.fn.ProcessElement(&o.ro, r.Value, &o.emit)
+}
+
+func (o *broadcastProcessOp[A, B, OUT]) ProcessElement2(r operator.Record[B]) error {
+	o.rw.rec, o.emit.Timestamp = r.Timestamp, r.Timestamp
+	o.bs.writable = true
+	defer func() { o.bs.writable = false }()
+	return o.fn.ProcessBroadcastElement(&o.rw, r.Value, &o.emit)
+}
+
+func (o *broadcastProcessOp[A, B, OUT]) ProcessWatermark1(wm int64) error { return o.watermark(1, wm) }
+func (o *broadcastProcessOp[A, B, OUT]) ProcessWatermark2(wm int64) error { return o.watermark(2, wm) }
+
+func (o *broadcastProcessOp[A, B, OUT]) watermark(input int, wm int64) error {
+	if m, ok := o.combine(input, wm); ok {
+		return o.base.ProcessWatermark(m)
+	}
+	return nil
+}
+
+func (o *broadcastProcessOp[A, B, OUT]) Close() error { return closeFn(o.fn) }
+
+// KeyedBroadcastContext is the context of ProcessBroadcastElement of a
+// keyed broadcast process function (Flink's
+// KeyedBroadcastProcessFunction.Context): BroadcastContext plus
+// ApplyToKeyedState. There is no current key, so timers cannot be set.
+type KeyedBroadcastContext[K comparable] struct {
+	BroadcastContext
+	rt *keyedBroadcastRuntime[K]
+}
+
+// ApplyToKeyedState calls fn for every key of this subtask that has keyed
+// state named name (Flink's applyToKeyedState), in no particular order,
+// with st the keyed state of that key: read or change the state named name
+// (or any other) with state.Value, state.List or state.Map over st, and
+// clear it to drop the key. The first error fn returns stops the iteration
+// and is returned.
+func (c *KeyedBroadcastContext[K]) ApplyToKeyedState(name string, fn func(key K, st state.Store) error) error {
+	return c.rt.apply(name, fn)
+}
+
+// KeyedReadOnlyBroadcastContext is the context of ProcessElement and
+// OnTimer of a keyed broadcast process function (Flink's ReadOnlyContext
+// and OnTimerContext): Context plus the current key, keyed state, timers
+// and read-only access to the broadcast state.
+type KeyedReadOnlyBroadcastContext[K comparable] struct {
+	ReadOnlyBroadcastContext
+	rt *keyedBroadcastRuntime[K]
+}
+
+// CurrentKey is the key of the element being processed (or of the timer
+// firing).
+func (c *KeyedReadOnlyBroadcastContext[K]) CurrentKey() K { return c.rt.keyed.scope.Key }
+
+// State is the keyed state of the current key.
+func (c *KeyedReadOnlyBroadcastContext[K]) State() state.Store { return &c.rt.store }
+
+// TimeDomain is the domain of the timer firing; it is meaningful in OnTimer.
+func (c *KeyedReadOnlyBroadcastContext[K]) TimeDomain() TimeDomain { return c.rt.keyed.domain }
+
+// KeyedBroadcastProcessFunction processes a keyed stream connected with a
+// broadcast stream (Flink's KeyedBroadcastProcessFunction):
+// ProcessBroadcastElement sees every broadcast element, in every subtask,
+// may change the broadcast state and may visit the keyed state of every
+// key with ApplyToKeyedState; ProcessElement sees the keyed elements with
+// their key, keyed state and timers, and may only read the broadcast state.
+// To receive timers, also implement KeyedBroadcastTimerHandler. If the
+// function implements Opener or Closer, those are called when the subtask
+// starts and ends.
+type KeyedBroadcastProcessFunction[K comparable, A, B, OUT any] interface {
+	ProcessElement(ctx *KeyedReadOnlyBroadcastContext[K], v A, out Collector[OUT]) error
+	ProcessBroadcastElement(ctx *KeyedBroadcastContext[K], v B, out Collector[OUT]) error
+}
+
+// KeyedBroadcastTimerHandler is implemented by keyed broadcast process
+// functions that set timers: OnTimer is called when one fires, with the
+// timer's key current, ctx.TimeDomain telling which clock fired and, for
+// event time, the output timestamped at the timer's time. Event-time timers
+// fire when the minimum of both inputs' watermarks passes them. The
+// broadcast state is read-only in OnTimer.
+type KeyedBroadcastTimerHandler[K comparable, OUT any] interface {
+	OnTimer(ctx *KeyedReadOnlyBroadcastContext[K], ts int64, out Collector[OUT]) error
+}
+
+// KeyedBroadcastProcess applies fn to both inputs of c. The broadcast
+// stream is the operator's second input.
+func KeyedBroadcastProcess[A, B any, K comparable, OUT any](c *KeyedBroadcastConnectedStreams[A, B, K], fn KeyedBroadcastProcessFunction[K, A, B, OUT]) *Stream[OUT] {
+	if _, ok := fn.(TimerHandler[K, OUT]); ok {
+		c.in.s.env.fail(fmt.Errorf("%w: KeyedBroadcastProcess: the function's OnTimer takes a *KeyedContext; a keyed broadcast process function's OnTimer takes a *KeyedReadOnlyBroadcastContext (KeyedBroadcastTimerHandler)", ErrInvalidProgram))
+	}
+	key := c.in.key
+	s := newTwoInput[A, B, OUT](&ConnectedStreams[A, B]{first: c.in.s, second: c.bc.s}, "KeyedBroadcastProcess", func() (operator.Operator, error) {
+		return &keyedBroadcastProcessOp[A, B, K, OUT]{key: key, fn: fn}, nil
+	})
+	s.node.Keyed = true
+	return s
+}
+
+// keyedBroadcastRuntime is the keyed side of a keyed broadcast operator:
+// the key scope and timers, and keyed state indexed by key so that
+// ApplyToKeyedState can visit it.
+type keyedBroadcastRuntime[K comparable] struct {
+	keyed *keyedRuntime[K]
+	store indexedStore[K]
+}
+
+func (rt *keyedBroadcastRuntime[K]) apply(name string, fn func(key K, st state.Store) error) error {
+	c := rt.store.cell(name)
+	keys := make([]K, 0, len(c.keys))
+	for k := range c.keys {
+		keys = append(keys, k)
+	}
+	scope := &rt.keyed.scope
+	saved := scope.Key
+	defer func() { scope.Key = saved }()
+	for _, k := range keys {
+		scope.Key = k
+		if _, ok := c.Load(); !ok {
+			continue // cleared by fn for an earlier key
+		}
+		if err := fn(k, &rt.store); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexedStore is a state.Store over the keyed runtime's store that keeps,
+// per state name, the set of keys that have a value. Every change of the
+// state types in package state that adds or removes a key's value goes
+// through Cell.Store or Cell.Clear, so the index is exact.
+type indexedStore[K comparable] struct {
+	inner state.Store
+	scope *operator.Scope[K, struct{}]
+	cells map[string]*indexedCell[K]
+}
+
+// Cell implements state.Store.
+func (s *indexedStore[K]) Cell(name string) state.Cell { return s.cell(name) }
+
+func (s *indexedStore[K]) cell(name string) *indexedCell[K] {
+	if c, ok := s.cells[name]; ok {
+		return c
+	}
+	c := &indexedCell[K]{inner: s.inner.Cell(name), scope: s.scope, keys: map[K]struct{}{}}
+	s.cells[name] = c
+	return c
+}
+
+type indexedCell[K comparable] struct {
+	inner state.Cell
+	scope *operator.Scope[K, struct{}]
+	keys  map[K]struct{}
+}
+
+func (c *indexedCell[K]) Load() (any, bool) { return c.inner.Load() }
+
+func (c *indexedCell[K]) Store(v any) {
+	c.inner.Store(v)
+	c.keys[c.scope.Key] = struct{}{}
+}
+
+func (c *indexedCell[K]) Clear() {
+	c.inner.Clear()
+	delete(c.keys, c.scope.Key)
+}
+
+// noKeyTimers is the TimerService of broadcast functions where there is
+// no current key: it tells the time, and setting or deleting a timer fails
+// the job with err.
+type noKeyTimers struct {
+	c   *operator.Context
+	wm  func() int64
+	err error
+}
+
+// errBroadcastSideTimers fails a keyed broadcast function that sets a timer
+// in ProcessBroadcastElement.
+var errBroadcastSideTimers = fmt.Errorf("%w (ProcessBroadcastElement has no current key: set timers in ProcessElement or OnTimer)", ErrTimersNeedKeys)
+
+func (t noKeyTimers) CurrentProcessingTime() int64      { return t.c.Timers.Now() }
+func (t noKeyTimers) CurrentWatermark() int64           { return t.wm() }
+func (t noKeyTimers) RegisterEventTimeTimer(int64)      { operator.Fail(t.err) }
+func (t noKeyTimers) RegisterProcessingTimeTimer(int64) { operator.Fail(t.err) }
+func (t noKeyTimers) DeleteEventTimeTimer(int64)        { operator.Fail(t.err) }
+func (t noKeyTimers) DeleteProcessingTimeTimer(int64)   { operator.Fail(t.err) }
+
+type keyedBroadcastProcessOp[A, B any, K comparable, OUT any] struct {
+	twoInputs[OUT]
+	key  func(A) K
+	fn   KeyedBroadcastProcessFunction[K, A, B, OUT]
+	onT  KeyedBroadcastTimerHandler[K, OUT]
+	bs   broadcastStore
+	rt   keyedBroadcastRuntime[K]
+	ro   KeyedReadOnlyBroadcastContext[K]
+	rw   KeyedBroadcastContext[K]
+	emit operator.Emitter[OUT]
+}
+
+func (o *keyedBroadcastProcessOp[A, B, K, OUT]) Open(c *operator.Context) error {
+	o.open(c)
+	o.onT, _ = o.fn.(KeyedBroadcastTimerHandler[K, OUT])
+	k, err := newKeyedRuntime[K](c, o.onTimer)
+	if err != nil {
+		return err
+	}
+	o.bs = broadcastStore{states: map[string]any{}}
+	o.rt = keyedBroadcastRuntime[K]{keyed: k, store: indexedStore[K]{inner: k.store, scope: &k.scope, cells: map[string]*indexedCell[K]{}}}
+	rc := RuntimeContext{c: c}
+	o.ro = KeyedReadOnlyBroadcastContext[K]{
+		ReadOnlyBroadcastContext: ReadOnlyBroadcastContext{Context: Context{rc: rc, sides: o.base.Side, timers: k}, bs: &o.bs},
+		rt:                       &o.rt,
+	}
+	o.rw = KeyedBroadcastContext[K]{
+		BroadcastContext: BroadcastContext{Context: Context{rc: rc, sides: o.base.Side, timers: noKeyTimers{c: c, wm: k.CurrentWatermark, err: errBroadcastSideTimers}}, bs: &o.bs},
+		rt:               &o.rt,
+	}
+	o.emit.Out = o.base.Out
+	return openFn(o.fn, c)
+}
+
+func (o *keyedBroadcastProcessOp[A, B, K, OUT]) ProcessElement1(r operator.Record[A]) error {
+	o.rt.keyed.scope.Key = o.key(r.Value)
+	o.ro.rec, o.emit.Timestamp = r.Timestamp, r.Timestamp
+	return o.fn.ProcessElement(&o.ro, r.Value, &o.emit)
+}
+
+func (o *keyedBroadcastProcessOp[A, B, K, OUT]) ProcessElement2(r operator.Record[B]) error {
+	o.rw.rec, o.emit.Timestamp = r.Timestamp, r.Timestamp
+	o.bs.writable = true
+	defer func() { o.bs.writable = false }()
+	return o.fn.ProcessBroadcastElement(&o.rw, r.Value, &o.emit)
+}
+
+func (o *keyedBroadcastProcessOp[A, B, K, OUT]) onTimer(d TimeDomain, t statebackend.Timer[K, struct{}]) error {
+	if o.onT == nil {
+		return nil
+	}
+	ts := int64(operator.NoTimestamp)
+	if d == EventTime {
+		ts = t.Time
+	}
+	o.ro.rec, o.emit.Timestamp = ts, ts
+	return o.onT.OnTimer(&o.ro, t.Time, &o.emit)
+}
+
+func (o *keyedBroadcastProcessOp[A, B, K, OUT]) ProcessWatermark1(wm int64) error {
+	return o.watermark(1, wm)
+}
+
+func (o *keyedBroadcastProcessOp[A, B, K, OUT]) ProcessWatermark2(wm int64) error {
+	return o.watermark(2, wm)
+}
+
+// watermark fires the event-time timers the combined watermark has passed,
+// then forwards it.
+func (o *keyedBroadcastProcessOp[A, B, K, OUT]) watermark(input int, wm int64) error {
+	m, ok := o.combine(input, wm)
+	if !ok {
+		return nil
+	}
+	if err := o.rt.keyed.timers.AdvanceWatermark(m); err != nil {
+		return err
+	}
+	return o.base.ProcessWatermark(m)
+}
+
+func (o *keyedBroadcastProcessOp[A, B, K, OUT]) Close() error { return closeFn(o.fn) }

@@ -1,0 +1,77 @@
+package statebackend
+
+// nsMap maps (namespace, key) to values in two levels: a small map of
+// namespaces (windows, or the single struct{} namespace of plain keyed
+// state) to maps of keys. Consecutive operations usually share the
+// namespace, so it is cached, and the inner map hashes only the key — for
+// integer and string keys Go's fast map paths.
+type nsMap[K, N comparable, V any] struct {
+	byNS    map[N]map[K]V
+	lastNS  N
+	last    map[K]V
+	hasLast bool
+	n       int
+}
+
+func newNSMap[K, N comparable, V any]() nsMap[K, N, V] {
+	return nsMap[K, N, V]{byNS: map[N]map[K]V{}}
+}
+
+// inner returns the key map of ns, creating it if create is set.
+func (m *nsMap[K, N, V]) inner(ns N, create bool) map[K]V {
+	if m.hasLast && m.lastNS == ns {
+		return m.last
+	}
+	in, ok := m.byNS[ns]
+	if !ok {
+		if !create {
+			return nil
+		}
+		in = map[K]V{}
+		m.byNS[ns] = in
+	}
+	m.lastNS, m.last, m.hasLast = ns, in, true
+	return in
+}
+
+func (m *nsMap[K, N, V]) get(k K, ns N) (V, bool) {
+	v, ok := m.inner(ns, false)[k]
+	return v, ok
+}
+
+func (m *nsMap[K, N, V]) put(k K, ns N, v V) {
+	in := m.inner(ns, true)
+	if _, ok := in[k]; !ok {
+		m.n++
+	}
+	in[k] = v
+}
+
+func (m *nsMap[K, N, V]) delete(k K, ns N) bool {
+	in := m.inner(ns, false)
+	if in == nil {
+		return false
+	}
+	if _, ok := in[k]; !ok {
+		return false
+	}
+	delete(in, k)
+	m.n--
+	if len(in) == 0 {
+		delete(m.byNS, ns)
+		if m.hasLast && m.lastNS == ns {
+			m.hasLast, m.last = false, nil
+		}
+	}
+	return true
+}
+
+func (m *nsMap[K, N, V]) rangeAll(fn func(k K, ns N, v V) bool) {
+	for ns, in := range m.byNS {
+		for k, v := range in {
+			if !fn(k, ns, v) {
+				return
+			}
+		}
+	}
+}
