@@ -345,6 +345,10 @@ type windowOp[T any, K comparable, W window.Window, ACC, FIN, OUT any] struct {
 	trig     statebackend.Table[K, trigNS[W], int64]
 	merging  statebackend.Table[K, struct{}, *window.MergingWindowSet[W]]
 	merger   window.WindowMerger[W]
+	// fastEvent: the trigger is the built-in event-time trigger and the
+	// windows do not merge, so an element joining a live window before its
+	// end needs neither the trigger nor a new cleanup timer.
+	fastEvent bool
 
 	tctx   triggerCtx[T, K, W, ACC, FIN, OUT]
 	wctx   WindowContext[K, W]
@@ -381,6 +385,7 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) Open(c *operator.Context) error {
 	o.windowState = operator.NewStateStore(b, "window/", &o.scope)
 	o.globalState = operator.NewStateStore(b, "global/", &o.globalScope)
 	o.merger, _ = o.cfg.assigner.(window.WindowMerger[W])
+	o.fastEvent = o.merger == nil && o.cfg.evictor == nil && window.IsEventTimeTrigger(o.cfg.trigger)
 	o.clearer, _ = o.fn.(WindowClearer[K, W])
 	o.lateness = o.cfg.lateness.Milliseconds()
 	o.event = o.cfg.assigner.IsEventTime()
@@ -450,7 +455,13 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) ProcessElement(r operator.Record[T]) 
 			continue
 		}
 		skipped = false
-		o.addToWindow(key, stateW, r)
+		existed := o.addToWindow(key, stateW, r)
+		if existed && o.fastEvent && w.MaxTimestamp() > wm {
+			// The window's timer (at its end, which is also its cleanup
+			// time or before it) was registered with its first element and
+			// has not fired: the trigger would only register it again.
+			continue
+		}
 		o.scope.Namespace = w
 		res := o.cfg.trigger.OnElement(r.Value, r.Timestamp, w, &o.tctx)
 		if err := o.act(res, key, w, stateW); err != nil {
@@ -466,14 +477,17 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) ProcessElement(r operator.Record[T]) 
 	return nil
 }
 
-func (o *windowOp[T, K, W, ACC, FIN, OUT]) addToWindow(key K, stateW W, r operator.Record[T]) {
+// addToWindow adds r to the contents of stateW and reports whether the
+// window already had contents.
+func (o *windowOp[T, K, W, ACC, FIN, OUT]) addToWindow(key K, stateW W, r operator.Record[T]) bool {
 	if o.cfg.evictor != nil {
-		els, _ := o.elements.Ref(key, stateW)
-		*els = append(*els, window.TimestampedValue[T]{Value: r.Value, Timestamp: r.Timestamp, HasTimestamp: r.HasTimestamp()})
-		return
+		els, existed := o.elements.Get(key, stateW)
+		o.elements.Put(key, stateW, append(els, window.TimestampedValue[T]{Value: r.Value, Timestamp: r.Timestamp, HasTimestamp: r.HasTimestamp()}))
+		return existed
 	}
-	acc, has := o.contents.Ref(key, stateW)
-	*acc = o.f.add(*acc, has, r.Value)
+	acc, has := o.contents.Get(key, stateW)
+	o.contents.Put(key, stateW, o.f.add(acc, has, r.Value))
+	return has
 }
 
 // mergeWindows is the MergingWindowSet's callback when windows merge.

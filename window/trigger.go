@@ -568,3 +568,13 @@ var (
 	_ Validator = purgingTrigger[int, TimeWindow]{}
 	_ Validator = invalidTrigger[int, TimeWindow]{}
 )
+
+// IsEventTimeTrigger reports whether t is the built-in EventTimeTrigger.
+// A window operator may rely on its behaviour: for a window that already
+// holds elements and whose end the watermark has not reached, OnElement
+// only re-registers the timer it registered for the first element, so the
+// call can be skipped.
+func IsEventTimeTrigger[T any, W Window](t Trigger[T, W]) bool {
+	_, ok := t.(eventTimeTrigger[T, W])
+	return ok
+}

@@ -25,10 +25,6 @@ type Backend interface {
 type Table[K, N comparable, V any] interface {
 	Get(k K, ns N) (V, bool)
 	Put(k K, ns N, v V)
-	// Ref returns a pointer to the value of k and ns, creating a zero value
-	// if there is none, for updating it in place; existed tells which. The
-	// pointer is valid until the next change to the table.
-	Ref(k K, ns N) (v *V, existed bool)
 	Delete(k K, ns N)
 	// Range calls fn for every entry until it returns false. fn must not
 	// change the table.
@@ -72,7 +68,7 @@ func NewTable[K, N comparable, V any](b Backend, name string) (Table[K, N, V], e
 	if b == nil || !b.heap() {
 		return nil, fmt.Errorf("state backend %v cannot hold table %q", b, name)
 	}
-	return &heapTable[K, N, V]{m: newNSMap[K, N, *V]()}, nil
+	return &heapTable[K, N, V]{m: newNSMap[K, N, V]()}, nil
 }
 
 // NewTimerQueue creates the timer queue name in b.
@@ -89,41 +85,15 @@ type entryKey[K, N comparable] struct {
 }
 
 type heapTable[K, N comparable, V any] struct {
-	m nsMap[K, N, *V]
+	m nsMap[K, N, V]
 }
 
-func (t *heapTable[K, N, V]) Get(k K, ns N) (V, bool) {
-	p, ok := t.m.get(k, ns)
-	if !ok {
-		var zero V
-		return zero, false
-	}
-	return *p, true
-}
-
-func (t *heapTable[K, N, V]) Put(k K, ns N, v V) {
-	if p, ok := t.m.get(k, ns); ok {
-		*p = v
-		return
-	}
-	p := new(V)
-	*p = v
-	t.m.put(k, ns, p)
-}
-
-func (t *heapTable[K, N, V]) Ref(k K, ns N) (*V, bool) {
-	if p, ok := t.m.get(k, ns); ok {
-		return p, true
-	}
-	p := new(V)
-	t.m.put(k, ns, p)
-	return p, false
-}
-
-func (t *heapTable[K, N, V]) Delete(k K, ns N) { t.m.delete(k, ns) }
-func (t *heapTable[K, N, V]) Len() int         { return t.m.n }
+func (t *heapTable[K, N, V]) Get(k K, ns N) (V, bool) { return t.m.get(k, ns) }
+func (t *heapTable[K, N, V]) Put(k K, ns N, v V)      { t.m.put(k, ns, v) }
+func (t *heapTable[K, N, V]) Delete(k K, ns N)        { t.m.delete(k, ns) }
+func (t *heapTable[K, N, V]) Len() int                { return t.m.n }
 func (t *heapTable[K, N, V]) Range(fn func(K, N, V) bool) {
-	t.m.rangeAll(func(k K, ns N, p *V) bool { return fn(k, ns, *p) })
+	t.m.rangeAll(fn)
 }
 
 // heapTimers keeps timers in buckets per time, with a min-heap of the
@@ -133,6 +103,7 @@ type heapTimers[K, N comparable] struct {
 	times   timeHeap
 	buckets map[int64]*bucket[K, N]
 	last    *bucket[K, N] // the bucket of the last Add, a cheap cache
+	spare   *bucket[K, N] // an emptied bucket kept for reuse
 	n       int
 }
 
@@ -166,7 +137,12 @@ func (h *heapTimers[K, N]) bucketFor(t int64, create bool) *bucket[K, N] {
 	}
 	b := h.buckets[t]
 	if b == nil && create {
-		b = &bucket[K, N]{time: t, live: newNSMap[K, N, int]()}
+		if h.spare != nil {
+			b, h.spare = h.spare, nil
+			b.time = t
+		} else {
+			b = &bucket[K, N]{time: t, live: newNSMap[K, N, int]()}
+		}
 		h.buckets[t] = b
 		heap.Push(&h.times, t)
 	}
@@ -227,6 +203,8 @@ func (h *heapTimers[K, N]) head() *bucket[K, N] {
 		if h.last == b {
 			h.last = nil
 		}
+		b.slots = b.slots[:0]
+		h.spare = b
 	}
 	return nil
 }

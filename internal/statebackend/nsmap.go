@@ -11,6 +11,10 @@ type nsMap[K, N comparable, V any] struct {
 	last    map[K]V
 	hasLast bool
 	n       int
+	// spare is an emptied inner map kept for the next namespace: windows
+	// come and go with similar key sets, and a reused map does not grow
+	// again from nothing.
+	spare map[K]V
 }
 
 func newNSMap[K, N comparable, V any]() nsMap[K, N, V] {
@@ -27,7 +31,11 @@ func (m *nsMap[K, N, V]) inner(ns N, create bool) map[K]V {
 		if !create {
 			return nil
 		}
-		in = map[K]V{}
+		if m.spare != nil {
+			in, m.spare = m.spare, nil
+		} else {
+			in = map[K]V{}
+		}
 		m.byNS[ns] = in
 	}
 	m.lastNS, m.last, m.hasLast = ns, in, true
@@ -59,6 +67,7 @@ func (m *nsMap[K, N, V]) delete(k K, ns N) bool {
 	m.n--
 	if len(in) == 0 {
 		delete(m.byNS, ns)
+		m.spare = in
 		if m.hasLast && m.lastNS == ns {
 			m.hasLast, m.last = false, nil
 		}
