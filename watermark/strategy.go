@@ -132,6 +132,9 @@ func (s Strategy[T]) WithTimestampAssigner(fn TimestampAssigner[T]) Strategy[T] 
 	return s
 }
 
+// HasIdleness reports whether s detects idleness (WithIdleness).
+func (s Strategy[T]) HasIdleness() bool { return len(s.idleness) > 0 }
+
 // WithIdleness returns a copy of s whose generators also detect idleness
 // (Flink's withIdleness / WatermarksWithIdleness). Idleness is checked on
 // every periodic emit against the strategy's clock: the countdown starts at

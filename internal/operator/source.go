@@ -173,7 +173,13 @@ func (s *Source[T, S]) Open(ctx *Context) error {
 		}
 		s.splits = sw
 		// Records collected without a split go through one shared split.
+		// With idleness it exists from the start, so a reader that never
+		// emits becomes idle; without, it is created by the first record, so
+		// readers that emit per split are not held back by it.
 		s.emit.wm = sw
+		if s.Watermarks.HasIdleness() {
+			s.emit.split = sw.AddSplit("")
+		}
 		s.schedule()
 	}
 	if err := r.Start(ctx.Ctx); err != nil {
