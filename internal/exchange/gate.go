@@ -59,12 +59,24 @@ func (g *Gate) Close() { g.once.Do(func() { close(g.done) }) }
 // Send implements ChannelWriter.
 func (c *channel) Send(ctx context.Context, e Envelope) error {
 	e.Channel = c.index
+	// Fast path: the gate is open and the queue has room. Both checks are
+	// single-channel operations that take no lock when they cannot proceed,
+	// much cheaper than the three-way select that waits.
 	select {
-	case c.q <- e:
-	case <-ctx.Done():
-		return ctx.Err()
 	case <-c.gate.done:
 		return ErrGateClosed
+	default:
+	}
+	select {
+	case c.q <- e:
+	default:
+		select {
+		case c.q <- e:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.gate.done:
+			return ErrGateClosed
+		}
 	}
 	// Cannot block: avail has room for every queued envelope.
 	c.gate.avail <- c.index
@@ -82,10 +94,8 @@ func (g *Gate) Next(ctx context.Context, idle func() error, mail <-chan func() e
 	default:
 	}
 	for {
-		var i int
-		select {
-		case i = <-g.avail:
-		default:
+		i, ok := g.poll()
+		if !ok {
 			if idle != nil {
 				if err := idle(); err != nil {
 					return Envelope{}, nil, err
@@ -104,6 +114,16 @@ func (g *Gate) Next(ctx context.Context, idle func() error, mail <-chan func() e
 			continue
 		}
 		return <-g.channels[i].q, nil, nil
+	}
+}
+
+// poll returns the next channel with a queued envelope, if any, without waiting.
+func (g *Gate) poll() (int, bool) {
+	select {
+	case i := <-g.avail:
+		return i, true
+	default:
+		return 0, false
 	}
 }
 

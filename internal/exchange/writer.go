@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 
 	"github.com/freshet-io/freshet/codec"
@@ -14,6 +15,10 @@ import (
 // Batch is a run of records passed between subtasks as one unit.
 type Batch[T any] struct {
 	Records []operator.Record[T]
+	// noScan is set on the pool's batches of records without pointers:
+	// Release need not clear them, as it must clear others so the garbage
+	// collector can free what their records referenced.
+	noScan bool
 }
 
 var pools sync.Map // reflect.Type → *sync.Pool of *Batch[T]
@@ -24,13 +29,37 @@ func PoolFor[T any]() *sync.Pool {
 	if p, ok := pools.Load(t); ok {
 		return p.(*sync.Pool)
 	}
-	p, _ := pools.LoadOrStore(t, &sync.Pool{New: func() any { return new(Batch[T]) }})
+	noScan := !hasPointers(reflect.TypeFor[operator.Record[T]]())
+	p, _ := pools.LoadOrStore(t, &sync.Pool{New: func() any { return &Batch[T]{noScan: noScan} }})
 	return p.(*sync.Pool)
 }
 
-// Release clears b and returns it to its pool.
+// hasPointers reports whether values of t contain pointers the garbage
+// collector follows.
+func hasPointers(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return false
+	case reflect.Array:
+		return t.Len() > 0 && hasPointers(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if hasPointers(t.Field(i).Type) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// Release empties b and returns it to its pool.
 func Release[T any](pool *sync.Pool, b *Batch[T]) {
-	clear(b.Records)
+	if !b.noScan {
+		clear(b.Records)
+	}
 	b.Records = b.Records[:0]
 	pool.Put(b)
 }
@@ -52,20 +81,47 @@ type WriterConfig struct {
 
 // RecordWriter is the Output that partitions records into per-target batches
 // and sends them downstream. It is owned by the subtask's goroutine.
+//
+// The record path does no allocation and no channel operation: a record is
+// copied into the pending batch of its target; batches come from a pool the
+// readers return them to, and only a full batch (or a flush) is sent.
 type RecordWriter[T any] struct {
 	ctx     context.Context
 	targets []ChannelWriter
 	part    Partitioner[T]
+	batched batchSelector[T] // part, when it can choose for a run of records
 	cfg     WriterConfig
+	mode    writerMode
 	pool    *sync.Pool
-	bufs    []*Batch[T]
+	pend    []pending[T] // per target
 	codec   codec.Codec[T]
-	scratch []byte
+	encoded int // size of the last encoded batch, to size the next buffer
 	// sel holds the record being partitioned: handing the partitioner a
-	// pointer into the writer, not to Collect's argument, keeps the record
-	// from escaping to the heap on every call.
+	// pointer into the writer rather than to Collect's argument keeps the
+	// record from escaping to the heap on every call.
 	sel operator.Record[T]
+	// idx receives the targets a batchSelector chose for a run.
+	idx []int32
 }
+
+// pending is the batch being filled for one target.
+type pending[T any] struct {
+	batch *Batch[T] // nil when none
+	// recs is the batch's records so far; its capacity is the batch size,
+	// so the batch is full when len(recs) == cap(recs).
+	recs []operator.Record[T]
+}
+
+type writerMode uint8
+
+const (
+	toOne       writerMode = iota // a single target
+	partitioned                   // the partitioner picks one target per record
+	broadcast                     // every record to every target
+)
+
+// selectRun is the most records a batchSelector chooses targets for at once.
+const selectRun = 256
 
 // NewRecordWriter returns a writer sending to targets. part may be nil when
 // there is one target or the writer broadcasts.
@@ -73,7 +129,20 @@ func NewRecordWriter[T any](ctx context.Context, targets []ChannelWriter, part P
 	if cfg.BatchSize < 1 {
 		cfg.BatchSize = 1
 	}
-	w := &RecordWriter[T]{ctx: ctx, targets: targets, part: part, cfg: cfg, pool: PoolFor[T](), bufs: make([]*Batch[T], len(targets))}
+	w := &RecordWriter[T]{ctx: ctx, targets: targets, part: part, cfg: cfg, pool: PoolFor[T](), pend: make([]pending[T], len(targets))}
+	switch {
+	case cfg.Broadcast:
+		w.mode = broadcast
+	case len(targets) > 1:
+		if part == nil {
+			return nil, fmt.Errorf("record writer with %d targets needs a partitioner", len(targets))
+		}
+		w.mode = partitioned
+		if b, ok := part.(batchSelector[T]); ok {
+			w.batched = b
+			w.idx = make([]int32, selectRun)
+		}
+	}
 	if cfg.Encode {
 		c, err := codec.Of[T]()
 		if err != nil {
@@ -86,46 +155,122 @@ func NewRecordWriter[T any](ctx context.Context, targets []ChannelWriter, part P
 
 // Collect implements operator.Output.
 func (w *RecordWriter[T]) Collect(r operator.Record[T]) {
-	if w.cfg.Broadcast {
+	switch w.mode {
+	case toOne:
+		w.add(0, r)
+	case partitioned:
+		w.sel = r
+		w.add(w.part.Select(&w.sel, len(w.targets)), r)
+	default:
 		for i := range w.targets {
 			w.add(i, r)
 		}
-		return
 	}
-	i := 0
-	if len(w.targets) > 1 {
-		w.sel = r
-		i = w.part.Select(&w.sel, len(w.targets))
-	}
-	w.add(i, r)
 }
 
-func (w *RecordWriter[T]) add(i int, r operator.Record[T]) {
-	b := w.bufs[i]
-	if b == nil {
-		b = w.pool.Get().(*Batch[T])
-		if cap(b.Records) < w.cfg.BatchSize {
-			b.Records = make([]operator.Record[T], 0, w.cfg.BatchSize)
+// CollectBatch emits records in order, exactly as calling Collect on each
+// would, but copies runs into the pending batch at once when there is one
+// target, and lets a partitioner that can choose the targets of a whole run
+// do so in one call.
+func (w *RecordWriter[T]) CollectBatch(records []operator.Record[T]) {
+	switch w.mode {
+	case toOne:
+		for len(records) > 0 {
+			p := &w.pend[0]
+			if p.batch == nil {
+				w.newBatch(p)
+			}
+			k := min(len(records), cap(p.recs)-len(p.recs))
+			p.recs = append(p.recs, records[:k]...)
+			records = records[k:]
+			if len(p.recs) == cap(p.recs) {
+				w.full(0)
+			}
 		}
-		w.bufs[i] = b
+	case partitioned:
+		if w.batched == nil {
+			n := len(w.targets)
+			for i := range records {
+				w.sel = records[i]
+				w.add(w.part.Select(&w.sel, n), records[i])
+			}
+			return
+		}
+		for len(records) > 0 {
+			run := records[:min(len(records), len(w.idx))]
+			records = records[len(run):]
+			idx := w.idx[:len(run)]
+			w.batched.selectBatch(run, len(w.targets), idx)
+			for j := range run {
+				w.add(int(idx[j]), run[j])
+			}
+		}
+	default:
+		for i := range records {
+			for t := range w.targets {
+				w.add(t, records[i])
+			}
+		}
 	}
-	b.Records = append(b.Records, r)
-	if len(b.Records) >= w.cfg.BatchSize {
-		if err := w.flushOne(i); err != nil {
-			operator.Fail(err)
-		}
+}
+
+// add appends r to the pending batch of target i. The common case, room in
+// a pending batch, is small enough to be inlined.
+func (w *RecordWriter[T]) add(i int, r operator.Record[T]) {
+	p := &w.pend[i]
+	if n := len(p.recs); n+1 < cap(p.recs) {
+		p.recs = p.recs[:n+1]
+		p.recs[n] = r
+		return
+	}
+	w.addSlow(i, r) // no batch yet, or r fills it
+}
+
+//go:noinline
+func (w *RecordWriter[T]) addSlow(i int, r operator.Record[T]) {
+	p := &w.pend[i]
+	if p.batch == nil {
+		w.newBatch(p)
+	}
+	p.recs = append(p.recs, r)
+	if len(p.recs) == cap(p.recs) {
+		w.full(i)
+	}
+}
+
+// newBatch takes an empty batch from the pool as p's batch.
+func (w *RecordWriter[T]) newBatch(p *pending[T]) {
+	b := w.pool.Get().(*Batch[T])
+	if cap(b.Records) < w.cfg.BatchSize {
+		b.Records = make([]operator.Record[T], 0, w.cfg.BatchSize)
+	}
+	p.batch = b
+	p.recs = b.Records[:0:w.cfg.BatchSize]
+}
+
+// full sends the full pending batch of target i; it is kept out of line so
+// the record path stays small.
+//
+//go:noinline
+func (w *RecordWriter[T]) full(i int) {
+	if err := w.flushOne(i); err != nil {
+		operator.Fail(err)
 	}
 }
 
 func (w *RecordWriter[T]) flushOne(i int) error {
-	b := w.bufs[i]
-	if b == nil || len(b.Records) == 0 {
+	p := &w.pend[i]
+	if len(p.recs) == 0 {
 		return nil
 	}
-	w.bufs[i] = nil
+	b := p.batch
+	b.Records = p.recs
+	p.batch, p.recs = nil, nil
 	e := Envelope{Kind: KindRecords, Batch: b, Count: len(b.Records)}
 	if w.codec != nil {
-		e = Envelope{Kind: KindEncoded, Bytes: EncodeBatch(w.codec, nil, b.Records), Count: len(b.Records)}
+		buf := EncodeBatch(w.codec, make([]byte, 0, w.encoded+w.encoded/8), b.Records)
+		w.encoded = len(buf)
+		e = Envelope{Kind: KindEncoded, Bytes: buf, Count: len(b.Records)}
 		Release(w.pool, b)
 	}
 	return w.targets[i].Send(w.ctx, e)
@@ -133,7 +278,8 @@ func (w *RecordWriter[T]) flushOne(i int) error {
 
 // Flush sends every partial batch.
 func (w *RecordWriter[T]) Flush() error {
-	for i := range w.bufs {
+	w.sel = operator.Record[T]{}
+	for i := range w.pend {
 		if err := w.flushOne(i); err != nil {
 			return err
 		}
@@ -180,6 +326,7 @@ func DecodeBatch[T any](c codec.Codec[T], src []byte, b *Batch[T]) error {
 		return fmt.Errorf("decoding batch header: %w", codec.ErrCorrupt)
 	}
 	src = src[k:]
+	b.Records = slices.Grow(b.Records, int(n))
 	for i := uint64(0); i < n; i++ {
 		ts, k := binary.Varint(src)
 		if k <= 0 {

@@ -1,0 +1,50 @@
+// Package bench holds Freshet's performance benchmarks; it has no API. Run
+//
+//	go test ./bench -run '^$' -bench . [-benchtime 2s] [-count 5] [-cpuprofile cpu.out]
+//
+// # Convention
+//
+// Every comparison is one benchmark, BenchmarkXxx, with two sub-benchmarks
+// doing the same work on the same input:
+//
+//   - freshet: a Freshet job built with the DataStream API and run with
+//     Env.Execute;
+//   - loop: a hand-written Go loop computing the same result, the baseline
+//     the runtime is measured against.
+//
+// One benchmark op is one record: a sub-benchmark processes exactly b.N
+// records in a single run (one job execution, or one pass of the loop), so
+// ns/op is wall-clock nanoseconds per record and B/op and allocs/op are per
+// record too. Each sub-benchmark also reports
+//
+//   - records/s: b.N divided by the run's wall-clock time, the figure to
+//     compare between freshet and loop;
+//   - cpu-ns/op: CPU time the whole process spent per record (every
+//     goroutine and the garbage collector). It is the total cost of a record
+//     for a job running in parallel, and is steadier than ns/op on a busy
+//     machine.
+//
+// so the two sub-benchmarks print side by side:
+//
+//	BenchmarkChainedPipeline/freshet-2   ...  9.1 ns/op   8.9 cpu-ns/op  110000000 records/s
+//	BenchmarkChainedPipeline/loop-2      ...  2.6 ns/op   2.6 cpu-ns/op  380000000 records/s
+//
+// A job's fixed cost (planning, deploying its subtasks) is part of the
+// freshet figures; the benchmark framework raises b.N until a run lasts
+// -benchtime, which makes it negligible.
+//
+// New benchmarks reuse the helpers in helpers_test.go:
+//
+//   - run(b, records, fn) times fn as the whole sub-benchmark and reports
+//     records/s and cpu-ns/op;
+//   - counter{N} is a bounded source emitting the int64 values 0..N-1, one
+//     contiguous range per reader, without allocating per record, so input
+//     size is not limited by memory;
+//   - discard is a sink keeping only the count and sum of what it receives,
+//     over all subtasks.
+//
+// Each sub-benchmark checks its result (the sink's count and sum against the
+// loop's), so neither side can skip work. User functions (map, filter, key
+// selector) are package-level function variables that both sides call, so
+// neither gets them inlined and the difference is the runtime's overhead.
+package bench

@@ -1,0 +1,513 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/freshet-io/freshet/codec"
+	"github.com/freshet-io/freshet/internal/keygroup"
+	"github.com/freshet-io/freshet/internal/operator"
+)
+
+// recorder is a ChannelWriter that keeps what it is sent, copying the
+// records of each batch and returning the batch to its pool as a reader does.
+type recorder[T any] struct {
+	envs    []Envelope
+	records []operator.Record[T]
+	batches [][]operator.Record[T]
+}
+
+func (r *recorder[T]) Send(_ context.Context, e Envelope) error {
+	if e.Kind == KindRecords {
+		b := e.Batch.(*Batch[T])
+		r.records = append(r.records, b.Records...)
+		r.batches = append(r.batches, slices.Clone(b.Records))
+		Release(PoolFor[T](), b)
+		e.Batch = nil
+	}
+	r.envs = append(r.envs, e)
+	return nil
+}
+
+func recs(vs ...int64) []operator.Record[int64] {
+	out := make([]operator.Record[int64], len(vs))
+	for i, v := range vs {
+		out[i] = operator.Record[int64]{Value: v, Timestamp: v * 10}
+	}
+	return out
+}
+
+func TestWriterBatchesInOrder(t *testing.T) {
+	r := &recorder[int64]{}
+	w, err := NewRecordWriter[int64](context.Background(), []ChannelWriter{r}, nil, WriterConfig{BatchSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := recs(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+	for _, x := range in {
+		w.Collect(x)
+	}
+	if len(r.batches) != 2 {
+		t.Fatalf("sent %d batches before Flush, want the 2 full ones", len(r.batches))
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.records, in) {
+		t.Fatalf("got %v, want %v", r.records, in)
+	}
+	if got := []int{len(r.batches[0]), len(r.batches[1]), len(r.batches[2])}; !slices.Equal(got, []int{4, 4, 2}) {
+		t.Fatalf("batch sizes %v, want [4 4 2]", got)
+	}
+	for i, e := range r.envs {
+		if e.Kind != KindRecords || e.Count != len(r.batches[i]) {
+			t.Fatalf("envelope %d: %s with count %d", i, e.Kind, e.Count)
+		}
+	}
+	// Flushing with nothing pending sends nothing.
+	if err := w.Flush(); err != nil || len(r.envs) != 3 {
+		t.Fatalf("empty flush: err %v, %d envelopes", err, len(r.envs))
+	}
+}
+
+func TestCollectBatchMatchesCollect(t *testing.T) {
+	in := make([]operator.Record[int64], 1000)
+	for i := range in {
+		in[i] = operator.Record[int64]{Value: int64(i), Timestamp: int64(i)}
+	}
+	hash, _ := keygroup.Hasher[int64](nil)
+	for _, size := range []int{1, 2, 7, 256} {
+		for _, n := range []int{1, 3} {
+			for _, bc := range []bool{false, true} {
+				mk := func() ([]*recorder[int64], *RecordWriter[int64]) {
+					rs := make([]*recorder[int64], n)
+					ts := make([]ChannelWriter, n)
+					for i := range rs {
+						rs[i] = &recorder[int64]{}
+						ts[i] = rs[i]
+					}
+					var p Partitioner[int64]
+					if n > 1 && !bc {
+						p = &KeyGroups[int64, int64]{Key: func(v int64) int64 { return v % 17 }, Hash: hash, MaxParallelism: 128}
+					}
+					w, err := NewRecordWriter(context.Background(), ts, p, WriterConfig{BatchSize: size, Broadcast: bc})
+					if err != nil {
+						t.Fatal(err)
+					}
+					return rs, w
+				}
+				one, w1 := mk()
+				for _, x := range in {
+					w1.Collect(x)
+				}
+				many, w2 := mk()
+				for i := 0; i < len(in); {
+					k := min(len(in)-i, 1+i%13)
+					w2.CollectBatch(in[i : i+k])
+					i += k
+				}
+				_ = w1.Flush()
+				_ = w2.Flush()
+				for i := range one {
+					if !slices.Equal(one[i].records, many[i].records) || len(one[i].batches) != len(many[i].batches) {
+						t.Fatalf("batch size %d, n=%d broadcast=%v target %d: CollectBatch sent %d records in %d batches, Collect %d in %d",
+							size, n, bc, i, len(many[i].records), len(many[i].batches), len(one[i].records), len(one[i].batches))
+					}
+					for _, b := range one[i].batches {
+						if len(b) > size {
+							t.Fatalf("batch of %d records, batch size %d", len(b), size)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestEventFlushesPendingRecordsFirst(t *testing.T) {
+	rs := []*recorder[int64]{{}, {}}
+	w, err := NewRecordWriter[int64](context.Background(), []ChannelWriter{rs[0], rs[1]}, &RoundRobin[int64]{}, WriterConfig{BatchSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range recs(1, 2, 3) {
+		w.Collect(x)
+	}
+	w.EmitWatermark(42)
+	if err := w.Event(Envelope{Kind: KindEndOfInput}); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]Kind{{KindRecords, KindWatermark, KindEndOfInput}, {KindRecords, KindWatermark, KindEndOfInput}}
+	for i, r := range rs {
+		var kinds []Kind
+		for _, e := range r.envs {
+			kinds = append(kinds, e.Kind)
+		}
+		if !slices.Equal(kinds, want[i]) {
+			t.Fatalf("target %d got %v, want %v", i, kinds, want[i])
+		}
+		if r.envs[1].Watermark != 42 {
+			t.Fatalf("target %d: watermark %d", i, r.envs[1].Watermark)
+		}
+	}
+	if !slices.Equal(rs[0].records, recs(1, 3)) || !slices.Equal(rs[1].records, recs(2)) {
+		t.Fatalf("round robin sent %v and %v", rs[0].records, rs[1].records)
+	}
+}
+
+func TestWriterNeedsPartitioner(t *testing.T) {
+	if _, err := NewRecordWriter[int64](context.Background(), []ChannelWriter{&recorder[int64]{}, &recorder[int64]{}}, nil, WriterConfig{}); err == nil {
+		t.Fatal("no error for two targets without a partitioner")
+	}
+}
+
+func TestKeyGroupsMatchesKeygroup(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, maxP := range []int{1, 2, 3, 7, 128, 1000, 4096, 32768, 1<<20 + 3, 1 << 22} {
+		for _, n := range []int{1, 2, 3, 5, 64, 128, maxP} {
+			if n > maxP {
+				continue
+			}
+			p := &KeyGroups[int32, int32]{Key: func(v int32) int32 { return v }, Hash: func(k int32) int32 { return k }, MaxParallelism: maxP}
+			check := func(v int32) {
+				r := operator.Record[int32]{Value: v}
+				want := keygroup.OperatorIndex(keygroup.ForHash(v, maxP), maxP, n)
+				if got := p.Select(&r, n); got != want {
+					t.Fatalf("max parallelism %d, %d targets, hash %d: got %d, want %d", maxP, n, v, got, want)
+				}
+			}
+			for _, v := range []int32{0, 1, -1, 1<<31 - 1, -1 << 31} {
+				check(v)
+			}
+			for range 20000 {
+				check(int32(rng.Uint32()))
+			}
+			rs := make([]operator.Record[int32], 300)
+			for i := range rs {
+				rs[i].Value = int32(rng.Uint32())
+			}
+			out := make([]int32, len(rs))
+			p.selectBatch(rs, n, out)
+			for i := range rs {
+				if want := p.Select(&rs[i], n); int(out[i]) != want {
+					t.Fatalf("max parallelism %d, %d targets: selectBatch chose %d for hash %d, Select %d", maxP, n, out[i], rs[i].Value, want)
+				}
+			}
+		}
+	}
+}
+
+func TestDivisor(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	ds := []uint32{1, 2, 3, 7, 10, 128, 1000, 32768, 65535, 1<<31 - 1, 1 << 31, 1<<32 - 1}
+	for range 200 {
+		ds = append(ds, rng.Uint32()|1, rng.Uint32N(1<<16)+1)
+	}
+	for _, d := range ds {
+		v := newDivisor(d)
+		xs := []uint32{0, 1, d - 1, d, d + 1, 1<<32 - 1, 1<<32 - 2}
+		for range 2000 {
+			xs = append(xs, rng.Uint32())
+		}
+		for _, x := range xs {
+			if got, want := v.mod(x), x%d; got != want {
+				t.Fatalf("%d mod %d: got %d, want %d", x, d, got, want)
+			}
+			if got, want := fastDiv(x, v.m), x/d; got != want {
+				t.Fatalf("%d / %d: got %d, want %d", x, d, got, want)
+			}
+		}
+	}
+}
+
+func TestRoundRobin(t *testing.T) {
+	p := &RoundRobin[int]{Next: 5}
+	var got []int
+	for range 7 {
+		got = append(got, p.Select(nil, 3))
+	}
+	if want := []int{2, 0, 1, 2, 0, 1, 2}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestWriterDoesNotAllocatePerRecord(t *testing.T) {
+	hash, _ := keygroup.Hasher[int64](nil)
+	targets := []ChannelWriter{&releaser[int64]{}, &releaser[int64]{}}
+	w, err := NewRecordWriter[int64](context.Background(), targets, &KeyGroups[int64, int64]{Key: func(v int64) int64 { return v % 1000 }, Hash: hash, MaxParallelism: 128}, WriterConfig{BatchSize: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int64
+	allocs := testing.AllocsPerRun(100, func() {
+		for range 1000 {
+			v++
+			w.Collect(operator.Record[int64]{Value: v})
+		}
+	})
+	// Batches come from a pool, which may drop them (the race detector makes
+	// it drop some on purpose); what must not happen is an allocation per record.
+	if allocs > 10 {
+		t.Fatalf("%v allocations per 1000 records", allocs)
+	}
+}
+
+// releaser returns batches to their pool at once, as a fast reader would.
+type releaser[T any] struct{ n int }
+
+func (r *releaser[T]) Send(_ context.Context, e Envelope) error {
+	if e.Kind == KindRecords {
+		b := e.Batch.(*Batch[T])
+		r.n += len(b.Records)
+		Release(PoolFor[T](), b)
+	}
+	return nil
+}
+
+func TestEncodedRoundTrip(t *testing.T) {
+	r := &recorder[string]{}
+	w, err := NewRecordWriter[string](context.Background(), []ChannelWriter{r}, nil, WriterConfig{BatchSize: 3, Encode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []operator.Record[string]{{Value: "a", Timestamp: 1}, {Value: "", Timestamp: operator.NoTimestamp}, {Value: "ccc", Timestamp: -5}, {Value: "dd", Timestamp: 7}}
+	for _, x := range in {
+		w.Collect(x)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := codec.Of[string]()
+	var got []operator.Record[string]
+	for _, e := range r.envs {
+		if e.Kind != KindEncoded {
+			t.Fatalf("got %s envelope", e.Kind)
+		}
+		b := &Batch[string]{}
+		if err := DecodeBatch(c, e.Bytes, b); err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Records) != e.Count {
+			t.Fatalf("count %d, decoded %d", e.Count, len(b.Records))
+		}
+		got = append(got, b.Records...)
+	}
+	if !slices.Equal(got, in) {
+		t.Fatalf("got %v, want %v", got, in)
+	}
+	if err := DecodeBatch(c, r.envs[0].Bytes[:len(r.envs[0].Bytes)-1], &Batch[string]{}); !errors.Is(err, codec.ErrCorrupt) {
+		t.Fatalf("truncated batch: %v", err)
+	}
+}
+
+func TestReleaseClearsOnlyPointers(t *testing.T) {
+	if hasPointers(typeOfRecord[int64]()) || hasPointers(typeOfRecord[struct {
+		A [3]float64
+		B uint8
+	}]()) {
+		t.Fatal("pointer-free records reported as holding pointers")
+	}
+	for _, scan := range []bool{hasPointers(typeOfRecord[string]()), hasPointers(typeOfRecord[*int]()), hasPointers(typeOfRecord[[]int]()), hasPointers(typeOfRecord[any]()), hasPointers(typeOfRecord[struct{ M map[int]int }]())} {
+		if !scan {
+			t.Fatal("records with pointers reported as pointer-free")
+		}
+	}
+	pool := PoolFor[*int]()
+	b := pool.Get().(*Batch[*int])
+	x := 1
+	b.Records = append(b.Records[:0], operator.Record[*int]{Value: &x})
+	Release(pool, b)
+	if len(b.Records) != 0 || b.Records[:1][0].Value != nil {
+		t.Fatal("released batch still references its values")
+	}
+}
+
+func TestGateKeepsChannelOrder(t *testing.T) {
+	const producers, per = 4, 2000
+	g := NewGate(producers, 3)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := g.Channel(p)
+			for i := range per {
+				if err := c.Send(ctx, Envelope{Kind: KindWatermark, Watermark: int64(i)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			_ = c.Send(ctx, Envelope{Kind: KindEndOfInput})
+		}()
+	}
+	next := make([]int64, producers)
+	for ended := 0; ended < producers; {
+		e, mail, err := g.Next(ctx, nil, nil)
+		if err != nil || mail != nil {
+			t.Fatalf("Next: %v, mail %t", err, mail != nil)
+		}
+		if e.Kind == KindEndOfInput {
+			if next[e.Channel] != per {
+				t.Fatalf("channel %d ended after %d envelopes", e.Channel, next[e.Channel])
+			}
+			ended++
+			continue
+		}
+		if e.Watermark != next[e.Channel] {
+			t.Fatalf("channel %d: got %d, want %d", e.Channel, e.Watermark, next[e.Channel])
+		}
+		next[e.Channel]++
+	}
+	wg.Wait()
+	if _, ok := g.TryNext(); ok {
+		t.Fatal("envelope left after every channel ended")
+	}
+}
+
+func TestGateBackpressure(t *testing.T) {
+	g := NewGate(2, 2)
+	c := g.Channel(0)
+	bg := context.Background()
+	for i := range 2 {
+		if err := c.Send(bg, Envelope{Kind: KindWatermark, Watermark: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The queue is full: the next send waits, here until its context ends.
+	ctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
+	defer cancel()
+	if err := c.Send(ctx, Envelope{Kind: KindWatermark, Watermark: 2}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("send to a full channel: %v", err)
+	}
+	// The other channel is not held up.
+	if err := g.Channel(1).Send(bg, Envelope{Kind: KindIdle}); err != nil {
+		t.Fatal(err)
+	}
+	// A blocked send proceeds once the reader takes an envelope.
+	sent := make(chan error, 1)
+	go func() { sent <- c.Send(bg, Envelope{Kind: KindWatermark, Watermark: 2}) }()
+	select {
+	case err := <-sent:
+		t.Fatalf("send to a full channel returned %v", err)
+	case <-time.After(10 * time.Millisecond):
+	}
+	var got []int64
+	for len(got) < 3 {
+		e, _, err := g.Next(bg, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Channel == 0 {
+			got = append(got, e.Watermark)
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []int64{0, 1, 2}) {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestGateClose(t *testing.T) {
+	g := NewGate(1, 1)
+	c := g.Channel(0)
+	ctx := context.Background()
+	if err := c.Send(ctx, Envelope{Kind: KindIdle}); err != nil {
+		t.Fatal(err)
+	}
+	blocked := make(chan error, 1)
+	go func() { blocked <- c.Send(ctx, Envelope{Kind: KindActive}) }()
+	time.Sleep(5 * time.Millisecond)
+	g.Close()
+	if err := <-blocked; !errors.Is(err, ErrGateClosed) {
+		t.Fatalf("blocked send after Close: %v", err)
+	}
+	if err := c.Send(ctx, Envelope{Kind: KindActive}); !errors.Is(err, ErrGateClosed) {
+		t.Fatalf("send after Close: %v", err)
+	}
+}
+
+func TestGateBlockUnblock(t *testing.T) {
+	g := NewGate(2, 4)
+	ctx := context.Background()
+	for i := range 3 {
+		_ = g.Channel(0).Send(ctx, Envelope{Kind: KindWatermark, Watermark: int64(i)})
+		_ = g.Channel(1).Send(ctx, Envelope{Kind: KindWatermark, Watermark: int64(10 + i)})
+	}
+	g.Block(0)
+	var got []int64
+	for range 3 {
+		e, ok := g.TryNext()
+		if !ok || e.Channel != 1 {
+			t.Fatalf("got %+v %v while channel 0 is blocked", e, ok)
+		}
+		got = append(got, e.Watermark)
+	}
+	if e, ok := g.TryNext(); ok {
+		t.Fatalf("got %+v from a blocked channel", e)
+	}
+	g.Unblock(0)
+	for range 3 {
+		e, _, err := g.Next(ctx, nil, nil)
+		if err != nil || e.Channel != 0 {
+			t.Fatalf("got %+v %v after Unblock", e, err)
+		}
+		got = append(got, e.Watermark)
+	}
+	if !slices.Equal(got, []int64{10, 11, 12, 0, 1, 2}) {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestGateMailAndIdle(t *testing.T) {
+	g := NewGate(1, 1)
+	mail := make(chan func() error, 1)
+	idled := 0
+	idle := func() error { idled++; return nil }
+	ran := false
+	mail <- func() error { ran = true; return nil }
+	_, f, err := g.Next(context.Background(), idle, mail)
+	if err != nil || f == nil {
+		t.Fatalf("Next with mail: %v, mail %t", err, f != nil)
+	}
+	_ = f()
+	if !ran {
+		t.Fatal("mail not returned")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := g.Next(ctx, idle, mail); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next after cancel: %v", err)
+	}
+	if idled == 0 {
+		t.Fatal("idle not called before waiting")
+	}
+}
+
+func typeOfRecord[T any]() reflect.Type { return reflect.TypeFor[operator.Record[T]]() }
+
+func TestMurmurMatchesKeygroup(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	codes := []int32{0, 1, -1, 4, 1<<31 - 1, -1 << 31}
+	for range 1_000_000 {
+		codes = append(codes, int32(rng.Uint32()))
+	}
+	for _, c := range codes {
+		if got, want := murmur(c), keygroup.Murmur(c); int32(got) != want {
+			t.Fatalf("murmur(%d) = %d, want %d", c, got, want)
+		}
+	}
+	for h, want := range map[int32]uint32{0: 0, 5: 5, -5: 5, 1<<31 - 1: 1<<31 - 1, -1<<31 + 1: 1<<31 - 1, -1 << 31: 0} {
+		if got := nonNegative(h); got != want {
+			t.Fatalf("nonNegative(%d) = %d, want %d", h, got, want)
+		}
+	}
+}
