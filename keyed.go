@@ -65,6 +65,7 @@ type reduceOp[T any, K comparable] struct {
 	key   func(T) K
 	fn    func(acc, v T) T
 	state map[K]T
+	buf   operator.Buffer[T]
 }
 
 func (r *reduceOp[T, K]) Open(c *operator.Context) error {
@@ -82,6 +83,23 @@ func (r *reduceOp[T, K]) ProcessElement(rec operator.Record[T]) error {
 	}
 	r.state[key] = acc
 	r.Out.Collect(operator.Record[T]{Value: acc, Timestamp: rec.Timestamp})
+	return nil
+}
+
+func (r *reduceOp[T, K]) ProcessBatch(rs []operator.Record[T]) error {
+	out := r.buf.Take(len(rs))
+	for i, rec := range rs {
+		key := r.key(rec.Value)
+		acc, ok := r.state[key]
+		if ok {
+			acc = r.fn(acc, rec.Value)
+		} else {
+			acc = rec.Value
+		}
+		r.state[key] = acc
+		out[i] = operator.Record[T]{Value: acc, Timestamp: rec.Timestamp}
+	}
+	r.buf.Emit(r.Out, out)
 	return nil
 }
 

@@ -83,6 +83,16 @@ func (o *sinkOp[T]) ProcessElement(r operator.Record[T]) error {
 	return o.w.Write(r.Value, sink.Context{Timestamp: r.Timestamp, HasTimestamp: r.HasTimestamp(), Watermark: o.wm})
 }
 
+func (o *sinkOp[T]) ProcessBatch(rs []operator.Record[T]) error {
+	w, wm := o.w, o.wm
+	for _, r := range rs {
+		if err := w.Write(r.Value, sink.Context{Timestamp: r.Timestamp, HasTimestamp: r.HasTimestamp(), Watermark: wm}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (o *sinkOp[T]) ProcessWatermark(wm int64) error { o.wm = wm; return nil }
 
 func (o *sinkOp[T]) Finish() error { return o.w.Flush(true) }

@@ -16,11 +16,21 @@ func Map[IN, OUT any](s *Stream[IN], fn func(IN) OUT) *Stream[OUT] {
 
 type mapOp[IN, OUT any] struct {
 	operator.Base[OUT]
-	fn func(IN) OUT
+	fn  func(IN) OUT
+	buf operator.Buffer[OUT]
 }
 
 func (m *mapOp[IN, OUT]) ProcessElement(r operator.Record[IN]) error {
 	m.Out.Collect(operator.Record[OUT]{Value: m.fn(r.Value), Timestamp: r.Timestamp})
+	return nil
+}
+
+func (m *mapOp[IN, OUT]) ProcessBatch(rs []operator.Record[IN]) error {
+	out := m.buf.Take(len(rs))
+	for i, r := range rs {
+		out[i] = operator.Record[OUT]{Value: m.fn(r.Value), Timestamp: r.Timestamp}
+	}
+	m.buf.Emit(m.Out, out)
 	return nil
 }
 
@@ -35,12 +45,26 @@ func (s *Stream[T]) Filter(keep func(T) bool) *Stream[T] {
 type filterOp[T any] struct {
 	operator.Base[T]
 	keep func(T) bool
+	buf  operator.Buffer[T]
 }
 
 func (f *filterOp[T]) ProcessElement(r operator.Record[T]) error {
 	if f.keep(r.Value) {
 		f.Out.Collect(r)
 	}
+	return nil
+}
+
+func (f *filterOp[T]) ProcessBatch(rs []operator.Record[T]) error {
+	out := f.buf.Take(len(rs))
+	n := 0
+	for _, r := range rs {
+		if f.keep(r.Value) {
+			out[n] = r
+			n++
+		}
+	}
+	f.buf.Emit(f.Out, out[:n])
 	return nil
 }
 

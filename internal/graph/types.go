@@ -54,7 +54,9 @@ func (typeOf[T]) Link(op operator.Operator, input int, cur *int, idx int) (any, 
 	switch input {
 	case 1:
 		if in, ok := op.(operator.OneInput[T]); ok {
-			return &operator.Link[T]{Op: in, Cur: cur, Idx: idx}, nil
+			l := &operator.Link[T]{Op: in, Cur: cur, Idx: idx}
+			l.Batch, _ = op.(operator.BatchInput[T])
+			return l, nil
 		}
 	}
 	return nil, fmt.Errorf("operator %T does not take input %d of type %s", op, input, reflect.TypeFor[T]())
@@ -103,10 +105,14 @@ func (typeOf[T]) NewWriter(ctx context.Context, targets []exchange.ChannelWriter
 
 func (typeOf[T]) NewReader(op operator.Operator, input int) (func(e *exchange.Envelope) error, error) {
 	var process func(operator.Record[T]) error
+	var batch func([]operator.Record[T]) error
 	switch input {
 	case 1:
 		if in, ok := op.(operator.OneInput[T]); ok {
 			process = in.ProcessElement
+			if b, ok := op.(operator.BatchInput[T]); ok {
+				batch = b.ProcessBatch
+			}
 		} else if in, ok := op.(operator.Input1[T]); ok {
 			process = in.ProcessElement1
 		}
@@ -141,6 +147,11 @@ func (typeOf[T]) NewReader(op operator.Operator, input int) (func(e *exchange.En
 			}
 		default:
 			return fmt.Errorf("reader got %s envelope", e.Kind)
+		}
+		if batch != nil {
+			err := batch(b.Records)
+			exchange.Release(pool, b)
+			return err
 		}
 		for i := range b.Records {
 			if err := process(b.Records[i]); err != nil {

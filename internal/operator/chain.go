@@ -6,6 +6,26 @@ type Link[T any] struct {
 	Op  OneInput[T]
 	Cur *int
 	Idx int
+	// Batch is Op when it takes runs of records, else nil.
+	Batch BatchInput[T]
+}
+
+// CollectBatch implements BatchOutput.
+func (l *Link[T]) CollectBatch(rs []Record[T]) {
+	prev := *l.Cur
+	*l.Cur = l.Idx
+	if l.Batch != nil {
+		if err := l.Batch.ProcessBatch(rs); err != nil {
+			Fail(err)
+		}
+	} else {
+		for i := range rs {
+			if err := l.Op.ProcessElement(rs[i]); err != nil {
+				Fail(err)
+			}
+		}
+	}
+	*l.Cur = prev
 }
 
 // Collect implements Output.
@@ -50,6 +70,9 @@ type Discard[T any] struct{}
 
 // Collect implements Output.
 func (Discard[T]) Collect(Record[T]) {}
+
+// CollectBatch implements BatchOutput.
+func (Discard[T]) CollectBatch([]Record[T]) {}
 
 // EmitWatermark implements Output.
 func (Discard[T]) EmitWatermark(int64) {}

@@ -106,3 +106,49 @@ func (e *Error) Unwrap() error { return e.Err }
 type PanicError struct{ Value any }
 
 func (p *PanicError) Error() string { return fmt.Sprintf("panic: %v", p.Value) }
+
+// BatchInput is implemented by one-input operators that can take a run of
+// records in one call. ProcessBatch must do what ProcessElement on each
+// record in order would, and must not keep rs, which the caller reuses.
+// Chains and input gates hand records over in runs (a source poll's worth,
+// an exchange batch), so the per-record cost of a chained operator is one
+// loop iteration rather than a cascade of interface calls.
+type BatchInput[IN any] interface {
+	ProcessBatch(rs []Record[IN]) error
+}
+
+// BatchOutput is implemented by outputs that take a run of records in one
+// call, as Collect on each would. They must not keep rs.
+type BatchOutput[T any] interface {
+	Output[T]
+	CollectBatch(rs []Record[T])
+}
+
+// CollectAll hands rs to out: in one call when out takes runs.
+func CollectAll[T any](out Output[T], rs []Record[T]) {
+	if b, ok := out.(BatchOutput[T]); ok {
+		b.CollectBatch(rs)
+		return
+	}
+	for i := range rs {
+		out.Collect(rs[i])
+	}
+}
+
+// Buffer is the reusable output run of an operator's ProcessBatch.
+type Buffer[T any] struct{ rs []Record[T] }
+
+// Take returns the buffer with length n, to be filled and passed to Emit.
+func (b *Buffer[T]) Take(n int) []Record[T] {
+	if cap(b.rs) < n {
+		b.rs = make([]Record[T], n)
+	}
+	return b.rs[:n]
+}
+
+// Emit hands rs, a prefix of what Take returned, to out.
+func (b *Buffer[T]) Emit(out Output[T], rs []Record[T]) {
+	if len(rs) > 0 {
+		CollectAll(out, rs)
+	}
+}

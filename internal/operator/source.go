@@ -56,11 +56,15 @@ type Source[T any, S source.Split] struct {
 	emit       sourceOutput[T]
 	splits     *watermark.SplitWatermarks[T]
 	ended      bool
+	run        *runOutput[T] // s.out, when the chain takes runs
 }
 
 // sourceOutput is the reader's output; with a strategy it runs the split's
 // watermark generator on every record.
 type sourceOutput[T any] struct {
+	// run, when set, is out: the source has no watermark strategy and its
+	// chain takes runs, so records are appended to the run directly.
+	run   *runOutput[T]
 	out   Output[T]
 	split *watermark.SplitOutput[T] // nil without a strategy
 	// wm, when set, creates the shared split on the first record collected
@@ -73,9 +77,25 @@ type sourceOutput[T any] struct {
 	}
 }
 
-func (o *sourceOutput[T]) Collect(v T) { o.CollectWithTimestamp(v, NoTimestamp) }
+func (o *sourceOutput[T]) Collect(v T) {
+	if r := o.run; r != nil {
+		r.buf = append(r.buf, Record[T]{Value: v, Timestamp: NoTimestamp})
+		if len(r.buf) == cap(r.buf) {
+			r.flush()
+		}
+		return
+	}
+	o.CollectWithTimestamp(v, NoTimestamp)
+}
 
 func (o *sourceOutput[T]) CollectWithTimestamp(v T, ts int64) {
+	if r := o.run; r != nil {
+		r.buf = append(r.buf, Record[T]{Value: v, Timestamp: ts})
+		if len(r.buf) == cap(r.buf) {
+			r.flush()
+		}
+		return
+	}
 	if o.split == nil {
 		if o.wm == nil {
 			o.out.Collect(Record[T]{Value: v, Timestamp: ts})
@@ -112,6 +132,7 @@ type wmOutput[T any] struct {
 	out   Output[T]
 	ctx   *Context
 	ended *bool
+	flush func()
 }
 
 func (w wmOutput[T]) EmitWatermark(ts int64) {
@@ -125,6 +146,7 @@ func (w wmOutput[T]) MarkActive() { w.setIdle(false) }
 
 func (w wmOutput[T]) setIdle(idle bool) {
 	if w.ctx.SetIdle != nil && !*w.ended {
+		w.flush()
 		if err := w.ctx.SetIdle(idle); err != nil {
 			Fail(err)
 		}
@@ -147,9 +169,54 @@ func (s *Source[T, S]) schedule() {
 	}
 }
 
+// runOutput gathers the records a reader emits into runs for an output that
+// takes them. Anything else sent through it (a watermark) first hands down
+// the pending run, and the source hands it down at the end of every poll and
+// before it marks the subtask idle or active, so the run never reorders
+// records and events.
+type runOutput[T any] struct {
+	out BatchOutput[T]
+	buf []Record[T]
+}
+
+// sourceRun is the most records a source hands down its chain at once.
+const sourceRun = 256
+
+func (r *runOutput[T]) Collect(rec Record[T]) {
+	r.buf = append(r.buf, rec)
+	if len(r.buf) == cap(r.buf) {
+		r.flush()
+	}
+}
+
+func (r *runOutput[T]) EmitWatermark(wm int64) {
+	r.flush()
+	r.out.EmitWatermark(wm)
+}
+
+func (r *runOutput[T]) flush() {
+	if len(r.buf) == 0 {
+		return
+	}
+	rs := r.buf
+	r.buf = r.buf[:0]
+	r.out.CollectBatch(rs)
+}
+
+// flush hands down the records of the current poll.
+func (s *Source[T, S]) flush() {
+	if s.run != nil {
+		s.run.flush()
+	}
+}
+
 // Setup implements Setup.
 func (s *Source[T, S]) Setup(main any, _ map[string]any) error {
 	s.out = main.(Output[T])
+	if b, ok := s.out.(BatchOutput[T]); ok {
+		s.run = &runOutput[T]{out: b, buf: make([]Record[T], 0, sourceRun)}
+		s.out = s.run
+	}
 	s.emit.out = s.out
 	s.emit.op = s
 	return nil
@@ -167,7 +234,7 @@ func (s *Source[T, S]) Open(ctx *Context) error {
 	}
 	s.reader = r
 	if s.Watermarks != nil {
-		sw, err := s.Watermarks.NewSplitWatermarks(wmOutput[T]{out: s.out, ctx: ctx, ended: &s.ended})
+		sw, err := s.Watermarks.NewSplitWatermarks(wmOutput[T]{out: s.out, ctx: ctx, ended: &s.ended, flush: s.flush})
 		if err != nil {
 			return err
 		}
@@ -182,6 +249,9 @@ func (s *Source[T, S]) Open(ctx *Context) error {
 		}
 		s.schedule()
 	}
+	if s.Watermarks == nil {
+		s.emit.run = s.run
+	}
 	if err := r.Start(ctx.Ctx); err != nil {
 		return fmt.Errorf("starting source reader: %w", err)
 	}
@@ -189,7 +259,11 @@ func (s *Source[T, S]) Open(ctx *Context) error {
 }
 
 // Poll implements SourceDriver.
-func (s *Source[T, S]) Poll() (source.InputStatus, error) { return s.reader.PollNext(&s.emit) }
+func (s *Source[T, S]) Poll() (source.InputStatus, error) {
+	st, err := s.reader.PollNext(&s.emit)
+	s.flush()
+	return st, err
+}
 
 // Available implements SourceDriver.
 func (s *Source[T, S]) Available() <-chan struct{} { return s.reader.Available() }
