@@ -221,7 +221,7 @@ type broadcastProcessOp[A, B, OUT any] struct {
 func (o *broadcastProcessOp[A, B, OUT]) Open(c *operator.Context) error {
 	o.open(c)
 	o.bs = broadcastStore{states: map[string]any{}}
-	ctx := Context{rc: RuntimeContext{c: c}, sides: o.base.Side, timers: noKeyTimers{c: c, wm: func() int64 { return o.wm }, err: ErrTimersNeedKeys}}
+	ctx := Context{rc: RuntimeContext{c: c}, sides: o.base.Side, timers: unkeyedTimers{c: c, wm: o.wms.Current}}
 	o.ro = ReadOnlyBroadcastContext{Context: ctx, bs: &o.bs}
 	o.rw = BroadcastContext{Context: ctx, bs: &o.bs}
 	o.emit.Out = o.base.Out
@@ -397,25 +397,9 @@ func (c *indexedCell[K]) Clear() {
 	delete(c.keys, c.scope.Key)
 }
 
-// noKeyTimers is the TimerService of broadcast functions where there is
-// no current key: it tells the time, and setting or deleting a timer fails
-// the job with err.
-type noKeyTimers struct {
-	c   *operator.Context
-	wm  func() int64
-	err error
-}
-
 // errBroadcastSideTimers fails a keyed broadcast function that sets a timer
 // in ProcessBroadcastElement.
 var errBroadcastSideTimers = fmt.Errorf("%w (ProcessBroadcastElement has no current key: set timers in ProcessElement or OnTimer)", ErrTimersNeedKeys)
-
-func (t noKeyTimers) CurrentProcessingTime() int64      { return t.c.Timers.Now() }
-func (t noKeyTimers) CurrentWatermark() int64           { return t.wm() }
-func (t noKeyTimers) RegisterEventTimeTimer(int64)      { operator.Fail(t.err) }
-func (t noKeyTimers) RegisterProcessingTimeTimer(int64) { operator.Fail(t.err) }
-func (t noKeyTimers) DeleteEventTimeTimer(int64)        { operator.Fail(t.err) }
-func (t noKeyTimers) DeleteProcessingTimeTimer(int64)   { operator.Fail(t.err) }
 
 type keyedBroadcastProcessOp[A, B any, K comparable, OUT any] struct {
 	twoInputs[OUT]
@@ -444,7 +428,7 @@ func (o *keyedBroadcastProcessOp[A, B, K, OUT]) Open(c *operator.Context) error 
 		rt:                       &o.rt,
 	}
 	o.rw = KeyedBroadcastContext[K]{
-		BroadcastContext: BroadcastContext{Context: Context{rc: rc, sides: o.base.Side, timers: noKeyTimers{c: c, wm: k.CurrentWatermark, err: errBroadcastSideTimers}}, bs: &o.bs},
+		BroadcastContext: BroadcastContext{Context: Context{rc: rc, sides: o.base.Side, timers: unkeyedTimers{c: c, wm: k.CurrentWatermark, err: errBroadcastSideTimers}}, bs: &o.bs},
 		rt:               &o.rt,
 	}
 	o.emit.Out = o.base.Out

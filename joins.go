@@ -219,28 +219,10 @@ func newKeyedTwoInput[A, B any, K comparable, OUT any](a *KeyedStream[A, K], b *
 	return s
 }
 
-// twoWatermarks combines the watermarks of a two-input operator's inputs:
-// the operator's watermark is their minimum, and it only moves forward.
-type twoWatermarks struct{ in1, in2, cur int64 }
+// twoWatermarks combines the watermarks of a two-input operator's inputs.
+type twoWatermarks = operator.TwoWatermarks
 
-func newTwoWatermarks() twoWatermarks {
-	return twoWatermarks{in1: math.MinInt64, in2: math.MinInt64, cur: math.MinInt64}
-}
-
-// advance takes input's (1 or 2) new watermark and reports the operator's
-// watermark if it advanced.
-func (t *twoWatermarks) advance(input int, wm int64) (int64, bool) {
-	if input == 1 {
-		t.in1 = max(t.in1, wm)
-	} else {
-		t.in2 = max(t.in2, wm)
-	}
-	if m := min(t.in1, t.in2); m > t.cur {
-		t.cur = m
-		return m, true
-	}
-	return 0, false
-}
+func newTwoWatermarks() twoWatermarks { return operator.NewTwoWatermarks() }
 
 // joinBuffer is one side's buffered elements in keyed state: per key and
 // timestamp the elements in arrival order, plus per key the sorted
@@ -466,7 +448,7 @@ func (o *intervalJoinOp[A, B, K, OUT]) ProcessWatermark1(wm int64) error { retur
 func (o *intervalJoinOp[A, B, K, OUT]) ProcessWatermark2(wm int64) error { return o.watermark(2, wm) }
 
 func (o *intervalJoinOp[A, B, K, OUT]) watermark(input int, wm int64) error {
-	m, ok := o.wm.advance(input, wm)
+	m, ok := o.wm.Advance(input, wm)
 	if !ok {
 		return nil
 	}
@@ -687,7 +669,7 @@ func (o *coWindowOp[A, B, K, W, OUT]) ProcessWatermark1(wm int64) error { return
 func (o *coWindowOp[A, B, K, W, OUT]) ProcessWatermark2(wm int64) error { return o.watermark(2, wm) }
 
 func (o *coWindowOp[A, B, K, W, OUT]) watermark(input int, wm int64) error {
-	if m, ok := o.wm.advance(input, wm); ok {
+	if m, ok := o.wm.Advance(input, wm); ok {
 		return o.w.ProcessWatermark(m)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/keygroup"
 	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/internal/statebackend"
 )
 
 // KeyedStream is a stream partitioned by a key: every element of one key is
@@ -64,40 +65,41 @@ type reduceOp[T any, K comparable] struct {
 	operator.Base[T]
 	key   func(T) K
 	fn    func(acc, v T) T
-	state map[K]T
+	state statebackend.Table[K, struct{}, T]
 	buf   operator.Buffer[T]
 }
 
 func (r *reduceOp[T, K]) Open(c *operator.Context) error {
-	r.state = map[K]T{}
+	t, err := statebackend.NewTable[K, struct{}, T](statebackend.NewHeap(), "reduce")
+	if err != nil {
+		return err
+	}
+	r.state = t
 	return r.Base.Open(c)
 }
 
-func (r *reduceOp[T, K]) ProcessElement(rec operator.Record[T]) error {
-	key := r.key(rec.Value)
-	acc, ok := r.state[key]
+// step folds v into its key's running result and returns it.
+func (r *reduceOp[T, K]) step(v T) T {
+	key := r.key(v)
+	acc, ok := r.state.Get(key, struct{}{})
 	if ok {
-		acc = r.fn(acc, rec.Value)
+		acc = r.fn(acc, v)
 	} else {
-		acc = rec.Value
+		acc = v
 	}
-	r.state[key] = acc
-	r.Out.Collect(operator.Record[T]{Value: acc, Timestamp: rec.Timestamp})
+	r.state.Put(key, struct{}{}, acc)
+	return acc
+}
+
+func (r *reduceOp[T, K]) ProcessElement(rec operator.Record[T]) error {
+	r.Out.Collect(operator.Record[T]{Value: r.step(rec.Value), Timestamp: rec.Timestamp})
 	return nil
 }
 
 func (r *reduceOp[T, K]) ProcessBatch(rs []operator.Record[T]) error {
 	out := r.buf.Take(len(rs))
 	for i, rec := range rs {
-		key := r.key(rec.Value)
-		acc, ok := r.state[key]
-		if ok {
-			acc = r.fn(acc, rec.Value)
-		} else {
-			acc = rec.Value
-		}
-		r.state[key] = acc
-		out[i] = operator.Record[T]{Value: acc, Timestamp: rec.Timestamp}
+		out[i] = operator.Record[T]{Value: r.step(rec.Value), Timestamp: rec.Timestamp}
 	}
 	r.buf.Emit(r.Out, out)
 	return nil

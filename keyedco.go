@@ -1,8 +1,6 @@
 package freshet
 
 import (
-	"math"
-
 	"github.com/freshet-io/freshet/internal/operator"
 	"github.com/freshet-io/freshet/internal/statebackend"
 )
@@ -56,8 +54,8 @@ func KeyedCoProcess[A, B any, K comparable, OUT any](c *KeyedConnectedStreams[A,
 // ProcessWatermark method is handed its first input's watermarks through
 // it, bypassing the combination with the second input.
 type twoInputs[OUT any] struct {
-	base         operator.Base[OUT]
-	wm1, wm2, wm int64
+	base operator.Base[OUT]
+	wms  operator.TwoWatermarks
 }
 
 // Setup implements operator.Setup.
@@ -65,7 +63,7 @@ func (t *twoInputs[OUT]) Setup(main any, side map[string]any) error { return t.b
 
 func (t *twoInputs[OUT]) open(c *operator.Context) {
 	_ = t.base.Open(c)
-	t.wm1, t.wm2, t.wm = math.MinInt64, math.MinInt64, math.MinInt64
+	t.wms = operator.NewTwoWatermarks()
 }
 
 // Finish implements operator.Operator.
@@ -74,16 +72,7 @@ func (t *twoInputs[OUT]) Finish() error { return nil }
 // combine takes input's watermark and returns the operator's new
 // watermark, the minimum of both inputs', when it advanced.
 func (t *twoInputs[OUT]) combine(input int, wm int64) (int64, bool) {
-	if input == 1 {
-		t.wm1 = max(t.wm1, wm)
-	} else {
-		t.wm2 = max(t.wm2, wm)
-	}
-	if m := min(t.wm1, t.wm2); m > t.wm {
-		t.wm = m
-		return m, true
-	}
-	return 0, false
+	return t.wms.Advance(input, wm)
 }
 
 type keyedCoProcessOp[A, B any, K comparable, OUT any] struct {

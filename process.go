@@ -83,20 +83,27 @@ func Process[IN, OUT any](s *Stream[IN], fn ProcessFunction[IN, OUT]) *Stream[OU
 	return newStream[OUT](s.env, n)
 }
 
-// unkeyedTimers is the TimerService of operators on streams without keys.
+// unkeyedTimers is the TimerService of functions that have the time but
+// no current key to set timers for: setting one fails the job with err
+// (ErrTimersNeedKeys when nil).
 type unkeyedTimers struct {
-	c  *operator.Context
-	wm func() int64
+	c   *operator.Context
+	wm  func() int64
+	err error
 }
 
 func (u unkeyedTimers) CurrentProcessingTime() int64 { return u.c.Timers.Now() }
 func (u unkeyedTimers) CurrentWatermark() int64      { return u.wm() }
-func (unkeyedTimers) RegisterEventTimeTimer(int64)   { operator.Fail(ErrTimersNeedKeys) }
-func (unkeyedTimers) RegisterProcessingTimeTimer(int64) {
-	operator.Fail(ErrTimersNeedKeys)
+func (u unkeyedTimers) fail() {
+	if u.err == nil {
+		operator.Fail(ErrTimersNeedKeys)
+	}
+	operator.Fail(u.err)
 }
-func (unkeyedTimers) DeleteEventTimeTimer(int64)      { operator.Fail(ErrTimersNeedKeys) }
-func (unkeyedTimers) DeleteProcessingTimeTimer(int64) { operator.Fail(ErrTimersNeedKeys) }
+func (u unkeyedTimers) RegisterEventTimeTimer(int64)      { u.fail() }
+func (u unkeyedTimers) RegisterProcessingTimeTimer(int64) { u.fail() }
+func (u unkeyedTimers) DeleteEventTimeTimer(int64)        { u.fail() }
+func (u unkeyedTimers) DeleteProcessingTimeTimer(int64)   { u.fail() }
 
 type processOp[IN, OUT any] struct {
 	operator.Base[OUT]

@@ -391,7 +391,7 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) Open(c *operator.Context) error {
 	o.event = o.cfg.assigner.IsEventTime()
 	o.tctx.o = o
 	o.wctx = WindowContext[K, W]{Context: Context{rc: RuntimeContext{c: c}, sides: o.Side}, op: &o.windowCore}
-	o.wctx.timers = windowTimerService[K, W]{&o.windowCore}
+	o.wctx.timers = unkeyedTimers{c: c, wm: o.timers.Watermark, err: errWindowTimers}
 	o.emit.Out = o.Out
 	if o.cfg.lateTag != "" {
 		o.late = operator.SideOutput[T](o.Side, o.cfg.lateTag)
@@ -758,18 +758,5 @@ type evictorCtx struct {
 
 func (e evictorCtx) CurrentProcessingTime() int64 { return e.t.Now() }
 func (e evictorCtx) CurrentWatermark() int64      { return e.t.Watermark() }
-
-// windowTimerService gives window functions the time; windows set no
-// timers of their own.
-type windowTimerService[K comparable, W window.Window] struct{ c *windowCore[K, W] }
-
-func (s windowTimerService[K, W]) CurrentProcessingTime() int64 { return s.c.timers.Now() }
-func (s windowTimerService[K, W]) CurrentWatermark() int64      { return s.c.timers.Watermark() }
-func (windowTimerService[K, W]) RegisterEventTimeTimer(int64)   { operator.Fail(errWindowTimers) }
-func (windowTimerService[K, W]) RegisterProcessingTimeTimer(int64) {
-	operator.Fail(errWindowTimers)
-}
-func (windowTimerService[K, W]) DeleteEventTimeTimer(int64)      { operator.Fail(errWindowTimers) }
-func (windowTimerService[K, W]) DeleteProcessingTimeTimer(int64) { operator.Fail(errWindowTimers) }
 
 var errWindowTimers = errors.New("freshet: window functions cannot set timers; use a trigger")

@@ -63,44 +63,65 @@ func SideOutput[X any](side map[string]any, id string) Output[X] {
 	return o.(Output[X])
 }
 
+// TwoWatermarks combines the watermarks of a two-input operator's inputs:
+// the operator's watermark is the minimum of the two and never goes back.
+type TwoWatermarks struct {
+	in1, in2, cur int64
+}
+
+// NewTwoWatermarks returns a combiner at the start of event time.
+func NewTwoWatermarks() TwoWatermarks {
+	return TwoWatermarks{in1: math.MinInt64, in2: math.MinInt64, cur: math.MinInt64}
+}
+
+// Advance takes input's (1 or 2) new watermark and returns the operator's
+// watermark when it advanced.
+func (t *TwoWatermarks) Advance(input int, wm int64) (int64, bool) {
+	if input == 1 {
+		t.in1 = max(t.in1, wm)
+	} else {
+		t.in2 = max(t.in2, wm)
+	}
+	if m := min(t.in1, t.in2); m > t.cur {
+		t.cur = m
+		return m, true
+	}
+	return 0, false
+}
+
+// Current is the operator's watermark.
+func (t *TwoWatermarks) Current() int64 { return t.cur }
+
 // Base2 is Base for two-input operators: it combines the watermarks of the
 // two inputs, forwarding the minimum whenever it advances.
 type Base2[OUT any] struct {
 	Base[OUT]
-	wm1, wm2, wm int64
-	started      bool
+	wms     TwoWatermarks
+	started bool
 }
 
 func (b *Base2[OUT]) init() {
 	if !b.started {
 		b.started = true
-		b.wm1, b.wm2, b.wm = math.MinInt64, math.MinInt64, math.MinInt64
+		b.wms = NewTwoWatermarks()
 	}
 }
 
 // ProcessWatermark1 takes the first input's watermark.
-func (b *Base2[OUT]) ProcessWatermark1(wm int64) error {
-	b.init()
-	b.wm1 = max(b.wm1, wm)
-	return b.advance()
-}
+func (b *Base2[OUT]) ProcessWatermark1(wm int64) error { return b.advance(1, wm) }
 
 // ProcessWatermark2 takes the second input's watermark.
-func (b *Base2[OUT]) ProcessWatermark2(wm int64) error {
-	b.init()
-	b.wm2 = max(b.wm2, wm)
-	return b.advance()
-}
+func (b *Base2[OUT]) ProcessWatermark2(wm int64) error { return b.advance(2, wm) }
 
 // CombinedWatermark is the operator's current watermark.
 func (b *Base2[OUT]) CombinedWatermark() int64 {
 	b.init()
-	return b.wm
+	return b.wms.Current()
 }
 
-func (b *Base2[OUT]) advance() error {
-	if m := min(b.wm1, b.wm2); m > b.wm {
-		b.wm = m
+func (b *Base2[OUT]) advance(input int, wm int64) error {
+	b.init()
+	if m, ok := b.wms.Advance(input, wm); ok {
 		return b.ProcessWatermark(m)
 	}
 	return nil
