@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/internal/operator"
 )
@@ -106,6 +108,7 @@ func (e exploding) ProcessElement(ctx *freshet.Context, v int, out freshet.Colle
 }
 
 func TestPanicInUserCodeFailsTheJob(t *testing.T) {
+	defer goleak.VerifyNone(t)
 	env := freshet.NewEnv(freshet.WithParallelism(2))
 	s := freshet.Process(freshet.FromSlice(env, ints(100)), freshet.ProcessFunction[int, int](exploding{at: 77})).Name("exploder")
 	freshet.Collect(s)

@@ -6,15 +6,25 @@ package statebackend
 // namespace, so it is cached, and the inner map hashes only the key — for
 // integer and string keys Go's fast map paths.
 type nsMap[K, N comparable, V any] struct {
-	byNS    map[N]map[K]V
-	lastNS  N
-	last    map[K]V
-	hasLast bool
-	n       int
+	byNS map[N]map[K]V
+	// recent caches the inner maps of the last few namespaces: an element
+	// of a sliding window touches several windows in turn.
+	recent [nsCache]nsEntry[N, map[K]V]
+	next   int
+	hit    int // the entry that answered last
+	n      int
 	// spare is an emptied inner map kept for the next namespace: windows
 	// come and go with similar key sets, and a reused map does not grow
 	// again from nothing.
 	spare map[K]V
+}
+
+const nsCache = 16
+
+type nsEntry[N comparable, M any] struct {
+	ns  N
+	in  M
+	set bool
 }
 
 func newNSMap[K, N comparable, V any]() nsMap[K, N, V] {
@@ -23,8 +33,14 @@ func newNSMap[K, N comparable, V any]() nsMap[K, N, V] {
 
 // inner returns the key map of ns, creating it if create is set.
 func (m *nsMap[K, N, V]) inner(ns N, create bool) map[K]V {
-	if m.hasLast && m.lastNS == ns {
-		return m.last
+	if e := &m.recent[m.hit]; e.set && e.ns == ns {
+		return e.in
+	}
+	for i := range m.recent {
+		if e := &m.recent[i]; e.set && e.ns == ns {
+			m.hit = i
+			return e.in
+		}
 	}
 	in, ok := m.byNS[ns]
 	if !ok {
@@ -38,8 +54,19 @@ func (m *nsMap[K, N, V]) inner(ns N, create bool) map[K]V {
 		}
 		m.byNS[ns] = in
 	}
-	m.lastNS, m.last, m.hasLast = ns, in, true
+	m.recent[m.next] = nsEntry[N, map[K]V]{ns: ns, in: in, set: true}
+	m.hit = m.next
+	m.next = (m.next + 1) % nsCache
 	return in
+}
+
+// forget drops ns from the cache.
+func (m *nsMap[K, N, V]) forget(ns N) {
+	for i := range m.recent {
+		if e := &m.recent[i]; e.set && e.ns == ns {
+			*e = nsEntry[N, map[K]V]{}
+		}
+	}
 }
 
 func (m *nsMap[K, N, V]) get(k K, ns N) (V, bool) {
@@ -68,9 +95,7 @@ func (m *nsMap[K, N, V]) delete(k K, ns N) bool {
 	if len(in) == 0 {
 		delete(m.byNS, ns)
 		m.spare = in
-		if m.hasLast && m.lastNS == ns {
-			m.hasLast, m.last = false, nil
-		}
+		m.forget(ns)
 	}
 	return true
 }

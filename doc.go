@@ -1,0 +1,54 @@
+// Package freshet is a distributed, stateful stream processor for Go, with
+// the DataStream model of Apache Flink.
+//
+// A job is built on an Env from sources, transformations and sinks, then
+// run with Execute (blocking) or ExecuteAsync (a JobClient with status and
+// cancellation). By default it runs on an embedded runtime — a JobManager
+// and TaskManagers inside the process — each parallel subtask a goroutine
+// that drives its chain of operators, with bounded queues between subtasks
+// so that a slow operator slows its producers down instead of filling
+// memory.
+//
+//	env := freshet.NewEnv(freshet.WithParallelism(4))
+//	lines := freshet.FromSource(env, source.TextFiles("logs/"), "Logs")
+//	words := freshet.FlatMap(lines, func(line string, out freshet.Collector[string]) {
+//		for _, w := range strings.Fields(line) {
+//			out.Collect(w)
+//		}
+//	})
+//	counts := freshet.Sum(freshet.KeyBy(freshet.Map(words, toCount), byWord), freshet.FieldOf[count, int]("N"))
+//	counts.Print()
+//	err := env.Execute(ctx, "word count")
+//
+// Operations that keep the element type are methods of Stream (Filter,
+// Union, the partitionings Rebalance, Rescale, Shuffle, Broadcast, Global,
+// Forward, and the settings Name, UID, SetParallelism, SetMaxParallelism,
+// DisableChaining, StartNewChain, SlotSharingGroup); those that change it are
+// functions, because Go methods cannot have type parameters: Map, FlatMap,
+// Process, KeyBy, Reduce, Sum, Min, MinBy, Max, MaxBy, KeyedProcess,
+// Connect with CoMap, CoFlatMap and CoProcess, ConnectKeyed with
+// KeyedCoProcess, the broadcast state pattern, SideOutput, PartitionCustom.
+//
+// # Event time
+//
+// Records carry timestamps (milliseconds since the epoch) given by a
+// watermark.Strategy in the source (FromSourceWithWatermarks) or after any
+// stream (AssignTimestampsAndWatermarks). Watermarks flow with the records;
+// each subtask's event time is the minimum over its active inputs. Keyed
+// process functions set event- and processing-time timers and keep keyed
+// state (package state).
+//
+// # Windows and joins
+//
+// Window (keyed) and WindowAll cut streams into windows with the assigners,
+// triggers and evictors of package window; WindowReduce, WindowAggregate,
+// WindowProcess and their combinations evaluate them, with allowed lateness
+// and a side output for late data. IntervalJoin joins two keyed streams by
+// time bounds; CoWindow with WindowJoin, WindowFlatJoin and WindowCoGroup
+// joins them per window.
+//
+// # Testing
+//
+// Package freshettest runs the operators of a function without a job,
+// pushing elements, watermarks and processing time in and reading outputs.
+package freshet
