@@ -12,8 +12,8 @@ var never = make(chan struct{})
 // Static is an Enumerator for a fixed set of splits known up front. It
 // assigns split i to subtask i mod parallelism when the reader registers,
 // then signals that no more splits will come, so the assignment is
-// deterministic. Splits returned after a failure go to the next reader that
-// asks.
+// deterministic. Splits handed back after a failure (AddSplitsBack) go to
+// the same subtask again when its reader registers anew.
 type Static[S Split] struct {
 	ctx    EnumeratorContext[S]
 	splits []S
@@ -106,7 +106,7 @@ const pollBatch = 64
 func (r *sliceReader[T]) Start(context.Context) error { return nil }
 
 func (r *sliceReader[T]) PollNext(out Output[T]) (InputStatus, error) {
-	for len(r.splits) > 0 {
+	if len(r.splits) > 0 {
 		sp := &r.splits[0]
 		end := min(sp.Next+pollBatch, sp.End)
 		for _, v := range r.values[sp.Next:end] {
