@@ -1,6 +1,7 @@
 package freshet_test
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -158,5 +159,40 @@ func TestSumOfNumbersWithSelf(t *testing.T) {
 		if !slices.Contains(got.Values(), want) {
 			t.Errorf("key %d: final sum %d missing from output", k, want)
 		}
+	}
+}
+
+type compositeKey struct {
+	Region string
+	Shard  int
+}
+
+func TestKeyByStructKeys(t *testing.T) {
+	env := freshet.NewEnv(freshet.WithParallelism(3))
+	var in []int
+	for i := 0; i < 600; i++ {
+		in = append(in, i)
+	}
+	keyOf := func(v int) compositeKey { return compositeKey{Region: []string{"eu", "us"}[v%2], Shard: v % 5} }
+	keyed := freshet.KeyBy(freshet.FromSlice(env, in), keyOf)
+	got := freshet.Collect(freshet.KeyedProcess(keyed, freshet.KeyedProcessFunc[compositeKey, int, [2]int](
+		func(ctx *freshet.KeyedContext[compositeKey], v int, out freshet.Collector[[2]int]) error {
+			if ctx.CurrentKey() != keyOf(v) {
+				return fmt.Errorf("current key %v for %d", ctx.CurrentKey(), v)
+			}
+			out.Collect([2]int{v, ctx.Runtime().SubtaskIndex()})
+			return nil
+		})))
+	execute(t, env)
+	subtaskOf := map[compositeKey]int{}
+	for _, r := range got.Values() {
+		k := keyOf(r[0])
+		if s, ok := subtaskOf[k]; ok && s != r[1] {
+			t.Fatalf("key %v reached subtasks %d and %d", k, s, r[1])
+		}
+		subtaskOf[k] = r[1]
+	}
+	if len(subtaskOf) != 10 || len(got.Values()) != 600 {
+		t.Fatalf("%d keys, %d records", len(subtaskOf), len(got.Values()))
 	}
 }
