@@ -481,12 +481,12 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) ProcessElement(r operator.Record[T]) 
 // window already had contents.
 func (o *windowOp[T, K, W, ACC, FIN, OUT]) addToWindow(key K, stateW W, r operator.Record[T]) bool {
 	if o.cfg.evictor != nil {
-		els, existed := o.elements.Get(key, stateW)
-		o.elements.Put(key, stateW, append(els, window.TimestampedValue[T]{Value: r.Value, Timestamp: r.Timestamp, HasTimestamp: r.HasTimestamp()}))
+		els, existed := o.elements.Ref(key, stateW)
+		*els = append(*els, window.TimestampedValue[T]{Value: r.Value, Timestamp: r.Timestamp, HasTimestamp: r.HasTimestamp()})
 		return existed
 	}
-	acc, has := o.contents.Get(key, stateW)
-	o.contents.Put(key, stateW, o.f.add(acc, has, r.Value))
+	acc, has := o.contents.Ref(key, stateW)
+	*acc = o.f.add(*acc, has, r.Value)
 	return has
 }
 

@@ -25,6 +25,10 @@ type Backend interface {
 type Table[K, N comparable, V any] interface {
 	Get(k K, ns N) (V, bool)
 	Put(k K, ns N, v V)
+	// Ref returns a pointer to the value of k and ns, adding a zero value if
+	// there is none, so it can be updated in place; existed tells which.
+	// The pointer is valid until the table next changes.
+	Ref(k K, ns N) (v *V, existed bool)
 	Delete(k K, ns N)
 	// Range calls fn for every entry until it returns false. fn must not
 	// change the table.
@@ -68,7 +72,7 @@ func NewTable[K, N comparable, V any](b Backend, name string) (Table[K, N, V], e
 	if b == nil || !b.heap() {
 		return nil, fmt.Errorf("state backend %v cannot hold table %q", b, name)
 	}
-	return &heapTable[K, N, V]{m: newNSMap[K, N, V]()}, nil
+	return newSlabTable[K, N, V](), nil
 }
 
 // NewTimerQueue creates the timer queue name in b.
@@ -82,18 +86,6 @@ func NewTimerQueue[K, N comparable](b Backend, name string) (TimerQueue[K, N], e
 type entryKey[K, N comparable] struct {
 	k  K
 	ns N
-}
-
-type heapTable[K, N comparable, V any] struct {
-	m nsMap[K, N, V]
-}
-
-func (t *heapTable[K, N, V]) Get(k K, ns N) (V, bool) { return t.m.get(k, ns) }
-func (t *heapTable[K, N, V]) Put(k K, ns N, v V)      { t.m.put(k, ns, v) }
-func (t *heapTable[K, N, V]) Delete(k K, ns N)        { t.m.delete(k, ns) }
-func (t *heapTable[K, N, V]) Len() int                { return t.m.n }
-func (t *heapTable[K, N, V]) Range(fn func(K, N, V) bool) {
-	t.m.rangeAll(fn)
 }
 
 // heapTimers keeps timers in buckets per time, with a min-heap of the

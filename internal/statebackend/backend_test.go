@@ -100,3 +100,52 @@ func TestTimerQueueAgainstReference(t *testing.T) {
 		}
 	}
 }
+
+// TestTableAgainstReference checks tables under random puts, refs, deletes
+// and ranges over many namespaces (more than the namespace cache holds).
+func TestTableAgainstReference(t *testing.T) {
+	type kn struct{ k, ns int }
+	r := rand.New(rand.NewPCG(3, 4))
+	tab, _ := NewTable[int, int, int](NewHeap(), "t")
+	ref := map[kn]int{}
+	for step := 0; step < 20000; step++ {
+		x := kn{r.IntN(30), r.IntN(40)}
+		switch r.IntN(5) {
+		case 0:
+			v := r.IntN(1000)
+			tab.Put(x.k, x.ns, v)
+			ref[x] = v
+		case 1:
+			p, existed := tab.Ref(x.k, x.ns)
+			_, had := ref[x]
+			if existed != had || (had && *p != ref[x]) || (!had && *p != 0) {
+				t.Fatalf("Ref(%v) = %d, %v; reference %d, %v", x, *p, existed, ref[x], had)
+			}
+			*p += 7
+			ref[x] += 7
+		case 2:
+			tab.Delete(x.k, x.ns)
+			delete(ref, x)
+		case 3:
+			v, ok := tab.Get(x.k, x.ns)
+			if w, had := ref[x]; ok != had || v != w {
+				t.Fatalf("Get(%v) = %d, %v; reference %d, %v", x, v, ok, w, had)
+			}
+		case 4:
+			n := 0
+			tab.Range(func(k, ns, v int) bool {
+				if ref[kn{k, ns}] != v {
+					t.Fatalf("Range saw %d at %v, reference %d", v, kn{k, ns}, ref[kn{k, ns}])
+				}
+				n++
+				return true
+			})
+			if n != len(ref) {
+				t.Fatalf("Range saw %d entries, reference has %d", n, len(ref))
+			}
+		}
+		if tab.Len() != len(ref) {
+			t.Fatalf("Len %d, reference %d", tab.Len(), len(ref))
+		}
+	}
+}
