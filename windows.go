@@ -645,18 +645,17 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) onTimer(d operator.TimeDomain, t stat
 		}
 		stateW = sw
 	}
-	_, hasAcc := o.contents.Get(key, stateW)
-	_, hasEls := o.elements.Get(key, stateW)
-	if hasAcc || hasEls {
-		var res window.TriggerResult
-		if d == operator.EventTime {
-			res = o.cfg.trigger.OnEventTime(t.Time, w, &o.tctx)
-		} else {
-			res = o.cfg.trigger.OnProcessingTime(t.Time, w, &o.tctx)
-		}
-		if err := o.act(res, key, w, stateW); err != nil {
-			return err
-		}
+	// As in Flink, the trigger sees every timer of a live window, empty or
+	// not (a purging continuous trigger keeps its schedule); only firing
+	// needs contents.
+	var res window.TriggerResult
+	if d == operator.EventTime {
+		res = o.cfg.trigger.OnEventTime(t.Time, w, &o.tctx)
+	} else {
+		res = o.cfg.trigger.OnProcessingTime(t.Time, w, &o.tctx)
+	}
+	if err := o.act(res, key, w, stateW); err != nil {
+		return err
 	}
 	if (d == operator.EventTime) == o.event && t.Time == o.cleanupTime(w) {
 		return o.clearAll(key, w, stateW, set)
