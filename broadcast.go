@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 
 	"github.com/freshet-io/freshet/internal/operator"
 	"github.com/freshet-io/freshet/internal/statebackend"
@@ -243,6 +244,13 @@ func (o *broadcastProcessOp[A, B, OUT]) ProcessElement2(r operator.Record[B]) er
 func (o *broadcastProcessOp[A, B, OUT]) ProcessWatermark1(wm int64) error { return o.watermark(1, wm) }
 func (o *broadcastProcessOp[A, B, OUT]) ProcessWatermark2(wm int64) error { return o.watermark(2, wm) }
 
+// ProcessInputStatus implements operator.InputStatus: an idle input no
+// longer holds the operator's event time back.
+func (o *broadcastProcessOp[A, B, OUT]) ProcessInputStatus(input int, idle bool) error {
+	o.wms.SetIdle(input, idle)
+	return o.watermark(input, math.MinInt64)
+}
+
 func (o *broadcastProcessOp[A, B, OUT]) watermark(input int, wm int64) error {
 	if m, ok := o.combine(input, wm); ok {
 		return o.base.ProcessWatermark(m)
@@ -466,6 +474,13 @@ func (o *keyedBroadcastProcessOp[A, B, K, OUT]) ProcessWatermark1(wm int64) erro
 
 func (o *keyedBroadcastProcessOp[A, B, K, OUT]) ProcessWatermark2(wm int64) error {
 	return o.watermark(2, wm)
+}
+
+// ProcessInputStatus implements operator.InputStatus: an idle input no
+// longer holds the operator's event time back.
+func (o *keyedBroadcastProcessOp[A, B, K, OUT]) ProcessInputStatus(input int, idle bool) error {
+	o.wms.SetIdle(input, idle)
+	return o.watermark(input, math.MinInt64)
 }
 
 // watermark fires the event-time timers the combined watermark has passed,

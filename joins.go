@@ -447,6 +447,13 @@ func (o *intervalJoinOp[A, B, K, OUT]) onTimer(d operator.TimeDomain, t statebac
 func (o *intervalJoinOp[A, B, K, OUT]) ProcessWatermark1(wm int64) error { return o.watermark(1, wm) }
 func (o *intervalJoinOp[A, B, K, OUT]) ProcessWatermark2(wm int64) error { return o.watermark(2, wm) }
 
+// ProcessInputStatus implements operator.InputStatus: an idle input no
+// longer holds the operator's event time back.
+func (o *intervalJoinOp[A, B, K, OUT]) ProcessInputStatus(input int, idle bool) error {
+	o.wm.SetIdle(input, idle)
+	return o.watermark(input, math.MinInt64)
+}
+
 func (o *intervalJoinOp[A, B, K, OUT]) watermark(input int, wm int64) error {
 	m, ok := o.wm.Advance(input, wm)
 	if !ok {
@@ -667,6 +674,13 @@ func (o *coWindowOp[A, B, K, W, OUT]) ProcessElement2(r operator.Record[B]) erro
 
 func (o *coWindowOp[A, B, K, W, OUT]) ProcessWatermark1(wm int64) error { return o.watermark(1, wm) }
 func (o *coWindowOp[A, B, K, W, OUT]) ProcessWatermark2(wm int64) error { return o.watermark(2, wm) }
+
+// ProcessInputStatus implements operator.InputStatus: an idle input no
+// longer holds the operator's event time back.
+func (o *coWindowOp[A, B, K, W, OUT]) ProcessInputStatus(input int, idle bool) error {
+	o.wm.SetIdle(input, idle)
+	return o.watermark(input, math.MinInt64)
+}
 
 func (o *coWindowOp[A, B, K, W, OUT]) watermark(input int, wm int64) error {
 	if m, ok := o.wm.Advance(input, wm); ok {

@@ -3,6 +3,7 @@ package freshet
 import (
 	"github.com/freshet-io/freshet/internal/operator"
 	"github.com/freshet-io/freshet/internal/statebackend"
+	"math"
 )
 
 // KeyedConnectedStreams are two keyed streams with keys of the same type,
@@ -125,6 +126,13 @@ func (o *keyedCoProcessOp[A, B, K, OUT]) onTimer(d TimeDomain, t statebackend.Ti
 
 func (o *keyedCoProcessOp[A, B, K, OUT]) ProcessWatermark1(wm int64) error { return o.watermark(1, wm) }
 func (o *keyedCoProcessOp[A, B, K, OUT]) ProcessWatermark2(wm int64) error { return o.watermark(2, wm) }
+
+// ProcessInputStatus implements operator.InputStatus: an idle input no
+// longer holds the operator's event time back.
+func (o *keyedCoProcessOp[A, B, K, OUT]) ProcessInputStatus(input int, idle bool) error {
+	o.wms.SetIdle(input, idle)
+	return o.watermark(input, math.MinInt64)
+}
 
 // watermark fires the event-time timers the combined watermark has passed,
 // then forwards it.

@@ -603,6 +603,28 @@ func (h *Harness2[A, B, OUT]) Watermark2(wm int64) error {
 	return h.call(func() error { return h.in2.ProcessWatermark2(wm) })
 }
 
+// MarkIdle1 marks the first input idle: a two-input operator leaves it out
+// of its watermark.
+func (h *Harness2[A, B, OUT]) MarkIdle1() error { return h.inputStatus(1, true) }
+
+// MarkActive1 marks the first input active again.
+func (h *Harness2[A, B, OUT]) MarkActive1() error { return h.inputStatus(1, false) }
+
+// MarkIdle2 marks the second input idle.
+func (h *Harness2[A, B, OUT]) MarkIdle2() error { return h.inputStatus(2, true) }
+
+// MarkActive2 marks the second input active again.
+func (h *Harness2[A, B, OUT]) MarkActive2() error { return h.inputStatus(2, false) }
+
+func (h *Harness2[A, B, OUT]) inputStatus(input int, idle bool) error {
+	return h.call(func() error {
+		if op, ok := h.ops[0].(operator.InputStatus); ok {
+			return op.ProcessInputStatus(input, idle)
+		}
+		return nil
+	})
+}
+
 // EndInput ends both inputs (see Harness.EndInput).
 func (h *Harness2[A, B, OUT]) EndInput() error {
 	return h.finish(func(wm int64) error {

@@ -64,25 +64,41 @@ func SideOutput[X any](side map[string]any, id string) Output[X] {
 }
 
 // TwoWatermarks combines the watermarks of a two-input operator's inputs:
-// the operator's watermark is the minimum of the two and never goes back.
+// the operator's watermark is the minimum over the inputs that are not idle
+// (as Flink does since 1.14) and never goes back.
 type TwoWatermarks struct {
-	in1, in2, cur int64
+	in   [2]int64
+	idle [2]bool
+	cur  int64
 }
 
 // NewTwoWatermarks returns a combiner at the start of event time.
 func NewTwoWatermarks() TwoWatermarks {
-	return TwoWatermarks{in1: math.MinInt64, in2: math.MinInt64, cur: math.MinInt64}
+	return TwoWatermarks{in: [2]int64{math.MinInt64, math.MinInt64}, cur: math.MinInt64}
 }
 
 // Advance takes input's (1 or 2) new watermark and returns the operator's
 // watermark when it advanced.
 func (t *TwoWatermarks) Advance(input int, wm int64) (int64, bool) {
-	if input == 1 {
-		t.in1 = max(t.in1, wm)
-	} else {
-		t.in2 = max(t.in2, wm)
+	t.in[input-1] = max(t.in[input-1], wm)
+	return t.combine()
+}
+
+// SetIdle marks input idle or active and returns the operator's watermark
+// when that advanced it (an idle input no longer holds it back).
+func (t *TwoWatermarks) SetIdle(input int, idle bool) (int64, bool) {
+	t.idle[input-1] = idle
+	return t.combine()
+}
+
+func (t *TwoWatermarks) combine() (int64, bool) {
+	m, any := int64(math.MaxInt64), false
+	for i := range t.in {
+		if !t.idle[i] {
+			m, any = min(m, t.in[i]), true
+		}
 	}
-	if m := min(t.in1, t.in2); m > t.cur {
+	if any && m > t.cur {
 		t.cur = m
 		return m, true
 	}
@@ -91,6 +107,13 @@ func (t *TwoWatermarks) Advance(input int, wm int64) (int64, bool) {
 
 // Current is the operator's watermark.
 func (t *TwoWatermarks) Current() int64 { return t.cur }
+
+// InputStatus is implemented by two-input operators that leave an idle
+// input out of their watermark; the runtime calls it when an input (all its
+// channels) becomes idle or active.
+type InputStatus interface {
+	ProcessInputStatus(input int, idle bool) error
+}
 
 // Base2 is Base for two-input operators: it combines the watermarks of the
 // two inputs, forwarding the minimum whenever it advances.
@@ -117,6 +140,15 @@ func (b *Base2[OUT]) ProcessWatermark2(wm int64) error { return b.advance(2, wm)
 func (b *Base2[OUT]) CombinedWatermark() int64 {
 	b.init()
 	return b.wms.Current()
+}
+
+// ProcessInputStatus implements InputStatus.
+func (b *Base2[OUT]) ProcessInputStatus(input int, idle bool) error {
+	b.init()
+	if m, ok := b.wms.SetIdle(input, idle); ok {
+		return b.ProcessWatermark(m)
+	}
+	return nil
 }
 
 func (b *Base2[OUT]) advance(input int, wm int64) error {

@@ -485,6 +485,11 @@ func (t *Task) status(in, ch int, idle bool) error {
 	if !r.StatusChanged {
 		return nil
 	}
+	if op, ok := t.ops[0].(operator.InputStatus); ok {
+		if err := op.ProcessInputStatus(in, r.Idle); err != nil {
+			return err
+		}
+	}
 	all := true
 	for _, v := range t.valves[1:] {
 		if v != nil && !v.Idle() {
