@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -272,7 +273,9 @@ func (j *Job) start(ctx context.Context) error {
 		v := v
 		send := func(subtask int, event any) {
 			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: subtask}
-			if err := j.tmFor(v, subtask).SendOperatorEvent(j.coordCtx, exec, event); err != nil && j.coordCtx.Err() == nil {
+			// An event for a subtask that has ended is dropped: if it
+			// failed, its own failure is the job's error.
+			if err := j.tmFor(v, subtask).SendOperatorEvent(j.coordCtx, exec, event); err != nil && j.coordCtx.Err() == nil && !errors.Is(err, rpc.ErrNoSuchTask) {
 				j.failCoordinator(fmt.Errorf("sending split event to %s subtask %d: %w", v.Name(), subtask, err))
 			}
 		}
@@ -300,7 +303,7 @@ deploy:
 	}
 	for id, c := range j.coordinators {
 		if err := c.Start(j.coordCtx); err != nil {
-			j.failCoordinator(fmt.Errorf("starting coordinator of vertex %d: %w", id, err))
+			j.failCoordinator(fmt.Errorf("source %s: %w", j.vertexName(id), err))
 			break
 		}
 		for _, v := range j.Graph.Vertices {
@@ -313,6 +316,15 @@ deploy:
 	}
 	go j.run()
 	return nil
+}
+
+func (j *Job) vertexName(id int) string {
+	for _, v := range j.Graph.Vertices {
+		if v.ID == id {
+			return strconv.Quote(v.Name())
+		}
+	}
+	return strconv.Itoa(id)
 }
 
 func (j *Job) abortStart() {

@@ -344,17 +344,27 @@ func (c *SourceCoordinator[T, S]) AssignSplits(subtask int, splits ...S) {
 // SignalNoMoreSplits implements source.EnumeratorContext.
 func (c *SourceCoordinator[T, S]) SignalNoMoreSplits(subtask int) { c.send(subtask, NoMoreSplits{}) }
 
-// Start implements Coordinator.
+// Start implements Coordinator. A panic in the user's enumerator becomes
+// an error.
 func (c *SourceCoordinator[T, S]) Start(ctx context.Context) error {
-	e, err := c.src.CreateEnumerator(c)
-	if err != nil {
-		return fmt.Errorf("creating split enumerator: %w", err)
-	}
-	c.enum = e
 	ctx, c.cancel = context.WithCancel(ctx)
-	if err := e.Start(ctx); err != nil {
+	err := c.call(func() error {
+		e, err := c.src.CreateEnumerator(c)
+		if err != nil {
+			return fmt.Errorf("creating split enumerator: %w", err)
+		}
+		if e == nil {
+			return fmt.Errorf("creating split enumerator: the source returned none")
+		}
+		c.enum = e
+		if err := e.Start(ctx); err != nil {
+			return fmt.Errorf("starting split enumerator: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
 		c.cancel()
-		return fmt.Errorf("starting split enumerator: %w", err)
+		return err
 	}
 	c.wg.Add(1)
 	go c.run(ctx)
@@ -425,10 +435,10 @@ func (c *SourceCoordinator[T, S]) Close() error {
 		c.cancel()
 	}
 	c.wg.Wait()
-	if c.enum != nil {
-		return c.enum.Close()
+	if c.enum == nil {
+		return nil
 	}
-	return nil
+	return c.call(c.enum.Close)
 }
 
 // EndOfInput is called when a bounded source has read everything: event

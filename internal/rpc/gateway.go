@@ -6,6 +6,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/freshet-io/freshet/internal/graph"
@@ -84,3 +85,8 @@ type JobManagerGateway interface {
 	// SendOperatorEvent delivers a subtask's event to its operator coordinator.
 	SendOperatorEvent(ctx context.Context, exec ExecutionID, event any) error
 }
+
+// ErrNoSuchTask is returned for an event to a subtask that is not running
+// (it ended or has not been deployed); the JobManager drops such events,
+// as Flink does.
+var ErrNoSuchTask = errors.New("freshet: no such task")

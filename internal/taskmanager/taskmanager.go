@@ -144,9 +144,13 @@ func (tm *TaskManager) SendOperatorEvent(ctx context.Context, exec rpc.Execution
 	t, ok := tm.mu.tasks[exec]
 	tm.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("sending event to %s: no such task", exec)
+		return fmt.Errorf("sending event to %s: %w", exec, rpc.ErrNoSuchTask)
 	}
-	return t.Post(ctx, func() error { return t.HandleEvent(event) })
+	err := t.Post(ctx, func() error { return t.HandleEvent(event) })
+	if errors.Is(err, task.ErrTaskEnded) {
+		return fmt.Errorf("sending event to %s: %w", exec, rpc.ErrNoSuchTask)
+	}
+	return err
 }
 
 // Close cancels every job and waits for all subtasks to end.
