@@ -138,3 +138,12 @@ func TestConnectInParallelJob(t *testing.T) {
 		t.Fatalf("got %v, want %v", g, sorted(want))
 	}
 }
+
+func TestSinkDefaultSlotSharingGroupStillChains(t *testing.T) {
+	env := freshet.NewEnv()
+	m := freshet.Map(freshet.FromSlice(env, ints(4)).Name("src"), double).Name("m")
+	m.Print().Name("sink").SlotSharingGroup("default")
+	if c := chains(t, env); c["m"] != c["sink"] {
+		t.Fatalf("sink in the default group left the chain: %v", c)
+	}
+}

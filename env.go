@@ -173,7 +173,9 @@ func (e *Env) plan(name string) (*graph.JobGraph, error) {
 	if len(e.errs) > 0 {
 		return nil, errors.Join(e.errs...)
 	}
-	return graph.Build(name, e.nodes, graph.Config{Parallelism: e.cfg.parallelism, MaxParallelism: e.cfg.maxParallelism, Chaining: e.cfg.chaining})
+	// Build on a copy: the job graph fills in defaults, and the environment
+	// may be executed again (or planned) while a run of it is still going.
+	return graph.Build(name, graph.Clone(e.nodes), graph.Config{Parallelism: e.cfg.parallelism, MaxParallelism: e.cfg.maxParallelism, Chaining: e.cfg.chaining})
 }
 
 // ExecutionPlan returns the job's plan as JSON, in the shape of Flink's

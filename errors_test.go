@@ -145,3 +145,25 @@ func TestErrorFromUserFunctionFailsTheJob(t *testing.T) {
 		t.Fatalf("Execute = %v, want error naming validator and the cause", err)
 	}
 }
+
+func TestEnvMaxParallelismBelowParallelismFails(t *testing.T) {
+	env := freshet.NewEnv(freshet.WithParallelism(4), freshet.WithMaxParallelism(2))
+	freshet.Collect(freshet.Map(freshet.FromSlice(env, ints(10)), double).Name("doubler"))
+	err := env.Execute(context.Background(), "max below parallelism")
+	if !errors.Is(err, freshet.ErrInvalidProgram) || !strings.Contains(err.Error(), "max parallelism 2 is below its parallelism 4") {
+		t.Fatalf("Execute = %v", err)
+	}
+}
+
+func TestExecuteSameEnvTwiceConcurrently(t *testing.T) {
+	env := freshet.NewEnv(freshet.WithParallelism(2))
+	got := freshet.Collect(freshet.Map(freshet.FromSlice(env, ints(1000)), double))
+	c1, err1 := env.ExecuteAsync(context.Background(), "one")
+	c2, err2 := env.ExecuteAsync(context.Background(), "two")
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if c1.Wait() != nil || c2.Wait() != nil || got.Len() != 2000 {
+		t.Fatalf("two runs collected %d values, want 2000", got.Len())
+	}
+}

@@ -40,6 +40,9 @@ func (s *SinkStream) DisableChaining() *SinkStream { s.node.Chaining = graph.Cha
 
 // SlotSharingGroup puts the sink in the named slot sharing group.
 func (s *SinkStream) SlotSharingGroup(name string) *SinkStream {
+	if name == "default" {
+		name = ""
+	}
 	s.node.SlotSharingGroup = name
 	return s
 }

@@ -142,7 +142,19 @@ func (c *WindowContext[K, W]) CurrentProcessingTime() int64 { return c.op.timers
 
 // WindowState is keyed state scoped to the key and this window; it is
 // cleared when the window is purged at the end of its lifetime.
-func (c *WindowContext[K, W]) WindowState() state.Store { return c.op.windowState }
+//
+// As in Flink, merging (session) windows have no per-window state: asking for
+// it fails the job.
+func (c *WindowContext[K, W]) WindowState() state.Store {
+	if c.op.merging {
+		operator.Fail(ErrMergingWindowState)
+	}
+	return c.op.windowState
+}
+
+// ErrMergingWindowState fails a window function that asks for per-window
+// state of merging windows, whose state could not follow the merges.
+var ErrMergingWindowState = errors.New("freshet: per-window state is not allowed with merging windows (sessions); use GlobalState")
 
 // GlobalState is keyed state of the key shared by all its windows.
 func (c *WindowContext[K, W]) GlobalState() state.Store { return c.op.globalState }
@@ -319,6 +331,7 @@ func (w *WindowedStream[T, K, W]) validate() error {
 // windowCore is the part of the window operator that the window context
 // needs, independent of the element and accumulator types.
 type windowCore[K comparable, W window.Window] struct {
+	merging     bool
 	scope       operator.Scope[K, W]
 	timers      *operator.TimerService[K, W]
 	windowState *operator.StateStore[K, W]
@@ -385,6 +398,7 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) Open(c *operator.Context) error {
 	o.windowState = operator.NewStateStore(b, "window/", &o.scope)
 	o.globalState = operator.NewStateStore(b, "global/", &o.globalScope)
 	o.merger, _ = o.cfg.assigner.(window.WindowMerger[W])
+	o.windowCore.merging = o.merger != nil
 	o.fastEvent = o.merger == nil && o.cfg.evictor == nil && window.IsEventTimeTrigger(o.cfg.trigger)
 	o.clearer, _ = o.fn.(WindowClearer[K, W])
 	o.lateness = o.cfg.lateness.Milliseconds()

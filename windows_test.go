@@ -410,3 +410,18 @@ func TestInvalidWindowParametersFailAtBuild(t *testing.T) {
 		t.Errorf("negative lateness: %v", err)
 	}
 }
+
+func TestPerWindowStateRejectedForSessions(t *testing.T) {
+	h, err := freshettest.New(func(in *freshet.Stream[ev]) *freshet.Stream[string] {
+		k := freshet.KeyBy(in, func(e ev) string { return e.Key })
+		return freshet.WindowProcess(freshet.Window(k, window.EventTimeSession[ev](10*ms)),
+			freshet.ProcessWindowFunction[ev, string, window.TimeWindow, string](firings{}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = h.ProcessAt(ev{"a", 1, 1}, 1)
+	if err := h.EndInput(); !errors.Is(err, freshet.ErrMergingWindowState) {
+		t.Fatalf("EndInput = %v, want ErrMergingWindowState", err)
+	}
+}

@@ -120,6 +120,33 @@ type ChannelSource struct {
 	Subtask int
 }
 
+// Clone copies nodes and their input edges, so a build can fill in
+// defaults without changing the program. Operator factories and other
+// read-only parts are shared.
+func Clone(nodes []*Node) []*Node {
+	clone := make(map[*Node]*Node, len(nodes))
+	out := make([]*Node, len(nodes))
+	for i, n := range nodes {
+		c := *n
+		c.Outputs = nil
+		clone[n] = &c
+		out[i] = &c
+	}
+	for _, c := range out {
+		ins := make([]*Edge, len(c.Inputs))
+		for i, e := range c.Inputs {
+			ce := *e
+			if from, ok := clone[e.From]; ok {
+				ce.From = from
+			}
+			ce.To = c
+			ins[i] = &ce
+		}
+		c.Inputs = ins
+	}
+	return out
+}
+
 // Build validates the program and builds its job graph.
 func Build(name string, nodes []*Node, cfg Config) (*JobGraph, error) {
 	if len(nodes) == 0 {
@@ -199,10 +226,7 @@ func resolve(nodes []*Node, cfg Config) error {
 		if n.MaxParallelism == 0 {
 			n.MaxParallelism = cfg.MaxParallelism
 			if n.MaxParallelism == 0 {
-				n.MaxParallelism = keygroup.DefaultMaxParallelism
-			}
-			if n.MaxParallelism < n.Parallelism {
-				n.MaxParallelism = n.Parallelism
+				n.MaxParallelism = keygroup.DefaultMaxParallelismFor(n.Parallelism)
 			}
 		}
 		if n.MaxParallelism < 1 || n.MaxParallelism > keygroup.UpperBoundMaxParallelism {

@@ -168,3 +168,16 @@ func BytesHash(b []byte) int32 {
 	}
 	return h
 }
+
+// DefaultMaxParallelismFor is Flink's default max parallelism for an
+// operator of the given parallelism: 1.5 × parallelism rounded up to a power
+// of two, at least DefaultMaxParallelism (128) and at most
+// UpperBoundMaxParallelism.
+func DefaultMaxParallelismFor(parallelism int) int {
+	n := parallelism + parallelism/2
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return min(max(p, DefaultMaxParallelism), UpperBoundMaxParallelism)
+}
