@@ -343,7 +343,7 @@ func (o *intervalJoinOp[A, B, K, OUT]) Setup(main any, side map[string]any) erro
 
 func (o *intervalJoinOp[A, B, K, OUT]) Open(c *operator.Context) error {
 	_ = o.base.Open(c)
-	b := statebackend.NewHeap()
+	b := c.StateBackend()
 	var err error
 	if o.left, err = newJoinBuffer[K, A](b, "left-buffer"); err != nil {
 		return err

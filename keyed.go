@@ -70,7 +70,7 @@ type reduceOp[T any, K comparable] struct {
 }
 
 func (r *reduceOp[T, K]) Open(c *operator.Context) error {
-	t, err := statebackend.NewTable[K, struct{}, T](statebackend.NewHeap(), "reduce")
+	t, err := statebackend.NewTable[K, struct{}, T](c.StateBackend(), "reduce")
 	if err != nil {
 		return err
 	}

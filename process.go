@@ -162,7 +162,7 @@ type keyedRuntime[K comparable] struct {
 
 func newKeyedRuntime[K comparable](c *operator.Context, onTimer func(d TimeDomain, t statebackend.Timer[K, struct{}]) error) (*keyedRuntime[K], error) {
 	k := &keyedRuntime[K]{}
-	b := statebackend.NewHeap()
+	b := c.StateBackend()
 	k.store = operator.NewStateStore(b, "", &k.scope)
 	ts, err := operator.NewTimerService(b, "timers", c.Timers, func(d TimeDomain, t statebackend.Timer[K, struct{}]) error {
 		k.scope.Key = t.Key

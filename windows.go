@@ -378,7 +378,7 @@ type trigNS[W window.Window] struct {
 
 func (o *windowOp[T, K, W, ACC, FIN, OUT]) Open(c *operator.Context) error {
 	_ = o.Base.Open(c)
-	b := statebackend.NewHeap()
+	b := c.StateBackend()
 	var err error
 	if o.contents, err = statebackend.NewTable[K, W, ACC](b, "window-contents"); err != nil {
 		return err
@@ -509,6 +509,9 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) mergeWindows(result W, merged []W, st
 	key := o.scope.Key
 	if window.IsWindowLate(result, o.lateness, o.event, o.timers.Watermark()) {
 		return fmt.Errorf("freshet: the merged window %v is already late; this happens when a session gap grows past the allowed lateness", result)
+	}
+	if !o.event && result.MaxTimestamp() <= o.timers.Now() {
+		return fmt.Errorf("freshet: merging made processing-time window %v end before the current processing time", result)
 	}
 	o.scope.Namespace = result
 	o.merged = merged

@@ -3,6 +3,8 @@ package operator
 import (
 	"context"
 	"time"
+
+	"github.com/freshet-io/freshet/internal/statebackend"
 )
 
 // Context is what the runtime gives an operator at Open.
@@ -28,6 +30,9 @@ type Context struct {
 	// records or watermarks for a while) or active again; sources whose
 	// watermark strategy has idleness call it.
 	SetIdle func(idle bool) error
+	// Backend holds the keyed state and timers of the operator; nil means
+	// the heap backend.
+	Backend statebackend.Backend
 	// AutoWatermarkInterval is how often periodic watermark generators
 	// emit; 0 turns periodic watermarks off.
 	AutoWatermarkInterval time.Duration
@@ -42,4 +47,12 @@ type ProcessingTimeService interface {
 	// Schedule calls fn once processing time reaches ts (at once if it has).
 	// An error from fn fails the subtask.
 	Schedule(ts int64, fn func() error)
+}
+
+// StateBackend returns the backend the operator keeps its state in.
+func (c *Context) StateBackend() statebackend.Backend {
+	if c.Backend == nil {
+		c.Backend = statebackend.NewHeap()
+	}
+	return c.Backend
 }
