@@ -268,7 +268,7 @@ func TestBroadcastStateOfAnotherTypeFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	_ = h.Process2(rule{"min", 1})
+	check(t, h.Process2(rule{"min", 1}))
 	if err := h.Process1(3); err == nil || !strings.Contains(err.Error(), `broadcast state "rules" holds a map[string]int, not a map[string]string`) {
 		t.Fatalf("Process1 = %v", err)
 	}
@@ -429,8 +429,8 @@ func TestKeyedBroadcastStateIsReadOnlyInOnTimer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	_ = h.Process1At(5, 1)
-	_ = h.Watermark1(10)
+	check(t, h.Process1At(5, 1))
+	check(t, h.Watermark1(10))
 	if err := h.Watermark2(10); !errors.Is(err, freshet.ErrBroadcastStateReadOnly) {
 		t.Fatalf("Watermark2 = %v, want ErrBroadcastStateReadOnly", err)
 	}

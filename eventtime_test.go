@@ -25,10 +25,10 @@ func TestAssignTimestampsAndWatermarksReplacesUpstreamWatermarks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = h.Process(ev{"x", 1, 10})
-	_ = h.Watermark(100) // upstream watermarks are dropped
-	_ = h.Process(ev{"mark", 2, 20})
-	_ = h.EndInput() // but the end of input passes
+	check(t, h.Process(ev{"x", 1, 10}))
+	check(t, h.Watermark(100)) // upstream watermarks are dropped
+	check(t, h.Process(ev{"mark", 2, 20}))
+	check(t, h.EndInput()) // but the end of input passes
 	expect(t, segments(h.Events()), []string{"{mark 2 20}@20", "{x 1 10}@10", "WM 19", "WM end"})
 }
 
@@ -83,9 +83,9 @@ func TestUserTriggerAndContinuousTrigger(t *testing.T) {
 		return freshet.WindowReduce(freshet.Window(k, window.TumblingEventTime[ev](100*ms, 0)).Trigger(everyOther{}), sumVal)
 	})
 	push(t, h, ev{"a", 1, 1}, ev{"a", 2, 2}, ev{"a", 4, 3})
-	_ = h.Watermark(99)
+	check(t, h.Watermark(99))
 	push(t, h, ev{"a", 8, 101})
-	_ = h.EndInput()
+	check(t, h.EndInput())
 	expect(t, segments(h.Events()), []string{"{a 3 1}@99", "{a 7 1}@99", "WM 99", "{a 8 101}@199", "WM end"})
 
 	// A continuous event-time trigger fires at every 10 ms of event time
@@ -96,10 +96,10 @@ func TestUserTriggerAndContinuousTrigger(t *testing.T) {
 			Trigger(window.ContinuousEventTimeTrigger[ev, window.TimeWindow](10*ms)), sumVal)
 	})
 	push(t, h, ev{"a", 1, 5})
-	_ = h.Watermark(15)
+	check(t, h.Watermark(15))
 	push(t, h, ev{"a", 2, 16})
-	_ = h.Watermark(35)
-	_ = h.Watermark(99)
+	check(t, h.Watermark(35))
+	check(t, h.Watermark(99))
 	want := []string{"{a 1 5}@99", "WM 15", "{a 3 5}@99", "{a 3 5}@99", "WM 35"} // fires at 10; 20, 30
 	for i := 0; i < 7; i++ {
 		want = append(want, "{a 3 5}@99") // 40 … 90 and the end, 99
@@ -118,7 +118,7 @@ func TestDynamicSessionGapAndDeltaEvictor(t *testing.T) {
 		})), sumVal)
 	})
 	push(t, h, ev{"slow", 1, 0}, ev{"fast", 1, 0}, ev{"slow", 2, 40}, ev{"fast", 2, 40})
-	_ = h.EndInput()
+	check(t, h.EndInput())
 	expect(t, segments(h.Events()), []string{"{fast 1 0}@9", "{fast 2 40}@49", "{slow 3 0}@89", "WM end"})
 
 	// A delta evictor drops elements whose value is 10 or more away from the
@@ -128,7 +128,7 @@ func TestDynamicSessionGapAndDeltaEvictor(t *testing.T) {
 			Evictor(window.DeltaEvictor[ev, window.TimeWindow](10, func(a, b ev) float64 { return math.Abs(float64(a.Val - b.Val)) }, false)), sumVal)
 	})
 	push(t, h, ev{"a", 1, 1}, ev{"a", 30, 2}, ev{"a", 25, 3}, ev{"a", 31, 4})
-	_ = h.EndInput()
+	check(t, h.EndInput())
 	if got := h.Values(); !slices.Equal(got, []ev{{"a", 86, 2}}) {
 		t.Fatalf("delta evictor: %v", got)
 	}

@@ -466,11 +466,11 @@ func TestWindowJoinAllowedLatenessAndTrigger(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h2.Close()
-	_ = h2.Process1(lel{"a", "a"})
-	_ = h2.Process2(rel{"a", "x"})
-	_ = h2.Process2(rel{"b", "q"})
-	_ = h2.Process2(rel{"a", "y"}) // third of key a: fires and purges
-	_ = h2.Process1(lel{"a", "b"})
+	check(t, h2.Process1(lel{"a", "a"}))
+	check(t, h2.Process2(rel{"a", "x"}))
+	check(t, h2.Process2(rel{"b", "q"}))
+	check(t, h2.Process2(rel{"a", "y"})) // third of key a: fires and purges
+	check(t, h2.Process1(lel{"a", "b"}))
 	expect(t, h2.Values(), []string{"ax", "ay"})
 }
 

@@ -205,9 +205,9 @@ func TestKeyedCoProcessProcessingTimeTimers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	_ = h.Process1(1)
-	_ = h.SetProcessingTime(30)
-	_ = h.Process2(2)
+	check(t, h.Process1(1))
+	check(t, h.SetProcessingTime(30))
+	check(t, h.Process2(2))
 	if err := h.SetProcessingTime(200); err != nil {
 		t.Fatal(err)
 	}

@@ -51,13 +51,13 @@ func TestKeyedProcessEventTimeTimersAndState(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	_ = h.ProcessAt("a", 1)
-	_ = h.ProcessAt("b", 2)
-	_ = h.ProcessAt("a", 5)  // a's timer for 11 becomes stale, 15 is current
-	_ = h.Watermark(11)      // fires a@11 (stale, no output)
-	_ = h.ProcessAt("b", 12) // b's 12 timer is stale now
-	_ = h.Watermark(15)      // fires a@15
-	_ = h.Watermark(22)      // fires b@22
+	check(t, h.ProcessAt("a", 1))
+	check(t, h.ProcessAt("b", 2))
+	check(t, h.ProcessAt("a", 5))  // a's timer for 11 becomes stale, 15 is current
+	check(t, h.Watermark(11))      // fires a@11 (stale, no output)
+	check(t, h.ProcessAt("b", 12)) // b's 12 timer is stale now
+	check(t, h.Watermark(15))      // fires a@15
+	check(t, h.Watermark(22))      // fires b@22
 	var got []string
 	for _, e := range h.Events() {
 		got = append(got, e.String())
@@ -95,10 +95,10 @@ func TestKeyedProcessProcessingTimeTimers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = h.Process(1)
-	_ = h.SetProcessingTime(50)
-	_ = h.Process(2)
-	_ = h.Process(-3) // registers and deletes its timer
+	check(t, h.Process(1))
+	check(t, h.SetProcessingTime(50))
+	check(t, h.Process(2))
+	check(t, h.Process(-3)) // registers and deletes its timer
 	if err := h.SetProcessingTime(120); err != nil {
 		t.Fatal(err)
 	}
@@ -153,11 +153,11 @@ func TestCoProcessSideOutputAndCombinedWatermark(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = h.Watermark1(10)
-	_ = h.Process1(2)
-	_ = h.Watermark2(7)
-	_ = h.Process2("x")
-	_ = h.Process1(3)
+	check(t, h.Watermark1(10))
+	check(t, h.Process1(2))
+	check(t, h.Watermark2(7))
+	check(t, h.Process2("x"))
+	check(t, h.Process1(3))
 	var got []string
 	for _, e := range h.Events() {
 		got = append(got, e.String())

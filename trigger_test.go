@@ -18,12 +18,12 @@ func TestPurgingContinuousTriggerKeepsFiring(t *testing.T) {
 			Trigger(window.PurgingTrigger(window.ContinuousEventTimeTrigger[ev, window.TimeWindow](10*ms))), sumVal)
 	})
 	push(t, h, ev{"a", 1, 1})
-	_ = h.Watermark(15) // fire time 10: emits 1 and purges; next fire time 20
-	_ = h.Watermark(22) // timer 20: empty window, Flink's trigger registers 30
+	check(t, h.Watermark(15)) // fire time 10: emits 1 and purges; next fire time 20
+	check(t, h.Watermark(22)) // timer 20: empty window, Flink's trigger registers 30
 	push(t, h, ev{"a", 2, 25})
-	_ = h.Watermark(35) // Flink: timer 30 fires and emits 2
+	check(t, h.Watermark(35)) // Flink: timer 30 fires and emits 2
 	push(t, h, ev{"a", 4, 45})
-	_ = h.Watermark(55) // Flink: timer 50 fires and emits 4
+	check(t, h.Watermark(55)) // Flink: timer 50 fires and emits 4
 	expect(t, segments(h.Events()), []string{
 		"{a 1 1}@99", "WM 15", "WM 22", "{a 2 25}@99", "WM 35", "{a 4 45}@99", "WM 55",
 	})

@@ -86,12 +86,12 @@ func TestTumblingEventTimeOutOfOrderWithLateSideOutput(t *testing.T) {
 		return freshet.WindowReduce(freshet.Window(k, window.TumblingEventTime[ev](10*ms, 0)).SideOutputLateData(lateTag), sumVal)
 	}, freshettest.CaptureSideOutput(lateTag))
 	push(t, h, ev{"a", 1, 1}, ev{"a", 2, 8}, ev{"b", 5, 3}, ev{"a", 3, 12}, ev{"a", 4, 9})
-	_ = h.Watermark(8) // window [0,10) ends at 9: nothing fires yet
-	_ = h.Watermark(9)
+	check(t, h.Watermark(8)) // window [0,10) ends at 9: nothing fires yet
+	check(t, h.Watermark(9))
 	push(t, h, ev{"a", 100, 7}) // its window is gone: late
-	_ = h.Watermark(25)
+	check(t, h.Watermark(25))
 	push(t, h, ev{"b", 6, 30})
-	_ = h.EndInput()
+	check(t, h.EndInput())
 	expect(t, segments(h.Events()), []string{
 		"WM 8", "{a 7 1}@9", "{b 5 3}@9", "WM 9", "{a 3 12}@19", "WM 25", "{b 6 30}@39", "WM end",
 	})
@@ -106,11 +106,11 @@ func TestAllowedLatenessRefiresThenDrops(t *testing.T) {
 			AllowedLateness(5*ms).SideOutputLateData(lateTag), sumVal)
 	}, freshettest.CaptureSideOutput(lateTag))
 	push(t, h, ev{"a", 1, 2})
-	_ = h.Watermark(9)        // fires [0,10): 1
+	check(t, h.Watermark(9))  // fires [0,10): 1
 	push(t, h, ev{"a", 2, 5}) // late but within lateness: fires again at once with 3
-	_ = h.Watermark(13)       // still within lateness
+	check(t, h.Watermark(13)) // still within lateness
 	push(t, h, ev{"a", 4, 1}) // fires again: 7
-	_ = h.Watermark(14)       // cleanup at 9+5: the window is gone
+	check(t, h.Watermark(14)) // cleanup at 9+5: the window is gone
 	push(t, h, ev{"a", 8, 6}) // beyond lateness: side output
 	expect(t, segments(h.Events()), []string{"{a 1 2}@9", "WM 9", "{a 3 2}@9", "WM 13", "{a 7 2}@9", "WM 14"})
 	if late := freshettest.SideOutput(h, lateTag); len(late) != 1 || late[0].Value.Val != 8 {
@@ -123,7 +123,7 @@ func TestSlidingWindowCounts(t *testing.T) {
 		return freshet.WindowAggregate(freshet.Window(k, window.SlidingEventTime[ev](10*ms, 5*ms, 0)), countAgg{})
 	})
 	push(t, h, ev{"a", 0, 7}, ev{"a", 0, 12}, ev{"a", 0, -3})
-	_ = h.EndInput()
+	check(t, h.EndInput())
 	// ts 7 -> [0,10) [5,15); ts 12 -> [5,15) [10,20); ts -3 -> [-10,0) [-5,5).
 	expect(t, segments(h.Events()), []string{
 		"{a 1 0}@-1", "{a 1 0}@19", "{a 1 0}@4", "{a 1 0}@9", "{a 2 0}@14", "WM end",
@@ -146,8 +146,8 @@ func TestSessionWindowsMerge(t *testing.T) {
 	// a: [1,11) and [18,28) are separate until 10 arrives: [10,20) bridges
 	// them into [1,28). b: [40,50) and [50,60) touch, so they merge.
 	push(t, h, ev{"a", 1, 1}, ev{"a", 2, 18}, ev{"b", 10, 40}, ev{"a", 4, 10}, ev{"b", 20, 50}, ev{"a", 8, 100})
-	_ = h.Watermark(60)
-	_ = h.EndInput()
+	check(t, h.Watermark(60))
+	check(t, h.EndInput())
 	expect(t, segments(h.Events()), []string{"{a 7 1}@27", "{b 30 40}@59", "WM 60", "{a 8 100}@109", "WM end"})
 }
 
@@ -156,9 +156,9 @@ func TestCountWindows(t *testing.T) {
 		return freshet.WindowReduce(freshet.CountWindow(k, 3), sumVal)
 	})
 	for i := 1; i <= 7; i++ {
-		_ = h.Process(ev{"a", i, 0})
+		check(t, h.Process(ev{"a", i, 0}))
 	}
-	_ = h.EndInput()
+	check(t, h.EndInput())
 	// Global windows never end: the 7th element stays unfired.
 	if got := h.Values(); !slices.Equal(got, []ev{{"a", 6, 0}, {"a", 15, 0}}) {
 		t.Fatalf("tumbling count windows %v", got)
@@ -168,7 +168,7 @@ func TestCountWindows(t *testing.T) {
 		return freshet.WindowReduce(freshet.CountWindowSliding(k, 4, 2), sumVal)
 	})
 	for i := 1; i <= 6; i++ {
-		_ = h.Process(ev{"a", i, 0})
+		check(t, h.Process(ev{"a", i, 0}))
 	}
 	if got := h.Values(); !slices.Equal(got, []ev{{"a", 3, 0}, {"a", 10, 0}, {"a", 18, 0}}) {
 		t.Fatalf("sliding count windows %v", got)
@@ -182,7 +182,7 @@ func TestCustomTriggerAndEvictors(t *testing.T) {
 			Trigger(window.PurgingTrigger(window.CountTrigger[ev, window.TimeWindow](2))), sumVal)
 	})
 	push(t, h, ev{"a", 1, 1}, ev{"a", 2, 2}, ev{"a", 3, 3}, ev{"a", 4, 4}, ev{"a", 5, 5})
-	_ = h.EndInput()
+	check(t, h.EndInput())
 	if got := h.Values(); !slices.Equal(got, []ev{{"a", 3, 1}, {"a", 7, 3}}) {
 		t.Fatalf("purging count trigger %v", got)
 	}
@@ -194,7 +194,7 @@ func TestCustomTriggerAndEvictors(t *testing.T) {
 			Evictor(window.TimeEvictor[ev, window.TimeWindow](10*ms, false)), sumVal)
 	})
 	push(t, h, ev{"a", 1, 1}, ev{"a", 2, 50}, ev{"a", 4, 95}, ev{"a", 8, 99})
-	_ = h.EndInput()
+	check(t, h.EndInput())
 	if got := h.Values(); !slices.Equal(got, []ev{{"a", 12, 95}}) {
 		t.Fatalf("time evictor %v", got)
 	}
@@ -207,7 +207,7 @@ func TestCustomTriggerAndEvictors(t *testing.T) {
 			Evictor(window.CountEvictor[ev, window.GlobalWindow](2, true)), sumVal)
 	})
 	for i := 1; i <= 6; i++ {
-		_ = h.Process(ev{"a", i, 0})
+		check(t, h.Process(ev{"a", i, 0}))
 	}
 	// Fires at 3 elements (1+2+3); keeps 2,3; the count trigger fires again
 	// after 3 more: 2+3+4+5+6.
@@ -249,13 +249,13 @@ func TestProcessWindowMetadataAndState(t *testing.T) {
 	}
 	push2(ev{"a", 1, 1})
 	push2(ev{"a", 1, 2})
-	_ = h.Watermark(9)
+	check(t, h.Watermark(9))
 	push2(ev{"a", 1, 3}) // late within lateness: second firing of [0,10)
 	push2(ev{"a", 1, 15})
-	_ = h.Watermark(19)
-	_ = h.Watermark(30) // [0,10) is cleaned up at 19, [10,20) at 29
+	check(t, h.Watermark(19))
+	check(t, h.Watermark(30)) // [0,10) is cleaned up at 19, [10,20) at 29
 	push2(ev{"a", 1, 35})
-	_ = h.EndInput()
+	check(t, h.EndInput())
 	want := []string{
 		"a [0,10) n=2 fire=1 total=1 wm=9",
 		"a [0,10) n=3 fire=2 total=2 wm=9",
@@ -290,9 +290,9 @@ func TestAggregateWithProcessWindowFunction(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range []ev{{"x", 1, 1}, {"x", 2, 2}, {"y", 10, 3}, {"x", 6, 4}} {
-		_ = h.ProcessAt(e, e.TS)
+		check(t, h.ProcessAt(e, e.TS))
 	}
-	_ = h.EndInput()
+	check(t, h.EndInput())
 	got := h.Values()
 	slices.Sort(got)
 	if want := []string{"x@10 avg=3.00", "y@10 avg=10.00"}; !slices.Equal(got, want) {
@@ -305,23 +305,23 @@ func TestWatermarkPerChannelAndIdleness(t *testing.T) {
 		return freshet.WindowReduce(freshet.Window(k, window.TumblingEventTime[ev](10*ms, 0)), sumVal)
 	}, freshettest.WithInputChannels(2))
 	push(t, h, ev{"a", 1, 1})
-	_ = h.WatermarkOn(0, 20) // channel 1 still holds event time back
+	check(t, h.WatermarkOn(0, 20)) // channel 1 still holds event time back
 	if len(h.Events()) != 0 {
 		t.Fatalf("fired before both channels passed the window: %v", h.Events())
 	}
-	_ = h.WatermarkOn(1, 5)
-	_ = h.MarkIdle(1) // the idle channel no longer holds back: 20
+	check(t, h.WatermarkOn(1, 5))
+	check(t, h.MarkIdle(1)) // the idle channel no longer holds back: 20
 	expect(t, segments(h.Events()), []string{"WM 5", "{a 1 1}@9", "WM 20"})
 	if !(!h.InputIdle()) {
 		t.Fatal("one active channel: input is not idle")
 	}
 	// Active again, channel 1 is behind the output watermark: it does not
 	// hold event time back until it catches up (Flink's alignment).
-	_ = h.MarkActive(1)
-	_ = h.WatermarkOn(1, 15)
-	_ = h.WatermarkOn(0, 40)
-	_ = h.WatermarkOn(1, 45) // caught up: aligned again
-	_ = h.WatermarkOn(0, 60)
+	check(t, h.MarkActive(1))
+	check(t, h.WatermarkOn(1, 15))
+	check(t, h.WatermarkOn(0, 40))
+	check(t, h.WatermarkOn(1, 45)) // caught up: aligned again
+	check(t, h.WatermarkOn(0, 60))
 	expect(t, segments(h.Events()), []string{"WM 5", "{a 1 1}@9", "WM 20", "WM 40", "WM 45"})
 }
 
@@ -420,7 +420,7 @@ func TestPerWindowStateRejectedForSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = h.ProcessAt(ev{"a", 1, 1}, 1)
+	check(t, h.ProcessAt(ev{"a", 1, 1}, 1))
 	if err := h.EndInput(); !errors.Is(err, freshet.ErrMergingWindowState) {
 		t.Fatalf("EndInput = %v, want ErrMergingWindowState", err)
 	}
