@@ -14,6 +14,13 @@ import (
 // The window benchmarks key records by value mod windowKeys and give record
 // i the event time i/perMilli ms, so every 1 s window holds
 // 1000*perMilli records: windowRecords/windowKeys per key.
+// watermarkEvery is the auto-watermark interval of the window benchmarks:
+// like the loops, which close a window as soon as the next one starts, the
+// job's watermark follows event time closely, so few windows are open at
+// once (with the default 200 ms, a million records' worth of windows would
+// wait for each watermark).
+const watermarkEvery = 5 * time.Millisecond
+
 // sinkCtx is the sink context the loops pass to discard.
 var sinkCtx sink.Context
 
@@ -53,7 +60,7 @@ func timestamped(env *freshet.Env, n int) *freshet.Stream[int64] {
 // event-time windows over 10,000 keys.
 func BenchmarkTumblingWindowCount(b *testing.B) {
 	b.Run("freshet", func(b *testing.B) {
-		env := freshet.NewEnv(freshet.WithParallelism(1))
+		env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithAutoWatermarkInterval(watermarkEvery))
 		k := freshet.KeyBy(timestamped(env, b.N), windowKey)
 		counts := freshet.WindowAggregate(freshet.Window(k, window.TumblingEventTime[int64](time.Second, 0)), countAgg{})
 		out := &discard{}
@@ -99,7 +106,7 @@ func BenchmarkTumblingWindowCount(b *testing.B) {
 func BenchmarkSlidingWindowAggregate(b *testing.B) {
 	const size, slide = 1000, 100
 	b.Run("freshet", func(b *testing.B) {
-		env := freshet.NewEnv(freshet.WithParallelism(1))
+		env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithAutoWatermarkInterval(watermarkEvery))
 		k := freshet.KeyBy(timestamped(env, b.N), windowKey)
 		sums := freshet.WindowAggregate(freshet.Window(k, window.SlidingEventTime[int64](size*time.Millisecond, slide*time.Millisecond, 0)), sumAgg{})
 		out := &discard{}
