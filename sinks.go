@@ -62,6 +62,7 @@ type sinkOp[T any] struct {
 	operator.Base[struct{}]
 	snk sink.Sink[T]
 	w   sink.Writer[T]
+	bw  sink.BatchWriter[T] // w, when it takes runs
 	wm  int64
 }
 
@@ -79,6 +80,7 @@ func (o *sinkOp[T]) Open(c *operator.Context) error {
 		return fmt.Errorf("creating sink writer: %w", err)
 	}
 	o.w = w
+	o.bw, _ = w.(sink.BatchWriter[T])
 	return nil
 }
 
@@ -87,6 +89,9 @@ func (o *sinkOp[T]) ProcessElement(r operator.Record[T]) error {
 }
 
 func (o *sinkOp[T]) ProcessBatch(rs []operator.Record[T]) error {
+	if o.bw != nil {
+		return o.bw.WriteBatch(rs, o.wm)
+	}
 	w, wm := o.w, o.wm
 	for _, r := range rs {
 		if err := w.Write(r.Value, sink.Context{Timestamp: r.Timestamp, HasTimestamp: r.HasTimestamp(), Watermark: wm}); err != nil {
@@ -222,6 +227,17 @@ func (w *collectWriter[T]) Write(v T, _ sink.Context) error {
 	w.c.mu.Lock()
 	w.c.values = append(w.c.values, v)
 	w.c.bySub[w.sub] = append(w.c.bySub[w.sub], v)
+	w.c.mu.Unlock()
+	return nil
+}
+
+// WriteBatch implements sink.BatchWriter: one lock per run.
+func (w *collectWriter[T]) WriteBatch(rs []sink.Record[T], _ int64) error {
+	w.c.mu.Lock()
+	for _, r := range rs {
+		w.c.values = append(w.c.values, r.Value)
+		w.c.bySub[w.sub] = append(w.c.bySub[w.sub], r.Value)
+	}
 	w.c.mu.Unlock()
 	return nil
 }

@@ -135,6 +135,15 @@ func (w *discardWriter) Write(v int64, _ sink.Context) error {
 	return nil
 }
 
+// WriteBatch implements sink.BatchWriter.
+func (w *discardWriter) WriteBatch(rs []sink.Record[int64], _ int64) error {
+	for i := range rs {
+		w.count++
+		w.sum += rs[i].Value
+	}
+	return nil
+}
+
 func (w *discardWriter) Flush(bool) error { return nil }
 
 func (w *discardWriter) Close() error {

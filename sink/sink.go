@@ -5,6 +5,7 @@ package sink
 
 import (
 	"context"
+	"math"
 )
 
 // Sink creates the writers of one sink.
@@ -38,4 +39,25 @@ type Writer[T any] interface {
 	// true for the final flush of a bounded job.
 	Flush(endOfInput bool) error
 	Close() error
+}
+
+// NoTimestamp is the timestamp of a record that has none.
+const NoTimestamp = math.MinInt64
+
+// Record is a value with its event-time timestamp (NoTimestamp if none).
+type Record[T any] struct {
+	Value     T
+	Timestamp int64
+}
+
+// HasTimestamp reports whether r carries a timestamp.
+func (r Record[T]) HasTimestamp() bool { return r.Timestamp != NoTimestamp }
+
+// BatchWriter is implemented by writers that take a run of records at once
+// (a bulk insert, a buffered file): the runtime then calls WriteBatch
+// instead of Write for every run it has. watermark is the sink's current
+// event time. WriteBatch must not keep records, which the runtime reuses.
+type BatchWriter[T any] interface {
+	Writer[T]
+	WriteBatch(records []Record[T], watermark int64) error
 }

@@ -11,20 +11,17 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/freshet-io/freshet/sink"
 )
 
 // NoTimestamp marks a record that carries no event-time timestamp.
 const NoTimestamp = math.MinInt64
 
-// Record is one element of a stream with its event-time timestamp
-// (milliseconds since the epoch, or NoTimestamp).
-type Record[T any] struct {
-	Value     T
-	Timestamp int64
-}
-
-// HasTimestamp reports whether r carries a timestamp.
-func (r Record[T]) HasTimestamp() bool { return r.Timestamp != NoTimestamp }
+// Record is an element with its event-time timestamp (NoTimestamp if it
+// has none); it is the sink package's Record, so a run of records reaches a
+// batch sink writer without copying.
+type Record[T any] = sink.Record[T]
 
 // Output receives what an operator emits.
 type Output[T any] interface {
