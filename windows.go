@@ -74,6 +74,27 @@ func CountWindowSliding[T any, K comparable](k *KeyedStream[T, K], size, slide i
 	return Window(k, window.Assigner[T, window.GlobalWindow](cw.Assigner)).Trigger(cw.Trigger).Evictor(cw.Evictor)
 }
 
+// CountWindowAll is CountWindow for a stream without keys (Flink's
+// countWindowAll): every size elements of the whole stream, on one subtask.
+func CountWindowAll[T any](s *Stream[T], size int64) *WindowedStream[T, struct{}, window.GlobalWindow] {
+	cw, err := window.CountTumbling[T](size)
+	if err != nil {
+		s.env.fail(fmt.Errorf("%w: CountWindowAll: %w", ErrInvalidProgram, err))
+		return &WindowedStream[T, struct{}, window.GlobalWindow]{s: s, key: func(T) struct{} { return struct{}{} }, all: true}
+	}
+	return WindowAll(s, window.Assigner[T, window.GlobalWindow](cw.Assigner)).Trigger(cw.Trigger)
+}
+
+// CountWindowAllSliding is CountWindowSliding for a stream without keys.
+func CountWindowAllSliding[T any](s *Stream[T], size, slide int64) *WindowedStream[T, struct{}, window.GlobalWindow] {
+	cw, err := window.CountSliding[T](size, slide)
+	if err != nil {
+		s.env.fail(fmt.Errorf("%w: CountWindowAllSliding: %w", ErrInvalidProgram, err))
+		return &WindowedStream[T, struct{}, window.GlobalWindow]{s: s, key: func(T) struct{} { return struct{}{} }, all: true}
+	}
+	return WindowAll(s, window.Assigner[T, window.GlobalWindow](cw.Assigner)).Trigger(cw.Trigger).Evictor(cw.Evictor)
+}
+
 // Trigger replaces the assigner's default trigger.
 func (w *WindowedStream[T, K, W]) Trigger(t window.Trigger[T, W]) *WindowedStream[T, K, W] {
 	if t == nil {

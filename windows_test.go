@@ -425,3 +425,22 @@ func TestPerWindowStateRejectedForSessions(t *testing.T) {
 		t.Fatalf("EndInput = %v, want ErrMergingWindowState", err)
 	}
 }
+
+func TestCountWindowAllInJob(t *testing.T) {
+	env := freshet.NewEnv(freshet.WithParallelism(3))
+	sums := freshet.WindowReduce(freshet.CountWindowAll(freshet.FromSlice(env, ints(100)), 10), func(a, b int) int { return a + b })
+	got := freshet.Collect(sums)
+	execute(t, env)
+	total := 0
+	for _, v := range got.Values() {
+		total += v
+	}
+	if len(got.Values()) != 10 || total != 4950 {
+		t.Fatalf("count windows over all: %v", got.Values())
+	}
+	env = freshet.NewEnv()
+	freshet.Collect(freshet.WindowReduce(freshet.CountWindowAllSliding(freshet.FromSlice(env, ints(10)), 0, 1), func(a, b int) int { return a + b }))
+	if err := env.Execute(context.Background(), "bad count window"); !errors.Is(err, freshet.ErrInvalidProgram) {
+		t.Fatalf("size 0: %v", err)
+	}
+}

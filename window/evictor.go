@@ -174,7 +174,7 @@ func (e timeEvictor[T, W]) String() string {
 // be nil.
 func DeltaEvictor[T any, W Window](threshold float64, delta func(old, new T) float64, doEvictAfter bool) Evictor[T, W] {
 	if delta == nil {
-		panic("window: DeltaEvictor needs a non-nil delta function")
+		return deltaEvictor[T, W]{err: invalid("delta evictor needs a delta function, got nil")}
 	}
 	return deltaEvictor[T, W]{threshold: threshold, delta: delta, after: doEvictAfter}
 }
@@ -183,7 +183,11 @@ type deltaEvictor[T any, W Window] struct {
 	threshold float64
 	delta     func(old, new T) float64
 	after     bool
+	err       error // invalid parameters; the evictor then keeps everything
 }
+
+// Err implements Validator.
+func (e deltaEvictor[T, W]) Err() error { return e.err }
 
 func (e deltaEvictor[T, W]) EvictBefore(el []TimestampedValue[T], _ W, _ EvictorContext) []TimestampedValue[T] {
 	if e.after {
@@ -200,6 +204,9 @@ func (e deltaEvictor[T, W]) EvictAfter(el []TimestampedValue[T], _ W, _ EvictorC
 }
 
 func (e deltaEvictor[T, W]) evict(el []TimestampedValue[T]) []TimestampedValue[T] {
+	if e.delta == nil {
+		return el
+	}
 	if len(el) == 0 {
 		return el
 	}

@@ -1,6 +1,7 @@
 package window
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"testing"
@@ -130,12 +131,13 @@ func TestDeltaEvictor(t *testing.T) {
 		t.Errorf("delta called with %v, want %v", pairs, want)
 	}
 
-	defer func() {
-		if recover() == nil {
-			t.Error("nil delta did not panic")
-		}
-	}()
-	DeltaEvictor[int64, TimeWindow](1, nil, false)
+	bad := DeltaEvictor[int64, TimeWindow](1, nil, false)
+	if err := bad.(Validator).Err(); !errors.Is(err, ErrInvalidWindow) {
+		t.Errorf("nil delta: Err() = %v, want ErrInvalidWindow", err)
+	}
+	if got := bad.EvictBefore(tvs(1, 2), tw(0, 1), nil); len(got) != 2 {
+		t.Errorf("invalid evictor evicted: %v", got)
+	}
 }
 
 func TestEvictorAllocs(t *testing.T) {
