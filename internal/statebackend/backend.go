@@ -11,12 +11,34 @@ import (
 )
 
 // Backend creates the keyed state of one operator in one subtask.
+//
+// Go methods cannot have type parameters, so a backend is handed a spec
+// whose constructors close over the types: NewTable and NewTimerQueue (the
+// generic functions operators call) build the spec, and the backend picks
+// how to hold the state. A backend that keeps Go values in memory calls
+// spec.InMemory; one that keeps bytes (on disk) builds its own table from
+// the spec's codecs, which the checkpointing work adds to the spec.
 type Backend interface {
 	// Name is the backend's kind, such as "heap".
 	Name() string
-	// heap reports that the backend keeps state as Go values in memory;
-	// other kinds come with the checkpointing work.
-	heap() bool
+	// NewTable returns a Table[K, N, V] (as any) for spec.
+	NewTable(spec TableSpec) (any, error)
+	// NewTimerQueue returns a TimerQueue[K, N] (as any) for spec.
+	NewTimerQueue(spec TimerSpec) (any, error)
+}
+
+// TableSpec describes a table of an operator.
+type TableSpec struct {
+	Name string
+	// InMemory returns the heap form of the table: a Table[K, N, V].
+	InMemory func() any
+}
+
+// TimerSpec describes a timer queue of an operator.
+type TimerSpec struct {
+	Name string
+	// InMemory returns the heap form of the queue: a TimerQueue[K, N].
+	InMemory func() any
 }
 
 // Table is keyed state: a value per key and namespace (Flink's state
@@ -64,23 +86,42 @@ func NewHeap() Backend { return heapBackend{} }
 
 type heapBackend struct{}
 
-func (heapBackend) Name() string { return "heap" }
-func (heapBackend) heap() bool   { return true }
+func (heapBackend) Name() string                              { return "heap" }
+func (heapBackend) NewTable(spec TableSpec) (any, error)      { return spec.InMemory(), nil }
+func (heapBackend) NewTimerQueue(spec TimerSpec) (any, error) { return spec.InMemory(), nil }
 
 // NewTable creates the table name in b.
 func NewTable[K, N comparable, V any](b Backend, name string) (Table[K, N, V], error) {
-	if b == nil || !b.heap() {
-		return nil, fmt.Errorf("state backend %v cannot hold table %q", b, name)
+	if b == nil {
+		return nil, fmt.Errorf("creating state table %q: no state backend", name)
 	}
-	return newSlabTable[K, N, V](), nil
+	t, err := b.NewTable(TableSpec{Name: name, InMemory: func() any { return newSlabTable[K, N, V]() }})
+	if err != nil {
+		return nil, fmt.Errorf("creating state table %q in the %s backend: %w", name, b.Name(), err)
+	}
+	tab, ok := t.(Table[K, N, V])
+	if !ok {
+		return nil, fmt.Errorf("creating state table %q: the %s backend returned %T", name, b.Name(), t)
+	}
+	return tab, nil
 }
 
 // NewTimerQueue creates the timer queue name in b.
 func NewTimerQueue[K, N comparable](b Backend, name string) (TimerQueue[K, N], error) {
-	if b == nil || !b.heap() {
-		return nil, fmt.Errorf("state backend %v cannot hold timers %q", b, name)
+	if b == nil {
+		return nil, fmt.Errorf("creating timer queue %q: no state backend", name)
 	}
-	return &heapTimers[K, N]{buckets: map[int64]*bucket[K, N]{}}, nil
+	q, err := b.NewTimerQueue(TimerSpec{Name: name, InMemory: func() any {
+		return &heapTimers[K, N]{buckets: map[int64]*bucket[K, N]{}}
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("creating timer queue %q in the %s backend: %w", name, b.Name(), err)
+	}
+	tq, ok := q.(TimerQueue[K, N])
+	if !ok {
+		return nil, fmt.Errorf("creating timer queue %q: the %s backend returned %T", name, b.Name(), q)
+	}
+	return tq, nil
 }
 
 type entryKey[K, N comparable] struct {
