@@ -262,8 +262,7 @@ func (c *core[OUT]) build(chain []*graph.Node) (err error) {
 			Ctx: c.ctx, JobName: "freshettest", TaskName: chain[i].Name, Subtask: c.cfg.subtask,
 			Parallelism: c.cfg.parallelism, MaxParallelism: c.cfg.maxParallelism, Attempt: c.cfg.attempt,
 			KeyGroupStart: kgs.Start, KeyGroupEnd: kgs.End, Current: &c.cur, Index: i,
-			ProcessingTime: func() int64 { return c.cfg.now },
-			Timers:         (*harnessTimers)(&c.timers),
+			Timers: (*harnessTimers)(&c.timers),
 		}
 		c.timers.now = &c.cfg.now
 		if err := c.ops[i].Open(oc); err != nil {

@@ -22,8 +22,6 @@ type Context struct {
 	// so a failure can name it.
 	Current *int
 	Index   int
-	// ProcessingTime returns the current processing time in milliseconds.
-	ProcessingTime func() int64
 	// Timers schedules processing-time callbacks on the subtask's goroutine.
 	Timers ProcessingTimeService
 	// SetIdle tells downstream that the subtask's output is idle (no

@@ -312,7 +312,6 @@ func (t *Task) open(ctx context.Context) error {
 			Ctx: ctx, JobName: t.spec.Config.JobName, TaskName: n.Name, Subtask: t.spec.Subtask,
 			Parallelism: v.Parallelism, MaxParallelism: n.MaxParallelism, Attempt: t.spec.Attempt,
 			Current: &t.cur, Index: i,
-			ProcessingTime:        t.timers.Now,
 			Timers:                t.timers,
 			SetIdle:               t.setIdle,
 			AutoWatermarkInterval: t.spec.Config.AutoWatermarkInterval,
