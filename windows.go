@@ -28,7 +28,6 @@ type WindowedStream[T any, K comparable, W window.Window] struct {
 	evictor  window.Evictor[T, W]
 	lateness time.Duration
 	lateTag  string
-	name     string
 }
 
 // Window groups each key's elements into the windows assigner gives them.

@@ -99,13 +99,3 @@ func (m *nsMap[K, N, V]) delete(k K, ns N) bool {
 	}
 	return true
 }
-
-func (m *nsMap[K, N, V]) rangeAll(fn func(k K, ns N, v V) bool) {
-	for ns, in := range m.byNS {
-		for k, v := range in {
-			if !fn(k, ns, v) {
-				return
-			}
-		}
-	}
-}
