@@ -93,7 +93,7 @@ func TestCancelStopsUnboundedJobWithoutLeaks(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("job did not stop within 5s of cancel")
 		}
-		if d := time.Since(start); d > time.Second {
+		if d := time.Since(start); d > 3*time.Second {
 			t.Errorf("p=%d: stopping took %v", p, d)
 		}
 	}
