@@ -1,0 +1,75 @@
+package freshet_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/source"
+	"github.com/freshet-io/freshet/watermark"
+	"github.com/freshet-io/freshet/window"
+)
+
+// A word count: split lines into words, key by word, keep a running sum.
+func Example() {
+	env := freshet.NewEnv(freshet.WithParallelism(2))
+	lines := freshet.FromElements(env, "to be or not to be", "that is the question")
+	type count struct {
+		Word string
+		N    int
+	}
+	words := freshet.FlatMap(lines, func(line string, out freshet.Collector[count]) {
+		for _, w := range strings.Fields(line) {
+			out.Collect(count{w, 1})
+		}
+	})
+	counts := freshet.Sum(freshet.KeyBy(words, func(c count) string { return c.Word }), freshet.FieldOf[count, int]("N"))
+	result := freshet.Collect(counts)
+	if err := env.Execute(context.Background(), "word count"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	final := map[string]int{}
+	for _, c := range result.Values() {
+		final[c.Word] = max(final[c.Word], c.N)
+	}
+	fmt.Println(final["to"], final["be"], final["question"])
+	// Output: 2 2 1
+}
+
+// Event-time tumbling windows over out-of-order clicks.
+func ExampleWindow() {
+	type click struct {
+		User string
+		At   int64 // ms
+	}
+	env := freshet.NewEnv()
+	clicks := []click{{"ann", 1000}, {"bob", 1500}, {"ann", 900}, {"ann", 2100}, {"bob", 2999}}
+	in := freshet.FromSourceWithWatermarks(env, source.FromSlice(clicks),
+		watermark.ForBoundedOutOfOrderness[click](time.Second).WithTimestampAssigner(func(c click, _ int64) int64 { return c.At }),
+		"clicks")
+	perUser := freshet.KeyBy(in, func(c click) string { return c.User })
+	counts := freshet.WindowProcess(freshet.Window(perUser, window.TumblingEventTime[click](time.Second, 0)),
+		freshet.ProcessWindowFunc[click, string, window.TimeWindow, string](
+			func(ctx *freshet.WindowContext[string, window.TimeWindow], cs []click, out freshet.Collector[string]) error {
+				out.Collect(fmt.Sprintf("%s [%d,%d): %d", ctx.Key(), ctx.Window().Start, ctx.Window().End, len(cs)))
+				return nil
+			}))
+	result := freshet.Collect(counts)
+	if err := env.Execute(context.Background(), "clicks per second"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	lines := result.Values()
+	slices.Sort(lines)
+	fmt.Println(strings.Join(lines, "\n"))
+	// Output:
+	// ann [0,1000): 1
+	// ann [1000,2000): 1
+	// ann [2000,3000): 1
+	// bob [1000,2000): 1
+	// bob [2000,3000): 1
+}
