@@ -98,9 +98,8 @@ type MergingAssigner[T any, W Window] interface {
 // and TumblingProcessingTimeWindows). Create it with TumblingEventTime or
 // TumblingProcessingTime.
 type TumblingAssigner[T any] struct {
+	timeAssigner[T]
 	size, offset int64
-	eventTime    bool
-	err          error
 }
 
 // TumblingEventTime returns an assigner of tumbling windows of the given size
@@ -114,7 +113,7 @@ type TumblingAssigner[T any] struct {
 func TumblingEventTime[T any](size, offset time.Duration) *TumblingAssigner[T] {
 	a, err := newTumbling[T](size, offset, true)
 	if err != nil {
-		return &TumblingAssigner[T]{eventTime: true, err: err}
+		return &TumblingAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: true, err: err}}
 	}
 	return a
 }
@@ -125,7 +124,7 @@ func TumblingEventTime[T any](size, offset time.Duration) *TumblingAssigner[T] {
 func TumblingProcessingTime[T any](size, offset time.Duration) *TumblingAssigner[T] {
 	a, err := newTumbling[T](size, offset, false)
 	if err != nil {
-		return &TumblingAssigner[T]{eventTime: false, err: err}
+		return &TumblingAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: false, err: err}}
 	}
 	return a
 }
@@ -145,12 +144,8 @@ func newTumbling[T any](size, offset time.Duration, eventTime bool) (*TumblingAs
 	if err != nil {
 		return nil, err
 	}
-	return &TumblingAssigner[T]{size: s, offset: o, eventTime: eventTime}, nil
+	return &TumblingAssigner[T]{size: s, offset: o, timeAssigner: timeAssigner[T]{eventTime: eventTime}}, nil
 }
-
-// Err returns the error describing the invalid parameters the assigner was
-// created with, or nil if they are valid.
-func (a *TumblingAssigner[T]) Err() error { return a.err }
 
 // AssignWindows appends [start, start+size) with start = WindowStart(t,
 // offset, size), where t is ts for event time and now for processing time.
@@ -171,18 +166,6 @@ func (a *TumblingAssigner[T]) AssignWindows(dst []TimeWindow, _ T, ts, now int64
 	return append(dst, TimeWindow{Start: start, End: start + a.size}), nil
 }
 
-// DefaultTrigger returns EventTimeTrigger for event time and
-// ProcessingTimeTrigger for processing time.
-func (a *TumblingAssigner[T]) DefaultTrigger() Trigger[T, TimeWindow] {
-	if a.eventTime {
-		return EventTimeTrigger[T, TimeWindow]()
-	}
-	return ProcessingTimeTrigger[T, TimeWindow]()
-}
-
-// IsEventTime reports whether the assigner uses event time.
-func (a *TumblingAssigner[T]) IsEventTime() bool { return a.eventTime }
-
 // String describes the assigner, e.g. "TumblingEventTimeWindows(size=5000ms, offset=0ms)",
 // or "TumblingEventTimeWindows(invalid)" for an invalid one.
 func (a *TumblingAssigner[T]) String() string {
@@ -197,9 +180,8 @@ func (a *TumblingAssigner[T]) String() string {
 // and SlidingProcessingTimeWindows). Create it with SlidingEventTime or
 // SlidingProcessingTime.
 type SlidingAssigner[T any] struct {
+	timeAssigner[T]
 	size, slide, offset int64
-	eventTime           bool
-	err                 error
 }
 
 // SlidingEventTime returns an assigner of windows of the given size that
@@ -215,7 +197,7 @@ type SlidingAssigner[T any] struct {
 func SlidingEventTime[T any](size, slide, offset time.Duration) *SlidingAssigner[T] {
 	a, err := newSliding[T](size, slide, offset, true)
 	if err != nil {
-		return &SlidingAssigner[T]{eventTime: true, err: err}
+		return &SlidingAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: true, err: err}}
 	}
 	return a
 }
@@ -226,7 +208,7 @@ func SlidingEventTime[T any](size, slide, offset time.Duration) *SlidingAssigner
 func SlidingProcessingTime[T any](size, slide, offset time.Duration) *SlidingAssigner[T] {
 	a, err := newSliding[T](size, slide, offset, false)
 	if err != nil {
-		return &SlidingAssigner[T]{eventTime: false, err: err}
+		return &SlidingAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: false, err: err}}
 	}
 	return a
 }
@@ -253,7 +235,7 @@ func newSliding[T any](size, slide, offset time.Duration, eventTime bool) (*Slid
 	if err != nil {
 		return nil, err
 	}
-	return &SlidingAssigner[T]{size: s, slide: sl, offset: o, eventTime: eventTime}, nil
+	return &SlidingAssigner[T]{size: s, slide: sl, offset: o, timeAssigner: timeAssigner[T]{eventTime: eventTime}}, nil
 }
 
 // AssignWindows appends every window containing t (ts for event time, now
@@ -279,22 +261,6 @@ func (a *SlidingAssigner[T]) AssignWindows(dst []TimeWindow, _ T, ts, now int64)
 	return dst, nil
 }
 
-// DefaultTrigger returns EventTimeTrigger for event time and
-// ProcessingTimeTrigger for processing time.
-func (a *SlidingAssigner[T]) DefaultTrigger() Trigger[T, TimeWindow] {
-	if a.eventTime {
-		return EventTimeTrigger[T, TimeWindow]()
-	}
-	return ProcessingTimeTrigger[T, TimeWindow]()
-}
-
-// IsEventTime reports whether the assigner uses event time.
-func (a *SlidingAssigner[T]) IsEventTime() bool { return a.eventTime }
-
-// Err returns the error describing the invalid parameters the assigner was
-// created with, or nil if they are valid.
-func (a *SlidingAssigner[T]) Err() error { return a.err }
-
 // String describes the assigner, e.g. "SlidingEventTimeWindows(size=10ms, slide=3ms, offset=0ms)",
 // or "SlidingEventTimeWindows(invalid)" for an invalid one.
 func (a *SlidingAssigner[T]) String() string {
@@ -312,10 +278,9 @@ func (a *SlidingAssigner[T]) String() string {
 // EventTimeSession, ProcessingTimeSession, DynamicEventTimeSession or
 // DynamicProcessingTimeSession.
 type SessionAssigner[T any] struct {
-	gap       int64
-	gapFn     func(T) time.Duration
-	eventTime bool
-	err       error
+	timeAssigner[T]
+	gap   int64
+	gapFn func(T) time.Duration
 }
 
 // EventTimeSession returns an event-time session assigner with a fixed gap.
@@ -326,7 +291,7 @@ type SessionAssigner[T any] struct {
 func EventTimeSession[T any](gap time.Duration) *SessionAssigner[T] {
 	a, err := newSession[T](gap, true)
 	if err != nil {
-		return &SessionAssigner[T]{eventTime: true, err: err}
+		return &SessionAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: true, err: err}}
 	}
 	return a
 }
@@ -338,7 +303,7 @@ func EventTimeSession[T any](gap time.Duration) *SessionAssigner[T] {
 func ProcessingTimeSession[T any](gap time.Duration) *SessionAssigner[T] {
 	a, err := newSession[T](gap, false)
 	if err != nil {
-		return &SessionAssigner[T]{eventTime: false, err: err}
+		return &SessionAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: false, err: err}}
 	}
 	return a
 }
@@ -351,7 +316,7 @@ func newSession[T any](gap time.Duration, eventTime bool) (*SessionAssigner[T], 
 	if err != nil {
 		return nil, err
 	}
-	return &SessionAssigner[T]{gap: g, eventTime: eventTime}, nil
+	return &SessionAssigner[T]{gap: g, timeAssigner: timeAssigner[T]{eventTime: eventTime}}, nil
 }
 
 // DynamicEventTimeSession returns an event-time session assigner whose gap is
@@ -363,7 +328,7 @@ func newSession[T any](gap time.Duration, eventTime bool) (*SessionAssigner[T], 
 func DynamicEventTimeSession[T any](gap func(T) time.Duration) *SessionAssigner[T] {
 	a, err := newDynamicSession(gap, true)
 	if err != nil {
-		return &SessionAssigner[T]{gapFn: gap, eventTime: true, err: err}
+		return &SessionAssigner[T]{gapFn: gap, timeAssigner: timeAssigner[T]{eventTime: true, err: err}}
 	}
 	return a
 }
@@ -373,7 +338,7 @@ func DynamicEventTimeSession[T any](gap func(T) time.Duration) *SessionAssigner[
 func DynamicProcessingTimeSession[T any](gap func(T) time.Duration) *SessionAssigner[T] {
 	a, err := newDynamicSession(gap, false)
 	if err != nil {
-		return &SessionAssigner[T]{gapFn: gap, eventTime: false, err: err}
+		return &SessionAssigner[T]{gapFn: gap, timeAssigner: timeAssigner[T]{eventTime: false, err: err}}
 	}
 	return a
 }
@@ -382,7 +347,7 @@ func newDynamicSession[T any](gap func(T) time.Duration, eventTime bool) (*Sessi
 	if gap == nil {
 		return nil, invalid("dynamic session window gap extractor must not be nil")
 	}
-	return &SessionAssigner[T]{gapFn: gap, eventTime: eventTime}, nil
+	return &SessionAssigner[T]{gapFn: gap, timeAssigner: timeAssigner[T]{eventTime: eventTime}}, nil
 }
 
 // AssignWindows appends [t, t+gap), where t is ts for event time and now for
@@ -416,22 +381,6 @@ func (a *SessionAssigner[T]) AssignWindows(dst []TimeWindow, v T, ts, now int64)
 func (a *SessionAssigner[T]) MergeWindows(windows []TimeWindow, merge func(toMerge []TimeWindow, into TimeWindow)) {
 	mergeTimeWindows(windows, merge)
 }
-
-// DefaultTrigger returns EventTimeTrigger for event time and
-// ProcessingTimeTrigger for processing time.
-func (a *SessionAssigner[T]) DefaultTrigger() Trigger[T, TimeWindow] {
-	if a.eventTime {
-		return EventTimeTrigger[T, TimeWindow]()
-	}
-	return ProcessingTimeTrigger[T, TimeWindow]()
-}
-
-// IsEventTime reports whether the assigner uses event time.
-func (a *SessionAssigner[T]) IsEventTime() bool { return a.eventTime }
-
-// Err returns the error describing the invalid parameters the assigner was
-// created with, or nil if they are valid.
-func (a *SessionAssigner[T]) Err() error { return a.err }
 
 // String describes the assigner, e.g. "EventTimeSessionWindows(gap=5000ms)",
 // or "EventTimeSessionWindows(invalid)" for an invalid one.
@@ -496,3 +445,26 @@ var (
 	_ Validator                        = (*SessionAssigner[int])(nil)
 	_ Validator                        = (*GlobalAssigner[int])(nil)
 )
+
+// timeAssigner is what the time-based assigners share: their time domain
+// and, for invalid parameters, the error.
+type timeAssigner[T any] struct {
+	eventTime bool
+	err       error
+}
+
+// DefaultTrigger returns EventTimeTrigger for event time and
+// ProcessingTimeTrigger for processing time.
+func (a *timeAssigner[T]) DefaultTrigger() Trigger[T, TimeWindow] {
+	if a.eventTime {
+		return EventTimeTrigger[T, TimeWindow]()
+	}
+	return ProcessingTimeTrigger[T, TimeWindow]()
+}
+
+// IsEventTime reports whether the assigner uses event time.
+func (a *timeAssigner[T]) IsEventTime() bool { return a.eventTime }
+
+// Err returns the error describing the invalid parameters the assigner was
+// created with, or nil if they are valid.
+func (a *timeAssigner[T]) Err() error { return a.err }
