@@ -84,17 +84,11 @@ type countEvictor[T any, W Window] struct {
 }
 
 func (e countEvictor[T, W]) EvictBefore(el []TimestampedValue[T], _ W, _ EvictorContext) []TimestampedValue[T] {
-	if e.after {
-		return el
-	}
-	return e.evict(el)
+	return inPhase(e, e.after, false, el)
 }
 
 func (e countEvictor[T, W]) EvictAfter(el []TimestampedValue[T], _ W, _ EvictorContext) []TimestampedValue[T] {
-	if !e.after {
-		return el
-	}
-	return e.evict(el)
+	return inPhase(e, e.after, true, el)
 }
 
 func (e countEvictor[T, W]) evict(el []TimestampedValue[T]) []TimestampedValue[T] {
@@ -132,17 +126,11 @@ type timeEvictor[T any, W Window] struct {
 }
 
 func (e timeEvictor[T, W]) EvictBefore(el []TimestampedValue[T], _ W, _ EvictorContext) []TimestampedValue[T] {
-	if e.after {
-		return el
-	}
-	return e.evict(el)
+	return inPhase(e, e.after, false, el)
 }
 
 func (e timeEvictor[T, W]) EvictAfter(el []TimestampedValue[T], _ W, _ EvictorContext) []TimestampedValue[T] {
-	if !e.after {
-		return el
-	}
-	return e.evict(el)
+	return inPhase(e, e.after, true, el)
 }
 
 func (e timeEvictor[T, W]) evict(el []TimestampedValue[T]) []TimestampedValue[T] {
@@ -190,17 +178,11 @@ type deltaEvictor[T any, W Window] struct {
 func (e deltaEvictor[T, W]) Err() error { return e.err }
 
 func (e deltaEvictor[T, W]) EvictBefore(el []TimestampedValue[T], _ W, _ EvictorContext) []TimestampedValue[T] {
-	if e.after {
-		return el
-	}
-	return e.evict(el)
+	return inPhase(e, e.after, false, el)
 }
 
 func (e deltaEvictor[T, W]) EvictAfter(el []TimestampedValue[T], _ W, _ EvictorContext) []TimestampedValue[T] {
-	if !e.after {
-		return el
-	}
-	return e.evict(el)
+	return inPhase(e, e.after, true, el)
 }
 
 func (e deltaEvictor[T, W]) evict(el []TimestampedValue[T]) []TimestampedValue[T] {
@@ -218,4 +200,18 @@ func (e deltaEvictor[T, W]) evict(el []TimestampedValue[T]) []TimestampedValue[T
 
 func (e deltaEvictor[T, W]) String() string {
 	return "DeltaEvictor(" + strconv.FormatFloat(e.threshold, 'g', -1, 64) + ", evictAfter=" + strconv.FormatBool(e.after) + ")"
+}
+
+// evicter is the eviction of a built-in evictor, whichever its phase.
+type evicter[T any] interface {
+	evict(el []TimestampedValue[T]) []TimestampedValue[T]
+}
+
+// inPhase evicts from el when the call (before or after the window
+// function) is the evictor's phase, and keeps everything otherwise.
+func inPhase[T any, E evicter[T]](e E, evictAfter, callAfter bool, el []TimestampedValue[T]) []TimestampedValue[T] {
+	if evictAfter != callAfter {
+		return el
+	}
+	return e.evict(el)
 }
