@@ -15,6 +15,7 @@ import (
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/sink"
 	"github.com/freshet-io/freshet/source"
+	"github.com/freshet-io/freshet/watermark"
 )
 
 // endless is an unbounded source emitting 0, 1, 2, … as fast as it is
@@ -219,4 +220,64 @@ func cmpString(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// batchSource's readers hand each split's values over with CollectAll.
+type batchSource struct{ values []int64 }
+
+func (b batchSource) Boundedness() source.Boundedness { return source.Bounded }
+func (b batchSource) CreateEnumerator(ctx source.EnumeratorContext[hsSplit]) (source.Enumerator[hsSplit], error) {
+	return source.NewStatic(ctx, []hsSplit{{0}, {1}}), nil
+}
+func (b batchSource) CreateReader(source.ReaderContext) (source.Reader[int64, hsSplit], error) {
+	return &batchReader{values: b.values}, nil
+}
+
+type batchReader struct {
+	values []int64
+	splits []hsSplit
+	done   bool
+}
+
+func (r *batchReader) Start(context.Context) error { return nil }
+func (r *batchReader) PollNext(out source.Output[int64]) (source.InputStatus, error) {
+	if len(r.splits) == 0 {
+		if r.done {
+			return source.EndOfInput, nil
+		}
+		return source.NothingAvailable, nil
+	}
+	sp := r.splits[0]
+	r.splits = r.splits[1:]
+	half := r.values[sp.ID*len(r.values)/2 : (sp.ID+1)*len(r.values)/2]
+	out.(source.BatchOutput[int64]).CollectAll(half)
+	return source.MoreAvailable, nil
+}
+func (r *batchReader) Available() <-chan struct{} { return nil }
+func (r *batchReader) AddSplits(s []hsSplit)      { r.splits = append(r.splits, s...) }
+func (r *batchReader) NotifyNoMoreSplits()        { r.done = true }
+func (r *batchReader) Close() error               { return nil }
+
+func TestReaderBatchOutput(t *testing.T) {
+	values := make([]int64, 1000) // more than one run of records
+	for i := range values {
+		values[i] = int64(i)
+	}
+	for _, withWatermarks := range []bool{false, true} {
+		env := freshet.NewEnv(freshet.WithParallelism(2))
+		var s *freshet.Stream[int64]
+		if withWatermarks {
+			s = freshet.FromSourceWithWatermarks[int64, hsSplit](env, batchSource{values}, watermark.ForMonotonousTimestamps[int64]().
+				WithTimestampAssigner(func(v int64, _ int64) int64 { return v }), "batches")
+		} else {
+			s = freshet.FromSource[int64, hsSplit](env, batchSource{values}, "batches")
+		}
+		got := freshet.Collect(freshet.Map(s, func(v int64) int64 { return v * 2 }))
+		execute(t, env)
+		vs := got.Values()
+		slices.Sort(vs)
+		if len(vs) != 1000 || vs[0] != 0 || vs[999] != 1998 {
+			t.Fatalf("watermarks=%v: got %d values", withWatermarks, len(vs))
+		}
+	}
 }

@@ -84,6 +84,7 @@ func (c *counter) CreateReader(source.ReaderContext) (source.Reader[int64, count
 type counterReader struct {
 	splits []countSplit
 	done   bool
+	buf    []int64
 }
 
 var never = make(chan struct{})
@@ -99,8 +100,19 @@ func (r *counterReader) PollNext(out source.Output[int64]) (source.InputStatus, 
 	}
 	sp := &r.splits[0]
 	end := min(sp.Next+counterPoll, sp.End)
-	for v := sp.Next; v < end; v++ {
-		out.Collect(v)
+	if bo, ok := out.(source.BatchOutput[int64]); ok {
+		// Hand the poll's values over at once, as a reader of fetched
+		// batches would.
+		vs := r.buf[:0]
+		for v := sp.Next; v < end; v++ {
+			vs = append(vs, v)
+		}
+		r.buf = vs
+		bo.CollectAll(vs)
+	} else {
+		for v := sp.Next; v < end; v++ {
+			out.Collect(v)
+		}
 	}
 	sp.Next = end
 	if sp.Next == sp.End {

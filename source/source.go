@@ -134,3 +134,11 @@ type SplitOutputs[T any] interface {
 	ForSplit(splitID string) Output[T]
 	ReleaseSplit(splitID string)
 }
+
+// BatchOutput is implemented by the Output the runtime gives readers: a
+// reader that already holds its records in a slice (a fetched batch) hands
+// them over in one call, as Collect on each would, without timestamps.
+type BatchOutput[T any] interface {
+	Output[T]
+	CollectAll(values []T)
+}

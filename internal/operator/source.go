@@ -88,6 +88,27 @@ func (o *sourceOutput[T]) Collect(v T) {
 	o.CollectWithTimestamp(v, NoTimestamp)
 }
 
+// CollectAll implements source.BatchOutput.
+func (o *sourceOutput[T]) CollectAll(vs []T) {
+	r := o.run
+	if r == nil {
+		for _, v := range vs {
+			o.CollectWithTimestamp(v, NoTimestamp)
+		}
+		return
+	}
+	for len(vs) > 0 {
+		n := min(len(vs), cap(r.buf)-len(r.buf))
+		for _, v := range vs[:n] {
+			r.buf = append(r.buf, Record[T]{Value: v, Timestamp: NoTimestamp})
+		}
+		vs = vs[n:]
+		if len(r.buf) == cap(r.buf) {
+			r.flush()
+		}
+	}
+}
+
 func (o *sourceOutput[T]) CollectWithTimestamp(v T, ts int64) {
 	if r := o.run; r != nil {
 		r.buf = append(r.buf, Record[T]{Value: v, Timestamp: ts})
