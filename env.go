@@ -100,7 +100,7 @@ func WithAutoWatermarkInterval(d time.Duration) Option {
 }
 
 // WithChannelCapacity sets how many batches each input channel buffers before
-// its producer blocks (default 4); this bounds the memory in flight.
+// its producer blocks (default 16); this bounds the memory in flight.
 func WithChannelCapacity(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
@@ -140,7 +140,7 @@ func WithTaskManagers(n int) Option {
 // reported by Execute.
 func NewEnv(opts ...Option) *Env {
 	e := &Env{
-		cfg:  config{parallelism: 1, batchSize: 256, bufferTimeout: 100 * time.Millisecond, autoWatermark: 200 * time.Millisecond, gateCapacity: 4, chaining: true, taskManagers: 1},
+		cfg:  config{parallelism: 1, batchSize: 256, bufferTimeout: 100 * time.Millisecond, autoWatermark: 200 * time.Millisecond, gateCapacity: 16, chaining: true, taskManagers: 1},
 		tags: map[string]string{},
 	}
 	for _, o := range opts {
