@@ -1,6 +1,7 @@
 package window
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strconv"
@@ -111,40 +112,32 @@ type TumblingAssigner[T any] struct {
 // Err and AssignWindows return an error wrapping ErrInvalidWindow that names
 // the rule. The default trigger is EventTimeTrigger.
 func TumblingEventTime[T any](size, offset time.Duration) *TumblingAssigner[T] {
-	a, err := newTumbling[T](size, offset, true)
-	if err != nil {
-		return &TumblingAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: true, err: err}}
-	}
-	return a
+	return newTumbling[T](size, offset, true)
 }
 
 // TumblingProcessingTime is like TumblingEventTime but assigns by the current
 // processing time, ignoring the element timestamp. The default trigger is
 // ProcessingTimeTrigger.
 func TumblingProcessingTime[T any](size, offset time.Duration) *TumblingAssigner[T] {
-	a, err := newTumbling[T](size, offset, false)
-	if err != nil {
-		return &TumblingAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: false, err: err}}
-	}
-	return a
+	return newTumbling[T](size, offset, false)
 }
 
-func newTumbling[T any](size, offset time.Duration, eventTime bool) (*TumblingAssigner[T], error) {
-	if size <= 0 {
-		return nil, invalid("tumbling window size must be greater than 0, got %v", size)
+// newTumbling returns the assigner, invalid (carrying the broken rule) if
+// the parameters are.
+func newTumbling[T any](size, offset time.Duration, eventTime bool) *TumblingAssigner[T] {
+	a := &TumblingAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: eventTime}}
+	switch {
+	case size <= 0:
+		a.err = invalid("tumbling window size must be greater than 0, got %v", size)
+	case offset <= -size || offset >= size:
+		a.err = invalid("tumbling window offset must satisfy abs(offset) < size, got offset %v and size %v", offset, size)
+	default:
+		var errSize, errOffset error
+		a.size, errSize = millis("tumbling window size", size)
+		a.offset, errOffset = millis("tumbling window offset", offset)
+		a.err = cmp.Or(errSize, errOffset)
 	}
-	if offset <= -size || offset >= size {
-		return nil, invalid("tumbling window offset must satisfy abs(offset) < size, got offset %v and size %v", offset, size)
-	}
-	s, err := millis("tumbling window size", size)
-	if err != nil {
-		return nil, err
-	}
-	o, err := millis("tumbling window offset", offset)
-	if err != nil {
-		return nil, err
-	}
-	return &TumblingAssigner[T]{size: s, offset: o, timeAssigner: timeAssigner[T]{eventTime: eventTime}}, nil
+	return a
 }
 
 // AssignWindows appends [start, start+size) with start = WindowStart(t,
@@ -195,47 +188,35 @@ type SlidingAssigner[T any] struct {
 // ErrInvalidWindow that names the rule. The default trigger is
 // EventTimeTrigger.
 func SlidingEventTime[T any](size, slide, offset time.Duration) *SlidingAssigner[T] {
-	a, err := newSliding[T](size, slide, offset, true)
-	if err != nil {
-		return &SlidingAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: true, err: err}}
-	}
-	return a
+	return newSliding[T](size, slide, offset, true)
 }
 
 // SlidingProcessingTime is like SlidingEventTime but assigns by the current
 // processing time, ignoring the element timestamp. The default trigger is
 // ProcessingTimeTrigger.
 func SlidingProcessingTime[T any](size, slide, offset time.Duration) *SlidingAssigner[T] {
-	a, err := newSliding[T](size, slide, offset, false)
-	if err != nil {
-		return &SlidingAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: false, err: err}}
-	}
-	return a
+	return newSliding[T](size, slide, offset, false)
 }
 
-func newSliding[T any](size, slide, offset time.Duration, eventTime bool) (*SlidingAssigner[T], error) {
-	if size <= 0 {
-		return nil, invalid("sliding window size must be greater than 0, got %v", size)
+// newSliding returns the assigner, invalid (carrying the broken rule) if
+// the parameters are.
+func newSliding[T any](size, slide, offset time.Duration, eventTime bool) *SlidingAssigner[T] {
+	a := &SlidingAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: eventTime}}
+	switch {
+	case size <= 0:
+		a.err = invalid("sliding window size must be greater than 0, got %v", size)
+	case slide <= 0:
+		a.err = invalid("sliding window slide must be greater than 0, got %v", slide)
+	case offset <= -slide || offset >= slide:
+		a.err = invalid("sliding window offset must satisfy abs(offset) < slide, got offset %v and slide %v", offset, slide)
+	default:
+		var errSize, errSlide, errOffset error
+		a.size, errSize = millis("sliding window size", size)
+		a.slide, errSlide = millis("sliding window slide", slide)
+		a.offset, errOffset = millis("sliding window offset", offset)
+		a.err = cmp.Or(errSize, errSlide, errOffset)
 	}
-	if slide <= 0 {
-		return nil, invalid("sliding window slide must be greater than 0, got %v", slide)
-	}
-	if offset <= -slide || offset >= slide {
-		return nil, invalid("sliding window offset must satisfy abs(offset) < slide, got offset %v and slide %v", offset, slide)
-	}
-	s, err := millis("sliding window size", size)
-	if err != nil {
-		return nil, err
-	}
-	sl, err := millis("sliding window slide", slide)
-	if err != nil {
-		return nil, err
-	}
-	o, err := millis("sliding window offset", offset)
-	if err != nil {
-		return nil, err
-	}
-	return &SlidingAssigner[T]{size: s, slide: sl, offset: o, timeAssigner: timeAssigner[T]{eventTime: eventTime}}, nil
+	return a
 }
 
 // AssignWindows appends every window containing t (ts for event time, now
@@ -289,11 +270,7 @@ type SessionAssigner[T any] struct {
 // an error wrapping ErrInvalidWindow that names the rule. The default trigger
 // is EventTimeTrigger.
 func EventTimeSession[T any](gap time.Duration) *SessionAssigner[T] {
-	a, err := newSession[T](gap, true)
-	if err != nil {
-		return &SessionAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: true, err: err}}
-	}
-	return a
+	return newSession[T](gap, true)
 }
 
 // ProcessingTimeSession returns a processing-time session assigner with a
@@ -301,22 +278,19 @@ func EventTimeSession[T any](gap time.Duration) *SessionAssigner[T] {
 // violated the assigner is invalid, as for EventTimeSession. The default
 // trigger is ProcessingTimeTrigger.
 func ProcessingTimeSession[T any](gap time.Duration) *SessionAssigner[T] {
-	a, err := newSession[T](gap, false)
-	if err != nil {
-		return &SessionAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: false, err: err}}
-	}
-	return a
+	return newSession[T](gap, false)
 }
 
-func newSession[T any](gap time.Duration, eventTime bool) (*SessionAssigner[T], error) {
+// newSession returns the assigner, invalid (carrying the broken rule) if
+// the gap is.
+func newSession[T any](gap time.Duration, eventTime bool) *SessionAssigner[T] {
+	a := &SessionAssigner[T]{timeAssigner: timeAssigner[T]{eventTime: eventTime}}
 	if gap <= 0 {
-		return nil, invalid("session window gap must be greater than 0, got %v", gap)
+		a.err = invalid("session window gap must be greater than 0, got %v", gap)
+	} else {
+		a.gap, a.err = millis("session window gap", gap)
 	}
-	g, err := millis("session window gap", gap)
-	if err != nil {
-		return nil, err
-	}
-	return &SessionAssigner[T]{gap: g, timeAssigner: timeAssigner[T]{eventTime: eventTime}}, nil
+	return a
 }
 
 // DynamicEventTimeSession returns an event-time session assigner whose gap is
@@ -326,28 +300,22 @@ func newSession[T any](gap time.Duration, eventTime bool) (*SessionAssigner[T], 
 // milliseconds) makes AssignWindows fail with an error wrapping
 // ErrInvalidWindow, as Flink fails at assignment time.
 func DynamicEventTimeSession[T any](gap func(T) time.Duration) *SessionAssigner[T] {
-	a, err := newDynamicSession(gap, true)
-	if err != nil {
-		return &SessionAssigner[T]{gapFn: gap, timeAssigner: timeAssigner[T]{eventTime: true, err: err}}
-	}
-	return a
+	return newDynamicSession(gap, true)
 }
 
 // DynamicProcessingTimeSession is like DynamicEventTimeSession but uses the
 // current processing time as the session start of each element.
 func DynamicProcessingTimeSession[T any](gap func(T) time.Duration) *SessionAssigner[T] {
-	a, err := newDynamicSession(gap, false)
-	if err != nil {
-		return &SessionAssigner[T]{gapFn: gap, timeAssigner: timeAssigner[T]{eventTime: false, err: err}}
-	}
-	return a
+	return newDynamicSession(gap, false)
 }
 
-func newDynamicSession[T any](gap func(T) time.Duration, eventTime bool) (*SessionAssigner[T], error) {
+// newDynamicSession returns the assigner, invalid if gap is nil.
+func newDynamicSession[T any](gap func(T) time.Duration, eventTime bool) *SessionAssigner[T] {
+	a := &SessionAssigner[T]{gapFn: gap, timeAssigner: timeAssigner[T]{eventTime: eventTime}}
 	if gap == nil {
-		return nil, invalid("dynamic session window gap extractor must not be nil")
+		a.err = invalid("dynamic session window gap extractor must not be nil")
 	}
-	return &SessionAssigner[T]{gapFn: gap, timeAssigner: timeAssigner[T]{eventTime: eventTime}}, nil
+	return a
 }
 
 // AssignWindows appends [t, t+gap), where t is ts for event time and now for
