@@ -1,6 +1,8 @@
 package freshet
 
 import (
+	"errors"
+
 	"github.com/freshet-io/freshet/internal/bridge"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
@@ -8,7 +10,10 @@ import (
 
 type graphed interface {
 	graphNodes() ([]*graph.Node, *graph.Node)
+	plan(name string) (*graph.JobGraph, error)
 }
+
+func (s *Stream[T]) plan(name string) (*graph.JobGraph, error) { return s.env.plan(name) }
 
 func (s *Stream[T]) graphNodes() ([]*graph.Node, *graph.Node) {
 	if len(s.parts) != 1 {
@@ -25,6 +30,13 @@ func init() {
 		}
 		nodes, n := g.graphNodes()
 		return nodes, n, n != nil
+	}
+	bridge.Plan = func(stream any, name string) (*graph.JobGraph, error) {
+		g, ok := stream.(graphed)
+		if !ok {
+			return nil, errors.New("freshet: not a stream")
+		}
+		return g.plan(name)
 	}
 }
 

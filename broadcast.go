@@ -80,6 +80,7 @@ var ErrBroadcastStateReadOnly = errors.New("freshet: broadcast state is read-onl
 type broadcastStore struct {
 	states   map[string]any // name → map[K]V
 	writable bool
+	fail     func(error) // fails the subtask after the current call
 }
 
 // BroadcastStateContext is implemented by the contexts of broadcast process
@@ -113,7 +114,10 @@ func BroadcastState[K comparable, V any](ctx BroadcastStateContext, name string)
 	if v, ok := bs.states[name]; ok {
 		m, ok = v.(map[K]V)
 		if !ok {
-			operator.Fail(fmt.Errorf("freshet: broadcast state %q holds a %T, not a %T", name, v, m))
+			// The subtask fails after the call; until then the function
+			// sees an empty state that keeps nothing.
+			bs.fail(fmt.Errorf("freshet: broadcast state %q holds a %T, not a %T", name, v, m))
+			return BroadcastMapState[K, V]{name: name, m: map[K]V{}, bs: &broadcastStore{fail: bs.fail}}
 		}
 	} else {
 		m = map[K]V{}
@@ -122,10 +126,13 @@ func BroadcastState[K comparable, V any](ctx BroadcastStateContext, name string)
 	return BroadcastMapState[K, V]{name: name, m: m, bs: bs}
 }
 
-func (s BroadcastMapState[K, V]) write(op string) {
+// write reports whether the state may be changed, failing the subtask
+// with ErrBroadcastStateReadOnly when not.
+func (s BroadcastMapState[K, V]) write(op string) bool {
 	if !s.bs.writable {
-		operator.Fail(fmt.Errorf("%w (%s on broadcast state %q)", ErrBroadcastStateReadOnly, op, s.name))
+		s.bs.fail(fmt.Errorf("%w (%s on broadcast state %q)", ErrBroadcastStateReadOnly, op, s.name))
 	}
+	return s.bs.writable
 }
 
 // Get returns the value of k.
@@ -153,19 +160,25 @@ func (s BroadcastMapState[K, V]) All() iter.Seq2[K, V] {
 
 // Put sets k to v; only in ProcessBroadcastElement.
 func (s BroadcastMapState[K, V]) Put(k K, v V) {
-	s.write("Put")
+	if !s.write("Put") {
+		return
+	}
 	s.m[k] = v
 }
 
 // Remove deletes k; only in ProcessBroadcastElement.
 func (s BroadcastMapState[K, V]) Remove(k K) {
-	s.write("Remove")
+	if !s.write("Remove") {
+		return
+	}
 	delete(s.m, k)
 }
 
 // Clear empties the map; only in ProcessBroadcastElement.
 func (s BroadcastMapState[K, V]) Clear() {
-	s.write("Clear")
+	if !s.write("Clear") {
+		return
+	}
 	clear(s.m)
 }
 
@@ -221,7 +234,7 @@ type broadcastProcessOp[A, B, OUT any] struct {
 
 func (o *broadcastProcessOp[A, B, OUT]) Open(c *operator.Context) error {
 	o.open(c)
-	o.bs = broadcastStore{states: map[string]any{}}
+	o.bs = broadcastStore{states: map[string]any{}, fail: c.Fail}
 	ctx := Context{rc: RuntimeContext{c: c}, sides: o.base.Side, timers: unkeyedTimers{c: c, wm: o.wms.Current}}
 	o.ro = ReadOnlyBroadcastContext{Context: ctx, bs: &o.bs}
 	o.rw = BroadcastContext{Context: ctx, bs: &o.bs}
@@ -428,7 +441,7 @@ func (o *keyedBroadcastProcessOp[A, B, K, OUT]) Open(c *operator.Context) error 
 	if err != nil {
 		return err
 	}
-	o.bs = broadcastStore{states: map[string]any{}}
+	o.bs = broadcastStore{states: map[string]any{}, fail: c.Fail}
 	o.rt = keyedBroadcastRuntime[K]{keyed: k, store: indexedStore[K]{inner: k.store, scope: &k.scope, cells: map[string]*indexedCell[K]{}}}
 	rc := RuntimeContext{c: c}
 	o.ro = KeyedReadOnlyBroadcastContext[K]{

@@ -361,7 +361,7 @@ func (o *intervalJoinOp[A, B, K, OUT]) Open(c *operator.Context) error {
 	if o.rightLate != "" {
 		o.lateB = operator.SideOutput[B](o.base.Side, o.rightLate)
 	}
-	o.ctx = JoinContext{Context: Context{rc: RuntimeContext{c: c}, sides: o.base.Side, timers: joinTimers{o.timers.Now, o.timers.Watermark}}}
+	o.ctx = JoinContext{Context: Context{rc: RuntimeContext{c: c}, sides: o.base.Side, timers: joinTimers{o.timers.Now, o.timers.Watermark, c.Fail}}}
 	o.emit.Out = o.base.Out
 	return openFn(o.fn, c)
 }
@@ -469,16 +469,15 @@ func (o *intervalJoinOp[A, B, K, OUT]) watermark(input int, wm int64) error {
 // cannot set timers.
 type joinTimers struct {
 	now, watermark func() int64
+	fail           func(error)
 }
 
-func (t joinTimers) CurrentProcessingTime() int64 { return t.now() }
-func (t joinTimers) CurrentWatermark() int64      { return t.watermark() }
-func (joinTimers) RegisterEventTimeTimer(int64)   { operator.Fail(errJoinTimers) }
-func (joinTimers) RegisterProcessingTimeTimer(int64) {
-	operator.Fail(errJoinTimers)
-}
-func (joinTimers) DeleteEventTimeTimer(int64)      { operator.Fail(errJoinTimers) }
-func (joinTimers) DeleteProcessingTimeTimer(int64) { operator.Fail(errJoinTimers) }
+func (t joinTimers) CurrentProcessingTime() int64        { return t.now() }
+func (t joinTimers) CurrentWatermark() int64             { return t.watermark() }
+func (t joinTimers) RegisterEventTimeTimer(int64)        { t.fail(errJoinTimers) }
+func (t joinTimers) RegisterProcessingTimeTimer(int64)   { t.fail(errJoinTimers) }
+func (t joinTimers) DeleteEventTimeTimer(int64)          { t.fail(errJoinTimers) }
+func (t joinTimers) DeleteProcessingTimeTimer(int64)     { t.fail(errJoinTimers) }
 
 var errJoinTimers = errors.New("freshet: join functions cannot set timers")
 

@@ -96,9 +96,10 @@ func (u unkeyedTimers) CurrentProcessingTime() int64 { return u.c.Timers.Now() }
 func (u unkeyedTimers) CurrentWatermark() int64      { return u.wm() }
 func (u unkeyedTimers) fail() {
 	if u.err == nil {
-		operator.Fail(ErrTimersNeedKeys)
+		u.c.Fail(ErrTimersNeedKeys)
+		return
 	}
-	operator.Fail(u.err)
+	u.c.Fail(u.err)
 }
 func (u unkeyedTimers) RegisterEventTimeTimer(int64)      { u.fail() }
 func (u unkeyedTimers) RegisterProcessingTimeTimer(int64) { u.fail() }
@@ -163,7 +164,7 @@ type keyedRuntime[K comparable] struct {
 func newKeyedRuntime[K comparable](c *operator.Context, onTimer func(d TimeDomain, t statebackend.Timer[K, struct{}]) error) (*keyedRuntime[K], error) {
 	k := &keyedRuntime[K]{}
 	b := c.StateBackend()
-	k.store = operator.NewStateStore(b, "", &k.scope)
+	k.store = operator.NewStateStore(c, "", &k.scope)
 	ts, err := operator.NewTimerService(b, "timers", c.Timers, func(d TimeDomain, t statebackend.Timer[K, struct{}]) error {
 		k.scope.Key = t.Key
 		k.domain = d

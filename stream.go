@@ -163,7 +163,7 @@ func errDifferentEnvs(op string) error {
 // its key, among n downstream subtasks. A choice outside [0, n) fails the job.
 func PartitionCustom[T, K any](s *Stream[T], partition func(key K, n int) int, key func(T) K) *Stream[T] {
 	return s.partitioned(graph.PartitionCustom, func(int, int) any {
-		return &exchange.Custom[T, K]{Key: key, Partition: partition, Name: "custom"}
+		return &exchange.Custom[T, K]{Key: key, Partition: partition}
 	})
 }
 

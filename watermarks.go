@@ -100,17 +100,13 @@ type wmForward[T any] struct{ o *timestampsOp[T] }
 
 func (w wmForward[T]) EmitWatermark(ts int64) {
 	if !w.o.ended {
-		if err := w.o.Base.ProcessWatermark(ts); err != nil {
-			operator.Fail(err)
-		}
+		w.o.Ctx.Fail(w.o.Base.ProcessWatermark(ts))
 	}
 }
 func (w wmForward[T]) MarkIdle()   { w.status(true) }
 func (w wmForward[T]) MarkActive() { w.status(false) }
 func (w wmForward[T]) status(idle bool) {
 	if w.o.Ctx.SetIdle != nil && !w.o.ended {
-		if err := w.o.Ctx.SetIdle(idle); err != nil {
-			operator.Fail(err)
-		}
+		w.o.Ctx.Fail(w.o.Ctx.SetIdle(idle))
 	}
 }

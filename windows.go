@@ -167,7 +167,8 @@ func (c *WindowContext[K, W]) CurrentProcessingTime() int64 { return c.op.timers
 // it fails the job.
 func (c *WindowContext[K, W]) WindowState() state.Store {
 	if c.op.merging {
-		operator.Fail(ErrMergingWindowState)
+		// The subtask fails once the call returns.
+		c.rc.c.Fail(ErrMergingWindowState)
 	}
 	return c.op.windowState
 }
@@ -415,8 +416,8 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) Open(c *operator.Context) error {
 	if o.timers, err = operator.NewTimerService(b, "window-timers", c.Timers, o.onTimer); err != nil {
 		return err
 	}
-	o.windowState = operator.NewStateStore(b, "window/", &o.scope)
-	o.globalState = operator.NewStateStore(b, "global/", &o.globalScope)
+	o.windowState = operator.NewStateStore(c, "window/", &o.scope)
+	o.globalState = operator.NewStateStore(c, "global/", &o.globalScope)
 	o.merger, _ = o.cfg.assigner.(window.WindowMerger[W])
 	o.windowCore.merging = o.merger != nil
 	o.fastEvent = o.merger == nil && o.cfg.evictor == nil && window.IsEventTimeTrigger(o.cfg.trigger)

@@ -24,15 +24,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime/debug"
 	"slices"
 
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/internal/bridge"
 	"github.com/freshet-io/freshet/internal/graph"
-	"github.com/freshet-io/freshet/internal/keygroup"
 	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/internal/task"
 	"github.com/freshet-io/freshet/internal/valve"
+	"github.com/freshet-io/freshet/sink"
 	"github.com/freshet-io/freshet/source"
 )
 
@@ -107,9 +107,7 @@ func CaptureSideOutput[X any](tag freshet.OutputTag[X]) Option {
 // core is what one- and two-input harnesses share.
 type core[OUT any] struct {
 	cfg    config
-	nodes  []*graph.Node
-	ops    []operator.Operator
-	cur    int
+	chain  *task.Chain
 	out    capture[OUT]
 	sides  map[string]sideCapture
 	timers timerQueue
@@ -120,6 +118,7 @@ type core[OUT any] struct {
 
 type sideCapture interface {
 	output() any
+	clear()
 }
 
 // capture is an operator.Output recording everything in order.
@@ -132,9 +131,10 @@ func (c *capture[T]) EmitWatermark(wm int64) {
 	c.events = append(c.events, Event[T]{IsWatermark: true, Watermark: wm})
 }
 func (c *capture[T]) output() any { return c }
+func (c *capture[T]) clear()      { c.events = nil }
 
 func newConfig(opts []Option) (config, error) {
-	cfg := config{channels: 1, parallelism: 1, maxParallelism: keygroup.DefaultMaxParallelism, sides: map[string]sideSpec{}}
+	cfg := config{channels: 1, parallelism: 1, sides: map[string]sideSpec{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -144,10 +144,50 @@ func newConfig(opts []Option) (config, error) {
 	if cfg.parallelism < 1 || cfg.subtask < 0 || cfg.subtask >= cfg.parallelism {
 		return cfg, fmt.Errorf("freshettest: subtask %d of parallelism %d is not valid", cfg.subtask, cfg.parallelism)
 	}
-	if cfg.maxParallelism < cfg.parallelism || cfg.maxParallelism > keygroup.UpperBoundMaxParallelism {
-		return cfg, fmt.Errorf("freshettest: max parallelism %d must be between the parallelism %d and %d", cfg.maxParallelism, cfg.parallelism, keygroup.UpperBoundMaxParallelism)
-	}
 	return cfg, nil
+}
+
+// newEnv is the environment a harness's operators are declared in: the
+// parallelism of the harness's subtask and, if set, its max parallelism
+// (else Flink's default for the parallelism, as in a job).
+func newEnv(cfg config) *freshet.Env {
+	opts := []freshet.Option{freshet.WithParallelism(cfg.parallelism)}
+	if cfg.maxParallelism != 0 {
+		opts = append(opts, freshet.WithMaxParallelism(cfg.maxParallelism))
+	}
+	return freshet.NewEnv(opts...)
+}
+
+// plan finds the operators between the harness inputs and out, then plans
+// the program as Execute does — with out written to a sink — so the
+// harness runs the same validation and defaults as a job. It returns the
+// planned nodes of the chain, in order.
+func plan[OUT any](out *freshet.Stream[OUT], inputs ...*graph.Node) ([]*graph.Node, error) {
+	chain, err := chainTo(out, inputs...)
+	if err != nil {
+		return nil, err
+	}
+	freshet.SinkTo(out, discard[OUT]{}, "harness output")
+	g, err := bridge.Plan(out, "freshettest")
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int]*graph.Node, len(g.Nodes))
+	for _, n := range g.Nodes {
+		byID[n.ID] = n
+	}
+	for i, n := range chain {
+		chain[i] = byID[n.ID]
+	}
+	return chain, nil
+}
+
+// discard is the sink a harness writes its output to when planning; it
+// never runs (the harness captures the output itself).
+type discard[T any] struct{}
+
+func (discard[T]) CreateWriter(sink.InitContext) (sink.Writer[T], error) {
+	return nil, errors.New("freshettest: the harness output is not a real sink")
 }
 
 // chainTo finds the operators between the harness inputs and out, in order.
@@ -190,112 +230,50 @@ func allInputs(n *graph.Node, isInput func(*graph.Node) bool) bool {
 	return true
 }
 
-// build instantiates, wires and opens the chain.
-func (c *core[OUT]) build(chain []*graph.Node) (err error) {
-	c.nodes = chain
-	c.ops = make([]operator.Operator, len(chain))
+// build makes, wires and opens the chain with the task's code: the last
+// operator's main output and the captured side outputs of every operator
+// go to the harness's captures.
+func (c *core[OUT]) build(nodes []*graph.Node) error {
 	c.sides = map[string]sideCapture{}
+	sideTypes := map[string]graph.Type{}
 	for id, s := range c.cfg.sides {
 		c.sides[id] = s.new()
-	}
-	defer c.recover(&err)
-	for i, n := range chain {
-		c.cur = i
-		if n.NewOperator == nil {
-			return fmt.Errorf("freshettest: operator %q cannot run in a harness", n.Name)
-		}
-		op, err := n.NewOperator()
-		if err != nil {
-			return fmt.Errorf("creating operator %q: %w", n.Name, err)
-		}
-		c.ops[i] = op
-	}
-	for i, n := range chain {
-		c.cur = i
-		var main any
-		if i == len(chain)-1 {
-			main = &c.out
-		} else {
-			next := chain[i+1]
-			typ := n.Out
-			if tag := next.Inputs[0].Tag; tag != "" {
-				typ = n.Side[tag]
-			}
-			l, err := typ.Link(c.ops[i+1], 1, &c.cur, i+1)
-			if err != nil {
-				return err
-			}
-			if tag := next.Inputs[0].Tag; tag != "" {
-				// The next operator reads a side output of this one.
-				c.sides[tag] = linked{l}
-				main = n.Out.Discard()
-			} else {
-				main = l
-			}
-		}
-		side := map[string]any{}
-		for id, s := range c.sides {
-			side[id] = s.output()
-		}
-		if s, ok := c.ops[i].(operator.Setup); ok {
-			if err := s.Setup(main, side); err != nil {
-				return fmt.Errorf("setting up operator %q: %w", n.Name, err)
-			}
-		}
+		sideTypes[id] = s.typ
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	kgs := keygroup.RangeFor(c.cfg.maxParallelism, c.cfg.parallelism, c.cfg.subtask)
-	for i := len(chain) - 1; i >= 0; i-- {
-		c.cur = i
-		oc := &operator.Context{
-			Ctx: c.ctx, JobName: "freshettest", TaskName: chain[i].Name, Subtask: c.cfg.subtask,
-			Parallelism: c.cfg.parallelism, MaxParallelism: c.cfg.maxParallelism, Attempt: c.cfg.attempt,
-			KeyGroupStart: kgs.Start, KeyGroupEnd: kgs.End, Current: &c.cur, Index: i,
-			Timers: (*harnessTimers)(&c.timers),
-		}
-		c.timers.now = &c.cfg.now
-		if err := c.ops[i].Open(oc); err != nil {
-			return fmt.Errorf("opening operator %q: %w", chain[i].Name, err)
-		}
+	last := len(nodes) - 1
+	chain, err := task.NewChain(nodes, c.cfg.subtask, c.cfg.attempt, task.Ends{
+		Side: sideTypes,
+		Extra: func(i int, tag string) any {
+			if tag == "" {
+				if i == last {
+					return &c.out
+				}
+				return nil
+			}
+			if s, ok := c.sides[tag]; ok {
+				return s.output()
+			}
+			return nil
+		},
+	}, c.cancel)
+	c.chain = chain
+	if err != nil {
+		return err
 	}
-	c.cur = 0
-	return nil
+	c.timers.now = &c.cfg.now
+	return chain.Open(operator.Context{
+		Ctx: c.ctx, JobName: "freshettest", Subtask: c.cfg.subtask,
+		Parallelism: c.cfg.parallelism, Attempt: c.cfg.attempt,
+		Timers: (*harnessTimers)(&c.timers),
+	})
 }
 
-// linked adapts a chain link so it can sit in the side-output map.
-type linked struct{ out any }
-
-func (l linked) output() any { return l.out }
-
-// recover turns a panic or abort in an operator into an error naming it.
-func (c *core[OUT]) recover(err *error) {
-	r := recover()
-	if r == nil {
-		return
-	}
-	name := ""
-	if c.cur >= 0 && c.cur < len(c.nodes) {
-		name = c.nodes[c.cur].Name
-	}
-	if a, ok := r.(operator.Abort); ok {
-		*err = &operator.Error{Operator: name, Subtask: c.cfg.subtask, Attempt: c.cfg.attempt, Err: a.Err}
-		return
-	}
-	*err = &operator.Error{Operator: name, Subtask: c.cfg.subtask, Attempt: c.cfg.attempt,
-		Err: &operator.PanicError{Value: r}, Stack: string(debug.Stack())}
-}
-
-func (c *core[OUT]) call(f func() error) (err error) {
+func (c *core[OUT]) call(f func() error) error {
 	if c.closed {
 		return errors.New("freshettest: harness is closed")
 	}
-	defer c.recover(&err)
-	c.cur = 0
-	if err := f(); err != nil {
-		name := c.nodes[c.cur].Name
-		return &operator.Error{Operator: name, Subtask: c.cfg.subtask, Attempt: c.cfg.attempt, Err: err}
-	}
-	return nil
+	return c.chain.Call(f)
 }
 
 // SetProcessingTime moves processing time to ms and runs, in time order,
@@ -351,13 +329,9 @@ func (c *core[OUT]) Watermarks() []int64 {
 func (c *core[OUT]) ClearOutput() {
 	c.out.events = nil
 	for _, s := range c.sides {
-		if cl, ok := s.(interface{ clear() }); ok {
-			cl.clear()
-		}
+		s.clear()
 	}
 }
-
-func (c *capture[T]) clear() { c.events = nil }
 
 func records[T any](events []Event[T]) []Record[T] {
 	var rs []Record[T]
@@ -375,41 +349,27 @@ func (c *core[OUT]) Close() error {
 	if c.closed {
 		return nil
 	}
-	var errs []error
-	for i, op := range c.ops {
-		c.cur = i
-		if op == nil {
-			continue
-		}
-		if err := func() (err error) {
-			defer c.recover(&err)
-			return op.Close()
-		}(); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	c.closed = true
+	var err error
+	if c.chain != nil {
+		err = c.chain.Close()
+	}
 	if c.cancel != nil {
 		c.cancel()
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // finish is what the runtime does at the end of bounded input: the
 // watermark jumps to the end, then every operator finishes in chain order.
 func (c *core[OUT]) finish(watermark func(int64) error) error {
-	return c.call(func() error {
-		if err := watermark(math.MaxInt64); err != nil {
-			return err
-		}
-		for i, op := range c.ops {
-			c.cur = i
-			if err := op.Finish(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	if err := c.call(func() error { return watermark(math.MaxInt64) }); err != nil {
+		return err
+	}
+	if c.closed {
+		return errors.New("freshettest: harness is closed")
+	}
+	return c.chain.Finish()
 }
 
 // SideOutput returns what the operators emitted to tag, which must have
@@ -437,9 +397,9 @@ func New[IN, OUT any](build func(in *freshet.Stream[IN]) *freshet.Stream[OUT], o
 	if err != nil {
 		return nil, err
 	}
-	env := freshet.NewEnv()
+	env := newEnv(cfg)
 	in := freshet.FromSource[IN, inputSplit](env, input[IN]{}, "harness input")
-	chain, err := chainTo(build(in), inputNode(in))
+	chain, err := plan(build(in), inputNode(in))
 	if err != nil {
 		return nil, err
 	}
@@ -451,7 +411,7 @@ func New[IN, OUT any](build func(in *freshet.Stream[IN]) *freshet.Stream[OUT], o
 		_ = h.Close()
 		return nil, err
 	}
-	head, ok := h.ops[0].(operator.OneInput[IN])
+	head, ok := h.chain.Head().(operator.OneInput[IN])
 	if !ok {
 		_ = h.Close()
 		return nil, fmt.Errorf("freshettest: operator %q does not read the input type", chain[0].Name)
@@ -533,8 +493,7 @@ func (h *Harness[IN, OUT]) EndInput() error {
 // Harness2 drives a two-input operator (and the operators chained after it).
 type Harness2[A, B, OUT any] struct {
 	core[OUT]
-	in1 operator.Input1[A]
-	in2 operator.Input2[B]
+	head operator.TwoInput[A, B]
 }
 
 // New2 builds the operators build adds after its two inputs and opens them.
@@ -543,10 +502,10 @@ func New2[A, B, OUT any](build func(a *freshet.Stream[A], b *freshet.Stream[B]) 
 	if err != nil {
 		return nil, err
 	}
-	env := freshet.NewEnv()
+	env := newEnv(cfg)
 	a := freshet.FromSource[A, inputSplit](env, input[A]{}, "harness input 1")
 	b := freshet.FromSource[B, inputSplit](env, input[B]{}, "harness input 2")
-	chain, err := chainTo(build(a, b), inputNode(a), inputNode(b))
+	chain, err := plan(build(a, b), inputNode(a), inputNode(b))
 	if err != nil {
 		return nil, err
 	}
@@ -555,13 +514,12 @@ func New2[A, B, OUT any](build func(a *freshet.Stream[A], b *freshet.Stream[B]) 
 		_ = h.Close()
 		return nil, err
 	}
-	in1, ok1 := h.ops[0].(operator.Input1[A])
-	in2, ok2 := h.ops[0].(operator.Input2[B])
-	if !ok1 || !ok2 {
+	head, ok := h.chain.Head().(operator.TwoInput[A, B])
+	if !ok {
 		_ = h.Close()
 		return nil, fmt.Errorf("freshettest: operator %q is not a two-input operator of these types", chain[0].Name)
 	}
-	h.in1, h.in2 = in1, in2
+	h.head = head
 	return h, nil
 }
 
@@ -570,7 +528,7 @@ func (h *Harness2[A, B, OUT]) Process1(v A) error { return h.Process1At(v, opera
 
 // Process1At pushes v into the first input with timestamp ts.
 func (h *Harness2[A, B, OUT]) Process1At(v A, ts int64) error {
-	return h.call(func() error { return h.in1.ProcessElement1(operator.Record[A]{Value: v, Timestamp: ts}) })
+	return h.call(func() error { return h.head.ProcessElement1(operator.Record[A]{Value: v, Timestamp: ts}) })
 }
 
 // Process2 pushes v into the second input without a timestamp.
@@ -578,17 +536,17 @@ func (h *Harness2[A, B, OUT]) Process2(v B) error { return h.Process2At(v, opera
 
 // Process2At pushes v into the second input with timestamp ts.
 func (h *Harness2[A, B, OUT]) Process2At(v B, ts int64) error {
-	return h.call(func() error { return h.in2.ProcessElement2(operator.Record[B]{Value: v, Timestamp: ts}) })
+	return h.call(func() error { return h.head.ProcessElement2(operator.Record[B]{Value: v, Timestamp: ts}) })
 }
 
 // Watermark1 advances the first input's watermark.
 func (h *Harness2[A, B, OUT]) Watermark1(wm int64) error {
-	return h.call(func() error { return h.in1.ProcessWatermark1(wm) })
+	return h.call(func() error { return h.head.ProcessWatermark1(wm) })
 }
 
 // Watermark2 advances the second input's watermark.
 func (h *Harness2[A, B, OUT]) Watermark2(wm int64) error {
-	return h.call(func() error { return h.in2.ProcessWatermark2(wm) })
+	return h.call(func() error { return h.head.ProcessWatermark2(wm) })
 }
 
 // MarkIdle1 marks the first input idle: a two-input operator leaves it out
@@ -606,20 +564,17 @@ func (h *Harness2[A, B, OUT]) MarkActive2() error { return h.inputStatus(2, fals
 
 func (h *Harness2[A, B, OUT]) inputStatus(input int, idle bool) error {
 	return h.call(func() error {
-		if op, ok := h.ops[0].(operator.InputStatus); ok {
-			return op.ProcessInputStatus(input, idle)
-		}
-		return nil
+		return h.head.ProcessInputStatus(input, idle)
 	})
 }
 
 // EndInput ends both inputs (see Harness.EndInput).
 func (h *Harness2[A, B, OUT]) EndInput() error {
 	return h.finish(func(wm int64) error {
-		if err := h.in1.ProcessWatermark1(wm); err != nil {
+		if err := h.head.ProcessWatermark1(wm); err != nil {
 			return err
 		}
-		return h.in2.ProcessWatermark2(wm)
+		return h.head.ProcessWatermark2(wm)
 	})
 }
 

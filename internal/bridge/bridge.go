@@ -7,3 +7,7 @@ import "github.com/freshet-io/freshet/internal/graph"
 // Graph returns the nodes of the environment a stream (a *freshet.Stream[T],
 // passed as any) belongs to, and the node that produces the stream.
 var Graph func(stream any) (nodes []*graph.Node, node *graph.Node, ok bool)
+
+// Plan validates the program of the environment a stream belongs to and
+// builds its job graph, as Execute does, on a copy of its nodes.
+var Plan func(stream any, name string) (*graph.JobGraph, error)

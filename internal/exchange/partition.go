@@ -190,31 +190,27 @@ func fastDiv(x uint32, m uint64) uint32 {
 	return uint32(hi)
 }
 
-// Custom sends a record where a user function says, given its key.
+// Custom sends a record where a user function says, given its key. The
+// record writer checks the choice: one out of range fails the subtask with
+// a PartitionError.
 type Custom[T any, K any] struct {
 	Key       func(T) K
 	Partition func(key K, n int) int
-	Name      string
 }
 
 // Select implements Partitioner.
 func (p *Custom[T, K]) Select(r *operator.Record[T], n int) int {
-	i := p.Partition(p.Key(r.Value), n)
-	if i < 0 || i >= n {
-		operator.Fail(&PartitionError{Partitioner: p.Name, Index: i, Targets: n})
-	}
-	return i
+	return p.Partition(p.Key(r.Value), n)
 }
 
 // PartitionError is a custom partitioner's choice outside [0, targets).
 type PartitionError struct {
-	Partitioner string
-	Index       int
-	Targets     int
+	Index   int
+	Targets int
 }
 
 func (e *PartitionError) Error() string {
-	return fmt.Sprintf("custom partitioner %s returned channel %d, want 0 to %d", e.Partitioner, e.Index, e.Targets-1)
+	return fmt.Sprintf("custom partitioner returned channel %d, want 0 to %d", e.Index, e.Targets-1)
 }
 
 // Pointwise returns, for a forward or rescale edge between an upstream of

@@ -77,6 +77,9 @@ type WriterConfig struct {
 	Broadcast bool
 	// Encode makes the writer send encoded batches (as a remote channel would).
 	Encode bool
+	// Failure is the failure slot of the writer's chain: an error sending a
+	// batch, or a partitioner's choice out of range, is raised on it.
+	Failure *operator.Failure
 }
 
 // RecordWriter is the Output that partitions records into per-target batches
@@ -129,6 +132,9 @@ func NewRecordWriter[T any](ctx context.Context, targets []ChannelWriter, part P
 	if cfg.BatchSize < 1 {
 		cfg.BatchSize = 1
 	}
+	if cfg.Failure == nil {
+		cfg.Failure = operator.NewFailure(new(int), nil)
+	}
 	w := &RecordWriter[T]{ctx: ctx, targets: targets, part: part, cfg: cfg, pool: PoolFor[T](), pend: make([]pending[T], len(targets))}
 	switch {
 	case cfg.Broadcast:
@@ -160,7 +166,7 @@ func (w *RecordWriter[T]) Collect(r operator.Record[T]) {
 		w.add(0, r)
 	case partitioned:
 		w.sel = r
-		w.add(w.part.Select(&w.sel, len(w.targets)), r)
+		w.addChecked(w.part.Select(&w.sel, len(w.targets)), r)
 	default:
 		for i := range w.targets {
 			w.add(i, r)
@@ -192,7 +198,7 @@ func (w *RecordWriter[T]) CollectBatch(records []operator.Record[T]) {
 			n := len(w.targets)
 			for i := range records {
 				w.sel = records[i]
-				w.add(w.part.Select(&w.sel, n), records[i])
+				w.addChecked(w.part.Select(&w.sel, n), records[i])
 			}
 			return
 		}
@@ -212,6 +218,16 @@ func (w *RecordWriter[T]) CollectBatch(records []operator.Record[T]) {
 			}
 		}
 	}
+}
+
+// addChecked is add for a target a partitioner chose: one out of range
+// fails the chain and drops r.
+func (w *RecordWriter[T]) addChecked(i int, r operator.Record[T]) {
+	if uint(i) >= uint(len(w.targets)) {
+		w.cfg.Failure.Raise(&PartitionError{Index: i, Targets: len(w.targets)})
+		return
+	}
+	w.add(i, r)
 }
 
 // add appends r to the pending batch of target i. The common case, room in
@@ -253,9 +269,7 @@ func (w *RecordWriter[T]) newBatch(p *pending[T]) {
 //
 //go:noinline
 func (w *RecordWriter[T]) full(i int) {
-	if err := w.flushOne(i); err != nil {
-		operator.Fail(err)
-	}
+	w.cfg.Failure.Raise(w.flushOne(i))
 }
 
 func (w *RecordWriter[T]) flushOne(i int) error {
@@ -290,9 +304,7 @@ func (w *RecordWriter[T]) Flush() error {
 // EmitWatermark implements operator.Output: it flushes, then sends the
 // watermark to every target.
 func (w *RecordWriter[T]) EmitWatermark(wm int64) {
-	if err := w.Event(Envelope{Kind: KindWatermark, Watermark: wm}); err != nil {
-		operator.Fail(err)
-	}
+	w.cfg.Failure.Raise(w.Event(Envelope{Kind: KindWatermark, Watermark: wm}))
 }
 
 // Event flushes pending records, then sends e to every target.

@@ -16,16 +16,18 @@ import (
 // operators of any types together without reflection on the record path.
 type Type interface {
 	String() string
-	// Link returns the Output[T] that calls input (1 or 2) of op directly.
-	Link(op operator.Operator, input int, cur *int, idx int) (any, error)
+	// Link returns the Output[T] that calls op, the one-input operator at
+	// index idx of a chain, directly.
+	Link(op operator.Operator, cur *int, idx int, f *operator.Failure) (any, error)
 	// FanOut combines several Output[T] into one.
 	FanOut(outs []any) any
 	// Discard returns an Output[T] that drops everything.
 	Discard() any
 	// NewWriter returns a record writer (an Output[T]) sending to targets.
 	NewWriter(ctx context.Context, targets []exchange.ChannelWriter, p Partitioning, subtask, maxParallelism int, cfg exchange.WriterConfig) (Writer, error)
-	// NewReader returns the function feeding envelopes of records into input
-	// (1 or 2) of op.
+	// NewReader returns the function feeding envelopes of records into op:
+	// a one-input operator when input is 0, else input 1 or 2 of a
+	// two-input operator.
 	NewReader(op operator.Operator, input int) (func(e *exchange.Envelope) error, error)
 	// CheckCodec reports whether values of the type can be encoded.
 	CheckCodec() error
@@ -50,16 +52,14 @@ func (typeOf[T]) CheckCodec() error {
 	return err
 }
 
-func (typeOf[T]) Link(op operator.Operator, input int, cur *int, idx int) (any, error) {
-	switch input {
-	case 1:
-		if in, ok := op.(operator.OneInput[T]); ok {
-			l := &operator.Link[T]{Op: in, Cur: cur, Idx: idx}
-			l.Batch, _ = op.(operator.BatchInput[T])
-			return l, nil
-		}
+func (typeOf[T]) Link(op operator.Operator, cur *int, idx int, f *operator.Failure) (any, error) {
+	in, ok := op.(operator.OneInput[T])
+	if !ok {
+		return nil, fmt.Errorf("operator %T is not a one-input operator of %s", op, reflect.TypeFor[T]())
 	}
-	return nil, fmt.Errorf("operator %T does not take input %d of type %s", op, input, reflect.TypeFor[T]())
+	l := &operator.Link[T]{Op: in, Cur: cur, Idx: idx, Failure: f}
+	l.Batch, _ = op.(operator.BatchInput[T])
+	return l, nil
 }
 
 func (typeOf[T]) FanOut(outs []any) any {
@@ -107,13 +107,15 @@ func (typeOf[T]) NewReader(op operator.Operator, input int) (func(e *exchange.En
 	var process func(operator.Record[T]) error
 	var batch func([]operator.Record[T]) error
 	switch input {
-	case 1:
+	case 0:
 		if in, ok := op.(operator.OneInput[T]); ok {
 			process = in.ProcessElement
 			if b, ok := op.(operator.BatchInput[T]); ok {
 				batch = b.ProcessBatch
 			}
-		} else if in, ok := op.(operator.Input1[T]); ok {
+		}
+	case 1:
+		if in, ok := op.(operator.Input1[T]); ok {
 			process = in.ProcessElement1
 		}
 	case 2:
@@ -122,6 +124,9 @@ func (typeOf[T]) NewReader(op operator.Operator, input int) (func(e *exchange.En
 		}
 	}
 	if process == nil {
+		if input == 0 {
+			return nil, fmt.Errorf("operator %T is not a one-input operator of %s", op, reflect.TypeFor[T]())
+		}
 		return nil, fmt.Errorf("operator %T does not take input %d of type %s", op, input, reflect.TypeFor[T]())
 	}
 	pool := exchange.PoolFor[T]()

@@ -39,9 +39,15 @@ func (b *Base[OUT]) Close() error { return nil }
 func (b *Base[OUT]) ProcessWatermark(wm int64) error {
 	b.Out.EmitWatermark(wm)
 	for _, s := range b.Side {
-		s.(interface{ EmitWatermark(int64) }).EmitWatermark(wm)
+		s.(WatermarkOutput).EmitWatermark(wm)
 	}
 	return nil
+}
+
+// WatermarkOutput is the untyped part of an Output: what a side output of
+// any type takes when the operator's watermark advances.
+type WatermarkOutput interface {
+	EmitWatermark(wm int64)
 }
 
 // Emitter is the Collector handed to user functions: it emits values with
@@ -108,13 +114,6 @@ func (t *TwoWatermarks) combine() (int64, bool) {
 // Current is the operator's watermark.
 func (t *TwoWatermarks) Current() int64 { return t.cur }
 
-// InputStatus is implemented by two-input operators that leave an idle
-// input out of their watermark; the runtime calls it when an input (all its
-// channels) becomes idle or active.
-type InputStatus interface {
-	ProcessInputStatus(input int, idle bool) error
-}
-
 // Base2 is Base for two-input operators: it combines the watermarks of the
 // two inputs, forwarding the minimum whenever it advances.
 type Base2[OUT any] struct {
@@ -142,7 +141,7 @@ func (b *Base2[OUT]) CombinedWatermark() int64 {
 	return b.wms.Current()
 }
 
-// ProcessInputStatus implements InputStatus.
+// ProcessInputStatus implements TwoWatermarkInputs.
 func (b *Base2[OUT]) ProcessInputStatus(input int, idle bool) error {
 	b.init()
 	if m, ok := b.wms.SetIdle(input, idle); ok {

@@ -1,27 +1,32 @@
 package operator
 
 // Link is the Output that connects an operator to the next operator of its
-// chain: a direct call, with the running operator recorded for error reports.
+// chain: a direct call, with the running operator recorded for error
+// reports. An error of the next operator is raised on the chain's Failure;
+// once the chain has failed, a Link drops what it is given.
 type Link[T any] struct {
-	Op  OneInput[T]
-	Cur *int
-	Idx int
+	Op      OneInput[T]
+	Cur     *int
+	Idx     int
+	Failure *Failure
 	// Batch is Op when it takes runs of records, else nil.
 	Batch BatchInput[T]
 }
 
 // CollectBatch implements BatchOutput.
 func (l *Link[T]) CollectBatch(rs []Record[T]) {
+	if l.Failure.err != nil {
+		return
+	}
 	prev := *l.Cur
 	*l.Cur = l.Idx
 	if l.Batch != nil {
-		if err := l.Batch.ProcessBatch(rs); err != nil {
-			Fail(err)
-		}
+		l.Failure.Raise(l.Batch.ProcessBatch(rs))
 	} else {
 		for i := range rs {
 			if err := l.Op.ProcessElement(rs[i]); err != nil {
-				Fail(err)
+				l.Failure.Raise(err)
+				break
 			}
 		}
 	}
@@ -30,21 +35,23 @@ func (l *Link[T]) CollectBatch(rs []Record[T]) {
 
 // Collect implements Output.
 func (l *Link[T]) Collect(r Record[T]) {
+	if l.Failure.err != nil {
+		return
+	}
 	prev := *l.Cur
 	*l.Cur = l.Idx
-	if err := l.Op.ProcessElement(r); err != nil {
-		Fail(err)
-	}
+	l.Failure.Raise(l.Op.ProcessElement(r))
 	*l.Cur = prev
 }
 
 // EmitWatermark implements Output.
 func (l *Link[T]) EmitWatermark(wm int64) {
+	if l.Failure.err != nil {
+		return
+	}
 	prev := *l.Cur
 	*l.Cur = l.Idx
-	if err := l.Op.ProcessWatermark(wm); err != nil {
-		Fail(err)
-	}
+	l.Failure.Raise(l.Op.ProcessWatermark(wm))
 	*l.Cur = prev
 }
 

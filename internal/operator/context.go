@@ -22,6 +22,8 @@ type Context struct {
 	// so a failure can name it.
 	Current *int
 	Index   int
+	// Failure is the chain's failure slot: Fail raises on it.
+	Failure *Failure
 	// Timers schedules processing-time callbacks on the subtask's goroutine.
 	Timers ProcessingTimeService
 	// SetIdle tells downstream that the subtask's output is idle (no
@@ -46,6 +48,11 @@ type ProcessingTimeService interface {
 	// An error from fn fails the subtask.
 	Schedule(ts int64, fn func() error)
 }
+
+// Fail fails the subtask with err once the current call into the chain
+// returns; use it where an error cannot be returned (an Output's Collect, a
+// user function's call into its context). It does not unwind the caller.
+func (c *Context) Fail(err error) { c.Failure.Raise(err) }
 
 // StateBackend returns the backend the operator keeps its state in.
 func (c *Context) StateBackend() statebackend.Backend {

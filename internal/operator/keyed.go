@@ -137,15 +137,16 @@ type Scope[K, N comparable] struct {
 // the operator, read and written at the scope's current key and namespace.
 type StateStore[K, N comparable] struct {
 	backend statebackend.Backend
+	failure *Failure
 	prefix  string
 	scope   *Scope[K, N]
 	cells   map[string]*cell[K, N]
 }
 
-// NewStateStore returns the state store of an operator whose current key
-// and namespace are in scope.
-func NewStateStore[K, N comparable](b statebackend.Backend, prefix string, scope *Scope[K, N]) *StateStore[K, N] {
-	return &StateStore[K, N]{backend: b, prefix: prefix, scope: scope, cells: map[string]*cell[K, N]{}}
+// NewStateStore returns the state store, in c's backend, of an operator
+// whose current key and namespace are in scope.
+func NewStateStore[K, N comparable](c *Context, prefix string, scope *Scope[K, N]) *StateStore[K, N] {
+	return &StateStore[K, N]{backend: c.StateBackend(), failure: c.Failure, prefix: prefix, scope: scope, cells: map[string]*cell[K, N]{}}
 }
 
 // Cell implements state.Store.
@@ -155,7 +156,10 @@ func (s *StateStore[K, N]) Cell(name string) state.Cell {
 	}
 	t, err := statebackend.NewTable[K, N, any](s.backend, s.prefix+name)
 	if err != nil {
-		Fail(fmt.Errorf("creating state %q: %w", name, err))
+		// The subtask fails after the call; until then the function
+		// sees empty state that keeps nothing.
+		s.failure.Raise(fmt.Errorf("creating state %q: %w", name, err))
+		return noCell{}
 	}
 	c := &cell[K, N]{t: t, scope: s.scope}
 	s.cells[name] = c
@@ -169,6 +173,13 @@ func (s *StateStore[K, N]) ClearNamespace() {
 		c.Clear()
 	}
 }
+
+// noCell is the state of a cell that could not be created.
+type noCell struct{}
+
+func (noCell) Load() (any, bool) { return nil, false }
+func (noCell) Store(any)         {}
+func (noCell) Clear()            {}
 
 type cell[K, N comparable] struct {
 	t     statebackend.Table[K, N, any]

@@ -31,9 +31,13 @@ type AddSplits struct{ Splits any } // []S
 // NoMoreSplits is the event that tells a reader no more splits will come.
 type NoMoreSplits struct{}
 
-// SourceDriver is how a source subtask drives its reader.
+// SourceDriver is how a source subtask drives its reader; a source node's
+// operator must implement it.
 type SourceDriver interface {
 	Operator
+	// EndOfInput is called once the reader has read everything: the
+	// source's event time jumps to the end.
+	EndOfInput()
 	// Poll lets the reader emit; see source.Reader.PollNext.
 	Poll() (source.InputStatus, error)
 	Available() <-chan struct{}
@@ -168,9 +172,7 @@ func (w wmOutput[T]) MarkActive() { w.setIdle(false) }
 func (w wmOutput[T]) setIdle(idle bool) {
 	if w.ctx.SetIdle != nil && !*w.ended {
 		w.flush()
-		if err := w.ctx.SetIdle(idle); err != nil {
-			Fail(err)
-		}
+		w.ctx.Failure.Raise(w.ctx.SetIdle(idle))
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 
 	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/graph"
-	"github.com/freshet-io/freshet/internal/keygroup"
 	"github.com/freshet-io/freshet/internal/operator"
 	"github.com/freshet-io/freshet/internal/valve"
 	"github.com/freshet-io/freshet/source"
@@ -55,8 +54,11 @@ type Task struct {
 	spec    Spec
 	mail    chan func() error
 	done    chan struct{}
-	ops     []operator.Operator
-	cur     int
+	chain   *Chain
+	head    operator.Operator
+	// one or two is the head's watermark input, by the kind of its node.
+	one operator.WatermarkInput
+	two operator.TwoWatermarkInputs
 	writers []graph.Writer
 	readers [3]func(*exchange.Envelope) error
 	inputOf []int // gate channel → input 1 or 2
@@ -88,7 +90,7 @@ var ErrTaskEnded = errors.New("freshet: task has ended")
 // HandleEvent hands a coordinator's event to the chain's source reader. It
 // must run on the task's goroutine (through Post).
 func (t *Task) HandleEvent(event any) error {
-	d, ok := t.ops[0].(operator.SourceDriver)
+	d, ok := t.head.(operator.SourceDriver)
 	if !ok {
 		return fmt.Errorf("event %T for a task without a source", event)
 	}
@@ -119,12 +121,19 @@ func (t *Task) Name() string {
 func (t *Task) Run(ctx context.Context) (err error) {
 	defer close(t.done)
 	defer t.timers.stop()
+	// The chain's first failure cancels its context, so that code waiting
+	// on it (a reader, a sink) stops while the failure is reported.
+	chainCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	defer func() {
 		if r := recover(); r != nil {
-			err = t.fail(r)
+			err = &operator.Error{Operator: t.spec.Vertex.Name(), Subtask: t.spec.Subtask, Attempt: t.spec.Attempt,
+				Err: &operator.PanicError{Value: r}, Stack: string(debug.Stack())}
 		}
-		if cerr := t.closeAll(); err == nil && cerr != nil {
-			err = t.wrap(cerr)
+		if t.chain != nil {
+			if cerr := t.chain.Close(); err == nil && cerr != nil {
+				err = cerr
+			}
 		}
 		if t.spec.Gate != nil {
 			t.spec.Gate.Close()
@@ -139,111 +148,58 @@ func (t *Task) Run(ctx context.Context) (err error) {
 			err = ErrDownstreamClosed
 		}
 	}()
-	if err := t.build(ctx); err != nil {
-		return t.wrap(err)
-	}
-	if err := t.open(ctx); err != nil {
-		return t.wrap(err)
-	}
-	if src, ok := t.ops[0].(operator.SourceDriver); ok {
-		err = t.runSource(ctx, src)
-	} else {
-		err = t.runInputs(ctx)
-	}
-	if err != nil {
-		return t.wrap(err)
-	}
-	return t.wrap(t.finish())
-}
-
-func isOperatorErr(err error) bool {
-	var oe *operator.Error
-	return errors.As(err, &oe)
-}
-
-func (t *Task) wrap(err error) error {
-	if err == nil || isOperatorErr(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err := t.build(chainCtx, cancel); err != nil {
 		return err
 	}
-	return &operator.Error{Operator: t.opName(), Subtask: t.spec.Subtask, Attempt: t.spec.Attempt, Err: err}
-}
-
-func (t *Task) opName() string {
-	nodes := t.spec.Vertex.Nodes
-	if t.cur >= 0 && t.cur < len(nodes) {
-		return nodes[t.cur].Name
+	if err := t.open(chainCtx); err != nil {
+		return err
 	}
-	return t.spec.Vertex.Name()
-}
-
-func (t *Task) fail(r any) error {
-	if a, ok := r.(operator.Abort); ok {
-		return t.wrap(a.Err)
+	if src, ok := t.head.(operator.SourceDriver); ok {
+		err = t.runSource(chainCtx, src)
+	} else {
+		err = t.runInputs(chainCtx)
 	}
-	return &operator.Error{Operator: t.opName(), Subtask: t.spec.Subtask, Attempt: t.spec.Attempt,
-		Err: &operator.PanicError{Value: r}, Stack: string(debug.Stack())}
+	if err != nil {
+		return t.chain.Wrap(err)
+	}
+	if err := t.chain.Finish(); err != nil {
+		return err
+	}
+	return t.chain.Wrap(t.endOutputs())
 }
 
 // build creates the chain's operators and wires their outputs.
-func (t *Task) build(ctx context.Context) error {
+func (t *Task) build(ctx context.Context, cancel func()) error {
 	v := t.spec.Vertex
-	index := map[*graph.Node]int{}
-	t.ops = make([]operator.Operator, len(v.Nodes))
-	for i, n := range v.Nodes {
-		t.cur = i
-		op, err := n.NewOperator()
-		if err != nil {
-			return fmt.Errorf("creating operator: %w", err)
-		}
-		t.ops[i] = op
-		index[n] = i
-	}
-	edgeWriter := map[*graph.Edge]graph.Writer{}
+	jobEdge := map[*graph.Edge]*graph.JobEdge{}
 	for _, je := range v.Outputs {
-		w, err := t.newWriter(ctx, je)
-		if err != nil {
-			return err
-		}
-		edgeWriter[je.Edge] = w
-		t.writers = append(t.writers, w)
+		jobEdge[je.Edge] = je
 	}
-	for i, n := range v.Nodes {
-		t.cur = i
-		outs := map[string][]any{}
-		for _, e := range n.Outputs {
-			var o any
-			if j, ok := index[e.To]; ok {
-				typ := n.Out
-				if e.Tag != "" {
-					typ = n.Side[e.Tag]
-				}
-				l, err := typ.Link(t.ops[j], e.Input, &t.cur, j)
-				if err != nil {
-					return err
-				}
-				o = l
-			} else {
-				o = edgeWriter[e].Output()
+	chain, err := NewChain(v.Nodes, t.spec.Subtask, t.spec.Attempt, Ends{
+		Edge: func(e *graph.Edge, f *operator.Failure) (any, error) {
+			je, ok := jobEdge[e]
+			if !ok {
+				return nil, nil
 			}
-			outs[e.Tag] = append(outs[e.Tag], o)
-		}
-		s, ok := t.ops[i].(operator.Setup)
-		if !ok {
-			continue
-		}
-		var main any
-		if n.Out != nil {
-			main = combine(n.Out, outs[""])
-		}
-		side := map[string]any{}
-		for tag, typ := range n.Side {
-			side[tag] = combine(typ, outs[tag])
-		}
-		if err := s.Setup(main, side); err != nil {
-			return err
-		}
+			w, err := t.newWriter(ctx, je, f)
+			if err != nil {
+				return nil, err
+			}
+			t.writers = append(t.writers, w)
+			return w.Output(), nil
+		},
+	}, cancel)
+	t.chain = chain
+	if err != nil {
+		return err
 	}
-	t.cur = 0
+	t.head = chain.Head()
+	// NewChain checked that the head implements its kind's interface.
+	if v.Head().Kind == graph.KindTwoInput {
+		t.two = t.head.(operator.TwoWatermarkInputs)
+	} else {
+		t.one, _ = t.head.(operator.WatermarkInput)
+	}
 	if t.spec.Gate == nil {
 		return nil
 	}
@@ -260,9 +216,13 @@ func (t *Task) build(ctx context.Context) error {
 		if typ == nil {
 			continue
 		}
-		r, err := typ.NewReader(t.ops[0], in)
+		input := in
+		if head.Kind != graph.KindTwoInput {
+			input = 0
+		}
+		r, err := typ.NewReader(t.head, input)
 		if err != nil {
-			return err
+			return chain.Wrap(err)
 		}
 		t.readers[in] = r
 		if perInput[in] > 0 {
@@ -272,17 +232,7 @@ func (t *Task) build(ctx context.Context) error {
 	return nil
 }
 
-func combine(typ graph.Type, outs []any) any {
-	switch len(outs) {
-	case 0:
-		return typ.Discard()
-	case 1:
-		return outs[0]
-	}
-	return typ.FanOut(outs)
-}
-
-func (t *Task) newWriter(ctx context.Context, je *graph.JobEdge) (graph.Writer, error) {
+func (t *Task) newWriter(ctx context.Context, je *graph.JobEdge, failure *operator.Failure) (graph.Writer, error) {
 	var targets []exchange.ChannelWriter
 	for _, j := range je.Targets(t.spec.Subtask) {
 		cw, err := t.spec.Channel(ctx, je.Target.ID, j, je.Channel(t.spec.Subtask, j))
@@ -296,57 +246,21 @@ func (t *Task) newWriter(ctx context.Context, je *graph.JobEdge) (graph.Writer, 
 	if je.Edge.Tag != "" {
 		typ = from.Side[je.Edge.Tag]
 	}
-	return typ.NewWriter(ctx, targets, je.Edge.Part, t.spec.Subtask, je.Target.MaxParallelism, exchange.WriterConfig{BatchSize: t.spec.Config.BatchSize, Encode: t.spec.Config.Encode})
+	return typ.NewWriter(ctx, targets, je.Edge.Part, t.spec.Subtask, je.Target.MaxParallelism, exchange.WriterConfig{BatchSize: t.spec.Config.BatchSize, Encode: t.spec.Config.Encode, Failure: failure})
 }
 
 func (t *Task) open(ctx context.Context) error {
 	v := t.spec.Vertex
-	if src, ok := t.ops[0].(operator.SourceDriver); ok {
+	if src, ok := t.head.(operator.SourceDriver); ok {
 		src.SetEventSender(t.spec.SendEvent)
 	}
-	// Open downstream operators first so an operator's output is ready when it opens.
-	for i := len(t.ops) - 1; i >= 0; i-- {
-		t.cur = i
-		n := v.Nodes[i]
-		oc := &operator.Context{
-			Ctx: ctx, JobName: t.spec.Config.JobName, TaskName: n.Name, Subtask: t.spec.Subtask,
-			Parallelism: v.Parallelism, MaxParallelism: n.MaxParallelism, Attempt: t.spec.Attempt,
-			Current: &t.cur, Index: i,
-			Timers:                t.timers,
-			SetIdle:               t.setIdle,
-			AutoWatermarkInterval: t.spec.Config.AutoWatermarkInterval,
-		}
-		kgs := keygroup.RangeFor(n.MaxParallelism, v.Parallelism, t.spec.Subtask)
-		oc.KeyGroupStart, oc.KeyGroupEnd = kgs.Start, kgs.End
-		if err := t.ops[i].Open(oc); err != nil {
-			return fmt.Errorf("opening: %w", err)
-		}
-	}
-	t.cur = 0
-	return nil
-}
-
-func (t *Task) closeAll() error {
-	var first error
-	for i, op := range t.ops {
-		if op == nil {
-			continue
-		}
-		t.cur = i
-		if err := safeClose(op); err != nil && first == nil {
-			first = fmt.Errorf("closing: %w", err)
-		}
-	}
-	return first
-}
-
-func safeClose(op operator.Operator) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &operator.PanicError{Value: r}
-		}
-	}()
-	return op.Close()
+	return t.chain.Open(operator.Context{
+		Ctx: ctx, JobName: t.spec.Config.JobName, Subtask: t.spec.Subtask,
+		Parallelism: v.Parallelism, Attempt: t.spec.Attempt,
+		Timers:                t.timers,
+		SetIdle:               t.setIdle,
+		AutoWatermarkInterval: t.spec.Config.AutoWatermarkInterval,
+	})
 }
 
 func (t *Task) flush() error {
@@ -358,11 +272,14 @@ func (t *Task) flush() error {
 	return nil
 }
 
+// runMail runs f, a mail or a timer, as a call into the chain.
+func (t *Task) runMail(f func() error) error { return t.chain.Call(f) }
+
 func (t *Task) drainMail() error {
 	for {
 		select {
 		case f := <-t.mail:
-			if err := f(); err != nil {
+			if err := t.runMail(f); err != nil {
 				return err
 			}
 		default:
@@ -374,13 +291,21 @@ func (t *Task) drainMail() error {
 func (t *Task) runSource(ctx context.Context, src operator.SourceDriver) error {
 	timeout := t.spec.Config.BufferTimeout
 	lastFlush := time.Now()
+	var status source.InputStatus
+	poll := func() error {
+		var err error
+		status, err = src.Poll()
+		if err != nil {
+			return fmt.Errorf("reading source: %w", err)
+		}
+		return nil
+	}
 	for {
 		if err := t.drainMail(); err != nil {
 			return err
 		}
-		status, err := src.Poll()
-		if err != nil {
-			return fmt.Errorf("reading source: %w", err)
+		if err := t.chain.Call(poll); err != nil {
+			return err
 		}
 		switch status {
 		case source.MoreAvailable:
@@ -400,17 +325,14 @@ func (t *Task) runSource(ctx context.Context, src operator.SourceDriver) error {
 			select {
 			case <-src.Available():
 			case f := <-t.mail:
-				if err := f(); err != nil {
+				if err := t.runMail(f); err != nil {
 					return err
 				}
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		case source.EndOfInput:
-			if e, ok := src.(interface{ EndOfInput() }); ok {
-				e.EndOfInput()
-			}
-			return nil
+			return t.chain.Call(func() error { src.EndOfInput(); return nil })
 		}
 	}
 }
@@ -424,18 +346,22 @@ func (t *Task) runInputs(ctx context.Context) error {
 		lastFlush = time.Now()
 		return t.flush()
 	}
+	var e exchange.Envelope
+	handle := func() error { return t.handle(&e) }
 	for t.ended < total {
-		e, mail, err := gate.Next(ctx, idle, t.mail)
+		var mail func() error
+		var err error
+		e, mail, err = gate.Next(ctx, idle, t.mail)
 		if err != nil {
 			return err
 		}
 		if mail != nil {
-			if err := mail(); err != nil {
+			if err := t.runMail(mail); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := t.handle(&e); err != nil {
+		if err := t.chain.Call(handle); err != nil {
 			return err
 		}
 		if timeout > 0 {
@@ -484,8 +410,8 @@ func (t *Task) status(in, ch int, idle bool) error {
 	if !r.StatusChanged {
 		return nil
 	}
-	if op, ok := t.ops[0].(operator.InputStatus); ok {
-		if err := op.ProcessInputStatus(in, r.Idle); err != nil {
+	if t.two != nil {
+		if err := t.two.ProcessInputStatus(in, r.Idle); err != nil {
 			return err
 		}
 	}
@@ -524,36 +450,20 @@ func (t *Task) watermark(in, ch int, wm int64) error {
 	return t.forwardWatermark(in, out)
 }
 
-// forwardWatermark hands input in's new watermark to the chain's head.
+// forwardWatermark hands input in's new watermark to the chain's head,
+// through the interface of its kind (checked when the chain was built).
 func (t *Task) forwardWatermark(in int, out int64) error {
-	if in == 1 {
-		// A two-input operator may also have ProcessWatermark (for its
-		// output); its first input's watermark must go through
-		// ProcessWatermark1 to be combined with the second's.
-		if op, ok := t.ops[0].(interface{ ProcessWatermark1(int64) error }); ok {
-			return op.ProcessWatermark1(out)
-		}
-		if op, ok := t.ops[0].(interface{ ProcessWatermark(int64) error }); ok {
-			return op.ProcessWatermark(out)
-		}
-		return nil
+	switch {
+	case t.two == nil:
+		return t.one.ProcessWatermark(out)
+	case in == 1:
+		return t.two.ProcessWatermark1(out)
 	}
-	if op, ok := t.ops[0].(interface{ ProcessWatermark2(int64) error }); ok {
-		return op.ProcessWatermark2(out)
-	}
-	return nil
+	return t.two.ProcessWatermark2(out)
 }
 
-// finish ends the chain once all input has been processed: every operator
-// emits what it holds, then every downstream channel is told the input ended.
-func (t *Task) finish() error {
-	for i, op := range t.ops {
-		t.cur = i
-		if err := op.Finish(); err != nil {
-			return fmt.Errorf("finishing: %w", err)
-		}
-	}
-	t.cur = 0
+// endOutputs tells every downstream channel the input ended.
+func (t *Task) endOutputs() error {
 	for _, w := range t.writers {
 		if err := w.Event(exchange.Envelope{Kind: exchange.KindEndOfInput}); err != nil {
 			return err

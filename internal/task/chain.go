@@ -1,0 +1,279 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/keygroup"
+	"github.com/freshet-io/freshet/internal/operator"
+)
+
+// Chain is the operators of one chain: made from their graph nodes, wired
+// output to input, opened, called and closed by one goroutine. A subtask
+// runs its operators through a Chain, and so does the test harness, so
+// both build, open, call and close operators with the same code.
+type Chain struct {
+	nodes   []*graph.Node
+	ops     []operator.Operator
+	cur     int // index of the running operator
+	failure *operator.Failure
+	subtask int
+	attempt int
+}
+
+// Ends says where the outputs that leave a chain go.
+type Ends struct {
+	// Edge returns the Output for edge e, which leaves the chain, or nil
+	// to drop what it carries; the output raises its failures on f, the
+	// chain's failure slot.
+	Edge func(e *graph.Edge, f *operator.Failure) (any, error)
+	// Side are further side outputs every operator of the chain gets,
+	// beside those its node declares (the harness's captured tags).
+	Side map[string]graph.Type
+	// Extra returns a further output of operator i for tag ("" for the
+	// main output), or nil.
+	Extra func(i int, tag string) any
+}
+
+// NewChain creates the operators of nodes, a chain in order, and wires
+// their outputs. cancel, if set, is called on the chain's first failure.
+func NewChain(nodes []*graph.Node, subtask, attempt int, ends Ends, cancel func()) (*Chain, error) {
+	c := &Chain{nodes: nodes, ops: make([]operator.Operator, len(nodes)), subtask: subtask, attempt: attempt}
+	c.failure = operator.NewFailure(&c.cur, cancel)
+	index := map[*graph.Node]int{}
+	for i, n := range nodes {
+		c.cur = i
+		if n.NewOperator == nil {
+			return c, c.Wrap(errors.New("the operator has no runtime implementation"))
+		}
+		op, err := n.NewOperator()
+		if err != nil {
+			return c, c.Wrap(fmt.Errorf("creating operator: %w", err))
+		}
+		if err := checkKind(n, op); err != nil {
+			return c, c.Wrap(err)
+		}
+		c.ops[i] = op
+		index[n] = i
+	}
+	for i, n := range nodes {
+		c.cur = i
+		if err := c.setup(i, n, index, ends); err != nil {
+			return c, c.Wrap(err)
+		}
+	}
+	c.cur = 0
+	return c, nil
+}
+
+// checkKind makes sure op implements the interface its node's kind calls
+// it through.
+func checkKind(n *graph.Node, op operator.Operator) error {
+	var ok bool
+	var want string
+	switch n.Kind {
+	case graph.KindSource:
+		_, ok = op.(operator.SourceDriver)
+		want = "operator.SourceDriver"
+	case graph.KindTwoInput:
+		_, ok = op.(operator.TwoWatermarkInputs)
+		want = "operator.TwoInput"
+	default:
+		_, ok = op.(operator.WatermarkInput)
+		want = "operator.OneInput"
+	}
+	if !ok {
+		return fmt.Errorf("operator %T of a %s node does not implement %s", op, n.Kind, want)
+	}
+	return nil
+}
+
+func (c *Chain) setup(i int, n *graph.Node, index map[*graph.Node]int, ends Ends) error {
+	outs := map[string][]any{}
+	for _, e := range n.Outputs {
+		typ := n.Out
+		if e.Tag != "" {
+			typ = n.Side[e.Tag]
+		}
+		if j, ok := index[e.To]; ok {
+			l, err := typ.Link(c.ops[j], &c.cur, j, c.failure)
+			if err != nil {
+				return err
+			}
+			outs[e.Tag] = append(outs[e.Tag], l)
+		} else if ends.Edge != nil {
+			o, err := ends.Edge(e, c.failure)
+			if err != nil {
+				return err
+			}
+			if o != nil {
+				outs[e.Tag] = append(outs[e.Tag], o)
+			}
+		}
+	}
+	sideTypes := make(map[string]graph.Type, len(n.Side)+len(ends.Side))
+	for tag, typ := range ends.Side {
+		sideTypes[tag] = typ
+	}
+	for tag, typ := range n.Side {
+		sideTypes[tag] = typ
+	}
+	if ends.Extra != nil {
+		for _, tag := range append([]string{""}, keys(sideTypes)...) {
+			if o := ends.Extra(i, tag); o != nil {
+				outs[tag] = append(outs[tag], o)
+			}
+		}
+	}
+	var main any
+	if n.Out != nil {
+		main = combine(n.Out, outs[""])
+	}
+	side := make(map[string]any, len(sideTypes))
+	for tag, typ := range sideTypes {
+		side[tag] = combine(typ, outs[tag])
+	}
+	if err := c.ops[i].Setup(main, side); err != nil {
+		return fmt.Errorf("setting up: %w", err)
+	}
+	return nil
+}
+
+func keys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+func combine(typ graph.Type, outs []any) any {
+	switch len(outs) {
+	case 0:
+		return typ.Discard()
+	case 1:
+		return outs[0]
+	}
+	return typ.FanOut(outs)
+}
+
+// Ops are the chain's operators, in order.
+func (c *Chain) Ops() []operator.Operator { return c.ops }
+
+// Head is the chain's first operator.
+func (c *Chain) Head() operator.Operator { return c.ops[0] }
+
+// Failure is the chain's failure slot.
+func (c *Chain) Failure() *operator.Failure { return c.failure }
+
+// Open opens the operators, the last first so that an operator's outputs
+// are ready when it opens. Each gets a copy of tmpl with its own name,
+// index, max parallelism and key groups.
+func (c *Chain) Open(tmpl operator.Context) error {
+	return c.Call(func() error {
+		for i := len(c.ops) - 1; i >= 0; i-- {
+			c.cur = i
+			n := c.nodes[i]
+			oc := tmpl
+			oc.TaskName, oc.Index, oc.MaxParallelism = n.Name, i, n.MaxParallelism
+			oc.Current, oc.Failure = &c.cur, c.failure
+			kgs := keygroup.RangeFor(n.MaxParallelism, tmpl.Parallelism, tmpl.Subtask)
+			oc.KeyGroupStart, oc.KeyGroupEnd = kgs.Start, kgs.End
+			if err := c.ops[i].Open(&oc); err != nil {
+				return fmt.Errorf("opening: %w", err)
+			}
+			if c.failure.Failed() {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// Call runs f, one call into the chain (an input's records or watermark, a
+// timer, mail), and returns the chain's failure as an *operator.Error
+// naming the operator that failed: an error raised on the chain's failure
+// slot during the call, else the error f returned, else a panic.
+func (c *Chain) Call(f func() error) (err error) {
+	defer c.recover(&err)
+	c.cur = 0
+	err = f()
+	if ferr := c.failure.Err(); ferr != nil {
+		return c.wrapAt(ferr, c.failure.Operator())
+	}
+	return c.Wrap(err)
+}
+
+// recover turns a panic of the running operator into its failure.
+func (c *Chain) recover(err *error) {
+	if r := recover(); r != nil {
+		*err = &operator.Error{Operator: c.name(c.cur), Subtask: c.subtask, Attempt: c.attempt,
+			Err: &operator.PanicError{Value: r}, Stack: string(debug.Stack())}
+	}
+}
+
+// Finish finishes the operators in order, within one Call.
+func (c *Chain) Finish() error {
+	return c.Call(func() error {
+		for i, op := range c.ops {
+			c.cur = i
+			if err := op.Finish(); err != nil {
+				return fmt.Errorf("finishing: %w", err)
+			}
+			if c.failure.Failed() {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// Close closes every operator that was made, also after a failure, and
+// returns the first error of a Close (a panic included).
+func (c *Chain) Close() error {
+	var first error
+	for i, op := range c.ops {
+		if op == nil {
+			continue
+		}
+		if err := c.closeOne(i, op); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (c *Chain) closeOne(i int, op operator.Operator) (err error) {
+	defer c.recover(&err)
+	c.cur = i
+	if err := op.Close(); err != nil {
+		return c.Wrap(fmt.Errorf("closing: %w", err))
+	}
+	return nil
+}
+
+// Wrap names the running operator in err, unless err already names one or
+// is a cancellation.
+func (c *Chain) Wrap(err error) error { return c.wrapAt(err, c.cur) }
+
+func (c *Chain) wrapAt(err error, i int) error {
+	if err == nil || isOperatorErr(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &operator.Error{Operator: c.name(i), Subtask: c.subtask, Attempt: c.attempt, Err: err}
+}
+
+func (c *Chain) name(i int) string {
+	if i >= 0 && i < len(c.nodes) {
+		return c.nodes[i].Name
+	}
+	return ""
+}
+
+func isOperatorErr(err error) bool {
+	var oe *operator.Error
+	return errors.As(err, &oe)
+}
