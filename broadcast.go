@@ -207,10 +207,11 @@ func (c *ReadOnlyBroadcastContext) broadcastStore() *broadcastStore { return c.b
 // stream (Flink's BroadcastProcessFunction): ProcessBroadcastElement sees
 // every broadcast element, in every subtask, and may change the broadcast
 // state; ProcessElement sees the elements of the other input and may only
-// read it. If the function implements Opener or Closer, those are called
-// when the subtask starts and ends. The function value is shared by all
-// subtasks: keep what a subtask learns in broadcast state, not in fields.
+// read it. Embed BaseFunction for Open and Close. The function value is
+// shared by all subtasks: keep what a subtask learns in broadcast state, not
+// in fields.
 type BroadcastProcessFunction[A, B, OUT any] interface {
+	Lifecycle
 	ProcessElement(ctx *ReadOnlyBroadcastContext, v A, out Collector[OUT]) error
 	ProcessBroadcastElement(ctx *BroadcastContext, v B, out Collector[OUT]) error
 }
@@ -271,7 +272,7 @@ func (o *broadcastProcessOp[A, B, OUT]) watermark(input int, wm int64) error {
 	return nil
 }
 
-func (o *broadcastProcessOp[A, B, OUT]) Close() error { return closeFn(o.fn) }
+func (o *broadcastProcessOp[A, B, OUT]) Close() error { return o.fn.Close() }
 
 // KeyedBroadcastContext is the context of ProcessBroadcastElement of a
 // keyed broadcast process function (Flink's
@@ -317,30 +318,35 @@ func (c *KeyedReadOnlyBroadcastContext[K]) TimeDomain() TimeDomain { return c.rt
 // may change the broadcast state and may visit the keyed state of every
 // key with ApplyToKeyedState; ProcessElement sees the keyed elements with
 // their key, keyed state and timers, and may only read the broadcast state.
-// To receive timers, also implement KeyedBroadcastTimerHandler. If the
-// function implements Opener or Closer, those are called when the subtask
-// starts and ends.
-type KeyedBroadcastProcessFunction[K comparable, A, B, OUT any] interface {
+// OnTimer is called when a timer the function set fires, with the timer's
+// key current, ctx.TimeDomain telling which clock fired and, for event
+// time, the output timestamped at the timer's time; event-time timers fire
+// when the minimum of both inputs' watermarks passes them, and the
+// broadcast state is read-only in OnTimer. A function that sets no timers
+// embeds NoBroadcastTimers.
+type KeyedBroadcastProcessFunction[A, B any, K comparable, OUT any] interface {
+	Lifecycle
 	ProcessElement(ctx *KeyedReadOnlyBroadcastContext[K], v A, out Collector[OUT]) error
 	ProcessBroadcastElement(ctx *KeyedBroadcastContext[K], v B, out Collector[OUT]) error
-}
-
-// KeyedBroadcastTimerHandler is implemented by keyed broadcast process
-// functions that set timers: OnTimer is called when one fires, with the
-// timer's key current, ctx.TimeDomain telling which clock fired and, for
-// event time, the output timestamped at the timer's time. Event-time timers
-// fire when the minimum of both inputs' watermarks passes them. The
-// broadcast state is read-only in OnTimer.
-type KeyedBroadcastTimerHandler[K comparable, OUT any] interface {
 	OnTimer(ctx *KeyedReadOnlyBroadcastContext[K], ts int64, out Collector[OUT]) error
 }
 
+// NoBroadcastTimers is NoTimers for KeyedBroadcastProcessFunction: embed it
+// in one that sets no timers; setting a timer in it fails the job at the
+// first registration with ErrNoTimerHandler.
+type NoBroadcastTimers[K comparable, OUT any] struct{ BaseFunction }
+
+// OnTimer implements KeyedBroadcastProcessFunction; it is never called, as
+// setting a timer fails first.
+func (NoBroadcastTimers[K, OUT]) OnTimer(*KeyedReadOnlyBroadcastContext[K], int64, Collector[OUT]) error {
+	return ErrNoTimerHandler
+}
+
+func (NoBroadcastTimers[K, OUT]) setsNoTimers() {}
+
 // KeyedBroadcastProcess applies fn to both inputs of c. The broadcast
 // stream is the operator's second input.
-func KeyedBroadcastProcess[A, B any, K comparable, OUT any](c *KeyedBroadcastConnectedStreams[A, B, K], fn KeyedBroadcastProcessFunction[K, A, B, OUT]) *Stream[OUT] {
-	if _, ok := fn.(TimerHandler[K, OUT]); ok {
-		c.in.s.env.fail(fmt.Errorf("%w: KeyedBroadcastProcess: the function's OnTimer takes a *KeyedContext; a keyed broadcast process function's OnTimer takes a *KeyedReadOnlyBroadcastContext (KeyedBroadcastTimerHandler)", ErrInvalidProgram))
-	}
+func KeyedBroadcastProcess[A, B any, K comparable, OUT any](c *KeyedBroadcastConnectedStreams[A, B, K], fn KeyedBroadcastProcessFunction[A, B, K, OUT]) *Stream[OUT] {
 	key := c.in.key
 	s := newTwoInput[A, B, OUT](&ConnectedStreams[A, B]{first: c.in.s, second: c.bc.s}, "KeyedBroadcastProcess", func() (operator.Operator, error) {
 		return &keyedBroadcastProcessOp[A, B, K, OUT]{key: key, fn: fn}, nil
@@ -425,8 +431,7 @@ var errBroadcastSideTimers = fmt.Errorf("%w (ProcessBroadcastElement has no curr
 type keyedBroadcastProcessOp[A, B any, K comparable, OUT any] struct {
 	twoInputs[OUT]
 	key  func(A) K
-	fn   KeyedBroadcastProcessFunction[K, A, B, OUT]
-	onT  KeyedBroadcastTimerHandler[K, OUT]
+	fn   KeyedBroadcastProcessFunction[A, B, K, OUT]
 	bs   broadcastStore
 	rt   keyedBroadcastRuntime[K]
 	ro   KeyedReadOnlyBroadcastContext[K]
@@ -436,8 +441,7 @@ type keyedBroadcastProcessOp[A, B any, K comparable, OUT any] struct {
 
 func (o *keyedBroadcastProcessOp[A, B, K, OUT]) Open(c *operator.Context) error {
 	o.open(c)
-	o.onT, _ = o.fn.(KeyedBroadcastTimerHandler[K, OUT])
-	k, err := newKeyedRuntime[K](c, o.onTimer)
+	k, err := newKeyedRuntime[K](c, o.fn, o.onTimer)
 	if err != nil {
 		return err
 	}
@@ -470,15 +474,12 @@ func (o *keyedBroadcastProcessOp[A, B, K, OUT]) ProcessElement2(r operator.Recor
 }
 
 func (o *keyedBroadcastProcessOp[A, B, K, OUT]) onTimer(d TimeDomain, t statebackend.Timer[K, struct{}]) error {
-	if o.onT == nil {
-		return nil
-	}
 	ts := int64(operator.NoTimestamp)
 	if d == EventTime {
 		ts = t.Time
 	}
 	o.ro.rec, o.emit.Timestamp = ts, ts
-	return o.onT.OnTimer(&o.ro, t.Time, &o.emit)
+	return o.fn.OnTimer(&o.ro, t.Time, &o.emit)
 }
 
 func (o *keyedBroadcastProcessOp[A, B, K, OUT]) ProcessWatermark1(wm int64) error {
@@ -509,4 +510,4 @@ func (o *keyedBroadcastProcessOp[A, B, K, OUT]) watermark(input int, wm int64) e
 	return o.base.ProcessWatermark(m)
 }
 
-func (o *keyedBroadcastProcessOp[A, B, K, OUT]) Close() error { return closeFn(o.fn) }
+func (o *keyedBroadcastProcessOp[A, B, K, OUT]) Close() error { return o.fn.Close() }

@@ -21,6 +21,7 @@ type rule struct {
 
 // thresholdFn passes the elements at or above the broadcast rule "min".
 type thresholdFn struct {
+	freshet.BaseFunction
 	noRule  freshet.OutputTag[int]
 	ruleLog freshet.OutputTag[string]
 }
@@ -88,6 +89,7 @@ func TestBroadcastProcessAppliesRulesInOrderInHarness(t *testing.T) {
 // gatedThresholdFn is thresholdFn for a job: an element before the rule
 // fails, and ruleSeen is closed once every subtask has the rule.
 type gatedThresholdFn struct {
+	freshet.BaseFunction
 	subtasksWithRule *atomic.Int32
 	ruleSeen         chan struct{}
 }
@@ -148,7 +150,9 @@ func TestBroadcastProcessJobRuleReachesEverySubtask(t *testing.T) {
 // bufferingFn is Flink's keyed broadcast pattern that misses no element:
 // elements that arrive before the rule wait in keyed state, and the rule's
 // arrival releases them with ApplyToKeyedState.
-type bufferingFn struct{}
+type bufferingFn struct {
+	freshet.NoBroadcastTimers[int, [3]int]
+}
 
 func (bufferingFn) ProcessElement(ctx *freshet.KeyedReadOnlyBroadcastContext[int], v int, out freshet.Collector[[3]int]) error {
 	limit, ok := freshet.BroadcastState[string, int](ctx, "rules").Get("min")
@@ -180,7 +184,7 @@ func TestKeyedBroadcastProcessJobIsExactWhateverTheInterleaving(t *testing.T) {
 	env := freshet.NewEnv(freshet.WithParallelism(2))
 	keyed := freshet.KeyBy(freshet.FromSlice(env, ints(40)), func(v int) int { return v % 8 })
 	rules := freshet.NewBroadcastStream(freshet.FromElements(env, rule{"min", 10}))
-	got := freshet.Collect(freshet.KeyedBroadcastProcess(freshet.ConnectKeyedBroadcast(keyed, rules), freshet.KeyedBroadcastProcessFunction[int, int, rule, [3]int](bufferingFn{})))
+	got := freshet.Collect(freshet.KeyedBroadcastProcess(freshet.ConnectKeyedBroadcast(keyed, rules), freshet.KeyedBroadcastProcessFunction[int, rule, int, [3]int](bufferingFn{})))
 	execute(t, env)
 
 	var values []int
@@ -209,7 +213,7 @@ func TestKeyedBroadcastProcessJobIsExactWhateverTheInterleaving(t *testing.T) {
 }
 
 // writeOnElementFn changes broadcast state where it may not.
-type writeOnElementFn struct{}
+type writeOnElementFn struct{ freshet.BaseFunction }
 
 func (writeOnElementFn) ProcessElement(ctx *freshet.ReadOnlyBroadcastContext, v int, _ freshet.Collector[int]) error {
 	freshet.BroadcastState[string, int](ctx, "rules").Put("min", v)
@@ -247,7 +251,7 @@ func TestBroadcastStateIsReadOnlyOnTheElementSide(t *testing.T) {
 	}
 }
 
-type typeClashFn struct{}
+type typeClashFn struct{ freshet.BaseFunction }
 
 func (typeClashFn) ProcessElement(ctx *freshet.ReadOnlyBroadcastContext, v int, out freshet.Collector[int]) error {
 	n, _ := freshet.BroadcastState[string, string](ctx, "rules").Get("min")
@@ -286,7 +290,10 @@ type command struct {
 
 // alertFn keeps each sensor's maximum temperature and, 10 ms of event time
 // after a reading, reports it if it is above the broadcast threshold.
-type alertFn struct{ resets freshet.OutputTag[string] }
+type alertFn struct {
+	freshet.BaseFunction
+	resets freshet.OutputTag[string]
+}
 
 func (alertFn) ProcessElement(ctx *freshet.KeyedReadOnlyBroadcastContext[string], r sensorReading, _ freshet.Collector[string]) error {
 	st := state.Value[int](ctx.State(), "max")
@@ -342,7 +349,7 @@ func TestKeyedBroadcastProcessTimersStateAndApplyToKeyedState(t *testing.T) {
 	resets := freshet.NewOutputTag[string]("resets")
 	h, err := freshettest.New2(func(a *freshet.Stream[sensorReading], b *freshet.Stream[command]) *freshet.Stream[string] {
 		c := freshet.ConnectKeyedBroadcast(freshet.KeyBy(a, func(r sensorReading) string { return r.ID }), freshet.NewBroadcastStream(b))
-		return freshet.KeyedBroadcastProcess(c, freshet.KeyedBroadcastProcessFunction[string, sensorReading, command, string](alertFn{resets}))
+		return freshet.KeyedBroadcastProcess(c, freshet.KeyedBroadcastProcessFunction[sensorReading, command, string, string](alertFn{resets: resets}))
 	}, freshettest.CaptureSideOutput(resets))
 	if err != nil {
 		t.Fatal(err)
@@ -404,7 +411,7 @@ func TestKeyedBroadcastProcessTimersStateAndApplyToKeyedState(t *testing.T) {
 }
 
 // writeOnTimerFn changes broadcast state in OnTimer, where it is read-only.
-type writeOnTimerFn struct{}
+type writeOnTimerFn struct{ freshet.BaseFunction }
 
 func (writeOnTimerFn) ProcessElement(ctx *freshet.KeyedReadOnlyBroadcastContext[int], v int, _ freshet.Collector[int]) error {
 	ctx.TimerService().RegisterEventTimeTimer(int64(v))
@@ -433,22 +440,5 @@ func TestKeyedBroadcastStateIsReadOnlyInOnTimer(t *testing.T) {
 	check(t, h.Watermark1(10))
 	if err := h.Watermark2(10); !errors.Is(err, freshet.ErrBroadcastStateReadOnly) {
 		t.Fatalf("Watermark2 = %v, want ErrBroadcastStateReadOnly", err)
-	}
-}
-
-// keyedOnTimerFn has the OnTimer of a keyed process function, which a
-// keyed broadcast process function would never call.
-type keyedOnTimerFn struct{ writeOnTimerFn }
-
-func (keyedOnTimerFn) OnTimer(*freshet.KeyedContext[int], int64, freshet.Collector[int]) error {
-	return nil
-}
-
-func TestKeyedBroadcastProcessRejectsKeyedContextOnTimer(t *testing.T) {
-	env := freshet.NewEnv()
-	c := freshet.ConnectKeyedBroadcast(freshet.KeyBy(freshet.FromElements(env, 1), func(v int) int { return v }), freshet.NewBroadcastStream(freshet.FromElements(env, 2)))
-	freshet.Collect(freshet.KeyedBroadcastProcess(c, freshet.KeyedBroadcastProcessFunction[int, int, int, int](keyedOnTimerFn{})))
-	if err := env.Execute(t.Context(), t.Name()); !errors.Is(err, freshet.ErrInvalidProgram) || !strings.Contains(err.Error(), "KeyedBroadcastTimerHandler") {
-		t.Fatalf("Execute = %v, want ErrInvalidProgram about OnTimer", err)
 	}
 }

@@ -85,9 +85,10 @@ func (o *coFlatMapOp[A, B, OUT]) ProcessElement2(r operator.Record[B]) error {
 }
 
 // CoProcessFunction handles the elements of two connected streams with
-// access to their context (Flink's CoProcessFunction). If it implements
-// Opener or Closer, those are called when the subtask starts and ends.
+// access to their context (Flink's CoProcessFunction). Embed BaseFunction
+// for Open and Close.
 type CoProcessFunction[A, B, OUT any] interface {
+	Lifecycle
 	ProcessElement1(ctx *Context, v A, out Collector[OUT]) error
 	ProcessElement2(ctx *Context, v B, out Collector[OUT]) error
 }
@@ -125,4 +126,4 @@ func (o *coProcessOp[A, B, OUT]) ProcessElement2(r operator.Record[B]) error {
 	return o.fn.ProcessElement2(&o.ctx, r.Value, &o.emit)
 }
 
-func (o *coProcessOp[A, B, OUT]) Close() error { return closeFn(o.fn) }
+func (o *coProcessOp[A, B, OUT]) Close() error { return o.fn.Close() }

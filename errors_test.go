@@ -96,7 +96,10 @@ func observed(env *freshet.Env, started *bool) *freshet.Stream[int] {
 	return freshet.Map(freshet.FromSlice(env, ints(10)), func(v int) int { *started = true; return v })
 }
 
-type exploding struct{ at int }
+type exploding struct {
+	freshet.BaseFunction
+	at int
+}
 
 func (e exploding) ProcessElement(ctx *freshet.Context, v int, out freshet.Collector[int]) error {
 	if v == e.at {
@@ -128,7 +131,7 @@ func TestPanicInUserCodeFailsTheJob(t *testing.T) {
 	}
 }
 
-type failing struct{}
+type failing struct{ freshet.BaseFunction }
 
 func (failing) ProcessElement(ctx *freshet.Context, v int, out freshet.Collector[int]) error {
 	if v == 3 {

@@ -53,7 +53,7 @@ func ExampleWindow() {
 		"clicks")
 	perUser := freshet.KeyBy(in, func(c click) string { return c.User })
 	counts := freshet.WindowProcess(freshet.Window(perUser, window.TumblingEventTime[click](time.Second, 0)),
-		freshet.ProcessWindowFunc[click, string, window.TimeWindow, string](
+		freshet.ProcessWindowFunc(
 			func(ctx *freshet.WindowContext[string, window.TimeWindow], cs []click, out freshet.Collector[string]) error {
 				out.Collect(fmt.Sprintf("%s [%d,%d): %d", ctx.Key(), ctx.Window().Start, ctx.Window().End, len(cs)))
 				return nil

@@ -1,6 +1,8 @@
 package freshet
 
 import (
+	"fmt"
+
 	"github.com/freshet-io/freshet/internal/operator"
 )
 
@@ -30,27 +32,34 @@ func (r *RuntimeContext) MaxParallelism() int { return r.c.MaxParallelism }
 // Attempt is the attempt number of this subtask, from 0; it grows on restarts.
 func (r *RuntimeContext) Attempt() int { return r.c.Attempt }
 
-// Opener is implemented by functions that prepare before the first element
-// (Flink's RichFunction.open).
-type Opener interface {
+// Lifecycle is part of every function interface of the process family
+// (Flink's RichFunction): Open is called before the first element, with
+// where the function runs, and Close at the end, also after a failure.
+// Embed BaseFunction (or NoTimers, BaseWindowFunction, …) for both to do
+// nothing, and define either yourself to override it: a method with a
+// slightly wrong signature then hides the default and the type no longer
+// satisfies its interface, so the mistake is a compile error.
+//
+// A function value is shared by all subtasks of its operator: keep what a
+// subtask learns in state, not in fields, or set fields up in Open.
+type Lifecycle interface {
 	Open(rc *RuntimeContext) error
-}
-
-// Closer is implemented by functions that release resources at the end.
-type Closer interface {
 	Close() error
 }
 
-func openFn(fn any, c *operator.Context) error {
-	if o, ok := fn.(Opener); ok {
-		return o.Open(&RuntimeContext{c: c})
-	}
-	return nil
-}
+// BaseFunction implements Lifecycle with an Open and a Close that do
+// nothing. Embed it in your functions.
+type BaseFunction struct{}
 
-func closeFn(fn any) error {
-	if c, ok := fn.(Closer); ok {
-		return c.Close()
+// Open implements Lifecycle.
+func (BaseFunction) Open(*RuntimeContext) error { return nil }
+
+// Close implements Lifecycle.
+func (BaseFunction) Close() error { return nil }
+
+func openFn(fn Lifecycle, c *operator.Context) error {
+	if err := fn.Open(&RuntimeContext{c: c}); err != nil {
+		return fmt.Errorf("opening function %T: %w", fn, err)
 	}
 	return nil
 }

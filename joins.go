@@ -142,18 +142,26 @@ func (c *JoinContext) RightTimestamp() int64 { return c.right }
 
 // ProcessJoinFunction handles each joined pair of an interval join with its
 // context and can emit any number of values and side outputs (Flink's
-// ProcessJoinFunction). If it implements Opener or Closer, those are called
-// when the subtask starts and ends.
+// ProcessJoinFunction). Embed BaseFunction for Open and Close, or pass a
+// function literal to ProcessJoinFunc.
 type ProcessJoinFunction[A, B, OUT any] interface {
+	Lifecycle
 	ProcessElement(ctx *JoinContext, left A, right B, out Collector[OUT]) error
 }
 
-// ProcessJoinFunc adapts a function to ProcessJoinFunction.
-type ProcessJoinFunc[A, B, OUT any] func(ctx *JoinContext, left A, right B, out Collector[OUT]) error
+// ProcessJoinFunc makes a ProcessJoinFunction of f; Go infers the types
+// from f.
+func ProcessJoinFunc[A, B, OUT any](f func(ctx *JoinContext, left A, right B, out Collector[OUT]) error) ProcessJoinFunction[A, B, OUT] {
+	return processJoinFunc[A, B, OUT]{f: f}
+}
 
-// ProcessElement implements ProcessJoinFunction.
-func (f ProcessJoinFunc[A, B, OUT]) ProcessElement(ctx *JoinContext, left A, right B, out Collector[OUT]) error {
-	return f(ctx, left, right, out)
+type processJoinFunc[A, B, OUT any] struct {
+	BaseFunction
+	f func(ctx *JoinContext, left A, right B, out Collector[OUT]) error
+}
+
+func (p processJoinFunc[A, B, OUT]) ProcessElement(ctx *JoinContext, left A, right B, out Collector[OUT]) error {
+	return p.f(ctx, left, right, out)
 }
 
 // IntervalJoinProcess runs the interval join j, calling fn for every pair
@@ -368,7 +376,7 @@ func (o *intervalJoinOp[A, B, K, OUT]) Open(c *operator.Context) error {
 
 func (o *intervalJoinOp[A, B, K, OUT]) Finish() error { return o.base.Finish() }
 
-func (o *intervalJoinOp[A, B, K, OUT]) Close() error { return closeFn(o.fn) }
+func (o *intervalJoinOp[A, B, K, OUT]) Close() error { return o.fn.Close() }
 
 func (o *intervalJoinOp[A, B, K, OUT]) ProcessElement1(r operator.Record[A]) error {
 	ts := r.Timestamp
@@ -472,12 +480,12 @@ type joinTimers struct {
 	fail           func(error)
 }
 
-func (t joinTimers) CurrentProcessingTime() int64        { return t.now() }
-func (t joinTimers) CurrentWatermark() int64             { return t.watermark() }
-func (t joinTimers) RegisterEventTimeTimer(int64)        { t.fail(errJoinTimers) }
-func (t joinTimers) RegisterProcessingTimeTimer(int64)   { t.fail(errJoinTimers) }
-func (t joinTimers) DeleteEventTimeTimer(int64)          { t.fail(errJoinTimers) }
-func (t joinTimers) DeleteProcessingTimeTimer(int64)     { t.fail(errJoinTimers) }
+func (t joinTimers) CurrentProcessingTime() int64      { return t.now() }
+func (t joinTimers) CurrentWatermark() int64           { return t.watermark() }
+func (t joinTimers) RegisterEventTimeTimer(int64)      { t.fail(errJoinTimers) }
+func (t joinTimers) RegisterProcessingTimeTimer(int64) { t.fail(errJoinTimers) }
+func (t joinTimers) DeleteEventTimeTimer(int64)        { t.fail(errJoinTimers) }
+func (t joinTimers) DeleteProcessingTimeTimer(int64)   { t.fail(errJoinTimers) }
 
 var errJoinTimers = errors.New("freshet: join functions cannot set timers")
 
@@ -626,6 +634,7 @@ func addCoWindowOp[A, B any, K comparable, W window.Window, OUT any](c *CoWindow
 // coGroupWindowFn is the window function of a window join or coGroup: it
 // splits a window's tagged elements into the two sides.
 type coGroupWindowFn[A, B any, K comparable, W window.Window, OUT any] struct {
+	BaseWindowFunction[K, W]
 	fn func([]A, []B, Collector[OUT]) error
 }
 

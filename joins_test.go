@@ -30,7 +30,7 @@ func lkey(l lel) string { return l.Key }
 func rkey(r rel) string { return r.Key }
 
 // pairFn renders a joined pair with the two timestamps the context reports.
-var pairFn = freshet.ProcessJoinFunc[lel, rel, string](func(ctx *freshet.JoinContext, l lel, r rel, out freshet.Collector[string]) error {
+var pairFn = freshet.ProcessJoinFunc(func(ctx *freshet.JoinContext, l lel, r rel, out freshet.Collector[string]) error {
 	out.Collect(fmt.Sprintf("%s-%s[%d,%d]", l.Name, r.Name, ctx.LeftTimestamp(), ctx.RightTimestamp()))
 	return nil
 })
@@ -258,7 +258,7 @@ func TestIntervalJoinApplyAndSideOutput(t *testing.T) {
 	// the join function sees the operator's watermark but cannot set timers.
 	h2, err := freshettest.New2(func(a *freshet.Stream[lel], b *freshet.Stream[rel]) *freshet.Stream[string] {
 		j := freshet.IntervalJoin(freshet.KeyBy(a, lkey), freshet.KeyBy(b, rkey)).Between(0, 5*ms)
-		return freshet.IntervalJoinProcess(j, freshet.ProcessJoinFunc[lel, rel, string](
+		return freshet.IntervalJoinProcess(j, freshet.ProcessJoinFunc(
 			func(ctx *freshet.JoinContext, l lel, r rel, out freshet.Collector[string]) error {
 				ts, _ := ctx.Timestamp()
 				freshet.Output(ctx, joinedSide, fmt.Sprintf("%s%s ts=%d wm=%d", l.Name, r.Name, ts, ctx.TimerService().CurrentWatermark()))
@@ -502,7 +502,7 @@ func TestJoinsInParallelJob(t *testing.T) {
 	}
 	strategy := watermark.ForBoundedOutOfOrderness[jev](100 * ms).WithTimestampAssigner(func(e jev, _ int64) int64 { return e.TS })
 	withTimestamps := func(s *freshet.Stream[string]) *freshet.Stream[string] {
-		return freshet.Process(s, freshet.ProcessFunc[string, string](func(ctx *freshet.Context, v string, out freshet.Collector[string]) error {
+		return freshet.Process(s, freshet.ProcessFunc(func(ctx *freshet.Context, v string, out freshet.Collector[string]) error {
 			ts, _ := ctx.Timestamp()
 			out.Collect(fmt.Sprintf("%s@%d", v, ts))
 			return nil

@@ -24,7 +24,7 @@ func TestKeyByMatchesFlinkKeyGroupAssignment(t *testing.T) {
 			keys = append(keys, "key-"+strconv.Itoa(i%97))
 		}
 		keyed := freshet.KeyBy(freshet.FromSlice(env, keys), func(k string) string { return k })
-		got := freshet.Collect(freshet.KeyedProcess(keyed, freshet.KeyedProcessFunc[string, string, [2]string](
+		got := freshet.Collect(freshet.KeyedProcess(keyed, freshet.KeyedProcessFunc(
 			func(ctx *freshet.KeyedContext[string], v string, out freshet.Collector[[2]string]) error {
 				out.Collect([2]string{v, strconv.Itoa(ctx.Runtime().SubtaskIndex())})
 				return nil
@@ -47,7 +47,7 @@ func TestKeyByMatchesFlinkKeyGroupAssignment(t *testing.T) {
 func TestKeyByIntKeysMatchFlink(t *testing.T) {
 	env := freshet.NewEnv(freshet.WithParallelism(2), freshet.WithMaxParallelism(10))
 	keyed := freshet.KeyBy(freshet.FromSlice(env, ints(200)), func(v int) int32 { return int32(v % 20) })
-	got := freshet.Collect(freshet.KeyedProcess(keyed, freshet.KeyedProcessFunc[int32, int, [2]int](
+	got := freshet.Collect(freshet.KeyedProcess(keyed, freshet.KeyedProcessFunc(
 		func(ctx *freshet.KeyedContext[int32], v int, out freshet.Collector[[2]int]) error {
 			out.Collect([2]int{int(ctx.CurrentKey()), ctx.Runtime().SubtaskIndex()})
 			return nil
@@ -175,7 +175,7 @@ func TestKeyByStructKeys(t *testing.T) {
 	}
 	keyOf := func(v int) compositeKey { return compositeKey{Region: []string{"eu", "us"}[v%2], Shard: v % 5} }
 	keyed := freshet.KeyBy(freshet.FromSlice(env, in), keyOf)
-	got := freshet.Collect(freshet.KeyedProcess(keyed, freshet.KeyedProcessFunc[compositeKey, int, [2]int](
+	got := freshet.Collect(freshet.KeyedProcess(keyed, freshet.KeyedProcessFunc(
 		func(ctx *freshet.KeyedContext[compositeKey], v int, out freshet.Collector[[2]int]) error {
 			if ctx.CurrentKey() != keyOf(v) {
 				return fmt.Errorf("current key %v for %d", ctx.CurrentKey(), v)

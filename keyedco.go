@@ -29,17 +29,19 @@ func ConnectKeyed[A, B any, K comparable](a *KeyedStream[A, K], b *KeyedStream[B
 // KeyedCoProcessFunction handles the elements of two connected keyed
 // streams with the current key, keyed state and timers (Flink's
 // KeyedCoProcessFunction). State and timers are shared by both inputs: an
-// element of either input sees the state of its key. To receive timers,
-// also implement TimerHandler; event-time timers fire when the minimum of
-// the two inputs' watermarks passes them. If the function implements Opener
-// or Closer, those are called when the subtask starts and ends.
-type KeyedCoProcessFunction[K comparable, A, B, OUT any] interface {
+// element of either input sees the state of its key. OnTimer receives the
+// timers the function sets, as in KeyedProcessFunction; event-time timers
+// fire when the minimum of the two inputs' watermarks passes them. A
+// function that sets no timers embeds NoTimers.
+type KeyedCoProcessFunction[A, B any, K comparable, OUT any] interface {
+	Lifecycle
 	ProcessElement1(ctx *KeyedContext[K], v A, out Collector[OUT]) error
 	ProcessElement2(ctx *KeyedContext[K], v B, out Collector[OUT]) error
+	OnTimer(ctx *KeyedContext[K], ts int64, out Collector[OUT]) error
 }
 
 // KeyedCoProcess applies fn to both inputs of c.
-func KeyedCoProcess[A, B any, K comparable, OUT any](c *KeyedConnectedStreams[A, B, K], fn KeyedCoProcessFunction[K, A, B, OUT]) *Stream[OUT] {
+func KeyedCoProcess[A, B any, K comparable, OUT any](c *KeyedConnectedStreams[A, B, K], fn KeyedCoProcessFunction[A, B, K, OUT]) *Stream[OUT] {
 	key1, key2 := c.first.key, c.second.key
 	s := newTwoInput[A, B, OUT](&ConnectedStreams[A, B]{first: c.first.s, second: c.second.s}, "KeyedCoProcess", func() (operator.Operator, error) {
 		return &keyedCoProcessOp[A, B, K, OUT]{key1: key1, key2: key2, fn: fn}, nil
@@ -80,8 +82,7 @@ type keyedCoProcessOp[A, B any, K comparable, OUT any] struct {
 	twoInputs[OUT]
 	key1  func(A) K
 	key2  func(B) K
-	fn    KeyedCoProcessFunction[K, A, B, OUT]
-	onT   TimerHandler[K, OUT]
+	fn    KeyedCoProcessFunction[A, B, K, OUT]
 	ctx   KeyedContext[K]
 	keyed *keyedRuntime[K]
 	emit  operator.Emitter[OUT]
@@ -89,8 +90,7 @@ type keyedCoProcessOp[A, B any, K comparable, OUT any] struct {
 
 func (o *keyedCoProcessOp[A, B, K, OUT]) Open(c *operator.Context) error {
 	o.open(c)
-	o.onT, _ = o.fn.(TimerHandler[K, OUT])
-	k, err := newKeyedRuntime[K](c, o.onTimer)
+	k, err := newKeyedRuntime[K](c, o.fn, o.onTimer)
 	if err != nil {
 		return err
 	}
@@ -113,15 +113,12 @@ func (o *keyedCoProcessOp[A, B, K, OUT]) ProcessElement2(r operator.Record[B]) e
 }
 
 func (o *keyedCoProcessOp[A, B, K, OUT]) onTimer(d TimeDomain, t statebackend.Timer[K, struct{}]) error {
-	if o.onT == nil {
-		return nil
-	}
 	ts := int64(operator.NoTimestamp)
 	if d == EventTime {
 		ts = t.Time
 	}
 	o.ctx.rec, o.emit.Timestamp = ts, ts
-	return o.onT.OnTimer(&o.ctx, t.Time, &o.emit)
+	return o.fn.OnTimer(&o.ctx, t.Time, &o.emit)
 }
 
 func (o *keyedCoProcessOp[A, B, K, OUT]) ProcessWatermark1(wm int64) error { return o.watermark(1, wm) }
@@ -147,4 +144,4 @@ func (o *keyedCoProcessOp[A, B, K, OUT]) watermark(input int, wm int64) error {
 	return o.base.ProcessWatermark(m)
 }
 
-func (o *keyedCoProcessOp[A, B, K, OUT]) Close() error { return closeFn(o.fn) }
+func (o *keyedCoProcessOp[A, B, K, OUT]) Close() error { return o.fn.Close() }

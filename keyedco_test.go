@@ -23,7 +23,10 @@ type payment struct {
 
 // matchFn joins orders with their payments by ID: whichever comes first
 // waits in keyed state for 10 ms of event time, then is reported unmatched.
-type matchFn struct{ rejected freshet.OutputTag[payment] }
+type matchFn struct {
+	freshet.BaseFunction
+	rejected freshet.OutputTag[payment]
+}
 
 func (matchFn) ProcessElement1(ctx *freshet.KeyedContext[string], o order, out freshet.Collector[string]) error {
 	pay := state.Value[payment](ctx.State(), "payment")
@@ -80,7 +83,7 @@ func TestKeyedCoProcessJoinsWithStateAndTimersOnMinWatermark(t *testing.T) {
 	rejected := freshet.NewOutputTag[payment]("rejected")
 	h, err := freshettest.New2(func(a *freshet.Stream[order], b *freshet.Stream[payment]) *freshet.Stream[string] {
 		c := freshet.ConnectKeyed(freshet.KeyBy(a, func(o order) string { return o.ID }), freshet.KeyBy(b, func(p payment) string { return p.ID }))
-		return freshet.KeyedCoProcess(c, freshet.KeyedCoProcessFunction[string, order, payment, string](matchFn{rejected}))
+		return freshet.KeyedCoProcess(c, freshet.KeyedCoProcessFunction[order, payment, string, string](matchFn{rejected: rejected}))
 	}, freshettest.CaptureSideOutput(rejected))
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +135,7 @@ func TestKeyedCoProcessJoinsWithStateAndTimersOnMinWatermark(t *testing.T) {
 
 // sumBothFn adds up, per key, the values of both inputs and reports each
 // key's total once, at the end of event time.
-type sumBothFn struct{}
+type sumBothFn struct{ freshet.BaseFunction }
 
 func (sumBothFn) add(ctx *freshet.KeyedContext[int], v int) error {
 	st := state.Value[int](ctx.State(), "sum")
@@ -165,7 +168,7 @@ func TestKeyedCoProcessJobSharesStateOfBothInputsPerKey(t *testing.T) {
 	}
 	wordStream := freshet.FromSlice(env, words).SetParallelism(2)
 	keyedWords := freshet.KeyBy(wordStream, func(w string) int { return int(w[0] - '0') })
-	got := freshet.Collect(freshet.KeyedCoProcess(freshet.ConnectKeyed(nums, keyedWords), freshet.KeyedCoProcessFunction[int, int, string, [3]int](sumBothFn{})))
+	got := freshet.Collect(freshet.KeyedCoProcess(freshet.ConnectKeyed(nums, keyedWords), freshet.KeyedCoProcessFunction[int, string, int, [3]int](sumBothFn{})))
 	execute(t, env)
 
 	want := map[int]int{}
@@ -217,7 +220,7 @@ func TestKeyedCoProcessProcessingTimeTimers(t *testing.T) {
 	}
 }
 
-type procCoFn struct{}
+type procCoFn struct{ freshet.BaseFunction }
 
 func (procCoFn) ProcessElement1(ctx *freshet.KeyedContext[int], v int, _ freshet.Collector[string]) error {
 	state.Value[string](ctx.State(), "from").Update("input 1")

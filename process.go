@@ -1,6 +1,7 @@
 package freshet
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -62,20 +63,34 @@ func (c *Context) TimerService() TimerService { return c.timers }
 
 // ProcessFunction handles each element with access to its context and can
 // emit any number of values and side outputs (Flink's ProcessFunction).
+// Implement it with a struct that embeds BaseFunction, or pass a function
+// literal to ProcessFunc:
+//
+//	type tagger struct{ freshet.BaseFunction }
+//
+//	func (tagger) ProcessElement(ctx *freshet.Context, v string, out freshet.Collector[string]) error { … }
+//
+//	var _ freshet.ProcessFunction[string, string] = tagger{} // checked at compile time
 type ProcessFunction[IN, OUT any] interface {
+	Lifecycle
 	ProcessElement(ctx *Context, v IN, out Collector[OUT]) error
 }
 
-// ProcessFunc adapts a function to ProcessFunction.
-type ProcessFunc[IN, OUT any] func(ctx *Context, v IN, out Collector[OUT]) error
-
-// ProcessElement implements ProcessFunction.
-func (f ProcessFunc[IN, OUT]) ProcessElement(ctx *Context, v IN, out Collector[OUT]) error {
-	return f(ctx, v, out)
+// ProcessFunc makes a ProcessFunction of f; Go infers the types from f.
+func ProcessFunc[IN, OUT any](f func(ctx *Context, v IN, out Collector[OUT]) error) ProcessFunction[IN, OUT] {
+	return processFunc[IN, OUT]{f: f}
 }
 
-// Process applies a ProcessFunction to every element. If fn implements
-// Opener or Closer, those are called when the subtask starts and ends.
+type processFunc[IN, OUT any] struct {
+	BaseFunction
+	f func(ctx *Context, v IN, out Collector[OUT]) error
+}
+
+func (p processFunc[IN, OUT]) ProcessElement(ctx *Context, v IN, out Collector[OUT]) error {
+	return p.f(ctx, v, out)
+}
+
+// Process applies a ProcessFunction to every element.
 func Process[IN, OUT any](s *Stream[IN], fn ProcessFunction[IN, OUT]) *Stream[OUT] {
 	n := newOneInput[IN, OUT](s, "Process", graph.KindOneInput, func() (operator.Operator, error) {
 		return &processOp[IN, OUT]{fn: fn}, nil
@@ -133,7 +148,7 @@ func (p *processOp[IN, OUT]) ProcessWatermark(wm int64) error {
 	return p.Base.ProcessWatermark(wm)
 }
 
-func (p *processOp[IN, OUT]) Close() error { return closeFn(p.fn) }
+func (p *processOp[IN, OUT]) Close() error { return p.fn.Close() }
 
 // KeyedContext is the context of a keyed process function call: Context
 // plus the current key, keyed state and timers.
@@ -159,10 +174,17 @@ type keyedRuntime[K comparable] struct {
 	store  *operator.StateStore[K, struct{}]
 	timers *operator.TimerService[K, struct{}]
 	domain TimeDomain
+	// refuse, when set, fails a timer registration: the function cannot
+	// receive timers.
+	refuse error
+	fail   func(error)
 }
 
-func newKeyedRuntime[K comparable](c *operator.Context, onTimer func(d TimeDomain, t statebackend.Timer[K, struct{}]) error) (*keyedRuntime[K], error) {
-	k := &keyedRuntime[K]{}
+func newKeyedRuntime[K comparable](c *operator.Context, fn any, onTimer func(d TimeDomain, t statebackend.Timer[K, struct{}]) error) (*keyedRuntime[K], error) {
+	k := &keyedRuntime[K]{fail: c.Fail}
+	if _, ok := fn.(noTimers); ok {
+		k.refuse = fmt.Errorf("%w (function %T in operator %q)", ErrNoTimerHandler, fn, c.TaskName)
+	}
 	b := c.StateBackend()
 	k.store = operator.NewStateStore(c, "", &k.scope)
 	ts, err := operator.NewTimerService(b, "timers", c.Timers, func(d TimeDomain, t statebackend.Timer[K, struct{}]) error {
@@ -180,9 +202,17 @@ func newKeyedRuntime[K comparable](c *operator.Context, onTimer func(d TimeDomai
 func (k *keyedRuntime[K]) CurrentProcessingTime() int64 { return k.timers.Now() }
 func (k *keyedRuntime[K]) CurrentWatermark() int64      { return k.timers.Watermark() }
 func (k *keyedRuntime[K]) RegisterEventTimeTimer(ts int64) {
+	if k.refuse != nil {
+		k.fail(k.refuse)
+		return
+	}
 	k.timers.RegisterEventTimer(k.scope.Key, struct{}{}, ts)
 }
 func (k *keyedRuntime[K]) RegisterProcessingTimeTimer(ts int64) {
+	if k.refuse != nil {
+		k.fail(k.refuse)
+		return
+	}
 	k.timers.RegisterProcessingTimer(k.scope.Key, struct{}{}, ts)
 }
 func (k *keyedRuntime[K]) DeleteEventTimeTimer(ts int64) {
@@ -193,30 +223,93 @@ func (k *keyedRuntime[K]) DeleteProcessingTimeTimer(ts int64) {
 }
 
 // KeyedProcessFunction handles each element of a keyed stream with its key,
-// keyed state and timers (Flink's KeyedProcessFunction). To receive timers,
-// also implement TimerHandler.
-type KeyedProcessFunction[K comparable, IN, OUT any] interface {
+// keyed state and timers (Flink's KeyedProcessFunction). OnTimer is called
+// when a timer the function set fires, with the timer's key current,
+// ctx.TimeDomain telling which clock fired and, for event time, the output
+// timestamped at the timer's time.
+//
+// A function that sets no timers embeds NoTimers, which provides OnTimer
+// (and Open and Close); setting a timer in it fails the job at once. One
+// that sets timers defines OnTimer itself; if its signature is off, the type
+// does not satisfy the interface and the program does not compile:
+//
+//	type alerts struct{ freshet.BaseFunction }
+//
+//	func (alerts) ProcessElement(ctx *freshet.KeyedContext[string], r Reading, out freshet.Collector[Alert]) error { … }
+//	func (alerts) OnTimer(ctx *freshet.KeyedContext[string], ts int64, out freshet.Collector[Alert]) error { … }
+//
+//	var _ freshet.KeyedProcessFunction[Reading, string, Alert] = alerts{} // checked at compile time
+//
+// Function literals become keyed process functions with KeyedProcessFunc
+// and KeyedProcessFuncWithTimers.
+type KeyedProcessFunction[IN any, K comparable, OUT any] interface {
+	Lifecycle
 	ProcessElement(ctx *KeyedContext[K], v IN, out Collector[OUT]) error
-}
-
-// TimerHandler is implemented by keyed functions that set timers: OnTimer is
-// called when one fires, with the timer's key current, ctx.TimeDomain
-// telling which clock fired and, for event time, the output timestamped at
-// the timer's time.
-type TimerHandler[K comparable, OUT any] interface {
 	OnTimer(ctx *KeyedContext[K], ts int64, out Collector[OUT]) error
 }
 
-// KeyedProcessFunc adapts a function to KeyedProcessFunction.
-type KeyedProcessFunc[K comparable, IN, OUT any] func(ctx *KeyedContext[K], v IN, out Collector[OUT]) error
+// NoTimers is embedded in keyed functions (KeyedProcessFunction,
+// KeyedCoProcessFunction) that set no timers: it provides an OnTimer that is
+// never called, and Open and Close that do nothing. Setting a timer in a
+// function that embeds it fails the job at the first registration with
+// ErrNoTimerHandler — define OnTimer and drop NoTimers instead.
+type NoTimers[K comparable, OUT any] struct{ BaseFunction }
 
-// ProcessElement implements KeyedProcessFunction.
-func (f KeyedProcessFunc[K, IN, OUT]) ProcessElement(ctx *KeyedContext[K], v IN, out Collector[OUT]) error {
-	return f(ctx, v, out)
+// OnTimer implements KeyedProcessFunction; it is never called, as setting a
+// timer fails first.
+func (NoTimers[K, OUT]) OnTimer(*KeyedContext[K], int64, Collector[OUT]) error {
+	return ErrNoTimerHandler
+}
+
+func (NoTimers[K, OUT]) setsNoTimers() {}
+
+// noTimers is implemented by functions that embed NoTimers (or are made by
+// KeyedProcessFunc): the runtime refuses their timers.
+type noTimers interface{ setsNoTimers() }
+
+// ErrNoTimerHandler fails a job whose keyed function sets a timer although
+// it cannot receive one: it embeds NoTimers (or was made by
+// KeyedProcessFunc) instead of defining OnTimer.
+var ErrNoTimerHandler = errors.New("freshet: the function sets a timer but has no OnTimer to receive it: define OnTimer instead of embedding NoTimers, or use KeyedProcessFuncWithTimers")
+
+// KeyedProcessFunc makes a KeyedProcessFunction that sets no timers of f;
+// Go infers the types from f. Setting a timer in f fails the job with
+// ErrNoTimerHandler: use KeyedProcessFuncWithTimers for that.
+func KeyedProcessFunc[IN any, K comparable, OUT any](f func(ctx *KeyedContext[K], v IN, out Collector[OUT]) error) KeyedProcessFunction[IN, K, OUT] {
+	return keyedProcessFunc[IN, K, OUT]{f: f}
+}
+
+type keyedProcessFunc[IN any, K comparable, OUT any] struct {
+	NoTimers[K, OUT]
+	f func(ctx *KeyedContext[K], v IN, out Collector[OUT]) error
+}
+
+func (p keyedProcessFunc[IN, K, OUT]) ProcessElement(ctx *KeyedContext[K], v IN, out Collector[OUT]) error {
+	return p.f(ctx, v, out)
+}
+
+// KeyedProcessFuncWithTimers makes a KeyedProcessFunction of f, which
+// handles elements, and onTimer, which handles the timers f sets.
+func KeyedProcessFuncWithTimers[IN any, K comparable, OUT any](f func(ctx *KeyedContext[K], v IN, out Collector[OUT]) error, onTimer func(ctx *KeyedContext[K], ts int64, out Collector[OUT]) error) KeyedProcessFunction[IN, K, OUT] {
+	return keyedProcessTimerFunc[IN, K, OUT]{f: f, onTimer: onTimer}
+}
+
+type keyedProcessTimerFunc[IN any, K comparable, OUT any] struct {
+	BaseFunction
+	f       func(ctx *KeyedContext[K], v IN, out Collector[OUT]) error
+	onTimer func(ctx *KeyedContext[K], ts int64, out Collector[OUT]) error
+}
+
+func (p keyedProcessTimerFunc[IN, K, OUT]) ProcessElement(ctx *KeyedContext[K], v IN, out Collector[OUT]) error {
+	return p.f(ctx, v, out)
+}
+
+func (p keyedProcessTimerFunc[IN, K, OUT]) OnTimer(ctx *KeyedContext[K], ts int64, out Collector[OUT]) error {
+	return p.onTimer(ctx, ts, out)
 }
 
 // KeyedProcess applies fn to every element of a keyed stream.
-func KeyedProcess[T any, K comparable, OUT any](k *KeyedStream[T, K], fn KeyedProcessFunction[K, T, OUT]) *Stream[OUT] {
+func KeyedProcess[T any, K comparable, OUT any](k *KeyedStream[T, K], fn KeyedProcessFunction[T, K, OUT]) *Stream[OUT] {
 	n := keyedNode[T, K, OUT](k, "KeyedProcess", func() (operator.Operator, error) {
 		return &keyedProcessOp[T, K, OUT]{key: k.key, fn: fn}, nil
 	})
@@ -226,8 +319,7 @@ func KeyedProcess[T any, K comparable, OUT any](k *KeyedStream[T, K], fn KeyedPr
 type keyedProcessOp[T any, K comparable, OUT any] struct {
 	operator.Base[OUT]
 	key   func(T) K
-	fn    KeyedProcessFunction[K, T, OUT]
-	onT   TimerHandler[K, OUT]
+	fn    KeyedProcessFunction[T, K, OUT]
 	ctx   KeyedContext[K]
 	keyed *keyedRuntime[K]
 	emit  operator.Emitter[OUT]
@@ -235,8 +327,7 @@ type keyedProcessOp[T any, K comparable, OUT any] struct {
 
 func (p *keyedProcessOp[T, K, OUT]) Open(c *operator.Context) error {
 	_ = p.Base.Open(c)
-	p.onT, _ = p.fn.(TimerHandler[K, OUT])
-	k, err := newKeyedRuntime[K](c, p.onTimer)
+	k, err := newKeyedRuntime[K](c, p.fn, p.onTimer)
 	if err != nil {
 		return err
 	}
@@ -254,15 +345,12 @@ func (p *keyedProcessOp[T, K, OUT]) ProcessElement(r operator.Record[T]) error {
 }
 
 func (p *keyedProcessOp[T, K, OUT]) onTimer(d TimeDomain, t statebackend.Timer[K, struct{}]) error {
-	if p.onT == nil {
-		return nil
-	}
 	ts := int64(operator.NoTimestamp)
 	if d == EventTime {
 		ts = t.Time
 	}
 	p.ctx.rec, p.emit.Timestamp = ts, ts
-	return p.onT.OnTimer(&p.ctx, t.Time, &p.emit)
+	return p.fn.OnTimer(&p.ctx, t.Time, &p.emit)
 }
 
 func (p *keyedProcessOp[T, K, OUT]) ProcessWatermark(wm int64) error {
@@ -272,4 +360,4 @@ func (p *keyedProcessOp[T, K, OUT]) ProcessWatermark(wm int64) error {
 	return p.Base.ProcessWatermark(wm)
 }
 
-func (p *keyedProcessOp[T, K, OUT]) Close() error { return closeFn(p.fn) }
+func (p *keyedProcessOp[T, K, OUT]) Close() error { return p.fn.Close() }

@@ -17,7 +17,7 @@ import (
 
 // timeoutFn is Flink's classic "count, and report keys silent for 10 ms of
 // event time" keyed process function.
-type timeoutFn struct{}
+type timeoutFn struct{ freshet.BaseFunction }
 
 type countAt struct {
 	Count int
@@ -68,7 +68,7 @@ func TestKeyedProcessEventTimeTimersAndState(t *testing.T) {
 	}
 }
 
-type procTimerFn struct{}
+type procTimerFn struct{ freshet.BaseFunction }
 
 func (procTimerFn) ProcessElement(ctx *freshet.KeyedContext[int], v int, out freshet.Collector[int]) error {
 	now := ctx.TimerService().CurrentProcessingTime()
@@ -115,7 +115,7 @@ func TestKeyedProcessProcessingTimeTimers(t *testing.T) {
 
 func TestTimersOnUnkeyedStreamFail(t *testing.T) {
 	h, err := freshettest.New(func(in *freshet.Stream[int]) *freshet.Stream[int] {
-		return freshet.Process(in, freshet.ProcessFunc[int, int](func(ctx *freshet.Context, v int, out freshet.Collector[int]) error {
+		return freshet.Process(in, freshet.ProcessFunc(func(ctx *freshet.Context, v int, out freshet.Collector[int]) error {
 			ctx.TimerService().RegisterEventTimeTimer(5)
 			return nil
 		}))
@@ -130,7 +130,7 @@ func TestTimersOnUnkeyedStreamFail(t *testing.T) {
 
 var odd = freshet.NewOutputTag[int]("odd")
 
-type coFn struct{}
+type coFn struct{ freshet.BaseFunction }
 
 func (coFn) ProcessElement1(ctx *freshet.Context, v int, out freshet.Collector[string]) error {
 	if v%2 == 1 {
@@ -171,7 +171,7 @@ func TestCoProcessSideOutputAndCombinedWatermark(t *testing.T) {
 	}
 }
 
-type wmReporter struct{}
+type wmReporter struct{ freshet.BaseFunction }
 
 func (wmReporter) ProcessElement1(ctx *freshet.Context, v int, out freshet.Collector[int64]) error {
 	return nil

@@ -72,7 +72,7 @@ type tagged struct {
 // tag records which subtask of the upstream (by the value's position in
 // the slice source) and of the downstream handled each value.
 func tagStream(s *freshet.Stream[int], p int) *freshet.Stream[tagged] {
-	return freshet.Process(s, freshet.ProcessFunc[int, tagged](func(ctx *freshet.Context, v int, out freshet.Collector[tagged]) error {
+	return freshet.Process(s, freshet.ProcessFunc(func(ctx *freshet.Context, v int, out freshet.Collector[tagged]) error {
 		out.Collect(tagged{To: ctx.Runtime().SubtaskIndex(), V: v})
 		return nil
 	})).SetParallelism(p)

@@ -182,27 +182,40 @@ func (c *WindowContext[K, W]) GlobalState() state.Store { return c.op.globalStat
 
 // ProcessWindowFunction evaluates a window with all its elements (or, after
 // a reduce or aggregate, the single pre-aggregated result) and its context
-// (Flink's ProcessWindowFunction). If it also implements WindowClearer, it
-// is told when a window's state goes away.
+// (Flink's ProcessWindowFunction). Clear is called when a window's state
+// goes away at the end of its lifetime, for functions that keep
+// per-window state of their own (Flink's clear). Embed BaseWindowFunction
+// for Open, Close and Clear that do nothing, or pass a function literal to
+// ProcessWindowFunc.
 type ProcessWindowFunction[IN any, K comparable, W window.Window, OUT any] interface {
+	Lifecycle
 	Process(ctx *WindowContext[K, W], elements []IN, out Collector[OUT]) error
+	Clear(ctx *WindowContext[K, W]) error
 }
+
+// BaseWindowFunction provides the Open, Close and Clear of a
+// ProcessWindowFunction, doing nothing. Embed it and define Process.
+type BaseWindowFunction[K comparable, W window.Window] struct{ BaseFunction }
+
+// Clear implements ProcessWindowFunction.
+func (BaseWindowFunction[K, W]) Clear(*WindowContext[K, W]) error { return nil }
 
 // ProcessAllWindowFunction is ProcessWindowFunction for WindowAll.
 type ProcessAllWindowFunction[IN any, W window.Window, OUT any] = ProcessWindowFunction[IN, struct{}, W, OUT]
 
-// WindowClearer is implemented by window functions that keep per-window
-// state (Flink's ProcessWindowFunction.clear).
-type WindowClearer[K comparable, W window.Window] interface {
-	Clear(ctx *WindowContext[K, W]) error
+// ProcessWindowFunc makes a ProcessWindowFunction of f; Go infers the
+// types from f.
+func ProcessWindowFunc[IN any, K comparable, W window.Window, OUT any](f func(ctx *WindowContext[K, W], elements []IN, out Collector[OUT]) error) ProcessWindowFunction[IN, K, W, OUT] {
+	return processWindowFunc[IN, K, W, OUT]{f: f}
 }
 
-// ProcessWindowFunc adapts a function to ProcessWindowFunction.
-type ProcessWindowFunc[IN any, K comparable, W window.Window, OUT any] func(ctx *WindowContext[K, W], elements []IN, out Collector[OUT]) error
+type processWindowFunc[IN any, K comparable, W window.Window, OUT any] struct {
+	BaseWindowFunction[K, W]
+	f func(ctx *WindowContext[K, W], elements []IN, out Collector[OUT]) error
+}
 
-// Process implements ProcessWindowFunction.
-func (f ProcessWindowFunc[IN, K, W, OUT]) Process(ctx *WindowContext[K, W], elements []IN, out Collector[OUT]) error {
-	return f(ctx, elements, out)
+func (p processWindowFunc[IN, K, W, OUT]) Process(ctx *WindowContext[K, W], elements []IN, out Collector[OUT]) error {
+	return p.f(ctx, elements, out)
 }
 
 // WindowReduce combines each window's elements with fn as they arrive and
@@ -287,7 +300,7 @@ func WindowAggregateProcess[T any, K comparable, W window.Window, ACC, R, OUT an
 
 // passThrough is the window function of plain reduce and aggregate: it
 // emits the pre-aggregated result.
-type passThrough[T any, K comparable, W window.Window] struct{}
+type passThrough[T any, K comparable, W window.Window] struct{ BaseWindowFunction[K, W] }
 
 func (passThrough[T, K, W]) Process(_ *WindowContext[K, W], elements []T, out Collector[T]) error {
 	for _, v := range elements {
@@ -369,7 +382,6 @@ type windowOp[T any, K comparable, W window.Window, ACC, FIN, OUT any] struct {
 	windowCore[K, W]
 	cfg      WindowedStream[T, K, W]
 	fn       ProcessWindowFunction[FIN, K, W, OUT]
-	clearer  WindowClearer[K, W]
 	f        windowFuncs[T, ACC]
 	lateness int64
 	event    bool
@@ -421,7 +433,6 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) Open(c *operator.Context) error {
 	o.merger, _ = o.cfg.assigner.(window.WindowMerger[W])
 	o.windowCore.merging = o.merger != nil
 	o.fastEvent = o.merger == nil && o.cfg.evictor == nil && window.IsEventTimeTrigger(o.cfg.trigger)
-	o.clearer, _ = o.fn.(WindowClearer[K, W])
 	o.lateness = o.cfg.lateness.Milliseconds()
 	o.event = o.cfg.assigner.IsEventTime()
 	o.tctx.o = o
@@ -434,7 +445,7 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) Open(c *operator.Context) error {
 	return openFn(o.fn, c)
 }
 
-func (o *windowOp[T, K, W, ACC, FIN, OUT]) Close() error { return closeFn(o.fn) }
+func (o *windowOp[T, K, W, ACC, FIN, OUT]) Close() error { return o.fn.Close() }
 
 // ErrNoTimestamp fails a job when an element without a timestamp reaches an
 // operator that works in event time.
@@ -707,10 +718,8 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) clearAll(key K, w, stateW W, set *win
 	o.elements.Delete(key, stateW)
 	o.scope.Namespace = w
 	o.cfg.trigger.Clear(w, &o.tctx)
-	if o.clearer != nil {
-		if err := o.clearer.Clear(&o.wctx); err != nil {
-			return err
-		}
+	if err := o.fn.Clear(&o.wctx); err != nil {
+		return err
 	}
 	o.windowState.ClearNamespace()
 	if set != nil {

@@ -219,7 +219,9 @@ func TestCustomTriggerAndEvictors(t *testing.T) {
 // firings is a process-window function that reports, per window, how often
 // it fired (per-window state) and how often the key fired in all (global
 // state), with the window's bounds.
-type firings struct{}
+type firings struct {
+	freshet.BaseWindowFunction[string, window.TimeWindow]
+}
 
 func (firings) Process(ctx *freshet.WindowContext[string, window.TimeWindow], elements []ev, out freshet.Collector[string]) error {
 	per := state.Value[int](ctx.WindowState(), "fired")
@@ -280,7 +282,7 @@ func TestAggregateWithProcessWindowFunction(t *testing.T) {
 	h, err := freshettest.New(func(in *freshet.Stream[ev]) *freshet.Stream[string] {
 		k := freshet.KeyBy(in, func(e ev) string { return e.Key })
 		return freshet.WindowAggregateProcess(freshet.Window(k, window.TumblingEventTime[ev](10*ms, 0)), avgAgg{},
-			freshet.ProcessWindowFunc[float64, string, window.TimeWindow, string](
+			freshet.ProcessWindowFunc(
 				func(ctx *freshet.WindowContext[string, window.TimeWindow], avg []float64, out freshet.Collector[string]) error {
 					out.Collect(fmt.Sprintf("%s@%d avg=%.2f", ctx.Key(), ctx.Window().End, avg[0]))
 					return nil

@@ -46,7 +46,7 @@ const Gap = 30 * time.Minute
 func Sessions(clicks *freshet.Stream[Click]) *freshet.Stream[Session] {
 	byUser := freshet.KeyBy(clicks, func(c Click) string { return c.User })
 	sessions := freshet.Window(byUser, window.EventTimeSession[Click](Gap))
-	return freshet.WindowProcess(sessions, freshet.ProcessWindowFunc[Click, string, window.TimeWindow, Session](
+	return freshet.WindowProcess(sessions, freshet.ProcessWindowFunc(
 		func(ctx *freshet.WindowContext[string, window.TimeWindow], clicks []Click, out freshet.Collector[Session]) error {
 			first := slices.MinFunc(clicks, func(a, b Click) int { return int(a.Time - b.Time) })
 			w := ctx.Window()

@@ -68,7 +68,7 @@ func Pipeline(readings *freshet.Stream[SensorReading], threshold float64) (maxTe
 	celsius := freshet.Map(readings, ToCelsius).Name("Fahrenheit to Celsius")
 	// Drop broken sensors' readings (below absolute zero is impossible).
 	valid := celsius.Filter(func(r SensorReading) bool { return r.Temperature > -273.15 }).Name("Valid readings")
-	checked := freshet.Process(valid, freshet.ProcessFunc[SensorReading, SensorReading](
+	checked := freshet.Process(valid, freshet.ProcessFunc(
 		func(ctx *freshet.Context, r SensorReading, out freshet.Collector[SensorReading]) error {
 			if r.Temperature > threshold {
 				freshet.Output(ctx, Alerts, r)
@@ -116,7 +116,7 @@ func Averages(readings *freshet.Stream[SensorReading]) *freshet.Stream[SensorAve
 	byID := freshet.KeyBy(readings, func(r SensorReading) string { return r.ID })
 	minutes := freshet.Window(byID, window.TumblingEventTime[SensorReading](time.Minute, 0))
 	return freshet.WindowAggregateProcess(minutes, averager{},
-		freshet.ProcessWindowFunc[[2]float64, string, window.TimeWindow, SensorAverage](
+		freshet.ProcessWindowFunc(
 			func(ctx *freshet.WindowContext[string, window.TimeWindow], sums [][2]float64, out freshet.Collector[SensorAverage]) error {
 				s := sums[0]
 				out.Collect(SensorAverage{ID: ctx.Key(), WindowEnd: ctx.Window().End, Temperature: s[0] / s[1], Readings: int(s[1])})

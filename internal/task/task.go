@@ -51,14 +51,14 @@ type Spec struct {
 
 // Task is one running subtask.
 type Task struct {
-	spec    Spec
-	mail    chan func() error
-	done    chan struct{}
-	chain   *Chain
-	head    operator.Operator
+	spec  Spec
+	mail  chan func() error
+	done  chan struct{}
+	chain *Chain
+	head  operator.Operator
 	// one or two is the head's watermark input, by the kind of its node.
-	one operator.WatermarkInput
-	two operator.TwoWatermarkInputs
+	one     operator.WatermarkInput
+	two     operator.TwoWatermarkInputs
 	writers []graph.Writer
 	readers [3]func(*exchange.Envelope) error
 	inputOf []int // gate channel → input 1 or 2
