@@ -82,3 +82,42 @@ func TestHarness2InputIdleness(t *testing.T) {
 		t.Fatalf("watermarks %v, want [10 20 30]", got)
 	}
 }
+
+// TestHarness2BothInputsIdle: once both inputs are idle the operator's
+// watermark is the higher input watermark, whichever input went idle last
+// (as in Flink since FLINK-38454).
+func TestHarness2BothInputsIdle(t *testing.T) {
+	tests := []struct {
+		name  string
+		first int // the input that goes idle first
+		want  []int64
+	}{
+		{"ahead input idles first", 2, []int64{10, 30}},  // nothing until both are idle
+		{"behind input idles first", 1, []int64{10, 30}}, // 30 as soon as input 1 idles
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := freshettest.New2(func(a *freshet.Stream[int], b *freshet.Stream[string]) *freshet.Stream[string] {
+				return freshet.CoMap(freshet.Connect(a, b), func(int) string { return "" }, func(s string) string { return s })
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			must := func(err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			idle := map[int]func() error{1: h.MarkIdle1, 2: h.MarkIdle2}
+			must(h.Watermark1(10))
+			must(h.Watermark2(30))
+			must(idle[tc.first]())
+			must(idle[3-tc.first]())
+			must(h.MarkIdle1()) // already idle: nothing more
+			if got := h.Watermarks(); !slices.Equal(got, tc.want) {
+				t.Fatalf("watermarks %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -14,9 +14,15 @@ import (
 //     a split marks it active;
 //   - the combined watermark is the minimum over the non-idle splits, and it
 //     is forwarded only when it advances;
-//   - when every registered split is idle the combined output is marked idle;
-//     when one becomes active again it is marked active (the combined
-//     watermark never goes backwards);
+//   - when every registered split is idle, the highest watermark of any split
+//     is forwarded if it is higher than the combined watermark, then the
+//     combined output is marked idle; so the combined watermark once all
+//     splits are idle does not depend on the order in which they went idle
+//     (as Flink's CombinedWatermarkStatus since FLINK-38454). If the output
+//     was idle already (a split advanced and went idle again between two
+//     combines), it is marked active for that watermark, then idle again;
+//   - when a split becomes active again the combined output is marked active
+//     (the combined watermark never goes backwards);
 //   - with no splits registered nothing is forwarded.
 //
 // Each split has two outputs. Updates through [Multiplexer.ImmediateOutput]
@@ -123,16 +129,26 @@ func (m *Multiplexer) update() {
 		return
 	}
 	allIdle := true
-	minWM := MaxWatermark
+	minWM, maxWM := MaxWatermark, MinWatermark
 	for _, s := range m.splits {
+		maxWM = max(maxWM, s.wm)
 		if !s.idle {
 			allIdle = false
-			if s.wm < minWM {
-				minWM = s.wm
-			}
+			minWM = min(minWM, s.wm)
 		}
 	}
 	if allIdle {
+		// No split will advance: flush the highest watermark, then idle.
+		if maxWM > m.combined {
+			if m.idle {
+				// A split advanced and went idle again between two
+				// combines: the output must be active to take a watermark.
+				m.idle = false
+				m.out.MarkActive()
+			}
+			m.combined = maxWM
+			m.out.EmitWatermark(maxWM)
+		}
 		if !m.idle {
 			m.idle = true
 			m.out.MarkIdle()

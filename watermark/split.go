@@ -9,8 +9,10 @@ import (
 // combines their outputs with a [Multiplexer] (Flink's per-split
 // watermarking in a source reader). Records of a split go through that
 // split's [SplitOutput]; the runtime calls [SplitWatermarks.OnPeriodicEmit]
-// every auto-watermark interval. All splits share one timestamp assigner, as
-// in Flink. Not safe for concurrent use.
+// every auto-watermark interval. Idle splits do not hold the combined
+// watermark back; once every split is idle the highest split watermark is
+// forwarded, then the idle status. All splits share one timestamp assigner,
+// as in Flink. Not safe for concurrent use.
 type SplitWatermarks[T any] struct {
 	strategy Strategy[T]
 	assigner TimestampAssigner[T]

@@ -71,7 +71,9 @@ func SideOutput[X any](side map[string]any, id string) Output[X] {
 
 // TwoWatermarks combines the watermarks of a two-input operator's inputs:
 // the operator's watermark is the minimum over the inputs that are not idle
-// (as Flink does since 1.14) and never goes back.
+// (as Flink does since 1.14), the higher of the two once both are idle (as
+// Flink does since FLINK-38454, whichever input went idle last), and never
+// goes back.
 type TwoWatermarks struct {
 	in   [2]int64
 	idle [2]bool
@@ -98,13 +100,16 @@ func (t *TwoWatermarks) SetIdle(input int, idle bool) (int64, bool) {
 }
 
 func (t *TwoWatermarks) combine() (int64, bool) {
-	m, any := int64(math.MaxInt64), false
-	for i := range t.in {
-		if !t.idle[i] {
-			m, any = min(m, t.in[i]), true
+	m := max(t.in[0], t.in[1]) // both idle: neither will hold the other back
+	if !t.idle[0] || !t.idle[1] {
+		m = int64(math.MaxInt64)
+		for i := range t.in {
+			if !t.idle[i] {
+				m = min(m, t.in[i])
+			}
 		}
 	}
-	if any && m > t.cur {
+	if m > t.cur {
 		t.cur = m
 		return m, true
 	}

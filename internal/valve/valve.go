@@ -20,16 +20,19 @@
 //     watermark equals the last output watermark, the minimum over the
 //     remaining aligned channels may be emitted.
 //   - When the last active channel goes idle, the output becomes idle. Just
-//     before that, if the watermark of that channel equals the last output
-//     watermark, the maximum watermark over all channels (idle ones included)
-//     is emitted if it is higher ("flush"). The valve emits the watermark
-//     first, then the idle status.
+//     before that, the maximum watermark over all channels (idle ones
+//     included) is emitted if it is higher than the last output watermark
+//     ("flush"), whichever channel went idle last and whatever its
+//     watermark; so the output watermark once all channels are idle does not
+//     depend on the order in which they went idle. The valve emits the
+//     watermark first, then the idle status.
 //   - When any channel becomes active while the output is idle, the output
 //     becomes active (no watermark is emitted with it).
 //
 // A Valve is deterministic and single-threaded. InputWatermark and
 // InputStatus do not allocate; the minimum is kept in an indexed binary heap
-// over the aligned channels, so a watermark costs O(log channels).
+// over the aligned channels, so a watermark costs O(log channels) (the flush
+// when the last channel goes idle scans all channels once).
 package valve
 
 import (
@@ -125,9 +128,7 @@ func (v *Valve) InputStatus(ch int, idle bool) Result {
 		v.active--
 		v.unalign(ch)
 		if v.active == 0 {
-			if c.wm == v.lastWM {
-				r.Watermark, r.EmitWatermark = v.flushMax()
-			}
+			r.Watermark, r.EmitWatermark = v.flushMax()
 			v.idle = true
 			r.StatusChanged = true
 		} else if c.wm == v.lastWM {

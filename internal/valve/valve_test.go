@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -104,9 +105,9 @@ func TestValveSequences(t *testing.T) {
 			},
 		},
 		{
-			// Flink flushes only if the channel that goes idle last has a
-			// watermark equal to the last output watermark.
-			name:     "no flush when the last channel to go idle is behind",
+			// The last channel to go idle is unaligned and behind the
+			// output: the flush does not depend on its watermark.
+			name:     "flush when the last channel to go idle is behind",
 			channels: 3,
 			ops: []op{
 				wm(0, 20, ""), wm(1, 40, ""), wm(2, 10, "wm:10"),
@@ -114,7 +115,38 @@ func TestValveSequences(t *testing.T) {
 				active(2, ""), // 10 < 20: active but unaligned
 				idle(1, ""),
 				idle(0, ""), // ch2 still active (unaligned): no aligned channel left, nothing emitted
-				idle(2, "idle"),
+				idle(2, "wm:40,idle"),
+			},
+		},
+		{
+			name:     "max already emitted: idle without a duplicate watermark",
+			channels: 3,
+			ops: []op{
+				wm(0, 10, ""), wm(1, 30, ""), wm(2, 20, "wm:10"),
+				idle(0, "wm:20"), idle(2, "wm:30"), // ch1 (30) holds the output alone
+				idle(1, "idle"), // 30 was emitted already
+			},
+		},
+		{
+			name:     "re-activation after all idle",
+			channels: 3,
+			ops: []op{
+				wm(0, 10, ""), wm(1, 30, ""), wm(2, 20, "wm:10"),
+				idle(1, ""), idle(2, ""),
+				idle(0, "wm:30,idle"),
+				wm(2, 50, ""),       // ignored while idle
+				active(2, "active"), // no watermark with it; 20 < 30: unaligned
+				wm(2, 25, ""),       // still behind: nothing, never backwards
+				active(0, ""),       // 10 < 30: unaligned too
+				wm(2, 35, "wm:35"),  // caught up: aligned; the unaligned ch0 does not hold back
+				wm(0, 40, ""),       // aligned again at 40; min(35, 40) = 35
+				active(1, ""),       // 30 < 35: unaligned
+				idle(2, "wm:40"),    // it held the output: min over {ch0: 40}
+				idle(0, ""),         // ch1 is active but unaligned
+				idle(1, "idle"),     // max over all = 40, already emitted
+				active(1, "active"), // 30 < 40: unaligned
+				wm(1, 45, "wm:45"),
+				idle(1, "idle"),
 			},
 		},
 		{
@@ -166,6 +198,129 @@ func TestValveSequences(t *testing.T) {
 				if got := apply(v, o); got != o.want {
 					t.Fatalf("op %d %+v: got %q, want %q", i, o, got, o.want)
 				}
+			}
+		})
+	}
+}
+
+// permutations returns every order of 0..n-1.
+func permutations(n int) [][]int {
+	if n == 0 {
+		return [][]int{{}}
+	}
+	var out [][]int
+	for _, p := range permutations(n - 1) {
+		for i := 0; i <= len(p); i++ {
+			q := make([]int, 0, n)
+			q = append(q, p[:i]...)
+			q = append(q, n-1)
+			q = append(q, p[i:]...)
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// TestValveAllIdleEveryOrder sets every channel's watermark, then marks the
+// channels idle in every possible order. While channels remain active the
+// output follows the minimum over them; when the last one goes idle the
+// valve emits the highest watermark of any channel if it was not emitted
+// yet, then the idle status, whatever the order.
+func TestValveAllIdleEveryOrder(t *testing.T) {
+	const none = math.MinInt64 // a channel that never received a watermark
+	tests := []struct {
+		name string
+		wms  []int64 // per channel
+	}{
+		{"three channels", []int64{10, 30, 20}},
+		{"four channels", []int64{40, 10, 30, 20}},
+		{"four channels sharing the max", []int64{30, 10, 30, 20}},
+		{"one channel without a watermark", []int64{20, none, 10}},
+		{"all equal: max already emitted", []int64{10, 10, 10}},
+		{"none has a watermark", []int64{none, none, none}},
+	}
+	for _, tc := range tests {
+		n := len(tc.wms)
+		highest := slices.Max(tc.wms)
+		for _, order := range permutations(n) {
+			t.Run(fmt.Sprintf("%s/order=%v", tc.name, order), func(t *testing.T) {
+				v := New(n)
+				for c, w := range tc.wms {
+					if w != none {
+						v.InputWatermark(c, w)
+					}
+				}
+				last := v.Watermark()
+				if want := slices.Min(tc.wms); last != want {
+					t.Fatalf("after setup: output watermark %d, want the minimum %d", last, want)
+				}
+				active := slices.Clone(tc.wms)
+				var got, want []string
+				for k, c := range order {
+					got = append(got, apply(v, idle(c, "")))
+					active[c] = math.MaxInt64 // no longer active
+					w := ""
+					if k < n-1 {
+						if m := slices.Min(active); m > last {
+							w, last = fmt.Sprintf("wm:%d", m), m
+						}
+					} else {
+						if highest > last {
+							w, last = fmt.Sprintf("wm:%d,", highest), highest
+						}
+						w += "idle"
+					}
+					want = append(want, w)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("channels going idle in order %v emitted %q, want %q", order, got, want)
+				}
+				if v.Watermark() != highest || !v.Idle() {
+					t.Fatalf("end: watermark %d idle %v, want %d idle", v.Watermark(), v.Idle(), highest)
+				}
+			})
+		}
+	}
+}
+
+// TestValveAllIdleEveryOrderWithUnalignedChannel: channel 2 went idle and
+// came back behind the output, so it is active but unaligned when the
+// channels go idle. Before, the flush depended on which channel went idle
+// last; now every order ends with 40 emitted once, then idle.
+func TestValveAllIdleEveryOrderWithUnalignedChannel(t *testing.T) {
+	setup := []op{
+		wm(0, 20, ""), wm(1, 40, ""), wm(2, 10, "wm:10"),
+		idle(2, "wm:20"),
+		active(2, ""), // 10 < 20: active, unaligned
+	}
+	tests := []struct {
+		order []int
+		want  []string // per channel going idle, in order
+	}{
+		{[]int{0, 1, 2}, []string{"wm:40", "", "idle"}},
+		{[]int{0, 2, 1}, []string{"wm:40", "", "idle"}},
+		{[]int{1, 0, 2}, []string{"", "", "wm:40,idle"}},
+		{[]int{1, 2, 0}, []string{"", "", "wm:40,idle"}},
+		{[]int{2, 0, 1}, []string{"", "wm:40", "idle"}},
+		{[]int{2, 1, 0}, []string{"", "", "wm:40,idle"}},
+	}
+	if len(tests) != len(permutations(3)) {
+		t.Fatal("not every order is covered")
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("order=%v", tc.order), func(t *testing.T) {
+			v := New(3)
+			for i, o := range setup {
+				if got := apply(v, o); got != o.want {
+					t.Fatalf("setup op %d %+v: got %q, want %q", i, o, got, o.want)
+				}
+			}
+			var got []string
+			for _, c := range tc.order {
+				got = append(got, apply(v, idle(c, "")))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("got %q, want %q", got, tc.want)
 			}
 		})
 	}
@@ -265,15 +420,13 @@ func (r *refValve) apply(o op) string {
 		}
 		if !anyActive {
 			out := ""
-			if r.wm[c] == r.last {
-				m := int64(math.MinInt64)
-				for _, w := range r.wm {
-					m = max(m, w)
-				}
-				if m > r.last {
-					r.last = m
-					out = fmt.Sprintf("wm:%d,", m)
-				}
+			m := int64(math.MinInt64)
+			for _, w := range r.wm {
+				m = max(m, w)
+			}
+			if m > r.last {
+				r.last = m
+				out = fmt.Sprintf("wm:%d,", m)
 			}
 			r.outIdle = true
 			return out + "idle"
@@ -338,6 +491,12 @@ func TestInputWatermarkDoesNotAllocate(t *testing.T) {
 		}
 		v.InputStatus(3, true)
 		v.InputStatus(3, false)
+		for c := 0; c < 16; c++ { // all idle: flush, then active again
+			v.InputStatus(c, true)
+		}
+		for c := 0; c < 16; c++ {
+			v.InputStatus(c, false)
+		}
 	})
 	if allocs != 0 {
 		t.Fatalf("allocs per run = %v, want 0", allocs)
