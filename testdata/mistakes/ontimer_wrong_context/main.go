@@ -13,7 +13,9 @@ func (alerts) ProcessElement(ctx *freshet.KeyedContext[string], v int, out fresh
 	return nil
 }
 
-func (alerts) OnTimer(ctx *freshet.Context, ts int64, out freshet.Collector[string]) error { return nil }
+func (alerts) OnTimer(ctx *freshet.Context, ts int64, out freshet.Collector[string]) error {
+	return nil
+}
 
 func main() {
 	env := freshet.NewEnv()
