@@ -29,6 +29,44 @@
 // Connect with CoMap, CoFlatMap and CoProcess, ConnectKeyed with
 // KeyedCoProcess, the broadcast state pattern, SideOutput, PartitionCustom.
 //
+// # Functions
+//
+// Map, FlatMap, Filter and the aggregations take plain Go functions. The
+// process family — ProcessFunction, KeyedProcessFunction, CoProcessFunction,
+// KeyedCoProcessFunction, the broadcast process functions,
+// ProcessWindowFunction and ProcessJoinFunction — are interfaces whose every
+// method is required, Open and Close (Lifecycle) included. Embed a default
+// for the methods you do not need (BaseFunction; NoTimers for keyed
+// functions that set no timers; BaseWindowFunction) and define the rest. A
+// method with a slightly wrong signature hides the default, so the type no
+// longer satisfies the interface: the mistake is a compile error, not a
+// handler that is never called. Assert it beside the type:
+//
+//	type timeout struct{ freshet.BaseFunction }
+//
+//	func (timeout) ProcessElement(ctx *freshet.KeyedContext[string], e Event, out freshet.Collector[Alert]) error {
+//		ctx.TimerService().RegisterProcessingTimeTimer(ctx.TimerService().CurrentProcessingTime() + 60_000)
+//		return nil
+//	}
+//
+//	func (timeout) OnTimer(ctx *freshet.KeyedContext[string], ts int64, out freshet.Collector[Alert]) error {
+//		out.Collect(Alert{User: ctx.CurrentKey()})
+//		return nil
+//	}
+//
+//	var _ freshet.KeyedProcessFunction[Event, string, Alert] = timeout{}
+//
+// Type parameters follow the streams: inputs, then the key, then the output.
+// For a function literal, ProcessFunc, KeyedProcessFunc,
+// KeyedProcessFuncWithTimers, ProcessWindowFunc and ProcessJoinFunc make the
+// interface value, and Go infers the types from the literal:
+//
+//	alerts := freshet.KeyedProcess(byUser, freshet.KeyedProcessFunc(
+//		func(ctx *freshet.KeyedContext[string], e Event, out freshet.Collector[Alert]) error { … }))
+//
+// A function that cannot receive timers (it embeds NoTimers or was made by
+// KeyedProcessFunc) fails the job with ErrNoTimerHandler when it sets one.
+//
 // # Event time
 //
 // Records carry timestamps (milliseconds since the epoch) given by a
