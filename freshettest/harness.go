@@ -19,7 +19,6 @@
 package freshettest
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -110,7 +109,7 @@ type core[OUT any] struct {
 	chain  *task.Chain
 	out    capture[OUT]
 	sides  map[string]sideCapture
-	timers timerQueue
+	timers harnessTimers
 	ctx    context.Context
 	cancel context.CancelFunc
 	closed bool
@@ -265,7 +264,7 @@ func (c *core[OUT]) build(nodes []*graph.Node) error {
 	return chain.Open(operator.Context{
 		Ctx: c.ctx, JobName: "freshettest", Subtask: c.cfg.subtask,
 		Parallelism: c.cfg.parallelism, Attempt: c.cfg.attempt,
-		Timers: (*harnessTimers)(&c.timers),
+		Timers: &c.timers,
 	})
 }
 
@@ -284,13 +283,7 @@ func (c *core[OUT]) SetProcessingTime(ms int64) error {
 		if ms > c.cfg.now {
 			c.cfg.now = ms
 		}
-		for c.timers.Len() > 0 && c.timers.items[0].ts <= c.cfg.now {
-			t := heap.Pop(&c.timers).(timerItem)
-			if err := t.fn(); err != nil {
-				return err
-			}
-		}
-		return nil
+		return c.timers.queue.RunDue(c.cfg.now)
 	})
 }
 
@@ -599,39 +592,11 @@ func (input[T]) CreateReader(source.ReaderContext) (source.Reader[T, inputSplit]
 	return nil, errors.New("freshettest: the harness input is not a real source")
 }
 
-// timerQueue is the harness's manual processing-time service.
-type timerQueue struct {
+// harnessTimers is the harness's manual processing-time service.
+type harnessTimers struct {
 	now   *int64
-	items []timerItem
-	seq   int
+	queue task.TimerQueue
 }
 
-type timerItem struct {
-	ts  int64
-	seq int
-	fn  func() error
-}
-
-func (q *timerQueue) Len() int { return len(q.items) }
-func (q *timerQueue) Less(i, j int) bool {
-	if q.items[i].ts != q.items[j].ts {
-		return q.items[i].ts < q.items[j].ts
-	}
-	return q.items[i].seq < q.items[j].seq
-}
-func (q *timerQueue) Swap(i, j int) { q.items[i], q.items[j] = q.items[j], q.items[i] }
-func (q *timerQueue) Push(x any)    { q.items = append(q.items, x.(timerItem)) }
-func (q *timerQueue) Pop() any {
-	it := q.items[len(q.items)-1]
-	q.items = q.items[:len(q.items)-1]
-	return it
-}
-
-type harnessTimers timerQueue
-
-func (t *harnessTimers) Now() int64 { return *t.now }
-func (t *harnessTimers) Schedule(ts int64, fn func() error) {
-	q := (*timerQueue)(t)
-	q.seq++
-	heap.Push(q, timerItem{ts: ts, seq: q.seq, fn: fn})
-}
+func (t *harnessTimers) Now() int64                         { return *t.now }
+func (t *harnessTimers) Schedule(ts int64, fn func() error) { t.queue.Add(ts, fn) }

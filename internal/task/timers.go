@@ -13,14 +13,21 @@ import (
 type procTimers struct {
 	t     *Task
 	clock func() time.Time
-	items timerHeap
-	seq   int
+	queue TimerQueue
 	mu    struct {
 		sync.Mutex
 		timer   *time.Timer
 		pending bool // a fire is posted to the mailbox and not yet run
 		stopped bool
 	}
+}
+
+// TimerQueue holds processing-time callbacks in time order, those of one
+// time in the order they were scheduled. The subtask's timer service and
+// the test harness's manual clock both keep their callbacks in one.
+type TimerQueue struct {
+	items timerHeap
+	seq   int
 }
 
 type timerItem struct {
@@ -47,15 +54,40 @@ func (h *timerHeap) Pop() any {
 	return it
 }
 
+// Add schedules fn for time ts and reports whether it is now the earliest.
+func (q *TimerQueue) Add(ts int64, fn func() error) bool {
+	q.seq++
+	heap.Push(&q.items, timerItem{ts: ts, seq: q.seq, fn: fn})
+	return q.items[0].seq == q.seq
+}
+
+// RunDue runs, in order, every callback due at now (also those the
+// callbacks schedule for now or earlier); it stops at the first error.
+func (q *TimerQueue) RunDue(now int64) error {
+	for len(q.items) > 0 && q.items[0].ts <= now {
+		it := heap.Pop(&q.items).(timerItem)
+		if err := it.fn(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Next is the time of the earliest callback, if any.
+func (q *TimerQueue) Next() (int64, bool) {
+	if len(q.items) == 0 {
+		return 0, false
+	}
+	return q.items[0].ts, true
+}
+
 // Now implements operator.ProcessingTimeService.
 func (p *procTimers) Now() int64 { return p.clock().UnixMilli() }
 
 // Schedule implements operator.ProcessingTimeService. It must be called on
 // the subtask's goroutine.
 func (p *procTimers) Schedule(ts int64, fn func() error) {
-	p.seq++
-	heap.Push(&p.items, timerItem{ts: ts, seq: p.seq, fn: fn})
-	if p.items[0].seq == p.seq {
+	if p.queue.Add(ts, fn) {
 		p.arm(ts)
 	}
 }
@@ -93,15 +125,11 @@ func (p *procTimers) fire() error {
 	p.mu.Lock()
 	p.mu.pending = false
 	p.mu.Unlock()
-	now := p.Now()
-	for len(p.items) > 0 && p.items[0].ts <= now {
-		it := heap.Pop(&p.items).(timerItem)
-		if err := it.fn(); err != nil {
-			return err
-		}
+	if err := p.queue.RunDue(p.Now()); err != nil {
+		return err
 	}
-	if len(p.items) > 0 {
-		p.arm(p.items[0].ts)
+	if ts, ok := p.queue.Next(); ok {
+		p.arm(ts)
 	}
 	return nil
 }
