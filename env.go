@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/freshet-io/freshet/internal/cluster"
@@ -33,6 +34,7 @@ type config struct {
 	chaining       bool
 	encode         bool
 	taskManagers   int
+	logger         *slog.Logger // nil: slog.Default() when the job starts
 }
 
 // Option configures an Env.
@@ -136,6 +138,21 @@ func WithTaskManagers(n int) Option {
 	}
 }
 
+// WithLogger sets where the runtime logs the lifecycle of the environment's
+// jobs: job submitted, running, finished, failed or cancelled; every subtask
+// deployed, running and ended; the source splits assigned to each subtask.
+// Nothing is logged per record. The default is slog.Default(), looked up
+// when a job starts.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("logger must not be nil")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
 // NewEnv returns an environment for declaring a job. Invalid options are
 // reported by Execute.
 func NewEnv(opts ...Option) *Env {
@@ -214,7 +231,12 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 	if err != nil {
 		return nil, err
 	}
+	logger := e.cfg.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
 	mini, err := cluster.NewMini(cluster.MiniConfig{
+		Logger:       logger,
 		TaskManagers: e.cfg.taskManagers,
 		SlotsPerTM:   (jobmanager.SlotsNeeded(g) + e.cfg.taskManagers - 1) / e.cfg.taskManagers,
 		GateCapacity: e.cfg.gateCapacity,

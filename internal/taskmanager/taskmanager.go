@@ -1,12 +1,17 @@
 // Package taskmanager runs subtasks in slots: it deploys what the JobManager
 // sends, owns the subtasks' goroutines, registers their input gates with the
 // exchange, and reports every state change back.
+//
+// Every state change it reports is also logged, with the attributes "job",
+// "job_name", "operator" (the vertex's name), "subtask" (the index, from 0),
+// "attempt" and "task_manager", and "error" for a failure.
 package taskmanager
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/freshet-io/freshet/internal/exchange"
@@ -21,6 +26,8 @@ type Config struct {
 	Slots int
 	// GateCapacity is the number of batches each input channel buffers.
 	GateCapacity int
+	// Logger receives the subtasks' lifecycle logs; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // TaskManager runs subtasks. It implements rpc.TaskManagerGateway.
@@ -46,6 +53,9 @@ type job struct {
 func New(cfg Config, jm rpc.JobManagerGateway, registry *exchange.Registry) *TaskManager {
 	if cfg.GateCapacity < 1 {
 		cfg.GateCapacity = 4
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	tm := &TaskManager{cfg: cfg, jm: jm, registry: registry}
 	tm.mu.jobs = map[rpc.JobID]*job{}
@@ -87,6 +97,10 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 		tm.registry.Register(key, gate)
 	}
 	exec := d.Exec
+	log := tm.cfg.Logger.With(
+		slog.String("job", string(exec.Job)), slog.String("job_name", d.Graph.Name),
+		slog.String("operator", vertex.Name()), slog.Int("subtask", exec.Subtask), slog.Int("attempt", exec.Attempt),
+		slog.String("task_manager", tm.cfg.ID))
 	t := task.New(task.Spec{
 		Vertex: vertex, Subtask: exec.Subtask, Attempt: exec.Attempt, Config: d.Config, Gate: gate,
 		Channel: func(ctx context.Context, v, j, ch int) (exchange.ChannelWriter, error) {
@@ -101,11 +115,12 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 	j := tm.jobLocked(exec.Job)
 	tm.mu.tasks[exec] = t
 	tm.mu.Unlock()
+	log.Info("subtask deployed")
 
 	tm.wg.Add(1)
 	go func() {
 		defer tm.wg.Done()
-		_ = tm.jm.UpdateTaskState(j.ctx, rpc.TaskUpdate{Exec: exec, State: rpc.TaskRunning})
+		tm.report(j.ctx, log, rpc.TaskUpdate{Exec: exec, State: rpc.TaskRunning})
 		err := t.Run(j.ctx)
 		if gate != nil {
 			tm.registry.Unregister(key, gate)
@@ -121,9 +136,24 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 		default:
 			u.State, u.Err = rpc.TaskFailed, err
 		}
-		_ = tm.jm.UpdateTaskState(context.Background(), u)
+		tm.report(context.Background(), log, u)
 	}()
 	return nil
+}
+
+// report logs a subtask's state change and sends it to the JobManager.
+func (tm *TaskManager) report(ctx context.Context, log *slog.Logger, u rpc.TaskUpdate) {
+	switch u.State {
+	case rpc.TaskRunning:
+		log.Info("subtask running")
+	case rpc.TaskFinished:
+		log.Info("subtask finished")
+	case rpc.TaskCanceled:
+		log.Info("subtask cancelled")
+	case rpc.TaskFailed:
+		log.Warn("subtask failed", slog.Any("error", u.Err))
+	}
+	_ = tm.jm.UpdateTaskState(ctx, u)
 }
 
 // CancelJob implements rpc.TaskManagerGateway.
