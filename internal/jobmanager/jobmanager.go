@@ -133,9 +133,20 @@ func SlotsNeeded(g *graph.JobGraph) int {
 	return n
 }
 
+// JobConfig is how a job runs.
+type JobConfig struct {
+	// Task is the configuration of every subtask.
+	Task task.Config
+	// CancellationTimeout is how long a subtask may take to stop once the
+	// job is cancelled or failing (Flink's task cancellation timeout). A
+	// subtask still running then is abandoned by its TaskManager and the
+	// job fails with rpc.ErrCancellationTimeout. 0 waits for ever.
+	CancellationTimeout time.Duration
+}
+
 // Submit starts a job and returns its handle. The job runs until it finishes,
 // fails, or is cancelled; ctx only bounds the submission.
-func (jm *JobManager) Submit(ctx context.Context, g *graph.JobGraph, cfg task.Config) (*Job, error) {
+func (jm *JobManager) Submit(ctx context.Context, g *graph.JobGraph, cfg JobConfig) (*Job, error) {
 	id := rpc.JobID(fmt.Sprintf("%s-%d", sanitize(g.Name), jm.nextJob.Add(1)))
 	log := jm.log.With(slog.String("job", string(id)), slog.String("job_name", g.Name))
 	log.Info("job submitted")
@@ -237,7 +248,7 @@ type Job struct {
 	ID    rpc.JobID
 	Graph *graph.JobGraph
 	jm    *JobManager
-	cfg   task.Config
+	cfg   JobConfig
 	slots map[string][]slot
 	log   *slog.Logger // with the job's attributes
 
@@ -258,7 +269,8 @@ type Job struct {
 // Status returns the job's current status.
 func (j *Job) Status() JobStatus { return JobStatus(j.status.Load()) }
 
-// Done is closed when the job has ended and all its subtasks have stopped.
+// Done is closed when the job has ended and all its subtasks have stopped
+// or, having ignored cancellation, were abandoned by their TaskManagers.
 func (j *Job) Done() <-chan struct{} { return j.done }
 
 // Err is the job's failure, after Done; nil when it finished or was cancelled.
@@ -314,7 +326,7 @@ deploy:
 	for _, v := range j.Graph.Vertices {
 		for i := 0; i < v.Parallelism; i++ {
 			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i}
-			if err := j.tmFor(v, i).SubmitTask(ctx, rpc.TaskDeployment{Exec: exec, Graph: j.Graph, Config: j.cfg}); err != nil {
+			if err := j.tmFor(v, i).SubmitTask(ctx, rpc.TaskDeployment{Exec: exec, Graph: j.Graph, Config: j.cfg.Task, CancellationTimeout: j.cfg.CancellationTimeout}); err != nil {
 				j.err = fmt.Errorf("deploying %s subtask %d: %w", v.Name(), i, err)
 				j.Cancel()
 				break deploy
@@ -363,10 +375,12 @@ func (j *Job) failCoordinator(err error) {
 	}
 }
 
-// run follows the subtasks until all have ended.
+// run follows the subtasks until all have ended (or, ignoring cancellation,
+// were abandoned by their TaskManagers).
 func (j *Job) run() {
 	live := len(j.states)
 	canceling := false
+	var abandoned []error // subtasks that outlived the cancellation timeout
 	stop := func(status JobStatus, cause error) {
 		if canceling {
 			return
@@ -394,7 +408,13 @@ func (j *Job) run() {
 				continue
 			}
 			live--
-			if u.State == rpc.TaskFailed && j.err == nil {
+			switch {
+			case u.State != rpc.TaskFailed:
+			case errors.Is(u.Err, rpc.ErrCancellationTimeout):
+				// Not a root cause: the subtask was being cancelled.
+				abandoned = append(abandoned, u.Err)
+				stop(JobFailed, u.Err)
+			case j.err == nil:
 				j.err = u.Err
 				stop(JobFailed, j.err)
 			}
@@ -412,6 +432,10 @@ func (j *Job) run() {
 			}
 			stop(JobFailed, j.err)
 		}
+	}
+	if len(abandoned) > 0 {
+		// The root cause, if any, first; then every abandoned subtask.
+		j.err = errors.Join(append([]error{j.err}, abandoned...)...)
 	}
 	j.coordCancel()
 	for _, c := range j.coordinators {
