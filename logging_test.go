@@ -218,10 +218,7 @@ func TestLogsFailedJobWithRootCause(t *testing.T) {
 		t.Errorf("job failing logged error %q, want the root cause", jobs[2].str("error"))
 	}
 
-	var subtaskFailed []logEntry
-	for _, e := range l.where("subtask failed") {
-		subtaskFailed = append(subtaskFailed, e)
-	}
+	subtaskFailed := l.where("subtask failed")
 	if len(subtaskFailed) != 1 {
 		t.Fatalf("%d subtasks logged a failure, want 1: %v", len(subtaskFailed), subtaskFailed)
 	}
