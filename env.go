@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/freshet-io/freshet/internal/cluster"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/jobmanager"
 	"github.com/freshet-io/freshet/internal/keygroup"
+	"github.com/freshet-io/freshet/internal/rpc"
 	"github.com/freshet-io/freshet/internal/task"
 )
 
@@ -33,6 +35,8 @@ type config struct {
 	chaining       bool
 	encode         bool
 	taskManagers   int
+	logger         *slog.Logger // nil: slog.Default() when the job starts
+	cancelTimeout  time.Duration
 }
 
 // Option configures an Env.
@@ -136,11 +140,45 @@ func WithTaskManagers(n int) Option {
 	}
 }
 
+// WithLogger sets where the runtime logs the lifecycle of the environment's
+// jobs: job submitted, running, finished, failed or cancelled; every subtask
+// deployed, running and ended; the source splits assigned to each subtask.
+// Nothing is logged per record. The default is slog.Default(), looked up
+// when a job starts.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("logger must not be nil")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithCancellationTimeout sets how long a subtask may take to stop once its
+// job is cancelled — by JobClient.Cancel, by the end of Execute's context,
+// or because another subtask failed — as Flink's task cancellation timeout
+// (default 180 s; 0 waits for ever). A subtask still running after it (a
+// sink or user function that ignores its context and blocks) is abandoned:
+// Go cannot stop a goroutine, so it is left running and logged at ERROR,
+// the job ends, and Execute returns an error matching
+// ErrCancellationTimeout that names the subtask, joined with the failure
+// that made the job cancel, if any.
+func WithCancellationTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("cancellation timeout must not be negative, got %s", d)
+		}
+		c.cancelTimeout = d
+		return nil
+	}
+}
+
 // NewEnv returns an environment for declaring a job. Invalid options are
 // reported by Execute.
 func NewEnv(opts ...Option) *Env {
 	e := &Env{
-		cfg:  config{parallelism: 1, batchSize: 256, bufferTimeout: 100 * time.Millisecond, autoWatermark: 200 * time.Millisecond, gateCapacity: 16, chaining: true, taskManagers: 1},
+		cfg:  config{parallelism: 1, batchSize: 256, bufferTimeout: 100 * time.Millisecond, autoWatermark: 200 * time.Millisecond, gateCapacity: 16, chaining: true, taskManagers: 1, cancelTimeout: 180 * time.Second},
 		tags: map[string]string{},
 	}
 	for _, o := range opts {
@@ -159,6 +197,11 @@ var ErrInvalidConfig = errors.New("freshet: invalid configuration")
 
 // ErrInvalidProgram is wrapped by errors about a malformed dataflow.
 var ErrInvalidProgram = graph.ErrInvalidProgram
+
+// ErrCancellationTimeout is wrapped by a job's error when a subtask did not
+// stop within the cancellation timeout (see WithCancellationTimeout) and was
+// abandoned, still running.
+var ErrCancellationTimeout = rpc.ErrCancellationTimeout
 
 func (e *Env) addNode(n *graph.Node) *graph.Node {
 	n.ID = len(e.nodes) + 1
@@ -190,7 +233,10 @@ func (e *Env) ExecutionPlan(name string) (string, error) {
 
 // Execute runs the job and blocks until it finishes (bounded jobs), ctx is
 // cancelled, or a subtask fails. It returns nil when the job finished, ctx's
-// error when it was cancelled, and the failure otherwise.
+// error when it was cancelled, and the failure otherwise. A subtask that
+// ignores cancellation holds it up for at most the cancellation timeout,
+// after which it returns an error matching ErrCancellationTimeout (see
+// WithCancellationTimeout).
 func (e *Env) Execute(ctx context.Context, name string) error {
 	j, err := e.ExecuteAsync(ctx, name)
 	if err != nil {
@@ -214,7 +260,12 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 	if err != nil {
 		return nil, err
 	}
+	logger := e.cfg.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
 	mini, err := cluster.NewMini(cluster.MiniConfig{
+		Logger:       logger,
 		TaskManagers: e.cfg.taskManagers,
 		SlotsPerTM:   (jobmanager.SlotsNeeded(g) + e.cfg.taskManagers - 1) / e.cfg.taskManagers,
 		GateCapacity: e.cfg.gateCapacity,
@@ -233,7 +284,7 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 			}
 		}
 	}
-	j, err := mini.JM.Submit(ctx, g, cfg)
+	j, err := mini.JM.Submit(ctx, g, jobmanager.JobConfig{Task: cfg, CancellationTimeout: e.cfg.cancelTimeout})
 	if err != nil {
 		_ = mini.Close()
 		return nil, err
@@ -275,11 +326,14 @@ func (c *JobClient) Status() JobStatus { return c.job.Status() }
 // Cancel asks the job to stop; Wait or Done tell when it has.
 func (c *JobClient) Cancel() { c.job.Cancel() }
 
-// Done is closed when the job has ended and every goroutine it started has returned.
+// Done is closed when the job has ended and every goroutine it started has
+// returned, except those of subtasks abandoned after the cancellation
+// timeout (see WithCancellationTimeout), which are left running.
 func (c *JobClient) Done() <-chan struct{} { return c.done }
 
 // Wait blocks until the job ends and returns its failure, if any. A cancelled
-// job returns nil.
+// job returns nil, unless a subtask did not stop within the cancellation
+// timeout (an error matching ErrCancellationTimeout).
 func (c *JobClient) Wait() error {
 	<-c.done
 	return c.job.Err()

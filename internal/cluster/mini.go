@@ -6,6 +6,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/jobmanager"
@@ -14,6 +15,9 @@ import (
 
 // MiniConfig configures an embedded cluster.
 type MiniConfig struct {
+	// Logger is given to the JobManager and every TaskManager; nil means
+	// slog.Default().
+	Logger       *slog.Logger
 	TaskManagers int
 	SlotsPerTM   int
 	GateCapacity int
@@ -30,11 +34,14 @@ func NewMini(cfg MiniConfig) (*Mini, error) {
 	if cfg.TaskManagers < 1 {
 		cfg.TaskManagers = 1
 	}
-	jm := jobmanager.New()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	jm := jobmanager.New(jobmanager.Config{Logger: cfg.Logger})
 	reg := exchange.NewRegistry()
 	m := &Mini{JM: jm}
 	for i := range cfg.TaskManagers {
-		tm := taskmanager.New(taskmanager.Config{ID: fmt.Sprintf("tm-%d", i), Slots: cfg.SlotsPerTM, GateCapacity: cfg.GateCapacity}, jm, reg)
+		tm := taskmanager.New(taskmanager.Config{ID: fmt.Sprintf("tm-%d", i), Slots: cfg.SlotsPerTM, GateCapacity: cfg.GateCapacity, Logger: cfg.Logger}, jm, reg)
 		if err := jm.RegisterTaskManager(context.Background(), tm); err != nil {
 			return nil, err
 		}

@@ -6,6 +6,8 @@
 package graph
 
 import (
+	"log/slog"
+
 	"github.com/freshet-io/freshet/internal/operator"
 )
 
@@ -121,9 +123,10 @@ type Node struct {
 type SourceSpec struct {
 	Bounded bool
 	// NewCoordinator creates the split enumerator side of the source for one
-	// job run; send delivers an event to a reader subtask and fail fails
-	// the job.
-	NewCoordinator func(parallelism int, send func(subtask int, event any), fail func(error)) (operator.Coordinator, error)
+	// job run; send delivers an event to a reader subtask, fail fails
+	// the job, and log (carrying the job's and the operator's attributes)
+	// receives the coordinator's logs.
+	NewCoordinator func(parallelism int, send func(subtask int, event any), fail func(error), log *slog.Logger) (operator.Coordinator, error)
 }
 
 // String is the node's name for messages.

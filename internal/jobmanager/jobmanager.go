@@ -1,12 +1,17 @@
 // Package jobmanager runs jobs: it accepts job graphs, takes slots from the
 // registered TaskManagers, deploys every subtask, runs the source
 // coordinators, and follows the subtasks' states to the job's end.
+//
+// It logs every job's lifecycle (submitted, running, failing or cancelling,
+// then finished, failed or cancelled) with the attributes "job" and
+// "job_name"; the TaskManagers log their subtasks.
 package jobmanager
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -41,9 +46,16 @@ func (s JobStatus) Terminal() bool { return s == JobFinished || s == JobCanceled
 // ErrNotEnoughSlots is returned when the cluster cannot run a job.
 var ErrNotEnoughSlots = errors.New("freshet: not enough task slots")
 
+// Config configures a JobManager.
+type Config struct {
+	// Logger receives the jobs' lifecycle logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
 // JobManager accepts jobs and runs them on its TaskManagers. It implements
 // rpc.JobManagerGateway.
 type JobManager struct {
+	log     *slog.Logger
 	nextJob atomic.Int64
 	mu      struct {
 		sync.Mutex
@@ -54,8 +66,11 @@ type JobManager struct {
 }
 
 // New returns a JobManager with no TaskManagers.
-func New() *JobManager {
-	jm := &JobManager{}
+func New(cfg Config) *JobManager {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	jm := &JobManager{log: cfg.Logger}
 	jm.mu.used = map[string]int{}
 	jm.mu.jobs = map[rpc.JobID]*Job{}
 	return jm
@@ -118,16 +133,30 @@ func SlotsNeeded(g *graph.JobGraph) int {
 	return n
 }
 
+// JobConfig is how a job runs.
+type JobConfig struct {
+	// Task is the configuration of every subtask.
+	Task task.Config
+	// CancellationTimeout is how long a subtask may take to stop once the
+	// job is cancelled or failing (Flink's task cancellation timeout). A
+	// subtask still running then is abandoned by its TaskManager and the
+	// job fails with rpc.ErrCancellationTimeout. 0 waits for ever.
+	CancellationTimeout time.Duration
+}
+
 // Submit starts a job and returns its handle. The job runs until it finishes,
 // fails, or is cancelled; ctx only bounds the submission.
-func (jm *JobManager) Submit(ctx context.Context, g *graph.JobGraph, cfg task.Config) (*Job, error) {
+func (jm *JobManager) Submit(ctx context.Context, g *graph.JobGraph, cfg JobConfig) (*Job, error) {
 	id := rpc.JobID(fmt.Sprintf("%s-%d", sanitize(g.Name), jm.nextJob.Add(1)))
+	log := jm.log.With(slog.String("job", string(id)), slog.String("job_name", g.Name))
+	log.Info("job submitted")
 	slots, err := jm.allocate(g)
 	if err != nil {
+		log.Error("job failed", slog.Any("error", err))
 		return nil, err
 	}
 	j := &Job{
-		ID: id, Graph: g, jm: jm, cfg: cfg, slots: slots,
+		ID: id, Graph: g, jm: jm, cfg: cfg, slots: slots, log: log,
 		updates:      make(chan rpc.TaskUpdate, 64),
 		done:         make(chan struct{}),
 		cancelReq:    make(chan struct{}),
@@ -139,6 +168,7 @@ func (jm *JobManager) Submit(ctx context.Context, g *graph.JobGraph, cfg task.Co
 	jm.mu.jobs[id] = j
 	jm.mu.Unlock()
 	if err := j.start(ctx); err != nil {
+		log.Error("job failed", slog.Any("error", err))
 		return nil, err
 	}
 	return j, nil
@@ -218,8 +248,9 @@ type Job struct {
 	ID    rpc.JobID
 	Graph *graph.JobGraph
 	jm    *JobManager
-	cfg   task.Config
+	cfg   JobConfig
 	slots map[string][]slot
+	log   *slog.Logger // with the job's attributes
 
 	status       atomic.Uint32
 	updates      chan rpc.TaskUpdate
@@ -238,7 +269,8 @@ type Job struct {
 // Status returns the job's current status.
 func (j *Job) Status() JobStatus { return JobStatus(j.status.Load()) }
 
-// Done is closed when the job has ended and all its subtasks have stopped.
+// Done is closed when the job has ended and all its subtasks have stopped
+// or, having ignored cancellation, were abandoned by their TaskManagers.
 func (j *Job) Done() <-chan struct{} { return j.done }
 
 // Err is the job's failure, after Done; nil when it finished or was cancelled.
@@ -281,7 +313,7 @@ func (j *Job) start(ctx context.Context) error {
 		}
 		c, err := spec.NewCoordinator(v.Parallelism, send, func(err error) {
 			j.failCoordinator(fmt.Errorf("split enumerator of %s: %w", v.Name(), err))
-		})
+		}, j.log.With(slog.String("operator", v.Name())))
 		if err != nil {
 			j.abortStart()
 			return fmt.Errorf("creating coordinator of %s: %w", v.Name(), err)
@@ -289,11 +321,12 @@ func (j *Job) start(ctx context.Context) error {
 		j.coordinators[v.ID] = c
 	}
 	j.status.Store(uint32(JobRunning))
+	j.log.Info("job running")
 deploy:
 	for _, v := range j.Graph.Vertices {
 		for i := 0; i < v.Parallelism; i++ {
 			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i}
-			if err := j.tmFor(v, i).SubmitTask(ctx, rpc.TaskDeployment{Exec: exec, Graph: j.Graph, Config: j.cfg}); err != nil {
+			if err := j.tmFor(v, i).SubmitTask(ctx, rpc.TaskDeployment{Exec: exec, Graph: j.Graph, Config: j.cfg.Task, CancellationTimeout: j.cfg.CancellationTimeout}); err != nil {
 				j.err = fmt.Errorf("deploying %s subtask %d: %w", v.Name(), i, err)
 				j.Cancel()
 				break deploy
@@ -342,16 +375,23 @@ func (j *Job) failCoordinator(err error) {
 	}
 }
 
-// run follows the subtasks until all have ended.
+// run follows the subtasks until all have ended (or, ignoring cancellation,
+// were abandoned by their TaskManagers).
 func (j *Job) run() {
 	live := len(j.states)
 	canceling := false
-	stop := func(status JobStatus) {
+	var abandoned []error // subtasks that outlived the cancellation timeout
+	stop := func(status JobStatus, cause error) {
 		if canceling {
 			return
 		}
 		canceling = true
 		j.status.Store(uint32(status))
+		if cause != nil {
+			j.log.Warn("job failing", slog.Any("error", cause))
+		} else {
+			j.log.Info("job cancelling")
+		}
 		for _, tm := range j.taskManagers() {
 			_ = tm.CancelJob(context.Background(), j.ID)
 		}
@@ -368,19 +408,34 @@ func (j *Job) run() {
 				continue
 			}
 			live--
-			if u.State == rpc.TaskFailed && j.err == nil {
+			switch {
+			case u.State != rpc.TaskFailed:
+			case errors.Is(u.Err, rpc.ErrCancellationTimeout):
+				// Not a root cause: the subtask was being cancelled.
+				abandoned = append(abandoned, u.Err)
+				stop(JobFailed, u.Err)
+			case j.err == nil:
 				j.err = u.Err
-				stop(JobFailed)
+				stop(JobFailed, j.err)
 			}
 		case <-j.cancelReq:
-			stop(JobCanceling)
+			if j.err != nil {
+				// A deployment failed: the job is failing, not cancelled.
+				stop(JobFailed, j.err)
+			} else {
+				stop(JobCanceling, nil)
+			}
 			j.cancelReq = nil
 		case err := <-j.coordErr:
 			if j.err == nil {
 				j.err = err
 			}
-			stop(JobFailed)
+			stop(JobFailed, j.err)
 		}
+	}
+	if len(abandoned) > 0 {
+		// The root cause, if any, first; then every abandoned subtask.
+		j.err = errors.Join(append([]error{j.err}, abandoned...)...)
 	}
 	j.coordCancel()
 	for _, c := range j.coordinators {
@@ -394,10 +449,13 @@ func (j *Job) run() {
 	switch {
 	case j.err != nil:
 		j.status.Store(uint32(JobFailed))
+		j.log.Error("job failed", slog.Any("error", j.err))
 	case JobStatus(j.status.Load()) == JobCanceling:
 		j.status.Store(uint32(JobCanceled))
+		j.log.Info("job cancelled")
 	default:
 		j.status.Store(uint32(JobFinished))
+		j.log.Info("job finished", slog.Duration("duration", time.Since(j.startTime)))
 	}
 	j.jm.release(j)
 	close(j.done)

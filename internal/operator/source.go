@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"sync"
 
@@ -337,6 +338,7 @@ type SourceCoordinator[T any, S source.Split] struct {
 	src         source.Source[T, S]
 	parallelism int
 	send        func(subtask int, event any)
+	log         *slog.Logger
 	mu          struct {
 		sync.Mutex
 		queue []func() error
@@ -351,9 +353,13 @@ type SourceCoordinator[T any, S source.Split] struct {
 }
 
 // NewSourceCoordinator returns a coordinator for src. onError is called once
-// if the enumerator fails.
-func NewSourceCoordinator[T any, S source.Split](src source.Source[T, S], parallelism int, send func(subtask int, event any), onError func(error)) *SourceCoordinator[T, S] {
-	return &SourceCoordinator[T, S]{src: src, parallelism: parallelism, send: send, wake: make(chan struct{}, 1), onError: onError}
+// if the enumerator fails. Split assignments are logged to log (nil:
+// slog.Default()), which should carry the job's and the source's attributes.
+func NewSourceCoordinator[T any, S source.Split](src source.Source[T, S], parallelism int, send func(subtask int, event any), onError func(error), log *slog.Logger) *SourceCoordinator[T, S] {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &SourceCoordinator[T, S]{src: src, parallelism: parallelism, send: send, log: log, wake: make(chan struct{}, 1), onError: onError}
 }
 
 // Parallelism implements source.EnumeratorContext.
@@ -361,11 +367,19 @@ func (c *SourceCoordinator[T, S]) Parallelism() int { return c.parallelism }
 
 // AssignSplits implements source.EnumeratorContext.
 func (c *SourceCoordinator[T, S]) AssignSplits(subtask int, splits ...S) {
+	ids := make([]string, len(splits))
+	for i, s := range splits {
+		ids[i] = s.SplitID()
+	}
+	c.log.Info("splits assigned", slog.Int("subtask", subtask), slog.Any("splits", ids))
 	c.send(subtask, AddSplits{Splits: append([]S(nil), splits...)})
 }
 
 // SignalNoMoreSplits implements source.EnumeratorContext.
-func (c *SourceCoordinator[T, S]) SignalNoMoreSplits(subtask int) { c.send(subtask, NoMoreSplits{}) }
+func (c *SourceCoordinator[T, S]) SignalNoMoreSplits(subtask int) {
+	c.log.Debug("no more splits", slog.Int("subtask", subtask))
+	c.send(subtask, NoMoreSplits{})
+}
 
 // Start implements Coordinator. A panic in the user's enumerator becomes
 // an error.

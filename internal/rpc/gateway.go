@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/task"
@@ -52,13 +53,18 @@ type TaskDeployment struct {
 	Exec   ExecutionID
 	Graph  *graph.JobGraph
 	Config task.Config
+	// CancellationTimeout is how long the subtask may take to stop once its
+	// job is cancelled before the TaskManager abandons it; 0 waits for ever.
+	CancellationTimeout time.Duration
 }
 
 // TaskUpdate reports a subtask's state change to the JobManager.
 type TaskUpdate struct {
 	Exec  ExecutionID
 	State TaskState
-	Err   error // for TaskFailed
+	// Err is the failure, for TaskFailed; it wraps ErrCancellationTimeout
+	// when the TaskManager abandoned a subtask that ignored cancellation.
+	Err error
 }
 
 // TaskManagerGateway is the JobManager's view of a TaskManager.
@@ -90,3 +96,8 @@ type JobManagerGateway interface {
 // (it ended or has not been deployed); the JobManager drops such events,
 // as Flink does.
 var ErrNoSuchTask = errors.New("freshet: no such task")
+
+// ErrCancellationTimeout is wrapped by the failure a TaskManager reports
+// for a subtask still running when its job's cancellation timeout expired;
+// the subtask's goroutine is abandoned, as Go cannot stop it.
+var ErrCancellationTimeout = errors.New("freshet: cancellation timed out")

@@ -1,13 +1,26 @@
 // Package taskmanager runs subtasks in slots: it deploys what the JobManager
 // sends, owns the subtasks' goroutines, registers their input gates with the
 // exchange, and reports every state change back.
+//
+// Every state change it reports is also logged, with the attributes "job",
+// "job_name", "operator" (the vertex's name), "subtask" (the index, from 0),
+// "attempt" and "task_manager", and "error" for a failure.
+//
+// Once a job is cancelled (or failing), each of its subtasks has the job's
+// cancellation timeout to stop. Go cannot stop a goroutine from outside, so
+// a subtask still running after it (a user function or sink ignoring its
+// context) is abandoned: its goroutine is left running, the TaskManager
+// releases what it holds for it, logs it at ERROR and reports it failed
+// with an error wrapping rpc.ErrCancellationTimeout.
 package taskmanager
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/graph"
@@ -21,6 +34,8 @@ type Config struct {
 	Slots int
 	// GateCapacity is the number of batches each input channel buffers.
 	GateCapacity int
+	// Logger receives the subtasks' lifecycle logs; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // TaskManager runs subtasks. It implements rpc.TaskManagerGateway.
@@ -28,18 +43,39 @@ type TaskManager struct {
 	cfg      Config
 	jm       rpc.JobManagerGateway
 	registry *exchange.Registry
-	wg       sync.WaitGroup
+	// wg counts the subtasks' goroutines until they end or are abandoned,
+	// and the cancellation watchdogs.
+	wg sync.WaitGroup
 
 	mu struct {
 		sync.Mutex
 		jobs  map[rpc.JobID]*job
-		tasks map[rpc.ExecutionID]*task.Task
+		tasks map[rpc.ExecutionID]*subtask
 	}
 }
 
 type job struct {
 	ctx    context.Context
 	cancel context.CancelFunc
+	// cancelTimeout is how long its subtasks may take to stop once it is
+	// cancelled; 0 waits for ever.
+	cancelTimeout time.Duration
+}
+
+// subtask is a deployed subtask, from SubmitTask until it ends or is abandoned.
+type subtask struct {
+	exec     rpc.ExecutionID
+	task     *task.Task
+	name     string       // "Name (i/n)", as Flink names subtasks
+	operator string       // the vertex's name
+	log      *slog.Logger // with the subtask's attributes
+	gate     *exchange.Gate
+	key      exchange.GateKey
+	// ran is closed when the subtask's Run has returned.
+	ran chan struct{}
+	// ended makes ending it happen once: by its goroutine, or by the
+	// watchdog that abandons it.
+	ended sync.Once
 }
 
 // New returns a TaskManager that reports to jm and finds gates in registry.
@@ -47,9 +83,12 @@ func New(cfg Config, jm rpc.JobManagerGateway, registry *exchange.Registry) *Tas
 	if cfg.GateCapacity < 1 {
 		cfg.GateCapacity = 4
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	tm := &TaskManager{cfg: cfg, jm: jm, registry: registry}
 	tm.mu.jobs = map[rpc.JobID]*job{}
-	tm.mu.tasks = map[rpc.ExecutionID]*task.Task{}
+	tm.mu.tasks = map[rpc.ExecutionID]*subtask{}
 	return tm
 }
 
@@ -80,15 +119,23 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 	if vertex == nil {
 		return fmt.Errorf("deploying %s: job graph has no vertex %d", d.Exec, d.Exec.Vertex)
 	}
-	var gate *exchange.Gate
-	key := exchange.GateKey{Job: string(d.Exec.Job), Vertex: vertex.ID, Subtask: d.Exec.Subtask}
-	if len(vertex.Inputs) > 0 {
-		gate = exchange.NewGate(len(vertex.GateChannels(d.Exec.Subtask)), tm.cfg.GateCapacity)
-		tm.registry.Register(key, gate)
-	}
 	exec := d.Exec
-	t := task.New(task.Spec{
-		Vertex: vertex, Subtask: exec.Subtask, Attempt: exec.Attempt, Config: d.Config, Gate: gate,
+	s := &subtask{
+		exec:     exec,
+		operator: vertex.Name(),
+		key:      exchange.GateKey{Job: string(exec.Job), Vertex: vertex.ID, Subtask: exec.Subtask},
+		ran:      make(chan struct{}),
+		log: tm.cfg.Logger.With(
+			slog.String("job", string(exec.Job)), slog.String("job_name", d.Graph.Name),
+			slog.String("operator", vertex.Name()), slog.Int("subtask", exec.Subtask), slog.Int("attempt", exec.Attempt),
+			slog.String("task_manager", tm.cfg.ID)),
+	}
+	if len(vertex.Inputs) > 0 {
+		s.gate = exchange.NewGate(len(vertex.GateChannels(exec.Subtask)), tm.cfg.GateCapacity)
+		tm.registry.Register(s.key, s.gate)
+	}
+	s.task = task.New(task.Spec{
+		Vertex: vertex, Subtask: exec.Subtask, Attempt: exec.Attempt, Config: d.Config, Gate: s.gate,
 		Channel: func(ctx context.Context, v, j, ch int) (exchange.ChannelWriter, error) {
 			return tm.registry.Channel(ctx, exchange.GateKey{Job: string(exec.Job), Vertex: v, Subtask: j}, ch)
 		},
@@ -97,22 +144,19 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 			_ = tm.jm.SendOperatorEvent(context.Background(), exec, event)
 		},
 	})
+	s.name = s.task.Name()
 	tm.mu.Lock()
 	j := tm.jobLocked(exec.Job)
-	tm.mu.tasks[exec] = t
+	j.cancelTimeout = d.CancellationTimeout
+	tm.mu.tasks[exec] = s
 	tm.mu.Unlock()
+	s.log.Info("subtask deployed")
 
 	tm.wg.Add(1)
 	go func() {
-		defer tm.wg.Done()
-		_ = tm.jm.UpdateTaskState(j.ctx, rpc.TaskUpdate{Exec: exec, State: rpc.TaskRunning})
-		err := t.Run(j.ctx)
-		if gate != nil {
-			tm.registry.Unregister(key, gate)
-		}
-		tm.mu.Lock()
-		delete(tm.mu.tasks, exec)
-		tm.mu.Unlock()
+		tm.report(j.ctx, s.log, rpc.TaskUpdate{Exec: exec, State: rpc.TaskRunning})
+		err := s.task.Run(j.ctx)
+		close(s.ran)
 		u := rpc.TaskUpdate{Exec: exec, State: rpc.TaskFinished}
 		switch {
 		case err == nil:
@@ -121,31 +165,119 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 		default:
 			u.State, u.Err = rpc.TaskFailed, err
 		}
-		_ = tm.jm.UpdateTaskState(context.Background(), u)
+		if !tm.end(s, u) {
+			s.log.Warn("abandoned subtask returned", slog.String("state", u.State.String()), slog.Any("error", u.Err))
+		}
 	}()
 	return nil
 }
 
-// CancelJob implements rpc.TaskManagerGateway.
+// end releases what the TaskManager holds for s and reports u, unless s
+// has already ended; it reports whether it did.
+func (tm *TaskManager) end(s *subtask, u rpc.TaskUpdate) bool {
+	first := false
+	s.ended.Do(func() {
+		first = true
+		if s.gate != nil {
+			tm.registry.Unregister(s.key, s.gate)
+			// An abandoned subtask no longer reads its gate: release its
+			// producers (for one that returned, the gate is closed already).
+			s.gate.Close()
+		}
+		tm.mu.Lock()
+		delete(tm.mu.tasks, s.exec)
+		tm.mu.Unlock()
+		tm.report(context.Background(), s.log, u)
+		tm.wg.Done()
+	})
+	return first
+}
+
+// report logs a subtask's state change and sends it to the JobManager.
+func (tm *TaskManager) report(ctx context.Context, log *slog.Logger, u rpc.TaskUpdate) {
+	switch {
+	case u.State == rpc.TaskRunning:
+		log.Info("subtask running")
+	case u.State == rpc.TaskFinished:
+		log.Info("subtask finished")
+	case u.State == rpc.TaskCanceled:
+		log.Info("subtask cancelled")
+	case errors.Is(u.Err, rpc.ErrCancellationTimeout):
+		log.Error("subtask abandoned", slog.Any("error", u.Err))
+	default:
+		log.Warn("subtask failed", slog.Any("error", u.Err))
+	}
+	_ = tm.jm.UpdateTaskState(ctx, u)
+}
+
+// CancelJob implements rpc.TaskManagerGateway. It cancels the job's
+// subtasks and, with a cancellation timeout, starts a watchdog that
+// abandons those still running when it expires.
 func (tm *TaskManager) CancelJob(_ context.Context, id rpc.JobID) error {
 	tm.mu.Lock()
 	j, ok := tm.mu.jobs[id]
 	delete(tm.mu.jobs, id)
+	var running []*subtask
+	if ok && j.cancelTimeout > 0 {
+		for exec, s := range tm.mu.tasks {
+			if exec.Job == id {
+				running = append(running, s)
+			}
+		}
+	}
+	if len(running) > 0 {
+		tm.wg.Add(1)
+	}
 	tm.mu.Unlock()
-	if ok {
-		j.cancel()
+	if !ok {
+		return nil
+	}
+	j.cancel()
+	if len(running) > 0 {
+		go tm.watch(j.cancelTimeout, running)
 	}
 	return nil
+}
+
+// watch waits for the subtasks of a cancelled job to stop, and abandons
+// those that are still running after timeout.
+func (tm *TaskManager) watch(timeout time.Duration, subtasks []*subtask) {
+	defer tm.wg.Done()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for i, s := range subtasks {
+		select {
+		case <-s.ran:
+		case <-deadline.C:
+			for _, s := range subtasks[i:] {
+				select {
+				case <-s.ran:
+				default:
+					tm.abandon(s, timeout)
+				}
+			}
+			return
+		}
+	}
+}
+
+// abandon ends a subtask that did not stop within the cancellation timeout.
+// Its goroutine is left running: nothing in Go can stop it.
+func (tm *TaskManager) abandon(s *subtask, timeout time.Duration) {
+	err := fmt.Errorf("%w: subtask %q (operator %q, attempt %d) still running %s after cancellation; its goroutine is abandoned",
+		rpc.ErrCancellationTimeout, s.name, s.operator, s.exec.Attempt, timeout)
+	tm.end(s, rpc.TaskUpdate{Exec: s.exec, State: rpc.TaskFailed, Err: err})
 }
 
 // SendOperatorEvent implements rpc.TaskManagerGateway.
 func (tm *TaskManager) SendOperatorEvent(ctx context.Context, exec rpc.ExecutionID, event any) error {
 	tm.mu.Lock()
-	t, ok := tm.mu.tasks[exec]
+	s, ok := tm.mu.tasks[exec]
 	tm.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("sending event to %s: %w", exec, rpc.ErrNoSuchTask)
 	}
+	t := s.task
 	err := t.Post(ctx, func() error { return t.HandleEvent(event) })
 	if errors.Is(err, task.ErrTaskEnded) {
 		return fmt.Errorf("sending event to %s: %w", exec, rpc.ErrNoSuchTask)
@@ -153,14 +285,19 @@ func (tm *TaskManager) SendOperatorEvent(ctx context.Context, exec rpc.Execution
 	return err
 }
 
-// Close cancels every job and waits for all subtasks to end.
+// Close cancels every job and waits for all subtasks to end, or, for a
+// subtask that ignores the cancellation, for its job's cancellation timeout
+// to abandon it (with no timeout, Close waits for ever).
 func (tm *TaskManager) Close() error {
 	tm.mu.Lock()
-	for id, j := range tm.mu.jobs {
-		j.cancel()
-		delete(tm.mu.jobs, id)
+	var ids []rpc.JobID
+	for id := range tm.mu.jobs {
+		ids = append(ids, id)
 	}
 	tm.mu.Unlock()
+	for _, id := range ids {
+		_ = tm.CancelJob(context.Background(), id)
+	}
 	tm.wg.Wait()
 	return nil
 }

@@ -1,0 +1,143 @@
+package taskmanager
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/freshet-io/freshet/internal/exchange"
+	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/internal/rpc"
+	"github.com/freshet-io/freshet/source"
+)
+
+// fakeJM records the updates a TaskManager reports.
+type fakeJM struct{ updates chan rpc.TaskUpdate }
+
+func (f *fakeJM) RegisterTaskManager(context.Context, rpc.TaskManagerGateway) error { return nil }
+func (f *fakeJM) UpdateTaskState(_ context.Context, u rpc.TaskUpdate) error {
+	f.updates <- u
+	return nil
+}
+func (f *fakeJM) SendOperatorEvent(context.Context, rpc.ExecutionID, any) error { return nil }
+
+// next returns the next update, failing the test if none comes in time.
+func (f *fakeJM) next(t *testing.T, within time.Duration) rpc.TaskUpdate {
+	t.Helper()
+	select {
+	case u := <-f.updates:
+		return u
+	case <-time.After(within):
+		t.Fatalf("no task update within %s", within)
+		return rpc.TaskUpdate{}
+	}
+}
+
+// stuckSource is a source operator whose Poll blocks until release is
+// closed, ignoring its context.
+type stuckSource struct {
+	polling chan struct{}
+	release chan struct{}
+}
+
+func (s *stuckSource) Open(*operator.Context) error { return nil }
+func (s *stuckSource) Finish() error                { return nil }
+func (s *stuckSource) Close() error                 { return nil }
+func (s *stuckSource) Poll() (source.InputStatus, error) {
+	close(s.polling)
+	<-s.release
+	return source.EndOfInput, nil
+}
+func (s *stuckSource) Available() <-chan struct{}   { return nil }
+func (s *stuckSource) HandleEvent(any) error        { return nil }
+func (s *stuckSource) SetEventSender(func(any))     {}
+func (s *stuckSource) ProcessWatermark(int64) error { return nil }
+
+func stuckDeployment(op *stuckSource, timeout time.Duration) rpc.TaskDeployment {
+	v := &graph.Vertex{ID: 1, Parallelism: 1, MaxParallelism: 128, Nodes: []*graph.Node{{
+		Name: "stuck", MaxParallelism: 128,
+		NewOperator: func() (operator.Operator, error) { return op, nil },
+	}}}
+	return rpc.TaskDeployment{
+		Exec:                rpc.ExecutionID{Job: "job-1", Vertex: 1},
+		Graph:               &graph.JobGraph{Name: "job", Vertices: []*graph.Vertex{v}},
+		CancellationTimeout: timeout,
+	}
+}
+
+func TestCancelledSubtaskIsAbandonedAfterTimeout(t *testing.T) {
+	for _, cancelBy := range []string{"CancelJob", "Close"} {
+		t.Run(cancelBy, func(t *testing.T) {
+			defer goleak.VerifyNone(t)
+			op := &stuckSource{polling: make(chan struct{}), release: make(chan struct{})}
+			defer close(op.release)
+			jm := &fakeJM{updates: make(chan rpc.TaskUpdate, 8)}
+			tm := New(Config{ID: "tm", Slots: 1, Logger: slog.New(slog.DiscardHandler)}, jm, exchange.NewRegistry())
+			const timeout = 100 * time.Millisecond
+			d := stuckDeployment(op, timeout)
+			if err := tm.SubmitTask(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+			if u := jm.next(t, 5*time.Second); u.State != rpc.TaskRunning {
+				t.Fatalf("first update %v, want RUNNING", u.State)
+			}
+			<-op.polling
+
+			closed := make(chan struct{})
+			start := time.Now()
+			if cancelBy == "CancelJob" {
+				if err := tm.CancelJob(context.Background(), d.Exec.Job); err != nil {
+					t.Fatal(err)
+				}
+			}
+			go func() { _ = tm.Close(); close(closed) }()
+			u := jm.next(t, timeout+3*time.Second)
+			if u.State != rpc.TaskFailed || !errors.Is(u.Err, rpc.ErrCancellationTimeout) || !strings.Contains(u.Err.Error(), `"stuck (1/1)"`) {
+				t.Errorf("update %v %v, want FAILED with a cancellation timeout naming the subtask", u.State, u.Err)
+			}
+			if took := time.Since(start); took < timeout {
+				t.Errorf("abandoned after %s, before the %s timeout", took, timeout)
+			}
+			select {
+			case <-closed:
+			case <-time.After(3 * time.Second):
+				t.Fatal("Close waits on the abandoned subtask")
+			}
+			// The TaskManager no longer knows the subtask.
+			if err := tm.SendOperatorEvent(context.Background(), d.Exec, nil); !errors.Is(err, rpc.ErrNoSuchTask) {
+				t.Errorf("event to the abandoned subtask: %v, want ErrNoSuchTask", err)
+			}
+		})
+	}
+}
+
+func TestNoCancellationTimeoutWaitsForTheSubtask(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	op := &stuckSource{polling: make(chan struct{}), release: make(chan struct{})}
+	jm := &fakeJM{updates: make(chan rpc.TaskUpdate, 8)}
+	tm := New(Config{ID: "tm", Slots: 1, Logger: slog.New(slog.DiscardHandler)}, jm, exchange.NewRegistry())
+	d := stuckDeployment(op, 0)
+	if err := tm.SubmitTask(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	jm.next(t, 5*time.Second)
+	<-op.polling
+	closed := make(chan struct{})
+	go func() { _ = tm.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while the subtask was still running, with no cancellation timeout")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(op.release)
+	if u := jm.next(t, 5*time.Second); u.State != rpc.TaskCanceled {
+		t.Errorf("update %v %v, want CANCELED", u.State, u.Err)
+	}
+	<-closed
+}
