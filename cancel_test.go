@@ -109,6 +109,7 @@ func TestCancellationTimeoutAbandonsStuckSink(t *testing.T) {
 
 // failAfterStuck fails on record at, once the sink downstream is stuck.
 type failAfterStuck struct {
+	freshet.BaseFunction
 	at    int64
 	stuck <-chan struct{}
 }

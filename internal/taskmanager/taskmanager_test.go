@@ -46,9 +46,11 @@ type stuckSource struct {
 	release chan struct{}
 }
 
-func (s *stuckSource) Open(*operator.Context) error { return nil }
-func (s *stuckSource) Finish() error                { return nil }
-func (s *stuckSource) Close() error                 { return nil }
+func (s *stuckSource) Setup(any, map[string]any) error { return nil }
+func (s *stuckSource) Open(*operator.Context) error    { return nil }
+func (s *stuckSource) EndOfInput()                     {}
+func (s *stuckSource) Finish() error                   { return nil }
+func (s *stuckSource) Close() error                    { return nil }
 func (s *stuckSource) Poll() (source.InputStatus, error) {
 	close(s.polling)
 	<-s.release
