@@ -350,7 +350,7 @@ func addWindowOp[T any, K comparable, W window.Window, ACC, FIN, OUT any](w *Win
 // validate reports invalid window parameters when the job is built.
 func (w *WindowedStream[T, K, W]) validate() error {
 	for _, part := range []any{w.assigner, w.trigger, w.evictor} {
-		if v, ok := part.(interface{ Err() error }); ok {
+		if v, ok := part.(window.Validator); ok {
 			if err := v.Err(); err != nil {
 				return err
 			}
