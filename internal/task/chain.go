@@ -180,6 +180,9 @@ func (c *Chain) Open(tmpl operator.Context) error {
 			oc := tmpl
 			oc.TaskName, oc.Index, oc.MaxParallelism = n.Name, i, n.MaxParallelism
 			oc.Current, oc.Failure = &c.cur, c.failure
+			if tmpl.Timers != nil {
+				oc.Timers = opTimers{ProcessingTimeService: tmpl.Timers, cur: &c.cur, idx: i}
+			}
 			kgs := keygroup.RangeFor(n.MaxParallelism, tmpl.Parallelism, tmpl.Subtask)
 			oc.KeyGroupStart, oc.KeyGroupEnd = kgs.Start, kgs.End
 			if err := c.ops[i].Open(&oc); err != nil {
@@ -190,6 +193,21 @@ func (c *Chain) Open(tmpl operator.Context) error {
 			}
 		}
 		return nil
+	})
+}
+
+// opTimers is an operator's view of the subtask's processing-time service:
+// its callbacks run as calls of that operator, so a failure names it.
+type opTimers struct {
+	operator.ProcessingTimeService
+	cur *int
+	idx int
+}
+
+func (t opTimers) Schedule(ts int64, fn func() error) {
+	t.ProcessingTimeService.Schedule(ts, func() error {
+		*t.cur = t.idx
+		return fn()
 	})
 }
 

@@ -1,6 +1,7 @@
 package task
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -30,5 +31,48 @@ func TestChainChecksOperatorKind(t *testing.T) {
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// manualTimers is a processing-time service on a manual clock.
+type manualTimers struct {
+	now   int64
+	queue TimerQueue
+}
+
+func (m *manualTimers) Now() int64                         { return m.now }
+func (m *manualTimers) Schedule(ts int64, fn func() error) { m.queue.Add(ts, fn) }
+
+// timerFailing schedules a processing-time callback at Open that fails.
+type timerFailing struct{ oneInput }
+
+func (o *timerFailing) Open(c *operator.Context) error {
+	c.Timers.Schedule(10, func() error { return errors.New("timer failed") })
+	return nil
+}
+
+// TestChainTimerFailureNamesItsOperator: a processing-time callback runs as
+// a call of the operator that scheduled it, so its failure names that
+// operator, not the chain's head.
+func TestChainTimerFailureNamesItsOperator(t *testing.T) {
+	head := &graph.Node{ID: 1, Name: "head", Kind: graph.KindOneInput, Out: graph.TypeOf[int](), MaxParallelism: 128,
+		NewOperator: func() (operator.Operator, error) { return &oneInput{}, nil }}
+	second := &graph.Node{ID: 2, Name: "second", Kind: graph.KindOneInput, Out: graph.TypeOf[int](), MaxParallelism: 128,
+		NewOperator: func() (operator.Operator, error) { return &timerFailing{}, nil }}
+	e := &graph.Edge{From: head, To: second, Input: 1}
+	head.Outputs, second.Inputs = []*graph.Edge{e}, []*graph.Edge{e}
+	c, err := NewChain([]*graph.Node{head, second}, 0, 0, Ends{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	timers := &manualTimers{}
+	if err := c.Open(operator.Context{Parallelism: 1, Timers: timers}); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Call(func() error { return timers.queue.RunDue(10) })
+	var oe *operator.Error
+	if !errors.As(err, &oe) || oe.Operator != "second" || oe.Err.Error() != "timer failed" {
+		t.Fatalf("Call = %v, want the timer's error in operator \"second\"", err)
 	}
 }
