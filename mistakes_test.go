@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/codec"
 	"github.com/freshet-io/freshet/freshettest"
 	"github.com/freshet-io/freshet/window"
 )
@@ -198,5 +199,40 @@ func TestHarnessDefaultMaxParallelism(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("parallelism %d: max parallelism %d, want %d", tc.parallelism, got, tc.want)
 		}
+	}
+}
+
+// unencodable cannot be encoded once N is negative.
+type unencodable struct{ N int }
+
+var errUnencodable = errors.New("negative values have no encoding")
+
+func (u unencodable) MarshalBinary() ([]byte, error) {
+	if u.N < 0 {
+		return nil, errUnencodable
+	}
+	return []byte{byte(u.N)}, nil
+}
+
+func (u *unencodable) UnmarshalBinary(b []byte) error {
+	u.N = int(b[0])
+	return nil
+}
+
+// TestEncodingFailureIsNotSwallowed: a value the exchange cannot encode
+// fails the job with the codec's error, even when the function that emitted
+// it recovers panics.
+func TestEncodingFailureIsNotSwallowed(t *testing.T) {
+	env := freshet.NewEnv(freshet.WithForcedSerialization(), freshet.WithParallelism(2))
+	vs := freshet.Process(freshet.FromElements(env, 1, 2, -3, 4), freshet.ProcessFunc(func(_ *freshet.Context, v int, out freshet.Collector[unencodable]) error {
+		defer func() { _ = recover() }()
+		out.Collect(unencodable{N: v})
+		return nil
+	}))
+	freshet.Collect(vs.Rebalance())
+	err := env.Execute(t.Context(), t.Name())
+	var ee *codec.EncodeError
+	if !errors.Is(err, errUnencodable) || !errors.As(err, &ee) {
+		t.Fatalf("Execute = %v, want the codec's EncodeError wrapping errUnencodable", err)
 	}
 }

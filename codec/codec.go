@@ -73,12 +73,38 @@ func Must[T any]() Codec[T] {
 }
 
 // Marshal encodes v with T's codec.
-func Marshal[T any](v T) ([]byte, error) {
+func Marshal[T any](v T) (b []byte, err error) {
 	c, err := Of[T]()
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = Recovered(r)
+		}
+	}()
 	return c.Append(nil, v), nil
+}
+
+// EncodeError is what a derived codec's Append panics with when a value
+// cannot be encoded (its MarshalBinary fails): Append returns no error.
+// Marshal and the runtime's encoders recover it and return it as an error.
+type EncodeError struct {
+	Type reflect.Type
+	Err  error
+}
+
+func (e *EncodeError) Error() string { return fmt.Sprintf("codec: encoding %s: %v", e.Type, e.Err) }
+
+func (e *EncodeError) Unwrap() error { return e.Err }
+
+// Recovered turns what an Append panicked with into an error: the
+// *EncodeError itself, or an error describing any other panic.
+func Recovered(r any) error {
+	if e, ok := r.(*EncodeError); ok {
+		return e
+	}
+	return fmt.Errorf("codec: encoding panicked: %v", r)
 }
 
 // Unmarshal decodes a value encoded by Marshal; all of b must be used.

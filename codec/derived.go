@@ -520,7 +520,7 @@ func viaBinaryMarshaler(t reflect.Type) (encoder, decoder) {
 	enc := func(dst []byte, ptr unsafe.Pointer) []byte {
 		b, err := reflect.NewAt(t, ptr).Interface().(encoding.BinaryMarshaler).MarshalBinary()
 		if err != nil {
-			panic(fmt.Errorf("codec: encoding %s: %w", t, err))
+			panic(&EncodeError{Type: t, Err: err})
 		}
 		return bytesCodec{}.Append(dst, b)
 	}

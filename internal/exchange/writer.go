@@ -282,7 +282,11 @@ func (w *RecordWriter[T]) flushOne(i int) error {
 	p.batch, p.recs = nil, nil
 	e := Envelope{Kind: KindRecords, Batch: b, Count: len(b.Records)}
 	if w.codec != nil {
-		buf := EncodeBatch(w.codec, make([]byte, 0, w.encoded+w.encoded/8), b.Records)
+		buf, err := EncodeBatch(w.codec, make([]byte, 0, w.encoded+w.encoded/8), b.Records)
+		if err != nil {
+			Release(w.pool, b)
+			return err
+		}
 		w.encoded = len(buf)
 		e = Envelope{Kind: KindEncoded, Bytes: buf, Count: len(b.Records)}
 		Release(w.pool, b)
@@ -322,13 +326,22 @@ func (w *RecordWriter[T]) Event(e Envelope) error {
 
 // EncodeBatch appends the encoding of records to dst: a count, then each
 // record's timestamp and value.
-func EncodeBatch[T any](c codec.Codec[T], dst []byte, records []operator.Record[T]) []byte {
+//
+// A codec that cannot encode a value (a MarshalBinary that fails) panics
+// with a *codec.EncodeError; EncodeBatch returns it as its error, so the
+// failure never unwinds through the functions that emitted the records.
+func EncodeBatch[T any](c codec.Codec[T], dst []byte, records []operator.Record[T]) (_ []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = codec.Recovered(r)
+		}
+	}()
 	dst = binary.AppendUvarint(dst, uint64(len(records)))
 	for i := range records {
 		dst = binary.AppendVarint(dst, records[i].Timestamp)
 		dst = c.Append(dst, records[i].Value)
 	}
-	return dst
+	return dst, nil
 }
 
 // DecodeBatch decodes a batch encoded by EncodeBatch into b.
