@@ -9,10 +9,12 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/codec"
 	"github.com/freshet-io/freshet/freshettest"
+	"github.com/freshet-io/freshet/watermark"
 	"github.com/freshet-io/freshet/window"
 )
 
@@ -158,21 +160,40 @@ func TestOperatorErrorIsOneLine(t *testing.T) {
 	}
 }
 
-// TestHarnessValidatesLikeExecute: an invalid window fails when the
-// harness is made, with the error Execute gives.
+// TestHarnessValidatesLikeExecute: an invalid assigner, trigger, evictor
+// or watermark strategy fails when the harness is made, with the error
+// Execute gives.
 func TestHarnessValidatesLikeExecute(t *testing.T) {
-	build := func(in *freshet.Stream[int]) *freshet.Stream[int] {
-		w := freshet.Window(freshet.KeyBy(in, func(v int) int { return v }), window.TumblingEventTime[int](0, 0))
-		return freshet.WindowReduce(w, func(a, b int) int { return a + b })
+	keyed := func(in *freshet.Stream[int]) *freshet.KeyedStream[int, int] {
+		return freshet.KeyBy(in, func(v int) int { return v })
 	}
-	_, herr := freshettest.New(build)
-	if !errors.Is(herr, freshet.ErrInvalidProgram) {
-		t.Fatalf("freshettest.New = %v, want ErrInvalidProgram", herr)
-	}
-	env := freshet.NewEnv()
-	freshet.Collect(build(freshet.FromElements(env, 1)))
-	if xerr := env.Execute(t.Context(), t.Name()); xerr == nil || xerr.Error() != herr.Error() {
-		t.Fatalf("Execute = %v\nharness = %v\nwant the same error", xerr, herr)
+	sum := func(a, b int) int { return a + b }
+	tumbling := window.TumblingEventTime[int](time.Second, 0)
+	for name, build := range map[string]func(in *freshet.Stream[int]) *freshet.Stream[int]{
+		"assigner": func(in *freshet.Stream[int]) *freshet.Stream[int] {
+			return freshet.WindowReduce(freshet.Window(keyed(in), window.TumblingEventTime[int](0, 0)), sum)
+		},
+		"trigger": func(in *freshet.Stream[int]) *freshet.Stream[int] {
+			return freshet.WindowReduce(freshet.Window(keyed(in), tumbling).Trigger(window.ContinuousEventTimeTrigger[int, window.TimeWindow](0)), sum)
+		},
+		"evictor": func(in *freshet.Stream[int]) *freshet.Stream[int] {
+			return freshet.WindowReduce(freshet.Window(keyed(in), tumbling).Evictor(window.DeltaEvictor[int, window.TimeWindow](1, nil, false)), sum)
+		},
+		"strategy": func(in *freshet.Stream[int]) *freshet.Stream[int] {
+			return freshet.AssignTimestampsAndWatermarks(in, watermark.ForBoundedOutOfOrderness[int](-time.Second))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, herr := freshettest.New(build)
+			if !errors.Is(herr, freshet.ErrInvalidProgram) {
+				t.Fatalf("freshettest.New = %v, want ErrInvalidProgram", herr)
+			}
+			env := freshet.NewEnv()
+			freshet.Collect(build(freshet.FromElements(env, 1)))
+			if xerr := env.Execute(t.Context(), t.Name()); xerr == nil || xerr.Error() != herr.Error() {
+				t.Fatalf("Execute = %v\nharness = %v\nwant the same error", xerr, herr)
+			}
+		})
 	}
 }
 
