@@ -64,14 +64,33 @@ func openFn(fn Lifecycle, c *operator.Context) error {
 	return nil
 }
 
-// OutputTag names a side output of type T. Tags are compared by id.
+// OutputTag names a side output of type T (Flink's OutputTag). Tags are
+// compared by id: an operator's side output is the values its functions
+// emit to tags of that id, and one id carries one type per operator. Make
+// tags with NewOutputTag, usually as package-level variables:
+//
+//	var late = freshet.NewOutputTag[Event]("late")
+//
+// The zero OutputTag has no id and names no side output.
 type OutputTag[T any] struct{ id string }
 
-// NewOutputTag returns the tag with the given id.
-func NewOutputTag[T any](id string) OutputTag[T] { return OutputTag[T]{id: id} }
+// NewOutputTag returns the tag with the given id, which must not be empty.
+//
+// NewOutputTag panics if id is empty, as Flink's OutputTag constructor
+// throws. It is the one function of package freshet that panics, like
+// regexp.MustCompile: tags are package-level values made from constant
+// ids, so an empty one is a mistake in the program's text, found the
+// first time the program runs.
+func NewOutputTag[T any](id string) OutputTag[T] {
+	if id == "" {
+		panic("freshet: NewOutputTag: the output tag id must not be empty")
+	}
+	return OutputTag[T]{id: id}
+}
 
-// ID is the tag's id.
+// ID is the tag's id ("" for the zero OutputTag).
 func (t OutputTag[T]) ID() string { return t.id }
+
 
 // sideOutputs is implemented by every context that can emit to side outputs.
 type sideOutputs interface {
