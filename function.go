@@ -1,6 +1,7 @@
 package freshet
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/freshet-io/freshet/internal/operator"
@@ -64,26 +65,72 @@ func openFn(fn Lifecycle, c *operator.Context) error {
 	return nil
 }
 
-// OutputTag names a side output of type T. Tags are compared by id.
+// OutputTag names a side output of type T (Flink's OutputTag). Tags are
+// compared by id: an operator's side output is the values its functions
+// emit to tags of that id, and one id carries one type per operator. Make
+// tags with NewOutputTag, usually as package-level variables:
+//
+//	var late = freshet.NewOutputTag[Event]("late")
+//
+// The zero OutputTag has no id and names no side output: emitting to it
+// fails the job with ErrZeroOutputTag, and reading it (SideOutput) is an
+// invalid program.
 type OutputTag[T any] struct{ id string }
 
-// NewOutputTag returns the tag with the given id.
-func NewOutputTag[T any](id string) OutputTag[T] { return OutputTag[T]{id: id} }
+// NewOutputTag returns the tag with the given id, which must not be empty.
+//
+// NewOutputTag panics if id is empty, as Flink's OutputTag constructor
+// throws. It is the one function of package freshet that panics, like
+// regexp.MustCompile: tags are package-level values made from constant
+// ids, so an empty one is a mistake in the program's text, found the
+// first time the program runs.
+func NewOutputTag[T any](id string) OutputTag[T] {
+	if id == "" {
+		panic("freshet: NewOutputTag: the output tag id must not be empty")
+	}
+	return OutputTag[T]{id: id}
+}
 
-// ID is the tag's id.
+// ID is the tag's id ("" for the zero OutputTag).
 func (t OutputTag[T]) ID() string { return t.id }
+
+// ErrZeroOutputTag fails a job whose function emits to the zero OutputTag
+// (Flink fails on a null tag), and makes a program that reads it invalid.
+var ErrZeroOutputTag = errors.New("freshet: the zero OutputTag names no side output; make tags with NewOutputTag")
+
+// ErrOutputTagType fails a job whose function emits to a tag id a value of
+// another type than the side output of that id carries, such as
+// Output(ctx, NewOutputTag[string]("x"), "a") where the operator's "x" is
+// read with SideOutput(s, NewOutputTag[int]("x")). The error names the tag
+// and both types.
+var ErrOutputTagType = operator.ErrSideOutputType
 
 // sideOutputs is implemented by every context that can emit to side outputs.
 type sideOutputs interface {
 	side() map[string]any
 	timestamp() int64
+	Runtime() *RuntimeContext
 }
 
 // Output emits v to the side output tag from within a process function
 // (Flink's ctx.output(tag, value)). The value carries the timestamp of the
 // element being processed. Emitting to a tag no one reads drops the value.
+//
+// Emitting to the zero OutputTag fails the job with ErrZeroOutputTag, and
+// emitting a value of another type than the tag id's side output carries
+// fails it with ErrOutputTagType; either way the job fails once the
+// function returns, with an OperatorError naming the operator.
 func Output[X any](ctx sideOutputs, tag OutputTag[X], v X) {
-	if o := operator.SideOutput[X](ctx.side(), tag.id); o != nil {
+	if tag.id == "" {
+		ctx.Runtime().c.Fail(ErrZeroOutputTag)
+		return
+	}
+	o, err := operator.SideOutputOf[X](ctx.side(), tag.id)
+	if err != nil {
+		ctx.Runtime().c.Fail(err)
+		return
+	}
+	if o != nil {
 		o.Collect(operator.Record[X]{Value: v, Timestamp: ctx.timestamp()})
 	}
 }

@@ -213,26 +213,69 @@ func Max[T any, K comparable, N cmp.Ordered](k *KeyedStream[T, K], field Field[T
 	})
 }
 
-// MinBy emits, for every element, the element with the smallest field seen
-// so far for its key; on ties the earlier element is kept, as in Flink.
-func MinBy[T any, K comparable, N cmp.Ordered](k *KeyedStream[T, K], field Field[T, N]) *Stream[T] {
-	return rolling(k, "MinBy", field, func(acc, v T) T {
-		if field.get(v) < field.get(acc) {
-			return v
+// ByOption chooses which element MinBy and MaxBy keep when elements of a
+// key tie on the field (the boolean "first" of Flink's minBy and maxBy). With no
+// option the first is kept; the last option given wins.
+type ByOption func(*byConfig)
+
+type byConfig struct{ last bool }
+
+// FirstOnTies keeps, of the elements of a key that hold the same minimum
+// (or maximum), the one that came first: Flink's minBy(field, true), the
+// default of MinBy and MaxBy.
+func FirstOnTies() ByOption { return func(c *byConfig) { c.last = false } }
+
+// LastOnTies keeps, of the elements of a key that hold the same minimum (or
+// maximum), the one that came last: Flink's minBy(field, false). An
+// element whose field equals the current minimum (maximum) then replaces
+// the kept element, so the running result is the most recent element
+// holding the extreme value.
+func LastOnTies() ByOption { return func(c *byConfig) { c.last = true } }
+
+// lastOnTies applies opts and reports whether the last tied element wins.
+func lastOnTies(opts []ByOption) bool {
+	var c byConfig
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
 		}
-		return acc
-	})
+	}
+	return c.last
 }
 
-// MaxBy emits, for every element, the element with the largest field seen
-// so far for its key; on ties the earlier element is kept, as in Flink.
-func MaxBy[T any, K comparable, N cmp.Ordered](k *KeyedStream[T, K], field Field[T, N]) *Stream[T] {
-	return rolling(k, "MaxBy", field, func(acc, v T) T {
-		if field.get(v) > field.get(acc) {
+// rollingBy adds MinBy or MaxBy: better reports whether b beats a, the
+// element kept so far.
+func rollingBy[T any, K comparable, N cmp.Ordered](k *KeyedStream[T, K], name string, field Field[T, N], opts []ByOption, better func(b, a N) bool) *Stream[T] {
+	last := lastOnTies(opts)
+	s := rolling(k, name, field, func(acc, v T) T {
+		a, b := field.get(acc), field.get(v)
+		if better(b, a) || last && b == a {
 			return v
 		}
 		return acc
 	})
+	if last {
+		s.node.Name = fmt.Sprintf("Keyed %s(%s, last on ties)", name, field.name)
+	}
+	return s
+}
+
+// MinBy emits, for every element, the element with the smallest field seen
+// so far for its key (the first element of a key is emitted as is). Unlike
+// Min, the whole element holding the minimum is emitted, as in Flink. On
+// ties the first element holding the minimum is kept, unless LastOnTies is
+// given:
+//
+//	freshet.MinBy(k, temp)                       // Flink's minBy("temp")
+//	freshet.MinBy(k, temp, freshet.LastOnTies()) // Flink's minBy("temp", false)
+func MinBy[T any, K comparable, N cmp.Ordered](k *KeyedStream[T, K], field Field[T, N], opts ...ByOption) *Stream[T] {
+	return rollingBy(k, "MinBy", field, opts, func(b, a N) bool { return b < a })
+}
+
+// MaxBy is MinBy's counterpart for the largest field: on ties the first
+// element holding the maximum is kept, or the last with LastOnTies.
+func MaxBy[T any, K comparable, N cmp.Ordered](k *KeyedStream[T, K], field Field[T, N], opts ...ByOption) *Stream[T] {
+	return rollingBy(k, "MaxBy", field, opts, func(b, a N) bool { return b > a })
 }
 
 func rolling[T any, K comparable, N any](k *KeyedStream[T, K], name string, field Field[T, N], fn func(acc, v T) T) *Stream[T] {

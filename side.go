@@ -10,16 +10,21 @@ import (
 // (Flink's getSideOutput): the values its functions emitted with Output.
 // It replaces Flink's removed split/select: emit each kind of value to its
 // own tag.
+//
+// As in Flink, one operator's tag id carries one type: reading the same id
+// of an operator with tags of two types is an invalid program, and a
+// function emitting to a read tag id a value of another type fails the
+// job with ErrOutputTagType. Different operators may use one id with
+// different types. Reading the zero OutputTag is an invalid program.
 func SideOutput[X, T any](s *Stream[T], tag OutputTag[X]) *Stream[X] {
 	n := s.operator("SideOutput")
-	if tag.id == "" {
-		s.env.fail(fmt.Errorf("%w: operator %q: side output tag has an empty id", ErrInvalidProgram, n.Name))
-	}
 	typ := graph.TypeOf[X]()
 	if n.Side == nil {
 		n.Side = map[string]graph.Type{}
 	}
-	if old, ok := n.Side[tag.id]; ok && old != typ {
+	if tag.id == "" {
+		s.env.fail(fmt.Errorf("%w: operator %q: reading a side output: %w", ErrInvalidProgram, n.Name, ErrZeroOutputTag))
+	} else if old, ok := n.Side[tag.id]; ok && old != typ {
 		s.env.fail(fmt.Errorf("%w: operator %q: side output %q is used with types %s and %s", ErrInvalidProgram, n.Name, tag.id, old, typ))
 	} else if !ok {
 		n.Side[tag.id] = typ

@@ -96,7 +96,11 @@ func WithAttempt(n int) Option { return func(c *config) { c.attempt = n } }
 func WithProcessingTime(ms int64) Option { return func(c *config) { c.now = ms } }
 
 // CaptureSideOutput records what the operators emit to tag; read it with
-// SideOutput.
+// SideOutput. Every operator of the harness gets the tag's output, so a
+// function emitting to the tag's id a value of another type fails with
+// freshet.ErrOutputTagType, and so does New if an operator declares the
+// tag's id with another type (a late-data tag). Capturing the zero
+// OutputTag makes New fail.
 func CaptureSideOutput[X any](tag freshet.OutputTag[X]) Option {
 	return func(c *config) {
 		c.sides[tag.ID()] = sideSpec{typ: graph.TypeOf[X](), new: func() sideCapture { return &capture[X]{} }}
@@ -136,6 +140,9 @@ func newConfig(opts []Option) (config, error) {
 	cfg := config{channels: 1, parallelism: 1, sides: map[string]sideSpec{}}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if _, ok := cfg.sides[""]; ok {
+		return cfg, fmt.Errorf("freshettest: CaptureSideOutput: %w", freshet.ErrZeroOutputTag)
 	}
 	if cfg.channels < 1 {
 		return cfg, fmt.Errorf("freshettest: %d input channels; want at least 1", cfg.channels)
@@ -236,6 +243,12 @@ func (c *core[OUT]) build(nodes []*graph.Node) error {
 	c.sides = map[string]sideCapture{}
 	sideTypes := map[string]graph.Type{}
 	for id, s := range c.cfg.sides {
+		for _, n := range nodes {
+			if typ, ok := n.Side[id]; ok && typ != s.typ {
+				return fmt.Errorf("freshettest: CaptureSideOutput: %w: capturing %s from side output %q of operator %q, which carries %s",
+					freshet.ErrOutputTagType, s.typ, id, n.Name, typ)
+			}
+		}
 		c.sides[id] = s.new()
 		sideTypes[id] = s.typ
 	}

@@ -59,6 +59,29 @@ func Must[A Validator](a A) A {
 //
 // Implementations must be deterministic and safe for concurrent use (all
 // built-in assigners are immutable).
+//
+// A window operator holds one assigner, the trigger (the assigner's
+// DefaultTrigger unless the user set one; CheckTrigger validates the pair
+// and reports the Err of an invalid assigner or trigger), an optional
+// evictor and the allowed lateness in milliseconds (>= 0; it applies to
+// event time only). For an element v of key k with timestamp ts (or
+// NoTimestamp) at processing time now, it:
+//
+//  1. calls ws, err := AssignWindows(buf[:0], v, ts, now);
+//  2. for a MergingAssigner, adds each w of ws to the key's
+//     MergingWindowSet, actual, err := set.AddWindow(w, merge) (see
+//     MergeFunc for merge); if IsWindowLate(actual, lateness, eventTime,
+//     watermark) it retires actual (set.RetireWindow) and skips it,
+//     otherwise it adds v to the contents stored under
+//     set.StateWindow(actual) and goes on with step 4 for actual;
+//  3. for any other assigner, skips each w of ws for which IsWindowLate
+//     holds and adds v to the contents of the others;
+//  4. calls the trigger's OnElement(v, ts, w, ctx) and acts on its result
+//     (see Trigger), then registers the cleanup timer of w at CleanupTime
+//     unless that is math.MaxInt64 (an event-time timer for event-time
+//     assigners, a processing-time timer otherwise);
+//  5. if v went into no window and IsElementLate holds, sends it to the
+//     late-data side output or counts it as dropped.
 type Assigner[T any, W Window] interface {
 	// AssignWindows appends the windows v belongs to to dst and returns the
 	// extended slice, so an operator can reuse one buffer for every element

@@ -1,123 +1,134 @@
-// Package window holds the pure, deterministic semantics of Freshet's
-// windowing, matching Apache Flink's DataStream windowing: windows
-// (TimeWindow, GlobalWindow), window assigners, triggers, evictors, the
-// merging-window bookkeeping of session windows (MergingWindowSet) and the
-// lateness/cleanup rules of Flink's WindowOperator. It keeps no state of its
-// own and performs no I/O; a window operator drives it.
+// Package window holds the window assigners, triggers and evictors that cut
+// a stream into finite windows, with Apache Flink's semantics. A job picks
+// them when it windows a stream with freshet.Window (per key) or
+// freshet.WindowAll (the whole stream), then evaluates each window with
+// freshet.WindowReduce, WindowAggregate or WindowProcess:
 //
-// All timestamps are int64 milliseconds since the epoch. Parameters given as
-// time.Duration must be whole milliseconds.
+//	hourly := freshet.Window(byUser, window.TumblingEventTime[Click](time.Hour, 0))
+//	counts := freshet.WindowAggregate(hourly, countClicks{})
 //
-// # Building blocks
+// A window is made of three parts:
 //
-//   - Assigners: TumblingEventTime, TumblingProcessingTime, SlidingEventTime,
-//     SlidingProcessingTime, EventTimeSession, ProcessingTimeSession,
-//     DynamicEventTimeSession, DynamicProcessingTimeSession, Global.
-//     Count windows are Global plus a count trigger: see CountTumbling and
-//     CountSliding.
-//   - Triggers: EventTimeTrigger, ProcessingTimeTrigger, CountTrigger,
-//     ContinuousEventTimeTrigger, ContinuousProcessingTimeTrigger,
-//     PurgingTrigger, NeverTrigger, or any user implementation of Trigger.
-//   - Evictors: CountEvictor, TimeEvictor, DeltaEvictor, or any user
-//     implementation of Evictor.
+//   - The assigner says which windows an element belongs to: one fixed
+//     window (tumbling), several overlapping ones (sliding), a window that
+//     grows while elements keep coming (session), or the one global window.
+//   - The trigger says when a window is evaluated ("fires") and whether its
+//     contents are then discarded ("purged"). Every assigner has a default
+//     trigger: event-time windows fire when the watermark passes their end,
+//     processing-time windows when the clock does.
+//   - The evictor, optional, removes elements from a window just before or
+//     after it is evaluated.
 //
-// Invalid parameters are reported with errors wrapping ErrInvalidWindow that
-// name the violated rule. The assigner constructors and the continuous
-// trigger constructors return a single value so they compose in
-// expressions; they defer the error instead of returning it: given invalid
-// parameters they return a value implementing Validator whose Err reports
-// the error (an invalid assigner's AssignWindows returns it too, an invalid
-// trigger does nothing). Check Err when the job is built, or use Must for
-// known-good parameters:
+// # Window boundaries
 //
-//	a := window.TumblingEventTime[Event](size, 0)
-//	if err := a.Err(); err != nil { ... }
+// Time windows are TimeWindow values, the half-open interval [Start, End) of
+// milliseconds since the epoch, as in Flink: Start is inclusive, End
+// exclusive, and MaxTimestamp, the last millisecond inside, is End-1. A
+// tumbling window of one minute starting at 12:00 holds 12:00:00.000 up to
+// 12:00:59.999; an element at 12:01:00.000 belongs to the next window. An
+// event-time window fires once the watermark reaches its MaxTimestamp, and
+// the results it emits carry MaxTimestamp as their timestamp, so they fall
+// inside the window they summarize.
 //
-// CountTumbling and CountSliding return their error directly.
+// Tumbling and sliding windows are aligned to the epoch: windows of size
+// 10ms are ..., [-10, 0), [0, 10), [10, 20), ... (see WindowStart). The
+// offset shifts every boundary by a fixed amount: daily windows in a time
+// zone eight hours east of UTC are
 //
-// # Driving the package from a window operator
+//	window.TumblingEventTime[Click](24*time.Hour, -8*time.Hour)
 //
-// Per operator the driver holds the assigner, the trigger (the assigner's
-// DefaultTrigger unless the user set one; validate the pair with
-// CheckTrigger, which also reports the Err of an invalid assigner or
-// trigger), an optional evictor and the allowed lateness (>= 0, event
-// time only; pass it in milliseconds). Per key it keeps:
+// which start at 16:00 UTC, midnight there. The offset must be smaller than
+// the size (for sliding windows, than the slide) in absolute value.
+// Session windows are not aligned: an element at t opens [t, t+gap), and
+// windows that overlap or touch merge into one.
 //
-//   - window contents, keyed by the state window (for non-merging assigners
-//     the window itself);
-//   - trigger state: named int64 values keyed by (key, window, name), where
-//     window is the actual window, never the state window;
-//   - event-time and processing-time timers keyed by (key, window, time),
-//     de-duplicated, with deletion of an absent timer a no-op;
-//   - for a MergingAssigner, a MergingWindowSet (persist its All pairs).
+// All timestamps are int64 milliseconds since the epoch, and every duration
+// given to this package must be a whole number of milliseconds.
 //
-// The operator implements TriggerContext (and MergeContext) scoped to the
-// current key and window, and EvictorContext. The current watermark starts
-// at math.MinInt64.
+// # Choosing an assigner
 //
-// On an element (key k, value v, timestamp ts or NoTimestamp, processing
-// time now):
+// Event-time assigners use the elements' timestamps, so the stream needs
+// timestamps and watermarks (freshet.AssignTimestampsAndWatermarks);
+// processing-time assigners use the clock of the machine running the
+// window. With byUser a keyed stream of Click:
 //
-//  1. ws, err := assigner.AssignWindows(buf[:0], v, ts, now).
-//  2. For a merging assigner, for each w in ws: actual, err :=
-//     set.AddWindow(w, merge), with merge as described below. If
-//     IsWindowLate(actual, lateness, eventTime, watermark), call
-//     set.RetireWindow(actual) and skip it; otherwise add v to the contents
-//     stored under set.StateWindow(actual) and go on with step 4 using
-//     actual as the window.
-//  3. For a non-merging assigner, for each w in ws: skip w if
-//     IsWindowLate(w, lateness, assigner.IsEventTime(), watermark);
-//     otherwise add v to w's contents.
-//  4. r := trigger.OnElement(v, ts, w, ctx). If r.IsFire() and the contents
-//     are not empty, emit them (see "Firing" below). If r.IsPurge(), clear the
-//     contents (trigger state and timers stay). Then register the cleanup
-//     timer at CleanupTime(w, lateness, eventTime) unless it is
-//     math.MaxInt64 (an event-time timer for event-time assigners, a
-//     processing-time timer otherwise).
-//  5. If v was added to no window and IsElementLate(ts, lateness,
-//     eventTime, watermark), send it to the late-data side output or count
-//     it as dropped.
+//	window.TumblingEventTime[Click](time.Minute, 0)                    // every minute, one window per element
+//	window.SlidingEventTime[Click](time.Hour, 10*time.Minute, 0)       // the last hour, every 10 minutes
+//	window.EventTimeSession[Click](30*time.Minute)                     // activity separated by 30 minutes of quiet
+//	window.DynamicEventTimeSession(func(c Click) time.Duration { … })  // a gap per element
+//	window.TumblingProcessingTime[Click](time.Minute, 0)               // and SlidingProcessingTime, ProcessingTimeSession, …
+//	window.Global[Click]()                                             // one window per key; needs a trigger
 //
-// The merge function passed to AddWindow, merge(result, merged, stateResult,
-// mergedStates), does in order:
+// Count windows are the global window with a count trigger; the root
+// package builds them:
 //
-//   - fail if the merged window would already be late: for event time
-//     IsWindowLate(result, lateness, true, watermark), for processing time
-//     result.MaxTimestamp() <= now (Flink throws in both cases);
-//   - trigger.OnMerge(result, ctx), with a MergeContext scoped to result
-//     whose MergeState folds the state of the windows in merged;
-//   - for each m in merged: trigger.Clear(m, ctx scoped to m), and delete m's
-//     cleanup timer at CleanupTime(m, lateness, eventTime);
-//   - merge the contents stored under each of mergedStates into the contents
-//     stored under stateResult, and drop them.
+//	freshet.CountWindow(byUser, 100)             // every 100 clicks of a user
+//	freshet.CountWindowSliding(byUser, 100, 10)  // the last 100 clicks, every 10
 //
-// On a watermark wm: set the current watermark to wm first, then fire every
-// event-time timer with time <= wm in ascending time order (timers
-// registered while firing that are <= wm fire in the same pass), then
-// forward the watermark. For a timer (k, w, t):
+// The constructors never fail, so they compose in expressions: invalid
+// parameters (a size of zero, an offset as large as the size) give an
+// assigner whose Err reports the broken rule, wrapping ErrInvalidWindow,
+// and freshet.Window reports it as an invalid program when the job is
+// executed. Use Must for package-level values made from constants:
 //
-//  1. For a merging assigner, look up sw := set.StateWindow(w); if w is no
-//     longer in flight the timer is stale: ignore it.
-//  2. r := trigger.OnEventTime(t, w, ctx); fire and/or purge as above.
-//  3. If the assigner is event time and t == CleanupTime(w, ...), clear
-//     everything of w: its contents, trigger.Clear(w, ctx), any per-window
-//     state of the window function, and set.RetireWindow(w) for merging
-//     assigners.
+//	var hourly = window.Must(window.TumblingEventTime[Click](time.Hour, 0))
 //
-// Processing-time timers are handled the same way with OnProcessingTime and
-// cleanup when the assigner is processing time. Because the cleanup timer
-// and EventTimeTrigger's timer coincide when the allowed lateness is 0, the
-// single firing both emits the window and removes it.
+// # Triggers
 //
-// Firing: the window function receives the key, the actual window w (not
-// the state window) and the contents; results are stamped with
-// w.MaxTimestamp(). With an evictor the contents are kept as a list of
-// TimestampedValue and the sequence is EvictBefore, the window function
-// over the survivors, EvictAfter, and finally the window contents are
-// replaced by what EvictAfter kept.
+// Set a trigger on the windowed stream to fire windows at other times than
+// the assigner's default trigger does. The built-in triggers fire without
+// discarding the contents; wrap one in PurgingTrigger to discard them each
+// time it fires.
 //
-// Count windows use the global window, which is never cleaned up and whose
-// cleanup time is math.MaxInt64: no cleanup timer is registered.
+//	.Trigger(window.ContinuousEventTimeTrigger[Click, window.TimeWindow](time.Minute))   // early results every minute of event time
+//	.Trigger(window.CountTrigger[Click, window.TimeWindow](1000))                        // every 1000 elements, not at the end
+//	.Trigger(window.PurgingTrigger(window.CountTrigger[Click, window.GlobalWindow](3)))  // a tumbling count window
+//
+// The built-ins are EventTimeTrigger and ProcessingTimeTrigger (the
+// defaults), CountTrigger, ContinuousEventTimeTrigger,
+// ContinuousProcessingTimeTrigger, PurgingTrigger and NeverTrigger (the
+// default of Global). Session windows need a trigger that can merge, which
+// every built-in but NeverTrigger can. Implement Trigger for your own.
+//
+// # Evictors
+//
+// An evictor trims a window when it fires; with one, every element is kept
+// until then (the window cannot be pre-aggregated).
+//
+//	.Evictor(window.CountEvictor[Click, window.TimeWindow](100, false))         // only the last 100 elements
+//	.Evictor(window.TimeEvictor[Click, window.TimeWindow](time.Minute, false))  // only the last minute of the window
+//	.Evictor(window.DeltaEvictor[Click, window.TimeWindow](5, dist, false))     // only elements less than 5 from the last one
+//
+// The last argument says whether to evict after the window function
+// instead of before it.
+//
+// # Late elements
+//
+// An element of an event-time window is late when the watermark has
+// already reached the window's MaxTimestamp: the window has fired. By
+// default (allowed lateness 0) late elements are dropped, as in Flink.
+// freshet.WindowedStream.AllowedLateness keeps event-time windows for a
+// while after their end: an element arriving within it is still added and,
+// with the default trigger, fires the window again with the updated result;
+// the window is removed once the watermark reaches MaxTimestamp plus the
+// allowed lateness. freshet.WindowedStream.SideOutputLateData sends the
+// elements that come later still to a side output instead of dropping them:
+//
+//	freshet.Window(byUser, window.TumblingEventTime[Click](time.Minute, 0)).
+//		AllowedLateness(10*time.Second).
+//		SideOutputLateData(lateClicks)
+//
+// Processing-time windows and the global window are never late.
+//
+// # Writing a window operator
+//
+// The package keeps no state and performs no I/O: a window operator (the
+// root package's) holds the contents, timers and trigger state per key and
+// window, and calls the assigners, triggers and evictors. The contracts it
+// follows are documented where they apply: Assigner and MergingWindowSet
+// for assigning and merging, Trigger and TriggerContext for firing and
+// timers, Evictor for evaluation with an evictor, and CleanupTime,
+// IsWindowLate and IsElementLate for lateness and cleanup.
 //
 // # Differences from Flink
 //

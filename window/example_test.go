@@ -66,3 +66,25 @@ func ExampleCountTumbling() {
 	fmt.Println(cw.Assigner, cw.Trigger, cw.Evictor == nil)
 	// Output: GlobalWindows() PurgingTrigger(CountTrigger(3)) true
 }
+
+// A user picks minute-long tumbling windows, and daily ones for a time zone
+// eight hours east of UTC. Windows include their start and exclude their
+// end: the last millisecond of a window, its MaxTimestamp, is End-1.
+func ExampleTumblingEventTime() {
+	minutes := window.Must(window.TumblingEventTime[click](time.Minute, 0))
+	for _, ts := range []int64{59_999, 60_000} {
+		ws, _ := minutes.AssignWindows(nil, click{"ann"}, ts, 0)
+		fmt.Println(ts, "->", ws[0], "max", ws[0].MaxTimestamp())
+	}
+
+	days := window.Must(window.TumblingEventTime[click](24*time.Hour, -8*time.Hour))
+	// Noon UTC is 20:00 there, in the day that began at 16:00 UTC.
+	noon := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC).UnixMilli()
+	ws, _ := days.AssignWindows(nil, click{"ann"}, noon, 0)
+	utc := func(ms int64) string { return time.UnixMilli(ms).UTC().Format("Jan 2 15:04") }
+	fmt.Println("day from", utc(ws[0].Start), "to", utc(ws[0].End), "UTC")
+	// Output:
+	// 59999 -> [0, 60000) max 59999
+	// 60000 -> [60000, 120000) max 119999
+	// day from Nov 28 16:00 to Nov 29 16:00 UTC
+}

@@ -19,6 +19,21 @@ var ErrWindowNotInFlight = errors.New("window: window is not in the in-flight wi
 // and mergedStateWindows are the state windows of the other merged windows,
 // whose contents must be merged into stateWindowResult. The slices are only
 // valid during the call. A non-nil error aborts AddWindow.
+//
+// A window operator's merge function does, in order:
+//
+//  1. fail if the merged window would already be late: for event time if
+//     IsWindowLate(mergeResult, lateness, true, watermark), for processing
+//     time if mergeResult.MaxTimestamp() <= now (Flink throws in both
+//     cases);
+//  2. call the trigger's OnMerge(mergeResult, ctx), with a MergeContext
+//     scoped to mergeResult whose MergeState folds in the state of
+//     mergedWindows;
+//  3. for each window m of mergedWindows, call the trigger's Clear(m, ctx)
+//     with ctx scoped to m, and delete m's cleanup timer at CleanupTime(m,
+//     lateness, eventTime);
+//  4. merge the contents stored under each of mergedStateWindows into those
+//     stored under stateWindowResult, and drop them.
 type MergeFunc[W Window] func(mergeResult W, mergedWindows []W, stateWindowResult W, mergedStateWindows []W) error
 
 // MergingWindowSet tracks the in-flight windows of one key for a merging
@@ -104,7 +119,7 @@ func (s *MergingWindowSet[W]) RetireWindow(w W) error {
 // new window falls entirely inside one in-flight window (nothing changes then
 // but the returned window). merge is where the operator checks lateness,
 // merges trigger state (Trigger.OnMerge), clears the merged windows'
-// triggers and merges their contents; see the package documentation.
+// triggers and merges their contents; see MergeFunc.
 //
 // Semantics follow Flink's MergingWindowSet.addWindow, including its fix for
 // a new window that covers existing ones, with one deviation: a new window

@@ -8,7 +8,9 @@ import "math"
 // window is never cleaned up); for processing time it is w.MaxTimestamp()
 // (allowed lateness applies to event time only). The operator registers a
 // cleanup timer at this time (event-time timer for event-time assigners,
-// processing-time timer otherwise) unless it is math.MaxInt64.
+// processing-time timer otherwise) unless it is math.MaxInt64, as for the
+// global window of count windows, which is never cleaned up; see Trigger
+// for what the operator does when the timer fires.
 func CleanupTime[W Window](w W, allowedLateness int64, eventTime bool) int64 {
 	maxTs := w.MaxTimestamp()
 	if !eventTime {

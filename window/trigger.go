@@ -51,6 +51,11 @@ func (r TriggerResult) String() string {
 // the trigger method: timers and state belong to that (key, window) pair.
 // For merging assigners this window is the actual (merged) window, not the
 // state window of the MergingWindowSet.
+//
+// The operator keeps the trigger state as int64 values keyed by (key,
+// window, name) and the timers keyed by (key, window, time), de-duplicated;
+// deleting a timer that does not exist does nothing. Its current watermark
+// starts at math.MinInt64.
 type TriggerContext interface {
 	// CurrentWatermark returns the operator's current event-time watermark
 	// (math.MinInt64 before the first watermark).
@@ -104,6 +109,32 @@ type MergeContext interface {
 // Triggers must keep all per-window data in the context (timers and state),
 // never in fields: one trigger value serves every key and window. All
 // built-in triggers are immutable and safe for concurrent use.
+//
+// How a window operator acts on a trigger:
+//
+//   - On a TriggerResult that IsFire, when the window's contents are not
+//     empty, it evaluates the window: the window function receives the key,
+//     the actual window w (for merging assigners not the state window) and
+//     the contents, and its results carry the timestamp w.MaxTimestamp().
+//     With an evictor, see Evictor for the sequence.
+//   - On a result that IsPurge it clears the contents; the trigger's state
+//     and timers stay.
+//   - On a watermark wm it first sets its current watermark to wm, then
+//     fires every event-time timer (k, w, t) with t <= wm in ascending order
+//     of t (timers registered meanwhile at or before wm fire in the same
+//     pass), then forwards the watermark. For a timer it calls OnEventTime
+//     and acts on the result as above; for a merging assigner it first
+//     ignores the timer if w is no longer in flight (set.StateWindow(w)
+//     reports false: the window was merged away).
+//   - When the timer is the window's cleanup timer (t == CleanupTime(w, …)
+//     in the assigner's time domain) it then clears everything of w: its
+//     contents, the trigger's data through Clear, the window function's
+//     per-window state, and for merging assigners the window in the
+//     MergingWindowSet (RetireWindow). As the cleanup timer and
+//     EventTimeTrigger's timer coincide when the allowed lateness is 0, one
+//     firing both emits and removes the window.
+//   - Processing-time timers are handled the same way with OnProcessingTime,
+//     as the clock advances.
 type Trigger[T any, W Window] interface {
 	// OnElement is called for each element added to window w; ts is the
 	// element's timestamp (NoTimestamp if none).

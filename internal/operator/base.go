@@ -1,8 +1,10 @@
 package operator
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"reflect"
 )
 
 // Base holds what most one-output operators share: their outputs and the
@@ -60,13 +62,50 @@ type Emitter[OUT any] struct {
 // Collect emits v.
 func (e *Emitter[OUT]) Collect(v OUT) { e.Out.Collect(Record[OUT]{Value: v, Timestamp: e.Timestamp}) }
 
-// SideOutput returns the Output[X] for a side output tag id, or nil.
-func SideOutput[X any](side map[string]any, id string) Output[X] {
+// ErrSideOutputType is wrapped by the error SideOutputOf returns when the
+// side output of a tag id carries another type than the one asked for.
+var ErrSideOutputType = errors.New("freshet: side output value of the wrong type for its tag")
+
+// SideOutputOf returns the Output[X] for side output tag id: nil when side
+// has no output of that id (no one reads the tag), and an error wrapping
+// ErrSideOutputType, naming the tag and both types, when the output of that
+// id takes another type than X. Operators emitting where the type comes
+// from user code (a function's Output call) use it.
+func SideOutputOf[X any](side map[string]any, id string) (Output[X], error) {
 	o, ok := side[id]
 	if !ok {
-		return nil
+		return nil, nil
 	}
-	return o.(Output[X])
+	out, ok := o.(Output[X])
+	if !ok {
+		return nil, fmt.Errorf("%w: emitting %s to side output %q, which carries %s",
+			ErrSideOutputType, reflect.TypeFor[X](), id, elementType(o))
+	}
+	return out, nil
+}
+
+// SideOutput is SideOutputOf for an operator that declared the tag id with
+// type X on its graph node (a late-data output), so the types match by
+// construction: it returns nil when side has no output of that id, or,
+// should the types differ after all, none of type X.
+func SideOutput[X any](side map[string]any, id string) Output[X] {
+	o, _ := SideOutputOf[X](side, id)
+	return o
+}
+
+// elementType names the record type an Output takes, from its Collect
+// method; only error messages use it.
+func elementType(o any) string {
+	t := reflect.TypeOf(o)
+	if t == nil {
+		return "nothing"
+	}
+	if m, ok := t.MethodByName("Collect"); ok && m.Type.NumIn() == 2 && m.Type.In(1).Kind() == reflect.Struct {
+		if f, ok := m.Type.In(1).FieldByName("Value"); ok {
+			return f.Type.String()
+		}
+	}
+	return fmt.Sprintf("%T", o)
 }
 
 // TwoWatermarks combines the watermarks of a two-input operator's inputs:
