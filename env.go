@@ -22,7 +22,6 @@ type Env struct {
 	cfg   config
 	nodes []*graph.Node
 	errs  []error
-	tags  map[string]string // output tag id → element type, to catch reuse with another type
 }
 
 type config struct {
@@ -178,8 +177,7 @@ func WithCancellationTimeout(d time.Duration) Option {
 // reported by Execute.
 func NewEnv(opts ...Option) *Env {
 	e := &Env{
-		cfg:  config{parallelism: 1, batchSize: 256, bufferTimeout: 100 * time.Millisecond, autoWatermark: 200 * time.Millisecond, gateCapacity: 16, chaining: true, taskManagers: 1, cancelTimeout: 180 * time.Second},
-		tags: map[string]string{},
+		cfg: config{parallelism: 1, batchSize: 256, bufferTimeout: 100 * time.Millisecond, autoWatermark: 200 * time.Millisecond, gateCapacity: 16, chaining: true, taskManagers: 1, cancelTimeout: 180 * time.Second},
 	}
 	for _, o := range opts {
 		if err := o(&e.cfg); err != nil {

@@ -92,12 +92,18 @@ func (j *IntervalJoinBuilder[A, B, K]) UpperBoundExclusive() *IntervalJoinBuilde
 // timestamp below the operator's watermark) to the side output tag instead
 // of dropping them; read it with SideOutput on the join's result.
 func (j *IntervalJoinBuilder[A, B, K]) SideOutputLeftLateData(tag OutputTag[A]) *IntervalJoinBuilder[A, B, K] {
+	if tag.id == "" {
+		j.left.s.env.fail(fmt.Errorf("%w: IntervalJoin: SideOutputLeftLateData: %w", ErrInvalidProgram, ErrZeroOutputTag))
+	}
 	j.leftLate = tag.id
 	return j
 }
 
 // SideOutputRightLateData is SideOutputLeftLateData for right elements.
 func (j *IntervalJoinBuilder[A, B, K]) SideOutputRightLateData(tag OutputTag[B]) *IntervalJoinBuilder[A, B, K] {
+	if tag.id == "" {
+		j.left.s.env.fail(fmt.Errorf("%w: IntervalJoin: SideOutputRightLateData: %w", ErrInvalidProgram, ErrZeroOutputTag))
+	}
 	j.rightLate = tag.id
 	return j
 }

@@ -233,3 +233,30 @@ func TestHarnessOutputTagFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestZeroLateDataTagIsAnInvalidProgram: late data sent to the zero tag
+// would vanish; the program is refused when it is built, as Flink refuses a
+// null tag.
+func TestZeroLateDataTagIsAnInvalidProgram(t *testing.T) {
+	var zero freshet.OutputTag[int]
+	for name, build := range map[string]func(env *freshet.Env){
+		"window": func(env *freshet.Env) {
+			w := freshet.Window(freshet.KeyBy(freshet.FromElements(env, 1), func(v int) int { return v }), window.TumblingEventTime[int](time.Second, 0))
+			freshet.Collect(freshet.WindowReduce(w.SideOutputLateData(zero), func(a, b int) int { return a + b }))
+		},
+		"interval join": func(env *freshet.Env) {
+			k := freshet.KeyBy(freshet.FromElements(env, 1), func(v int) int { return v })
+			j := freshet.IntervalJoin(k, k).Between(0, time.Second).SideOutputRightLateData(zero)
+			freshet.Collect(freshet.IntervalJoinApply(j, func(a, b int) int { return a + b }))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := freshet.NewEnv()
+			build(env)
+			err := env.Execute(t.Context(), t.Name())
+			if !errors.Is(err, freshet.ErrInvalidProgram) || !errors.Is(err, freshet.ErrZeroOutputTag) {
+				t.Fatalf("Execute = %v, want ErrInvalidProgram wrapping ErrZeroOutputTag", err)
+			}
+		})
+	}
+}

@@ -127,6 +127,9 @@ func (w *WindowedStream[T, K, W]) AllowedLateness(d time.Duration) *WindowedStre
 // SideOutputLateData sends elements that arrive after their windows'
 // allowed lateness to the side output tag instead of dropping them.
 func (w *WindowedStream[T, K, W]) SideOutputLateData(tag OutputTag[T]) *WindowedStream[T, K, W] {
+	if tag.id == "" {
+		w.s.env.fail(fmt.Errorf("%w: Window: SideOutputLateData: %w", ErrInvalidProgram, ErrZeroOutputTag))
+	}
 	w.lateTag = tag.id
 	return w
 }
