@@ -3,12 +3,14 @@ package freshet_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/source"
+	"github.com/freshet-io/freshet/state"
 	"github.com/freshet-io/freshet/watermark"
 	"github.com/freshet-io/freshet/window"
 )
@@ -72,4 +74,52 @@ func ExampleWindow() {
 	// ann [2000,3000): 1
 	// bob [1000,2000): 1
 	// bob [2000,3000): 1
+}
+
+// A keyed process function from two function literals: Go infers every
+// type from them. A user's first click sets an event-time timer 10 s later;
+// when it fires, the user's clicks so far are emitted and the count starts
+// again. A timer fires when the watermark passes it: here, with the click
+// that moves event time beyond it (which is counted first).
+func ExampleKeyedProcessFuncWithTimers() {
+	type click struct {
+		User string
+		At   int64 // ms
+	}
+	env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithLogger(slog.New(slog.DiscardHandler)))
+	clicks := freshet.AssignTimestampsAndWatermarks(
+		freshet.FromElements(env, click{"ann", 1_000}, click{"bob", 2_000}, click{"ann", 5_000}, click{"bob", 15_000}, click{"ann", 16_000}),
+		// A watermark after every click: event time is the latest click.
+		watermark.Punctuated(func(c click, ts int64) (int64, bool) { return ts, true }).
+			WithTimestampAssigner(func(c click, _ int64) int64 { return c.At }))
+	counts := freshet.KeyedProcess(freshet.KeyBy(clicks, func(c click) string { return c.User }),
+		freshet.KeyedProcessFuncWithTimers(
+			func(ctx *freshet.KeyedContext[string], c click, out freshet.Collector[string]) error {
+				n := state.Value[int](ctx.State(), "n")
+				v, _ := n.Value()
+				if v == 0 {
+					ctx.TimerService().RegisterEventTimeTimer(c.At + 10_000)
+				}
+				n.Update(v + 1)
+				return nil
+			},
+			func(ctx *freshet.KeyedContext[string], ts int64, out freshet.Collector[string]) error {
+				n := state.Value[int](ctx.State(), "n")
+				v, _ := n.Value()
+				out.Collect(fmt.Sprintf("%s: %d clicks by %d", ctx.CurrentKey(), v, ts))
+				n.Clear()
+				return nil
+			}))
+	got := freshet.Collect(counts)
+	if err := env.Execute(context.Background(), "click counts"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, s := range got.Values() {
+		fmt.Println(s)
+	}
+	// Output:
+	// ann: 2 clicks by 11000
+	// bob: 2 clicks by 12000
+	// ann: 1 clicks by 26000
 }
