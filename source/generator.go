@@ -140,6 +140,7 @@ type generatorReader[T any] struct {
 	now    func() time.Time
 	after  func(d time.Duration, f func()) stopper
 	splits []GeneratorSplit
+	buf    []T // the values of a poll, handed over as one run
 	next   int // split to read from next, round robin
 	noMore bool
 	closed bool
@@ -189,14 +190,21 @@ func (r *generatorReader[T]) PollNext(out Output[T]) (InputStatus, error) {
 			return NothingAvailable, nil
 		}
 	}
-	for range n {
-		out.Collect(r.gen(sp.Next))
-		if sp.Next > sp.End-sp.Stride {
-			sp.Next = sp.End
-		} else {
-			sp.Next += sp.Stride
-		}
+	if cap(r.buf) < n {
+		r.buf = make([]T, pollBatch)
 	}
+	vs, gen, i, stride := r.buf[:n], r.gen, sp.Next, sp.Stride
+	for k := range vs {
+		vs[k] = gen(i)
+		i += stride // n ≤ left: only the last step may pass End
+	}
+	if int64(n) == left {
+		sp.Next = sp.End
+	} else {
+		sp.Next = i
+	}
+	emit(out, vs)
+	clear(vs) // keep no values alive until the next poll
 	if sp.Next >= sp.End {
 		r.splits = append(r.splits[:r.next], r.splits[r.next+1:]...)
 	} else {

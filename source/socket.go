@@ -141,10 +141,8 @@ func (r *socketReader) PollNext(out Output[string]) (InputStatus, error) {
 	for {
 		if len(r.buf) > 0 {
 			k := min(len(r.buf), pollBatch-emitted)
-			for i, line := range r.buf[:k] {
-				out.Collect(line)
-				r.buf[i] = ""
-			}
+			emit(out, r.buf[:k])
+			clear(r.buf[:k])
 			r.buf = r.buf[k:]
 			if emitted += k; emitted == pollBatch {
 				return MoreAvailable, nil
