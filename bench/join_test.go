@@ -27,7 +27,6 @@ var (
 	joinKey  = func(v int64) int64 { return v % joinKeys }
 	joinTime = func(v int64, _ int64) int64 { return v }
 	joinFn   = func(l, r int64) int64 { return l - r }
-	identity = func(i int64) int64 { return i }
 )
 
 // BenchmarkIntervalJoin measures an interval join with many distinct
@@ -38,8 +37,8 @@ func BenchmarkIntervalJoin(b *testing.B) {
 		wantCount, wantSum := joinLoop(half)
 		env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithAutoWatermarkInterval(watermarkEvery))
 		strategy := watermark.ForMonotonousTimestamps[int64]().WithTimestampAssigner(joinTime)
-		left := freshet.FromSourceWithWatermarks(env, source.Generator(identity, source.GeneratorCount(half)), strategy, "left")
-		right := freshet.FromSourceWithWatermarks(env, source.Generator(identity, source.GeneratorCount(half)), strategy, "right")
+		left := freshet.FromSourceWithWatermarks(env, source.Generator(genFn, source.GeneratorCount(half)), strategy, "left")
+		right := freshet.FromSourceWithWatermarks(env, source.Generator(genFn, source.GeneratorCount(half)), strategy, "right")
 		joined := freshet.IntervalJoinApply(freshet.IntervalJoin(freshet.KeyBy(left, joinKey), freshet.KeyBy(right, joinKey)).
 			Between(-joinSpan*time.Millisecond, -joinSpan*time.Millisecond), joinFn)
 		out := &discard{}
@@ -100,17 +99,18 @@ func (j *joinBuf) dropUpTo(t int64) {
 func joinLoop(n int64) (count, sum int64) {
 	var left, right [joinKeys]joinBuf
 	for i := int64(0); i < n; i++ {
-		ts := joinTime(i, 0)
-		k := joinKey(i)
+		v := genFn(i)
+		ts := joinTime(v, 0)
+		k := joinKey(v)
 		// Left i joins right records with ts in [ts-joinSpan, ts-joinSpan];
 		// it is kept until the watermark passes ts-joinSpan, i.e. not at all
 		// once the watermark is ts-1.
-		right[k].between(ts-joinSpan, ts-joinSpan, func(r int64) { count++; sum += joinFn(i, r) })
-		left[k].add(ts, i)
+		right[k].between(ts-joinSpan, ts-joinSpan, func(r int64) { count++; sum += joinFn(v, r) })
+		left[k].add(ts, v)
 		// Right i joins left records with ts in [ts+joinSpan, ts+joinSpan]
 		// (none yet) and is kept until the watermark passes ts+joinSpan.
-		left[k].between(ts+joinSpan, ts+joinSpan, func(l int64) { count++; sum += joinFn(l, i) })
-		right[k].add(ts, i)
+		left[k].between(ts+joinSpan, ts+joinSpan, func(l int64) { count++; sum += joinFn(l, v) })
+		right[k].add(ts, v)
 		wm := ts - 1
 		for k := range joinKeys {
 			left[k].dropUpTo(wm)
