@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -230,6 +231,8 @@ type socketConn struct {
 	notify  chan struct{}
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	// failed counts the connection attempts that failed.
+	failed atomic.Int64
 	// err is why run ended, nil at the end of input; it is written before
 	// batches is closed and read after.
 	err error
@@ -280,6 +283,7 @@ func (c *socketConn) dial(ctx context.Context, maxRetries int, delay time.Durati
 		if err == nil {
 			return conn, nil
 		}
+		c.failed.Add(1)
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("connecting to %s: %w", c.addr, ctx.Err())
 		}
