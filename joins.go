@@ -1,11 +1,13 @@
 package freshet
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
+
+	"github.com/google/btree"
 
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
@@ -239,32 +241,52 @@ type twoWatermarks = operator.TwoWatermarks
 func newTwoWatermarks() twoWatermarks { return operator.NewTwoWatermarks() }
 
 // joinBuffer is one side's buffered elements in keyed state: per key and
-// timestamp the elements in arrival order, plus per key the sorted
-// timestamps that have elements, so a join finds the range it needs.
+// timestamp the elements in arrival order, plus per key the timestamps that
+// have elements in a B-tree, so adding a timestamp, finding the range a
+// join needs and dropping the oldest take O(log n) in the number of
+// timestamps buffered for the key.
 type joinBuffer[K comparable, T any] struct {
 	buckets statebackend.Table[K, int64, []T]
-	times   statebackend.Table[K, struct{}, []int64]
+	times   statebackend.Table[K, struct{}, *btree.BTreeG[int64]]
+	free    *btree.FreeListG[int64] // nodes shared by the key's trees
+
+	// The state of the current between call, so that its iterator, made
+	// once, is not a closure allocated per call.
+	scan struct {
+		key K
+		hi  int64
+		fn  func(ts int64, v T) error
+		err error
+	}
+	visit btree.ItemIteratorG[int64]
 }
 
-func newJoinBuffer[K comparable, T any](b statebackend.Backend, name string) (joinBuffer[K, T], error) {
-	var j joinBuffer[K, T]
+// joinTreeDegree is the degree of the timestamp B-trees: nodes hold up to
+// 2×16-1 timestamps.
+const joinTreeDegree = 16
+
+func newJoinBuffer[K comparable, T any](b statebackend.Backend, name string) (*joinBuffer[K, T], error) {
+	j := &joinBuffer[K, T]{free: btree.NewFreeListG[int64](btree.DefaultFreeListSize)}
+	j.visit = j.visitTime
 	var err error
 	if j.buckets, err = statebackend.NewTable[K, int64, []T](b, name); err != nil {
 		return j, err
 	}
-	j.times, err = statebackend.NewTable[K, struct{}, []int64](b, name+"/timestamps")
+	j.times, err = statebackend.NewTable[K, struct{}, *btree.BTreeG[int64]](b, name+"/timestamps")
 	return j, err
 }
 
 func (j *joinBuffer[K, T]) add(k K, ts int64, v T) {
-	vs, ok := j.buckets.Get(k, ts)
-	j.buckets.Put(k, ts, append(vs, v))
-	if ok {
+	vs, existed := j.buckets.Ref(k, ts)
+	*vs = append(*vs, v)
+	if existed {
 		return
 	}
-	times, _ := j.times.Get(k, struct{}{})
-	i, _ := slices.BinarySearch(times, ts)
-	j.times.Put(k, struct{}{}, slices.Insert(times, i, ts))
+	t, _ := j.times.Ref(k, struct{}{})
+	if *t == nil {
+		*t = btree.NewWithFreeListG(joinTreeDegree, cmp.Less[int64], j.free)
+	}
+	(*t).ReplaceOrInsert(ts)
 }
 
 // between calls fn for every element of key k with a timestamp in
@@ -273,17 +295,32 @@ func (j *joinBuffer[K, T]) between(k K, lo, hi int64, fn func(ts int64, v T) err
 	if lo > hi {
 		return nil
 	}
-	times, _ := j.times.Get(k, struct{}{})
-	i, _ := slices.BinarySearch(times, lo)
-	for ; i < len(times) && times[i] <= hi; i++ {
-		vs, _ := j.buckets.Get(k, times[i])
-		for _, v := range vs {
-			if err := fn(times[i], v); err != nil {
-				return err
-			}
+	t, _ := j.times.Get(k, struct{}{})
+	if t == nil {
+		return nil
+	}
+	j.scan.key, j.scan.hi, j.scan.fn, j.scan.err = k, hi, fn, nil
+	t.AscendGreaterOrEqual(lo, j.visit)
+	err := j.scan.err
+	var zero K
+	j.scan.key, j.scan.fn, j.scan.err = zero, nil, nil
+	return err
+}
+
+// visitTime is between's iterator: it calls the scan's function for the
+// elements of timestamp ts, and stops after hi or at an error.
+func (j *joinBuffer[K, T]) visitTime(ts int64) bool {
+	if ts > j.scan.hi {
+		return false
+	}
+	vs, _ := j.buckets.Get(j.scan.key, ts)
+	for _, v := range vs {
+		if err := j.scan.fn(ts, v); err != nil {
+			j.scan.err = err
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // remove drops the elements of key k with timestamp ts.
@@ -292,14 +329,14 @@ func (j *joinBuffer[K, T]) remove(k K, ts int64) {
 		return
 	}
 	j.buckets.Delete(k, ts)
-	times, _ := j.times.Get(k, struct{}{})
-	if i, found := slices.BinarySearch(times, ts); found {
-		times = slices.Delete(times, i, i+1)
+	t, _ := j.times.Get(k, struct{}{})
+	if t == nil {
+		return
 	}
-	if len(times) == 0 {
+	t.Delete(ts)
+	if t.Len() == 0 {
+		t.Clear(true)
 		j.times.Delete(k, struct{}{})
-	} else {
-		j.times.Put(k, struct{}{}, times)
 	}
 }
 
@@ -339,8 +376,8 @@ type intervalJoinOp[A, B any, K comparable, OUT any] struct {
 	lower, upper int64 // inclusive, in milliseconds
 	fn           ProcessJoinFunction[A, B, OUT]
 
-	left   joinBuffer[K, A]
-	right  joinBuffer[K, B]
+	left   *joinBuffer[K, A]
+	right  *joinBuffer[K, B]
 	timers *operator.TimerService[K, joinCleanup]
 	wm     twoWatermarks
 

@@ -81,8 +81,12 @@ func TestCancelStopsUnboundedJobWithoutLeaks(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- env.Execute(ctx, "endless") }()
-		for seen.Load() < 10000 {
-			time.Sleep(time.Millisecond)
+		for deadline := time.Now().Add(10 * time.Second); seen.Load() < 10000; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				cancel()
+				<-done
+				t.Fatalf("p=%d: the sink saw %d records in 10s, want 10000 before cancelling", p, seen.Load())
+			}
 		}
 		start := time.Now()
 		cancel()

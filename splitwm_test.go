@@ -2,6 +2,8 @@ package freshet_test
 
 import (
 	"context"
+	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,21 +16,23 @@ import (
 // twoPartitions is a bounded source of one split whose reader reads two
 // partitions, as a Kafka reader would, and emits each through its own
 // split output: partition "fast" is far ahead in event time of "slow".
-type twoPartitions struct{}
+// The slow partition goes on only once the fast one's watermark for its
+// record has been emitted (flushed closes).
+type twoPartitions struct{ flushed <-chan struct{} }
 
 func (twoPartitions) Boundedness() source.Boundedness { return source.Bounded }
 func (twoPartitions) CreateEnumerator(ctx source.EnumeratorContext[hsSplit]) (source.Enumerator[hsSplit], error) {
 	return source.NewStatic(ctx, []hsSplit{{0}}), nil
 }
-func (twoPartitions) CreateReader(source.ReaderContext) (source.Reader[int64, hsSplit], error) {
-	return &twoPartitionReader{}, nil
+func (p twoPartitions) CreateReader(source.ReaderContext) (source.Reader[int64, hsSplit], error) {
+	return &twoPartitionReader{flushed: p.flushed}, nil
 }
 
 type twoPartitionReader struct {
-	step  int
-	until time.Time
-	split bool
-	done  bool
+	flushed <-chan struct{}
+	step    int
+	split   bool
+	done    bool
 }
 
 func (r *twoPartitionReader) Start(context.Context) error { return nil }
@@ -45,12 +49,13 @@ func (r *twoPartitionReader) PollNext(out source.Output[int64]) (source.InputSta
 		so.ForSplit("fast").CollectWithTimestamp(1, 1000)
 		so.ForSplit("slow").CollectWithTimestamp(2, 100)
 		r.step++
-		// Let several periodic watermarks pass before the slow partition
-		// goes on: they must follow the slow partition, not the fast one.
-		r.until = time.Now().Add(50 * time.Millisecond)
 		return source.NothingAvailable, nil
 	case 1:
-		if time.Now().Before(r.until) {
+		// The fast partition's watermark (999) has been emitted: the
+		// source's must follow the slow partition, not the fast one.
+		select {
+		case <-r.flushed:
+		default:
 			return source.NothingAvailable, nil
 		}
 		so.ForSplit("slow").CollectWithTimestamp(3, 150)
@@ -59,21 +64,18 @@ func (r *twoPartitionReader) PollNext(out source.Output[int64]) (source.InputSta
 	}
 	return source.EndOfInput, nil
 }
-func (r *twoPartitionReader) Available() <-chan struct{} {
-	ch := make(chan struct{})
-	if !r.until.IsZero() {
-		time.AfterFunc(time.Until(r.until), func() { close(ch) })
-	}
-	return ch
-}
-func (r *twoPartitionReader) AddSplits([]hsSplit) { r.split = true }
-func (r *twoPartitionReader) NotifyNoMoreSplits() { r.done = true }
-func (r *twoPartitionReader) Close() error        { return nil }
+func (r *twoPartitionReader) Available() <-chan struct{} { return r.flushed }
+func (r *twoPartitionReader) AddSplits([]hsSplit)        { r.split = true }
+func (r *twoPartitionReader) NotifyNoMoreSplits()        { r.done = true }
+func (r *twoPartitionReader) Close() error               { return nil }
 
 func TestWatermarksPerSplitInsideASource(t *testing.T) {
 	env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithAutoWatermarkInterval(2*ms))
-	strategy := watermark.ForMonotonousTimestamps[int64]()
-	src := freshet.FromSourceWithWatermarks[int64, hsSplit](env, twoPartitions{}, strategy, "partitions")
+	flushed, once := make(chan struct{}), &sync.Once{}
+	strategy := watermark.ForGenerator(func() watermark.Generator[int64] {
+		return &lastSeen{max: math.MinInt64 + 1, last: 1000, flushed: flushed, once: once}
+	})
+	src := freshet.FromSourceWithWatermarks[int64, hsSplit](env, twoPartitions{flushed}, strategy, "partitions")
 	late := freshet.NewOutputTag[int64]("late")
 	counted := freshet.WindowAggregateProcess(freshet.WindowAll(src, window.TumblingEventTime[int64](time.Second, 0)).SideOutputLateData(late), intCount{},
 		freshet.ProcessWindowFunc[int, struct{}, window.TimeWindow, winCount](countWindows[struct{}]))

@@ -518,6 +518,11 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) ProcessElement(r operator.Record[T]) 
 		}
 		o.registerCleanup(key, w)
 	}
+	if set != nil && set.Len() == 0 {
+		// Every window of the element was late and retired: keep no empty
+		// set for the key.
+		o.merging.Delete(key, struct{}{})
+	}
 	if skipped && window.IsElementLate(r.Timestamp, o.lateness, o.event, wm) {
 		if o.late != nil {
 			o.late.Collect(r)

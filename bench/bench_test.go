@@ -5,11 +5,13 @@ import (
 	"testing"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/source"
 )
 
 // The user functions of the benchmarks. Both sub-benchmarks of a comparison
 // call them through these variables, so neither gets them inlined.
 var (
+	genFn    = func(i int64) int64 { return i } // the generator source's
 	mapFn    = func(v int64) int64 { return v*3 + 1 }
 	filterFn = func(v int64) bool { return v&3 != 0 }
 	keyFn    = func(v int64) int64 { return v % 1000 }
@@ -21,7 +23,7 @@ func BenchmarkChainedPipeline(b *testing.B) {
 	b.Run("freshet", func(b *testing.B) {
 		out := &discard{}
 		env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithBatchSize(256))
-		s := freshet.FromSource(env, &counter{N: int64(b.N)}, "Counter")
+		s := freshet.FromSource(env, source.Generator(genFn, source.GeneratorCount(int64(b.N))), "Generator")
 		s = freshet.Map(s, mapFn).Filter(filterFn)
 		freshet.SinkTo(s, out, "Discard")
 		run(b, b.N, func() error { return env.Execute(context.Background(), "chained") })
@@ -43,8 +45,8 @@ func BenchmarkChainedPipeline(b *testing.B) {
 }
 
 func chainedLoop(n int64) (count, sum int64) {
-	for v := int64(0); v < n; v++ {
-		m := mapFn(v)
+	for i := int64(0); i < n; i++ {
+		m := mapFn(genFn(i))
 		if filterFn(m) {
 			count++
 			sum += m
@@ -61,7 +63,7 @@ func BenchmarkKeyedExchange(b *testing.B) {
 	b.Run("freshet", func(b *testing.B) {
 		out := &discard{}
 		env := freshet.NewEnv(freshet.WithParallelism(2), freshet.WithBatchSize(256))
-		s := freshet.FromSource(env, &counter{N: int64(b.N)}, "Counter")
+		s := freshet.FromSource(env, source.Generator(genFn, source.GeneratorCount(int64(b.N))), "Generator")
 		sums := freshet.Sum(freshet.KeyBy(s, keyFn), freshet.Self[int64]())
 		freshet.SinkTo(sums, out, "Discard")
 		run(b, b.N, func() error { return env.Execute(context.Background(), "keyed") })
@@ -85,7 +87,8 @@ func BenchmarkKeyedExchange(b *testing.B) {
 // and summing) the running sum after every value, as the job's sink sees it.
 func keyedLoop(n int64) (count, sum int64) {
 	state := map[int64]int64{}
-	for v := int64(0); v < n; v++ {
+	for i := int64(0); i < n; i++ {
+		v := genFn(i)
 		k := keyFn(v)
 		acc, ok := state[k]
 		if ok {

@@ -37,14 +37,16 @@
 //
 //   - run(b, records, fn) times fn as the whole sub-benchmark and reports
 //     records/s and cpu-ns/op;
-//   - counter{N} is a bounded source emitting the int64 values 0..N-1, one
-//     contiguous range per reader, without allocating per record, so input
-//     size is not limited by memory;
+//   - the input is the built-in bounded generator source,
+//     source.Generator(genFn, source.GeneratorCount(N)), emitting genFn(i)
+//     for i in 0..N-1 without allocating per record, so input size is not
+//     limited by memory;
 //   - discard is a sink keeping only the count and sum of what it receives,
 //     over all subtasks.
 //
 // Each sub-benchmark checks its result (the sink's count and sum against the
-// loop's), so neither side can skip work. User functions (map, filter, key
-// selector) are package-level function variables that both sides call, so
-// neither gets them inlined and the difference is the runtime's overhead.
+// loop's), so neither side can skip work. User functions (the generator's,
+// map, filter, key selector) are package-level function variables that
+// both sides call, so neither gets them inlined and the difference is the
+// runtime's overhead.
 package bench

@@ -7,6 +7,7 @@ import (
 
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/sink"
+	"github.com/freshet-io/freshet/source"
 	"github.com/freshet-io/freshet/watermark"
 	"github.com/freshet-io/freshet/window"
 )
@@ -51,7 +52,7 @@ func (sumAgg) Merge(a, b int64) int64       { return a + b }
 func (sumAgg) GetResult(acc int64) int64    { return acc }
 
 func timestamped(env *freshet.Env, n int) *freshet.Stream[int64] {
-	src := freshet.FromSource(env, &counter{N: int64(n)}, "counter")
+	src := freshet.FromSource(env, source.Generator(genFn, source.GeneratorCount(int64(n))), "generator")
 	return freshet.AssignTimestampsAndWatermarks(src,
 		watermark.ForMonotonousTimestamps[int64]().WithTimestampAssigner(windowTime))
 }
@@ -84,13 +85,14 @@ func BenchmarkTumblingWindowCount(b *testing.B) {
 				}
 			}
 			for i := int64(0); i < int64(b.N); i++ {
-				ts := windowTime(i, 0)
+				v := genFn(i)
+				ts := windowTime(v, 0)
 				start := ts - ts%1000
 				if start != current {
 					flush() // the watermark passed the previous window
 					current = start
 				}
-				counts[kw{windowKey(i), start}]++
+				counts[kw{windowKey(v), start}]++
 			}
 			flush()
 			return w.Close()
@@ -131,19 +133,20 @@ func BenchmarkSlidingWindowAggregate(b *testing.B) {
 				}
 			}
 			for i := int64(0); i < int64(b.N); i++ {
-				ts := windowTime(i, 0)
+				v := genFn(i)
+				ts := windowTime(v, 0)
 				if cur := ts - ts%slide; cur != lastSlide {
 					fire(ts)
 					lastSlide = cur
 				}
-				key := windowKey(i)
+				key := windowKey(v)
 				for start := ts - ts%slide; start > ts-size; start -= slide {
 					sums := windows[start]
 					if sums == nil {
 						sums = map[int64]int64{}
 						windows[start] = sums
 					}
-					sums[key] += i
+					sums[key] += v
 				}
 			}
 			fire(1 << 62)

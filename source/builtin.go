@@ -100,8 +100,21 @@ type sliceReader[T any] struct {
 	done   bool
 }
 
-// pollBatch is how many values a built-in reader emits per PollNext.
-const pollBatch = 64
+// pollBatch is how many values a built-in reader emits per PollNext, as
+// one run (see emit).
+const pollBatch = 256
+
+// emit hands vs to out: in one call when out takes runs (BatchOutput, as
+// the runtime's does), else value by value. out does not keep vs.
+func emit[T any](out Output[T], vs []T) {
+	if b, ok := out.(BatchOutput[T]); ok {
+		b.CollectAll(vs)
+		return
+	}
+	for _, v := range vs {
+		out.Collect(v)
+	}
+}
 
 func (r *sliceReader[T]) Start(context.Context) error { return nil }
 
@@ -109,9 +122,7 @@ func (r *sliceReader[T]) PollNext(out Output[T]) (InputStatus, error) {
 	if len(r.splits) > 0 {
 		sp := &r.splits[0]
 		end := min(sp.Next+pollBatch, sp.End)
-		for _, v := range r.values[sp.Next:end] {
-			out.Collect(v)
-		}
+		emit(out, r.values[sp.Next:end])
 		sp.Next = end
 		if sp.Next == sp.End {
 			r.splits = r.splits[1:]

@@ -140,7 +140,8 @@ type fileReader struct {
 	curOut    Output[string]       // cur's own output, with outs
 	br        *bufio.Reader
 	scratch   []byte
-	requested bool // a split request is outstanding
+	lines     []string // lines read but not yet handed over
+	requested bool     // a split request is outstanding
 	noMore    bool
 	closed    bool
 }
@@ -163,6 +164,9 @@ func (r *fileReader) PollNext(out Output[string]) (InputStatus, error) {
 	if r.closed {
 		return EndOfInput, ErrReaderClosed
 	}
+	// The poll's lines of the current file are gathered in r.lines and
+	// handed over as one run: when the file ends and when the poll does.
+	defer r.emitLines(out)
 	for emitted := 0; emitted < pollBatch; {
 		if r.f == nil {
 			if len(r.pending) == 0 {
@@ -187,6 +191,7 @@ func (r *fileReader) PollNext(out Output[string]) (InputStatus, error) {
 		line, n, err := readLine(r.br, &r.scratch, MaxLineBytes)
 		switch {
 		case err == io.EOF:
+			r.emitLines(out)
 			if err := r.closeFile(); err != nil {
 				return EndOfInput, err
 			}
@@ -197,14 +202,24 @@ func (r *fileReader) PollNext(out Output[string]) (InputStatus, error) {
 			return EndOfInput, fmt.Errorf("reading %s: %w", r.cur.Path, err)
 		}
 		r.cur.Offset += int64(n)
-		if r.curOut != nil {
-			r.curOut.Collect(line)
-		} else {
-			out.Collect(line)
-		}
+		r.lines = append(r.lines, line)
 		emitted++
 	}
 	return MoreAvailable, nil
+}
+
+// emitLines hands the gathered lines to the current file's output (out
+// without per-split outputs).
+func (r *fileReader) emitLines(out Output[string]) {
+	if len(r.lines) == 0 {
+		return
+	}
+	if r.curOut != nil {
+		out = r.curOut
+	}
+	emit(out, r.lines)
+	clear(r.lines)
+	r.lines = r.lines[:0]
 }
 
 func (r *fileReader) open(sp FileSplit, out Output[string]) error {

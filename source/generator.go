@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // GeneratorSplit is the share of a generator source's indices one split
@@ -122,7 +124,7 @@ func (s *GeneratorSource[T]) CreateReader(ctx ReaderContext) (Reader[T, Generato
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	r := &generatorReader[T]{gen: s.gen, avail: never, now: time.Now}
+	r := &generatorReader[T]{gen: s.gen, avail: never, now: time.Now, after: afterFunc}
 	if s.cfg.perSecond > 0 {
 		r.perSecond = s.cfg.perSecond / float64(max(1, ctx.Parallelism()))
 	}
@@ -133,18 +135,27 @@ type generatorReader[T any] struct {
 	gen       func(int64) T
 	perSecond float64 // this reader's share; 0 = unlimited
 	pace      *pacer  // made at the first poll with a split to read
-	now       func() time.Time
-	splits    []GeneratorSplit
-	next      int // split to read from next, round robin
-	noMore    bool
-	closed    bool
+	// now and after are the clock and timers of the pacing: time.Now and
+	// time.AfterFunc, replaced in tests.
+	now    func() time.Time
+	after  func(d time.Duration, f func()) stopper
+	splits []GeneratorSplit
+	buf    []T // the values of a poll, handed over as one run
+	next   int // split to read from next, round robin
+	noMore bool
+	closed bool
 
 	// avail is what Available returns: never, or the channel the pending
 	// timer closes when tokens are due.
 	avail     chan struct{}
-	timer     *time.Timer
+	timer     stopper
 	timerDone chan struct{} // closed by the timer's function
 }
+
+// stopper is a pending timer: a *time.Timer, or a test's.
+type stopper interface{ Stop() bool }
+
+func afterFunc(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }
 
 func (r *generatorReader[T]) Start(context.Context) error { return nil }
 
@@ -159,38 +170,41 @@ func (r *generatorReader[T]) PollNext(out Output[T]) (InputStatus, error) {
 		}
 		return NothingAvailable, nil
 	}
-	n := pollBatch
-	if r.perSecond > 0 {
-		now := r.now()
-		if r.pace == nil {
-			r.pace = newPacer(r.perSecond, now)
-		}
-		if n = r.pace.take(now, pollBatch); n == 0 {
-			d := r.pace.wait(now)
-			if d <= 0 {
-				return MoreAvailable, nil
-			}
-			r.armTimer(d)
-			return NothingAvailable, nil
-		}
-	}
 	// Round robin over the splits, so that one unbounded split cannot
 	// starve another given back after a failure.
 	r.next %= len(r.splits)
 	sp := &r.splits[r.next]
-	emitted := 0
-	for emitted < n && sp.Next < sp.End {
-		out.Collect(r.gen(sp.Next))
-		emitted++
-		if sp.Next > sp.End-sp.Stride {
-			sp.Next = sp.End
-		} else {
-			sp.Next += sp.Stride
+	var left int64 // indices the split has still to produce
+	if sp.Next < sp.End {
+		left = (sp.End-sp.Next-1)/sp.Stride + 1
+	}
+	n := int(min(pollBatch, left))
+	if n > 0 && r.perSecond > 0 {
+		now := r.now()
+		if r.pace == nil {
+			r.pace = newPacer(r.perSecond, now)
+		}
+		var wait time.Duration
+		if n, wait = r.pace.take(now, n); n == 0 {
+			r.armTimer(min(wait, maxPacerWait))
+			return NothingAvailable, nil
 		}
 	}
-	if r.pace != nil {
-		r.pace.refund(n - emitted)
+	if cap(r.buf) < n {
+		r.buf = make([]T, pollBatch)
 	}
+	vs, gen, i, stride := r.buf[:n], r.gen, sp.Next, sp.Stride
+	for k := range vs {
+		vs[k] = gen(i)
+		i += stride // n ≤ left: only the last step may pass End
+	}
+	if int64(n) == left {
+		sp.Next = sp.End
+	} else {
+		sp.Next = i
+	}
+	emit(out, vs)
+	clear(vs) // keep no values alive until the next poll
 	if sp.Next >= sp.End {
 		r.splits = append(r.splits[:r.next], r.splits[r.next+1:]...)
 	} else {
@@ -203,7 +217,7 @@ func (r *generatorReader[T]) PollNext(out Output[T]) (InputStatus, error) {
 func (r *generatorReader[T]) armTimer(d time.Duration) {
 	ch, done := make(chan struct{}), make(chan struct{})
 	r.avail, r.timerDone = ch, done
-	r.timer = time.AfterFunc(d, func() {
+	r.timer = r.after(d, func() {
 		close(ch)
 		close(done)
 	})
@@ -232,73 +246,48 @@ func (r *generatorReader[T]) Close() error {
 	return nil
 }
 
-// pacer is a token bucket driven by the caller's clock, so that it can be
-// tested without sleeping. It starts with one token and, like the Guava
+// pacer paces a reader with a token bucket, a rate.Limiter used with the
+// caller's clock (its time-taking methods), so that it can be tested
+// without sleeping. It starts with one token and, like the Guava
 // RateLimiter behind Flink's RateLimiterStrategy, holds at most one second
-// worth of them, so a reader held up (by backpressure, or by a late wake-up)
-// catches up on at most a second. When empty it asks to be woken once at
-// least quantum tokens are due: one token at low rates, about 1 ms worth at
-// high ones, so a fast reader is woken at most about a thousand times a
-// second.
+// worth of them, so a reader held up (by backpressure, or by a late
+// wake-up) catches up on at most a second. When empty it reserves quantum
+// tokens and asks to be woken when they are due: one token at low rates,
+// about 1 ms worth at high ones, so a fast reader is woken at most about a
+// thousand times a second.
 type pacer struct {
-	perSecond float64
-	capacity  float64
-	quantum   float64
-	tokens    float64
-	last      time.Time
+	lim      *rate.Limiter
+	quantum  int
+	reserved int       // tokens reserved, to be taken from due on
+	due      time.Time // when the reserved tokens are due
 }
 
 // maxPacerWait bounds a single wait, so that absurdly low rates do not
-// overflow a time.Duration; the reader simply waits again.
+// arm a timer for centuries; the reader simply waits again.
 const maxPacerWait = time.Hour
 
 func newPacer(perSecond float64, now time.Time) *pacer {
-	capacity := max(1, perSecond)
-	return &pacer{
-		perSecond: perSecond,
-		capacity:  capacity,
-		quantum:   min(capacity, max(1, perSecond/1000)),
-		tokens:    1,
-		last:      now,
-	}
+	burst := int(max(1, min(perSecond, math.MaxInt32))) // one second's worth
+	lim := rate.NewLimiter(rate.Limit(perSecond), burst)
+	lim.AllowN(now, burst-1) // start with one token
+	return &pacer{lim: lim, quantum: int(min(float64(burst), max(1, perSecond/1000)))}
 }
 
-func (p *pacer) refill(now time.Time) {
-	if dt := now.Sub(p.last); dt > 0 {
-		p.tokens = min(p.capacity, p.tokens+dt.Seconds()*p.perSecond)
-		p.last = now
+// take removes and returns up to want tokens available at now. When there
+// are none it reserves the next quantum and returns 0 and how long until
+// they are due.
+func (p *pacer) take(now time.Time, want int) (int, time.Duration) {
+	if p.reserved == 0 {
+		if k := min(want, int(p.lim.TokensAt(now))); k > 0 && p.lim.AllowN(now, k) {
+			return k, 0
+		}
+		r := p.lim.ReserveN(now, p.quantum)
+		p.reserved, p.due = p.quantum, now.Add(r.DelayFrom(now))
 	}
-}
-
-// take removes and returns up to want whole tokens.
-func (p *pacer) take(now time.Time, want int) int {
-	p.refill(now)
-	// The epsilon absorbs rounding when the wait was computed exactly.
-	k := int(min(float64(want), math.Floor(p.tokens+1e-9)))
-	if k <= 0 {
-		return 0
+	if now.Before(p.due) {
+		return 0, p.due.Sub(now)
 	}
-	p.tokens = max(0, p.tokens-float64(k))
-	return k
-}
-
-// refund returns tokens taken but not used.
-func (p *pacer) refund(k int) {
-	if k > 0 {
-		p.tokens = min(p.capacity, p.tokens+float64(k))
-	}
-}
-
-// wait is how long until quantum tokens are due (0 if they already are).
-func (p *pacer) wait(now time.Time) time.Duration {
-	p.refill(now)
-	need := p.quantum - p.tokens
-	if need <= 0 {
-		return 0
-	}
-	secs := need / p.perSecond
-	if secs >= maxPacerWait.Seconds() {
-		return maxPacerWait
-	}
-	return time.Duration(math.Ceil(secs * float64(time.Second)))
+	k := min(want, p.reserved)
+	p.reserved -= k
+	return k, 0
 }

@@ -79,20 +79,158 @@ func TestGeneratorUnbounded(t *testing.T) {
 	}
 }
 
+// fakeTime is the clock and the timers of a paced reader in a test: time
+// moves only when the test moves it.
+type fakeTime struct {
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	at            time.Time
+	d             time.Duration
+	f             func()
+	stopped, done bool
+}
+
+func (t *fakeTimer) Stop() bool {
+	if t.stopped || t.done {
+		return false
+	}
+	t.stopped = true
+	return true
+}
+
+func (c *fakeTime) Now() time.Time { return c.now }
+
+func (c *fakeTime) AfterFunc(d time.Duration, f func()) stopper {
+	t := &fakeTimer{at: c.now.Add(d), d: d, f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+// pending returns the one timer armed and not stopped or fired, or nil.
+func (c *fakeTime) pending(t *testing.T) *fakeTimer {
+	t.Helper()
+	var p *fakeTimer
+	for _, tm := range c.timers {
+		if !tm.stopped && !tm.done {
+			if p != nil {
+				t.Fatal("two timers pending")
+			}
+			p = tm
+		}
+	}
+	return p
+}
+
+// fire moves the clock to tm's time and runs it.
+func (c *fakeTime) fire(tm *fakeTimer) {
+	c.now = tm.at
+	tm.done = true
+	tm.f()
+}
+
+// pacedReader returns a reader of subtask 0 of p of a generator source
+// limited to perSecond, on a fake clock starting at t0, reading its
+// unbounded split.
+func pacedReader(t *testing.T, perSecond float64, p int) (*generatorReader[int64], *fakeTime) {
+	t.Helper()
+	r, err := Generator(identity, GeneratorRate(perSecond)).CreateReader(readerCtx{p: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gr := r.(*generatorReader[int64])
+	clk := &fakeTime{now: time.Unix(1000, 0)}
+	gr.now, gr.after = clk.Now, clk.AfterFunc
+	if err := gr.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	gr.AddSplits([]GeneratorSplit{{ID: 0, Stride: int64(p), Next: 0, End: math.MaxInt64}})
+	return gr, clk
+}
+
+// drive polls r, firing each timer it arms, until the next timer would
+// fire after until; it returns how many records r emitted and the waits it
+// asked for.
+func drive(t *testing.T, r *generatorReader[int64], clk *fakeTime, out Output[int64], until time.Time) (waits []time.Duration) {
+	t.Helper()
+	for {
+		st, err := r.PollNext(out)
+		if err != nil || st == EndOfInput {
+			t.Fatalf("poll: %v %v", st, err)
+		}
+		if st == MoreAvailable {
+			continue
+		}
+		tm := clk.pending(t)
+		if tm == nil {
+			t.Fatal("NothingAvailable without a timer for the next tokens")
+		}
+		select {
+		case <-r.Available():
+			t.Fatal("Available ready before the next tokens are due")
+		default:
+		}
+		if tm.at.After(until) {
+			return waits
+		}
+		waits = append(waits, tm.d)
+		clk.fire(tm)
+		select {
+		case <-r.Available():
+		default:
+			t.Fatal("Available not ready when the next tokens are due")
+		}
+	}
+}
+
+// TestGeneratorRate paces readers on a fake clock: each of p readers emits
+// its share of the rate, one token at the start and then one every
+// 1/share seconds, woken by a timer for each.
 func TestGeneratorRate(t *testing.T) {
-	for _, p := range []int{1, 3} {
-		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
-		res, err := run(t, ctx, Generator(identity, GeneratorRate(200)), p, 0)
-		cancel()
-		if err != nil {
+	for _, tc := range []struct {
+		p    int
+		wait time.Duration
+	}{{1, 5 * time.Millisecond}, {4, 20 * time.Millisecond}} {
+		r, clk := pacedReader(t, 200, tc.p)
+		var out sliceOutput[int64]
+		start := clk.now
+		waits := drive(t, r, clk, &out, start.Add(10*time.Second))
+		share := 200 / tc.p
+		if want := 1 + 10*share; len(out.vals) != want {
+			t.Fatalf("p=%d: %d records in 10 s, want %d", tc.p, len(out.vals), want)
+		}
+		for i, v := range out.vals {
+			if v != int64(i*tc.p) {
+				t.Fatalf("p=%d: record %d is index %d, want %d", tc.p, i, v, i*tc.p)
+			}
+		}
+		if len(waits) != 10*share || slices.ContainsFunc(waits, func(d time.Duration) bool { return d != tc.wait }) {
+			t.Fatalf("p=%d: %d waits (%v…), want %d of %v", tc.p, len(waits), waits[:3], 10*share, tc.wait)
+		}
+		// A reader held up for an hour catches up on its reserved token
+		// and one second's worth, not on the hour.
+		clk.now = clk.now.Add(time.Hour)
+		n := len(out.vals)
+		for {
+			st, err := r.PollNext(&out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st == NothingAvailable {
+				break
+			}
+		}
+		if got := len(out.vals) - n; got != 1+share {
+			t.Fatalf("p=%d: %d records after an hour's pause, want %d", tc.p, got, 1+share)
+		}
+		if err := r.Close(); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("p=%d: %d records", p, len(res.all()))
-		// 200/s for 0.5 s is 100, plus one token per reader at the start.
-		if n := len(res.all()); n < 40 || n > 160 {
-			t.Fatalf("p=%d: 200/s for 0.5s gave %d records, want about 100", p, n)
+		if tm := clk.pending(t); tm != nil {
+			t.Fatalf("p=%d: timer still pending after Close", tc.p)
 		}
-		checkStrided(t, res.out)
 	}
 }
 
@@ -130,98 +268,87 @@ func TestGeneratorInvalid(t *testing.T) {
 	}
 }
 
-// TestGeneratorReaderTimer drives a reader by hand, on a fake clock: a
-// reader out of tokens returns NothingAvailable with an Available channel
-// that becomes ready, and Close cancels a pending timer.
-func TestGeneratorReaderTimer(t *testing.T) {
-	src := Generator(identity, GeneratorRate(100))
-	r, err := src.CreateReader(readerCtx{p: 1})
-	if err != nil {
-		t.Fatal(err)
+// TestPacer checks the token bucket of a paced reader on a fake clock.
+func TestPacer(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	take := func(p *pacer, now time.Time, want int) (int, time.Duration) { return p.take(now, want) }
+
+	p := newPacer(100, t0) // capacity 100, quantum 1
+	if k, _ := take(p, t0, 64); k != 1 {
+		t.Fatalf("first take: %d, want the 1 initial token", k)
 	}
-	now := time.Unix(1000, 0)
-	r.(*generatorReader[int64]).now = func() time.Time { return now }
-	if err := r.Start(t.Context()); err != nil {
-		t.Fatal(err)
+	if k, d := take(p, t0, 64); k != 0 || d != 10*time.Millisecond {
+		t.Fatalf("second take: %d and wait %v, want 0 and 10ms", k, d)
 	}
+	if k, d := take(p, at(5*time.Millisecond), 64); k != 0 || d != 5*time.Millisecond {
+		t.Fatalf("take after 5ms: %d and wait %v, want 0 and 5ms", k, d)
+	}
+	if k, _ := take(p, at(10*time.Millisecond), 64); k != 1 {
+		t.Fatalf("take after 10ms: %d, want 1", k)
+	}
+	k1, _ := take(p, at(time.Hour), 64)
+	k2, _ := take(p, at(time.Hour), 64)
+	if k1+k2 != 100 {
+		t.Fatalf("take after an hour: %d, want capacity 100", k1+k2)
+	}
+
+	fast := newPacer(1e6, t0) // capacity 1e6, quantum 1000
+	take(fast, t0, 64)
+	if k, d := take(fast, t0, 64); k != 0 || d != time.Millisecond {
+		t.Fatalf("fast: %d and wait %v, want 0 and 1ms", k, d)
+	}
+	got := 0
+	for {
+		k, _ := take(fast, at(time.Millisecond), 64)
+		if k == 0 {
+			break
+		}
+		got += k
+	}
+	if got != 1000 {
+		t.Fatalf("fast: %d tokens after 1ms, want 1000", got)
+	}
+	for {
+		k, d := take(fast, at(time.Second), math.MaxInt)
+		if k == 0 {
+			if d != time.Millisecond {
+				t.Fatalf("fast wait after draining the capacity: %v, want 1ms", d)
+			}
+			break
+		}
+	}
+
+	slow := newPacer(1e-12, t0)
+	take(slow, t0, 1)
+	if k, d := take(slow, t0, 1); k != 0 || d < maxPacerWait {
+		t.Fatalf("slow: %d and wait %v, want 0 and at least %v", k, d, maxPacerWait)
+	}
+}
+
+// TestGeneratorReaderClosedWhileWaiting: Close cancels the pending timer
+// and the reader cannot be polled after it.
+func TestGeneratorReaderClosedWhileWaiting(t *testing.T) {
+	r, clk := pacedReader(t, 100, 1)
 	var out sliceOutput[int64]
-	if st, _ := r.PollNext(&out); st != NothingAvailable {
-		t.Fatalf("without splits: got %v, want NothingAvailable", st)
-	}
-	r.AddSplits([]GeneratorSplit{{ID: 0, Stride: 1, Next: 0, End: math.MaxInt64}})
 	if st, err := r.PollNext(&out); st != MoreAvailable || err != nil || len(out.vals) != 1 {
 		t.Fatalf("first poll: %v %v %v, want MoreAvailable with the one initial token", st, err, out.vals)
 	}
 	if st, _ := r.PollNext(&out); st != NothingAvailable {
 		t.Fatalf("second poll: got %v, want NothingAvailable", st)
 	}
-	select {
-	case <-r.Available():
-	case <-time.After(5 * time.Second):
-		t.Fatal("Available not ready after the next token was due")
+	tm := clk.pending(t)
+	if tm == nil || tm.d != 10*time.Millisecond {
+		t.Fatalf("timer %+v, want one in 10ms", tm)
 	}
-	now = now.Add(10 * time.Millisecond)
-	if st, _ := r.PollNext(&out); st != MoreAvailable || !slices.Equal(out.vals, []int64{0, 1}) {
-		t.Fatalf("after wait: %v %v", st, out.vals)
-	}
-	if st, _ := r.PollNext(&out); st != NothingAvailable {
-		t.Fatalf("got %v, want NothingAvailable", st)
-	}
-	// Close with the timer pending.
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if !tm.stopped {
+		t.Fatal("Close left the timer running")
+	}
 	if _, err := r.PollNext(&out); !errors.Is(err, ErrReaderClosed) {
 		t.Fatalf("poll after Close: got %v, want ErrReaderClosed", err)
-	}
-}
-
-func TestPacer(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	at := func(d time.Duration) time.Time { return t0.Add(d) }
-
-	p := newPacer(100, t0) // capacity 100, quantum 1
-	if k := p.take(t0, 64); k != 1 {
-		t.Fatalf("first take: %d, want the 1 initial token", k)
-	}
-	if k := p.take(t0, 64); k != 0 {
-		t.Fatalf("second take: %d, want 0", k)
-	}
-	if d := p.wait(t0); d != 10*time.Millisecond {
-		t.Fatalf("wait: %v, want 10ms", d)
-	}
-	if k := p.take(at(10*time.Millisecond), 64); k != 1 {
-		t.Fatalf("take after 10ms: %d, want 1", k)
-	}
-	if k := p.take(at(time.Hour), 64) + p.take(at(time.Hour), 64); k != 100 {
-		t.Fatalf("take after an hour: %d, want capacity 100", k)
-	}
-	p.refund(1)
-	if k := p.take(at(time.Hour), 64); k != 1 {
-		t.Fatalf("take after refund: %d, want 1", k)
-	}
-
-	fast := newPacer(1e6, t0) // capacity 1e6, quantum 1000
-	fast.take(t0, 64)
-	if d := fast.wait(t0); d != time.Millisecond {
-		t.Fatalf("fast wait: %v, want 1ms", d)
-	}
-	got := 0
-	for fast.take(at(time.Millisecond), 64) > 0 {
-		got++
-	}
-	if got != 1000/64+1 {
-		t.Fatalf("fast: %d takes after 1ms, want %d", got, 1000/64+1)
-	}
-	fast.take(at(time.Second), math.MaxInt)
-	if d := fast.wait(at(time.Second)); d != time.Millisecond {
-		t.Fatalf("fast wait after draining the capacity: %v, want 1ms", d)
-	}
-
-	slow := newPacer(1e-12, t0)
-	slow.take(t0, 1)
-	if d := slow.wait(t0); d != maxPacerWait {
-		t.Fatalf("slow wait: %v, want %v", d, maxPacerWait)
 	}
 }
 

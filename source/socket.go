@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -141,10 +142,8 @@ func (r *socketReader) PollNext(out Output[string]) (InputStatus, error) {
 	for {
 		if len(r.buf) > 0 {
 			k := min(len(r.buf), pollBatch-emitted)
-			for i, line := range r.buf[:k] {
-				out.Collect(line)
-				r.buf[i] = ""
-			}
+			emit(out, r.buf[:k])
+			clear(r.buf[:k])
 			r.buf = r.buf[k:]
 			if emitted += k; emitted == pollBatch {
 				return MoreAvailable, nil
@@ -232,6 +231,8 @@ type socketConn struct {
 	notify  chan struct{}
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	// failed counts the connection attempts that failed.
+	failed atomic.Int64
 	// err is why run ended, nil at the end of input; it is written before
 	// batches is closed and read after.
 	err error
@@ -282,6 +283,7 @@ func (c *socketConn) dial(ctx context.Context, maxRetries int, delay time.Durati
 		if err == nil {
 			return conn, nil
 		}
+		c.failed.Add(1)
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("connecting to %s: %w", c.addr, ctx.Err())
 		}

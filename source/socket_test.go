@@ -191,8 +191,19 @@ func TestSocketCloseWhileRetrying(t *testing.T) {
 	if st, err := r.PollNext(&out); st != NothingAvailable || err != nil {
 		t.Fatalf("got %v %v, want NothingAvailable", st, err)
 	}
-	time.Sleep(20 * time.Millisecond) // let it fail a few attempts
+	conn := r.(*socketReader).conn
+	waitFor(t, "two failed connection attempts", func() bool { return conn.failed.Load() >= 2 })
 	closePromptly(t, r)
+}
+
+// waitFor fails t unless cond becomes true within 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 10s", what)
+		}
+	}
 }
 
 func TestSocketCloseWithBackpressure(t *testing.T) {
@@ -203,7 +214,8 @@ func TestSocketCloseWithBackpressure(t *testing.T) {
 	if _, err := pollUntil(t, r, &out, func() bool { return len(out.vals) > 0 }); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond) // let the reader goroutine fill its queue
+	conn := r.(*socketReader).conn
+	waitFor(t, "full queue of lines", func() bool { return len(conn.batches) == cap(conn.batches) })
 	closePromptly(t, r)
 }
 
@@ -260,7 +272,9 @@ func TestSocketRetryConnects(t *testing.T) {
 	if st, err := r.PollNext(&out); st != NothingAvailable || err != nil {
 		t.Fatalf("got %v %v", st, err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	// The first attempt fails: the connection below is made by a retry.
+	conn := r.(*socketReader).conn
+	waitFor(t, "failed connection attempt", func() bool { return conn.failed.Load() >= 1 })
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("cannot listen on %s again: %v", addr, err)

@@ -390,29 +390,69 @@ func TestGateBackpressure(t *testing.T) {
 	if err := g.Channel(1).Send(bg, Envelope{Kind: KindIdle}); err != nil {
 		t.Fatal(err)
 	}
-	// A blocked send proceeds once the reader takes an envelope.
+	// A blocked send waits until the reader takes an envelope, then
+	// proceeds.
+	wctx := newWaitingCtx(bg)
 	sent := make(chan error, 1)
-	go func() { sent <- c.Send(bg, Envelope{Kind: KindWatermark, Watermark: 2}) }()
+	go func() { sent <- c.Send(wctx, Envelope{Kind: KindWatermark, Watermark: 2}) }()
+	wctx.awaitWaiting(t)
 	select {
 	case err := <-sent:
-		t.Fatalf("send to a full channel returned %v", err)
-	case <-time.After(10 * time.Millisecond):
+		t.Fatalf("send to a full channel returned %v before the reader took anything", err)
+	default:
 	}
-	var got []int64
-	for len(got) < 3 {
-		e, _, err := g.Next(bg, nil, nil)
+	next := func() Envelope {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		defer cancel()
+		e, _, err := g.Next(ctx, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.Channel == 0 {
+		return e
+	}
+	// Channels are read in the order they were sent to: channel 0's first.
+	if e := next(); e.Channel != 0 || e.Watermark != 0 {
+		t.Fatalf("first envelope %+v, want channel 0's watermark 0", e)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("blocked send after the reader took an envelope: %v", err)
+	}
+	got := []int64{0}
+	for len(got) < 3 {
+		if e := next(); e.Channel == 0 {
 			got = append(got, e.Watermark)
 		}
 	}
-	if err := <-sent; err != nil {
-		t.Fatal(err)
-	}
 	if !slices.Equal(got, []int64{0, 1, 2}) {
 		t.Fatalf("got %v", got)
+	}
+}
+
+// waitingCtx is a context that reports when a Send waits on it: Send asks
+// for Done only when the queue is full and it has to wait for room.
+type waitingCtx struct {
+	context.Context
+	once    sync.Once
+	waiting chan struct{}
+}
+
+func newWaitingCtx(parent context.Context) *waitingCtx {
+	return &waitingCtx{Context: parent, waiting: make(chan struct{})}
+}
+
+func (c *waitingCtx) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.waiting) })
+	return c.Context.Done()
+}
+
+// awaitWaiting fails t unless a Send starts waiting on c within 10 s.
+func (c *waitingCtx) awaitWaiting(t *testing.T) {
+	t.Helper()
+	select {
+	case <-c.waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("send to a full channel did not wait")
 	}
 }
 
@@ -423,9 +463,15 @@ func TestGateClose(t *testing.T) {
 	if err := c.Send(ctx, Envelope{Kind: KindIdle}); err != nil {
 		t.Fatal(err)
 	}
+	wctx := newWaitingCtx(ctx)
 	blocked := make(chan error, 1)
-	go func() { blocked <- c.Send(ctx, Envelope{Kind: KindActive}) }()
-	time.Sleep(5 * time.Millisecond)
+	go func() { blocked <- c.Send(wctx, Envelope{Kind: KindActive}) }()
+	wctx.awaitWaiting(t)
+	select {
+	case err := <-blocked:
+		t.Fatalf("send to a full channel returned %v before Close", err)
+	default:
+	}
 	g.Close()
 	if err := <-blocked; !errors.Is(err, ErrGateClosed) {
 		t.Fatalf("blocked send after Close: %v", err)

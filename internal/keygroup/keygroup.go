@@ -99,8 +99,17 @@ func Hasher[K comparable](encode func(dst []byte, k K) []byte) (func(K) int32, e
 		return func(k K) int32 { return int32(*(*uint16)(unsafe.Pointer(&k))) }, nil
 	case reflect.Uint32:
 		return func(k K) int32 { return int32(*(*uint32)(unsafe.Pointer(&k))) }, nil
-	case reflect.Int64, reflect.Int, reflect.Uint64, reflect.Uint, reflect.Uintptr:
+	case reflect.Int64, reflect.Uint64:
 		return func(k K) int32 { return Int64Hash(*(*int64)(unsafe.Pointer(&k))) }, nil
+	// int, uint and uintptr are 4 bytes on 32-bit platforms: read them as
+	// what they are and widen the value, so they hash as the int64 or
+	// uint64 of the same value on every platform (Java's Long.hashCode).
+	case reflect.Int:
+		return func(k K) int32 { return Int64Hash(int64(*(*int)(unsafe.Pointer(&k)))) }, nil
+	case reflect.Uint:
+		return func(k K) int32 { return Int64Hash(int64(uint64(*(*uint)(unsafe.Pointer(&k))))) }, nil
+	case reflect.Uintptr:
+		return func(k K) int32 { return Int64Hash(int64(uint64(*(*uintptr)(unsafe.Pointer(&k))))) }, nil
 	case reflect.Bool:
 		return func(k K) int32 {
 			if *(*bool)(unsafe.Pointer(&k)) {

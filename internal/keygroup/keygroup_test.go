@@ -131,3 +131,67 @@ func TestHasherJavaHashCodes(t *testing.T) {
 		t.Errorf("bool hashes %d %d, want 1231 1237", hb(true), hb(false))
 	}
 }
+
+// userID is a key type whose kind is int.
+type userID int
+
+// int and uint keys hash as Java's Long.hashCode of their value, like int64
+// and uint64 keys, on 32-bit platforms as on 64-bit ones
+// (GOARCH=arm go test -exec qemu-arm ./internal/keygroup checks the former,
+// with Debian's qemu-user).
+func TestHasherIntAndUintHashTheirValue(t *testing.T) {
+	hi, _ := Hasher[int](nil)
+	hu, _ := Hasher[uint](nil)
+	hid, _ := Hasher[userID](nil)
+	hp, _ := Hasher[uintptr](nil)
+	h64, _ := Hasher[int64](nil)
+	hu64, _ := Hasher[uint64](nil)
+	for _, tc := range []struct {
+		v    int
+		want int32 // Java: Long.hashCode((long) v)
+	}{
+		{0, 0}, {1, 1}, {42, 42}, {-1, 0}, {-2, 1}, {-42, 41},
+		{math.MaxInt32, math.MaxInt32}, {math.MinInt32, math.MaxInt32},
+	} {
+		if got := hi(tc.v); got != tc.want {
+			t.Errorf("hash(int %d) = %d, want %d", tc.v, got, tc.want)
+		}
+		if got := hid(userID(tc.v)); got != tc.want {
+			t.Errorf("hash(userID %d) = %d, want %d", tc.v, got, tc.want)
+		}
+		if got := h64(int64(tc.v)); got != tc.want {
+			t.Errorf("hash(int64 %d) = %d, want %d", tc.v, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		v    uint
+		want int32 // Java: Long.hashCode(v) of the unsigned value
+	}{
+		{0, 0}, {7, 7}, {1 << 31, math.MinInt32}, {math.MaxUint32, -1},
+	} {
+		if got := hu(tc.v); got != tc.want {
+			t.Errorf("hash(uint %d) = %d, want %d", tc.v, got, tc.want)
+		}
+		if got := hp(uintptr(tc.v)); got != tc.want {
+			t.Errorf("hash(uintptr %d) = %d, want %d", tc.v, got, tc.want)
+		}
+		if got := hu64(uint64(tc.v)); got != tc.want {
+			t.Errorf("hash(uint64 %d) = %d, want %d", tc.v, got, tc.want)
+		}
+	}
+	// Values that fit the platform's int: int and int64, uint and uint64 of
+	// the same value fall into the same key group.
+	for _, v := range []int64{0, 1, -1, 12345, -98765, math.MaxInt32, math.MinInt32, 1 << 40, -1 << 40, math.MaxInt64, math.MinInt64} {
+		if int64(int(v)) != v {
+			continue // does not fit a 32-bit int
+		}
+		if a, b := ForHash(hi(int(v)), 128), ForHash(h64(v), 128); a != b {
+			t.Errorf("int %d is in key group %d, int64 %d in %d", v, a, v, b)
+		}
+		if v >= 0 {
+			if a, b := ForHash(hu(uint(v)), 128), ForHash(hu64(uint64(v)), 128); a != b {
+				t.Errorf("uint %d is in key group %d, uint64 %d in %d", v, a, v, b)
+			}
+		}
+	}
+}

@@ -103,10 +103,13 @@ func (o *sourceOutput[T]) CollectAll(vs []T) {
 		return
 	}
 	for len(vs) > 0 {
-		n := min(len(vs), cap(r.buf)-len(r.buf))
-		for _, v := range vs[:n] {
-			r.buf = append(r.buf, Record[T]{Value: v, Timestamp: NoTimestamp})
+		m := len(r.buf)
+		n := min(len(vs), cap(r.buf)-m)
+		rs := r.buf[m : m+n]
+		for i, v := range vs[:n] {
+			rs[i] = Record[T]{Value: v, Timestamp: NoTimestamp}
 		}
+		r.buf = r.buf[:m+n]
 		vs = vs[n:]
 		if len(r.buf) == cap(r.buf) {
 			r.flush()
