@@ -76,12 +76,12 @@ func TestSessionWindowLateElementsLeaveNoState(t *testing.T) {
 	}
 	var out captured[ev]
 	lateOut := &captured[ev]{}
-	if err := op.(operator.Setup).Setup(&out, map[string]any{late.ID(): lateOut}); err != nil {
+	if err := op.Setup(&out, map[string]any{late.ID(): lateOut}); err != nil {
 		t.Fatal(err)
 	}
 	spy := &stateSpy{tables: map[string]interface{ Len() int }{}}
 	if err := op.Open(&operator.Context{Ctx: t.Context(), TaskName: n.Name, Parallelism: 1, MaxParallelism: 128,
-		KeyGroupEnd: 127, Timers: noClock{}, Backend: spy}); err != nil {
+		KeyGroupEnd: 127, Timers: noClock{}, Backend: spy, Failure: operator.NewFailure(new(int), nil)}); err != nil {
 		t.Fatal(err)
 	}
 	defer op.Close()
