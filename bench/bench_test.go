@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"testing"
 
 	"github.com/freshet-io/freshet"
@@ -17,12 +19,16 @@ var (
 	keyFn    = func(v int64) int64 { return v % 1000 }
 )
 
+// quiet keeps each benchmark job's lifecycle logs (one job per run) out of
+// the figures; warnings and errors still show.
+var quiet = freshet.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+
 // BenchmarkChainedPipeline measures a chain run by one subtask:
 // source → Map → Filter → sink at parallelism 1.
 func BenchmarkChainedPipeline(b *testing.B) {
 	b.Run("freshet", func(b *testing.B) {
 		out := &discard{}
-		env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithBatchSize(256))
+		env := freshet.NewEnv(quiet, freshet.WithParallelism(1), freshet.WithBatchSize(256))
 		s := freshet.FromSource(env, source.Generator(genFn, source.GeneratorCount(int64(b.N))), "Generator")
 		s = freshet.Map(s, mapFn).Filter(filterFn)
 		freshet.SinkTo(s, out, "Discard")
@@ -62,7 +68,7 @@ func chainedLoop(n int64) (count, sum int64) {
 func BenchmarkKeyedExchange(b *testing.B) {
 	b.Run("freshet", func(b *testing.B) {
 		out := &discard{}
-		env := freshet.NewEnv(freshet.WithParallelism(2), freshet.WithBatchSize(256))
+		env := freshet.NewEnv(quiet, freshet.WithParallelism(2), freshet.WithBatchSize(256))
 		s := freshet.FromSource(env, source.Generator(genFn, source.GeneratorCount(int64(b.N))), "Generator")
 		sums := freshet.Sum(freshet.KeyBy(s, keyFn), freshet.Self[int64]())
 		freshet.SinkTo(sums, out, "Discard")

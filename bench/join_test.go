@@ -35,7 +35,7 @@ func BenchmarkIntervalJoin(b *testing.B) {
 	b.Run("freshet", func(b *testing.B) {
 		half := max(int64(b.N)/2, 1) // a generator of count 0 would not end
 		wantCount, wantSum := joinLoop(half)
-		env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithAutoWatermarkInterval(watermarkEvery))
+		env := freshet.NewEnv(quiet, freshet.WithParallelism(1), freshet.WithAutoWatermarkInterval(watermarkEvery))
 		strategy := watermark.ForMonotonousTimestamps[int64]().WithTimestampAssigner(joinTime)
 		left := freshet.FromSourceWithWatermarks(env, source.Generator(genFn, source.GeneratorCount(half)), strategy, "left")
 		right := freshet.FromSourceWithWatermarks(env, source.Generator(genFn, source.GeneratorCount(half)), strategy, "right")

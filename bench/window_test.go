@@ -61,7 +61,7 @@ func timestamped(env *freshet.Env, n int) *freshet.Stream[int64] {
 // event-time windows over 10,000 keys.
 func BenchmarkTumblingWindowCount(b *testing.B) {
 	b.Run("freshet", func(b *testing.B) {
-		env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithAutoWatermarkInterval(watermarkEvery))
+		env := freshet.NewEnv(quiet, freshet.WithParallelism(1), freshet.WithAutoWatermarkInterval(watermarkEvery))
 		k := freshet.KeyBy(timestamped(env, b.N), windowKey)
 		counts := freshet.WindowAggregate(freshet.Window(k, window.TumblingEventTime[int64](time.Second, 0)), countAgg{})
 		out := &discard{}
@@ -108,7 +108,7 @@ func BenchmarkTumblingWindowCount(b *testing.B) {
 func BenchmarkSlidingWindowAggregate(b *testing.B) {
 	const size, slide = 1000, 100
 	b.Run("freshet", func(b *testing.B) {
-		env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithAutoWatermarkInterval(watermarkEvery))
+		env := freshet.NewEnv(quiet, freshet.WithParallelism(1), freshet.WithAutoWatermarkInterval(watermarkEvery))
 		k := freshet.KeyBy(timestamped(env, b.N), windowKey)
 		sums := freshet.WindowAggregate(freshet.Window(k, window.SlidingEventTime[int64](size*time.Millisecond, slide*time.Millisecond, 0)), sumAgg{})
 		out := &discard{}
