@@ -53,9 +53,9 @@ func KeyedCoProcess[A, B any, K comparable, OUT any](c *KeyedConnectedStreams[A,
 // twoInputs is what the two-input operators of this file and broadcast.go
 // share: their outputs and the combined watermark of both inputs.
 //
-// The Base is a named field, not embedded: an operator with a
-// ProcessWatermark method is handed its first input's watermarks through
-// it, bypassing the combination with the second input.
+// The Base is a named field, not embedded, so that its ProcessWatermark,
+// which forwards the operator's own watermark, is not among the two-input
+// operator's methods.
 type twoInputs[OUT any] struct {
 	base operator.Base[OUT]
 	wms  operator.TwoWatermarks
