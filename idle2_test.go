@@ -121,3 +121,7 @@ func TestHarness2BothInputsIdle(t *testing.T) {
 		})
 	}
 }
+
+func (s neverSource) RestoreEnumerator(ctx source.EnumeratorContext[hsSplit], _ []hsSplit) (source.Enumerator[hsSplit], error) {
+	return s.CreateEnumerator(ctx)
+}

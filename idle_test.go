@@ -276,3 +276,21 @@ func TestAllSplitsIdleForwardHighestWatermark(t *testing.T) {
 		t.Fatalf("windows %v, want %v", got.Values(), want)
 	}
 }
+
+func (*hsReader) SnapshotState(int64) ([]hsSplit, error) { return nil, nil }
+
+func (s halfSilent) RestoreEnumerator(ctx source.EnumeratorContext[hsSplit], _ []hsSplit) (source.Enumerator[hsSplit], error) {
+	return s.CreateEnumerator(ctx)
+}
+
+func (*silentPartitionReader) SnapshotState(int64) ([]hsSplit, error) { return nil, nil }
+
+func (s silentPartition) RestoreEnumerator(ctx source.EnumeratorContext[hsSplit], _ []hsSplit) (source.Enumerator[hsSplit], error) {
+	return s.CreateEnumerator(ctx)
+}
+
+func (*fastThenSlowReader) SnapshotState(int64) ([]hsSplit, error) { return nil, nil }
+
+func (s fastThenSlow) RestoreEnumerator(ctx source.EnumeratorContext[hsSplit], _ []hsSplit) (source.Enumerator[hsSplit], error) {
+	return s.CreateEnumerator(ctx)
+}

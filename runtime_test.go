@@ -285,3 +285,15 @@ func TestReaderBatchOutput(t *testing.T) {
 		}
 	}
 }
+
+func (e endless) RestoreEnumerator(ctx source.EnumeratorContext[endlessSplit], _ []endlessSplit) (source.Enumerator[endlessSplit], error) {
+	return e.CreateEnumerator(ctx)
+}
+
+func (*endlessReader) SnapshotState(int64) ([]endlessSplit, error) { return nil, nil }
+
+func (*batchReader) SnapshotState(int64) ([]hsSplit, error) { return nil, nil }
+
+func (b batchSource) RestoreEnumerator(ctx source.EnumeratorContext[hsSplit], _ []hsSplit) (source.Enumerator[hsSplit], error) {
+	return b.CreateEnumerator(ctx)
+}

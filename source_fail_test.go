@@ -72,3 +72,11 @@ func TestJobErrorIsTheRootCause(t *testing.T) {
 		}
 	}
 }
+
+func (s panicEnumSource) RestoreEnumerator(ctx source.EnumeratorContext[source.SliceSplit], _ []source.SliceSplit) (source.Enumerator[source.SliceSplit], error) {
+	return s.CreateEnumerator(ctx)
+}
+
+func (s failingReaderSource) RestoreEnumerator(ctx source.EnumeratorContext[source.SliceSplit], _ []source.SliceSplit) (source.Enumerator[source.SliceSplit], error) {
+	return s.CreateEnumerator(ctx)
+}

@@ -91,3 +91,9 @@ func TestWatermarksPerSplitInsideASource(t *testing.T) {
 		t.Fatalf("windows %v, want all 3 records counted", vs)
 	}
 }
+
+func (*twoPartitionReader) SnapshotState(int64) ([]hsSplit, error) { return nil, nil }
+
+func (s twoPartitions) RestoreEnumerator(ctx source.EnumeratorContext[hsSplit], _ []hsSplit) (source.Enumerator[hsSplit], error) {
+	return s.CreateEnumerator(ctx)
+}

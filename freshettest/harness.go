@@ -604,6 +604,9 @@ func (input[T]) CreateEnumerator(source.EnumeratorContext[inputSplit]) (source.E
 func (input[T]) CreateReader(source.ReaderContext) (source.Reader[T, inputSplit], error) {
 	return nil, errors.New("freshettest: the harness input is not a real source")
 }
+func (input[T]) RestoreEnumerator(source.EnumeratorContext[inputSplit], []inputSplit) (source.Enumerator[inputSplit], error) {
+	return nil, errors.New("freshettest: the harness input is not a real source")
+}
 
 // harnessTimers is the harness's manual processing-time service.
 type harnessTimers struct {

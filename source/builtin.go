@@ -50,6 +50,16 @@ func (e *Static[S]) AddSplitsBack(splits []S, subtask int) {
 	e.byTask[subtask] = append(e.byTask[subtask], splits...)
 }
 
+// SnapshotState implements Enumerator: the splits of readers that have
+// not registered yet, in subtask order.
+func (e *Static[S]) SnapshotState(int64) ([]S, error) {
+	var out []S
+	for subtask := 0; subtask < e.ctx.Parallelism(); subtask++ {
+		out = append(out, e.byTask[subtask]...)
+	}
+	return out, nil
+}
+
 // Close implements Enumerator.
 func (e *Static[S]) Close() error { return nil }
 
@@ -87,6 +97,11 @@ func (s *Slice[T]) CreateEnumerator(ctx EnumeratorContext[SliceSplit]) (Enumerat
 		}
 	}
 	return NewStatic(ctx, splits), nil
+}
+
+// RestoreEnumerator implements Source.
+func (s *Slice[T]) RestoreEnumerator(ctx EnumeratorContext[SliceSplit], unassigned []SliceSplit) (Enumerator[SliceSplit], error) {
+	return NewStatic(ctx, unassigned), nil
 }
 
 // CreateReader implements Source.
@@ -140,4 +155,9 @@ func (r *sliceReader[T]) AddSplits(splits []SliceSplit) {
 	r.splits = append(r.splits, splits...)
 }
 func (r *sliceReader[T]) NotifyNoMoreSplits() { r.done = true }
-func (r *sliceReader[T]) Close() error        { return nil }
+
+// SnapshotState implements Reader: the splits left, each at its next value.
+func (r *sliceReader[T]) SnapshotState(int64) ([]SliceSplit, error) {
+	return append([]SliceSplit(nil), r.splits...), nil
+}
+func (r *sliceReader[T]) Close() error { return nil }

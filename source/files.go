@@ -126,6 +126,12 @@ func (s *FileSource) listFiles() ([]string, error) {
 	return files, nil
 }
 
+// RestoreEnumerator implements Source: the files not handed out yet are
+// handed out on request, as before.
+func (s *FileSource) RestoreEnumerator(ctx EnumeratorContext[FileSplit], unassigned []FileSplit) (Enumerator[FileSplit], error) {
+	return NewPull(ctx, unassigned), nil
+}
+
 // CreateReader implements Source.
 func (s *FileSource) CreateReader(ctx ReaderContext) (Reader[string, FileSplit], error) {
 	return &fileReader{ctx: ctx}, nil
@@ -266,6 +272,16 @@ func (r *fileReader) AddSplits(splits []FileSplit) {
 }
 
 func (r *fileReader) NotifyNoMoreSplits() { r.noMore = true }
+
+// SnapshotState implements Reader: the file being read, at the byte offset
+// of its first line not yet emitted, then the files not opened yet.
+func (r *fileReader) SnapshotState(int64) ([]FileSplit, error) {
+	var out []FileSplit
+	if r.f != nil {
+		out = append(out, r.cur)
+	}
+	return append(out, r.pending...), nil
+}
 
 func (r *fileReader) Close() error {
 	r.closed = true

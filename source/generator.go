@@ -119,6 +119,14 @@ func (s *GeneratorSource[T]) CreateEnumerator(ctx EnumeratorContext[GeneratorSpl
 	return NewStatic(ctx, splits), nil
 }
 
+// RestoreEnumerator implements Source.
+func (s *GeneratorSource[T]) RestoreEnumerator(ctx EnumeratorContext[GeneratorSplit], unassigned []GeneratorSplit) (Enumerator[GeneratorSplit], error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	return NewStatic(ctx, unassigned), nil
+}
+
 // CreateReader implements Source. It fails if an option is invalid.
 func (s *GeneratorSource[T]) CreateReader(ctx ReaderContext) (Reader[T, GeneratorSplit], error) {
 	if err := s.validate(); err != nil {
@@ -239,6 +247,11 @@ func (r *generatorReader[T]) AddSplits(splits []GeneratorSplit) {
 }
 
 func (r *generatorReader[T]) NotifyNoMoreSplits() { r.noMore = true }
+
+// SnapshotState implements Reader: the splits left, each at its next index.
+func (r *generatorReader[T]) SnapshotState(int64) ([]GeneratorSplit, error) {
+	return append([]GeneratorSplit(nil), r.splits...), nil
+}
 
 func (r *generatorReader[T]) Close() error {
 	r.stopTimer()

@@ -53,5 +53,8 @@ func (e *Pull[S]) AddSplitsBack(splits []S, _ int) {
 // be; the slice is a copy.
 func (e *Pull[S]) Remaining() []S { return append([]S(nil), e.pending...) }
 
+// SnapshotState implements Enumerator: the splits not handed out yet.
+func (e *Pull[S]) SnapshotState(int64) ([]S, error) { return e.Remaining(), nil }
+
 // Close implements Enumerator.
 func (e *Pull[S]) Close() error { return nil }

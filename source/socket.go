@@ -96,6 +96,14 @@ func (s *SocketSource) CreateEnumerator(ctx EnumeratorContext[SocketSplit]) (Enu
 	return NewStatic(ctx, []SocketSplit{{Addr: s.addr}}), nil
 }
 
+// RestoreEnumerator implements Source.
+func (s *SocketSource) RestoreEnumerator(ctx EnumeratorContext[SocketSplit], unassigned []SocketSplit) (Enumerator[SocketSplit], error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	return NewStatic(ctx, unassigned), nil
+}
+
 // CreateReader implements Source.
 func (s *SocketSource) CreateReader(ReaderContext) (Reader[string, SocketSplit], error) {
 	if err := s.validate(); err != nil {
@@ -213,6 +221,18 @@ func (r *socketReader) AddSplits(splits []SocketSplit) {
 }
 
 func (r *socketReader) NotifyNoMoreSplits() { r.noMore = true }
+
+// SnapshotState implements Reader. A socket cannot be replayed: the split
+// has no position, and after a restore the reader connects anew and reads
+// what the server sends from then on (at most once, as Flink's socket
+// source).
+func (r *socketReader) SnapshotState(int64) ([]SocketSplit, error) {
+	out := append([]SocketSplit(nil), r.pending...)
+	if r.conn != nil {
+		out = append(out, SocketSplit{Addr: r.conn.addr})
+	}
+	return out, nil
+}
 
 func (r *socketReader) Close() error {
 	r.closed = true

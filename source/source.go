@@ -15,6 +15,14 @@
 // A bounded source ends when every reader has been told there are no more
 // splits and has read all of its own; an unbounded source runs until the job
 // is cancelled.
+//
+// Checkpoints record where every reader is: Reader.SnapshotState returns
+// its splits at the position reading resumes from, and
+// Enumerator.SnapshotState the splits not assigned yet. On a restore the
+// runtime creates the enumerator with Source.RestoreEnumerator and gives
+// each reader its splits back with AddSplits, so a replayable source (the
+// slice, the generator, text files by byte offset) emits every record once
+// into the restored job's state.
 package source
 
 import (
@@ -51,6 +59,11 @@ type Source[T any, S Split] interface {
 	CreateEnumerator(ctx EnumeratorContext[S]) (Enumerator[S], error)
 	// CreateReader is called once per subtask.
 	CreateReader(ctx ReaderContext) (Reader[T, S], error)
+	// RestoreEnumerator is CreateEnumerator for a job restored from a
+	// checkpoint: unassigned are the splits the enumerator's
+	// SnapshotState returned for it. The splits readers held come back to
+	// their readers through AddSplits, not through the enumerator.
+	RestoreEnumerator(ctx EnumeratorContext[S], unassigned []S) (Enumerator[S], error)
 }
 
 // EnumeratorContext is what an Enumerator uses to talk to its readers.
@@ -75,6 +88,9 @@ type Enumerator[S Split] interface {
 	AddReader(subtask int)
 	// AddSplitsBack returns splits of a failed reader for reassignment.
 	AddSplitsBack(splits []S, subtask int)
+	// SnapshotState returns the splits not assigned to any reader yet, for
+	// checkpoint checkpointID (Flink's SplitEnumerator.snapshotState).
+	SnapshotState(checkpointID int64) ([]S, error)
 	Close() error
 }
 
@@ -117,8 +133,17 @@ type Reader[T any, S Split] interface {
 	// Available returns a channel that is closed (or receives) when the reader
 	// may have data after NothingAvailable.
 	Available() <-chan struct{}
+	// AddSplits gives the reader splits to read: newly assigned ones, or,
+	// after a restore, the ones its SnapshotState returned, at their
+	// recorded positions.
 	AddSplits(splits []S)
 	NotifyNoMoreSplits()
+	// SnapshotState returns the splits the reader holds, each at the
+	// position from which reading resumes after a restore from checkpoint
+	// checkpointID (Flink's SourceReader.snapshotState): everything before
+	// that position has been emitted. It is called between polls; the
+	// caller owns the returned slice.
+	SnapshotState(checkpointID int64) ([]S, error)
 	Close() error
 }
 

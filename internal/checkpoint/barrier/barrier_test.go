@@ -57,7 +57,7 @@ func TestExactlyOnceAligns(t *testing.T) {
 		{"b 1 1", ""}, // late duplicate of a completed checkpoint
 		{"b 1 2", "Block(2, ch 1)"},
 		{"b 0 3", "UnblockAll; Abort(2); Block(3, ch 0)"}, // a newer barrier aborts the pending one
-		{"b 2 2", ""}, // barrier of the aborted checkpoint
+		{"b 2 2", ""},                                     // barrier of the aborted checkpoint
 		{"b 1 3", "Block(3, ch 1)"},
 		{"b 2 3", "Snapshot(3); UnblockAll"},
 	})
