@@ -297,3 +297,84 @@ func (*batchReader) SnapshotState(int64) ([]hsSplit, error) { return nil, nil }
 func (b batchSource) RestoreEnumerator(ctx source.EnumeratorContext[hsSplit], _ []hsSplit) (source.Enumerator[hsSplit], error) {
 	return b.CreateEnumerator(ctx)
 }
+
+// TestProcessingTimersFireUnderBackpressure: a keyed process function whose
+// downstream sink is blocked stops taking input, yet its processing-time
+// timer fires (the subtask runs its timers as mail while it waits for room).
+func TestProcessingTimersFireUnderBackpressure(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithChannelCapacity(1), freshet.WithBatchSize(1))
+	var produced, processed, written atomic.Int64
+	var armed atomic.Bool
+	var atFire struct{ processed, written int64 }
+	fired := make(chan struct{})
+	release := make(chan struct{})
+	s := freshet.FromSource[int64, endlessSplit](env, endless{&produced}, "endless")
+	timed := freshet.KeyedProcess(freshet.KeyBy(s, func(v int64) int64 { return v % 3 }),
+		freshet.KeyedProcessFuncWithTimers(
+			func(ctx *freshet.KeyedContext[int64], v int64, out freshet.Collector[int64]) error {
+				processed.Add(1)
+				if armed.CompareAndSwap(false, true) {
+					ts := ctx.TimerService()
+					ts.RegisterProcessingTimeTimer(ts.CurrentProcessingTime() + 20)
+				}
+				out.Collect(v)
+				return nil
+			},
+			func(ctx *freshet.KeyedContext[int64], ts int64, out freshet.Collector[int64]) error {
+				if written.Load() == 0 {
+					// The first record has not reached the sink yet.
+					ctx.TimerService().RegisterProcessingTimeTimer(ts + 20)
+					return nil
+				}
+				atFire.processed, atFire.written = processed.Load(), written.Load()
+				close(fired)
+				return nil
+			}))
+	// Rebalance keeps the blocking sink out of the process function's
+	// chain, so it is the exchange between them that fills.
+	freshet.SinkTo[int64](timed.Rebalance(), blockingSink{written: &written, release: release}, "blocked")
+	client, err := env.ExecuteAsync(context.Background(), "timers under backpressure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-fired:
+	case <-time.After(10 * time.Second):
+		close(release)
+		client.Cancel()
+		_ = client.Wait()
+		t.Fatal("the processing-time timer did not fire within 10s while the sink was blocked")
+	}
+	close(release)
+	client.Cancel()
+	if err := client.Wait(); err != nil {
+		t.Fatalf("Wait after Cancel = %v", err)
+	}
+	// The sink is blocked in its first write. The process function takes
+	// an element only while the sink's channel (capacity 1, one record a
+	// batch) is empty, that is after the sink took every record before:
+	// so it took the first element, and perhaps the second, no more.
+	if atFire.written != 1 {
+		t.Errorf("the sink had started %d writes when the timer fired, want 1 (blocked)", atFire.written)
+	}
+	if atFire.processed < 1 || atFire.processed > 2 {
+		t.Errorf("the process function had taken %d elements when the timer fired, want 1 or 2: it kept taking input under backpressure", atFire.processed)
+	}
+}
+
+// blockingSink's writer counts writes and blocks in each until release is
+// closed.
+type blockingSink struct {
+	written *atomic.Int64
+	release chan struct{}
+}
+
+func (s blockingSink) CreateWriter(sink.InitContext) (sink.Writer[int64], error) { return s, nil }
+func (s blockingSink) Write(int64, sink.Context) error {
+	s.written.Add(1)
+	<-s.release
+	return nil
+}
+func (s blockingSink) Flush(bool) error { return nil }
+func (s blockingSink) Close() error     { return nil }

@@ -58,10 +58,23 @@ type Envelope struct {
 }
 
 // ChannelWriter sends envelopes to one input channel of a downstream subtask.
-// Send blocks while the channel has no room (backpressure) and returns the
-// context's error when ctx ends first. One goroutine sends on a writer.
+// One goroutine, the producing subtask's, calls its methods.
+//
+// A channel is available while it holds less than its capacity. Send never
+// blocks on an available channel, nor on one over its capacity by less than
+// its overdraft (Overdraft for a local channel): a producer checks
+// availability before it takes its next input, and the overdraft holds what
+// that input makes it emit. Only beyond the overdraft does Send block,
+// returning the context's error when ctx ends first.
 type ChannelWriter interface {
 	Send(ctx context.Context, e Envelope) error
+	// IsAvailable reports, without waiting, whether the channel has room
+	// below its capacity (or can no longer take anything, so that Send
+	// reports why).
+	IsAvailable() bool
+	// Available returns a channel that is closed once the channel is
+	// available; it may be closed already.
+	Available() <-chan struct{}
 }
 
 // ErrGateClosed is returned when sending to a gate whose task has ended.

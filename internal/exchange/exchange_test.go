@@ -18,6 +18,7 @@ import (
 // recorder is a ChannelWriter that keeps what it is sent, copying the
 // records of each batch and returning the batch to its pool as a reader does.
 type recorder[T any] struct {
+	roomy
 	envs    []Envelope
 	records []operator.Record[T]
 	batches [][]operator.Record[T]
@@ -259,7 +260,16 @@ func TestWriterDoesNotAllocatePerRecord(t *testing.T) {
 }
 
 // releaser returns batches to their pool at once, as a fast reader would.
-type releaser[T any] struct{ n int }
+type releaser[T any] struct {
+	roomy
+	n int
+}
+
+// roomy is the availability of a channel that always has room.
+type roomy struct{}
+
+func (roomy) IsAvailable() bool          { return true }
+func (roomy) Available() <-chan struct{} { return closedChan }
 
 func (r *releaser[T]) Send(_ context.Context, e Envelope) error {
 	if e.Kind == KindRecords {
@@ -349,9 +359,9 @@ func TestGateKeepsChannelOrder(t *testing.T) {
 	}
 	next := make([]int64, producers)
 	for ended := 0; ended < producers; {
-		e, mail, err := g.Next(ctx, nil, nil)
-		if err != nil || mail != nil {
-			t.Fatalf("Next: %v, mail %t", err, mail != nil)
+		e, woken, err := g.Next(ctx, nil, nil)
+		if err != nil || woken {
+			t.Fatalf("Next: %v, woken %t", err, woken)
 		}
 		if e.Kind == KindEndOfInput {
 			if next[e.Channel] != per {
@@ -372,19 +382,33 @@ func TestGateKeepsChannelOrder(t *testing.T) {
 }
 
 func TestGateBackpressure(t *testing.T) {
-	g := NewGate(2, 2)
+	const capacity = 2
+	g := NewGate(2, capacity)
 	c := g.Channel(0)
 	bg := context.Background()
-	for i := range 2 {
-		if err := c.Send(bg, Envelope{Kind: KindWatermark, Watermark: int64(i)}); err != nil {
-			t.Fatal(err)
+	// Sends to a channel with room, or within its overdraft, never wait:
+	// they succeed even with a context that has ended.
+	ended, cancelEnded := context.WithCancel(bg)
+	cancelEnded()
+	for i := range capacity + Overdraft {
+		if got, want := c.IsAvailable(), i < capacity; got != want {
+			t.Fatalf("IsAvailable with %d queued = %t, want %t", i, got, want)
+		}
+		if err := c.Send(ended, Envelope{Kind: KindWatermark, Watermark: int64(i)}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
 		}
 	}
-	// The queue is full: the next send waits, here until its context ends.
+	avail := c.Available()
+	select {
+	case <-avail:
+		t.Fatal("Available closed while the channel is over its capacity")
+	default:
+	}
+	// Beyond the overdraft the next send waits, here until its context ends.
 	ctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
 	defer cancel()
-	if err := c.Send(ctx, Envelope{Kind: KindWatermark, Watermark: 2}); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("send to a full channel: %v", err)
+	if err := c.Send(ctx, Envelope{Kind: KindWatermark, Watermark: capacity + Overdraft}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("send beyond the overdraft: %v", err)
 	}
 	// The other channel is not held up.
 	if err := g.Channel(1).Send(bg, Envelope{Kind: KindIdle}); err != nil {
@@ -394,7 +418,7 @@ func TestGateBackpressure(t *testing.T) {
 	// proceeds.
 	wctx := newWaitingCtx(bg)
 	sent := make(chan error, 1)
-	go func() { sent <- c.Send(wctx, Envelope{Kind: KindWatermark, Watermark: 2}) }()
+	go func() { sent <- c.Send(wctx, Envelope{Kind: KindWatermark, Watermark: capacity + Overdraft}) }()
 	wctx.awaitWaiting(t)
 	select {
 	case err := <-sent:
@@ -418,14 +442,54 @@ func TestGateBackpressure(t *testing.T) {
 	if err := <-sent; err != nil {
 		t.Fatalf("blocked send after the reader took an envelope: %v", err)
 	}
+	// Available closes exactly when the reader brings the queue below its
+	// capacity.
 	got := []int64{0}
-	for len(got) < 3 {
+	for len(got) < capacity+Overdraft+1 {
+		select {
+		case <-avail:
+			if g.Queued(0) >= capacity {
+				t.Fatalf("Available closed with %d queued", g.Queued(0))
+			}
+		default:
+			if g.Queued(0) < capacity {
+				t.Fatalf("Available still open with %d queued", g.Queued(0))
+			}
+		}
 		if e := next(); e.Channel == 0 {
 			got = append(got, e.Watermark)
 		}
 	}
-	if !slices.Equal(got, []int64{0, 1, 2}) {
-		t.Fatalf("got %v", got)
+	for i, w := range got {
+		if w != int64(i) {
+			t.Fatalf("got %v, want 0..%d in order", got, capacity+Overdraft)
+		}
+	}
+	if !c.IsAvailable() {
+		t.Fatal("empty channel not available")
+	}
+}
+
+func TestGateCloseMakesChannelsAvailable(t *testing.T) {
+	g := NewGate(1, 1)
+	c := g.Channel(0)
+	for i := range 1 + Overdraft {
+		if err := c.Send(context.Background(), Envelope{Kind: KindWatermark, Watermark: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	avail := c.Available()
+	g.Close()
+	select {
+	case <-avail:
+	default:
+		t.Fatal("Available still open after the gate closed")
+	}
+	if !c.IsAvailable() {
+		t.Fatal("channel of a closed gate not available")
+	}
+	if err := c.Send(context.Background(), Envelope{Kind: KindIdle}); !errors.Is(err, ErrGateClosed) {
+		t.Fatalf("send after close: %v", err)
 	}
 }
 
@@ -460,8 +524,10 @@ func TestGateClose(t *testing.T) {
 	g := NewGate(1, 1)
 	c := g.Channel(0)
 	ctx := context.Background()
-	if err := c.Send(ctx, Envelope{Kind: KindIdle}); err != nil {
-		t.Fatal(err)
+	for range 1 + Overdraft {
+		if err := c.Send(ctx, Envelope{Kind: KindIdle}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	wctx := newWaitingCtx(ctx)
 	blocked := make(chan error, 1)
@@ -513,24 +579,19 @@ func TestGateBlockUnblock(t *testing.T) {
 	}
 }
 
-func TestGateMailAndIdle(t *testing.T) {
+func TestGateWakeAndIdle(t *testing.T) {
 	g := NewGate(1, 1)
-	mail := make(chan func() error, 1)
+	wake := make(chan struct{}, 1)
 	idled := 0
 	idle := func() error { idled++; return nil }
-	ran := false
-	mail <- func() error { ran = true; return nil }
-	_, f, err := g.Next(context.Background(), idle, mail)
-	if err != nil || f == nil {
-		t.Fatalf("Next with mail: %v, mail %t", err, f != nil)
-	}
-	_ = f()
-	if !ran {
-		t.Fatal("mail not returned")
+	wake <- struct{}{}
+	_, woken, err := g.Next(context.Background(), idle, wake)
+	if err != nil || !woken {
+		t.Fatalf("Next with a wake-up: %v, woken %t", err, woken)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, _, err := g.Next(ctx, idle, mail); !errors.Is(err, context.Canceled) {
+	if _, _, err := g.Next(ctx, idle, wake); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Next after cancel: %v", err)
 	}
 	if idled == 0 {

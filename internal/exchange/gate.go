@@ -4,12 +4,26 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
+
+// Overdraft is how many envelopes a channel takes beyond its capacity
+// before Send blocks (Flink's overdraft buffers). A producer checks that its
+// channels are available (below capacity) before it takes its next input, so
+// the overdraft only has to hold what one input element emits, plus a flush
+// or an event; an element that emits more than that is the rare case in which
+// Send blocks the subtask.
+const Overdraft = 5
 
 // Gate merges the input channels of one subtask. Each channel is a bounded
 // FIFO; the gate hands out envelopes in the order channels became available,
 // and can block individual channels (barrier alignment), which leaves their
 // queues full and so backpressures exactly their producers.
+//
+// A channel holds up to its capacity plus Overdraft envelopes. Below its
+// capacity it is available; a producer that finds it unavailable stops
+// taking input and waits on Available (while still running its mail) instead
+// of blocking in Send.
 //
 // Any number of producers may Send concurrently (one per channel); one
 // goroutine, the subtask's, calls Next.
@@ -25,27 +39,42 @@ type Gate struct {
 }
 
 type channel struct {
-	gate  *Gate
-	index int
-	q     chan Envelope
+	gate     *Gate
+	index    int
+	capacity int
+	q        chan Envelope // capacity + Overdraft slots
+	// queued counts the envelopes in q: Send adds after queueing, the
+	// reader subtracts after taking. It is atomic (sequentially
+	// consistent) so that a producer that announces it is waiting and then
+	// finds the channel full cannot miss the reader's taking an envelope.
+	queued  atomic.Int64
+	waiting atomic.Bool // a producer waits on mu.avail
+	mu      struct {
+		sync.Mutex
+		avail chan struct{} // closed when the channel is available again
+	}
 }
 
-// NewGate returns a gate with n channels, each buffering up to capacity envelopes.
+// NewGate returns a gate with n channels, each available while it holds
+// fewer than capacity envelopes and holding at most capacity + Overdraft.
 func NewGate(n, capacity int) *Gate {
 	if capacity < 1 {
 		capacity = 1
 	}
 	g := &Gate{
 		channels: make([]*channel, n),
-		avail:    make(chan int, n*capacity),
+		avail:    make(chan int, n*(capacity+Overdraft)),
 		done:     make(chan struct{}),
 		blocked:  make([]bool, n),
 	}
 	for i := range g.channels {
-		g.channels[i] = &channel{gate: g, index: i, q: make(chan Envelope, capacity)}
+		g.channels[i] = &channel{gate: g, index: i, capacity: capacity, q: make(chan Envelope, capacity+Overdraft)}
 	}
 	return g
 }
+
+// Queued is the number of envelopes waiting in channel i.
+func (g *Gate) Queued(i int) int { return len(g.channels[i].q) }
 
 // NumChannels is the number of channels of g.
 func (g *Gate) NumChannels() int { return len(g.channels) }
@@ -53,10 +82,83 @@ func (g *Gate) NumChannels() int { return len(g.channels) }
 // Channel returns the writer that feeds channel i of g.
 func (g *Gate) Channel(i int) ChannelWriter { return g.channels[i] }
 
-// Close makes every blocked and future Send fail with ErrGateClosed.
-func (g *Gate) Close() { g.once.Do(func() { close(g.done) }) }
+// Close makes every blocked and future Send fail with ErrGateClosed, and
+// every channel available, so that producers waiting for room try to send
+// and learn that the gate closed.
+func (g *Gate) Close() {
+	g.once.Do(func() {
+		close(g.done)
+		for _, c := range g.channels {
+			c.notify()
+		}
+	})
+}
 
-// Send implements ChannelWriter.
+func (g *Gate) closed() bool {
+	select {
+	case <-g.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// closedChan is returned by Available when the channel already has room.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// IsAvailable implements ChannelWriter: the channel holds fewer envelopes
+// than its capacity, or its gate has closed.
+func (c *channel) IsAvailable() bool {
+	return c.queued.Load() < int64(c.capacity) || c.gate.closed()
+}
+
+// Available implements ChannelWriter.
+func (c *channel) Available() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.avail == nil {
+		c.mu.avail = make(chan struct{})
+	}
+	c.waiting.Store(true)
+	if c.queued.Load() < int64(c.capacity) || c.gate.closed() {
+		return c.wakeLocked()
+	}
+	return c.mu.avail
+}
+
+// taken is called by the reader after it took an envelope from c; it wakes
+// a waiting producer when c has room again. Without a waiting producer it
+// costs two atomic operations.
+func (c *channel) taken() {
+	if c.queued.Add(-1) < int64(c.capacity) && c.waiting.Load() {
+		c.notify()
+	}
+}
+
+// notify wakes the producer waiting on c, if any, when c is available.
+func (c *channel) notify() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.avail != nil && (c.queued.Load() < int64(c.capacity) || c.gate.closed()) {
+		c.wakeLocked()
+	}
+}
+
+// wakeLocked closes the channel a producer waits on and returns it.
+func (c *channel) wakeLocked() chan struct{} {
+	ch := c.mu.avail
+	if ch == nil {
+		ch = closedChan
+	} else {
+		close(ch)
+	}
+	c.mu.avail = nil
+	c.waiting.Store(false)
+	return ch
+}
+
+// Send implements ChannelWriter. It blocks only when the channel holds
+// capacity + Overdraft envelopes.
 func (c *channel) Send(ctx context.Context, e Envelope) error {
 	e.Channel = c.index
 	// Fast path: the gate is open and the queue has room. Both checks are
@@ -78,43 +180,49 @@ func (c *channel) Send(ctx context.Context, e Envelope) error {
 			return ErrGateClosed
 		}
 	}
+	c.queued.Add(1)
 	// Cannot block: avail has room for every queued envelope.
 	c.gate.avail <- c.index
 	return nil
 }
 
 // Next returns the next envelope from an unblocked channel, waiting until one
-// is available, mail arrives, or ctx ends. idle, when not nil, is called
-// before Next waits (the subtask flushes its outputs there). When mail
-// arrives first, Next returns it instead of an envelope.
-func (g *Gate) Next(ctx context.Context, idle func() error, mail <-chan func() error) (Envelope, func() error, error) {
-	select {
-	case f := <-mail:
-		return Envelope{}, f, nil
-	default:
-	}
+// is available, mail is signalled on wake, or ctx ends. idle, when not nil,
+// is called before Next waits (the subtask flushes its outputs there). When
+// wake fires first, Next returns woken instead of an envelope. The caller
+// checks its mailbox before calling Next: Next looks at wake only when it
+// has to wait.
+func (g *Gate) Next(ctx context.Context, idle func() error, wake <-chan struct{}) (_ Envelope, woken bool, _ error) {
 	for {
 		i, ok := g.poll()
 		if !ok {
 			if idle != nil {
 				if err := idle(); err != nil {
-					return Envelope{}, nil, err
+					return Envelope{}, false, err
 				}
 			}
 			select {
 			case i = <-g.avail:
-			case f := <-mail:
-				return Envelope{}, f, nil
+			case <-wake:
+				return Envelope{}, true, nil
 			case <-ctx.Done():
-				return Envelope{}, nil, ctx.Err()
+				return Envelope{}, false, ctx.Err()
 			}
 		}
 		if g.blocked[i] {
 			g.deferred = append(g.deferred, i)
 			continue
 		}
-		return <-g.channels[i].q, nil, nil
+		return g.take(i), false, nil
 	}
+}
+
+// take takes the next envelope of channel i, which has one queued.
+func (g *Gate) take(i int) Envelope {
+	c := g.channels[i]
+	e := <-c.q
+	c.taken()
+	return e
 }
 
 // poll returns the next channel with a queued envelope, if any, without waiting.
@@ -136,7 +244,7 @@ func (g *Gate) TryNext() (Envelope, bool) {
 				g.deferred = append(g.deferred, i)
 				continue
 			}
-			return <-g.channels[i].q, true
+			return g.take(i), true
 		default:
 			return Envelope{}, false
 		}

@@ -305,6 +305,31 @@ func (w *RecordWriter[T]) Flush() error {
 	return nil
 }
 
+// IsAvailable reports whether every target has room below its capacity.
+// The subtask checks it before it takes its next input; it costs one
+// check per target and is not called per record.
+func (w *RecordWriter[T]) IsAvailable() bool {
+	for _, t := range w.targets {
+		if !t.IsAvailable() {
+			return false
+		}
+	}
+	return true
+}
+
+// Available returns a channel closed once the first target that has no
+// room gets some, or an already closed one when every target has room.
+// Another target may be full by then: the caller checks IsAvailable again
+// and waits once more if it must.
+func (w *RecordWriter[T]) Available() <-chan struct{} {
+	for _, t := range w.targets {
+		if !t.IsAvailable() {
+			return t.Available()
+		}
+	}
+	return closedChan
+}
+
 // EmitWatermark implements operator.Output: it flushes, then sends the
 // watermark to every target.
 func (w *RecordWriter[T]) EmitWatermark(wm int64) {

@@ -38,6 +38,10 @@ type Writer interface {
 	operator.Flusher
 	Output() any
 	Event(e exchange.Envelope) error
+	// IsAvailable and Available tell whether every target has room; see
+	// exchange.RecordWriter.
+	IsAvailable() bool
+	Available() <-chan struct{}
 }
 
 // TypeOf returns the Type of T.

@@ -3,8 +3,21 @@
 // operators directly, and hands their output to record writers.
 //
 // The loop also runs mail — functions other goroutines post to the task, such
-// as split assignments — between elements, so every operator method is called
-// from this one goroutine (Flink's mailbox model).
+// as split assignments and timers — between elements, so every operator
+// method is called from this one goroutine (Flink's mailbox model).
+//
+// The subtask never waits inside an operator for room downstream: before it
+// takes its next input (or polls its source) it checks that every output is
+// available, and while one is not it waits for "output available, or mail,
+// or ctx done", running mail as it comes. So timers, split assignments and
+// priority mail (checkpoint triggers, barriers) run under backpressure. What
+// one input element emits beyond the room left goes into the channels'
+// overdraft (see exchange.Overdraft).
+//
+// Goroutines: Run is the subtask's goroutine and the only one that calls
+// into the chain. Post and PostPriority may be called from any goroutine, at
+// any time, and never block. HandleEvent runs only on the subtask's
+// goroutine, as mail.
 package task
 
 import (
@@ -52,8 +65,7 @@ type Spec struct {
 // Task is one running subtask.
 type Task struct {
 	spec  Spec
-	mail  chan func() error
-	done  chan struct{}
+	mail  *mailbox
 	chain *Chain
 	head  operator.Operator
 	// one or two is the head's watermark input, by the kind of its node.
@@ -71,7 +83,7 @@ type Task struct {
 
 // New returns a task for spec; Run starts it.
 func New(spec Spec) *Task {
-	t := &Task{spec: spec, mail: make(chan func() error, 16), done: make(chan struct{})}
+	t := &Task{spec: spec, mail: newMailbox()}
 	clock := spec.Clock
 	if clock == nil {
 		clock = time.Now
@@ -97,17 +109,27 @@ func (t *Task) HandleEvent(event any) error {
 	return d.HandleEvent(event)
 }
 
-// Post runs f on the task's goroutine between elements. It never blocks for
-// long: the mailbox is drained by the task loop.
-func (t *Task) Post(ctx context.Context, f func() error) error {
-	select {
-	case t.mail <- f:
-		return nil
-	case <-t.done:
+// Post runs f on the task's goroutine between elements, after the mail
+// posted before it. Any goroutine may call it; it never blocks, also while
+// the subtask waits for room downstream (the mailbox is unbounded). It
+// returns ErrTaskEnded once the task has stopped; mail still queued then
+// never runs.
+func (t *Task) Post(f func() error) error {
+	if !t.mail.put(f, false) {
 		return ErrTaskEnded
-	case <-ctx.Done():
-		return ctx.Err()
 	}
+	return nil
+}
+
+// PostPriority is Post for the priority lane: f runs before any ordinary
+// mail, even mail posted earlier, and before the subtask takes its next
+// input or polls its source again. Priority mail runs in the order it was
+// posted. Checkpoint triggers and barriers that overtake data go here.
+func (t *Task) PostPriority(f func() error) error {
+	if !t.mail.put(f, true) {
+		return ErrTaskEnded
+	}
+	return nil
 }
 
 // Name is the subtask's name for messages, as Flink prints it.
@@ -119,7 +141,7 @@ func (t *Task) Name() string {
 // Run runs the subtask until its input ends, ctx ends, or it fails.
 // A cancellation returns ctx's error; a failure returns an *operator.Error.
 func (t *Task) Run(ctx context.Context) (err error) {
-	defer close(t.done)
+	defer t.mail.close()
 	defer t.timers.stop()
 	// The chain's first failure cancels its context, so that code waiting
 	// on it (a reader, a sink) stops while the failure is reported.
@@ -275,17 +297,66 @@ func (t *Task) flush() error {
 // runMail runs f, a mail or a timer, as a call into the chain.
 func (t *Task) runMail(f func() error) error { return t.chain.Call(f) }
 
+// drainMail runs the queued mail, priority mail first, until none is left.
 func (t *Task) drainMail() error {
-	for {
-		select {
-		case f := <-t.mail:
-			if err := t.runMail(f); err != nil {
-				return err
-			}
-		default:
-			return nil
+	for f := t.mail.take(); f != nil; f = t.mail.take() {
+		if err := t.runMail(f); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// outputAvailable reports whether every output has room; no output (a sink
+// chain) always has.
+func (t *Task) outputAvailable() bool {
+	for _, w := range t.writers {
+		if !w.IsAvailable() {
+			return false
+		}
+	}
+	return true
+}
+
+// awaitOutput returns once every output has room, running mail while it
+// waits. It does not flush: a full output's consumer has work queued, and a
+// flush would spend the overdraft on a partial batch.
+func (t *Task) awaitOutput(ctx context.Context) error {
+	for {
+		if err := t.drainMail(); err != nil {
+			return err
+		}
+		var wait <-chan struct{}
+		for _, w := range t.writers {
+			if !w.IsAvailable() {
+				wait = w.Available()
+				break
+			}
+		}
+		if wait == nil {
+			return nil
+		}
+		select {
+		case <-wait:
+		case <-t.mail.wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// beforeInput runs the queued mail and waits for room in every output; the
+// loops call it before they take an input element or poll the source.
+func (t *Task) beforeInput(ctx context.Context) error {
+	if t.mail.hasMail() {
+		if err := t.drainMail(); err != nil {
+			return err
+		}
+	}
+	if t.outputAvailable() {
+		return nil
+	}
+	return t.awaitOutput(ctx)
 }
 
 func (t *Task) runSource(ctx context.Context, src operator.SourceDriver) error {
@@ -301,7 +372,7 @@ func (t *Task) runSource(ctx context.Context, src operator.SourceDriver) error {
 		return nil
 	}
 	for {
-		if err := t.drainMail(); err != nil {
+		if err := t.beforeInput(ctx); err != nil {
 			return err
 		}
 		if err := t.chain.Call(poll); err != nil {
@@ -324,10 +395,7 @@ func (t *Task) runSource(ctx context.Context, src operator.SourceDriver) error {
 			lastFlush = time.Now()
 			select {
 			case <-src.Available():
-			case f := <-t.mail:
-				if err := t.runMail(f); err != nil {
-					return err
-				}
+			case <-t.mail.wake: // the loop runs the mail
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -349,17 +417,17 @@ func (t *Task) runInputs(ctx context.Context) error {
 	var e exchange.Envelope
 	handle := func() error { return t.handle(&e) }
 	for t.ended < total {
-		var mail func() error
+		if err := t.beforeInput(ctx); err != nil {
+			return err
+		}
+		var woken bool
 		var err error
-		e, mail, err = gate.Next(ctx, idle, t.mail)
+		e, woken, err = gate.Next(ctx, idle, t.mail.wake)
 		if err != nil {
 			return err
 		}
-		if mail != nil {
-			if err := t.runMail(mail); err != nil {
-				return err
-			}
-			continue
+		if woken {
+			continue // the loop runs the mail
 		}
 		if err := t.chain.Call(handle); err != nil {
 			return err

@@ -2,7 +2,6 @@ package task
 
 import (
 	"container/heap"
-	"context"
 	"sync"
 	"time"
 )
@@ -116,8 +115,8 @@ func (p *procTimers) wake() {
 	}
 	p.mu.pending = true
 	p.mu.Unlock()
-	// Post gives up when the task ends, so this goroutine always returns.
-	_ = p.t.Post(context.Background(), p.fire)
+	// Post never blocks; it fails only when the task has ended.
+	_ = p.t.Post(p.fire)
 }
 
 // fire runs due callbacks on the subtask's goroutine and re-arms the timer.

@@ -278,7 +278,7 @@ func (tm *TaskManager) SendOperatorEvent(ctx context.Context, exec rpc.Execution
 		return fmt.Errorf("sending event to %s: %w", exec, rpc.ErrNoSuchTask)
 	}
 	t := s.task
-	err := t.Post(ctx, func() error { return t.HandleEvent(event) })
+	err := t.Post(func() error { return t.HandleEvent(event) })
 	if errors.Is(err, task.ErrTaskEnded) {
 		return fmt.Errorf("sending event to %s: %w", exec, rpc.ErrNoSuchTask)
 	}
