@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"maps"
@@ -387,7 +386,7 @@ func fileName(part Part) (string, error) {
 	}
 	var r [8]byte
 	if _, err := rand.Read(r[:]); err != nil {
-		return "", errors.Join(errors.New("making a file name"), err)
+		return "", fmt.Errorf("making a name for %s: %w", part, err)
 	}
 	b.WriteString("-" + hex.EncodeToString(r[:]))
 	return b.String(), nil
