@@ -21,7 +21,8 @@ import (
 
 const job = "job-1"
 
-// backends runs f on a directory and on an in-memory bucket.
+// backends runs f on a directory, an in-memory bucket and an in-memory S3
+// server.
 func backends(t *testing.T, f func(t *testing.T, open func(opts ...Option) *Storage)) {
 	t.Run("dir", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "checkpoints")
@@ -45,6 +46,7 @@ func backends(t *testing.T, f func(t *testing.T, open func(opts ...Option) *Stor
 			return s
 		})
 	})
+	t.Run("s3", func(t *testing.T) { f(t, openS3(t)) })
 }
 
 func keyed(op string, sub, start, end int) Part {
