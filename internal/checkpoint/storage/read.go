@@ -1,0 +1,143 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+
+	"gocloud.dev/gcerrors"
+)
+
+// Latest returns the newest completed checkpoint whose metadata decodes and
+// whose every state file has its recorded size and checksum (each file is
+// read through once). Newer completed checkpoints that fail these checks
+// are passed over and returned in skipped, newest first, for the caller to
+// log at WARN; checkpoints without metadata are incomplete and ignored.
+// With no usable checkpoint it returns ErrNoCheckpoint.
+func (s *Storage) Latest(ctx context.Context) (c *Checkpoint, skipped []Skipped, err error) {
+	ids, err := s.Completed(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, id := range ids {
+		c, sk := s.load(ctx, id)
+		if sk == nil {
+			return c, skipped, nil
+		}
+		if ctx.Err() != nil {
+			return nil, skipped, ctx.Err()
+		}
+		skipped = append(skipped, *sk)
+	}
+	return nil, skipped, fmt.Errorf("job %s (%d checkpoints skipped): %w", s.job, len(skipped), ErrNoCheckpoint)
+}
+
+// Load returns completed checkpoint id after the same checks as Latest.
+func (s *Storage) Load(ctx context.Context, id uint64) (*Checkpoint, error) {
+	c, sk := s.load(ctx, id)
+	if sk != nil {
+		return nil, sk.Err
+	}
+	return c, nil
+}
+
+func (s *Storage) load(ctx context.Context, id uint64) (*Checkpoint, *Skipped) {
+	skip := func(file string, err error) (*Checkpoint, *Skipped) {
+		return nil, &Skipped{ID: id, File: file, Err: err}
+	}
+	key := s.key(id, metadataName)
+	data, err := s.bucket.ReadAll(ctx, key)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			err = fmt.Errorf("%w: %w", ErrMissingFile, err)
+		}
+		return skip("", fmt.Errorf("reading checkpoint %d of job %s: %s: %w", id, s.job, key, err))
+	}
+	c, err := decodeMetadata(data)
+	if err != nil {
+		return skip("", fmt.Errorf("reading checkpoint %d of job %s: %s: %w", id, s.job, key, err))
+	}
+	if c.ID != id || c.JobID != s.job {
+		return skip("", fmt.Errorf("reading checkpoint %d of job %s: %s names checkpoint %d of job %s: %w",
+			id, s.job, key, c.ID, c.JobID, ErrCorrupt))
+	}
+	for _, f := range c.Files {
+		if err := s.verify(ctx, c, f); err != nil {
+			return skip(f.Name, err)
+		}
+	}
+	return c, nil
+}
+
+// verify reads f through and checks its size and checksum.
+func (s *Storage) verify(ctx context.Context, c *Checkpoint, f File) error {
+	r, err := s.OpenFile(ctx, c, f)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// OpenFile opens a state file of c for reading. The reader checks the
+// file's size and CRC-32C as it goes: at the end of a file that does not
+// match, Read returns an error matching ErrCorrupt instead of io.EOF.
+func (s *Storage) OpenFile(ctx context.Context, c *Checkpoint, f File) (io.ReadCloser, error) {
+	r, err := s.bucket.NewReader(ctx, s.key(c.ID, f.Name), nil)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			err = fmt.Errorf("%w: %w", ErrMissingFile, err)
+		}
+		return nil, fmt.Errorf("reading checkpoint %d of job %s: file %s: %w", c.ID, s.job, f.Name, err)
+	}
+	return &verifyingReader{r: r, f: f, id: c.ID, job: s.job}, nil
+}
+
+type verifyingReader struct {
+	r   io.ReadCloser
+	f   File
+	id  uint64
+	job string
+	crc uint32
+	n   int64
+	err error
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	n, err := v.r.Read(p)
+	v.crc = crc32.Update(v.crc, castagnoli, p[:n])
+	v.n += int64(n)
+	if v.n > v.f.Size {
+		v.err = v.corrupt(fmt.Sprintf("more than the %d bytes recorded", v.f.Size))
+		return n, v.err
+	}
+	switch {
+	case errors.Is(err, io.EOF):
+		if v.n != v.f.Size {
+			v.err = v.corrupt(fmt.Sprintf("%d bytes, %d recorded", v.n, v.f.Size))
+		} else if v.crc != v.f.CRC32C {
+			v.err = v.corrupt(fmt.Sprintf("checksum %#08x, recorded %#08x", v.crc, v.f.CRC32C))
+		} else {
+			v.err = io.EOF
+		}
+		return n, v.err
+	case err != nil:
+		v.err = fmt.Errorf("reading checkpoint %d of job %s: file %s: %w", v.id, v.job, v.f.Name, err)
+		return n, v.err
+	}
+	return n, nil
+}
+
+func (v *verifyingReader) corrupt(what string) error {
+	return fmt.Errorf("reading checkpoint %d of job %s: file %s (%s): %s: %w", v.id, v.job, v.f.Name, v.f.Part, what, ErrCorrupt)
+}
+
+func (v *verifyingReader) Close() error { return v.r.Close() }
