@@ -10,3 +10,5 @@ bench:
 
 fuzz:
 	go test ./codec -run '^$$' -fuzz FuzzDecodeSample -fuzztime 30s
+	go test ./internal/checkpoint/storage -run '^$$' -fuzz 'FuzzDecodeMetadata$$' -fuzztime 30s
+	go test ./internal/checkpoint/storage -run '^$$' -fuzz FuzzDecodeMetadataBody -fuzztime 30s
