@@ -1,6 +1,7 @@
 package statebackend
 
-// slabTable is the heap backend's table: per namespace, a map from key to
+// slabTable holds the entries of one key group of a heap table: per
+// namespace, a map from key to
 // an index into a slab of values. An update finds its value with one hash
 // lookup and changes it in place, in memory shared with the namespace's
 // other values; a namespace's slab is dropped with its last key.
@@ -85,14 +86,15 @@ func (t *slabTable[K, N, V]) Put(k K, ns N, v V) {
 	*p = v
 }
 
-func (t *slabTable[K, N, V]) Delete(k K, ns N) {
+// Delete removes the entry of k and ns and reports whether there was one.
+func (t *slabTable[K, N, V]) Delete(k K, ns N) bool {
 	s := t.slabOf(ns, false)
 	if s == nil {
-		return
+		return false
 	}
 	i, ok := s.idx[k]
 	if !ok {
-		return
+		return false
 	}
 	delete(s.idx, k)
 	var zero V
@@ -107,19 +109,23 @@ func (t *slabTable[K, N, V]) Delete(k K, ns N) {
 		}
 		s.vals, s.free = s.vals[:0], s.free[:0]
 		t.spare = s
-		return
+		return true
 	}
 	s.free = append(s.free, i)
+	return true
 }
 
 func (t *slabTable[K, N, V]) Len() int { return t.n }
 
-func (t *slabTable[K, N, V]) Range(fn func(K, N, V) bool) {
+// Range calls fn for every entry until it returns false, and reports
+// whether it went through all of them.
+func (t *slabTable[K, N, V]) Range(fn func(K, N, V) bool) bool {
 	for ns, s := range t.byNS {
 		for k, i := range s.idx {
 			if !fn(k, ns, s.vals[i]) {
-				return
+				return false
 			}
 		}
 	}
+	return true
 }
