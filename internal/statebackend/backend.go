@@ -8,6 +8,8 @@ package statebackend
 import (
 	"container/heap"
 	"fmt"
+
+	"github.com/freshet-io/freshet/state"
 )
 
 // Backend creates the keyed state of one operator in one subtask.
@@ -30,6 +32,10 @@ type Backend interface {
 // TableSpec describes a table of an operator.
 type TableSpec struct {
 	Name string
+	// State, for a table of user state, describes it: its kind, the Go
+	// type of its values and their codec, which a backend that keeps bytes
+	// encodes them with. Nil for the operators' own tables.
+	State state.Descriptor
 	// InMemory returns the heap form of the table, a Table[K, N, V] whose
 	// entries are kept per key group of maxParallelism key groups (0 means
 	// keygroup.DefaultMaxParallelism). It fails when K cannot be hashed
@@ -121,12 +127,18 @@ func (heapBackend) NewTimerQueue(spec TimerSpec) (any, error) { return spec.InMe
 
 // NewTable creates the table name in b.
 func NewTable[K, N comparable, V any](b Backend, name string) (Table[K, N, V], error) {
+	return newTable[K, N, V](b, TableSpec{Name: name})
+}
+
+func newTable[K, N comparable, V any](b Backend, spec TableSpec) (Table[K, N, V], error) {
+	name := spec.Name
 	if b == nil {
 		return nil, fmt.Errorf("creating state table %q: no state backend", name)
 	}
-	t, err := b.NewTable(TableSpec{Name: name, InMemory: func(maxParallelism int) (any, error) {
+	spec.InMemory = func(maxParallelism int) (any, error) {
 		return newKGTable[K, N, V](maxParallelism)
-	}})
+	}
+	t, err := b.NewTable(spec)
 	if err != nil {
 		return nil, fmt.Errorf("creating state table %q in the %s backend: %w", name, b.Name(), err)
 	}
@@ -135,6 +147,12 @@ func NewTable[K, N comparable, V any](b Backend, name string) (Table[K, N, V], e
 		return nil, fmt.Errorf("creating state table %q: the %s backend returned %T", name, b.Name(), t)
 	}
 	return tab, nil
+}
+
+// NewStateTable creates the table name in b for the user state d: its
+// values are of d.Type(), held as any, and d's codec encodes them.
+func NewStateTable[K, N comparable](b Backend, name string, d state.Descriptor) (Table[K, N, any], error) {
+	return newTable[K, N, any](b, TableSpec{Name: name, State: d})
 }
 
 // NewTimerQueue creates the timer queue name in b.
