@@ -13,6 +13,7 @@ import (
 	"github.com/freshet-io/freshet/codec"
 	"github.com/freshet-io/freshet/freshettest"
 	"github.com/freshet-io/freshet/state"
+	"github.com/freshet-io/freshet/window"
 )
 
 type kv struct {
@@ -163,5 +164,117 @@ func TestStateWithoutCodecFailsJob(t *testing.T) {
 	err = h.Process(1)
 	if !errors.Is(err, state.ErrIncompatibleState) || !errors.Is(err, codec.ErrUnsupported) || !strings.Contains(err.Error(), `"callbacks"`) {
 		t.Fatalf("Process = %v, want ErrIncompatibleState naming \"callbacks\"", err)
+	}
+}
+
+// mapVisitFn keeps, per key, its last even and odd value in map state; a
+// broadcast "drop-odd" removes every key's odd entry with
+// ApplyToKeyedState, and "list" reports the keys that still have state.
+type mapVisitFn struct {
+	freshet.NoBroadcastTimers[string, string]
+}
+
+func (mapVisitFn) ProcessElement(ctx *freshet.KeyedReadOnlyBroadcastContext[string], e kv, _ freshet.Collector[string]) error {
+	state.Map(ctx.State(), lastByOdd).Put(evenOdd(e.V), e.V)
+	return nil
+}
+
+func (mapVisitFn) ProcessBroadcastElement(ctx *freshet.KeyedBroadcastContext[string], cmd string, out freshet.Collector[string]) error {
+	var seen []string
+	err := ctx.ApplyToKeyedState(lastByOdd, func(key string, st state.Store) error {
+		m := state.Map(st, lastByOdd)
+		if cmd == "drop-odd" {
+			m.Remove("odd")
+		}
+		seen = append(seen, fmt.Sprintf("%s=%v", key, maps.Collect(m.All())))
+		return nil
+	})
+	slices.Sort(seen)
+	out.Collect(fmt.Sprintf("%s: %s", cmd, strings.Join(seen, " ")))
+	return err
+}
+
+// TestApplyToKeyedStateMapState: map state written back by Put and
+// emptied by Remove keeps ApplyToKeyedState's index of keys exact.
+func TestApplyToKeyedStateMapState(t *testing.T) {
+	h, err := freshettest.New2(func(a *freshet.Stream[kv], b *freshet.Stream[string]) *freshet.Stream[string] {
+		return freshet.KeyedBroadcastProcess(
+			freshet.ConnectKeyedBroadcast(freshet.KeyBy(a, func(e kv) string { return e.K }), freshet.NewBroadcastStream(b)),
+			freshet.KeyedBroadcastProcessFunction[kv, string, string, string](mapVisitFn{}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, e := range []kv{{"a", 1}, {"a", 2}, {"b", 3}, {"c", 4}} {
+		check(t, h.Process1(e))
+	}
+	check(t, h.Process2("list"))
+	check(t, h.Process2("drop-odd"))
+	check(t, h.Process2("list"))
+	want := []string{
+		"list: a=map[even:2 odd:1] b=map[odd:3] c=map[even:4]",
+		"drop-odd: a=map[even:2] b=map[] c=map[even:4]",
+		"list: a=map[even:2] c=map[even:4]",
+	}
+	if got := h.Values(); !slices.Equal(got, want) {
+		t.Fatalf("values\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+var (
+	firingSizes   = state.NewList[int]("sizes")
+	elementsTotal = state.NewReducing("total", func(a, b int) int { return a + b })
+)
+
+// sizesFn keeps, per window, the sizes of its firings (list state in
+// WindowState) and, per key, the elements of all its firings (reducing
+// state in GlobalState).
+type sizesFn struct {
+	freshet.BaseWindowFunction[string, window.TimeWindow]
+}
+
+func (sizesFn) Process(ctx *freshet.WindowContext[string, window.TimeWindow], elements []ev, out freshet.Collector[string]) error {
+	sizes := state.List(ctx.WindowState(), firingSizes)
+	sizes.Add(len(elements))
+	total := state.Reducing(ctx.GlobalState(), elementsTotal)
+	total.Add(len(elements))
+	n, _ := total.Get()
+	w := ctx.Window()
+	out.Collect(fmt.Sprintf("%s [%d,%d) sizes=%v total=%d", ctx.Key(), w.Start, w.End, sizes.Get(), n))
+	return nil
+}
+
+// TestWindowStateIsPerKeyAndWindow: window state belongs to one key and
+// window and goes with the window; global state is the key's across its
+// windows.
+func TestWindowStateIsPerKeyAndWindow(t *testing.T) {
+	h, err := freshettest.New(func(in *freshet.Stream[ev]) *freshet.Stream[string] {
+		k := freshet.KeyBy(in, func(e ev) string { return e.Key })
+		return freshet.WindowProcess(freshet.Window(k, window.TumblingEventTime[ev](10*ms, 0)).AllowedLateness(10*ms),
+			freshet.ProcessWindowFunction[ev, string, window.TimeWindow, string](sizesFn{}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, step := range []any{ev{"a", 0, 1}, ev{"b", 0, 2}, ev{"a", 0, 3}, int64(9), ev{"a", 0, 4}, ev{"a", 0, 12}, int64(19), int64(30), ev{"a", 0, 5}, ev{"b", 0, 31}} {
+		switch s := step.(type) {
+		case ev:
+			check(t, h.ProcessAt(s, s.TS))
+		case int64:
+			check(t, h.Watermark(s))
+		}
+	}
+	check(t, h.EndInput())
+	want := []string{
+		"a [0,10) sizes=[2 3] total=5", // fired again by the late element at 4
+		"a [0,10) sizes=[2] total=2",
+		"a [10,20) sizes=[1] total=6",
+		"b [0,10) sizes=[1] total=1",
+		"b [30,40) sizes=[1] total=2",
+	}
+	if got := slices.Sorted(slices.Values(h.Values())); !slices.Equal(got, want) {
+		t.Fatalf("values\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
