@@ -160,7 +160,7 @@ func NewStateStore[K, N comparable](c *Context, prefix string, scope *Scope[K, N
 func (s *StateStore[K, N]) Cell(d state.Descriptor) state.Cell {
 	name := d.Name()
 	if c, ok := s.cells[name]; ok {
-		if c.d != state.Descriptor(d) && !state.Compatible(c.d, d) {
+		if c.d != d && !state.Compatible(c.d, d) {
 			// The subtask fails after the call; until then the function
 			// sees empty state that keeps nothing.
 			s.failure.Raise(state.Mismatch(c.d, d))
