@@ -11,9 +11,9 @@ import (
 
 // Store is where a function's keyed state lives; the runtime implements it
 // over its state backend. Every Cell it returns reads and writes the state
-// of the key (and window) being processed at the time of the call, so a
-// ValueState, ListState, … made from it may be kept for the length of a
-// call but not across calls of other keys.
+// of the key (and window) being processed at the time of each call on it,
+// so a ValueState, ListState, … made from a store always refers to the
+// current key, like a Flink state handle.
 type Store interface {
 	// Cell returns the storage of the state d describes. A store that
 	// cannot serve d — its name was used with a descriptor of another kind
