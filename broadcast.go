@@ -283,14 +283,13 @@ type KeyedBroadcastContext[K comparable] struct {
 	rt *keyedBroadcastRuntime[K]
 }
 
-// ApplyToKeyedState calls fn for every key of this subtask that has keyed
-// state named name (Flink's applyToKeyedState), in no particular order,
-// with st the keyed state of that key: read or change the state named name
-// (or any other) with state.Value, state.List or state.Map over st, and
-// clear it to drop the key. The first error fn returns stops the iteration
-// and is returned.
-func (c *KeyedBroadcastContext[K]) ApplyToKeyedState(name string, fn func(key K, st state.Store) error) error {
-	return c.rt.apply(name, fn)
+// ApplyToKeyedState calls fn for every key of this subtask that has the
+// keyed state d describes (Flink's applyToKeyedState), in no particular
+// order, with st the keyed state of that key: read or change that state (or
+// any other) through st, such as state.List(st, d), and clear it to drop
+// the key. The first error fn returns stops the iteration and is returned.
+func (c *KeyedBroadcastContext[K]) ApplyToKeyedState(d state.Descriptor, fn func(key K, st state.Store) error) error {
+	return c.rt.apply(d, fn)
 }
 
 // KeyedReadOnlyBroadcastContext is the context of ProcessElement and
@@ -363,8 +362,11 @@ type keyedBroadcastRuntime[K comparable] struct {
 	store indexedStore[K]
 }
 
-func (rt *keyedBroadcastRuntime[K]) apply(name string, fn func(key K, st state.Store) error) error {
-	c := rt.store.cell(name)
+func (rt *keyedBroadcastRuntime[K]) apply(d state.Descriptor, fn func(key K, st state.Store) error) error {
+	c := rt.store.cell(d)
+	if c == nil {
+		return nil // d is not usable here; the subtask fails after the call
+	}
 	keys := make([]K, 0, len(c.keys))
 	for k := range c.keys {
 		keys = append(keys, k)
@@ -388,6 +390,9 @@ func (rt *keyedBroadcastRuntime[K]) apply(name string, fn func(key K, st state.S
 // per state name, the set of keys that have a value. Every change of the
 // state types in package state that adds or removes a key's value goes
 // through Cell.Store or Cell.Clear, so the index is exact.
+//
+// The index is the keyed runtime's own bookkeeping, not state: a snapshot
+// need not hold it, as restoring can rebuild it from the tables.
 type indexedStore[K comparable] struct {
 	inner state.Store
 	scope *operator.Scope[K, struct{}]
@@ -395,16 +400,36 @@ type indexedStore[K comparable] struct {
 }
 
 // Cell implements state.Store.
-func (s *indexedStore[K]) Cell(name string) state.Cell { return s.cell(name) }
-
-func (s *indexedStore[K]) cell(name string) *indexedCell[K] {
-	if c, ok := s.cells[name]; ok {
+func (s *indexedStore[K]) Cell(d state.Descriptor) state.Cell {
+	if c := s.cell(d); c != nil {
 		return c
 	}
-	c := &indexedCell[K]{inner: s.inner.Cell(name), scope: s.scope, keys: map[K]struct{}{}}
-	s.cells[name] = c
+	return noState{}
+}
+
+// Fail implements state.Store.
+func (s *indexedStore[K]) Fail(err error) { s.inner.Fail(err) }
+
+// cell returns the indexed cell of d, or nil when the inner store refused
+// d (and failed the subtask).
+func (s *indexedStore[K]) cell(d state.Descriptor) *indexedCell[K] {
+	inner := s.inner.Cell(d) // checks d against the name's first descriptor
+	if c, ok := s.cells[d.Name()]; ok {
+		if c.inner != inner {
+			return nil
+		}
+		return c
+	}
+	if _, ok := inner.(noState); ok {
+		return nil
+	}
+	c := &indexedCell[K]{inner: inner, scope: s.scope, keys: map[K]struct{}{}}
+	s.cells[d.Name()] = c
 	return c
 }
+
+// noState is the cell of state that could not be created.
+type noState = operator.NoCell
 
 type indexedCell[K comparable] struct {
 	inner state.Cell
@@ -413,6 +438,7 @@ type indexedCell[K comparable] struct {
 }
 
 func (c *indexedCell[K]) Load() (any, bool) { return c.inner.Load() }
+func (c *indexedCell[K]) InPlace() bool     { return c.inner.InPlace() }
 
 func (c *indexedCell[K]) Store(v any) {
 	c.inner.Store(v)

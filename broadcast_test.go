@@ -154,10 +154,16 @@ type bufferingFn struct {
 	freshet.NoBroadcastTimers[int, [3]int]
 }
 
+// The keyed state of the tests' functions.
+var (
+	bufferState = state.NewList[int]("buffer")
+	maxState    = state.NewValue[int]("max")
+)
+
 func (bufferingFn) ProcessElement(ctx *freshet.KeyedReadOnlyBroadcastContext[int], v int, out freshet.Collector[[3]int]) error {
 	limit, ok := freshet.BroadcastState[string, int](ctx, "rules").Get("min")
 	if !ok {
-		state.List[int](ctx.State(), "buffer").Add(v)
+		state.List(ctx.State(), bufferState).Add(v)
 		return nil
 	}
 	if v >= limit {
@@ -168,8 +174,8 @@ func (bufferingFn) ProcessElement(ctx *freshet.KeyedReadOnlyBroadcastContext[int
 
 func (bufferingFn) ProcessBroadcastElement(ctx *freshet.KeyedBroadcastContext[int], r rule, out freshet.Collector[[3]int]) error {
 	freshet.BroadcastState[string, int](ctx, "rules").Put(r.Name, r.Value)
-	return ctx.ApplyToKeyedState("buffer", func(key int, st state.Store) error {
-		buf := state.List[int](st, "buffer")
+	return ctx.ApplyToKeyedState(bufferState, func(key int, st state.Store) error {
+		buf := state.List(st, bufferState)
 		for _, v := range buf.Get() {
 			if v >= r.Value {
 				out.Collect([3]int{v, key, ctx.Runtime().SubtaskIndex()})
@@ -296,7 +302,7 @@ type alertFn struct {
 }
 
 func (alertFn) ProcessElement(ctx *freshet.KeyedReadOnlyBroadcastContext[string], r sensorReading, _ freshet.Collector[string]) error {
-	st := state.Value[int](ctx.State(), "max")
+	st := state.Value(ctx.State(), maxState)
 	if m, ok := st.Value(); !ok || r.Temp > m {
 		st.Update(r.Temp)
 	}
@@ -311,8 +317,8 @@ func (f alertFn) ProcessBroadcastElement(ctx *freshet.KeyedBroadcastContext[stri
 		freshet.BroadcastState[string, int](ctx, "config").Put("threshold", c.Value)
 	case "report":
 		keys, total := 0, 0
-		err := ctx.ApplyToKeyedState("max", func(_ string, st state.Store) error {
-			m, _ := state.Value[int](st, "max").Value()
+		err := ctx.ApplyToKeyedState(maxState, func(_ string, st state.Store) error {
+			m, _ := state.Value(st, maxState).Value()
 			keys++
 			total += m
 			return nil
@@ -320,8 +326,8 @@ func (f alertFn) ProcessBroadcastElement(ctx *freshet.KeyedBroadcastContext[stri
 		out.Collect(fmt.Sprintf("report: %d keys, total %d", keys, total))
 		return err
 	case "reset":
-		return ctx.ApplyToKeyedState("max", func(key string, st state.Store) error {
-			state.Value[int](st, "max").Clear()
+		return ctx.ApplyToKeyedState(maxState, func(key string, st state.Store) error {
+			state.Value(st, maxState).Clear()
 			freshet.Output(ctx, f.resets, key)
 			return nil
 		})
@@ -332,7 +338,7 @@ func (f alertFn) ProcessBroadcastElement(ctx *freshet.KeyedBroadcastContext[stri
 }
 
 func (alertFn) OnTimer(ctx *freshet.KeyedReadOnlyBroadcastContext[string], ts int64, out freshet.Collector[string]) error {
-	st := state.Value[int](ctx.State(), "max")
+	st := state.Value(ctx.State(), maxState)
 	m, ok := st.Value()
 	if !ok {
 		return nil

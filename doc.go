@@ -74,7 +74,28 @@
 // stream (AssignTimestampsAndWatermarks). Watermarks flow with the records;
 // each subtask's event time is the minimum over its active inputs. Keyed
 // process functions set event- and processing-time timers and keep keyed
-// state (package state).
+// state.
+//
+// # Keyed state
+//
+// Keyed state is declared once by a descriptor of package state, with a
+// codec derived for its type, and read and written explicitly through the
+// store of a function's context (Flink's ValueStateDescriptor and
+// getState):
+//
+//	var count = state.NewValue("count", state.WithDefault(0))
+//
+//	func(ctx *freshet.KeyedContext[string], e Event, out freshet.Collector[int]) error {
+//		c := state.Value(ctx.State(), count)
+//		n, _ := c.Value()
+//		c.Update(n + 1)
+//		out.Collect(n + 1)
+//		return nil
+//	}
+//
+// List, map, reducing and aggregating state work the same way. Window
+// functions have per-window state (WindowContext.WindowState) and state
+// shared by a key's windows (GlobalState).
 //
 // # Windows and joins
 //

@@ -86,6 +86,8 @@ func ExampleKeyedProcessFuncWithTimers() {
 		User string
 		At   int64 // ms
 	}
+	// The count of a user's clicks, keyed state declared once.
+	clickCount := state.NewValue[int]("clicks")
 	env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithLogger(slog.New(slog.DiscardHandler)))
 	clicks := freshet.AssignTimestampsAndWatermarks(
 		freshet.FromElements(env, click{"ann", 1_000}, click{"bob", 2_000}, click{"ann", 5_000}, click{"bob", 15_000}, click{"ann", 16_000}),
@@ -95,7 +97,7 @@ func ExampleKeyedProcessFuncWithTimers() {
 	counts := freshet.KeyedProcess(freshet.KeyBy(clicks, func(c click) string { return c.User }),
 		freshet.KeyedProcessFuncWithTimers(
 			func(ctx *freshet.KeyedContext[string], c click, out freshet.Collector[string]) error {
-				n := state.Value[int](ctx.State(), "n")
+				n := state.Value(ctx.State(), clickCount)
 				v, _ := n.Value()
 				if v == 0 {
 					ctx.TimerService().RegisterEventTimeTimer(c.At + 10_000)
@@ -104,7 +106,7 @@ func ExampleKeyedProcessFuncWithTimers() {
 				return nil
 			},
 			func(ctx *freshet.KeyedContext[string], ts int64, out freshet.Collector[string]) error {
-				n := state.Value[int](ctx.State(), "n")
+				n := state.Value(ctx.State(), clickCount)
 				v, _ := n.Value()
 				out.Collect(fmt.Sprintf("%s: %d clicks by %d", ctx.CurrentKey(), v, ts))
 				n.Clear()

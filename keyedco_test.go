@@ -21,6 +21,14 @@ type payment struct {
 	Amount int
 }
 
+// The keyed state of the tests' functions.
+var (
+	orderState   = state.NewValue[order]("order")
+	paymentState = state.NewValue[payment]("payment")
+	sumState     = state.NewValue[int]("sum")
+	fromState    = state.NewValue[string]("from")
+)
+
 // matchFn joins orders with their payments by ID: whichever comes first
 // waits in keyed state for 10 ms of event time, then is reported unmatched.
 type matchFn struct {
@@ -29,13 +37,13 @@ type matchFn struct {
 }
 
 func (matchFn) ProcessElement1(ctx *freshet.KeyedContext[string], o order, out freshet.Collector[string]) error {
-	pay := state.Value[payment](ctx.State(), "payment")
+	pay := state.Value(ctx.State(), paymentState)
 	if p, ok := pay.Value(); ok {
 		pay.Clear()
 		out.Collect(fmt.Sprintf("%s: %s paid %d", ctx.CurrentKey(), o.Item, p.Amount))
 		return nil
 	}
-	state.Value[order](ctx.State(), "order").Update(o)
+	state.Value(ctx.State(), orderState).Update(o)
 	ts, _ := ctx.Timestamp()
 	ctx.TimerService().RegisterEventTimeTimer(ts + 10)
 	return nil
@@ -46,13 +54,13 @@ func (f matchFn) ProcessElement2(ctx *freshet.KeyedContext[string], p payment, o
 		freshet.Output(ctx, f.rejected, p)
 		return nil
 	}
-	ord := state.Value[order](ctx.State(), "order")
+	ord := state.Value(ctx.State(), orderState)
 	if o, ok := ord.Value(); ok {
 		ord.Clear()
 		out.Collect(fmt.Sprintf("%s: %s paid %d", ctx.CurrentKey(), o.Item, p.Amount))
 		return nil
 	}
-	state.Value[payment](ctx.State(), "payment").Update(p)
+	state.Value(ctx.State(), paymentState).Update(p)
 	ts, _ := ctx.Timestamp()
 	ctx.TimerService().RegisterEventTimeTimer(ts + 10)
 	return nil
@@ -60,12 +68,12 @@ func (f matchFn) ProcessElement2(ctx *freshet.KeyedContext[string], p payment, o
 
 func (matchFn) OnTimer(ctx *freshet.KeyedContext[string], ts int64, out freshet.Collector[string]) error {
 	wm := ctx.TimerService().CurrentWatermark()
-	if o, ok := state.Value[order](ctx.State(), "order").Value(); ok {
-		state.Value[order](ctx.State(), "order").Clear()
+	if o, ok := state.Value(ctx.State(), orderState).Value(); ok {
+		state.Value(ctx.State(), orderState).Clear()
 		out.Collect(fmt.Sprintf("%s: %s unpaid (wm %d)", ctx.CurrentKey(), o.Item, wm))
 	}
-	if p, ok := state.Value[payment](ctx.State(), "payment").Value(); ok {
-		state.Value[payment](ctx.State(), "payment").Clear()
+	if p, ok := state.Value(ctx.State(), paymentState).Value(); ok {
+		state.Value(ctx.State(), paymentState).Clear()
 		out.Collect(fmt.Sprintf("%s: payment %d without order (wm %d)", ctx.CurrentKey(), p.Amount, wm))
 	}
 	return nil
@@ -138,7 +146,7 @@ func TestKeyedCoProcessJoinsWithStateAndTimersOnMinWatermark(t *testing.T) {
 type sumBothFn struct{ freshet.BaseFunction }
 
 func (sumBothFn) add(ctx *freshet.KeyedContext[int], v int) error {
-	st := state.Value[int](ctx.State(), "sum")
+	st := state.Value(ctx.State(), sumState)
 	s, _ := st.Value()
 	st.Update(s + v)
 	ctx.TimerService().RegisterEventTimeTimer(math.MaxInt64)
@@ -154,7 +162,7 @@ func (f sumBothFn) ProcessElement2(ctx *freshet.KeyedContext[int], v string, _ f
 }
 
 func (sumBothFn) OnTimer(ctx *freshet.KeyedContext[int], _ int64, out freshet.Collector[[3]int]) error {
-	s, _ := state.Value[int](ctx.State(), "sum").Value()
+	s, _ := state.Value(ctx.State(), sumState).Value()
 	out.Collect([3]int{ctx.CurrentKey(), s, ctx.Runtime().SubtaskIndex()})
 	return nil
 }
@@ -223,19 +231,19 @@ func TestKeyedCoProcessProcessingTimeTimers(t *testing.T) {
 type procCoFn struct{ freshet.BaseFunction }
 
 func (procCoFn) ProcessElement1(ctx *freshet.KeyedContext[int], v int, _ freshet.Collector[string]) error {
-	state.Value[string](ctx.State(), "from").Update("input 1")
+	state.Value(ctx.State(), fromState).Update("input 1")
 	ctx.TimerService().RegisterProcessingTimeTimer(ctx.TimerService().CurrentProcessingTime() + 100)
 	return nil
 }
 
 func (procCoFn) ProcessElement2(ctx *freshet.KeyedContext[int], v int, _ freshet.Collector[string]) error {
-	state.Value[string](ctx.State(), "from").Update("input 2")
+	state.Value(ctx.State(), fromState).Update("input 2")
 	ctx.TimerService().RegisterProcessingTimeTimer(ctx.TimerService().CurrentProcessingTime() + 100)
 	return nil
 }
 
 func (procCoFn) OnTimer(ctx *freshet.KeyedContext[int], ts int64, out freshet.Collector[string]) error {
-	from, _ := state.Value[string](ctx.State(), "from").Value()
+	from, _ := state.Value(ctx.State(), fromState).Value()
 	out.Collect(fmt.Sprintf("%d %v %d %s", ctx.CurrentKey(), ctx.TimeDomain(), ts, from))
 	return nil
 }

@@ -161,7 +161,8 @@ type KeyedContext[K comparable] struct {
 // firing).
 func (c *KeyedContext[K]) CurrentKey() K { return c.keyed.scope.Key }
 
-// State is the keyed state of the current key.
+// State is the keyed state of the current key: get a piece of it with
+// its descriptor, as in state.Value(ctx.State(), count).
 func (c *KeyedContext[K]) State() state.Store { return c.keyed.store }
 
 // TimeDomain is the domain of the timer firing; it is meaningful in OnTimer.

@@ -24,8 +24,10 @@ type countAt struct {
 	Last  int64
 }
 
+var countState = state.NewValue[countAt]("count")
+
 func (timeoutFn) ProcessElement(ctx *freshet.KeyedContext[string], v string, out freshet.Collector[string]) error {
-	st := state.Value[countAt](ctx.State(), "count")
+	st := state.Value(ctx.State(), countState)
 	c, _ := st.Value()
 	ts, _ := ctx.Timestamp()
 	c.Count++
@@ -36,7 +38,7 @@ func (timeoutFn) ProcessElement(ctx *freshet.KeyedContext[string], v string, out
 }
 
 func (timeoutFn) OnTimer(ctx *freshet.KeyedContext[string], ts int64, out freshet.Collector[string]) error {
-	c, _ := state.Value[countAt](ctx.State(), "count").Value()
+	c, _ := state.Value(ctx.State(), countState).Value()
 	if ts == c.Last+10 {
 		out.Collect(fmt.Sprintf("%s:%d:%v", ctx.CurrentKey(), c.Count, ctx.TimeDomain()))
 	}

@@ -136,13 +136,9 @@ func (w *WindowedStream[T, K, W]) SideOutputLateData(tag OutputTag[T]) *Windowed
 
 // AggregateFunction aggregates a window's elements incrementally (Flink's
 // AggregateFunction): one accumulator per window, updated per element and
-// merged when session windows merge.
-type AggregateFunction[IN, ACC, OUT any] interface {
-	CreateAccumulator() ACC
-	Add(v IN, acc ACC) ACC
-	GetResult(acc ACC) OUT
-	Merge(a, b ACC) ACC
-}
+// merged when session windows merge. It is state.AggregateFunction, so one
+// implementation serves WindowAggregate and aggregating state.
+type AggregateFunction[IN, ACC, OUT any] = state.AggregateFunction[IN, ACC, OUT]
 
 // WindowContext is what a ProcessWindowFunction sees of its window: the key,
 // the window, time, per-window and global keyed state, and side outputs.

@@ -23,7 +23,10 @@ type stateSpy struct {
 func (s *stateSpy) Name() string { return "spy" }
 
 func (s *stateSpy) NewTable(spec statebackend.TableSpec) (any, error) {
-	t := spec.InMemory()
+	t, err := spec.InMemory(0)
+	if err != nil {
+		return nil, err
+	}
 	s.tables["table "+spec.Name] = t.(interface{ Len() int })
 	return t, nil
 }

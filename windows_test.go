@@ -223,9 +223,13 @@ type firings struct {
 	freshet.BaseWindowFunction[string, window.TimeWindow]
 }
 
+// firedState counts firings, per window in WindowState and per key in
+// GlobalState: one descriptor serves both stores.
+var firedState = state.NewValue[int]("fired")
+
 func (firings) Process(ctx *freshet.WindowContext[string, window.TimeWindow], elements []ev, out freshet.Collector[string]) error {
-	per := state.Value[int](ctx.WindowState(), "fired")
-	all := state.Value[int](ctx.GlobalState(), "fired")
+	per := state.Value(ctx.WindowState(), firedState)
+	all := state.Value(ctx.GlobalState(), firedState)
 	n, _ := per.Value()
 	per.Update(n + 1)
 	g, _ := all.Value()

@@ -57,7 +57,7 @@ func (c *Context) Fail(err error) { c.Failure.Raise(err) }
 // StateBackend returns the backend the operator keeps its state in.
 func (c *Context) StateBackend() statebackend.Backend {
 	if c.Backend == nil {
-		c.Backend = statebackend.NewHeap()
+		c.Backend = statebackend.NewHeap(c.MaxParallelism)
 	}
 	return c.Backend
 }

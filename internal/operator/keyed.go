@@ -133,8 +133,15 @@ type Scope[K, N comparable] struct {
 	Namespace N
 }
 
-// StateStore implements state.Store over a backend: each cell is a table of
-// the operator, read and written at the scope's current key and namespace.
+// StateStore implements state.Store over a backend: each piece of state
+// is a table of the operator, created from its descriptor on first use and
+// read and written at the scope's current key and namespace.
+//
+// Its cells report InPlace: the heap backend holds Go values and takes no
+// snapshot while a function runs, so map and list state may change the
+// value a cell loads before storing it back. A snapshot taken while the
+// job runs (copy-on-write, the checkpointing work) will have to copy a
+// value before it is changed, as Flink's CopyOnWriteStateMap does.
 type StateStore[K, N comparable] struct {
 	backend statebackend.Backend
 	failure *Failure
@@ -150,21 +157,33 @@ func NewStateStore[K, N comparable](c *Context, prefix string, scope *Scope[K, N
 }
 
 // Cell implements state.Store.
-func (s *StateStore[K, N]) Cell(name string) state.Cell {
+func (s *StateStore[K, N]) Cell(d state.Descriptor) state.Cell {
+	name := d.Name()
 	if c, ok := s.cells[name]; ok {
+		if c.d != d && !state.Compatible(c.d, d) {
+			// The subtask fails after the call; until then the function
+			// sees empty state that keeps nothing.
+			s.failure.Raise(state.Mismatch(c.d, d))
+			return NoCell{}
+		}
 		return c
 	}
-	t, err := statebackend.NewTable[K, N, any](s.backend, s.prefix+name)
-	if err != nil {
-		// The subtask fails after the call; until then the function
-		// sees empty state that keeps nothing.
-		s.failure.Raise(fmt.Errorf("creating state %q: %w", name, err))
-		return noCell{}
+	if err := d.Err(); err != nil {
+		s.failure.Raise(err)
+		return NoCell{}
 	}
-	c := &cell[K, N]{t: t, scope: s.scope}
+	t, err := statebackend.NewStateTable[K, N](s.backend, s.prefix+name, d)
+	if err != nil {
+		s.failure.Raise(fmt.Errorf("creating %s: %w", d, err))
+		return NoCell{}
+	}
+	c := &cell[K, N]{t: t, scope: s.scope, d: d}
 	s.cells[name] = c
 	return c
 }
+
+// Fail implements state.Store.
+func (s *StateStore[K, N]) Fail(err error) { s.failure.Raise(err) }
 
 // ClearNamespace removes every cell's state of the current key and
 // namespace (a purged or expired window).
@@ -174,18 +193,22 @@ func (s *StateStore[K, N]) ClearNamespace() {
 	}
 }
 
-// noCell is the state of a cell that could not be created.
-type noCell struct{}
+// NoCell is the cell of state that could not be created: it keeps
+// nothing. The store has failed the subtask, which stops after the call.
+type NoCell struct{}
 
-func (noCell) Load() (any, bool) { return nil, false }
-func (noCell) Store(any)         {}
-func (noCell) Clear()            {}
+func (NoCell) Load() (any, bool) { return nil, false }
+func (NoCell) Store(any)         {}
+func (NoCell) Clear()            {}
+func (NoCell) InPlace() bool     { return false }
 
 type cell[K, N comparable] struct {
 	t     statebackend.Table[K, N, any]
 	scope *Scope[K, N]
+	d     state.Descriptor
 }
 
 func (c *cell[K, N]) Load() (any, bool) { return c.t.Get(c.scope.Key, c.scope.Namespace) }
 func (c *cell[K, N]) Store(v any)       { c.t.Put(c.scope.Key, c.scope.Namespace, v) }
 func (c *cell[K, N]) Clear()            { c.t.Delete(c.scope.Key, c.scope.Namespace) }
+func (c *cell[K, N]) InPlace() bool     { return true }

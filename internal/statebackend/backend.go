@@ -8,6 +8,8 @@ package statebackend
 import (
 	"container/heap"
 	"fmt"
+
+	"github.com/freshet-io/freshet/state"
 )
 
 // Backend creates the keyed state of one operator in one subtask.
@@ -30,8 +32,15 @@ type Backend interface {
 // TableSpec describes a table of an operator.
 type TableSpec struct {
 	Name string
-	// InMemory returns the heap form of the table: a Table[K, N, V].
-	InMemory func() any
+	// State, for a table of user state, describes it: its kind, the Go
+	// type of its values and their codec, which a backend that keeps bytes
+	// encodes them with. Nil for the operators' own tables.
+	State state.Descriptor
+	// InMemory returns the heap form of the table, a Table[K, N, V] whose
+	// entries are kept per key group of maxParallelism key groups (0 means
+	// keygroup.DefaultMaxParallelism). It fails when K cannot be hashed
+	// into key groups.
+	InMemory func(maxParallelism int) (any, error)
 }
 
 // TimerSpec describes a timer queue of an operator.
@@ -44,17 +53,39 @@ type TimerSpec struct {
 // Table is keyed state: a value per key and namespace (Flink's state
 // table). A namespace is a window for window state, or struct{} for plain
 // keyed state.
+//
+// Entries are laid out key group first: every key belongs to the key group
+// the keyed exchange sends it to (keygroup.ForHash of the hash KeyBy uses,
+// modulo MaxParallelism), and RangeKeyGroup visits one group, which is
+// what a snapshot writes and what rescaling moves between subtasks.
+//
+// Values are held as given: Get returns the stored value itself, so a
+// value holding slices, maps or pointers shares them with the table.
+// Operators own their tables and rely on that; user state goes through
+// package state, which copies where a caller could alias a stored value.
 type Table[K, N comparable, V any] interface {
 	Get(k K, ns N) (V, bool)
 	Put(k K, ns N, v V)
 	// Ref returns a pointer to the value of k and ns, adding a zero value if
 	// there is none, so it can be updated in place; existed tells which.
 	// The pointer is valid until the table next changes.
+	//
+	// Ref is a guarantee of the heap backend (values are Go values in its
+	// memory) kept for the operators' hot paths (window contents, join
+	// buffers); a backend that keeps bytes would return a pointer to a
+	// decoded copy and write it back on the next call into the table.
 	Ref(k K, ns N) (v *V, existed bool)
 	Delete(k K, ns N)
-	// Range calls fn for every entry until it returns false. fn must not
-	// change the table.
+	// Range calls fn for every entry, key group by key group, until it
+	// returns false. fn must not change the table.
 	Range(fn func(k K, ns N, v V) bool)
+	// RangeKeyGroup calls fn for every entry of key group kg until it
+	// returns false. fn must not change the table.
+	RangeKeyGroup(kg int, fn func(k K, ns N, v V) bool)
+	// KeyGroupOf returns the key group of k.
+	KeyGroupOf(k K) int
+	// MaxParallelism is the number of key groups.
+	MaxParallelism() int
 	Len() int
 }
 
@@ -81,21 +112,33 @@ type TimerQueue[K, N comparable] interface {
 	Range(fn func(t Timer[K, N]) bool)
 }
 
-// NewHeap returns the heap backend: state as Go values in maps.
-func NewHeap() Backend { return heapBackend{} }
+// NewHeap returns the heap backend: state as Go values in maps, per key
+// group of maxParallelism key groups (0 means
+// keygroup.DefaultMaxParallelism).
+func NewHeap(maxParallelism int) Backend { return heapBackend{maxParallelism: maxParallelism} }
 
-type heapBackend struct{}
+type heapBackend struct{ maxParallelism int }
 
-func (heapBackend) Name() string                              { return "heap" }
-func (heapBackend) NewTable(spec TableSpec) (any, error)      { return spec.InMemory(), nil }
+func (heapBackend) Name() string { return "heap" }
+func (b heapBackend) NewTable(spec TableSpec) (any, error) {
+	return spec.InMemory(b.maxParallelism)
+}
 func (heapBackend) NewTimerQueue(spec TimerSpec) (any, error) { return spec.InMemory(), nil }
 
 // NewTable creates the table name in b.
 func NewTable[K, N comparable, V any](b Backend, name string) (Table[K, N, V], error) {
+	return newTable[K, N, V](b, TableSpec{Name: name})
+}
+
+func newTable[K, N comparable, V any](b Backend, spec TableSpec) (Table[K, N, V], error) {
+	name := spec.Name
 	if b == nil {
 		return nil, fmt.Errorf("creating state table %q: no state backend", name)
 	}
-	t, err := b.NewTable(TableSpec{Name: name, InMemory: func() any { return newSlabTable[K, N, V]() }})
+	spec.InMemory = func(maxParallelism int) (any, error) {
+		return newKGTable[K, N, V](maxParallelism)
+	}
+	t, err := b.NewTable(spec)
 	if err != nil {
 		return nil, fmt.Errorf("creating state table %q in the %s backend: %w", name, b.Name(), err)
 	}
@@ -104,6 +147,12 @@ func NewTable[K, N comparable, V any](b Backend, name string) (Table[K, N, V], e
 		return nil, fmt.Errorf("creating state table %q: the %s backend returned %T", name, b.Name(), t)
 	}
 	return tab, nil
+}
+
+// NewStateTable creates the table name in b for the user state d: its
+// values are of d.Type(), held as any, and d's codec encodes them.
+func NewStateTable[K, N comparable](b Backend, name string, d state.Descriptor) (Table[K, N, any], error) {
+	return newTable[K, N, any](b, TableSpec{Name: name, State: d})
 }
 
 // NewTimerQueue creates the timer queue name in b.

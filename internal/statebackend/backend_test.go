@@ -1,13 +1,16 @@
 package statebackend
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/freshet-io/freshet/internal/keygroup"
 )
 
 func TestTableAndTimers(t *testing.T) {
-	b := NewHeap()
+	b := NewHeap(0)
 	tab, err := NewTable[string, int64, []int](b, "t")
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +61,7 @@ func TestTimerQueueAgainstReference(t *testing.T) {
 	type tm = Timer[int, int]
 	r := rand.New(rand.NewPCG(7, 9))
 	for round := 0; round < 50; round++ {
-		q, _ := NewTimerQueue[int, int](NewHeap(), "q")
+		q, _ := NewTimerQueue[int, int](NewHeap(0), "q")
 		ref := map[tm]bool{}
 		for step := 0; step < 500; step++ {
 			x := tm{Time: r.Int64N(20), Key: r.IntN(5), Namespace: r.IntN(3)}
@@ -106,7 +109,7 @@ func TestTimerQueueAgainstReference(t *testing.T) {
 func TestTableAgainstReference(t *testing.T) {
 	type kn struct{ k, ns int }
 	r := rand.New(rand.NewPCG(3, 4))
-	tab, _ := NewTable[int, int, int](NewHeap(), "t")
+	tab, _ := NewTable[int, int, int](NewHeap(0), "t")
 	ref := map[kn]int{}
 	for step := 0; step < 20000; step++ {
 		x := kn{r.IntN(30), r.IntN(40)}
@@ -147,5 +150,64 @@ func TestTableAgainstReference(t *testing.T) {
 		if tab.Len() != len(ref) {
 			t.Fatalf("Len %d, reference %d", tab.Len(), len(ref))
 		}
+	}
+}
+
+// TestTableKeyGroupLayout: entries land in the key group the keyed exchange
+// sends their key to, and RangeKeyGroup visits exactly one group's.
+func TestTableKeyGroupLayout(t *testing.T) {
+	const maxPar = 16
+	tab, err := NewTable[string, int, int](NewHeap(maxPar), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.MaxParallelism() != maxPar {
+		t.Fatalf("MaxParallelism = %d, want %d", tab.MaxParallelism(), maxPar)
+	}
+	want := map[int][]string{} // key group → "key/ns"
+	for i := range 100 {
+		k := fmt.Sprintf("key-%d", i)
+		kg := keygroup.ForHash(keygroup.StringHash(k), maxPar)
+		if got := tab.KeyGroupOf(k); got != kg {
+			t.Fatalf("KeyGroupOf(%q) = %d, want %d", k, got, kg)
+		}
+		for ns := range 2 {
+			tab.Put(k, ns, i)
+			want[kg] = append(want[kg], fmt.Sprintf("%s/%d", k, ns))
+		}
+	}
+	total := 0
+	for kg := range maxPar {
+		var got []string
+		tab.RangeKeyGroup(kg, func(k string, ns, v int) bool {
+			got = append(got, fmt.Sprintf("%s/%d", k, ns))
+			return true
+		})
+		slices.Sort(got)
+		slices.Sort(want[kg])
+		if !slices.Equal(got, want[kg]) {
+			t.Fatalf("key group %d holds %v, want %v", kg, got, want[kg])
+		}
+		total += len(got)
+	}
+	if total != 200 || tab.Len() != 200 {
+		t.Fatalf("%d entries over the key groups, Len %d; want 200", total, tab.Len())
+	}
+	tab.RangeKeyGroup(-1, func(string, int, int) bool { t.Fatal("key group -1 has entries"); return false })
+	tab.RangeKeyGroup(maxPar, func(string, int, int) bool { t.Fatal("key group 16 has entries"); return false })
+
+	// Keys of a type without a Java hash go by their codec's encoding, as
+	// in KeyBy.
+	type pair struct{ A, B int }
+	pt, err := NewTable[pair, struct{}, int](NewHeap(maxPar), "pairs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt.Put(pair{1, 2}, struct{}{}, 3)
+	kg := pt.KeyGroupOf(pair{1, 2})
+	n := 0
+	pt.RangeKeyGroup(kg, func(p pair, _ struct{}, v int) bool { n++; return p == pair{1, 2} && v == 3 })
+	if n != 1 {
+		t.Fatalf("key group %d of pair{1, 2} has %d entries, want 1", kg, n)
 	}
 }

@@ -13,7 +13,7 @@ type counting struct{ tables, queues []string }
 func (c *counting) Name() string { return "counting" }
 func (c *counting) NewTable(spec statebackend.TableSpec) (any, error) {
 	c.tables = append(c.tables, spec.Name)
-	return spec.InMemory(), nil
+	return spec.InMemory(0)
 }
 func (c *counting) NewTimerQueue(spec statebackend.TimerSpec) (any, error) {
 	c.queues = append(c.queues, spec.Name)
