@@ -414,3 +414,62 @@ func TestSendBlocksBeyondOverdraft(t *testing.T) {
 		}
 	}
 }
+
+// loggingMap forwards every element and logs it.
+type loggingMap struct {
+	operator.Base[int]
+	log *eventLog
+}
+
+func (m *loggingMap) ProcessElement(r operator.Record[int]) error {
+	m.log.add("element")
+	m.Out.Collect(r)
+	return nil
+}
+
+// TestPriorityMailRunsBeforeInput: in the input loop too, priority mail
+// runs before ordinary mail posted earlier, and all mail before the input
+// that was already waiting.
+func TestPriorityMailRunsBeforeInput(t *testing.T) {
+	var log eventLog
+	r := startRig(t, &loggingMap{log: &log}, graph.KindOneInput, 4, 1)
+	inside, release, ranAll := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	if err := r.task.Post(func() error { log.add("hold"); close(inside); <-release; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "the first mail to run", inside)
+	// An element waits in the input while the mails are posted.
+	b := exchange.PoolFor[int]().Get().(*exchange.Batch[int])
+	b.Records = append(b.Records[:0], operator.Record[int]{Value: 7, Timestamp: operator.NoTimestamp})
+	if err := r.in.Channel(0).Send(context.Background(), exchange.Envelope{Kind: exchange.KindRecords, Batch: b, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range []struct {
+		name     string
+		priority bool
+	}{{"ordinary 1", false}, {"ordinary 2", false}, {"priority 1", true}, {"priority 2", true}} {
+		post, name := r.task.Post, p.name
+		if p.priority {
+			post = r.task.PostPriority
+		}
+		last := i == 1
+		if err := post(func() error {
+			log.add(name)
+			if last {
+				close(ranAll)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	await(t, "the mail to run", ranAll)
+	if got := readInts(t, r.out); !slices.Equal(got, []int{7}) {
+		t.Fatalf("output %v, want [7]", got)
+	}
+	want := []string{"hold", "priority 1", "priority 2", "ordinary 1", "ordinary 2", "element"}
+	if got := log.events(); !slices.Equal(got, want) {
+		t.Fatalf("ran %q, want %q", got, want)
+	}
+}
