@@ -36,6 +36,7 @@ type config struct {
 	taskManagers   int
 	logger         *slog.Logger // nil: slog.Default() when the job starts
 	cancelTimeout  time.Duration
+	restart        RestartStrategy // zero: NoRestart
 }
 
 // Option configures an Env.
@@ -282,7 +283,14 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 			}
 		}
 	}
-	j, err := mini.JM.Submit(ctx, g, jobmanager.JobConfig{Task: cfg, CancellationTimeout: e.cfg.cancelTimeout})
+	jc := jobmanager.JobConfig{Task: cfg, CancellationTimeout: e.cfg.cancelTimeout}
+	if e.cfg.restart.make != nil {
+		if jc.Restart, err = e.cfg.restart.make(); err != nil {
+			_ = mini.Close()
+			return nil, fmt.Errorf("restart strategy %s: %w", e.cfg.restart.name, err)
+		}
+	}
+	j, err := mini.JM.Submit(ctx, g, jc)
 	if err != nil {
 		_ = mini.Close()
 		return nil, err
@@ -307,6 +315,9 @@ const (
 	JobCanceling = jobmanager.JobCanceling
 	JobCanceled  = jobmanager.JobCanceled
 	JobFailed    = jobmanager.JobFailed
+	// JobRestarting: a failed attempt has ended and the next one starts
+	// after the restart strategy's delay.
+	JobRestarting = jobmanager.JobRestarting
 )
 
 // JobClient is the handle of a job started with ExecuteAsync.
@@ -320,6 +331,9 @@ func (c *JobClient) ID() string { return string(c.job.ID) }
 
 // Status returns the job's current status.
 func (c *JobClient) Status() JobStatus { return c.job.Status() }
+
+// Restarts is how many times the job has restarted after a failure.
+func (c *JobClient) Restarts() int { return c.job.Restarts() }
 
 // Cancel asks the job to stop; Wait or Done tell when it has.
 func (c *JobClient) Cancel() { c.job.Cancel() }

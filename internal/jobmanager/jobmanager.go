@@ -19,6 +19,7 @@ import (
 
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/internal/restart"
 	"github.com/freshet-io/freshet/internal/rpc"
 	"github.com/freshet-io/freshet/internal/task"
 )
@@ -34,9 +35,10 @@ const (
 	JobCanceling
 	JobCanceled
 	JobFailed
+	JobRestarting
 )
 
-var jobStatusNames = [...]string{"CREATED", "RUNNING", "FINISHED", "CANCELLING", "CANCELED", "FAILED"}
+var jobStatusNames = [...]string{"CREATED", "RUNNING", "FINISHED", "CANCELLING", "CANCELED", "FAILED", "RESTARTING"}
 
 func (s JobStatus) String() string { return jobStatusNames[s] }
 
@@ -111,9 +113,9 @@ func (jm *JobManager) SendOperatorEvent(_ context.Context, exec rpc.ExecutionID,
 	if j == nil {
 		return fmt.Errorf("operator event for unknown job %s", exec.Job)
 	}
-	c := j.coordinators[exec.Vertex]
-	if c == nil {
-		return fmt.Errorf("operator event for vertex %d of job %s, which has no coordinator", exec.Vertex, exec.Job)
+	c, ok := j.coordinator(exec.Vertex, exec.Attempt)
+	if !ok {
+		return fmt.Errorf("operator event for vertex %d of job %s attempt %d, which has no coordinator: %w", exec.Vertex, exec.Job, exec.Attempt, rpc.ErrNoSuchTask)
 	}
 	c.HandleEvent(exec.Subtask, event)
 	return nil
@@ -142,6 +144,10 @@ type JobConfig struct {
 	// subtask still running then is abandoned by its TaskManager and the
 	// job fails with rpc.ErrCancellationTimeout. 0 waits for ever.
 	CancellationTimeout time.Duration
+	// Restart decides whether and when the job restarts after a failure;
+	// nil never restarts. Each attempt redeploys every subtask with the
+	// next attempt number.
+	Restart restart.Strategy
 }
 
 // Submit starts a job and returns its handle. The job runs until it finishes,
@@ -157,11 +163,9 @@ func (jm *JobManager) Submit(ctx context.Context, g *graph.JobGraph, cfg JobConf
 	}
 	j := &Job{
 		ID: id, Graph: g, jm: jm, cfg: cfg, slots: slots, log: log,
-		updates:      make(chan rpc.TaskUpdate, 64),
-		done:         make(chan struct{}),
-		cancelReq:    make(chan struct{}),
-		coordinators: map[int]operator.Coordinator{},
-		states:       map[rpc.ExecutionID]rpc.TaskState{},
+		updates:   make(chan rpc.TaskUpdate, 64),
+		done:      make(chan struct{}),
+		cancelReq: make(chan struct{}),
 	}
 	j.status.Store(uint32(JobCreated))
 	jm.mu.Lock()
@@ -252,22 +256,36 @@ type Job struct {
 	slots map[string][]slot
 	log   *slog.Logger // with the job's attributes
 
-	status       atomic.Uint32
-	updates      chan rpc.TaskUpdate
-	done         chan struct{}
-	cancelReq    chan struct{}
-	cancelOnce   sync.Once
-	err          error
-	coordinators map[int]operator.Coordinator
-	states       map[rpc.ExecutionID]rpc.TaskState // owned by run
-	startTime    time.Time
-	coordCtx     context.Context
-	coordCancel  context.CancelFunc
-	coordErr     chan error
+	status     atomic.Uint32
+	restarts   atomic.Int32
+	updates    chan rpc.TaskUpdate
+	done       chan struct{}
+	cancelReq  chan struct{}
+	cancelOnce sync.Once
+	err        error
+	startTime  time.Time
+
+	// The current attempt's coordinators, guarded because subtasks' events
+	// reach them from other goroutines while the job loop replaces them on
+	// a restart.
+	coord struct {
+		sync.Mutex
+		attempt int
+		byID    map[int]operator.Coordinator
+	}
+	// Owned by the job loop.
+	attempt     int
+	states      map[rpc.ExecutionID]rpc.TaskState
+	coordCtx    context.Context
+	coordCancel context.CancelFunc
+	coordErr    chan error
 }
 
 // Status returns the job's current status.
 func (j *Job) Status() JobStatus { return JobStatus(j.status.Load()) }
+
+// Restarts is how many times the job has restarted after a failure.
+func (j *Job) Restarts() int { return int(j.restarts.Load()) }
 
 // Done is closed when the job has ended and all its subtasks have stopped
 // or, having ignored cancellation, were abandoned by their TaskManagers.
@@ -293,10 +311,35 @@ func (j *Job) tmFor(v *graph.Vertex, subtask int) rpc.TaskManagerGateway {
 	return j.slots[v.SlotSharingGroup][subtask].tm
 }
 
+// coordinator returns the coordinator of vertex for an event of a subtask
+// of attempt; nil if the event is from an earlier attempt.
+func (j *Job) coordinator(vertex, attempt int) (operator.Coordinator, bool) {
+	j.coord.Lock()
+	defer j.coord.Unlock()
+	if attempt != j.coord.attempt {
+		return nil, false
+	}
+	c := j.coord.byID[vertex]
+	return c, c != nil
+}
+
 func (j *Job) start(ctx context.Context) error {
 	j.startTime = time.Now()
+	if err := j.deploy(ctx); err != nil {
+		return err
+	}
+	go j.run()
+	return nil
+}
+
+// deploy starts attempt j.attempt: the source coordinators, then every
+// subtask.
+func (j *Job) deploy(ctx context.Context) error {
+	j.states = map[rpc.ExecutionID]rpc.TaskState{}
 	j.coordCtx, j.coordCancel = context.WithCancel(context.Background())
 	j.coordErr = make(chan error, 1)
+	coordinators := map[int]operator.Coordinator{}
+	attempt := j.attempt
 	for _, v := range j.Graph.Vertices {
 		spec := v.Head().Source
 		if spec == nil {
@@ -304,7 +347,7 @@ func (j *Job) start(ctx context.Context) error {
 		}
 		v := v
 		send := func(subtask int, event any) {
-			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: subtask}
+			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: subtask, Attempt: attempt}
 			// An event for a subtask that has ended is dropped: if it
 			// failed, its own failure is the job's error.
 			if err := j.tmFor(v, subtask).SendOperatorEvent(j.coordCtx, exec, event); err != nil && j.coordCtx.Err() == nil && !errors.Is(err, rpc.ErrNoSuchTask) {
@@ -315,17 +358,22 @@ func (j *Job) start(ctx context.Context) error {
 			j.failCoordinator(fmt.Errorf("split enumerator of %s: %w", v.Name(), err))
 		}, j.log.With(slog.String("operator", v.Name())))
 		if err != nil {
-			j.abortStart()
+			j.setCoordinators(coordinators)
+			j.closeCoordinators()
+			if attempt == 0 {
+				j.jm.release(j)
+			}
 			return fmt.Errorf("creating coordinator of %s: %w", v.Name(), err)
 		}
-		j.coordinators[v.ID] = c
+		coordinators[v.ID] = c
 	}
+	j.setCoordinators(coordinators)
 	j.status.Store(uint32(JobRunning))
-	j.log.Info("job running")
+	j.log.Info("job running", slog.Int("attempt", attempt))
 deploy:
 	for _, v := range j.Graph.Vertices {
 		for i := 0; i < v.Parallelism; i++ {
-			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i}
+			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: attempt}
 			if err := j.tmFor(v, i).SubmitTask(ctx, rpc.TaskDeployment{Exec: exec, Graph: j.Graph, Config: j.cfg.Task, CancellationTimeout: j.cfg.CancellationTimeout}); err != nil {
 				j.err = fmt.Errorf("deploying %s subtask %d: %w", v.Name(), i, err)
 				j.Cancel()
@@ -334,7 +382,7 @@ deploy:
 			j.states[exec] = rpc.TaskDeploying
 		}
 	}
-	for id, c := range j.coordinators {
+	for id, c := range coordinators {
 		if err := c.Start(j.coordCtx); err != nil {
 			j.failCoordinator(fmt.Errorf("source %s: %w", j.vertexName(id), err))
 			break
@@ -347,8 +395,30 @@ deploy:
 			}
 		}
 	}
-	go j.run()
 	return nil
+}
+
+func (j *Job) setCoordinators(byID map[int]operator.Coordinator) {
+	j.coord.Lock()
+	j.coord.attempt, j.coord.byID = j.attempt, byID
+	j.coord.Unlock()
+}
+
+// closeCoordinators stops the current attempt's coordinators and returns
+// the first error closing one.
+func (j *Job) closeCoordinators() error {
+	j.coordCancel()
+	j.coord.Lock()
+	byID := j.coord.byID
+	j.coord.byID = nil
+	j.coord.Unlock()
+	var first error
+	for _, c := range byID {
+		if err := c.Close(); err != nil && first == nil {
+			first = fmt.Errorf("closing coordinator: %w", err)
+		}
+	}
+	return first
 }
 
 func (j *Job) vertexName(id int) string {
@@ -360,14 +430,6 @@ func (j *Job) vertexName(id int) string {
 	return strconv.Itoa(id)
 }
 
-func (j *Job) abortStart() {
-	j.coordCancel()
-	for _, c := range j.coordinators {
-		_ = c.Close()
-	}
-	j.jm.release(j)
-}
-
 func (j *Job) failCoordinator(err error) {
 	select {
 	case j.coordErr <- err:
@@ -375,72 +437,23 @@ func (j *Job) failCoordinator(err error) {
 	}
 }
 
-// run follows the subtasks until all have ended (or, ignoring cancellation,
-// were abandoned by their TaskManagers).
+// run follows the job's attempts: after a failure the restart strategy
+// decides whether a new attempt starts (after its delay) or the job fails.
 func (j *Job) run() {
-	live := len(j.states)
-	canceling := false
-	var abandoned []error // subtasks that outlived the cancellation timeout
-	stop := func(status JobStatus, cause error) {
-		if canceling {
-			return
+	for {
+		canceled, abandoned := j.follow()
+		if cerr := j.closeCoordinators(); cerr != nil && j.err == nil {
+			j.err = cerr
 		}
-		canceling = true
-		j.status.Store(uint32(status))
-		if cause != nil {
-			j.log.Warn("job failing", slog.Any("error", cause))
-		} else {
-			j.log.Info("job cancelling")
+		if len(abandoned) > 0 {
+			// The root cause, if any, first; then every abandoned subtask.
+			// A job with abandoned subtasks does not restart: their
+			// goroutines may still hold its resources.
+			j.err = errors.Join(append([]error{j.err}, abandoned...)...)
+			break
 		}
-		for _, tm := range j.taskManagers() {
-			_ = tm.CancelJob(context.Background(), j.ID)
-		}
-	}
-	for live > 0 {
-		select {
-		case u := <-j.updates:
-			prev := j.states[u.Exec]
-			if prev.Terminal() {
-				continue
-			}
-			j.states[u.Exec] = u.State
-			if !u.State.Terminal() {
-				continue
-			}
-			live--
-			switch {
-			case u.State != rpc.TaskFailed:
-			case errors.Is(u.Err, rpc.ErrCancellationTimeout):
-				// Not a root cause: the subtask was being cancelled.
-				abandoned = append(abandoned, u.Err)
-				stop(JobFailed, u.Err)
-			case j.err == nil:
-				j.err = u.Err
-				stop(JobFailed, j.err)
-			}
-		case <-j.cancelReq:
-			if j.err != nil {
-				// A deployment failed: the job is failing, not cancelled.
-				stop(JobFailed, j.err)
-			} else {
-				stop(JobCanceling, nil)
-			}
-			j.cancelReq = nil
-		case err := <-j.coordErr:
-			if j.err == nil {
-				j.err = err
-			}
-			stop(JobFailed, j.err)
-		}
-	}
-	if len(abandoned) > 0 {
-		// The root cause, if any, first; then every abandoned subtask.
-		j.err = errors.Join(append([]error{j.err}, abandoned...)...)
-	}
-	j.coordCancel()
-	for _, c := range j.coordinators {
-		if err := c.Close(); err != nil && j.err == nil {
-			j.err = fmt.Errorf("closing coordinator: %w", err)
+		if j.err == nil || canceled || !j.restart() {
+			break
 		}
 	}
 	for _, tm := range j.taskManagers() {
@@ -459,6 +472,111 @@ func (j *Job) run() {
 	}
 	j.jm.release(j)
 	close(j.done)
+}
+
+// restart asks the restart strategy about the failure j.err, waits its
+// delay (a cancellation during it ends the job as cancelled) and deploys
+// the next attempt. It reports whether the job runs again.
+func (j *Job) restart() bool {
+	if j.cfg.Restart == nil {
+		return false
+	}
+	ok, delay := j.cfg.Restart.OnFailure(time.Now(), j.err)
+	if !ok {
+		j.log.Warn("restart strategy gave up", slog.String("strategy", j.cfg.Restart.String()), slog.Int("attempt", j.attempt))
+		return false
+	}
+	j.status.Store(uint32(JobRestarting))
+	j.log.Warn("job restarting", slog.Int("attempt", j.attempt+1), slog.Duration("delay", delay), slog.Any("error", j.err))
+	// The subtasks of the failed attempt have all ended; the TaskManagers
+	// forget the attempt before the next is deployed.
+	for _, tm := range j.taskManagers() {
+		_ = tm.CancelJob(context.Background(), j.ID)
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-j.cancelReq:
+		j.err = nil
+		j.status.Store(uint32(JobCanceling))
+		return false
+	}
+	j.attempt++
+	j.restarts.Add(1)
+	j.err = nil
+	if err := j.deploy(context.Background()); err != nil {
+		j.err = err
+		return false
+	}
+	return true
+}
+
+// follow follows the current attempt's subtasks until all have ended (or,
+// ignoring cancellation, were abandoned by their TaskManagers). It sets
+// j.err to the attempt's root cause and reports whether the job was
+// cancelled and which subtasks were abandoned.
+func (j *Job) follow() (canceled bool, abandoned []error) {
+	live := len(j.states)
+	stopping := false
+	stop := func(status JobStatus, cause error) {
+		if stopping {
+			return
+		}
+		stopping = true
+		j.status.Store(uint32(status))
+		if cause != nil {
+			j.log.Warn("job failing", slog.Any("error", cause))
+		} else {
+			j.log.Info("job cancelling")
+		}
+		for _, tm := range j.taskManagers() {
+			_ = tm.CancelJob(context.Background(), j.ID)
+		}
+	}
+	cancelReq := j.cancelReq
+	for live > 0 {
+		select {
+		case u := <-j.updates:
+			prev, ok := j.states[u.Exec]
+			if !ok || prev.Terminal() {
+				continue // an earlier attempt's, or a late duplicate
+			}
+			j.states[u.Exec] = u.State
+			if !u.State.Terminal() {
+				continue
+			}
+			live--
+			switch {
+			case u.State != rpc.TaskFailed:
+			case errors.Is(u.Err, rpc.ErrCancellationTimeout):
+				// Not a root cause: the subtask was being cancelled.
+				abandoned = append(abandoned, u.Err)
+				stop(JobFailed, u.Err)
+			case j.err == nil:
+				j.err = u.Err
+				stop(JobFailed, j.err)
+			}
+		case <-cancelReq:
+			cancelReq = nil
+			if j.err != nil {
+				// A deployment failed: the job is failing, not cancelled.
+				stop(JobFailed, j.err)
+				continue
+			}
+			canceled = true
+			stop(JobCanceling, nil)
+		case err := <-j.coordErr:
+			if j.err == nil {
+				j.err = err
+			}
+			stop(JobFailed, j.err)
+		}
+	}
+	if canceled {
+		j.err = nil
+	}
+	return canceled, abandoned
 }
 
 func (j *Job) taskManagers() []rpc.TaskManagerGateway {

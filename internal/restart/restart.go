@@ -9,7 +9,7 @@
 // source the caller may inject. A strategy is owned by one goroutine (the
 // JobManager's job loop); it is not safe for concurrent use.
 //
-// The package is not yet wired into the runtime.
+// The JobManager asks the job's strategy after every failed attempt.
 package restart
 
 import (
