@@ -410,6 +410,9 @@ func (s *indexedStore[K]) Cell(d state.Descriptor) state.Cell {
 // Fail implements state.Store.
 func (s *indexedStore[K]) Fail(err error) { s.inner.Fail(err) }
 
+// Now implements state.Store.
+func (s *indexedStore[K]) Now() int64 { return s.inner.Now() }
+
 // cell returns the indexed cell of d, or nil when the inner store refused
 // d (and failed the subtask).
 func (s *indexedStore[K]) cell(d state.Descriptor) *indexedCell[K] {

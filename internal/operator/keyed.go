@@ -3,6 +3,7 @@ package operator
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/freshet-io/freshet/internal/statebackend"
 	"github.com/freshet-io/freshet/state"
@@ -144,6 +145,7 @@ type Scope[K, N comparable] struct {
 // value before it is changed, as Flink's CopyOnWriteStateMap does.
 type StateStore[K, N comparable] struct {
 	backend statebackend.Backend
+	clock   ProcessingTimeService
 	failure *Failure
 	prefix  string
 	scope   *Scope[K, N]
@@ -153,7 +155,7 @@ type StateStore[K, N comparable] struct {
 // NewStateStore returns the state store, in c's backend, of an operator
 // whose current key and namespace are in scope.
 func NewStateStore[K, N comparable](c *Context, prefix string, scope *Scope[K, N]) *StateStore[K, N] {
-	return &StateStore[K, N]{backend: c.StateBackend(), failure: c.Failure, prefix: prefix, scope: scope, cells: map[string]*cell[K, N]{}}
+	return &StateStore[K, N]{backend: c.StateBackend(), clock: c.Timers, failure: c.Failure, prefix: prefix, scope: scope, cells: map[string]*cell[K, N]{}}
 }
 
 // Cell implements state.Store.
@@ -184,6 +186,16 @@ func (s *StateStore[K, N]) Cell(d state.Descriptor) state.Cell {
 
 // Fail implements state.Store.
 func (s *StateStore[K, N]) Fail(err error) { s.failure.Raise(err) }
+
+// Now implements state.Store: the operator's processing time, which state
+// with a TTL expires by (the machine clock if the operator has no
+// processing-time service).
+func (s *StateStore[K, N]) Now() int64 {
+	if s.clock == nil {
+		return time.Now().UnixMilli()
+	}
+	return s.clock.Now()
+}
 
 // ClearNamespace removes every cell's state of the current key and
 // namespace (a purged or expired window).
