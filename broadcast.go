@@ -377,7 +377,10 @@ func (rt *keyedBroadcastRuntime[K]) apply(d state.Descriptor, fn func(key K, st 
 	for _, k := range keys {
 		scope.Key = k
 		if _, ok := c.Load(); !ok {
-			continue // cleared by fn for an earlier key
+			// Cleared by fn for an earlier key, or removed by the
+			// incremental cleanup of state with a TTL.
+			delete(c.keys, k)
+			continue
 		}
 		if err := fn(k, &rt.store); err != nil {
 			return err
