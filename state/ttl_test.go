@@ -289,24 +289,32 @@ func TestTTLMapVisibilityAndReadUpdates(t *testing.T) {
 			m.Put("x", 1)
 			m.Put("y", 2)
 			m.Put("z", 3)
-			s.now = 90
-			m.Get("x") // renews x until 190
+			s.now = 50
+			m.Get("x") // renews x until 150
+			s.now = 120
+			if m.Contains("y") || m.Contains("z") || !m.Contains("x") {
+				t.Fatal("at 120: y and z should have expired, x not")
+			}
+			m.Put("y", 2)
+			s.now = 200 // Contains(x) at 120 renewed x until 220
 			for range m.All() {
-				break // renews the one entry read
+				break // All renews every live entry, even those it does not reach
 			}
-			s.now = 150
-			m.Contains("y") // y is expired unless All read it
-			got := maps.Collect(m.All())
-			if len(got) < 1 || len(got) > 2 || got["x"] != 1 {
-				t.Fatalf("at 150: All = %v; want x and at most the one entry the first All read", got)
+			s.now = 299
+			if got := maps.Collect(m.All()); !maps.Equal(got, map[string]int{"x": 1, "y": 2}) {
+				t.Fatalf("at 299: All = %v, want x and y, renewed at 200", got)
 			}
-			s.now = 249 // the last All renewed what it read at 150
-			if got2 := maps.Collect(m.All()); !maps.Equal(got, got2) {
-				t.Fatalf("at 249: All = %v, want %v", got2, got)
-			}
-			s.now = 349
+			s.now = 399 // renewed at 299
 			if m.Len() != 0 || stored("m") != nil {
-				t.Fatalf("at 349: Len %d, stored %v", m.Len(), stored("m"))
+				t.Fatalf("at 399: Len %d, stored %v; want all expired", m.Len(), stored("m"))
+			}
+			// A Put while All runs stays.
+			m.Put("a", 1)
+			for range m.All() {
+				m.Put("b", 2)
+			}
+			if !m.Contains("b") {
+				t.Fatal("a Put during All was lost")
 			}
 		})
 	})

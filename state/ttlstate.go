@@ -208,8 +208,9 @@ func (s MapState[K, V]) ttlLen() int {
 }
 
 // ttlAll iterates over the entries a read sees: with NeverReturnExpired
-// the live ones, else all stored. It removes the expired entries first
-// and, with OnReadAndWrite, renews the entries it yields.
+// the live ones, else all stored. It first removes the expired entries
+// and, with OnReadAndWrite, renews every live entry, in one write, so
+// Put and Remove during the iteration are not overwritten after it.
 func (s MapState[K, V]) ttlAll() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
 		t := s.d.ttl
@@ -221,18 +222,14 @@ func (s MapState[K, V]) ttlAll() iter.Seq2[K, V] {
 		if t.Visibility == NeverReturnExpired {
 			seen = live
 		}
-		var renewed map[K]stamped[V] // live, or its copy, with the entries read renewed
 		if t.Update == OnReadAndWrite && len(live) > 0 {
-			renewed = s.ttlWritable()
-			defer s.c.Store(renewed)
-		}
-		now := s.s.Now()
-		for k, e := range seen {
-			if renewed != nil {
-				if _, ok := renewed[k]; ok {
-					renewed[k] = stamped[V]{e.V, now}
-				}
+			renewed, now := s.ttlWritable(), s.s.Now()
+			for k, e := range renewed {
+				renewed[k] = stamped[V]{e.V, now}
 			}
+			s.c.Store(renewed)
+		}
+		for k, e := range seen {
 			if !yield(k, s.out(e.V)) {
 				return
 			}
