@@ -260,11 +260,12 @@ type sweeper[K, N comparable] struct {
 }
 
 func (w *sweeper[K, N]) step(t statebackend.Table[K, N, any], d state.Descriptor) {
-	if t.Len() == 0 {
+	limit := min(w.n, t.Len()) // a small table is not gone round more than once
+	if limit == 0 {
 		return
 	}
 	now := w.now()
-	for checked, groups := 0, 0; checked < w.n; {
+	for checked, groups := 0, 0; checked < limit; {
 		if w.next == len(w.pending) {
 			if groups == t.MaxParallelism() {
 				return // a whole round found fewer than n entries
