@@ -462,3 +462,25 @@ func TestCleanExpired(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkValueState: an Update and a Value per op, with and without a
+// TTL, on an in-place store; state without a TTL pays a nil check.
+func BenchmarkValueState(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		d    *state.ValueDescriptor[int]
+	}{
+		{"no-ttl", state.NewValue[int]("v")},
+		{"ttl", state.NewValue[int]("v").WithTTL(state.TTL{Duration: time.Hour})},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := newStore(true)
+			v := state.Value(s, tc.d)
+			for i := range b.N {
+				s.now = int64(i)
+				n, _ := v.Value()
+				v.Update(n + 1)
+			}
+		})
+	}
+}
