@@ -377,7 +377,10 @@ func (rt *keyedBroadcastRuntime[K]) apply(d state.Descriptor, fn func(key K, st 
 	for _, k := range keys {
 		scope.Key = k
 		if _, ok := c.Load(); !ok {
-			continue // cleared by fn for an earlier key
+			// Cleared by fn for an earlier key, or removed by the
+			// incremental cleanup of state with a TTL.
+			delete(c.keys, k)
+			continue
 		}
 		if err := fn(k, &rt.store); err != nil {
 			return err
@@ -409,6 +412,9 @@ func (s *indexedStore[K]) Cell(d state.Descriptor) state.Cell {
 
 // Fail implements state.Store.
 func (s *indexedStore[K]) Fail(err error) { s.inner.Fail(err) }
+
+// Now implements state.Store.
+func (s *indexedStore[K]) Now() int64 { return s.inner.Now() }
 
 // cell returns the indexed cell of d, or nil when the inner store refused
 // d (and failed the subtask).

@@ -123,6 +123,11 @@ type base[S any] struct {
 	codec codec.Codec[S]
 	refs  bool
 	err   error
+	// ttl, for state with a TTL, is its configuration, and stored the
+	// type and codec of the stamped values it stores instead of S.
+	ttl    *ttlConfig
+	stored storedForm
+	expire expireFunc
 }
 
 func newBase[S any](name string, kind Kind, label string, c codec.Codec[S], err error) base[S] {
@@ -133,13 +138,33 @@ func newBase[S any](name string, kind Kind, label string, c codec.Codec[S], err 
 	return b
 }
 
-func (b *base[S]) Name() string       { return b.name }
-func (b *base[S]) Kind() Kind         { return b.kind }
-func (b *base[S]) Type() reflect.Type { return reflect.TypeFor[S]() }
-func (b *base[S]) Err() error         { return b.err }
-func (b *base[S]) String() string     { return fmt.Sprintf("%s %q", b.label, b.name) }
+func (b *base[S]) Name() string { return b.name }
+func (b *base[S]) Kind() Kind   { return b.kind }
+func (b *base[S]) Type() reflect.Type {
+	if b.stored != nil {
+		return b.stored.Type()
+	}
+	return reflect.TypeFor[S]()
+}
+func (b *base[S]) Err() error     { return b.err }
+func (b *base[S]) String() string { return fmt.Sprintf("%s %q", b.label, b.name) }
 
-func (b *base[S]) Encode(dst []byte, v any) (out []byte, err error) {
+func (b *base[S]) Encode(dst []byte, v any) ([]byte, error) {
+	if b.stored != nil {
+		return b.stored.Encode(dst, v)
+	}
+	return b.encode(dst, v)
+}
+
+func (b *base[S]) Decode(src []byte) (any, error) {
+	if b.stored != nil {
+		return b.stored.Decode(src)
+	}
+	return b.decode(src)
+}
+
+// encode and decode use the codec of S itself, whatever is stored.
+func (b *base[S]) encode(dst []byte, v any) (out []byte, err error) {
 	s, ok := v.(S)
 	if !ok && v != nil {
 		return dst, fmt.Errorf("encoding %s: got a %T", b, v)
@@ -155,7 +180,7 @@ func (b *base[S]) Encode(dst []byte, v any) (out []byte, err error) {
 	return b.codec.Append(dst, s), nil
 }
 
-func (b *base[S]) Decode(src []byte) (any, error) {
+func (b *base[S]) decode(src []byte) (any, error) {
 	if b.codec == nil {
 		return nil, b.err
 	}
@@ -199,11 +224,11 @@ func (b *base[S]) clone(v S) (S, error) {
 	if !b.refs {
 		return v, nil
 	}
-	buf, err := b.Encode(nil, v)
+	buf, err := b.encode(nil, v)
 	if err != nil {
 		return v, err
 	}
-	c, err := b.Decode(buf)
+	c, err := b.decode(buf)
 	if err != nil {
 		return v, err
 	}
@@ -312,6 +337,15 @@ func NewValue[T any](name string, opts ...Option[T]) *ValueDescriptor[T] {
 // Default is what the state reads for a key without a value.
 func (d *ValueDescriptor[T]) Default() T { return d.def }
 
+// WithTTL returns a copy of d whose values expire ttl.Duration after
+// their last access (Flink's enableTimeToLive). A TTL shorter than a
+// millisecond makes Err report it.
+func (d *ValueDescriptor[T]) WithTTL(ttl TTL) *ValueDescriptor[T] {
+	c := *d
+	c.base = withTTL(d.base, ttl, func() codec.Codec[stamped[T]] { return stampedCodec[T]{d.codec} }, expireStamped[T])
+	return &c
+}
+
 // ListDescriptor describes a ListState[T] (Flink's ListStateDescriptor).
 type ListDescriptor[T any] struct {
 	base[[]T]
@@ -327,6 +361,18 @@ func NewList[T any](name string, opts ...Option[T]) *ListDescriptor[T] {
 		c = sliceCodec[T]{o.codec}
 	}
 	return &ListDescriptor[T]{base: newBase(name, KindList, "ListState["+typeName[T]()+"]", c, err), elem: newElemCodec(o.codec)}
+}
+
+// WithTTL returns a copy of d whose elements each expire ttl.Duration
+// after they were added (or last read, with OnReadAndWrite), as list
+// elements do in Flink. A TTL shorter than a millisecond makes Err report
+// it.
+func (d *ListDescriptor[T]) WithTTL(ttl TTL) *ListDescriptor[T] {
+	c := *d
+	c.base = withTTL(d.base, ttl, func() codec.Codec[[]stamped[T]] {
+		return sliceCodec[stamped[T]]{stampedCodec[T]{d.elem.c}}
+	}, expireList[T])
+	return &c
 }
 
 // MapDescriptor describes a MapState[K, V] (Flink's MapStateDescriptor).
@@ -351,6 +397,18 @@ func NewMap[K comparable, V any](name string, opts ...Option[V]) *MapDescriptor[
 	return &MapDescriptor[K, V]{base: newBase(name, KindMap, "MapState["+typeName[K]()+", "+typeName[V]()+"]", c, err), val: newElemCodec(o.codec)}
 }
 
+// WithTTL returns a copy of d whose entries each expire ttl.Duration
+// after their last access, as map entries do in Flink. A TTL shorter than
+// a millisecond makes Err report it.
+func (d *MapDescriptor[K, V]) WithTTL(ttl TTL) *MapDescriptor[K, V] {
+	c := *d
+	c.base = withTTL(d.base, ttl, func() codec.Codec[map[K]stamped[V]] {
+		mc := d.codec.(mapCodec[K, V])
+		return mapCodec[K, stamped[V]]{mc.key, stampedCodec[V]{mc.val}}
+	}, expireMap[K, V])
+	return &c
+}
+
 // ReducingDescriptor describes a ReducingState[T] (Flink's
 // ReducingStateDescriptor): every value added is combined with reduce into
 // one.
@@ -367,6 +425,15 @@ func NewReducing[T any](name string, reduce func(a, b T) T, opts ...Option[T]) *
 		err = errors.Join(err, errors.New("the reduce function is nil"))
 	}
 	return &ReducingDescriptor[T]{base: newBase(name, KindReducing, "ReducingState["+typeName[T]()+"]", o.codec, err), reduce: reduce}
+}
+
+// WithTTL returns a copy of d whose reduced value expires ttl.Duration
+// after its last access. A TTL shorter than a millisecond makes Err
+// report it.
+func (d *ReducingDescriptor[T]) WithTTL(ttl TTL) *ReducingDescriptor[T] {
+	c := *d
+	c.base = withTTL(d.base, ttl, func() codec.Codec[stamped[T]] { return stampedCodec[T]{d.codec} }, expireStamped[T])
+	return &c
 }
 
 // AggregateFunction aggregates values incrementally (Flink's
@@ -398,4 +465,13 @@ func NewAggregating[IN, ACC, OUT any](name string, agg AggregateFunction[IN, ACC
 	}
 	label := "AggregatingState[" + typeName[IN]() + ", " + typeName[ACC]() + ", " + typeName[OUT]() + "]"
 	return &AggregatingDescriptor[IN, ACC, OUT]{base: newBase(name, KindAggregating, label, o.codec, err), agg: agg}
+}
+
+// WithTTL returns a copy of d whose accumulator expires ttl.Duration
+// after its last access. A TTL shorter than a millisecond makes Err
+// report it.
+func (d *AggregatingDescriptor[IN, ACC, OUT]) WithTTL(ttl TTL) *AggregatingDescriptor[IN, ACC, OUT] {
+	c := *d
+	c.base = withTTL(d.base, ttl, func() codec.Codec[stamped[ACC]] { return stampedCodec[ACC]{d.codec} }, expireStamped[ACC])
+	return &c
 }

@@ -51,10 +51,63 @@
 // shared by a key's windows from ctx.GlobalState(); ApplyToKeyedState of a
 // keyed broadcast function visits every key that has a state.
 //
-// State time-to-live and operator (non-keyed) state will plug in here: a
-// TTL option on descriptors, applied by the store on reads and writes, and
-// operator list and union-list state obtained from the function's runtime
-// context. Snapshots are the state backend's (internal/statebackend):
-// they write each table key group by key group with the descriptors'
-// codecs.
+// # Time-to-live
+//
+// A descriptor's WithTTL gives its state a time-to-live (Flink's
+// StateTtlConfig): each value is stored with the processing time of its
+// last access, and Duration after that access it has expired. List
+// elements and map entries each have their own time, so they expire one by
+// one; value, reducing and aggregating state have one per key.
+//
+//	var lastLogin = state.NewValue[int64]("last-login").WithTTL(state.TTL{
+//		Duration: 24 * time.Hour,
+//		// Reads renew the time too (the default is OnCreateAndWrite).
+//		Update: state.OnReadAndWrite,
+//		// An expired value is never read (the default).
+//		Visibility: state.NeverReturnExpired,
+//		// Every access checks 10 more entries of the table.
+//		CleanupIncrementally: 10,
+//	})
+//
+//	func (f *tracker) ProcessElement(ctx *freshet.KeyedContext[string], l Login, out freshet.Collector[Alert]) error {
+//		last := state.Value(ctx.State(), lastLogin)
+//		if _, ok := last.Value(); !ok {
+//			out.Collect(Alert{User: l.User}) // the first login in a day
+//		}
+//		last.Update(l.Time)
+//		return nil
+//	}
+//
+// With a TTL of 100ms and the defaults, a value written at processing
+// time 1000 is read until 1099 and not from 1100 on: Value then returns
+// the default and false, and the read removes the stored value (cleanup
+// on access). With OnReadAndWrite every read of a live value renews it;
+// with ReturnExpiredIfNotCleanedUp a read returns an expired value as long
+// as it is stored, and removes it as it returns it. Adding to expired
+// reducing or aggregating state starts anew with NeverReturnExpired and
+// combines with the expired value otherwise, as Flink does.
+//
+// Time is processing time, the only time Flink measures TTL in, taken
+// from the operator's processing-time service (Store.Now), so
+// freshettest's WithProcessingTime and SetProcessingTime drive expiry in
+// tests. A Duration under a millisecond is an error that Err reports and
+// that fails the job at the state's first use, naming the state.
+//
+// Expired state that is never read again stays stored unless
+// CleanupIncrementally is set: then every access to the state also checks
+// that many further entries of its table, key group by key group, and
+// removes what has expired. CleanupFullSnapshot asks that full snapshots
+// leave expired values out; it takes effect once keyed-state snapshots
+// exist (the checkpointing work) and changes nothing before.
+//
+// The last-access time is part of the stored value and of its encoding
+// (8 bytes, then the value, through the descriptor's codec), so a backend
+// that keeps bytes keeps it, and a state with a TTL is not compatible with
+// the same state without one. State without a TTL stores its values as
+// before.
+//
+// Operator (non-keyed) state will plug in here too: operator list and
+// union-list state obtained from the function's runtime context.
+// Snapshots are the state backend's (internal/statebackend): they write
+// each table key group by key group with the descriptors' codecs.
 package state

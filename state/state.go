@@ -23,6 +23,10 @@ type Store interface {
 	Cell(d Descriptor) Cell
 	// Fail fails the job with err once the current call returns.
 	Fail(err error)
+	// Now is the current processing time in milliseconds since the
+	// epoch, from the operator's processing-time service: the clock state
+	// with a TTL expires by.
+	Now() int64
 }
 
 // Cell is the storage of one piece of state for the current key and
@@ -68,6 +72,9 @@ func Value[T any](s Store, d *ValueDescriptor[T]) ValueState[T] {
 // has none. The value is the caller's own: if T holds slices, maps or
 // pointers it is a copy.
 func (s ValueState[T]) Value() (T, bool) {
+	if s.d.ttl != nil {
+		return s.ttlValue()
+	}
 	x, ok := s.c.Load()
 	v := s.d.def
 	if ok {
@@ -84,6 +91,10 @@ func (s ValueState[T]) Update(v T) {
 	c, err := s.d.clone(v)
 	if err != nil {
 		s.s.Fail(err)
+		return
+	}
+	if s.d.ttl != nil {
+		s.c.Store(stamped[T]{c, s.s.Now()})
 		return
 	}
 	s.c.Store(c)
@@ -112,6 +123,9 @@ func (s ListState[T]) load() []T {
 
 // Get returns a copy of the current key's list (nil if it is empty).
 func (s ListState[T]) Get() []T {
+	if s.d.ttl != nil {
+		return s.ttlGet()
+	}
 	l := s.load()
 	if len(l) == 0 {
 		return nil
@@ -131,6 +145,10 @@ func (s ListState[T]) Add(v T) {
 		s.s.Fail(err)
 		return
 	}
+	if s.d.ttl != nil {
+		s.ttlAdd([]T{c})
+		return
+	}
 	l := s.load()
 	if !s.c.InPlace() {
 		l = slices.Clip(l) // append copies
@@ -146,6 +164,10 @@ func (s ListState[T]) AddAll(vs []T) {
 	cs, err := s.cloneAll(vs)
 	if err != nil {
 		s.s.Fail(err)
+		return
+	}
+	if s.d.ttl != nil {
+		s.ttlAdd(cs)
 		return
 	}
 	l := s.load()
@@ -165,6 +187,10 @@ func (s ListState[T]) Update(vs []T) {
 	cs, err := s.cloneAll(vs)
 	if err != nil {
 		s.s.Fail(err)
+		return
+	}
+	if s.d.ttl != nil {
+		s.c.Store(stampAll(cs, s.s.Now()))
 		return
 	}
 	s.c.Store(slices.Clone(cs))
@@ -222,6 +248,13 @@ func (s MapState[K, V]) out(v V) V {
 // Get returns the value of k in the current key's map (a copy, if V holds
 // slices, maps or pointers).
 func (s MapState[K, V]) Get(k K) (V, bool) {
+	if s.d.ttl != nil {
+		v, ok := s.ttlGet(k)
+		if !ok {
+			return v, false
+		}
+		return s.out(v), true
+	}
 	v, ok := s.load()[k]
 	if !ok {
 		return v, false
@@ -236,6 +269,12 @@ func (s MapState[K, V]) Put(k K, v V) {
 		s.s.Fail(err)
 		return
 	}
+	if s.d.ttl != nil {
+		m := s.ttlWritable()
+		m[k] = stamped[V]{c, s.s.Now()}
+		s.c.Store(m)
+		return
+	}
 	m := s.writable()
 	m[k] = c
 	s.c.Store(m)
@@ -244,6 +283,10 @@ func (s MapState[K, V]) Put(k K, v V) {
 // Remove deletes k from the current key's map; removing the last key
 // clears the state.
 func (s MapState[K, V]) Remove(k K) {
+	if s.d.ttl != nil {
+		s.ttlRemove(k)
+		return
+	}
 	m := s.load()
 	if _, ok := m[k]; !ok {
 		return
@@ -258,15 +301,31 @@ func (s MapState[K, V]) Remove(k K) {
 }
 
 // Contains reports whether the current key's map has k.
-func (s MapState[K, V]) Contains(k K) bool { _, ok := s.load()[k]; return ok }
+func (s MapState[K, V]) Contains(k K) bool {
+	if s.d.ttl != nil {
+		_, ok := s.ttlGet(k)
+		return ok
+	}
+	_, ok := s.load()[k]
+	return ok
+}
 
-// Len is the size of the current key's map.
-func (s MapState[K, V]) Len() int { return len(s.load()) }
+// Len is the size of the current key's map. With a TTL it counts the
+// entries a read would see, removing the expired ones.
+func (s MapState[K, V]) Len() int {
+	if s.d.ttl != nil {
+		return s.ttlLen()
+	}
+	return len(s.load())
+}
 
 // All iterates over the current key's map, in no particular order, with
 // the values as Get returns them. Put and Remove during the iteration
 // follow Go's rules for changing a map while ranging over it.
 func (s MapState[K, V]) All() iter.Seq2[K, V] {
+	if s.d.ttl != nil {
+		return s.ttlAll()
+	}
 	return func(yield func(K, V) bool) {
 		for k, v := range s.load() {
 			if !yield(k, s.out(v)) {
@@ -294,8 +353,15 @@ func Reducing[T any](s Store, d *ReducingDescriptor[T]) ReducingState[T] {
 
 // Get returns the current key's reduced value and whether it has one.
 func (s ReducingState[T]) Get() (T, bool) {
-	x, ok := s.c.Load()
-	v, _ := x.(T)
+	var v T
+	var ok bool
+	if s.d.ttl != nil {
+		v, ok = loadStamped[T](s.s, s.c, s.d.ttl, true)
+	} else {
+		var x any
+		x, ok = s.c.Load()
+		v, _ = x.(T)
+	}
 	if !ok {
 		return v, false
 	}
@@ -310,6 +376,10 @@ func (s ReducingState[T]) Add(v T) {
 	c, err := s.d.clone(v)
 	if err != nil {
 		s.s.Fail(err)
+		return
+	}
+	if s.d.ttl != nil {
+		s.ttlAdd(c)
 		return
 	}
 	x, ok := s.c.Load()
@@ -347,12 +417,19 @@ func Aggregating[IN, ACC, OUT any](s Store, d *AggregatingDescriptor[IN, ACC, OU
 // Get returns the result of the current key's accumulator and whether
 // the key has one.
 func (s AggregatingState[IN, ACC, OUT]) Get() (OUT, bool) {
-	x, ok := s.c.Load()
+	var acc ACC
+	var ok bool
+	if s.d.ttl != nil {
+		acc, ok = loadStamped[ACC](s.s, s.c, s.d.ttl, true)
+	} else {
+		var x any
+		x, ok = s.c.Load()
+		acc, _ = x.(ACC)
+	}
 	if !ok {
 		var zero OUT
 		return zero, false
 	}
-	acc, _ := x.(ACC)
 	acc, err := s.d.clone(acc) // GetResult may return part of it
 	fail(s.s, err)
 	return s.d.agg.GetResult(acc), true
@@ -361,6 +438,10 @@ func (s AggregatingState[IN, ACC, OUT]) Get() (OUT, bool) {
 // Add adds v to the current key's accumulator, creating it first if the
 // key has none.
 func (s AggregatingState[IN, ACC, OUT]) Add(v IN) {
+	if s.d.ttl != nil {
+		s.ttlAdd(v)
+		return
+	}
 	x, ok := s.c.Load()
 	var acc ACC
 	if !ok {

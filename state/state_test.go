@@ -19,6 +19,7 @@ type store struct {
 	descs   map[string]state.Descriptor
 	inPlace bool
 	failed  []error
+	now     int64 // processing time
 }
 
 func newStore(inPlace bool) *store {
@@ -43,6 +44,7 @@ func (s *store) Cell(d state.Descriptor) state.Cell {
 	return cell{s, d.Name()}
 }
 func (s *store) Fail(err error)  { s.failed = append(s.failed, err) }
+func (s *store) Now() int64      { return s.now }
 func (c cell) Load() (any, bool) { v, ok := c.s.vals[c.name]; return v, ok }
 func (c cell) Store(v any)       { c.s.vals[c.name] = v }
 func (c cell) Clear()            { delete(c.s.vals, c.name) }

@@ -3,6 +3,7 @@ package operator
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/freshet-io/freshet/internal/statebackend"
 	"github.com/freshet-io/freshet/state"
@@ -144,6 +145,7 @@ type Scope[K, N comparable] struct {
 // value before it is changed, as Flink's CopyOnWriteStateMap does.
 type StateStore[K, N comparable] struct {
 	backend statebackend.Backend
+	clock   ProcessingTimeService
 	failure *Failure
 	prefix  string
 	scope   *Scope[K, N]
@@ -153,7 +155,7 @@ type StateStore[K, N comparable] struct {
 // NewStateStore returns the state store, in c's backend, of an operator
 // whose current key and namespace are in scope.
 func NewStateStore[K, N comparable](c *Context, prefix string, scope *Scope[K, N]) *StateStore[K, N] {
-	return &StateStore[K, N]{backend: c.StateBackend(), failure: c.Failure, prefix: prefix, scope: scope, cells: map[string]*cell[K, N]{}}
+	return &StateStore[K, N]{backend: c.StateBackend(), clock: c.Timers, failure: c.Failure, prefix: prefix, scope: scope, cells: map[string]*cell[K, N]{}}
 }
 
 // Cell implements state.Store.
@@ -178,12 +180,25 @@ func (s *StateStore[K, N]) Cell(d state.Descriptor) state.Cell {
 		return NoCell{}
 	}
 	c := &cell[K, N]{t: t, scope: s.scope, d: d}
+	if ttl, ok := state.TTLOf(d); ok && ttl.CleanupIncrementally > 0 {
+		c.sweep = &sweeper[K, N]{n: ttl.CleanupIncrementally, now: s.Now}
+	}
 	s.cells[name] = c
 	return c
 }
 
 // Fail implements state.Store.
 func (s *StateStore[K, N]) Fail(err error) { s.failure.Raise(err) }
+
+// Now implements state.Store: the operator's processing time, which state
+// with a TTL expires by (the machine clock if the operator has no
+// processing-time service).
+func (s *StateStore[K, N]) Now() int64 {
+	if s.clock == nil {
+		return time.Now().UnixMilli()
+	}
+	return s.clock.Now()
+}
 
 // ClearNamespace removes every cell's state of the current key and
 // namespace (a purged or expired window).
@@ -206,9 +221,85 @@ type cell[K, N comparable] struct {
 	t     statebackend.Table[K, N, any]
 	scope *Scope[K, N]
 	d     state.Descriptor
+	sweep *sweeper[K, N] // for state with a TTL and incremental cleanup
 }
 
-func (c *cell[K, N]) Load() (any, bool) { return c.t.Get(c.scope.Key, c.scope.Namespace) }
-func (c *cell[K, N]) Store(v any)       { c.t.Put(c.scope.Key, c.scope.Namespace, v) }
-func (c *cell[K, N]) Clear()            { c.t.Delete(c.scope.Key, c.scope.Namespace) }
-func (c *cell[K, N]) InPlace() bool     { return true }
+func (c *cell[K, N]) Load() (any, bool) {
+	if c.sweep != nil {
+		c.sweep.step(c.t, c.d)
+	}
+	return c.t.Get(c.scope.Key, c.scope.Namespace)
+}
+
+func (c *cell[K, N]) Store(v any) {
+	if c.sweep != nil {
+		c.sweep.step(c.t, c.d)
+	}
+	c.t.Put(c.scope.Key, c.scope.Namespace, v)
+}
+
+func (c *cell[K, N]) Clear()        { c.t.Delete(c.scope.Key, c.scope.Namespace) }
+func (c *cell[K, N]) InPlace() bool { return true }
+
+// sweeper is the incremental cleanup of a state with a TTL (Flink's
+// TtlIncrementalCleanup for heap state): every access to the state first
+// checks the next n entries of its table, key group by key group, and
+// removes what has expired (expired entries, list elements, map entries),
+// so state that is never read again goes too.
+//
+// It walks the table with a cursor: the keys and namespaces of one key
+// group are taken at once (the table cannot change while it is ranged
+// over), then checked n at a time against the table as it is then. An
+// entry added to a group already taken is checked on the next round.
+type sweeper[K, N comparable] struct {
+	n       int
+	now     func() int64
+	kg      int // the next key group to take
+	pending []Scope[K, N]
+	next    int // index in pending of the next entry to check
+}
+
+func (w *sweeper[K, N]) step(t statebackend.Table[K, N, any], d state.Descriptor) {
+	limit := min(w.n, t.Len()) // a small table is not gone round more than once
+	if limit == 0 {
+		return
+	}
+	now := w.now()
+	for checked, groups := 0, 0; checked < limit; {
+		if w.next == len(w.pending) {
+			if groups == t.MaxParallelism() {
+				return // a whole round found fewer than n entries
+			}
+			w.take(t)
+			groups++
+			continue
+		}
+		e := w.pending[w.next]
+		w.next++
+		v, ok := t.Get(e.Key, e.Namespace)
+		if !ok {
+			continue
+		}
+		checked++
+		kept, keep, changed := state.CleanExpired(d, v, now)
+		switch {
+		case !keep:
+			t.Delete(e.Key, e.Namespace)
+		case changed:
+			t.Put(e.Key, e.Namespace, kept)
+		}
+	}
+}
+
+// take fills pending with the entries of the next key group.
+func (w *sweeper[K, N]) take(t statebackend.Table[K, N, any]) {
+	w.pending, w.next = w.pending[:0], 0
+	if w.kg >= t.MaxParallelism() {
+		w.kg = 0
+	}
+	t.RangeKeyGroup(w.kg, func(k K, ns N, _ any) bool {
+		w.pending = append(w.pending, Scope[K, N]{k, ns})
+		return true
+	})
+	w.kg++
+}
