@@ -9,6 +9,7 @@ import (
 	"container/heap"
 	"fmt"
 
+	"github.com/freshet-io/freshet/internal/keygroup"
 	"github.com/freshet-io/freshet/state"
 )
 
@@ -115,15 +116,34 @@ type TimerQueue[K, N comparable] interface {
 // NewHeap returns the heap backend: state as Go values in maps, per key
 // group of maxParallelism key groups (0 means
 // keygroup.DefaultMaxParallelism).
-func NewHeap(maxParallelism int) Backend { return heapBackend{maxParallelism: maxParallelism} }
+//
+// The heap backend is a Snapshotter: it writes every table and timer queue
+// it made, key group by key group (see Snapshot).
+func NewHeap(maxParallelism int) Backend { return newHeap(maxParallelism) }
 
-type heapBackend struct{ maxParallelism int }
+func newHeap(maxParallelism int) *heapBackend {
+	if maxParallelism <= 0 {
+		maxParallelism = keygroup.DefaultMaxParallelism
+	}
+	return &heapBackend{maxParallelism: maxParallelism, byName: map[string]*snapState{}, pending: map[string]*pendingState{}}
+}
 
-func (heapBackend) Name() string { return "heap" }
-func (b heapBackend) NewTable(spec TableSpec) (any, error) {
+type heapBackend struct {
+	maxParallelism int
+	// states are the tables and timer queues made, in order, for
+	// snapshots; byName finds them by name.
+	states []*snapState
+	byName map[string]*snapState
+	// pending holds restored states no table or queue has claimed yet;
+	// a snapshot writes them as they are.
+	pending map[string]*pendingState
+}
+
+func (*heapBackend) Name() string { return "heap" }
+func (b *heapBackend) NewTable(spec TableSpec) (any, error) {
 	return spec.InMemory(b.maxParallelism)
 }
-func (heapBackend) NewTimerQueue(spec TimerSpec) (any, error) { return spec.InMemory(), nil }
+func (*heapBackend) NewTimerQueue(spec TimerSpec) (any, error) { return spec.InMemory(), nil }
 
 // NewTable creates the table name in b.
 func NewTable[K, N comparable, V any](b Backend, name string) (Table[K, N, V], error) {
@@ -145,6 +165,11 @@ func newTable[K, N comparable, V any](b Backend, spec TableSpec) (Table[K, N, V]
 	tab, ok := t.(Table[K, N, V])
 	if !ok {
 		return nil, fmt.Errorf("creating state table %q: the %s backend returned %T", name, b.Name(), t)
+	}
+	if r, ok := b.(registrar); ok {
+		if err := r.register(tableState(spec, tab)); err != nil {
+			return nil, err
+		}
 	}
 	return tab, nil
 }
@@ -169,6 +194,11 @@ func NewTimerQueue[K, N comparable](b Backend, name string) (TimerQueue[K, N], e
 	tq, ok := q.(TimerQueue[K, N])
 	if !ok {
 		return nil, fmt.Errorf("creating timer queue %q: the %s backend returned %T", name, b.Name(), q)
+	}
+	if r, ok := b.(registrar); ok {
+		if err := r.register(timerState(name, tq, r.keyGroups())); err != nil {
+			return nil, err
+		}
 	}
 	return tq, nil
 }

@@ -1,0 +1,570 @@
+package statebackend
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"slices"
+
+	"github.com/freshet-io/freshet/codec"
+	"github.com/freshet-io/freshet/internal/keygroup"
+)
+
+// A keyed-state snapshot holds the tables and timer queues of one
+// operator's backend, laid out key group first:
+//
+//	magic "FKS1" · uvarint version (1) · uvarint max parallelism
+//	uvarint #states · per state: kind byte (1 table, 2 timers) · uvarint len · name
+//	uvarint #key groups · per key group, ascending:
+//	    uvarint key group · uvarint #blocks
+//	    per block: uvarint state index · uvarint #entries · uvarint len · entries
+//	CRC-32C (Castagnoli) of all before it, 4 bytes little-endian
+//
+// A table's entry is its key, namespace and value, each in its codec (the
+// descriptor's for user state, codec.Of for the operators' own tables); a
+// timer's is its time as a varint, then its key and namespace. Only key
+// groups and states with entries are written. Restoring reads one or more
+// snapshots and keeps the key groups of a range, which is how state moves
+// when a job is rescaled.
+
+const (
+	snapshotMagic   = "FKS1"
+	snapshotVersion = 1
+
+	kindTable  byte = 1
+	kindTimers byte = 2
+)
+
+var (
+	// ErrCorruptSnapshot is returned, wrapped, when snapshot bytes cannot
+	// be read.
+	ErrCorruptSnapshot = errors.New("statebackend: corrupt keyed-state snapshot")
+	// ErrNotSnapshottable is returned, wrapped, when a table holds values
+	// that have no codec (an operator keeping Go pointers).
+	ErrNotSnapshottable = errors.New("statebackend: state cannot be snapshotted")
+)
+
+// Snapshotter is a backend that can write a snapshot of its keyed state.
+type Snapshotter interface {
+	// Snapshot encodes every table and timer queue the backend made, and
+	// the restored state no table has claimed yet, and returns the bytes.
+	// It runs on the subtask's goroutine; the bytes are the backend's
+	// state at the call, and later writes do not change them.
+	Snapshot() ([]byte, error)
+}
+
+// RestoreHeap returns a heap backend holding the key groups of kgs found
+// in snapshots (written by Snapshot with the same max parallelism). The
+// state of a table or timer queue is decoded when it is created under the
+// name it was written with; a snapshot taken before then carries it on.
+// Two snapshots holding the same state in the same key group are an error.
+func RestoreHeap(maxParallelism int, kgs keygroup.Range, snapshots ...[]byte) (Backend, error) {
+	b := newHeap(maxParallelism)
+	for i, s := range snapshots {
+		if err := b.read(s, kgs); err != nil {
+			return nil, fmt.Errorf("restoring keyed state from snapshot %d: %w", i, err)
+		}
+	}
+	return b, nil
+}
+
+// snapState is a table or timer queue of a backend, typed through closures.
+type snapState struct {
+	name string
+	kind byte
+	// encodeErr says why the state's entries cannot be encoded.
+	encodeErr error
+	// write calls emit for every entry, appending its encoding to buf.
+	// buf is the buffer of the entry's key group.
+	write func(kg func(groupOf int) *[]byte, count func(kg int)) error
+	// read decodes n entries of key group kg from src.
+	read func(kg, n int, src []byte) error
+	len  func() int
+}
+
+// pendingState is restored state waiting for its table or queue.
+type pendingState struct {
+	kind   byte
+	blocks map[int]block // by key group
+}
+
+type block struct {
+	n    int
+	data []byte
+}
+
+// registrar is a backend that snapshots the states made in it.
+type registrar interface {
+	register(s *snapState) error
+	// keyGroups is the backend's max parallelism.
+	keyGroups() int
+}
+
+func (b *heapBackend) keyGroups() int { return b.maxParallelism }
+
+func (b *heapBackend) register(s *snapState) error {
+	if _, dup := b.byName[s.name]; dup {
+		return fmt.Errorf("creating state %q: the backend already holds state of that name", s.name)
+	}
+	b.byName[s.name] = s
+	b.states = append(b.states, s)
+	p, ok := b.pending[s.name]
+	if !ok {
+		return nil
+	}
+	delete(b.pending, s.name)
+	if p.kind != s.kind {
+		return fmt.Errorf("restoring %q: the snapshot holds a %s, not a %s", s.name, kindName(p.kind), kindName(s.kind))
+	}
+	if s.encodeErr != nil {
+		return fmt.Errorf("restoring %q: %w", s.name, s.encodeErr)
+	}
+	for _, kg := range sortedKeys(p.blocks) {
+		bl := p.blocks[kg]
+		if err := s.read(kg, bl.n, bl.data); err != nil {
+			return fmt.Errorf("restoring %s %q, key group %d: %w", kindName(s.kind), s.name, kg, err)
+		}
+	}
+	return nil
+}
+
+func kindName(k byte) string {
+	if k == kindTimers {
+		return "timer queue"
+	}
+	return "table"
+}
+
+func sortedKeys[V any](m map[int]V) []int {
+	ks := make([]int, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// Snapshot writes the backend's keyed state (see Snapshotter).
+func (b *heapBackend) Snapshot() ([]byte, error) {
+	type written struct {
+		name string
+		kind byte
+	}
+	var states []written
+	// groups[kg][i] is the block of states[i] in key group kg.
+	groups := map[int]map[int]*block{}
+	blockOf := func(kg, i int) *block {
+		g := groups[kg]
+		if g == nil {
+			g = map[int]*block{}
+			groups[kg] = g
+		}
+		bl := g[i]
+		if bl == nil {
+			bl = &block{}
+			g[i] = bl
+		}
+		return bl
+	}
+	for _, s := range b.states {
+		if s.len() == 0 {
+			continue
+		}
+		if s.encodeErr != nil {
+			return nil, fmt.Errorf("snapshotting %s %q: %w", kindName(s.kind), s.name, s.encodeErr)
+		}
+		i := len(states)
+		states = append(states, written{s.name, s.kind})
+		err := s.write(func(kg int) *[]byte { return &blockOf(kg, i).data }, func(kg int) { blockOf(kg, i).n++ })
+		if err != nil {
+			return nil, fmt.Errorf("snapshotting %s %q: %w", kindName(s.kind), s.name, err)
+		}
+	}
+	pendingNames := make([]string, 0, len(b.pending))
+	for name := range b.pending {
+		pendingNames = append(pendingNames, name)
+	}
+	slices.Sort(pendingNames)
+	for _, name := range pendingNames {
+		p := b.pending[name]
+		i := len(states)
+		states = append(states, written{name, p.kind})
+		for kg, bl := range p.blocks {
+			*blockOf(kg, i) = bl // the data is never changed, so it is shared
+		}
+	}
+
+	out := append([]byte(nil), snapshotMagic...)
+	out = binary.AppendUvarint(out, snapshotVersion)
+	out = binary.AppendUvarint(out, uint64(b.maxParallelism))
+	out = binary.AppendUvarint(out, uint64(len(states)))
+	for _, s := range states {
+		out = append(out, s.kind)
+		out = binary.AppendUvarint(out, uint64(len(s.name)))
+		out = append(out, s.name...)
+	}
+	out = binary.AppendUvarint(out, uint64(len(groups)))
+	for _, kg := range sortedKeys(groups) {
+		g := groups[kg]
+		out = binary.AppendUvarint(out, uint64(kg))
+		out = binary.AppendUvarint(out, uint64(len(g)))
+		for _, i := range sortedKeys(g) {
+			bl := g[i]
+			out = binary.AppendUvarint(out, uint64(i))
+			out = binary.AppendUvarint(out, uint64(bl.n))
+			out = binary.AppendUvarint(out, uint64(len(bl.data)))
+			out = append(out, bl.data...)
+		}
+	}
+	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli)), nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// reader reads the framing of a snapshot.
+type reader struct{ b []byte }
+
+func (r *reader) uvarint(what string) (uint64, error) {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		return 0, fmt.Errorf("%w: reading %s", ErrCorruptSnapshot, what)
+	}
+	r.b = r.b[n:]
+	return v, nil
+}
+
+// count reads a number that must be at most max.
+func (r *reader) count(what string, max int) (int, error) {
+	v, err := r.uvarint(what)
+	if err != nil {
+		return 0, err
+	}
+	if v > uint64(max) {
+		return 0, fmt.Errorf("%w: %s %d is above %d", ErrCorruptSnapshot, what, v, max)
+	}
+	return int(v), nil
+}
+
+func (r *reader) bytes(what string, n int) ([]byte, error) {
+	if n > len(r.b) {
+		return nil, fmt.Errorf("%w: %s of %d bytes with %d left", ErrCorruptSnapshot, what, n, len(r.b))
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v, nil
+}
+
+// read adds the key groups of kgs in snapshot s to b's pending state.
+func (b *heapBackend) read(s []byte, kgs keygroup.Range) error {
+	if len(s) < len(snapshotMagic)+4 || string(s[:len(snapshotMagic)]) != snapshotMagic {
+		return fmt.Errorf("%w: not a keyed-state snapshot", ErrCorruptSnapshot)
+	}
+	body := s[:len(s)-4]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(s[len(s)-4:]) {
+		return fmt.Errorf("%w: checksum mismatch", ErrCorruptSnapshot)
+	}
+	r := &reader{b: body[len(snapshotMagic):]}
+	v, err := r.uvarint("the version")
+	if err != nil {
+		return err
+	}
+	if v != snapshotVersion {
+		return fmt.Errorf("%w: version %d, want %d", ErrCorruptSnapshot, v, snapshotVersion)
+	}
+	mp, err := r.uvarint("the max parallelism")
+	if err != nil {
+		return err
+	}
+	if mp != uint64(b.maxParallelism) {
+		return fmt.Errorf("the snapshot has max parallelism %d, the backend %d; key groups cannot be mapped", mp, b.maxParallelism)
+	}
+	nstates, err := r.count("the number of states", len(r.b))
+	if err != nil {
+		return err
+	}
+	type st struct {
+		name string
+		kind byte
+	}
+	states := make([]st, nstates)
+	for i := range states {
+		k, err := r.bytes("a state's kind", 1)
+		if err != nil {
+			return err
+		}
+		if k[0] != kindTable && k[0] != kindTimers {
+			return fmt.Errorf("%w: state kind %d", ErrCorruptSnapshot, k[0])
+		}
+		n, err := r.count("a state name's length", len(r.b))
+		if err != nil {
+			return err
+		}
+		name, err := r.bytes("a state name", n)
+		if err != nil {
+			return err
+		}
+		states[i] = st{string(name), k[0]}
+		if p, ok := b.pending[states[i].name]; ok && p.kind != k[0] {
+			return fmt.Errorf("%w: %q is a %s in one snapshot and a %s in another", ErrCorruptSnapshot, name, kindName(p.kind), kindName(k[0]))
+		}
+		if _, ok := b.byName[states[i].name]; ok {
+			return fmt.Errorf("restoring %q: its state was created before the restore", name)
+		}
+	}
+	ngroups, err := r.count("the number of key groups", b.maxParallelism)
+	if err != nil {
+		return err
+	}
+	last := -1
+	for range ngroups {
+		kg, err := r.count("a key group", b.maxParallelism-1)
+		if err != nil {
+			return err
+		}
+		if kg <= last {
+			return fmt.Errorf("%w: key group %d after %d", ErrCorruptSnapshot, kg, last)
+		}
+		last = kg
+		nblocks, err := r.count("the number of blocks", nstates)
+		if err != nil {
+			return err
+		}
+		for range nblocks {
+			i, err := r.count("a state index", nstates-1)
+			if err != nil {
+				return err
+			}
+			n, err := r.count("the number of entries", len(r.b))
+			if err != nil {
+				return err
+			}
+			size, err := r.count("a block's length", len(r.b))
+			if err != nil {
+				return err
+			}
+			data, err := r.bytes("a block", size)
+			if err != nil {
+				return err
+			}
+			if !kgs.Contains(kg) {
+				continue
+			}
+			p := b.pending[states[i].name]
+			if p == nil {
+				p = &pendingState{kind: states[i].kind, blocks: map[int]block{}}
+				b.pending[states[i].name] = p
+			}
+			if _, dup := p.blocks[kg]; dup {
+				return fmt.Errorf("%w: %s %q has key group %d twice", ErrCorruptSnapshot, kindName(p.kind), states[i].name, kg)
+			}
+			p.blocks[kg] = block{n: n, data: data}
+		}
+	}
+	if len(r.b) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrCorruptSnapshot, len(r.b))
+	}
+	return nil
+}
+
+// entryCodec encodes values of one part of an entry.
+type entryCodec[T any] struct {
+	enc func(dst []byte, v T) ([]byte, error)
+	dec func(src []byte) (T, int, error)
+}
+
+func codecFor[T any](what string) (entryCodec[T], error) {
+	c, err := codec.Of[T]()
+	if err != nil {
+		return entryCodec[T]{}, fmt.Errorf("%w: %s: %w", ErrNotSnapshottable, what, err)
+	}
+	return entryCodec[T]{
+		enc: func(dst []byte, v T) (out []byte, err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = codec.Recovered(r)
+				}
+			}()
+			return c.Append(dst, v), nil
+		},
+		dec: c.Decode,
+	}, nil
+}
+
+// tableState is how a backend snapshots and restores tab.
+func tableState[K, N comparable, V any](spec TableSpec, tab Table[K, N, V]) *snapState {
+	s := &snapState{name: spec.Name, kind: kindTable, len: tab.Len}
+	kc, err1 := codecFor[K]("keys")
+	nc, err2 := codecFor[N]("namespaces")
+	var vc entryCodec[V]
+	var err3 error
+	if d := spec.State; d != nil {
+		vc.enc = func(dst []byte, v V) ([]byte, error) { return d.Encode(dst, v) }
+		vc.dec = func(src []byte) (V, int, error) {
+			// The descriptor decodes a whole value; the block frames it.
+			n, m := binary.Uvarint(src)
+			var zero V
+			if m <= 0 || n > uint64(len(src)-m) {
+				return zero, 0, fmt.Errorf("%w: a value's length", ErrCorruptSnapshot)
+			}
+			x, err := d.Decode(src[m : m+int(n)])
+			if err != nil {
+				return zero, 0, err
+			}
+			v, ok := x.(V)
+			if !ok {
+				return zero, 0, fmt.Errorf("%w: %s decoded a %T", ErrCorruptSnapshot, d, x)
+			}
+			return v, m + int(n), nil
+		}
+		enc := vc.enc
+		vc.enc = func(dst []byte, v V) ([]byte, error) {
+			b, err := enc(nil, v)
+			if err != nil {
+				return nil, err
+			}
+			return append(binary.AppendUvarint(dst, uint64(len(b))), b...), nil
+		}
+		if err := d.Err(); err != nil {
+			err3 = fmt.Errorf("%w: %s: %w", ErrNotSnapshottable, d, err)
+		}
+	} else {
+		vc, err3 = codecFor[V]("values")
+	}
+	if err := errors.Join(err1, err2, err3); err != nil {
+		s.encodeErr = err
+		return s
+	}
+	s.write = func(buf func(int) *[]byte, count func(int)) error {
+		var err error
+		for kg := range tab.MaxParallelism() {
+			tab.RangeKeyGroup(kg, func(k K, ns N, v V) bool {
+				p := buf(kg)
+				if *p, err = kc.enc(*p, k); err != nil {
+					return false
+				}
+				if *p, err = nc.enc(*p, ns); err != nil {
+					return false
+				}
+				if *p, err = vc.enc(*p, v); err != nil {
+					return false
+				}
+				count(kg)
+				return true
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	s.read = func(kg, n int, src []byte) (err error) {
+		defer recoverCorrupt(&err)
+		for range n {
+			k, m, err := kc.dec(src)
+			if err != nil {
+				return err
+			}
+			src = src[m:]
+			ns, m, err := nc.dec(src)
+			if err != nil {
+				return err
+			}
+			src = src[m:]
+			v, m, err := vc.dec(src)
+			if err != nil {
+				return err
+			}
+			src = src[m:]
+			if got := tab.KeyGroupOf(k); got != kg {
+				return fmt.Errorf("%w: key %v of key group %d filed under %d", ErrCorruptSnapshot, k, got, kg)
+			}
+			tab.Put(k, ns, v)
+		}
+		if len(src) != 0 {
+			return fmt.Errorf("%w: %d bytes after the entries", ErrCorruptSnapshot, len(src))
+		}
+		return nil
+	}
+	return s
+}
+
+// timerState is how a backend snapshots and restores q, whose timers go
+// to the key groups of their keys among maxParallelism.
+func timerState[K, N comparable](name string, q TimerQueue[K, N], maxParallelism int) *snapState {
+	s := &snapState{name: name, kind: kindTimers, len: q.Len}
+	kc, err1 := codecFor[K]("keys")
+	nc, err2 := codecFor[N]("namespaces")
+	hash, err3 := keyHasher[K]()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		s.encodeErr = err
+		return s
+	}
+	groupOf := func(k K) int { return keygroup.ForHash(hash(k), maxParallelism) }
+	s.write = func(buf func(int) *[]byte, count func(int)) error {
+		// Timers in time order, so a snapshot of the same timers is the
+		// same bytes.
+		var ts []Timer[K, N]
+		q.Range(func(t Timer[K, N]) bool { ts = append(ts, t); return true })
+		slices.SortStableFunc(ts, func(a, b Timer[K, N]) int {
+			switch {
+			case a.Time < b.Time:
+				return -1
+			case a.Time > b.Time:
+				return 1
+			}
+			return 0
+		})
+		var err error
+		for _, t := range ts {
+			kg := groupOf(t.Key)
+			p := buf(kg)
+			*p = binary.AppendVarint(*p, t.Time)
+			if *p, err = kc.enc(*p, t.Key); err != nil {
+				return err
+			}
+			if *p, err = nc.enc(*p, t.Namespace); err != nil {
+				return err
+			}
+			count(kg)
+		}
+		return nil
+	}
+	s.read = func(kg, n int, src []byte) (err error) {
+		defer recoverCorrupt(&err)
+		for range n {
+			tm, m := binary.Varint(src)
+			if m <= 0 {
+				return fmt.Errorf("%w: a timer's time", ErrCorruptSnapshot)
+			}
+			src = src[m:]
+			k, m, err := kc.dec(src)
+			if err != nil {
+				return err
+			}
+			src = src[m:]
+			ns, m, err := nc.dec(src)
+			if err != nil {
+				return err
+			}
+			src = src[m:]
+			if got := groupOf(k); got != kg {
+				return fmt.Errorf("%w: timer key %v of key group %d filed under %d", ErrCorruptSnapshot, k, got, kg)
+			}
+			q.Add(Timer[K, N]{Time: tm, Key: k, Namespace: ns})
+		}
+		if len(src) != 0 {
+			return fmt.Errorf("%w: %d bytes after the timers", ErrCorruptSnapshot, len(src))
+		}
+		return nil
+	}
+	return s
+}
+
+// recoverCorrupt turns a panic of a codec decoding corrupt input into an
+// error.
+func recoverCorrupt(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: decoding panicked: %v", ErrCorruptSnapshot, r)
+	}
+}
