@@ -1,6 +1,7 @@
 package statebackend
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,7 +24,8 @@ import (
 //
 // A table's entry is its key, namespace and value, each in its codec (the
 // descriptor's for user state, codec.Of for the operators' own tables); a
-// timer's is its time as a varint, then its key and namespace. Only key
+// timer's is its time as a varint, its rank in the queue as a uvarint,
+// then its key and namespace. Only key
 // groups and states with entries are written. Restoring reads one or more
 // snapshots and keeps the key groups of a range, which is how state moves
 // when a job is rescaled.
@@ -80,6 +82,8 @@ type snapState struct {
 	write func(kg func(groupOf int) *[]byte, count func(kg int)) error
 	// read decodes n entries of key group kg from src.
 	read func(kg, n int, src []byte) error
+	// done, if set, is called once every key group has been read.
+	done func()
 	len  func() int
 }
 
@@ -125,6 +129,9 @@ func (b *heapBackend) register(s *snapState) error {
 		if err := s.read(kg, bl.n, bl.data); err != nil {
 			return fmt.Errorf("restoring %s %q, key group %d: %w", kindName(s.kind), s.name, kg, err)
 		}
+	}
+	if s.done != nil {
+		s.done()
 	}
 	return nil
 }
@@ -502,24 +509,19 @@ func timerState[K, N comparable](name string, q TimerQueue[K, N], maxParallelism
 	}
 	groupOf := func(k K) int { return keygroup.ForHash(hash(k), maxParallelism) }
 	s.write = func(buf func(int) *[]byte, count func(int)) error {
-		// Timers in time order, so a snapshot of the same timers is the
-		// same bytes.
+		// Timers in time order and, within a time, in the order they were
+		// added (the order heapTimers.Range visits a time's timers in);
+		// each is written with its rank, so the restored queue fires
+		// timers of the same time in the same order.
 		var ts []Timer[K, N]
 		q.Range(func(t Timer[K, N]) bool { ts = append(ts, t); return true })
-		slices.SortStableFunc(ts, func(a, b Timer[K, N]) int {
-			switch {
-			case a.Time < b.Time:
-				return -1
-			case a.Time > b.Time:
-				return 1
-			}
-			return 0
-		})
+		slices.SortStableFunc(ts, func(a, b Timer[K, N]) int { return cmp.Compare(a.Time, b.Time) })
 		var err error
-		for _, t := range ts {
+		for rank, t := range ts {
 			kg := groupOf(t.Key)
 			p := buf(kg)
 			*p = binary.AppendVarint(*p, t.Time)
+			*p = binary.AppendUvarint(*p, uint64(rank))
 			if *p, err = kc.enc(*p, t.Key); err != nil {
 				return err
 			}
@@ -530,12 +532,22 @@ func timerState[K, N comparable](name string, q TimerQueue[K, N], maxParallelism
 		}
 		return nil
 	}
+	type ranked struct {
+		rank uint64
+		t    Timer[K, N]
+	}
+	var restored []ranked
 	s.read = func(kg, n int, src []byte) (err error) {
 		defer recoverCorrupt(&err)
 		for range n {
 			tm, m := binary.Varint(src)
 			if m <= 0 {
 				return fmt.Errorf("%w: a timer's time", ErrCorruptSnapshot)
+			}
+			src = src[m:]
+			rank, m := binary.Uvarint(src)
+			if m <= 0 {
+				return fmt.Errorf("%w: a timer's rank", ErrCorruptSnapshot)
 			}
 			src = src[m:]
 			k, m, err := kc.dec(src)
@@ -551,12 +563,21 @@ func timerState[K, N comparable](name string, q TimerQueue[K, N], maxParallelism
 			if got := groupOf(k); got != kg {
 				return fmt.Errorf("%w: timer key %v of key group %d filed under %d", ErrCorruptSnapshot, k, got, kg)
 			}
-			q.Add(Timer[K, N]{Time: tm, Key: k, Namespace: ns})
+			restored = append(restored, ranked{rank, Timer[K, N]{Time: tm, Key: k, Namespace: ns}})
 		}
 		if len(src) != 0 {
 			return fmt.Errorf("%w: %d bytes after the timers", ErrCorruptSnapshot, len(src))
 		}
 		return nil
+	}
+	s.done = func() {
+		slices.SortFunc(restored, func(a, b ranked) int {
+			return cmp.Or(cmp.Compare(a.t.Time, b.t.Time), cmp.Compare(a.rank, b.rank))
+		})
+		for _, r := range restored {
+			q.Add(r.t)
+		}
+		restored = nil
 	}
 	return s
 }

@@ -231,15 +231,20 @@ func TestRestoreSplitsAndMergesKeyGroups(t *testing.T) {
 	}
 }
 
+// TestRestoredTimersFireTheSame checks that restored timers fire in the
+// same order, also those of the same time.
 func TestRestoredTimersFireTheSame(t *testing.T) {
 	b := NewHeap(0)
 	f := newFixture(t, b)
 	f.fill(keys(30)...)
+	for _, k := range keys(40) {
+		f.timers.Add(timerOf(k, 500)) // many timers of one time, in an order
+	}
 	_, g := restore(t, 128, full(128), snapshot(t, b))
 	for {
 		a, ok1 := f.timers.Poll()
 		c, ok2 := g.timers.Poll()
-		if ok1 != ok2 || (ok1 && a.Time != c.Time) {
+		if ok1 != ok2 || a != c {
 			t.Fatalf("original fired %v %v, restored %v %v", a, ok1, c, ok2)
 		}
 		if !ok1 {
