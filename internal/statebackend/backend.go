@@ -9,6 +9,7 @@ import (
 	"container/heap"
 	"fmt"
 
+	"github.com/freshet-io/freshet/codec"
 	"github.com/freshet-io/freshet/internal/keygroup"
 	"github.com/freshet-io/freshet/state"
 )
@@ -37,6 +38,9 @@ type TableSpec struct {
 	// type of its values and their codec, which a backend that keeps bytes
 	// encodes them with. Nil for the operators' own tables.
 	State state.Descriptor
+	// Codec, for an operator's own table made with WithCodec, is the
+	// codec.Codec[V] of its values; nil means codec.Of[V].
+	Codec any
 	// InMemory returns the heap form of the table, a Table[K, N, V] whose
 	// entries are kept per key group of maxParallelism key groups (0 means
 	// keygroup.DefaultMaxParallelism). It fails when K cannot be hashed
@@ -145,9 +149,23 @@ func (b *heapBackend) NewTable(spec TableSpec) (any, error) {
 }
 func (*heapBackend) NewTimerQueue(spec TimerSpec) (any, error) { return spec.InMemory(), nil }
 
-// NewTable creates the table name in b.
-func NewTable[K, N comparable, V any](b Backend, name string) (Table[K, N, V], error) {
-	return newTable[K, N, V](b, TableSpec{Name: name})
+// NewTable creates the table name in b. Its keys, namespaces and values
+// are snapshotted in their codecs (codec.Of, or WithCodec's for values).
+func NewTable[K, N comparable, V any](b Backend, name string, opts ...TableOption[V]) (Table[K, N, V], error) {
+	spec := TableSpec{Name: name}
+	for _, o := range opts {
+		o(&spec)
+	}
+	return newTable[K, N, V](b, spec)
+}
+
+// TableOption configures a table of values of type V.
+type TableOption[V any] func(*TableSpec)
+
+// WithCodec encodes the table's values with c, for values codec.Of cannot
+// encode (an operator's Go pointers) or should not.
+func WithCodec[V any](c codec.Codec[V]) TableOption[V] {
+	return func(s *TableSpec) { s.Codec = c }
 }
 
 func newTable[K, N comparable, V any](b Backend, spec TableSpec) (Table[K, N, V], error) {

@@ -385,6 +385,11 @@ func codecFor[T any](what string) (entryCodec[T], error) {
 	if err != nil {
 		return entryCodec[T]{}, fmt.Errorf("%w: %s: %w", ErrNotSnapshottable, what, err)
 	}
+	return wrapCodec(c), nil
+}
+
+// wrapCodec returns c's encoding as errors, not panics.
+func wrapCodec[T any](c codec.Codec[T]) entryCodec[T] {
 	return entryCodec[T]{
 		enc: func(dst []byte, v T) (out []byte, err error) {
 			defer func() {
@@ -395,7 +400,7 @@ func codecFor[T any](what string) (entryCodec[T], error) {
 			return c.Append(dst, v), nil
 		},
 		dec: c.Decode,
-	}, nil
+	}
 }
 
 // tableState is how a backend snapshots and restores tab.
@@ -435,6 +440,10 @@ func tableState[K, N comparable, V any](spec TableSpec, tab Table[K, N, V]) *sna
 		if err := d.Err(); err != nil {
 			err3 = fmt.Errorf("%w: %s: %w", ErrNotSnapshottable, d, err)
 		}
+	} else if c, ok := spec.Codec.(codec.Codec[V]); ok {
+		vc = wrapCodec(c)
+	} else if spec.Codec != nil {
+		err3 = fmt.Errorf("%w: the table's codec is a %T, not a codec.Codec[%T]", ErrNotSnapshottable, spec.Codec, *new(V))
 	} else {
 		vc, err3 = codecFor[V]("values")
 	}

@@ -288,6 +288,38 @@ func TestSnapshotOfPointersFailsNamingTheTable(t *testing.T) {
 	}
 }
 
+// opaqueCodec encodes an *opaque as its number.
+type opaqueCodec struct{}
+
+func (opaqueCodec) Append(dst []byte, v *opaque) []byte { return binary.AppendVarint(dst, int64(v.n)) }
+func (opaqueCodec) Decode(src []byte) (*opaque, int, error) {
+	n, m := binary.Varint(src)
+	if m <= 0 {
+		return nil, 0, errors.New("bad opaque")
+	}
+	return &opaque{int(n)}, m, nil
+}
+
+func TestTableWithCodecIsSnapshotted(t *testing.T) {
+	b := NewHeap(0)
+	tab, err := NewTable[string, struct{}, *opaque](b, "opaque", WithCodec[*opaque](opaqueCodec{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.Put("a", struct{}{}, &opaque{7})
+	r, err := RestoreHeap(0, full(128), snapshot(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := NewTable[string, struct{}, *opaque](r, "opaque", WithCodec[*opaque](opaqueCodec{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := got.Get("a", struct{}{}); !ok || v.n != 7 {
+		t.Fatalf("restored %v, %v; want 7", v, ok)
+	}
+}
+
 func TestRestoreRefusesAnotherMaxParallelism(t *testing.T) {
 	b := NewHeap(64)
 	newFixture(t, b).fill("a")
