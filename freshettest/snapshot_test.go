@@ -189,20 +189,42 @@ func TestSnapshotRestoreTumblingEventTimeWindow(t *testing.T) {
 	checkRestore(t, build, steps, 41, func(e kv) string { return e.K }, func(e kv) string { return e.K })
 }
 
-func TestSnapshotOfSessionWindowsFailsNamingTheTable(t *testing.T) {
-	h := mustNew(t, func(in *freshet.Stream[kv]) *freshet.Stream[kv] {
-		w := freshet.Window(freshet.KeyBy(in, func(e kv) string { return e.K }), window.EventTimeSession[kv](10*time.Millisecond))
+func TestSnapshotRestoreSessionWindow(t *testing.T) {
+	build := func(in *freshet.Stream[kv]) *freshet.Stream[kv] {
+		w := freshet.Window(freshet.KeyBy(in, func(e kv) string { return e.K }), window.EventTimeSession[kv](40*time.Millisecond))
 		return freshet.WindowReduce(w, func(a, b kv) kv { return kv{a.K, a.V + b.V} })
+	}
+	steps := script(80, func(k string, i int) kv { return kv{k, i} })
+	for i := 50; i < 80; i++ { // a pause, then sessions of some keys close
+		steps[i].ts += 100
+	}
+	checkRestore(t, build, steps, 45, func(e kv) string { return e.K }, func(e kv) string { return e.K })
+}
+
+// hidden is an accumulator the codec cannot encode (unexported fields).
+type hidden struct{ sum int }
+
+type hiddenSum struct{}
+
+func (hiddenSum) CreateAccumulator() hidden { return hidden{} }
+func (hiddenSum) Add(v kv, a hidden) hidden { return hidden{a.sum + v.V} }
+func (hiddenSum) GetResult(a hidden) int    { return a.sum }
+func (hiddenSum) Merge(a, b hidden) hidden  { return hidden{a.sum + b.sum} }
+
+func TestSnapshotOfUnencodableStateFailsNamingTheTable(t *testing.T) {
+	h := mustNew(t, func(in *freshet.Stream[kv]) *freshet.Stream[int] {
+		w := freshet.Window(freshet.KeyBy(in, func(e kv) string { return e.K }), window.TumblingEventTime[kv](10*time.Millisecond, 0))
+		return freshet.WindowAggregate(w, freshet.AggregateFunction[kv, hidden, int](hiddenSum{}))
 	})
 	if _, err := h.Snapshot(); err != nil {
-		t.Fatalf("no sessions yet: %v", err)
+		t.Fatalf("no windows yet: %v", err)
 	}
 	if err := h.ProcessAt(kv{"a", 1}, 5); err != nil {
 		t.Fatal(err)
 	}
 	_, err := h.Snapshot()
-	if !errors.Is(err, statebackend.ErrNotSnapshottable) || !strings.Contains(err.Error(), `"merging-windows"`) {
-		t.Fatalf("Snapshot = %v; want ErrNotSnapshottable naming the merging-windows table", err)
+	if !errors.Is(err, statebackend.ErrNotSnapshottable) || !strings.Contains(err.Error(), `"window-contents"`) {
+		t.Fatalf("Snapshot = %v; want ErrNotSnapshottable naming the window-contents table", err)
 	}
 }
 
@@ -267,5 +289,89 @@ func TestRestoredProcessingTimersFire(t *testing.T) {
 	}
 	if got, want := r.Values(), []string{"a@100", "b@110", "c@120"}; !slices.Equal(got, want) {
 		t.Fatalf("restored processing-time timers fired %v, want %v", got, want)
+	}
+}
+
+// joinStep is an input of an interval join: an element of one side, or a
+// watermark of both.
+type joinStep struct {
+	left bool
+	e    kv
+	ts   int64
+	wm   bool
+}
+
+func TestSnapshotRestoreIntervalJoin(t *testing.T) {
+	build := func(a, b *freshet.Stream[kv]) *freshet.Stream[string] {
+		j := freshet.IntervalJoin(freshet.KeyBy(a, func(e kv) string { return e.K }), freshet.KeyBy(b, func(e kv) string { return e.K }))
+		j.Between(-20*time.Millisecond, 20*time.Millisecond)
+		return freshet.IntervalJoinApply(j, func(l, r kv) string { return fmt.Sprintf("%s:%d-%d", l.K, l.V, r.V) })
+	}
+	var steps []joinStep
+	for i := range 90 {
+		ts := int64(2*i + 1)
+		steps = append(steps, joinStep{left: i%2 == 0, e: kv{fmt.Sprintf("k%d", i*3%7), i}, ts: ts})
+		if i%6 == 5 {
+			steps = append(steps, joinStep{wm: true, ts: ts - 8})
+		}
+	}
+	run := func(h *freshettest.Harness2[kv, kv, string], steps []joinStep, keep func(string) bool) {
+		t.Helper()
+		for _, s := range steps {
+			var err error
+			switch {
+			case s.wm:
+				if err = h.Watermark1(s.ts); err == nil {
+					err = h.Watermark2(s.ts)
+				}
+			case keep != nil && !keep(s.e.K):
+			case s.left:
+				err = h.Process1At(s.e, s.ts)
+			default:
+				err = h.Process2At(s.e, s.ts)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	newH := func(opts ...freshettest.Option) *freshettest.Harness2[kv, kv, string] {
+		h, err := freshettest.New2(build, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = h.Close() })
+		return h
+	}
+	const cut = 70
+	full := newH()
+	run(full, steps, nil)
+	first := newH()
+	run(first, steps[:cut], nil)
+	snap, err := first.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Values()[len(first.Values()):]
+	if len(want) < 10 {
+		t.Fatalf("only %d joined pairs after the snapshot; the test wants more", len(want))
+	}
+
+	same := newH(freshettest.WithRestore(snap))
+	run(same, steps[cut:], nil)
+	if got := same.Values(); !slices.Equal(got, want) {
+		t.Fatalf("restored join\n got %v\nwant %v", got, want)
+	}
+
+	var all []string
+	for sub := range 2 {
+		h := newH(freshettest.WithRestore(snap), freshettest.WithSubtask(sub, 2))
+		run(h, steps[cut:], func(k string) bool { s, _ := freshettest.SubtaskOf(k, 0, 2); return s == sub })
+		all = append(all, h.Values()...)
+	}
+	slices.Sort(all)
+	sorted := slices.Sorted(slices.Values(want))
+	if !slices.Equal(all, sorted) {
+		t.Fatalf("both subtasks together\n got %v\nwant %v", all, sorted)
 	}
 }
