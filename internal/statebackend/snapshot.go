@@ -77,9 +77,10 @@ type snapState struct {
 	kind byte
 	// encodeErr says why the state's entries cannot be encoded.
 	encodeErr error
-	// write calls emit for every entry, appending its encoding to buf.
-	// buf is the buffer of the entry's key group.
-	write func(kg func(groupOf int) *[]byte, count func(kg int)) error
+	// write appends the encoding of every entry to the block of its key
+	// group and counts it there. A codec's Append may panic (see
+	// codec.EncodeError); the caller recovers.
+	write func(blockOf func(kg int) *block) error
 	// read decodes n entries of key group kg from src.
 	read func(kg, n int, src []byte) error
 	// done, if set, is called once every key group has been read.
@@ -183,8 +184,7 @@ func (b *heapBackend) Snapshot() ([]byte, error) {
 		}
 		i := len(states)
 		states = append(states, written{s.name, s.kind})
-		err := s.write(func(kg int) *[]byte { return &blockOf(kg, i).data }, func(kg int) { blockOf(kg, i).n++ })
-		if err != nil {
+		if err := writeState(s, func(kg int) *block { return blockOf(kg, i) }); err != nil {
 			return nil, fmt.Errorf("snapshotting %s %q: %w", kindName(s.kind), s.name, err)
 		}
 	}
@@ -228,6 +228,16 @@ func (b *heapBackend) Snapshot() ([]byte, error) {
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// writeState writes s, turning a codec's panic into an error.
+func writeState(s *snapState, blockOf func(kg int) *block) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = codec.Recovered(r)
+		}
+	}()
+	return s.write(blockOf)
+}
 
 // reader reads the framing of a snapshot.
 type reader struct{ b []byte }
@@ -391,14 +401,7 @@ func codecFor[T any](what string) (entryCodec[T], error) {
 // wrapCodec returns c's encoding as errors, not panics.
 func wrapCodec[T any](c codec.Codec[T]) entryCodec[T] {
 	return entryCodec[T]{
-		enc: func(dst []byte, v T) (out []byte, err error) {
-			defer func() {
-				if r := recover(); r != nil {
-					err = codec.Recovered(r)
-				}
-			}()
-			return c.Append(dst, v), nil
-		},
+		enc: func(dst []byte, v T) ([]byte, error) { return c.Append(dst, v), nil },
 		dec: c.Decode,
 	}
 }
@@ -430,11 +433,13 @@ func tableState[K, N comparable, V any](spec TableSpec, tab Table[K, N, V]) *sna
 			return v, m + int(n), nil
 		}
 		enc := vc.enc
+		var scratch []byte // the call's encoding, kept for the next call
 		vc.enc = func(dst []byte, v V) ([]byte, error) {
-			b, err := enc(nil, v)
+			b, err := enc(scratch[:0], v)
 			if err != nil {
 				return nil, err
 			}
+			scratch = b
 			return append(binary.AppendUvarint(dst, uint64(len(b))), b...), nil
 		}
 		if err := d.Err(); err != nil {
@@ -451,11 +456,15 @@ func tableState[K, N comparable, V any](spec TableSpec, tab Table[K, N, V]) *sna
 		s.encodeErr = err
 		return s
 	}
-	s.write = func(buf func(int) *[]byte, count func(int)) error {
+	s.write = func(blockOf func(int) *block) error {
 		var err error
 		for kg := range tab.MaxParallelism() {
+			var bl *block
 			tab.RangeKeyGroup(kg, func(k K, ns N, v V) bool {
-				p := buf(kg)
+				if bl == nil {
+					bl = blockOf(kg)
+				}
+				p := &bl.data
 				if *p, err = kc.enc(*p, k); err != nil {
 					return false
 				}
@@ -465,7 +474,7 @@ func tableState[K, N comparable, V any](spec TableSpec, tab Table[K, N, V]) *sna
 				if *p, err = vc.enc(*p, v); err != nil {
 					return false
 				}
-				count(kg)
+				bl.n++
 				return true
 			})
 			if err != nil {
@@ -517,18 +526,23 @@ func timerState[K, N comparable](name string, q TimerQueue[K, N], maxParallelism
 		return s
 	}
 	groupOf := func(k K) int { return keygroup.ForHash(hash(k), maxParallelism) }
-	s.write = func(buf func(int) *[]byte, count func(int)) error {
+	s.write = func(blockOf func(int) *block) error {
 		// Timers in time order and, within a time, in the order they were
 		// added (the order heapTimers.Range visits a time's timers in);
 		// each is written with its rank, so the restored queue fires
 		// timers of the same time in the same order.
-		var ts []Timer[K, N]
-		q.Range(func(t Timer[K, N]) bool { ts = append(ts, t); return true })
-		slices.SortStableFunc(ts, func(a, b Timer[K, N]) int { return cmp.Compare(a.Time, b.Time) })
+		type visited struct {
+			t Timer[K, N]
+			i int
+		}
+		var vs []visited
+		q.Range(func(t Timer[K, N]) bool { vs = append(vs, visited{t, len(vs)}); return true })
+		slices.SortFunc(vs, func(a, b visited) int { return cmp.Or(cmp.Compare(a.t.Time, b.t.Time), cmp.Compare(a.i, b.i)) })
 		var err error
-		for rank, t := range ts {
-			kg := groupOf(t.Key)
-			p := buf(kg)
+		for rank, v := range vs {
+			t := v.t
+			bl := blockOf(groupOf(t.Key))
+			p := &bl.data
 			*p = binary.AppendVarint(*p, t.Time)
 			*p = binary.AppendUvarint(*p, uint64(rank))
 			if *p, err = kc.enc(*p, t.Key); err != nil {
@@ -537,7 +551,7 @@ func timerState[K, N comparable](name string, q TimerQueue[K, N], maxParallelism
 			if *p, err = nc.enc(*p, t.Namespace); err != nil {
 				return err
 			}
-			count(kg)
+			bl.n++
 		}
 		return nil
 	}

@@ -398,3 +398,33 @@ func FuzzRestore(f *testing.F) {
 		_ = restoreAll(withCRC(body))
 	})
 }
+
+func TestRestoreRefusesOverlappingSnapshots(t *testing.T) {
+	b := NewHeap(0)
+	newFixture(t, b).fill(keys(5)...)
+	s := snapshot(t, b)
+	if _, err := RestoreHeap(0, full(128), s, s); !errors.Is(err, ErrCorruptSnapshot) {
+		t.Fatalf("RestoreHeap of one snapshot twice = %v; want ErrCorruptSnapshot", err)
+	}
+	r, err := RestoreHeap(0, full(128), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewTable[string, struct{}, int](r, "window-timers/event"); err == nil || !strings.Contains(err.Error(), "timer queue") {
+		t.Fatalf("a table restored from a timer queue: %v; want an error", err)
+	}
+}
+
+func BenchmarkSnapshot(b *testing.B) {
+	be := NewHeap(0)
+	f := newFixture(b, be)
+	f.fill(keys(10000)...)
+	b.ResetTimer()
+	for b.Loop() {
+		s, err := be.(Snapshotter).Snapshot()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(s)))
+	}
+}
