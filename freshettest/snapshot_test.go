@@ -86,22 +86,29 @@ func checkRestore[T any, OUT comparable](t *testing.T, build func(*freshet.Strea
 		}
 	})
 
-	t.Run("parallelism 2", func(t *testing.T) {
-		var rest []freshettest.Record[OUT]
-		for _, e := range want[len(before):] {
-			if !e.IsWatermark {
-				rest = append(rest, e.Record)
-			}
+	var rest []freshettest.Record[OUT]
+	for _, e := range want[len(before):] {
+		if !e.IsWatermark {
+			rest = append(rest, e.Record)
 		}
+	}
+	ownedBy := func(sub int) func(string) bool {
+		return func(k string) bool {
+			s, err := freshettest.SubtaskOf(k, 0, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s == sub
+		}
+	}
+	byText := func(a, b freshettest.Record[OUT]) int {
+		return cmp.Or(cmp.Compare(a.Timestamp, b.Timestamp), strings.Compare(fmt.Sprint(a.Value), fmt.Sprint(b.Value)))
+	}
+
+	t.Run("parallelism 2", func(t *testing.T) {
 		var all []freshettest.Record[OUT]
 		for sub := range 2 {
-			owns := func(k string) bool {
-				s, err := freshettest.SubtaskOf(k, 0, 2)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s == sub
-			}
+			owns := ownedBy(sub)
 			h := mustNew(t, build, freshettest.WithRestore(snap), freshettest.WithSubtask(sub, 2))
 			feed(t, h, steps[cut:], func(v T) bool { return owns(keyOf(v)) })
 			got := h.Records()
@@ -119,13 +126,34 @@ func checkRestore[T any, OUT comparable](t *testing.T, build func(*freshet.Strea
 			}
 			all = append(all, got...)
 		}
-		byText := func(a, b freshettest.Record[OUT]) int {
-			return cmp.Or(cmp.Compare(a.Timestamp, b.Timestamp), strings.Compare(fmt.Sprint(a.Value), fmt.Sprint(b.Value)))
-		}
 		slices.SortFunc(all, byText)
-		slices.SortFunc(rest, byText)
-		if !slices.Equal(all, rest) {
-			t.Fatalf("both subtasks together\n got %v\nwant %v", all, rest)
+		sorted := slices.SortedFunc(slices.Values(rest), byText)
+		if !slices.Equal(all, sorted) {
+			t.Fatalf("both subtasks together\n got %v\nwant %v", all, sorted)
+		}
+	})
+
+	// Two subtasks of parallelism 2 run the first part; their snapshots,
+	// merged, restore one subtask of parallelism 1.
+	t.Run("parallelism 2 into 1", func(t *testing.T) {
+		var snaps []*freshettest.Snapshot
+		for sub := range 2 {
+			owns := ownedBy(sub)
+			h := mustNew(t, build, freshettest.WithSubtask(sub, 2))
+			feed(t, h, steps[:cut], func(v T) bool { return owns(keyOf(v)) })
+			s, err := h.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			snaps = append(snaps, s)
+		}
+		h := mustNew(t, build, freshettest.WithRestore(snaps...))
+		feed(t, h, steps[cut:], nil)
+		// Timers of one time from the two old subtasks may fire in
+		// another order than in one uninterrupted subtask.
+		got := slices.SortedFunc(slices.Values(h.Records()), byText)
+		if sorted := slices.SortedFunc(slices.Values(rest), byText); !slices.Equal(got, sorted) {
+			t.Fatalf("merged restore\n got %v\nwant %v", got, sorted)
 		}
 	})
 }
