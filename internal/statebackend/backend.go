@@ -129,18 +129,19 @@ func newHeap(maxParallelism int) *heapBackend {
 	if maxParallelism <= 0 {
 		maxParallelism = keygroup.DefaultMaxParallelism
 	}
-	return &heapBackend{maxParallelism: maxParallelism, byName: map[string]*snapState{}, pending: map[string]*pendingState{}}
+	return &heapBackend{maxParallelism: maxParallelism, byName: map[stateID]*snapState{}, pending: map[stateID]*pendingState{}}
 }
 
 type heapBackend struct {
 	maxParallelism int
 	// states are the tables and timer queues made, in order, for
-	// snapshots; byName finds them by name.
+	// snapshots; byName finds them by kind and name (a table and a timer
+	// queue may share a name).
 	states []*snapState
-	byName map[string]*snapState
+	byName map[stateID]*snapState
 	// pending holds restored states no table or queue has claimed yet;
 	// a snapshot writes them as they are.
-	pending map[string]*pendingState
+	pending map[stateID]*pendingState
 }
 
 func (*heapBackend) Name() string { return "heap" }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
+	"strings"
 
 	"github.com/freshet-io/freshet/codec"
 	"github.com/freshet-io/freshet/internal/keygroup"
@@ -88,9 +89,16 @@ type snapState struct {
 	len  func() int
 }
 
+// stateID names a table or timer queue of a backend.
+type stateID struct {
+	kind byte
+	name string
+}
+
+func (id stateID) String() string { return fmt.Sprintf("%s %q", kindName(id.kind), id.name) }
+
 // pendingState is restored state waiting for its table or queue.
 type pendingState struct {
-	kind   byte
 	blocks map[int]block // by key group
 }
 
@@ -109,19 +117,17 @@ type registrar interface {
 func (b *heapBackend) keyGroups() int { return b.maxParallelism }
 
 func (b *heapBackend) register(s *snapState) error {
-	if _, dup := b.byName[s.name]; dup {
-		return fmt.Errorf("creating state %q: the backend already holds state of that name", s.name)
+	id := stateID{s.kind, s.name}
+	if _, dup := b.byName[id]; dup {
+		return fmt.Errorf("creating %s: the backend already holds one of that name", id)
 	}
-	b.byName[s.name] = s
+	b.byName[id] = s
 	b.states = append(b.states, s)
-	p, ok := b.pending[s.name]
+	p, ok := b.pending[id]
 	if !ok {
 		return nil
 	}
-	delete(b.pending, s.name)
-	if p.kind != s.kind {
-		return fmt.Errorf("restoring %q: the snapshot holds a %s, not a %s", s.name, kindName(p.kind), kindName(s.kind))
-	}
+	delete(b.pending, id)
 	if s.encodeErr != nil {
 		return fmt.Errorf("restoring %q: %w", s.name, s.encodeErr)
 	}
@@ -188,15 +194,15 @@ func (b *heapBackend) Snapshot() ([]byte, error) {
 			return nil, fmt.Errorf("snapshotting %s %q: %w", kindName(s.kind), s.name, err)
 		}
 	}
-	pendingNames := make([]string, 0, len(b.pending))
-	for name := range b.pending {
-		pendingNames = append(pendingNames, name)
+	pendingIDs := make([]stateID, 0, len(b.pending))
+	for id := range b.pending {
+		pendingIDs = append(pendingIDs, id)
 	}
-	slices.Sort(pendingNames)
-	for _, name := range pendingNames {
-		p := b.pending[name]
+	slices.SortFunc(pendingIDs, func(a, b stateID) int { return cmp.Or(cmp.Compare(a.kind, b.kind), strings.Compare(a.name, b.name)) })
+	for _, id := range pendingIDs {
+		p := b.pending[id]
 		i := len(states)
-		states = append(states, written{name, p.kind})
+		states = append(states, written{id.name, id.kind})
 		for kg, bl := range p.blocks {
 			*blockOf(kg, i) = bl // the data is never changed, so it is shared
 		}
@@ -300,11 +306,7 @@ func (b *heapBackend) read(s []byte, kgs keygroup.Range) error {
 	if err != nil {
 		return err
 	}
-	type st struct {
-		name string
-		kind byte
-	}
-	states := make([]st, nstates)
+	states := make([]stateID, nstates)
 	for i := range states {
 		k, err := r.bytes("a state's kind", 1)
 		if err != nil {
@@ -321,12 +323,9 @@ func (b *heapBackend) read(s []byte, kgs keygroup.Range) error {
 		if err != nil {
 			return err
 		}
-		states[i] = st{string(name), k[0]}
-		if p, ok := b.pending[states[i].name]; ok && p.kind != k[0] {
-			return fmt.Errorf("%w: %q is a %s in one snapshot and a %s in another", ErrCorruptSnapshot, name, kindName(p.kind), kindName(k[0]))
-		}
-		if _, ok := b.byName[states[i].name]; ok {
-			return fmt.Errorf("restoring %q: its state was created before the restore", name)
+		states[i] = stateID{k[0], string(name)}
+		if _, ok := b.byName[states[i]]; ok {
+			return fmt.Errorf("restoring %s: it was created before the restore", states[i])
 		}
 	}
 	ngroups, err := r.count("the number of key groups", b.maxParallelism)
@@ -367,13 +366,13 @@ func (b *heapBackend) read(s []byte, kgs keygroup.Range) error {
 			if !kgs.Contains(kg) {
 				continue
 			}
-			p := b.pending[states[i].name]
+			p := b.pending[states[i]]
 			if p == nil {
-				p = &pendingState{kind: states[i].kind, blocks: map[int]block{}}
-				b.pending[states[i].name] = p
+				p = &pendingState{blocks: map[int]block{}}
+				b.pending[states[i]] = p
 			}
 			if _, dup := p.blocks[kg]; dup {
-				return fmt.Errorf("%w: %s %q has key group %d twice", ErrCorruptSnapshot, kindName(p.kind), states[i].name, kg)
+				return fmt.Errorf("%w: %s has key group %d twice", ErrCorruptSnapshot, states[i], kg)
 			}
 			p.blocks[kg] = block{n: n, data: data}
 		}

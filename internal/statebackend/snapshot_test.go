@@ -406,12 +406,36 @@ func TestRestoreRefusesOverlappingSnapshots(t *testing.T) {
 	if _, err := RestoreHeap(0, full(128), s, s); !errors.Is(err, ErrCorruptSnapshot) {
 		t.Fatalf("RestoreHeap of one snapshot twice = %v; want ErrCorruptSnapshot", err)
 	}
-	r, err := RestoreHeap(0, full(128), s)
+}
+
+// TestTableAndTimerQueueMayShareAName: user state may be named as the
+// operator's timer queue is.
+func TestTableAndTimerQueueMayShareAName(t *testing.T) {
+	b := NewHeap(0)
+	tab, err := NewTable[string, struct{}, int](b, "timers/event")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewTable[string, struct{}, int](r, "window-timers/event"); err == nil || !strings.Contains(err.Error(), "timer queue") {
-		t.Fatalf("a table restored from a timer queue: %v; want an error", err)
+	q, err := NewTimerQueue[string, struct{}](b, "timers/event")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.Put("a", struct{}{}, 1)
+	q.Add(Timer[string, struct{}]{Time: 5, Key: "a"})
+	r, err := RestoreHeap(0, full(128), snapshot(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q2, err := NewTimerQueue[string, struct{}](r, "timers/event")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab2, err := NewTable[string, struct{}, int](r, "timers/event")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := tab2.Get("a", struct{}{}); v != 1 || q2.Len() != 1 {
+		t.Fatalf("restored value %d and %d timers; want 1 and 1", v, q2.Len())
 	}
 }
 
