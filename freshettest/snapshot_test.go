@@ -403,3 +403,38 @@ func TestSnapshotRestoreIntervalJoin(t *testing.T) {
 		t.Fatalf("both subtasks together\n got %v\nwant %v", all, sorted)
 	}
 }
+
+// FuzzRestoreHarness restores a keyed process function from arbitrary
+// bytes: an error or a harness, never a panic.
+func FuzzRestoreHarness(f *testing.F) {
+	build := func(in *freshet.Stream[string]) *freshet.Stream[string] {
+		return freshet.KeyedProcess(freshet.KeyBy(in, func(s string) string { return s }),
+			freshet.KeyedProcessFunction[string, string, string](countThenFire{}))
+	}
+	h, err := freshettest.New(build)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i, k := range []string{"a", "b", "a"} {
+		_ = h.ProcessAt(k, int64(i))
+	}
+	snap, err := h.Snapshot()
+	if err != nil {
+		f.Fatal(err)
+	}
+	b, _ := snap.MarshalBinary()
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s freshettest.Snapshot
+		if s.UnmarshalBinary(b) != nil {
+			return
+		}
+		r, err := freshettest.New(build, freshettest.WithRestore(&s))
+		if err != nil {
+			return
+		}
+		defer r.Close()
+		_ = r.ProcessAt("a", 10)
+		_ = r.Watermark(100)
+	})
+}
