@@ -62,6 +62,8 @@ type Snapshotter interface {
 // state of a table or timer queue is decoded when it is created under the
 // name it was written with; a snapshot taken before then carries it on.
 // Two snapshots holding the same state in the same key group are an error.
+// The backend keeps parts of snapshots until their state is decoded, so
+// they must not be changed afterwards.
 func RestoreHeap(maxParallelism int, kgs keygroup.Range, snapshots ...[]byte) (Backend, error) {
 	b := newHeap(maxParallelism)
 	for i, s := range snapshots {
