@@ -12,3 +12,5 @@ fuzz:
 	go test ./codec -run '^$$' -fuzz FuzzDecodeSample -fuzztime 30s
 	go test ./internal/checkpoint/storage -run '^$$' -fuzz 'FuzzDecodeMetadata$$' -fuzztime 30s
 	go test ./internal/checkpoint/storage -run '^$$' -fuzz FuzzDecodeMetadataBody -fuzztime 30s
+	go test ./internal/statebackend -run '^$$' -fuzz FuzzRestore -fuzztime 30s
+	go test ./freshettest -run '^$$' -fuzz FuzzRestoreHarness -fuzztime 30s

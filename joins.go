@@ -272,7 +272,8 @@ func newJoinBuffer[K comparable, T any](b statebackend.Backend, name string) (*j
 	if j.buckets, err = statebackend.NewTable[K, int64, []T](b, name); err != nil {
 		return j, err
 	}
-	j.times, err = statebackend.NewTable[K, struct{}, *btree.BTreeG[int64]](b, name+"/timestamps")
+	j.times, err = statebackend.NewTable[K, struct{}, *btree.BTreeG[int64]](b, name+"/timestamps",
+		statebackend.WithCodec[*btree.BTreeG[int64]](joinTimesCodec{free: j.free}))
 	return j, err
 }
 
@@ -343,8 +344,9 @@ func (j *joinBuffer[K, T]) remove(k K, ts int64) {
 // joinCleanup is the namespace of a cleanup timer: which side's buffer and
 // which timestamp's elements it removes.
 type joinCleanup struct {
-	right bool
-	ts    int64
+	// Exported for the timer queue's codec.
+	Right bool
+	TS    int64
 }
 
 // addSat adds without overflowing.
@@ -444,7 +446,7 @@ func (o *intervalJoinOp[A, B, K, OUT]) ProcessElement1(r operator.Record[A]) err
 	if o.upper > 0 {
 		cleanup = addSat(ts, o.upper)
 	}
-	o.timers.RegisterEventTimer(key, joinCleanup{ts: ts}, cleanup)
+	o.timers.RegisterEventTimer(key, joinCleanup{TS: ts}, cleanup)
 	return nil
 }
 
@@ -472,7 +474,7 @@ func (o *intervalJoinOp[A, B, K, OUT]) ProcessElement2(r operator.Record[B]) err
 	if o.lower < 0 {
 		cleanup = addSat(ts, -o.lower)
 	}
-	o.timers.RegisterEventTimer(key, joinCleanup{right: true, ts: ts}, cleanup)
+	o.timers.RegisterEventTimer(key, joinCleanup{Right: true, TS: ts}, cleanup)
 	return nil
 }
 
@@ -487,10 +489,10 @@ func (o *intervalJoinOp[A, B, K, OUT]) onTimer(d operator.TimeDomain, t statebac
 	if d != operator.EventTime {
 		return nil
 	}
-	if t.Namespace.right {
-		o.right.remove(t.Key, t.Namespace.ts)
+	if t.Namespace.Right {
+		o.right.remove(t.Key, t.Namespace.TS)
 	} else {
-		o.left.remove(t.Key, t.Namespace.ts)
+		o.left.remove(t.Key, t.Namespace.TS)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/freshet-io/freshet/codec"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
 	"github.com/freshet-io/freshet/internal/statebackend"
@@ -404,8 +405,9 @@ type windowOp[T any, K comparable, W window.Window, ACC, FIN, OUT any] struct {
 }
 
 type trigNS[W window.Window] struct {
-	w    W
-	name string
+	// Exported for the table's codec.
+	Window W
+	Name   string
 }
 
 func (o *windowOp[T, K, W, ACC, FIN, OUT]) Open(c *operator.Context) error {
@@ -421,7 +423,13 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) Open(c *operator.Context) error {
 	if o.trig, err = statebackend.NewTable[K, trigNS[W], int64](b, "trigger-state"); err != nil {
 		return err
 	}
-	if o.merging, err = statebackend.NewTable[K, struct{}, *window.MergingWindowSet[W]](b, "merging-windows"); err != nil {
+	var setCodec []statebackend.TableOption[*window.MergingWindowSet[W]]
+	if m, ok := o.cfg.assigner.(window.WindowMerger[W]); ok {
+		if wc, err := codec.Of[W](); err == nil {
+			setCodec = append(setCodec, statebackend.WithCodec[*window.MergingWindowSet[W]](mergingSetCodec[W]{merger: m, w: wc}))
+		}
+	}
+	if o.merging, err = statebackend.NewTable[K, struct{}, *window.MergingWindowSet[W]](b, "merging-windows", setCodec...); err != nil {
 		return err
 	}
 	if o.timers, err = operator.NewTimerService(b, "window-timers", c.Timers, o.onTimer); err != nil {

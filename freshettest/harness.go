@@ -16,6 +16,10 @@
 // The operators run as one chain of subtask 0 of parallelism 1 unless
 // WithSubtask says otherwise; keyed operators own the key groups that
 // subtask would own.
+//
+// Snapshot captures the operators' keyed state and timers, and
+// WithRestore builds a harness from snapshots, at the same or another
+// parallelism, as a job restored from a checkpoint.
 package freshettest
 
 import (
@@ -29,6 +33,7 @@ import (
 	"github.com/freshet-io/freshet/internal/bridge"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/internal/statebackend"
 	"github.com/freshet-io/freshet/internal/task"
 	"github.com/freshet-io/freshet/internal/valve"
 	"github.com/freshet-io/freshet/sink"
@@ -68,6 +73,7 @@ type config struct {
 	now                                  int64
 	channels                             int
 	sides                                map[string]sideSpec
+	restore                              []*Snapshot
 }
 
 // WithInputChannels gives each input n channels, as a subtask reading n
@@ -109,14 +115,16 @@ func CaptureSideOutput[X any](tag freshet.OutputTag[X]) Option {
 
 // core is what one- and two-input harnesses share.
 type core[OUT any] struct {
-	cfg    config
-	chain  *task.Chain
-	out    capture[OUT]
-	sides  map[string]sideCapture
-	timers harnessTimers
-	ctx    context.Context
-	cancel context.CancelFunc
-	closed bool
+	cfg      config
+	nodes    []*graph.Node
+	backends []statebackend.Backend // per operator
+	chain    *task.Chain
+	out      capture[OUT]
+	sides    map[string]sideCapture
+	timers   harnessTimers
+	ctx      context.Context
+	cancel   context.CancelFunc
+	closed   bool
 }
 
 type sideCapture interface {
@@ -252,6 +260,11 @@ func (c *core[OUT]) build(nodes []*graph.Node) error {
 		c.sides[id] = s.new()
 		sideTypes[id] = s.typ
 	}
+	backends, err := backendsFor(c.cfg, nodes)
+	if err != nil {
+		return err
+	}
+	c.nodes, c.backends = nodes, backends
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	last := len(nodes) - 1
 	chain, err := task.NewChain(nodes, c.cfg.subtask, c.cfg.attempt, task.Ends{
@@ -273,6 +286,7 @@ func (c *core[OUT]) build(nodes []*graph.Node) error {
 	if err != nil {
 		return err
 	}
+	chain.UseBackends(backends)
 	c.timers.now = &c.cfg.now
 	return chain.Open(operator.Context{
 		Ctx: c.ctx, JobName: "freshettest", Subtask: c.cfg.subtask,

@@ -49,7 +49,13 @@ func NewTimerService[K, N comparable](b statebackend.Backend, name string, pts P
 	if err != nil {
 		return nil, err
 	}
-	return &TimerService[K, N]{event: ev, proc: pr, pts: pts, onTimer: onTimer, watermark: math.MinInt64, scheduled: math.MaxInt64}, nil
+	s := &TimerService[K, N]{event: ev, proc: pr, pts: pts, onTimer: onTimer, watermark: math.MinInt64, scheduled: math.MaxInt64}
+	// Processing-time timers restored from a snapshot need a wake-up.
+	if t, ok := pr.Peek(); ok && pts != nil {
+		s.scheduled = t.Time
+		pts.Schedule(t.Time, s.fireProcessing)
+	}
+	return s, nil
 }
 
 // Watermark is the current event time: the last watermark the operator saw.

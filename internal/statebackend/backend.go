@@ -9,6 +9,8 @@ import (
 	"container/heap"
 	"fmt"
 
+	"github.com/freshet-io/freshet/codec"
+	"github.com/freshet-io/freshet/internal/keygroup"
 	"github.com/freshet-io/freshet/state"
 )
 
@@ -36,6 +38,9 @@ type TableSpec struct {
 	// type of its values and their codec, which a backend that keeps bytes
 	// encodes them with. Nil for the operators' own tables.
 	State state.Descriptor
+	// Codec, for an operator's own table made with WithCodec, is the
+	// codec.Codec[V] of its values; nil means codec.Of[V].
+	Codec any
 	// InMemory returns the heap form of the table, a Table[K, N, V] whose
 	// entries are kept per key group of maxParallelism key groups (0 means
 	// keygroup.DefaultMaxParallelism). It fails when K cannot be hashed
@@ -115,19 +120,53 @@ type TimerQueue[K, N comparable] interface {
 // NewHeap returns the heap backend: state as Go values in maps, per key
 // group of maxParallelism key groups (0 means
 // keygroup.DefaultMaxParallelism).
-func NewHeap(maxParallelism int) Backend { return heapBackend{maxParallelism: maxParallelism} }
+//
+// The heap backend is a Snapshotter: it writes every table and timer queue
+// it made, key group by key group (see Snapshot).
+func NewHeap(maxParallelism int) Backend { return newHeap(maxParallelism) }
 
-type heapBackend struct{ maxParallelism int }
+func newHeap(maxParallelism int) *heapBackend {
+	if maxParallelism <= 0 {
+		maxParallelism = keygroup.DefaultMaxParallelism
+	}
+	return &heapBackend{maxParallelism: maxParallelism, byName: map[stateID]*snapState{}, pending: map[stateID]*pendingState{}}
+}
 
-func (heapBackend) Name() string { return "heap" }
-func (b heapBackend) NewTable(spec TableSpec) (any, error) {
+type heapBackend struct {
+	maxParallelism int
+	// states are the tables and timer queues made, in order, for
+	// snapshots; byName finds them by kind and name (a table and a timer
+	// queue may share a name).
+	states []*snapState
+	byName map[stateID]*snapState
+	// pending holds restored states no table or queue has claimed yet;
+	// a snapshot writes them as they are.
+	pending map[stateID]*pendingState
+}
+
+func (*heapBackend) Name() string { return "heap" }
+func (b *heapBackend) NewTable(spec TableSpec) (any, error) {
 	return spec.InMemory(b.maxParallelism)
 }
-func (heapBackend) NewTimerQueue(spec TimerSpec) (any, error) { return spec.InMemory(), nil }
+func (*heapBackend) NewTimerQueue(spec TimerSpec) (any, error) { return spec.InMemory(), nil }
 
-// NewTable creates the table name in b.
-func NewTable[K, N comparable, V any](b Backend, name string) (Table[K, N, V], error) {
-	return newTable[K, N, V](b, TableSpec{Name: name})
+// NewTable creates the table name in b. Its keys, namespaces and values
+// are snapshotted in their codecs (codec.Of, or WithCodec's for values).
+func NewTable[K, N comparable, V any](b Backend, name string, opts ...TableOption[V]) (Table[K, N, V], error) {
+	spec := TableSpec{Name: name}
+	for _, o := range opts {
+		o(&spec)
+	}
+	return newTable[K, N, V](b, spec)
+}
+
+// TableOption configures a table of values of type V.
+type TableOption[V any] func(*TableSpec)
+
+// WithCodec encodes the table's values with c, for values codec.Of cannot
+// encode (an operator's Go pointers) or should not.
+func WithCodec[V any](c codec.Codec[V]) TableOption[V] {
+	return func(s *TableSpec) { s.Codec = c }
 }
 
 func newTable[K, N comparable, V any](b Backend, spec TableSpec) (Table[K, N, V], error) {
@@ -145,6 +184,11 @@ func newTable[K, N comparable, V any](b Backend, spec TableSpec) (Table[K, N, V]
 	tab, ok := t.(Table[K, N, V])
 	if !ok {
 		return nil, fmt.Errorf("creating state table %q: the %s backend returned %T", name, b.Name(), t)
+	}
+	if r, ok := b.(registrar); ok {
+		if err := r.register(tableState(spec, tab)); err != nil {
+			return nil, err
+		}
 	}
 	return tab, nil
 }
@@ -169,6 +213,11 @@ func NewTimerQueue[K, N comparable](b Backend, name string) (TimerQueue[K, N], e
 	tq, ok := q.(TimerQueue[K, N])
 	if !ok {
 		return nil, fmt.Errorf("creating timer queue %q: the %s backend returned %T", name, b.Name(), q)
+	}
+	if r, ok := b.(registrar); ok {
+		if err := r.register(timerState(name, tq, r.keyGroups())); err != nil {
+			return nil, err
+		}
 	}
 	return tq, nil
 }

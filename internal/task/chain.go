@@ -9,6 +9,7 @@ import (
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/keygroup"
 	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/internal/statebackend"
 )
 
 // Chain is the operators of one chain: made from their graph nodes, wired
@@ -22,6 +23,8 @@ type Chain struct {
 	failure *operator.Failure
 	subtask int
 	attempt int
+	// backends, if set, holds operator i's state backend at i.
+	backends []statebackend.Backend
 }
 
 // Ends says where the outputs that leave a chain go.
@@ -160,6 +163,11 @@ func combine(typ graph.Type, outs []any) any {
 	return typ.FanOut(outs)
 }
 
+// UseBackends gives operator i the state backend bs[i] (nil for the
+// default heap backend); call it before Open. A test harness restores
+// operators from snapshots through it.
+func (c *Chain) UseBackends(bs []statebackend.Backend) { c.backends = bs }
+
 // Ops are the chain's operators, in order.
 func (c *Chain) Ops() []operator.Operator { return c.ops }
 
@@ -180,6 +188,9 @@ func (c *Chain) Open(tmpl operator.Context) error {
 			oc := tmpl
 			oc.TaskName, oc.Index, oc.MaxParallelism = n.Name, i, n.MaxParallelism
 			oc.Current, oc.Failure = &c.cur, c.failure
+			if i < len(c.backends) && c.backends[i] != nil {
+				oc.Backend = c.backends[i]
+			}
 			if tmpl.Timers != nil {
 				oc.Timers = opTimers{ProcessingTimeService: tmpl.Timers, cur: &c.cur, idx: i}
 			}
