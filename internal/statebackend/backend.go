@@ -241,7 +241,60 @@ type heapTimers[K, N comparable] struct {
 type bucket[K, N comparable] struct {
 	time  int64
 	slots []slot[K, N]
-	live  nsMap[K, N, int] // index into slots
+	n     int // live timers
+	// live indexes slots once the bucket holds more than smallBucket of
+	// them; a smaller bucket (a time few timers share, as the interval
+	// join's cleanup timers) is searched slot by slot, and costs no map.
+	live    nsMap[K, N, int]
+	indexed bool
+}
+
+// smallBucket is the most timers a bucket searches without an index.
+const smallBucket = 8
+
+// find returns the slot of the live timer of k and ns.
+func (b *bucket[K, N]) find(k K, ns N) (int, bool) {
+	if b.indexed {
+		return b.live.get(k, ns)
+	}
+	e := entryKey[K, N]{k, ns}
+	for i := range b.slots {
+		if s := &b.slots[i]; !s.dead && s.e == e {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// add appends the timer of k and ns, indexing the bucket once it grows
+// past smallBucket.
+func (b *bucket[K, N]) add(k K, ns N) {
+	b.slots = append(b.slots, slot[K, N]{e: entryKey[K, N]{k, ns}})
+	b.n++
+	switch {
+	case b.indexed:
+		b.live.put(k, ns, len(b.slots)-1)
+	case len(b.slots) > smallBucket:
+		if b.live.byNS == nil {
+			b.live = newNSMap[K, N, int]()
+		}
+		for i, s := range b.slots {
+			if !s.dead {
+				b.live.put(s.e.k, s.e.ns, i)
+			}
+		}
+		b.indexed = true
+	}
+}
+
+// remove marks slot i dead.
+func (b *bucket[K, N]) remove(i int) {
+	s := &b.slots[i]
+	s.dead = true
+	b.n--
+	if b.indexed {
+		b.live.delete(s.e.k, s.e.ns)
+	}
 }
 
 type slot[K, N comparable] struct {
@@ -272,7 +325,7 @@ func (h *heapTimers[K, N]) bucketFor(t int64, create bool) *bucket[K, N] {
 			b, h.spare = h.spare, nil
 			b.time = t
 		} else {
-			b = &bucket[K, N]{time: t, live: newNSMap[K, N, int]()}
+			b = &bucket[K, N]{time: t}
 		}
 		h.buckets[t] = b
 		heap.Push(&h.times, t)
@@ -285,12 +338,10 @@ func (h *heapTimers[K, N]) bucketFor(t int64, create bool) *bucket[K, N] {
 
 func (h *heapTimers[K, N]) Add(t Timer[K, N]) bool {
 	b := h.bucketFor(t.Time, true)
-	e := entryKey[K, N]{t.Key, t.Namespace}
-	if _, ok := b.live.get(t.Key, t.Namespace); ok {
+	if _, ok := b.find(t.Key, t.Namespace); ok {
 		return false
 	}
-	b.live.put(t.Key, t.Namespace, len(b.slots))
-	b.slots = append(b.slots, slot[K, N]{e: e})
+	b.add(t.Key, t.Namespace)
 	h.n++
 	return true
 }
@@ -300,12 +351,11 @@ func (h *heapTimers[K, N]) Remove(t Timer[K, N]) bool {
 	if b == nil {
 		return false
 	}
-	i, ok := b.live.get(t.Key, t.Namespace)
+	i, ok := b.find(t.Key, t.Namespace)
 	if !ok {
 		return false
 	}
-	b.live.delete(t.Key, t.Namespace)
-	b.slots[i].dead = true
+	b.remove(i)
 	h.n--
 	h.trim(b)
 	return true
@@ -316,7 +366,7 @@ func (h *heapTimers[K, N]) trim(b *bucket[K, N]) {
 	for len(b.slots) > 0 && b.slots[len(b.slots)-1].dead {
 		b.slots = b.slots[:len(b.slots)-1]
 	}
-	if b.live.n == 0 {
+	if b.n == 0 {
 		b.slots = b.slots[:0]
 	}
 }
@@ -326,7 +376,7 @@ func (h *heapTimers[K, N]) trim(b *bucket[K, N]) {
 func (h *heapTimers[K, N]) head() *bucket[K, N] {
 	for len(h.times) > 0 {
 		b := h.buckets[h.times[0]]
-		if b.live.n > 0 {
+		if b.n > 0 {
 			return b
 		}
 		heap.Pop(&h.times)
@@ -334,7 +384,8 @@ func (h *heapTimers[K, N]) head() *bucket[K, N] {
 		if h.last == b {
 			h.last = nil
 		}
-		b.slots = b.slots[:0]
+		// An index kept for reuse is empty: every timer was removed.
+		b.slots, b.indexed = b.slots[:0], false
 		h.spare = b
 	}
 	return nil
@@ -354,9 +405,10 @@ func (h *heapTimers[K, N]) Poll() (Timer[K, N], bool) {
 	if b == nil {
 		return Timer[K, N]{}, false
 	}
-	s := b.slots[len(b.slots)-1]
-	b.slots = b.slots[:len(b.slots)-1]
-	b.live.delete(s.e.k, s.e.ns)
+	i := len(b.slots) - 1
+	s := b.slots[i]
+	b.remove(i)
+	b.slots = b.slots[:i]
 	h.n--
 	h.trim(b)
 	return Timer[K, N]{Time: b.time, Key: s.e.k, Namespace: s.e.ns}, true

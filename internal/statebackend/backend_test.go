@@ -60,45 +60,50 @@ func TestTableAndTimers(t *testing.T) {
 func TestTimerQueueAgainstReference(t *testing.T) {
 	type tm = Timer[int, int]
 	r := rand.New(rand.NewPCG(7, 9))
-	for round := 0; round < 50; round++ {
-		q, _ := NewTimerQueue[int, int](NewHeap(0), "q")
-		ref := map[tm]bool{}
-		for step := 0; step < 500; step++ {
-			x := tm{Time: r.Int64N(20), Key: r.IntN(5), Namespace: r.IntN(3)}
-			switch r.IntN(4) {
-			case 0, 1:
-				if q.Add(x) == ref[x] {
-					t.Fatalf("Add(%v) new=%v but reference has it=%v", x, !ref[x], ref[x])
-				}
-				ref[x] = true
-			case 2:
-				if q.Remove(x) != ref[x] {
-					t.Fatalf("Remove(%v) disagrees with reference", x)
-				}
-				delete(ref, x)
-			case 3:
-				got, ok := q.Poll()
-				if ok != (len(ref) > 0) {
-					t.Fatalf("Poll ok=%v with %d timers", ok, len(ref))
-				}
-				if !ok {
-					continue
-				}
-				if !ref[got] {
-					t.Fatalf("Poll returned %v, not in reference", got)
-				}
-				for o := range ref {
-					if o.Time < got.Time {
-						t.Fatalf("Poll returned %v before earlier %v", got, o)
+	// Many times with few timers each, and few times shared by many
+	// timers, so buckets are searched both with and without their index
+	// and grow past smallBucket and shrink again.
+	for _, shape := range []struct{ times, keys int }{{20, 5}, {3, 20}} {
+		for round := 0; round < 50; round++ {
+			q, _ := NewTimerQueue[int, int](NewHeap(0), "q")
+			ref := map[tm]bool{}
+			for step := 0; step < 500; step++ {
+				x := tm{Time: r.Int64N(int64(shape.times)), Key: r.IntN(shape.keys), Namespace: r.IntN(3)}
+				switch r.IntN(4) {
+				case 0, 1:
+					if q.Add(x) == ref[x] {
+						t.Fatalf("Add(%v) new=%v but reference has it=%v", x, !ref[x], ref[x])
 					}
+					ref[x] = true
+				case 2:
+					if q.Remove(x) != ref[x] {
+						t.Fatalf("Remove(%v) disagrees with reference", x)
+					}
+					delete(ref, x)
+				case 3:
+					got, ok := q.Poll()
+					if ok != (len(ref) > 0) {
+						t.Fatalf("Poll ok=%v with %d timers", ok, len(ref))
+					}
+					if !ok {
+						continue
+					}
+					if !ref[got] {
+						t.Fatalf("Poll returned %v, not in reference", got)
+					}
+					for o := range ref {
+						if o.Time < got.Time {
+							t.Fatalf("Poll returned %v before earlier %v", got, o)
+						}
+					}
+					delete(ref, got)
 				}
-				delete(ref, got)
-			}
-			if q.Len() != len(ref) {
-				t.Fatalf("Len %d, reference %d", q.Len(), len(ref))
-			}
-			if p, ok := q.Peek(); ok && !ref[p] {
-				t.Fatalf("Peek %v not in reference", p)
+				if q.Len() != len(ref) {
+					t.Fatalf("Len %d, reference %d", q.Len(), len(ref))
+				}
+				if p, ok := q.Peek(); ok && !ref[p] {
+					t.Fatalf("Peek %v not in reference", p)
+				}
 			}
 		}
 	}
