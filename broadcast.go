@@ -397,7 +397,7 @@ func (rt *keyedBroadcastRuntime[K]) apply(d state.Descriptor, fn func(key K, st 
 // The index is the keyed runtime's own bookkeeping, not state: a snapshot
 // need not hold it, as restoring can rebuild it from the tables.
 type indexedStore[K comparable] struct {
-	inner state.Store
+	inner *operator.StateStore[K, struct{}]
 	scope *operator.Scope[K, struct{}]
 	cells map[string]*indexedCell[K]
 }
@@ -430,6 +430,8 @@ func (s *indexedStore[K]) cell(d state.Descriptor) *indexedCell[K] {
 		return nil
 	}
 	c := &indexedCell[K]{inner: inner, scope: s.scope, keys: map[K]struct{}{}}
+	// A restored table already holds values: index their keys.
+	s.inner.RangeKeys(d.Name(), func(k K) bool { c.keys[k] = struct{}{}; return true })
 	s.cells[d.Name()] = c
 	return c
 }

@@ -448,3 +448,65 @@ func TestKeyedBroadcastStateIsReadOnlyInOnTimer(t *testing.T) {
 		t.Fatalf("Watermark2 = %v, want ErrBroadcastStateReadOnly", err)
 	}
 }
+
+// keyCounter remembers every key it sees and, for each broadcast element,
+// emits how many keys have state.
+type keyCounter struct {
+	freshet.NoBroadcastTimers[int, int]
+}
+
+var seenKey = state.NewValue[bool]("seen")
+
+func (keyCounter) ProcessElement(ctx *freshet.KeyedReadOnlyBroadcastContext[int], v int, _ freshet.Collector[int]) error {
+	state.Value(ctx.State(), seenKey).Update(true)
+	return nil
+}
+
+func (keyCounter) ProcessBroadcastElement(ctx *freshet.KeyedBroadcastContext[int], _ int, out freshet.Collector[int]) error {
+	n := 0
+	err := ctx.ApplyToKeyedState(seenKey, func(int, state.Store) error { n++; return nil })
+	out.Collect(n)
+	return err
+}
+
+// TestApplyToKeyedStateVisitsRestoredKeys: after a restore, the keys whose
+// state came from the snapshot are visited too.
+func TestApplyToKeyedStateVisitsRestoredKeys(t *testing.T) {
+	build := func(a *freshet.Stream[int], b *freshet.Stream[int]) *freshet.Stream[int] {
+		k := freshet.KeyBy(a, func(v int) int { return v })
+		return freshet.KeyedBroadcastProcess(freshet.ConnectKeyedBroadcast(k, freshet.NewBroadcastStream(b)), freshet.KeyedBroadcastProcessFunction[int, int, int, int](keyCounter{}))
+	}
+	h, err := freshettest.New2(build)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []int{1, 2, 3, 2} {
+		if err := h.Process1(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := h.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := freshettest.New2(build, freshettest.WithRestore(snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Process2(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Process1(4); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Process2(0); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Values(); !slices.Equal(got, []int{3, 4}) {
+		t.Fatalf("keys with state after the restore %v, want [3 4]", got)
+	}
+}

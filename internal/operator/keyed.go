@@ -196,6 +196,15 @@ func (s *StateStore[K, N]) Cell(d state.Descriptor) state.Cell {
 // Fail implements state.Store.
 func (s *StateStore[K, N]) Fail(err error) { s.failure.Raise(err) }
 
+// RangeKeys calls fn, until it returns false, for every key that has a
+// value of the state named name in some namespace (restored values
+// included), in no particular order.
+func (s *StateStore[K, N]) RangeKeys(name string, fn func(k K) bool) {
+	if c, ok := s.cells[name]; ok {
+		c.t.Range(func(k K, _ N, _ any) bool { return fn(k) })
+	}
+}
+
 // Now implements state.Store: the operator's processing time, which state
 // with a TTL expires by (the machine clock if the operator has no
 // processing-time service).
