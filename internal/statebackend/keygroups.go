@@ -23,7 +23,7 @@ import (
 type kgTable[K, N comparable, V any] struct {
 	hash   func(K) int32
 	mask   int // maxParallelism-1 when it is a power of two, else -1
-	groups []*kgGroup[K, N, V]
+	groups []kgGroup[K, N, V] // by key group; a zero group is empty
 
 	byNS   map[N]*nsIndex[K]
 	recent [nsCache]nsEntry[N, *nsIndex[K]]
@@ -77,7 +77,7 @@ func newKGTable[K, N comparable, V any](maxParallelism int) (*kgTable[K, N, V], 
 	if err != nil {
 		return nil, err
 	}
-	t := &kgTable[K, N, V]{hash: h, mask: -1, groups: make([]*kgGroup[K, N, V], maxParallelism), byNS: map[N]*nsIndex[K]{}}
+	t := &kgTable[K, N, V]{hash: h, mask: -1, groups: make([]kgGroup[K, N, V], maxParallelism), byNS: map[N]*nsIndex[K]{}}
 	if bits.OnesCount(uint(maxParallelism)) == 1 {
 		t.mask = maxParallelism - 1
 	}
@@ -137,11 +137,7 @@ func (t *kgTable[K, N, V]) Ref(k K, ns N) (*V, bool) {
 		return &t.groups[r.kg].vals[r.i], true
 	}
 	kg := t.keyGroup(k)
-	g := t.groups[kg]
-	if g == nil {
-		g = &kgGroup[K, N, V]{}
-		t.groups[kg] = g
-	}
+	g := &t.groups[kg]
 	var i int32
 	if n := len(g.free); n > 0 {
 		i = g.free[n-1]
@@ -174,7 +170,7 @@ func (t *kgTable[K, N, V]) Delete(k K, ns N) {
 		return
 	}
 	delete(x.idx, k)
-	g := t.groups[r.kg]
+	g := &t.groups[r.kg]
 	var zero V
 	g.vals[r.i], g.slots[r.i] = zero, kgSlot[K, N]{}
 	g.n--
@@ -204,15 +200,15 @@ func (t *kgTable[K, N, V]) MaxParallelism() int { return len(t.groups) }
 func (t *kgTable[K, N, V]) KeyGroupOf(k K) int { return t.keyGroup(k) }
 
 func (t *kgTable[K, N, V]) Range(fn func(K, N, V) bool) {
-	for _, g := range t.groups {
-		if g != nil && !g.rangeSlots(fn) {
+	for i := range t.groups {
+		if !t.groups[i].rangeSlots(fn) {
 			return
 		}
 	}
 }
 
 func (t *kgTable[K, N, V]) RangeKeyGroup(kg int, fn func(K, N, V) bool) {
-	if kg < 0 || kg >= len(t.groups) || t.groups[kg] == nil {
+	if kg < 0 || kg >= len(t.groups) {
 		return
 	}
 	t.groups[kg].rangeSlots(fn)
