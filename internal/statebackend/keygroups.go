@@ -22,7 +22,7 @@ import (
 // last few namespaces is cached.
 type kgTable[K, N comparable, V any] struct {
 	hash   func(K) int32
-	mask   int // maxParallelism-1 when it is a power of two, else -1
+	mask   int                // maxParallelism-1 when it is a power of two, else -1
 	groups []kgGroup[K, N, V] // by key group; a zero group is empty
 
 	byNS   map[N]*nsIndex[K]
