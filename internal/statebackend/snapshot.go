@@ -391,6 +391,16 @@ type entryCodec[T any] struct {
 	dec func(src []byte) (T, int, error)
 }
 
+// next decodes a value from the front of *src and advances *src past it.
+func (c entryCodec[T]) next(src *[]byte) (T, error) {
+	v, m, err := c.dec(*src)
+	if err != nil {
+		return v, err
+	}
+	*src = (*src)[m:]
+	return v, nil
+}
+
 func codecFor[T any](what string) (entryCodec[T], error) {
 	c, err := codec.Of[T]()
 	if err != nil {
@@ -487,21 +497,18 @@ func tableState[K, N comparable, V any](spec TableSpec, tab Table[K, N, V]) *sna
 	s.read = func(kg, n int, src []byte) (err error) {
 		defer recoverCorrupt(&err)
 		for range n {
-			k, m, err := kc.dec(src)
+			k, err := kc.next(&src)
 			if err != nil {
 				return err
 			}
-			src = src[m:]
-			ns, m, err := nc.dec(src)
+			ns, err := nc.next(&src)
 			if err != nil {
 				return err
 			}
-			src = src[m:]
-			v, m, err := vc.dec(src)
+			v, err := vc.next(&src)
 			if err != nil {
 				return err
 			}
-			src = src[m:]
 			if got := tab.KeyGroupOf(k); got != kg {
 				return fmt.Errorf("%w: key %v of key group %d filed under %d", ErrCorruptSnapshot, k, got, kg)
 			}
@@ -574,16 +581,14 @@ func timerState[K, N comparable](name string, q TimerQueue[K, N], maxParallelism
 				return fmt.Errorf("%w: a timer's rank", ErrCorruptSnapshot)
 			}
 			src = src[m:]
-			k, m, err := kc.dec(src)
+			k, err := kc.next(&src)
 			if err != nil {
 				return err
 			}
-			src = src[m:]
-			ns, m, err := nc.dec(src)
+			ns, err := nc.next(&src)
 			if err != nil {
 				return err
 			}
-			src = src[m:]
 			if got := groupOf(k); got != kg {
 				return fmt.Errorf("%w: timer key %v of key group %d filed under %d", ErrCorruptSnapshot, k, got, kg)
 			}
