@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +16,10 @@ import (
 	"github.com/freshet-io/freshet/window"
 )
 
-// goTool is the go command of the toolchain running the tests.
+// goTool is the go command that runs the tests (go test puts it first on
+// PATH).
 func goTool(t *testing.T) string {
 	t.Helper()
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := exec.LookPath(p); err == nil {
-		return p
-	}
 	p, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("no go command to build testdata with: %v", err)

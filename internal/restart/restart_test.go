@@ -11,7 +11,7 @@ import (
 
 var (
 	t0      = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	failure = errors.New("task failed")
+	errFailure = errors.New("task failed")
 )
 
 // step is one failure and what the strategy must answer.
@@ -24,7 +24,7 @@ type step struct {
 func run(t *testing.T, s Strategy, steps []step) {
 	t.Helper()
 	for i, st := range steps {
-		restart, delay := s.OnFailure(t0.Add(st.at), failure)
+		restart, delay := s.OnFailure(t0.Add(st.at), errFailure)
 		if restart != st.restart || delay != st.delay {
 			t.Fatalf("%v: failure %d at +%v: (%v, %v), want (%v, %v)", s, i+1, st.at, restart, delay, st.restart, st.delay)
 		}
@@ -108,7 +108,7 @@ func TestFailureRate(t *testing.T) {
 	t.Run("memory stays bounded", func(t *testing.T) {
 		s := must(FailureRate(WithMaxFailures(2), WithInterval(time.Hour))).(*failureRate)
 		for i := range 100 {
-			s.OnFailure(t0.Add(time.Duration(i)*time.Hour), failure)
+			s.OnFailure(t0.Add(time.Duration(i)*time.Hour), errFailure)
 		}
 		if len(s.failures) > 3 {
 			t.Fatalf("%d failures kept, want at most max+1", len(s.failures))
@@ -177,7 +177,7 @@ func TestExponentialDelay(t *testing.T) {
 		s := exponential(t, WithMultiplier(1e6))
 		now := t0
 		for range 200 {
-			restart, delay := s.OnFailure(now, failure)
+			restart, delay := s.OnFailure(now, errFailure)
 			if !restart || delay != 10*time.Second && now != t0 {
 				t.Fatalf("(%v, %v) at %v, want the 10 s max", restart, delay, now)
 			}
@@ -195,7 +195,7 @@ func TestExponentialJitter(t *testing.T) {
 		var out []time.Duration
 		now := t0
 		for range bases {
-			restart, d := s.OnFailure(now, failure)
+			restart, d := s.OnFailure(now, errFailure)
 			if !restart {
 				t.Fatal("no restart")
 			}
@@ -242,7 +242,7 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(e, want) {
 		t.Fatalf("ExponentialDelay() = %v, want Flink's defaults %v", e, want)
 	}
-	_, d := s.OnFailure(t0, failure)
+	_, d := s.OnFailure(t0, errFailure)
 	if d < time.Second || d > 1100*time.Millisecond {
 		t.Fatalf("first default delay %v, want 1 s plus up to 10%%", d)
 	}
