@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	t0      = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	t0         = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	errFailure = errors.New("task failed")
 )
 
