@@ -274,11 +274,15 @@ type Job struct {
 		byID    map[int]operator.Coordinator
 	}
 	// Owned by the job loop.
-	attempt     int
-	states      map[rpc.ExecutionID]rpc.TaskState
-	coordCtx    context.Context
-	coordCancel context.CancelFunc
-	coordErr    chan error
+	attempt int
+	// deployFailed is set when a subtask could not be deployed: the job is
+	// failing through Cancel, which also ends any wait to restart, so it
+	// does not restart.
+	deployFailed bool
+	states       map[rpc.ExecutionID]rpc.TaskState
+	coordCtx     context.Context
+	coordCancel  context.CancelFunc
+	coordErr     chan error
 }
 
 // Status returns the job's current status.
@@ -376,6 +380,7 @@ deploy:
 			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: attempt}
 			if err := j.tmFor(v, i).SubmitTask(ctx, rpc.TaskDeployment{Exec: exec, Graph: j.Graph, Config: j.cfg.Task, CancellationTimeout: j.cfg.CancellationTimeout}); err != nil {
 				j.err = fmt.Errorf("deploying %s subtask %d: %w", v.Name(), i, err)
+				j.deployFailed = true
 				j.Cancel()
 				break deploy
 			}
@@ -478,7 +483,7 @@ func (j *Job) run() {
 // delay (a cancellation during it ends the job as cancelled) and deploys
 // the next attempt. It reports whether the job runs again.
 func (j *Job) restart() bool {
-	if j.cfg.Restart == nil {
+	if j.cfg.Restart == nil || j.deployFailed {
 		return false
 	}
 	ok, delay := j.cfg.Restart.OnFailure(time.Now(), j.err)
@@ -488,11 +493,9 @@ func (j *Job) restart() bool {
 	}
 	j.status.Store(uint32(JobRestarting))
 	j.log.Warn("job restarting", slog.Int("attempt", j.attempt+1), slog.Duration("delay", delay), slog.Any("error", j.err))
-	// The subtasks of the failed attempt have all ended; the TaskManagers
-	// forget the attempt before the next is deployed.
-	for _, tm := range j.taskManagers() {
-		_ = tm.CancelJob(context.Background(), j.ID)
-	}
+	// The subtasks of the failed attempt have all ended, and follow
+	// cancelled the attempt at the TaskManagers when it began failing, so
+	// they deploy the next attempt afresh.
 	t := time.NewTimer(delay)
 	defer t.Stop()
 	select {

@@ -168,14 +168,8 @@ func combine(typ graph.Type, outs []any) any {
 // operators from snapshots through it.
 func (c *Chain) UseBackends(bs []statebackend.Backend) { c.backends = bs }
 
-// Ops are the chain's operators, in order.
-func (c *Chain) Ops() []operator.Operator { return c.ops }
-
 // Head is the chain's first operator.
 func (c *Chain) Head() operator.Operator { return c.ops[0] }
-
-// Failure is the chain's failure slot.
-func (c *Chain) Failure() *operator.Failure { return c.failure }
 
 // Open opens the operators, the last first so that an operator's outputs
 // are ready when it opens. Each gets a copy of tmpl with its own name,
