@@ -21,12 +21,14 @@ type Kind uint8
 
 // Envelope kinds.
 const (
-	KindRecords    Kind = iota // Batch holds a typed batch
-	KindEncoded                // Bytes holds an encoded batch
-	KindWatermark              // Watermark holds the channel's new watermark
-	KindIdle                   // the channel became idle
-	KindActive                 // the channel became active again
-	KindEndOfInput             // the channel will carry nothing more
+	KindRecords       Kind = iota // Batch holds a typed batch
+	KindEncoded                   // Bytes holds an encoded batch
+	KindWatermark                 // Watermark holds the channel's new watermark
+	KindIdle                      // the channel became idle
+	KindActive                    // the channel became active again
+	KindEndOfInput                // the channel will carry nothing more
+	KindBarrier                   // Checkpoint's barrier
+	KindCancelBarrier             // Checkpoint was declined upstream
 )
 
 func (k Kind) String() string {
@@ -43,6 +45,10 @@ func (k Kind) String() string {
 		return "active"
 	case KindEndOfInput:
 		return "end-of-input"
+	case KindBarrier:
+		return "barrier"
+	case KindCancelBarrier:
+		return "cancel-barrier"
 	}
 	return "unknown"
 }
@@ -55,6 +61,16 @@ type Envelope struct {
 	Bytes     []byte
 	Count     int   // number of records in Batch or Bytes
 	Watermark int64 // for KindWatermark
+	// Checkpoint is the checkpoint id of a barrier or cancel barrier.
+	Checkpoint int64
+	// Priority sends an event ahead of the envelopes queued in the
+	// channel (an unaligned checkpoint's barrier overtaking in-flight
+	// records). Seq then tells the receiver where it was sent.
+	Priority bool
+	// Seq is the envelope's position in its channel: the number of
+	// envelopes sent on the channel before it, priority events excluded.
+	// The channel sets it.
+	Seq int64
 }
 
 // ChannelWriter sends envelopes to one input channel of a downstream subtask.

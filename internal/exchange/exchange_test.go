@@ -618,3 +618,56 @@ func TestMurmurMatchesKeygroup(t *testing.T) {
 		}
 	}
 }
+
+// A priority event overtakes the envelopes queued in its channel but never
+// an envelope sent after it, however the reader and the producer interleave.
+func TestGatePriorityOvertakes(t *testing.T) {
+	const n = 2000
+	g := NewGate(2, 4)
+	ctx := context.Background()
+	go func() {
+		for i := range n {
+			for ch := range 2 {
+				if i%97 == 13 {
+					_ = g.Channel(ch).Send(ctx, Envelope{Kind: KindBarrier, Checkpoint: int64(i), Priority: true})
+				}
+				_ = g.Channel(ch).Send(ctx, Envelope{Kind: KindWatermark, Watermark: int64(i)})
+			}
+		}
+		for ch := range 2 {
+			_ = g.Channel(ch).Send(ctx, Envelope{Kind: KindEndOfInput})
+		}
+	}()
+	next := [2]int64{}
+	barriers := 0
+	for ended := 0; ended < 2; {
+		e, _, err := g.Next(ctx, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch e.Kind {
+		case KindBarrier:
+			barriers++
+			// Sent before watermark Checkpoint, whose Seq it carries.
+			if e.Seq != e.Checkpoint {
+				t.Fatalf("barrier %d has Seq %d", e.Checkpoint, e.Seq)
+			}
+			if next[e.Channel] > e.Seq {
+				t.Fatalf("channel %d: barrier sent at %d returned after envelope %d", e.Channel, e.Seq, next[e.Channel]-1)
+			}
+		case KindEndOfInput:
+			ended++
+		default:
+			if e.Seq != next[e.Channel] || e.Watermark != e.Seq {
+				t.Fatalf("channel %d: got envelope %d (seq %d), want %d", e.Channel, e.Watermark, e.Seq, next[e.Channel])
+			}
+			next[e.Channel]++
+			if g.Taken(e.Channel) < next[e.Channel] {
+				t.Fatalf("Taken(%d) = %d after envelope %d", e.Channel, g.Taken(e.Channel), e.Seq)
+			}
+		}
+	}
+	if want := 2 * ((n - 13 + 96) / 97); barriers != want {
+		t.Fatalf("got %d barriers, want %d", barriers, want)
+	}
+}

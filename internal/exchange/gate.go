@@ -25,6 +25,12 @@ const Overdraft = 5
 // taking input and waits on Available (while still running its mail) instead
 // of blocking in Send.
 //
+// An event sent with Priority (an unaligned checkpoint's barrier) overtakes
+// the envelopes queued in its channel: Next returns it before any envelope
+// sent after it, and before those queued ahead of it. Its Seq tells the
+// reader which of them were sent before it (the records in flight an
+// unaligned checkpoint persists); Taken counts what the reader took.
+//
 // Any number of producers may Send concurrently (one per channel); one
 // goroutine, the subtask's, calls Next.
 type Gate struct {
@@ -32,10 +38,19 @@ type Gate struct {
 	avail    chan int // indexes of channels with one more queued envelope
 	done     chan struct{}
 	once     sync.Once
+	// prio counts the priority events queued over all channels; prioWake
+	// wakes a waiting reader when one is queued.
+	prio     atomic.Int64
+	prioWake chan struct{}
 
 	// owned by the reading goroutine
 	blocked  []bool
 	deferred []int
+	taken    []int64 // envelopes taken per channel, priority events excluded
+	// stash holds an envelope taken from a channel whose priority event,
+	// sent before it, had not been seen yet: Next returns it next.
+	stash   Envelope
+	stashed bool
 }
 
 type channel struct {
@@ -49,9 +64,13 @@ type channel struct {
 	// finds the channel full cannot miss the reader's taking an envelope.
 	queued  atomic.Int64
 	waiting atomic.Bool // a producer waits on mu.avail
-	mu      struct {
+	sent    int64       // envelopes sent, priority events excluded; producer's
+	// prioN is len(mu.prio), readable without the lock.
+	prioN atomic.Int64
+	mu    struct {
 		sync.Mutex
 		avail chan struct{} // closed when the channel is available again
+		prio  []Envelope    // priority events not yet taken
 	}
 }
 
@@ -65,7 +84,9 @@ func NewGate(n, capacity int) *Gate {
 		channels: make([]*channel, n),
 		avail:    make(chan int, n*(capacity+Overdraft)),
 		done:     make(chan struct{}),
+		prioWake: make(chan struct{}, 1),
 		blocked:  make([]bool, n),
+		taken:    make([]int64, n),
 	}
 	for i := range g.channels {
 		g.channels[i] = &channel{gate: g, index: i, capacity: capacity, q: make(chan Envelope, capacity+Overdraft)}
@@ -158,9 +179,13 @@ func (c *channel) wakeLocked() chan struct{} {
 }
 
 // Send implements ChannelWriter. It blocks only when the channel holds
-// capacity + Overdraft envelopes.
+// capacity + Overdraft envelopes; a priority event never blocks.
 func (c *channel) Send(ctx context.Context, e Envelope) error {
 	e.Channel = c.index
+	e.Seq = c.sent
+	if e.Priority {
+		return c.sendPriority(e)
+	}
 	// Fast path: the gate is open and the queue has room. Both checks are
 	// single-channel operations that take no lock when they cannot proceed,
 	// much cheaper than the three-way select that waits.
@@ -180,10 +205,61 @@ func (c *channel) Send(ctx context.Context, e Envelope) error {
 			return ErrGateClosed
 		}
 	}
+	c.sent++
 	c.queued.Add(1)
 	// Cannot block: avail has room for every queued envelope.
 	c.gate.avail <- c.index
 	return nil
+}
+
+func (c *channel) sendPriority(e Envelope) error {
+	if c.gate.closed() {
+		return ErrGateClosed
+	}
+	c.mu.Lock()
+	c.mu.prio = append(c.mu.prio, e)
+	c.prioN.Add(1)
+	c.mu.Unlock()
+	c.gate.prio.Add(1)
+	select {
+	case c.gate.prioWake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// popPriority takes c's oldest priority event if it was sent before the
+// envelope at seq (any, when seq is negative).
+func (c *channel) popPriority(seq int64) (Envelope, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.mu.prio) == 0 || (seq >= 0 && c.mu.prio[0].Seq > seq) {
+		return Envelope{}, false
+	}
+	e := c.mu.prio[0]
+	c.mu.prio = c.mu.prio[1:]
+	c.prioN.Add(-1)
+	c.gate.prio.Add(-1)
+	return e, true
+}
+
+// Taken is the number of envelopes the reader has taken from channel i,
+// priority events excluded: the Seq of the next one it will take.
+func (g *Gate) Taken(i int) int64 { return g.taken[i] }
+
+// nextPriority returns a queued priority event, if any.
+func (g *Gate) nextPriority() (Envelope, bool) {
+	if g.prio.Load() == 0 {
+		return Envelope{}, false
+	}
+	for _, c := range g.channels {
+		if c.prioN.Load() > 0 {
+			if e, ok := c.popPriority(-1); ok {
+				return e, true
+			}
+		}
+	}
+	return Envelope{}, false
 }
 
 // Next returns the next envelope from an unblocked channel, waiting until one
@@ -194,6 +270,13 @@ func (c *channel) Send(ctx context.Context, e Envelope) error {
 // has to wait.
 func (g *Gate) Next(ctx context.Context, idle func() error, wake <-chan struct{}) (_ Envelope, woken bool, _ error) {
 	for {
+		if e, ok := g.nextPriority(); ok {
+			return e, false, nil
+		}
+		if g.stashed && !g.blocked[g.stash.Channel] {
+			g.stashed = false
+			return g.stash, false, nil
+		}
 		i, ok := g.poll()
 		if !ok {
 			if idle != nil {
@@ -203,6 +286,8 @@ func (g *Gate) Next(ctx context.Context, idle func() error, wake <-chan struct{}
 			}
 			select {
 			case i = <-g.avail:
+			case <-g.prioWake:
+				continue
 			case <-wake:
 				return Envelope{}, true, nil
 			case <-ctx.Done():
@@ -213,7 +298,16 @@ func (g *Gate) Next(ctx context.Context, idle func() error, wake <-chan struct{}
 			g.deferred = append(g.deferred, i)
 			continue
 		}
-		return g.take(i), false, nil
+		e := g.take(i)
+		// A priority event sent before e, queued after the check above,
+		// comes first.
+		if c := g.channels[i]; c.prioN.Load() > 0 {
+			if p, ok := c.popPriority(e.Seq); ok {
+				g.stash, g.stashed = e, true
+				return p, false, nil
+			}
+		}
+		return e, false, nil
 	}
 }
 
@@ -222,6 +316,7 @@ func (g *Gate) take(i int) Envelope {
 	c := g.channels[i]
 	e := <-c.q
 	c.taken()
+	g.taken[i]++
 	return e
 }
 
@@ -237,19 +332,16 @@ func (g *Gate) poll() (int, bool) {
 
 // TryNext returns the next envelope if one is available without waiting.
 func (g *Gate) TryNext() (Envelope, bool) {
-	for {
-		select {
-		case i := <-g.avail:
-			if g.blocked[i] {
-				g.deferred = append(g.deferred, i)
-				continue
-			}
-			return g.take(i), true
-		default:
-			return Envelope{}, false
-		}
-	}
+	e, _, err := g.Next(doneCtx, nil, nil)
+	return e, err == nil
 }
+
+// doneCtx makes Next return at once when nothing is available.
+var doneCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // Block stops Next from returning envelopes of channel i until Unblock.
 func (g *Gate) Block(i int) { g.blocked[i] = true }

@@ -6,6 +6,7 @@
 package graph
 
 import (
+	"fmt"
 	"log/slog"
 
 	"github.com/freshet-io/freshet/internal/operator"
@@ -125,8 +126,19 @@ type SourceSpec struct {
 	// NewCoordinator creates the split enumerator side of the source for one
 	// job run; send delivers an event to a reader subtask, fail fails
 	// the job, and log (carrying the job's and the operator's attributes)
-	// receives the coordinator's logs.
-	NewCoordinator func(parallelism int, send func(subtask int, event any), fail func(error), log *slog.Logger) (operator.Coordinator, error)
+	// receives the coordinator's logs; restored, when not nil, is the
+	// enumerator's state from a checkpoint.
+	NewCoordinator func(parallelism int, send func(subtask int, event any), fail func(error), log *slog.Logger, restored []byte) (operator.Coordinator, error)
+}
+
+// StateID identifies the node's state in checkpoints: its UID, or one
+// derived from its position in the program, which is stable as long as the
+// program is.
+func (n *Node) StateID() string {
+	if n.UID != "" {
+		return n.UID
+	}
+	return fmt.Sprintf("node-%d", n.ID)
 }
 
 // String is the node's name for messages.

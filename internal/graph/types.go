@@ -31,6 +31,10 @@ type Type interface {
 	NewReader(op operator.Operator, input int) (func(e *exchange.Envelope) error, error)
 	// CheckCodec reports whether values of the type can be encoded.
 	CheckCodec() error
+	// AppendEnvelope appends the encoded batch of e, an envelope of
+	// records of the type, to dst: the bytes of a KindEncoded envelope
+	// carrying the same records (channel state of a checkpoint).
+	AppendEnvelope(dst []byte, e *exchange.Envelope) ([]byte, error)
 }
 
 // Writer is a record writer seen without its type.
@@ -54,6 +58,20 @@ func (typeOf[T]) String() string { return reflect.TypeFor[T]().String() }
 func (typeOf[T]) CheckCodec() error {
 	_, err := codec.Of[T]()
 	return err
+}
+
+func (typeOf[T]) AppendEnvelope(dst []byte, e *exchange.Envelope) ([]byte, error) {
+	switch e.Kind {
+	case exchange.KindEncoded:
+		return append(dst, e.Bytes...), nil
+	case exchange.KindRecords:
+		c, err := codec.Of[T]()
+		if err != nil {
+			return dst, err
+		}
+		return exchange.EncodeBatch(c, dst, e.Batch.(*exchange.Batch[T]).Records)
+	}
+	return dst, fmt.Errorf("encoding a %s envelope as records", e.Kind)
 }
 
 func (typeOf[T]) Link(op operator.Operator, cur *int, idx int, f *operator.Failure) (any, error) {

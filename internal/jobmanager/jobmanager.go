@@ -107,6 +107,26 @@ func (jm *JobManager) UpdateTaskState(_ context.Context, u rpc.TaskUpdate) error
 	return nil
 }
 
+// AcknowledgeCheckpoint implements rpc.JobManagerGateway.
+func (jm *JobManager) AcknowledgeCheckpoint(_ context.Context, a rpc.CheckpointAck) error {
+	j := jm.job(a.Exec.Job)
+	if j == nil {
+		return fmt.Errorf("checkpoint acknowledgement for unknown job %s", a.Exec.Job)
+	}
+	j.post(a)
+	return nil
+}
+
+// DeclineCheckpoint implements rpc.JobManagerGateway.
+func (jm *JobManager) DeclineCheckpoint(_ context.Context, d rpc.CheckpointDecline) error {
+	j := jm.job(d.Exec.Job)
+	if j == nil {
+		return fmt.Errorf("checkpoint decline for unknown job %s", d.Exec.Job)
+	}
+	j.post(d)
+	return nil
+}
+
 // SendOperatorEvent implements rpc.JobManagerGateway.
 func (jm *JobManager) SendOperatorEvent(_ context.Context, exec rpc.ExecutionID, event any) error {
 	j := jm.job(exec.Job)
@@ -148,6 +168,9 @@ type JobConfig struct {
 	// nil never restarts. Each attempt redeploys every subtask with the
 	// next attempt number.
 	Restart restart.Strategy
+	// Checkpoint, when set, turns checkpoints on; an attempt after a
+	// failure restarts from the latest completed one.
+	Checkpoint *CheckpointConfig
 }
 
 // Submit starts a job and returns its handle. The job runs until it finishes,
@@ -163,11 +186,16 @@ func (jm *JobManager) Submit(ctx context.Context, g *graph.JobGraph, cfg JobConf
 	}
 	j := &Job{
 		ID: id, Graph: g, jm: jm, cfg: cfg, slots: slots, log: log,
-		updates:   make(chan rpc.TaskUpdate, 64),
+		updates:   make(chan any, 64),
 		done:      make(chan struct{}),
 		cancelReq: make(chan struct{}),
 	}
 	j.status.Store(uint32(JobCreated))
+	if err := j.openCheckpoints(ctx); err != nil {
+		jm.release(j)
+		log.Error("job failed", slog.Any("error", err))
+		return nil, err
+	}
 	jm.mu.Lock()
 	jm.mu.jobs[id] = j
 	jm.mu.Unlock()
@@ -258,7 +286,7 @@ type Job struct {
 
 	status     atomic.Uint32
 	restarts   atomic.Int32
-	updates    chan rpc.TaskUpdate
+	updates    chan any // rpc.TaskUpdate, checkpoint acks and declines
 	done       chan struct{}
 	cancelReq  chan struct{}
 	cancelOnce sync.Once
@@ -283,6 +311,10 @@ type Job struct {
 	coordCtx     context.Context
 	coordCancel  context.CancelFunc
 	coordErr     chan error
+	// ck is the job's checkpoint storage and history (nil without
+	// checkpoints); ckr runs the current attempt's checkpoints.
+	ck  *checkpointState
+	ckr *checkpointer
 }
 
 // Status returns the job's current status.
@@ -304,7 +336,7 @@ func (j *Job) Err() error {
 // Cancel asks the job to stop.
 func (j *Job) Cancel() { j.cancelOnce.Do(func() { close(j.cancelReq) }) }
 
-func (j *Job) post(u rpc.TaskUpdate) {
+func (j *Job) post(u any) {
 	select {
 	case j.updates <- u:
 	case <-j.done:
@@ -344,10 +376,26 @@ func (j *Job) deploy(ctx context.Context) error {
 	j.coordErr = make(chan error, 1)
 	coordinators := map[int]operator.Coordinator{}
 	attempt := j.attempt
+	restore, err := j.restorePoint(ctx)
+	if err != nil {
+		if attempt == 0 {
+			j.jm.release(j)
+		}
+		return err
+	}
 	for _, v := range j.Graph.Vertices {
 		spec := v.Head().Source
 		if spec == nil {
 			continue
+		}
+		enumState, err := enumeratorState(ctx, restore, v)
+		if err != nil {
+			j.setCoordinators(coordinators)
+			j.closeCoordinators()
+			if attempt == 0 {
+				j.jm.release(j)
+			}
+			return err
 		}
 		v := v
 		send := func(subtask int, event any) {
@@ -360,7 +408,7 @@ func (j *Job) deploy(ctx context.Context) error {
 		}
 		c, err := spec.NewCoordinator(v.Parallelism, send, func(err error) {
 			j.failCoordinator(fmt.Errorf("split enumerator of %s: %w", v.Name(), err))
-		}, j.log.With(slog.String("operator", v.Name())))
+		}, j.log.With(slog.String("operator", v.Name())), enumState)
 		if err != nil {
 			j.setCoordinators(coordinators)
 			j.closeCoordinators()
@@ -372,19 +420,32 @@ func (j *Job) deploy(ctx context.Context) error {
 		coordinators[v.ID] = c
 	}
 	j.setCoordinators(coordinators)
+	var ckd *rpc.CheckpointDeployment
+	if cfg := j.cfg.Checkpoint; cfg != nil {
+		ckd = &rpc.CheckpointDeployment{Mode: cfg.Mode, AlignedTimeout: cfg.AlignedTimeout, Storage: j.ck.store}
+	}
 	j.status.Store(uint32(JobRunning))
 	j.log.Info("job running", slog.Int("attempt", attempt))
 deploy:
 	for _, v := range j.Graph.Vertices {
 		for i := 0; i < v.Parallelism; i++ {
 			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: attempt}
-			if err := j.tmFor(v, i).SubmitTask(ctx, rpc.TaskDeployment{Exec: exec, Graph: j.Graph, Config: j.cfg.Task, CancellationTimeout: j.cfg.CancellationTimeout}); err != nil {
+			d := rpc.TaskDeployment{Exec: exec, Graph: j.Graph, Config: j.cfg.Task, CancellationTimeout: j.cfg.CancellationTimeout,
+				Checkpoints: ckd, Restore: restore}
+			if err := j.tmFor(v, i).SubmitTask(ctx, d); err != nil {
 				j.err = fmt.Errorf("deploying %s subtask %d: %w", v.Name(), i, err)
 				j.deployFailed = true
 				j.Cancel()
 				break deploy
 			}
 			j.states[exec] = rpc.TaskDeploying
+		}
+	}
+	if !j.deployFailed {
+		if j.ckr, err = j.newCheckpointer(restore); err != nil {
+			j.err = err
+			j.deployFailed = true
+			j.Cancel()
 		}
 	}
 	for id, c := range coordinators {
@@ -475,8 +536,22 @@ func (j *Job) run() {
 		j.status.Store(uint32(JobFinished))
 		j.log.Info("job finished", slog.Duration("duration", time.Since(j.startTime)))
 	}
+	j.closeCheckpoints(JobStatus(j.status.Load()))
 	j.jm.release(j)
 	close(j.done)
+}
+
+// current reports whether a checkpoint event is of the current attempt.
+func (j *Job) current(ev any) bool {
+	switch e := ev.(type) {
+	case rpc.CheckpointAck:
+		return e.Exec.Attempt == j.attempt
+	case rpc.CheckpointDecline:
+		return e.Exec.Attempt == j.attempt
+	case enumeratorAck:
+		return e.attempt == j.attempt
+	}
+	return false
 }
 
 // restart asks the restart strategy about the failure j.err, waits its
@@ -527,6 +602,8 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 			return
 		}
 		stopping = true
+		j.ckr.stop()
+		j.ckr = nil
 		j.status.Store(uint32(status))
 		if cause != nil {
 			j.log.Warn("job failing", slog.Any("error", cause))
@@ -539,27 +616,11 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 	}
 	cancelReq := j.cancelReq
 	for live > 0 {
+		var ev any
 		select {
-		case u := <-j.updates:
-			prev, ok := j.states[u.Exec]
-			if !ok || prev.Terminal() {
-				continue // an earlier attempt's, or a late duplicate
-			}
-			j.states[u.Exec] = u.State
-			if !u.State.Terminal() {
-				continue
-			}
-			live--
-			switch {
-			case u.State != rpc.TaskFailed:
-			case errors.Is(u.Err, rpc.ErrCancellationTimeout):
-				// Not a root cause: the subtask was being cancelled.
-				abandoned = append(abandoned, u.Err)
-				stop(JobFailed, u.Err)
-			case j.err == nil:
-				j.err = u.Err
-				stop(JobFailed, j.err)
-			}
+		case <-j.ckr.timerC():
+			j.ckr.tick()
+		case ev = <-j.updates:
 		case <-cancelReq:
 			cancelReq = nil
 			if j.err != nil {
@@ -575,7 +636,46 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 			}
 			stop(JobFailed, j.err)
 		}
+		u, isUpdate := ev.(rpc.TaskUpdate)
+		if ev != nil && !isUpdate {
+			if j.current(ev) {
+				j.ckr.handle(ev)
+			}
+		}
+		if j.ckr != nil && j.ckr.failJob != nil {
+			if j.err == nil {
+				j.err = j.ckr.failJob
+			}
+			stop(JobFailed, j.err)
+		}
+		if !isUpdate {
+			continue
+		}
+		{
+			prev, ok := j.states[u.Exec]
+			if !ok || prev.Terminal() {
+				continue // an earlier attempt's, or a late duplicate
+			}
+			j.states[u.Exec] = u.State
+			if !u.State.Terminal() {
+				continue
+			}
+			live--
+			j.ckr.handle(u)
+			switch {
+			case u.State != rpc.TaskFailed:
+			case errors.Is(u.Err, rpc.ErrCancellationTimeout):
+				// Not a root cause: the subtask was being cancelled.
+				abandoned = append(abandoned, u.Err)
+				stop(JobFailed, u.Err)
+			case j.err == nil:
+				j.err = u.Err
+				stop(JobFailed, j.err)
+			}
+		}
 	}
+	j.ckr.stop()
+	j.ckr = nil
 	if canceled {
 		j.err = nil
 	}

@@ -36,6 +36,44 @@ type Context struct {
 	// AutoWatermarkInterval is how often periodic watermark generators
 	// emit; 0 turns periodic watermarks off.
 	AutoWatermarkInterval time.Duration
+	// OperatorState is the operator's operator state (lists not tied to a
+	// key), restored from a checkpoint when OperatorState.IsRestored.
+	OperatorState *statebackend.OperatorState
+	// hooks are called at checkpoints, in the order registered.
+	hooks []CheckpointHooks
+}
+
+// CheckpointHooks are what an operator (or a function it calls) does at a
+// checkpoint. Any of them may be nil. Each runs on the subtask's goroutine;
+// an error fails the checkpoint (Snapshot) or the subtask (the others).
+type CheckpointHooks struct {
+	// Snapshot runs when the subtask takes its snapshot for checkpoint id,
+	// before the operator's state is written: the operator moves what it
+	// keeps outside its state into OperatorState.
+	Snapshot func(id int64) error
+	// Complete runs once checkpoint id has completed: the commit point of
+	// transactional sinks.
+	Complete func(id int64) error
+	// Aborted runs when checkpoint id will not complete.
+	Aborted func(id int64) error
+}
+
+// OnCheckpoint registers hooks; operators call it in Open.
+func (c *Context) OnCheckpoint(h CheckpointHooks) { c.hooks = append(c.hooks, h) }
+
+// Hooks returns the hooks registered.
+func (c *Context) Hooks() []CheckpointHooks { return c.hooks }
+
+// IsRestored reports whether the operator's subtask was restored from a
+// checkpoint.
+func (c *Context) IsRestored() bool { return c.OperatorState != nil && c.OperatorState.IsRestored() }
+
+// State returns the operator's operator state.
+func (c *Context) State() *statebackend.OperatorState {
+	if c.OperatorState == nil {
+		c.OperatorState = statebackend.NewOperatorState()
+	}
+	return c.OperatorState
 }
 
 // ProcessingTimeService is the subtask's clock and processing-time

@@ -7,6 +7,8 @@ import (
 	"math"
 	"sync"
 
+	"github.com/freshet-io/freshet/codec"
+	"github.com/freshet-io/freshet/internal/statebackend"
 	"github.com/freshet-io/freshet/source"
 	"github.com/freshet-io/freshet/watermark"
 )
@@ -19,6 +21,12 @@ type Coordinator interface {
 	ReaderStarted(subtask int)
 	// HandleEvent handles an event a reader sent.
 	HandleEvent(subtask int, event any)
+	// Checkpoint snapshots the enumerator for checkpoint id on the
+	// coordinator's goroutine and calls done there with its encoded state:
+	// events the coordinator sends to readers from then on are sent after
+	// whatever done sends (the checkpoint's trigger), as Flink closes its
+	// event valve until the barriers are injected.
+	Checkpoint(id int64, done func(state []byte, err error))
 	// Close stops the coordinator and waits for its goroutine.
 	Close() error
 }
@@ -279,6 +287,24 @@ func (s *Source[T, S]) Open(ctx *Context) error {
 	if s.Watermarks == nil {
 		s.emit.run = s.run
 	}
+	// The reader's splits are list state, split evenly on a restore at
+	// another parallelism, as Flink's source operator keeps them.
+	splits, err := statebackend.GetList[S](ctx.State(), sourceSplitsState, statebackend.SplitEven, nil)
+	if err != nil {
+		return err
+	}
+	if len(splits.Values) > 0 {
+		r.AddSplits(splits.Values)
+	}
+	splits.Values = nil
+	ctx.OnCheckpoint(CheckpointHooks{Snapshot: func(id int64) error {
+		ss, err := r.SnapshotState(id)
+		if err != nil {
+			return fmt.Errorf("snapshotting source reader: %w", err)
+		}
+		splits.Values = ss
+		return nil
+	}})
 	if err := r.Start(ctx.Ctx); err != nil {
 		return fmt.Errorf("starting source reader: %w", err)
 	}
@@ -336,6 +362,9 @@ func (r readerContext) SendSplitRequest() {
 	}
 }
 
+// sourceSplitsState names the operator state holding a reader's splits.
+const sourceSplitsState = "source-splits"
+
 // SourceCoordinator runs a source's Enumerator on a goroutine of its own.
 type SourceCoordinator[T any, S source.Split] struct {
 	src         source.Source[T, S]
@@ -353,16 +382,38 @@ type SourceCoordinator[T any, S source.Split] struct {
 	errOnce sync.Once
 	err     error
 	onError func(error)
+	// restored is the enumerator state to start from, if any.
+	restored []byte
 }
 
 // NewSourceCoordinator returns a coordinator for src. onError is called once
 // if the enumerator fails. Split assignments are logged to log (nil:
 // slog.Default()), which should carry the job's and the source's attributes.
-func NewSourceCoordinator[T any, S source.Split](src source.Source[T, S], parallelism int, send func(subtask int, event any), onError func(error), log *slog.Logger) *SourceCoordinator[T, S] {
+//
+// restored, when not nil, is the enumerator's state from a checkpoint (what
+// Checkpoint encoded): the enumerator is created with RestoreEnumerator.
+func NewSourceCoordinator[T any, S source.Split](src source.Source[T, S], parallelism int, send func(subtask int, event any), onError func(error), log *slog.Logger, restored []byte) *SourceCoordinator[T, S] {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &SourceCoordinator[T, S]{src: src, parallelism: parallelism, send: send, log: log, wake: make(chan struct{}, 1), onError: onError}
+	return &SourceCoordinator[T, S]{src: src, parallelism: parallelism, send: send, log: log, wake: make(chan struct{}, 1), onError: onError, restored: restored}
+}
+
+// Checkpoint implements Coordinator.
+func (c *SourceCoordinator[T, S]) Checkpoint(id int64, done func(state []byte, err error)) {
+	c.post(func() error {
+		splits, err := c.enum.SnapshotState(id)
+		if err != nil {
+			done(nil, fmt.Errorf("snapshotting split enumerator: %w", err))
+			return nil
+		}
+		b, err := codec.Marshal(splits)
+		if err != nil {
+			err = fmt.Errorf("snapshotting split enumerator: %w", err)
+		}
+		done(b, err)
+		return nil
+	})
 }
 
 // Parallelism implements source.EnumeratorContext.
@@ -389,7 +440,17 @@ func (c *SourceCoordinator[T, S]) SignalNoMoreSplits(subtask int) {
 func (c *SourceCoordinator[T, S]) Start(ctx context.Context) error {
 	ctx, c.cancel = context.WithCancel(ctx)
 	err := c.call(func() error {
-		e, err := c.src.CreateEnumerator(c)
+		var e source.Enumerator[S]
+		var err error
+		if c.restored != nil {
+			splits, derr := codec.Unmarshal[[]S](c.restored)
+			if derr != nil {
+				return fmt.Errorf("restoring split enumerator: %w", derr)
+			}
+			e, err = c.src.RestoreEnumerator(c, splits)
+		} else {
+			e, err = c.src.CreateEnumerator(c)
+		}
 		if err != nil {
 			return fmt.Errorf("creating split enumerator: %w", err)
 		}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/freshet-io/freshet/internal/checkpoint/barrier"
+	"github.com/freshet-io/freshet/internal/checkpoint/storage"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/task"
 )
@@ -56,6 +58,34 @@ type TaskDeployment struct {
 	// CancellationTimeout is how long the subtask may take to stop once its
 	// job is cancelled before the TaskManager abandons it; 0 waits for ever.
 	CancellationTimeout time.Duration
+	// Checkpoints, when set, makes the subtask take part in checkpoints.
+	Checkpoints *CheckpointDeployment
+	// Restore, when set, is the checkpoint the subtask restores from.
+	Restore *task.Restore
+}
+
+// CheckpointDeployment is how a deployed subtask takes checkpoints.
+type CheckpointDeployment struct {
+	Mode           barrier.Mode
+	AlignedTimeout time.Duration
+	// Storage is the job's checkpoint storage.
+	Storage *storage.Storage
+}
+
+// CheckpointAck acknowledges a subtask's part of a checkpoint: the state
+// files it wrote.
+type CheckpointAck struct {
+	Exec       ExecutionID
+	Checkpoint int64
+	Files      []storage.File
+	Size       int64
+}
+
+// CheckpointDecline tells that a subtask could not take a checkpoint.
+type CheckpointDecline struct {
+	Exec       ExecutionID
+	Checkpoint int64
+	Err        error
 }
 
 // TaskUpdate reports a subtask's state change to the JobManager.
@@ -80,6 +110,12 @@ type TaskManagerGateway interface {
 	CancelJob(ctx context.Context, job JobID) error
 	// SendOperatorEvent delivers a coordinator's event to a subtask's chain head.
 	SendOperatorEvent(ctx context.Context, exec ExecutionID, event any) error
+	// TriggerCheckpoint starts checkpoint id at a source subtask, after
+	// the events sent to it before.
+	TriggerCheckpoint(ctx context.Context, exec ExecutionID, id int64) error
+	// NotifyCheckpoint tells the subtasks of a job's attempt that
+	// checkpoint id completed (or was aborted).
+	NotifyCheckpoint(ctx context.Context, job JobID, attempt int, id int64, complete bool) error
 }
 
 // JobManagerGateway is a TaskManager's view of the JobManager.
@@ -90,6 +126,11 @@ type JobManagerGateway interface {
 	UpdateTaskState(ctx context.Context, u TaskUpdate) error
 	// SendOperatorEvent delivers a subtask's event to its operator coordinator.
 	SendOperatorEvent(ctx context.Context, exec ExecutionID, event any) error
+	// AcknowledgeCheckpoint reports a subtask's part of a checkpoint. A
+	// subtask acknowledges before it reports that it finished.
+	AcknowledgeCheckpoint(ctx context.Context, ack CheckpointAck) error
+	// DeclineCheckpoint reports that a subtask could not take a checkpoint.
+	DeclineCheckpoint(ctx context.Context, d CheckpointDecline) error
 }
 
 // ErrNoSuchTask is returned for an event to a subtask that is not running

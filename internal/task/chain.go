@@ -25,6 +25,10 @@ type Chain struct {
 	attempt int
 	// backends, if set, holds operator i's state backend at i.
 	backends []statebackend.Backend
+	// opStates, if set, holds operator i's restored operator state at i.
+	opStates []*statebackend.OperatorState
+	// ctxs holds operator i's context from Open.
+	ctxs []*operator.Context
 }
 
 // Ends says where the outputs that leave a chain go.
@@ -168,6 +172,13 @@ func combine(typ graph.Type, outs []any) any {
 // operators from snapshots through it.
 func (c *Chain) UseBackends(bs []statebackend.Backend) { c.backends = bs }
 
+// UseOperatorState gives operator i the restored operator state ss[i]
+// (nil for none); call it before Open.
+func (c *Chain) UseOperatorState(ss []*statebackend.OperatorState) { c.opStates = ss }
+
+// Nodes are the chain's graph nodes, in order.
+func (c *Chain) Nodes() []*graph.Node { return c.nodes }
+
 // Head is the chain's first operator.
 func (c *Chain) Head() operator.Operator { return c.ops[0] }
 
@@ -175,6 +186,7 @@ func (c *Chain) Head() operator.Operator { return c.ops[0] }
 // are ready when it opens. Each gets a copy of tmpl with its own name,
 // index, max parallelism and key groups.
 func (c *Chain) Open(tmpl operator.Context) error {
+	c.ctxs = make([]*operator.Context, len(c.ops))
 	return c.Call(func() error {
 		for i := len(c.ops) - 1; i >= 0; i-- {
 			c.cur = i
@@ -185,6 +197,10 @@ func (c *Chain) Open(tmpl operator.Context) error {
 			if i < len(c.backends) && c.backends[i] != nil {
 				oc.Backend = c.backends[i]
 			}
+			if i < len(c.opStates) && c.opStates[i] != nil {
+				oc.OperatorState = c.opStates[i]
+			}
+			c.ctxs[i] = &oc
 			if tmpl.Timers != nil {
 				oc.Timers = opTimers{ProcessingTimeService: tmpl.Timers, cur: &c.cur, idx: i}
 			}
@@ -236,6 +252,87 @@ func (c *Chain) recover(err *error) {
 		*err = &operator.Error{Operator: c.name(c.cur), Subtask: c.subtask, Attempt: c.attempt,
 			Err: &operator.PanicError{Value: r}, Stack: string(debug.Stack())}
 	}
+}
+
+// OperatorSnapshot is the state of one operator of a chain at a checkpoint.
+type OperatorSnapshot struct {
+	Node *graph.Node
+	// Keyed is the keyed state, of the key groups KeyGroups; nil when the
+	// operator has none.
+	Keyed     []byte
+	KeyGroups keygroup.Range
+	// Operator is the operator state; nil when the operator has none.
+	Operator []byte
+}
+
+// Snapshot runs every operator's Snapshot hooks, then encodes its keyed
+// state (backends that are Snapshotters) and operator state, within one
+// Call. The bytes are the state at the call: later changes do not touch
+// them.
+func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
+	var out []OperatorSnapshot
+	err := c.Call(func() error {
+		for i, oc := range c.ctxs {
+			c.cur = i
+			for _, h := range oc.Hooks() {
+				if h.Snapshot != nil {
+					if err := h.Snapshot(id); err != nil {
+						return fmt.Errorf("snapshotting state for checkpoint %d: %w", id, err)
+					}
+				}
+			}
+			if c.failure.Failed() {
+				return nil
+			}
+			s := OperatorSnapshot{Node: c.nodes[i]}
+			if sn, ok := oc.Backend.(statebackend.Snapshotter); ok {
+				b, err := sn.Snapshot()
+				if err != nil {
+					return fmt.Errorf("snapshotting keyed state for checkpoint %d: %w", id, err)
+				}
+				s.Keyed = b
+				s.KeyGroups = keygroup.Range{Start: oc.KeyGroupStart, End: oc.KeyGroupEnd}
+			}
+			if oc.OperatorState != nil && !oc.OperatorState.Empty() {
+				b, err := oc.OperatorState.Snapshot()
+				if err != nil {
+					return err
+				}
+				s.Operator = b
+			}
+			if s.Keyed != nil || s.Operator != nil {
+				out = append(out, s)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// NotifyCheckpoint runs every operator's Complete (or Aborted) hooks for
+// checkpoint id, within one Call.
+func (c *Chain) NotifyCheckpoint(id int64, complete bool) error {
+	return c.Call(func() error {
+		for i, oc := range c.ctxs {
+			c.cur = i
+			for _, h := range oc.Hooks() {
+				f, what := h.Aborted, "aborted"
+				if complete {
+					f, what = h.Complete, "complete"
+				}
+				if f == nil {
+					continue
+				}
+				if err := f(id); err != nil {
+					return fmt.Errorf("notified that checkpoint %d is %s: %w", id, what, err)
+				}
+				if c.failure.Failed() {
+					return nil
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // Finish finishes the operators in order, within one Call.

@@ -24,10 +24,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"runtime/debug"
+	"sync"
 	"time"
 
+	"github.com/freshet-io/freshet/internal/checkpoint/barrier"
 	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
@@ -60,6 +63,12 @@ type Spec struct {
 	SendEvent func(event any)
 	// Clock returns the processing time; nil means the machine clock.
 	Clock func() time.Time
+	// Checkpoints, when set, makes the subtask take part in checkpoints.
+	Checkpoints *CheckpointSpec
+	// Restore, when set, is the checkpoint the subtask starts from.
+	Restore *Restore
+	// Logger receives the subtask's warnings; nil logs nothing.
+	Logger *slog.Logger
 }
 
 // Task is one running subtask.
@@ -79,6 +88,15 @@ type Task struct {
 	ended   int
 	timers  *procTimers
 	idleOut bool // the subtask told downstream it is idle
+
+	// Checkpointing: the barrier handler of a subtask with inputs, the
+	// channel state being recorded, the state files being written, the
+	// alignment timeout armed, and restored in-flight records to replay.
+	barriers   *barrier.Handler
+	chState    *channelState
+	async      sync.WaitGroup
+	alignTimer time.Time
+	replay     []byte
 }
 
 // New returns a task for spec; Run starts it.
@@ -173,7 +191,16 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	if err := t.build(chainCtx, cancel); err != nil {
 		return err
 	}
+	if err := t.restore(chainCtx); err != nil {
+		return t.chain.Wrap(err)
+	}
+	if err := t.initCheckpoints(); err != nil {
+		return t.chain.Wrap(err)
+	}
 	if err := t.open(chainCtx); err != nil {
+		return err
+	}
+	if err := t.replayChannelState(); err != nil {
 		return err
 	}
 	if src, ok := t.head.(operator.SourceDriver); ok {
@@ -187,7 +214,13 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	if err := t.chain.Finish(); err != nil {
 		return err
 	}
-	return t.chain.Wrap(t.endOutputs())
+	if err := t.chain.Wrap(t.endOutputs()); err != nil {
+		return err
+	}
+	// A finished subtask owes no later checkpoint, so the ones it took
+	// must be acknowledged before it reports that it finished.
+	t.async.Wait()
+	return nil
 }
 
 // build creates the chain's operators and wires their outputs.
@@ -448,11 +481,24 @@ func (t *Task) handle(e *exchange.Envelope) error {
 	in := t.inputOf[e.Channel]
 	switch e.Kind {
 	case exchange.KindRecords, exchange.KindEncoded:
+		if t.chState != nil {
+			if err := t.record(e); err != nil {
+				return err
+			}
+			defer t.checkChannelState()
+		}
 		return t.readers[in](e)
+	case exchange.KindBarrier, exchange.KindCancelBarrier:
+		return t.onBarrier(e)
 	case exchange.KindWatermark:
 		return t.watermark(in, e.Channel, e.Watermark)
 	case exchange.KindEndOfInput:
 		t.ended++
+		if t.barriers != nil {
+			if err := t.apply(t.barriers.EndOfInput(e.Channel)); err != nil {
+				return err
+			}
+		}
 		if err := t.status(in, e.Channel, false); err != nil {
 			return err
 		}

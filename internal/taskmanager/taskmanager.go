@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/freshet-io/freshet/internal/checkpoint/storage"
 	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/rpc"
@@ -143,6 +144,9 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 			// The coordinator never blocks its callers, so neither does this.
 			_ = tm.jm.SendOperatorEvent(context.Background(), exec, event)
 		},
+		Checkpoints: tm.checkpointSpec(exec, d.Checkpoints),
+		Restore:     d.Restore,
+		Logger:      s.log,
 	})
 	s.name = s.task.Name()
 	tm.mu.Lock()
@@ -267,6 +271,53 @@ func (tm *TaskManager) abandon(s *subtask, timeout time.Duration) {
 	err := fmt.Errorf("%w: subtask %q (operator %q, attempt %d) still running %s after cancellation; its goroutine is abandoned",
 		rpc.ErrCancellationTimeout, s.name, s.operator, s.exec.Attempt, timeout)
 	tm.end(s, rpc.TaskUpdate{Exec: s.exec, State: rpc.TaskFailed, Err: err})
+}
+
+func (tm *TaskManager) checkpointSpec(exec rpc.ExecutionID, d *rpc.CheckpointDeployment) *task.CheckpointSpec {
+	if d == nil {
+		return nil
+	}
+	return &task.CheckpointSpec{
+		Mode: d.Mode, AlignedTimeout: d.AlignedTimeout, Storage: d.Storage,
+		Ack: func(id int64, files []storage.File, size int64) {
+			_ = tm.jm.AcknowledgeCheckpoint(context.Background(), rpc.CheckpointAck{Exec: exec, Checkpoint: id, Files: files, Size: size})
+		},
+		Decline: func(id int64, err error) {
+			_ = tm.jm.DeclineCheckpoint(context.Background(), rpc.CheckpointDecline{Exec: exec, Checkpoint: id, Err: err})
+		},
+	}
+}
+
+// TriggerCheckpoint implements rpc.TaskManagerGateway.
+func (tm *TaskManager) TriggerCheckpoint(_ context.Context, exec rpc.ExecutionID, id int64) error {
+	tm.mu.Lock()
+	s, ok := tm.mu.tasks[exec]
+	tm.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("triggering checkpoint %d at %s: %w", id, exec, rpc.ErrNoSuchTask)
+	}
+	t := s.task
+	if err := t.Post(func() error { return t.TriggerCheckpoint(id) }); err != nil {
+		return fmt.Errorf("triggering checkpoint %d at %s: %w", id, exec, rpc.ErrNoSuchTask)
+	}
+	return nil
+}
+
+// NotifyCheckpoint implements rpc.TaskManagerGateway.
+func (tm *TaskManager) NotifyCheckpoint(_ context.Context, job rpc.JobID, attempt int, id int64, complete bool) error {
+	tm.mu.Lock()
+	var ts []*task.Task
+	for exec, s := range tm.mu.tasks {
+		if exec.Job == job && exec.Attempt == attempt {
+			ts = append(ts, s.task)
+		}
+	}
+	tm.mu.Unlock()
+	for _, t := range ts {
+		// A subtask that has ended needs no notification.
+		_ = t.Post(func() error { return t.NotifyCheckpoint(id, complete) })
+	}
+	return nil
 }
 
 // SendOperatorEvent implements rpc.TaskManagerGateway.

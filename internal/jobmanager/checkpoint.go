@@ -1,0 +1,516 @@
+package jobmanager
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/freshet-io/freshet/internal/checkpoint/barrier"
+	"github.com/freshet-io/freshet/internal/checkpoint/coordinator"
+	"github.com/freshet-io/freshet/internal/checkpoint/storage"
+	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/rpc"
+	"github.com/freshet-io/freshet/internal/task"
+)
+
+// CheckpointConfig configures a job's checkpoints.
+type CheckpointConfig struct {
+	Coordinator coordinator.Config
+	// Mode is how subtasks handle barriers: aligned exactly-once,
+	// unaligned, or at-least-once.
+	Mode barrier.Mode
+	// AlignedTimeout switches an aligned checkpoint to unaligned at a
+	// subtask whose alignment took longer; 0 never does.
+	AlignedTimeout time.Duration
+	// Location is where checkpoints are stored: a directory or a bucket
+	// URL. Each run of a job gets a folder of its own under it.
+	Location string
+	// Retained is how many completed checkpoints are kept (at least 1).
+	Retained int
+	// Retention is what happens to them when the job ends.
+	Retention storage.Retention
+	// RestoreFrom, when set, is a completed checkpoint's folder (as logged
+	// when it completed) to start the job from.
+	RestoreFrom string
+}
+
+// CheckpointStats describes one checkpoint of a job.
+type CheckpointStats struct {
+	coordinator.Stats
+	// Path is the completed checkpoint's folder, to restore a job from.
+	Path string
+}
+
+// ckEvent is an event of the checkpointing of a job, handled by its loop:
+// an rpc.CheckpointAck, an rpc.CheckpointDecline or an enumeratorAck.
+type enumeratorAck struct {
+	attempt    int
+	vertex     *graph.Vertex
+	checkpoint int64
+	state      []byte
+	err        error
+}
+
+// checkpointer runs the checkpoints of one attempt of a job, on the job
+// loop's goroutine.
+type checkpointer struct {
+	j       *Job
+	cfg     *CheckpointConfig
+	store   *storage.Storage
+	coord   *coordinator.Coordinator
+	timer   *time.Timer
+	pending map[int64]*storage.Pending
+	// sources holds the source subtasks still running: with none, no
+	// checkpoint can be triggered.
+	sources map[rpc.ExecutionID]bool
+	// failJob is set when too many checkpoints failed.
+	failJob error
+}
+
+// checkpointState is what a job keeps across attempts.
+type checkpointState struct {
+	store *storage.Storage
+	// restoreStore reads the checkpoint given by RestoreFrom.
+	restoreStore *storage.Storage
+	restore      *storage.Checkpoint
+	// location and key say where the job's checkpoints are stored.
+	location, key string
+	mu            sync.Mutex
+	history       []CheckpointStats
+	paths         map[int64]string
+}
+
+// openCheckpoints opens the job's checkpoint storage and, with
+// RestoreFrom, loads the checkpoint to start from.
+func (j *Job) openCheckpoints(ctx context.Context) error {
+	cfg := j.cfg.Checkpoint
+	if cfg == nil {
+		return nil
+	}
+	if _, err := coordinator.New(cfg.Coordinator, nil, 1, 0); err != nil {
+		return err
+	}
+	loc := cfg.Location
+	if loc == "" {
+		loc = "mem://"
+	}
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:])
+	key := string(j.ID) + "-" + hex.EncodeToString(suffix[:])
+	opts := []storage.Option{storage.WithRetention(cfg.Retention)}
+	if cfg.Retained > 0 {
+		opts = append(opts, storage.WithRetained(cfg.Retained))
+	}
+	st, err := storage.Open(ctx, loc, key, opts...)
+	if err != nil {
+		return fmt.Errorf("opening checkpoint storage: %w", err)
+	}
+	j.ck = &checkpointState{store: st, paths: map[int64]string{}, location: strings.TrimRight(loc, "/"), key: key}
+	if cfg.RestoreFrom != "" {
+		rs, c, err := loadCheckpoint(ctx, cfg.RestoreFrom)
+		if err != nil {
+			_ = st.Close()
+			return err
+		}
+		j.ck.restoreStore, j.ck.restore = rs, c
+		j.log.Info("restoring from checkpoint", slog.String("path", cfg.RestoreFrom), slog.Uint64("checkpoint", c.ID))
+	}
+	return nil
+}
+
+// loadCheckpoint loads the completed checkpoint whose folder is p:
+// <location>/<job>/chk-<id>.
+func loadCheckpoint(ctx context.Context, p string) (*storage.Storage, *storage.Checkpoint, error) {
+	p = strings.TrimRight(p, "/")
+	dir, chk := path.Split(filepath.ToSlash(p))
+	idText, ok := strings.CutPrefix(chk, "chk-")
+	id, err := strconv.ParseUint(idText, 10, 64)
+	if !ok || err != nil {
+		return nil, nil, fmt.Errorf("restoring from %q: not a checkpoint folder (…/<job>/chk-<id>)", p)
+	}
+	loc, job := path.Split(strings.TrimRight(dir, "/"))
+	if job == "" {
+		return nil, nil, fmt.Errorf("restoring from %q: not a checkpoint folder (…/<job>/chk-<id>)", p)
+	}
+	st, err := storage.Open(ctx, strings.TrimRight(loc, "/"), job)
+	if err != nil {
+		return nil, nil, fmt.Errorf("restoring from %q: %w", p, err)
+	}
+	c, err := st.Load(ctx, id)
+	if err != nil {
+		_ = st.Close()
+		return nil, nil, fmt.Errorf("restoring from %q: %w", p, err)
+	}
+	return st, c, nil
+}
+
+// closeCheckpoints applies the retention policy and closes the storage.
+func (j *Job) closeCheckpoints(status JobStatus) {
+	if j.ck == nil {
+		return
+	}
+	s := storage.Finished
+	switch status {
+	case JobCanceled:
+		s = storage.Cancelled
+	case JobFailed:
+		s = storage.Failed
+	}
+	if err := j.ck.store.Shutdown(context.Background(), s); err != nil {
+		j.log.Warn("cleaning up checkpoints", slog.Any("error", err))
+	}
+	_ = j.ck.store.Close()
+	if j.ck.restoreStore != nil {
+		_ = j.ck.restoreStore.Close()
+	}
+}
+
+// restorePoint returns the checkpoint the attempt being deployed starts
+// from: after a failure the latest completed one, else the one given by
+// RestoreFrom, if any.
+func (j *Job) restorePoint(ctx context.Context) (*task.Restore, error) {
+	if j.ck == nil {
+		return nil, nil
+	}
+	if j.attempt > 0 {
+		c, skipped, err := j.ck.store.Latest(ctx)
+		for _, s := range skipped {
+			j.log.Warn("skipping corrupt checkpoint", slog.Uint64("checkpoint", s.ID), slog.String("file", s.File), slog.Any("error", s.Err))
+		}
+		switch {
+		case err == nil:
+			j.log.Info("restoring from checkpoint", slog.Uint64("checkpoint", c.ID), slog.Int("attempt", j.attempt))
+			return &task.Restore{Storage: j.ck.store, Checkpoint: c}, nil
+		case !errors.Is(err, storage.ErrNoCheckpoint):
+			return nil, fmt.Errorf("loading the latest checkpoint: %w", err)
+		}
+	}
+	if j.ck.restore != nil {
+		return &task.Restore{Storage: j.ck.restoreStore, Checkpoint: j.ck.restore}, nil
+	}
+	return nil, nil
+}
+
+// enumeratorID is the state id of a source vertex's enumerator.
+func enumeratorID(v *graph.Vertex) string { return "enumerator/" + v.Head().StateID() }
+
+// subtaskID names a subtask to the checkpoint coordinator.
+func subtaskID(v, subtask int) string { return fmt.Sprintf("v%d/%d", v, subtask) }
+
+// enumeratorState reads a source vertex's enumerator state from r.
+func enumeratorState(ctx context.Context, r *task.Restore, v *graph.Vertex) ([]byte, error) {
+	if r == nil {
+		return nil, nil
+	}
+	id := enumeratorID(v)
+	for _, f := range r.Checkpoint.Files {
+		if f.Part.Operator != id {
+			continue
+		}
+		rc, err := r.Storage.OpenFile(ctx, r.Checkpoint, f)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			return nil, fmt.Errorf("reading the split enumerator state of %s: %w", v.Name(), err)
+		}
+		return b, nil
+	}
+	return []byte{}, nil // restored, but no state: nothing left to assign
+}
+
+// newCheckpointer starts the checkpoints of the attempt being deployed.
+func (j *Job) newCheckpointer(restore *task.Restore) (*checkpointer, error) {
+	if j.ck == nil {
+		return nil, nil
+	}
+	var ids []string
+	sources := map[rpc.ExecutionID]bool{}
+	for _, v := range j.Graph.Vertices {
+		for i := 0; i < v.Parallelism; i++ {
+			ids = append(ids, subtaskID(v.ID, i))
+			if v.Head().Source != nil {
+				sources[rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: j.attempt}] = true
+			}
+		}
+		if v.Head().Source != nil {
+			ids = append(ids, enumeratorID(v))
+		}
+	}
+	first := int64(1)
+	if restore != nil && restore.Storage == j.ck.store {
+		first = int64(restore.Checkpoint.ID) + 1
+	}
+	if last := j.lastCheckpointID(); last >= first {
+		first = last + 1
+	}
+	c, err := coordinator.New(j.cfg.Checkpoint.Coordinator, ids, first, 10)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	c.Start(now)
+	ck := &checkpointer{j: j, cfg: j.cfg.Checkpoint, store: j.ck.store, coord: c, pending: map[int64]*storage.Pending{}, sources: sources}
+	ck.arm()
+	return ck, nil
+}
+
+func (j *Job) lastCheckpointID() int64 {
+	j.ck.mu.Lock()
+	defer j.ck.mu.Unlock()
+	if n := len(j.ck.history); n > 0 {
+		return j.ck.history[n-1].ID
+	}
+	return 0
+}
+
+// timerC is the channel of the next deadline; nil when there is none.
+func (ck *checkpointer) timerC() <-chan time.Time {
+	if ck == nil || ck.timer == nil {
+		return nil
+	}
+	return ck.timer.C
+}
+
+// arm sets the timer to the coordinator's next deadline.
+func (ck *checkpointer) arm() {
+	if ck.timer != nil {
+		ck.timer.Stop()
+		ck.timer = nil
+	}
+	d, ok := ck.coord.Deadline()
+	if !ok || (len(ck.sources) == 0 && len(ck.pending) == 0) {
+		return
+	}
+	ck.timer = time.NewTimer(time.Until(d))
+}
+
+// tick runs the coordinator's time-based rules.
+func (ck *checkpointer) tick() {
+	now := time.Now()
+	if len(ck.sources) == 0 {
+		// Every source has finished: nothing can carry a new barrier.
+		// Pending checkpoints may still expire.
+		if d, ok := ck.coord.Deadline(); ok && !now.Before(d) && len(ck.pending) > 0 {
+			ck.do(ck.coord.Tick(now))
+		}
+		ck.arm()
+		return
+	}
+	ck.do(ck.coord.Tick(now))
+	ck.arm()
+}
+
+// handle takes a checkpoint event or a task update of the attempt.
+func (ck *checkpointer) handle(ev any) {
+	if ck == nil {
+		return
+	}
+	now := time.Now()
+	switch e := ev.(type) {
+	case rpc.TaskUpdate:
+		if e.State == rpc.TaskFinished {
+			delete(ck.sources, e.Exec)
+			ck.do(ck.coord.Finished(now, subtaskID(e.Exec.Vertex, e.Exec.Subtask)))
+		}
+	case rpc.CheckpointAck:
+		if p := ck.pending[e.Checkpoint]; p != nil {
+			if err := p.Add(e.Files...); err != nil {
+				ck.do(ck.coord.Decline(now, e.Checkpoint, subtaskID(e.Exec.Vertex, e.Exec.Subtask), err))
+				break
+			}
+		}
+		ck.do(ck.coord.Ack(now, e.Checkpoint, subtaskID(e.Exec.Vertex, e.Exec.Subtask), e.Size))
+	case rpc.CheckpointDecline:
+		ck.do(ck.coord.Decline(now, e.Checkpoint, subtaskID(e.Exec.Vertex, e.Exec.Subtask), e.Err))
+	case enumeratorAck:
+		id := enumeratorID(e.vertex)
+		p := ck.pending[e.checkpoint]
+		if e.err != nil || p == nil {
+			if e.err != nil {
+				ck.do(ck.coord.Decline(now, e.checkpoint, id, e.err))
+			}
+			break
+		}
+		w, err := p.Create(context.Background(), storage.Part{Operator: id, Subtask: 0, KeyGroups: storage.NoKeyGroups})
+		if err == nil {
+			_, err = w.Write(e.state)
+			if err == nil {
+				_, err = w.Commit()
+			} else {
+				w.Abort()
+			}
+		}
+		if err != nil {
+			ck.do(ck.coord.Decline(now, e.checkpoint, id, fmt.Errorf("writing the split enumerator state: %w", err)))
+			break
+		}
+		ck.do(ck.coord.Ack(now, e.checkpoint, id, int64(len(e.state))))
+	}
+	ck.arm()
+}
+
+// do carries out the coordinator's actions.
+func (ck *checkpointer) do(actions []coordinator.Action) {
+	j := ck.j
+	for _, a := range actions {
+		switch a.Kind {
+		case coordinator.Trigger:
+			ck.trigger(a.Checkpoint)
+		case coordinator.Complete:
+			ck.complete(a.Checkpoint)
+		case coordinator.Abort:
+			if p := ck.pending[a.Checkpoint]; p != nil {
+				delete(ck.pending, a.Checkpoint)
+				_ = p.Abort(context.Background())
+			}
+			j.log.Warn("checkpoint failed", slog.Int64("checkpoint", a.Checkpoint), slog.Any("error", a.Err))
+			ck.notify(a.Checkpoint, false)
+		case coordinator.FailJob:
+			ck.failJob = a.Err
+		}
+	}
+	ck.record()
+}
+
+func (ck *checkpointer) trigger(id int64) {
+	j := ck.j
+	p, err := ck.store.BeginCheckpoint(context.Background(), uint64(id))
+	if err != nil {
+		j.log.Warn("checkpoint failed to start", slog.Int64("checkpoint", id), slog.Any("error", err))
+		ck.do(ck.coord.Decline(time.Now(), id, "job manager", err))
+		return
+	}
+	ck.pending[id] = p
+	j.log.Debug("checkpoint triggered", slog.Int64("checkpoint", id))
+	attempt := j.attempt
+	for _, v := range j.Graph.Vertices {
+		if v.Head().Source == nil {
+			continue
+		}
+		c, ok := j.coordinator(v.ID, attempt)
+		if !ok {
+			continue
+		}
+		v := v
+		c.Checkpoint(id, func(state []byte, err error) {
+			// On the source coordinator's goroutine: the readers get the
+			// trigger after the splits assigned before the snapshot.
+			j.post(enumeratorAck{attempt: attempt, vertex: v, checkpoint: id, state: state, err: err})
+			if err != nil {
+				return
+			}
+			for i := 0; i < v.Parallelism; i++ {
+				exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: attempt}
+				// A subtask that has finished owes nothing.
+				_ = j.tmFor(v, i).TriggerCheckpoint(context.Background(), exec, id)
+			}
+		})
+	}
+}
+
+func (ck *checkpointer) complete(id int64) {
+	j := ck.j
+	p := ck.pending[id]
+	delete(ck.pending, id)
+	if p == nil {
+		return
+	}
+	props := map[string][]byte{}
+	for _, v := range j.Graph.Vertices {
+		for _, n := range v.Nodes {
+			props[task.ParallelismProperty(n.StateID())] = []byte(strconv.Itoa(v.Parallelism))
+		}
+	}
+	var st coordinator.Stats
+	for _, s := range ck.coord.History() {
+		if s.ID == id {
+			st = s
+		}
+	}
+	c, err := p.Complete(context.Background(), storage.Metadata{Timestamp: st.Triggered, Properties: props})
+	if err != nil && c == nil {
+		j.log.Warn("checkpoint failed to complete", slog.Int64("checkpoint", id), slog.Any("error", err))
+		ck.notify(id, false)
+		return
+	}
+	if err != nil {
+		j.log.Warn("deleting old checkpoints", slog.Any("error", err))
+	}
+	where := j.ck.location + "/" + j.ck.key + "/chk-" + strconv.FormatInt(id, 10)
+	j.ck.mu.Lock()
+	j.ck.paths[id] = where
+	j.ck.mu.Unlock()
+	j.log.Info("checkpoint completed", slog.Int64("checkpoint", id), slog.Int64("bytes", st.Size),
+		slog.Duration("duration", st.Duration), slog.Int("files", len(c.Files)), slog.String("path", where))
+	ck.notify(id, true)
+}
+
+func (ck *checkpointer) notify(id int64, complete bool) {
+	j := ck.j
+	for _, tm := range j.taskManagers() {
+		_ = tm.NotifyCheckpoint(context.Background(), j.ID, j.attempt, id, complete)
+	}
+}
+
+// record copies the coordinator's history into the job's.
+func (ck *checkpointer) record() {
+	j := ck.j
+	h := ck.coord.History()
+	j.ck.mu.Lock()
+	defer j.ck.mu.Unlock()
+	for _, s := range h {
+		i := len(j.ck.history) - 1
+		for i >= 0 && j.ck.history[i].ID != s.ID {
+			i--
+		}
+		cs := CheckpointStats{Stats: s, Path: j.ck.paths[s.ID]}
+		if i >= 0 {
+			j.ck.history[i] = cs
+		} else {
+			j.ck.history = append(j.ck.history, cs)
+		}
+	}
+	if n := len(j.ck.history); n > maxHistory {
+		j.ck.history = append([]CheckpointStats(nil), j.ck.history[n-maxHistory:]...)
+	}
+}
+
+// maxHistory is how many checkpoints a job's history keeps.
+const maxHistory = 100
+
+// stop ends the attempt's checkpoints: those pending are aborted.
+func (ck *checkpointer) stop() {
+	if ck == nil {
+		return
+	}
+	if ck.timer != nil {
+		ck.timer.Stop()
+	}
+	for id, p := range ck.pending {
+		_ = p.Abort(context.Background())
+		delete(ck.pending, id)
+	}
+}
+
+// Checkpoints returns the job's recent checkpoints, oldest first.
+func (j *Job) Checkpoints() []CheckpointStats {
+	if j.ck == nil {
+		return nil
+	}
+	j.ck.mu.Lock()
+	defer j.ck.mu.Unlock()
+	return append([]CheckpointStats(nil), j.ck.history...)
+}

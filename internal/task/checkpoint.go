@@ -1,0 +1,490 @@
+package task
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/freshet-io/freshet/codec"
+	"github.com/freshet-io/freshet/internal/checkpoint/barrier"
+	"github.com/freshet-io/freshet/internal/checkpoint/storage"
+	"github.com/freshet-io/freshet/internal/exchange"
+	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/keygroup"
+	"github.com/freshet-io/freshet/internal/statebackend"
+)
+
+// CheckpointSpec is how a subtask takes part in checkpoints.
+type CheckpointSpec struct {
+	Mode barrier.Mode
+	// AlignedTimeout switches an aligned checkpoint whose alignment has
+	// lasted this long to unaligned; 0 never does.
+	AlignedTimeout time.Duration
+	// Storage receives the subtask's state files.
+	Storage *storage.Storage
+	// Ack acknowledges checkpoint id with the files the subtask wrote and
+	// their total size. It must not block.
+	Ack func(id int64, files []storage.File, size int64)
+	// Decline tells the coordinator the subtask could not take checkpoint
+	// id. It must not block.
+	Decline func(id int64, err error)
+}
+
+// Restore is the checkpoint a subtask restores its state from.
+type Restore struct {
+	Storage    *storage.Storage
+	Checkpoint *storage.Checkpoint
+}
+
+// ParallelismProperty is the checkpoint property recording the parallelism
+// an operator (by its state id) had when the checkpoint was taken.
+func ParallelismProperty(stateID string) string { return "parallelism/" + stateID }
+
+// ChannelStateID is the state id under which the in-flight records of the
+// subtasks of a chain headed by node are stored.
+func ChannelStateID(head *graph.Node) string { return "channels/" + head.StateID() }
+
+// OldParallelism returns the parallelism the operator of stateID had in c,
+// or 0 if c does not record it.
+func OldParallelism(c *storage.Checkpoint, stateID string) int {
+	b, ok := c.Properties[ParallelismProperty(stateID)]
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(string(b))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// ckState is the progress of one checkpoint in a subtask: its state files
+// being written, and the channel state of an unaligned checkpoint being
+// recorded. The last part to finish acknowledges it.
+type ckState struct {
+	id      int64
+	mu      sync.Mutex
+	waiting int // parts not yet written
+	files   []storage.File
+	size    int64
+	failed  bool
+}
+
+// channelState records the in-flight records of an unaligned checkpoint.
+type channelState struct {
+	ck *ckState
+	// persisting[ch]: records of ch taken now belong to the checkpoint
+	// (its barrier has not arrived); until[ch]: those sent before Seq
+	// until[ch] do (its barrier overtook them).
+	persisting  []bool
+	until       []int64
+	handlerDone bool
+	buf         []byte // channel, length, encoded batch; repeated
+	records     int
+}
+
+// initCheckpoints sets up the barrier handler of a subtask with inputs.
+func (t *Task) initCheckpoints() error {
+	cs := t.spec.Checkpoints
+	if cs == nil || t.spec.Gate == nil {
+		return nil
+	}
+	h, err := barrier.New(barrier.Config{Channels: t.spec.Gate.NumChannels(), Mode: cs.Mode, AlignedTimeout: cs.AlignedTimeout})
+	if err != nil {
+		return err
+	}
+	t.barriers = h
+	return nil
+}
+
+// TriggerCheckpoint takes the snapshot of checkpoint id in a source
+// subtask and sends its barrier downstream. It must run on the task's
+// goroutine (through Post, after the split assignments posted before it).
+func (t *Task) TriggerCheckpoint(id int64) error {
+	cs := t.spec.Checkpoints
+	if cs == nil {
+		return errors.New("checkpoint triggered in a job without checkpoints")
+	}
+	return t.snapshot(id, cs.Mode == barrier.Unaligned)
+}
+
+// NotifyCheckpoint tells the chain that checkpoint id completed (or was
+// aborted). It must run on the task's goroutine.
+func (t *Task) NotifyCheckpoint(id int64, complete bool) error {
+	if t.chain == nil {
+		return nil
+	}
+	return t.chain.NotifyCheckpoint(id, complete)
+}
+
+// snapshot takes the chain's snapshot for checkpoint id, forwards the
+// barrier (ahead of the records in flight when unaligned) and writes the
+// state files asynchronously.
+func (t *Task) snapshot(id int64, unaligned bool) error {
+	cs := t.spec.Checkpoints
+	snaps, err := t.chain.Snapshot(id)
+	if t.chain.failure.Failed() {
+		return err
+	}
+	if err != nil {
+		t.log("declining checkpoint", id, err)
+		cs.Decline(id, err)
+		return t.sendEvent(exchange.Envelope{Kind: exchange.KindCancelBarrier, Checkpoint: id, Priority: unaligned})
+	}
+	if err := t.sendEvent(exchange.Envelope{Kind: exchange.KindBarrier, Checkpoint: id, Priority: unaligned}); err != nil {
+		return err
+	}
+	ck := &ckState{id: id, waiting: 1}
+	if unaligned && t.barriers != nil {
+		ck.waiting++
+		n := t.spec.Gate.NumChannels()
+		t.chState = &channelState{ck: ck, persisting: make([]bool, n), until: make([]int64, n)}
+	}
+	t.async.Add(1)
+	go func() {
+		defer t.async.Done()
+		files, size, err := t.writeSnapshots(id, snaps)
+		t.partDone(ck, files, size, err)
+	}()
+	return nil
+}
+
+// partDone records that a part of checkpoint ck was written, and
+// acknowledges it (or declines it) once the last part is.
+func (t *Task) partDone(ck *ckState, files []storage.File, size int64, err error) {
+	ck.mu.Lock()
+	defer ck.mu.Unlock()
+	if ck.failed {
+		return
+	}
+	if err != nil {
+		ck.failed = true
+		t.spec.Checkpoints.Decline(ck.id, err)
+		return
+	}
+	ck.files = append(ck.files, files...)
+	ck.size += size
+	if ck.waiting--; ck.waiting == 0 {
+		t.spec.Checkpoints.Ack(ck.id, ck.files, ck.size)
+	}
+}
+
+func (t *Task) sendEvent(e exchange.Envelope) error {
+	for _, w := range t.writers {
+		if err := w.Event(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Task) log(msg string, id int64, err error) {
+	if t.spec.Logger != nil {
+		t.spec.Logger.Warn(msg, "checkpoint", id, "error", err)
+	}
+}
+
+// writeSnapshots writes the chain's state files for checkpoint id.
+func (t *Task) writeSnapshots(id int64, snaps []OperatorSnapshot) ([]storage.File, int64, error) {
+	if len(snaps) == 0 {
+		return nil, 0, nil
+	}
+	var parts []storage.Part
+	var data [][]byte
+	for _, s := range snaps {
+		sid := s.Node.StateID()
+		if s.Keyed != nil {
+			parts = append(parts, storage.Part{Operator: sid, Subtask: t.spec.Subtask, KeyGroups: storage.KeyGroupRange{Start: s.KeyGroups.Start, End: s.KeyGroups.End}})
+			data = append(data, s.Keyed)
+		}
+		if s.Operator != nil {
+			parts = append(parts, storage.Part{Operator: sid, Subtask: t.spec.Subtask, KeyGroups: storage.NoKeyGroups})
+			data = append(data, s.Operator)
+		}
+	}
+	return t.writeFiles(id, parts, data)
+}
+
+func (t *Task) writeFiles(id int64, parts []storage.Part, data [][]byte) (_ []storage.File, size int64, err error) {
+	ctx := context.Background()
+	p, err := t.spec.Checkpoints.Storage.BeginCheckpoint(ctx, uint64(id))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer p.Release()
+	files := make([]storage.File, 0, len(parts))
+	for i, part := range parts {
+		w, err := p.Create(ctx, part)
+		if err != nil {
+			return nil, 0, err
+		}
+		if _, err := w.Write(data[i]); err != nil {
+			w.Abort()
+			return nil, 0, fmt.Errorf("writing %s: %w", part, err)
+		}
+		f, err := w.Commit()
+		if err != nil {
+			return nil, 0, fmt.Errorf("writing %s: %w", part, err)
+		}
+		files = append(files, f)
+		size += f.Size
+	}
+	return files, size, nil
+}
+
+// onBarrier handles the barrier (or cancel barrier) e from its channel.
+func (t *Task) onBarrier(e *exchange.Envelope) error {
+	if t.barriers == nil {
+		return nil // a job without checkpoints sends none
+	}
+	var actions []barrier.Action
+	if e.Kind == exchange.KindCancelBarrier {
+		actions = t.barriers.Cancel(e.Channel, e.Checkpoint)
+	} else {
+		actions = t.barriers.Barrier(e.Channel, e.Checkpoint, time.Now())
+	}
+	if err := t.apply(actions); err != nil {
+		return err
+	}
+	// An overtaking barrier leaves the records sent before it queued:
+	// they belong to the checkpoint's channel state.
+	if s := t.chState; s != nil && s.ck.id == e.Checkpoint && e.Kind == exchange.KindBarrier {
+		s.until[e.Channel] = e.Seq
+		t.checkChannelState()
+	}
+	t.armAlignmentTimer()
+	return nil
+}
+
+// apply carries out the barrier handler's actions.
+func (t *Task) apply(actions []barrier.Action) error {
+	for _, a := range actions {
+		switch a.Kind {
+		case barrier.Block:
+			t.spec.Gate.Block(a.Channel)
+		case barrier.UnblockAll:
+			for ch := range t.spec.Gate.NumChannels() {
+				t.spec.Gate.Unblock(ch)
+			}
+		case barrier.Snapshot:
+			if err := t.snapshot(a.Checkpoint, a.Unaligned); err != nil {
+				return err
+			}
+		case barrier.Persist:
+			if s := t.chState; s != nil && s.ck.id == a.Checkpoint {
+				s.persisting[a.Channel] = true
+			}
+		case barrier.StopPersist:
+			if s := t.chState; s != nil && s.ck.id == a.Checkpoint {
+				s.persisting[a.Channel] = false
+			}
+		case barrier.ChannelStateDone:
+			if s := t.chState; s != nil && s.ck.id == a.Checkpoint {
+				s.handlerDone = true
+			}
+		case barrier.Abort:
+			if s := t.chState; s != nil && s.ck.id == a.Checkpoint {
+				t.chState = nil
+				t.partDone(s.ck, nil, 0, fmt.Errorf("checkpoint %d aborted at %s", a.Checkpoint, t.Name()))
+			}
+			if err := t.sendEvent(exchange.Envelope{Kind: exchange.KindCancelBarrier, Checkpoint: a.Checkpoint}); err != nil {
+				return err
+			}
+		}
+	}
+	t.checkChannelState()
+	return nil
+}
+
+// record adds e, a batch of records about to be processed, to the channel
+// state being recorded if it belongs to it.
+func (t *Task) record(e *exchange.Envelope) error {
+	s := t.chState
+	if !s.persisting[e.Channel] && e.Seq >= s.until[e.Channel] {
+		return nil
+	}
+	typ := t.spec.Vertex.Head().In[t.inputOf[e.Channel]-1]
+	n := len(s.buf)
+	s.buf = binary.AppendUvarint(s.buf, uint64(e.Channel))
+	s.buf = append(s.buf, 0, 0, 0, 0)
+	at := len(s.buf)
+	var err error
+	if s.buf, err = typ.AppendEnvelope(s.buf, e); err != nil {
+		s.buf = s.buf[:n]
+		return fmt.Errorf("recording channel state: %w", err)
+	}
+	binary.BigEndian.PutUint32(s.buf[at-4:at], uint32(len(s.buf)-at))
+	s.records += e.Count
+	return nil
+}
+
+// checkChannelState writes the channel state once every channel's records
+// sent before its barrier have been taken.
+func (t *Task) checkChannelState() {
+	s := t.chState
+	if s == nil || !s.handlerDone {
+		return
+	}
+	for ch, u := range s.until {
+		if t.spec.Gate.Taken(ch) < u {
+			return
+		}
+	}
+	t.chState = nil
+	part := storage.Part{Operator: ChannelStateID(t.spec.Vertex.Head()), Subtask: t.spec.Subtask, KeyGroups: storage.NoKeyGroups}
+	buf := s.buf
+	t.async.Add(1)
+	go func() {
+		defer t.async.Done()
+		if len(buf) == 0 {
+			t.partDone(s.ck, nil, 0, nil)
+			return
+		}
+		files, size, err := t.writeFiles(s.ck.id, []storage.Part{part}, [][]byte{buf})
+		t.partDone(s.ck, files, size, err)
+	}()
+}
+
+// armAlignmentTimer makes the handler's next deadline (an aligned
+// checkpoint's timeout) run Tick on the task's goroutine.
+func (t *Task) armAlignmentTimer() {
+	d, ok := t.barriers.Deadline()
+	if !ok || t.alignTimer == d {
+		return
+	}
+	t.alignTimer = d
+	time.AfterFunc(time.Until(d), func() {
+		_ = t.PostPriority(func() error {
+			if err := t.apply(t.barriers.Tick(time.Now())); err != nil {
+				return err
+			}
+			t.armAlignmentTimer()
+			return nil
+		})
+	})
+}
+
+// restore reads the state of the chain's operators from the checkpoint
+// of t.spec.Restore and hands it to the chain before it opens.
+func (t *Task) restore(ctx context.Context) error {
+	r := t.spec.Restore
+	if r == nil {
+		return nil
+	}
+	nodes := t.chain.Nodes()
+	backends := make([]statebackend.Backend, len(nodes))
+	opStates := make([]*statebackend.OperatorState, len(nodes))
+	par := t.spec.Vertex.Parallelism
+	for i, n := range nodes {
+		sid := n.StateID()
+		kgs := keygroup.RangeFor(n.MaxParallelism, par, t.spec.Subtask)
+		var keyed [][]byte
+		oldPar := OldParallelism(r.Checkpoint, sid)
+		old := make([][]byte, oldPar)
+		for _, f := range r.Checkpoint.Files {
+			if f.Part.Operator != sid {
+				continue
+			}
+			if f.Part.KeyGroups.Empty() {
+				if f.Part.Subtask >= oldPar {
+					return fmt.Errorf("restoring %s: checkpoint %d has operator state of subtask %d of %d", n.Name, r.Checkpoint.ID, f.Part.Subtask, oldPar)
+				}
+				b, err := t.readFile(ctx, f)
+				if err != nil {
+					return err
+				}
+				old[f.Part.Subtask] = b
+				continue
+			}
+			if f.Part.KeyGroups.End < kgs.Start || f.Part.KeyGroups.Start > kgs.End {
+				continue
+			}
+			b, err := t.readFile(ctx, f)
+			if err != nil {
+				return err
+			}
+			keyed = append(keyed, b)
+		}
+		if len(keyed) > 0 {
+			b, err := statebackend.RestoreHeap(n.MaxParallelism, kgs, keyed...)
+			if err != nil {
+				return fmt.Errorf("restoring keyed state of %s from checkpoint %d: %w", n.Name, r.Checkpoint.ID, err)
+			}
+			backends[i] = b
+		}
+		s, err := statebackend.RestoreOperatorState(old, par, t.spec.Subtask)
+		if err != nil {
+			return fmt.Errorf("restoring operator state of %s from checkpoint %d: %w", n.Name, r.Checkpoint.ID, err)
+		}
+		opStates[i] = s
+	}
+	t.chain.UseBackends(backends)
+	t.chain.UseOperatorState(opStates)
+	return t.readChannelState(ctx)
+}
+
+func (t *Task) readFile(ctx context.Context, f storage.File) ([]byte, error) {
+	r := t.spec.Restore
+	rc, err := r.Storage.OpenFile(ctx, r.Checkpoint, f)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s of checkpoint %d: %w", f.Name, r.Checkpoint.ID, err)
+	}
+	return b, nil
+}
+
+// readChannelState loads the in-flight records an unaligned checkpoint
+// stored for this subtask; replayChannelState feeds them to the chain
+// before any new input.
+func (t *Task) readChannelState(ctx context.Context) error {
+	r := t.spec.Restore
+	head := t.spec.Vertex.Head()
+	sid := ChannelStateID(head)
+	for _, f := range r.Checkpoint.Files {
+		if f.Part.Operator != sid || f.Part.Subtask != t.spec.Subtask {
+			continue
+		}
+		if old := OldParallelism(r.Checkpoint, head.StateID()); old != t.spec.Vertex.Parallelism {
+			return fmt.Errorf("restoring %s: the in-flight records of an unaligned checkpoint cannot be restored at parallelism %d (it was taken at %d)", head.Name, t.spec.Vertex.Parallelism, old)
+		}
+		b, err := t.readFile(ctx, f)
+		if err != nil {
+			return err
+		}
+		t.replay = b
+	}
+	return nil
+}
+
+// replayChannelState processes the restored in-flight records.
+func (t *Task) replayChannelState() error {
+	b := t.replay
+	t.replay = nil
+	for len(b) > 0 {
+		ch, n := binary.Uvarint(b)
+		if n <= 0 || len(b) < n+4 {
+			return fmt.Errorf("restoring channel state: %w", codec.ErrCorrupt)
+		}
+		b = b[n:]
+		size := int(binary.BigEndian.Uint32(b))
+		b = b[4:]
+		if size > len(b) || int(ch) >= len(t.inputOf) {
+			return fmt.Errorf("restoring channel state: %w", codec.ErrCorrupt)
+		}
+		e := exchange.Envelope{Kind: exchange.KindEncoded, Channel: int(ch), Bytes: b[:size]}
+		b = b[size:]
+		if err := t.chain.Call(func() error { return t.readers[t.inputOf[e.Channel]](&e) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
