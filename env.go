@@ -11,6 +11,7 @@ import (
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/jobmanager"
 	"github.com/freshet-io/freshet/internal/keygroup"
+	"github.com/freshet-io/freshet/internal/restart"
 	"github.com/freshet-io/freshet/internal/rpc"
 	"github.com/freshet-io/freshet/internal/task"
 )
@@ -36,7 +37,9 @@ type config struct {
 	taskManagers   int
 	logger         *slog.Logger // nil: slog.Default() when the job starts
 	cancelTimeout  time.Duration
-	restart        RestartStrategy // zero: NoRestart
+	restart        RestartStrategy // zero: NoRestart, or exponential delay with checkpoints
+	checkpoint     *checkpointConfig
+	restoreFrom    string
 }
 
 // Option configures an Env.
@@ -283,12 +286,15 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 			}
 		}
 	}
-	jc := jobmanager.JobConfig{Task: cfg, CancellationTimeout: e.cfg.cancelTimeout}
-	if e.cfg.restart.make != nil {
+	jc := jobmanager.JobConfig{Task: cfg, CancellationTimeout: e.cfg.cancelTimeout, Checkpoint: e.cfg.jobCheckpointConfig()}
+	switch {
+	case e.cfg.restart.make != nil:
 		if jc.Restart, err = e.cfg.restart.make(); err != nil {
 			_ = mini.Close()
 			return nil, fmt.Errorf("restart strategy %s: %w", e.cfg.restart.name, err)
 		}
+	case e.cfg.checkpoint != nil:
+		jc.Restart = restart.Default(true)
 	}
 	j, err := mini.JM.Submit(ctx, g, jc)
 	if err != nil {

@@ -1,0 +1,224 @@
+package freshet_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/sink"
+	"github.com/freshet-io/freshet/source"
+	"github.com/freshet-io/freshet/state"
+)
+
+// keyCount is a key's final count, read from state at the end of input.
+type keyCount struct{ Key, Count int }
+
+var keyCountState = state.NewValue[int]("count")
+
+var errInjected = errors.New("injected failure")
+
+// failer fails the job's user code at a random record of each of its
+// first attempts: after threshold records processed in that attempt.
+type failer struct {
+	attempts int
+	mu       sync.Mutex
+	seen     map[int]*atomic.Int64
+	limits   map[int]int64
+	rng      *rand.Rand
+	lo, hi   int64
+	failed   atomic.Int32
+}
+
+func newFailer(attempts int, lo, hi int64, seed uint64) *failer {
+	return &failer{attempts: attempts, seen: map[int]*atomic.Int64{}, limits: map[int]int64{}, rng: rand.New(rand.NewPCG(seed, seed)), lo: lo, hi: hi}
+}
+
+// processed is the number of records attempt processed.
+func (f *failer) processed(attempt int) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.seen[attempt]; ok {
+		return c.Load()
+	}
+	return 0
+}
+
+func (f *failer) check(attempt int) error {
+	f.mu.Lock()
+	c, ok := f.seen[attempt]
+	if !ok {
+		c = new(atomic.Int64)
+		f.seen[attempt] = c
+		f.limits[attempt] = f.lo + f.rng.Int64N(f.hi-f.lo)
+	}
+	limit := f.limits[attempt]
+	f.mu.Unlock()
+	if c.Add(1) == limit && attempt < f.attempts {
+		f.failed.Add(1)
+		return fmt.Errorf("attempt %d: %w", attempt, errInjected)
+	}
+	return nil
+}
+
+// collectSink keeps everything written to it, from every attempt.
+type collectSink[T any] struct {
+	mu   sync.Mutex
+	vals map[int][]T // by attempt
+	// delay slows every write down (backpressure).
+	delay time.Duration
+}
+
+func (c *collectSink[T]) CreateWriter(ctx sink.InitContext) (sink.Writer[T], error) {
+	return &collectWriter[T]{c: c, attempt: ctx.Attempt()}, nil
+}
+
+func (c *collectSink[T]) last() []T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	best := -1
+	for a := range c.vals {
+		best = max(best, a)
+	}
+	return c.vals[best]
+}
+
+type collectWriter[T any] struct {
+	c       *collectSink[T]
+	attempt int
+}
+
+func (w *collectWriter[T]) Write(v T, _ sink.Context) error {
+	if w.c.delay > 0 {
+		time.Sleep(w.c.delay)
+	}
+	w.c.mu.Lock()
+	defer w.c.mu.Unlock()
+	if w.c.vals == nil {
+		w.c.vals = map[int][]T{}
+	}
+	w.c.vals[w.attempt] = append(w.c.vals[w.attempt], v)
+	return nil
+}
+func (w *collectWriter[T]) Flush(bool) error { return nil }
+func (w *collectWriter[T]) Close() error     { return nil }
+
+// countingJob counts records per key over a replayable generator of n
+// records, failing at random records in its first attempts, and emits
+// each key's count from state when input ends.
+func countingJob(t *testing.T, p int, n int64, keys int, rate float64, f *failer, out *collectSink[keyCount], opts ...freshet.Option) *freshet.Env {
+	t.Helper()
+	opts = append([]freshet.Option{
+		freshet.WithParallelism(p),
+		freshet.WithRestartStrategy(freshet.FixedDelayRestart(50, 10*time.Millisecond)),
+		freshet.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	}, opts...)
+	env := freshet.NewEnv(opts...)
+	src := source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(n), source.GeneratorRate(rate))
+	nums := freshet.FromSource(env, src, "numbers")
+	counts := freshet.KeyedProcess(freshet.KeyBy(nums, func(v int64) int { return int(v % int64(keys)) }),
+		freshet.KeyedProcessFuncWithTimers(
+			func(ctx *freshet.KeyedContext[int], v int64, _ freshet.Collector[keyCount]) error {
+				if err := f.check(ctx.Runtime().Attempt()); err != nil {
+					return err
+				}
+				c := state.Value(ctx.State(), keyCountState)
+				k, _ := c.Value()
+				if k == 0 {
+					// Fires when input ends: the count read from state.
+					ctx.TimerService().RegisterEventTimeTimer(math.MaxInt64)
+				}
+				c.Update(k + 1)
+				return nil
+			},
+			func(ctx *freshet.KeyedContext[int], _ int64, out freshet.Collector[keyCount]) error {
+				k, _ := state.Value(ctx.State(), keyCountState).Value()
+				out.Collect(keyCount{Key: ctx.CurrentKey(), Count: k})
+				return nil
+			})).UID("counter")
+	freshet.SinkTo(counts, out, "counts")
+	return env
+}
+
+func sortedCounts(kcs []keyCount) []keyCount {
+	sort.Slice(kcs, func(i, j int) bool { return kcs[i].Key < kcs[j].Key })
+	return kcs
+}
+
+// TestExactlyOnceUnderFailures runs the counting job with checkpoints and
+// injected failures: the final counts equal a failure-free run's exactly
+// (aligned and unaligned), or are never lower (at-least-once).
+func TestExactlyOnceUnderFailures(t *testing.T) {
+	const (
+		n    = 30000
+		keys = 100
+	)
+	cases := []struct {
+		name  string
+		p     int
+		opts  []freshet.CheckpointOption
+		exact bool
+	}{
+		{"aligned", 2, nil, true},
+		{"unaligned", 3, []freshet.CheckpointOption{freshet.UnalignedCheckpoints()}, true},
+		{"aligned-timeout", 2, []freshet.CheckpointOption{freshet.AlignedCheckpointTimeout(time.Millisecond)}, true},
+		{"at-least-once", 4, []freshet.CheckpointOption{freshet.CheckpointMode(freshet.AtLeastOnce)}, false},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFailer(5, n/12, n/8, uint64(i+1))
+			out := &collectSink[keyCount]{}
+			ckOpts := append([]freshet.CheckpointOption{freshet.CheckpointStorage(t.TempDir())}, tc.opts...)
+			env := countingJob(t, tc.p, n, keys, 20000, f, out, freshet.WithCheckpointing(100*time.Millisecond, ckOpts...))
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			jc, err := env.ExecuteAsync(ctx, "counting-"+tc.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := jc.Wait(); err != nil {
+				t.Fatalf("job failed: %v", err)
+			}
+			if got := jc.Restarts(); got < 5 || f.failed.Load() < 5 {
+				t.Fatalf("restarted %d times after %d injected failures, want at least 5", got, f.failed.Load())
+			}
+			completed := 0
+			for _, c := range jc.Checkpoints() {
+				if c.Status == freshet.CheckpointCompleted {
+					completed++
+				}
+			}
+			if completed == 0 {
+				t.Fatalf("no checkpoint completed: %+v", jc.Checkpoints())
+			}
+			// The last attempt resumed from a checkpoint rather than
+			// from the start.
+			if last := f.processed(jc.Restarts()); last >= n {
+				t.Fatalf("the last attempt processed %d records, want fewer than %d (a restore)", last, n)
+			}
+			got := sortedCounts(out.last())
+			if len(got) != keys {
+				t.Fatalf("got counts of %d keys, want %d: %v", len(got), keys, got)
+			}
+			for k, kc := range got {
+				want := keyCount{Key: k, Count: n / keys}
+				if kc == want {
+					continue
+				}
+				if tc.exact || kc.Key != k || kc.Count < want.Count {
+					t.Fatalf("key %d: got %+v, want %+v (restarts %d, checkpoints %d completed)", k, kc, want, jc.Restarts(), completed)
+				}
+			}
+			t.Logf("%d restarts, %d checkpoints completed", jc.Restarts(), completed)
+		})
+	}
+}
