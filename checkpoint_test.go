@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,6 +39,8 @@ type failer struct {
 	rng      *rand.Rand
 	lo, hi   int64
 	failed   atomic.Int32
+	// armed, when set, holds failures back until it is true.
+	armed *atomic.Bool
 }
 
 func newFailer(attempts int, lo, hi int64, seed uint64) *failer {
@@ -63,7 +67,7 @@ func (f *failer) check(attempt int) error {
 	}
 	limit := f.limits[attempt]
 	f.mu.Unlock()
-	if c.Add(1) == limit && attempt < f.attempts {
+	if n := c.Add(1); n >= limit && attempt < f.attempts && (f.armed == nil || f.armed.Load()) && f.failed.Load() <= int32(attempt) {
 		f.failed.Add(1)
 		return fmt.Errorf("attempt %d: %w", attempt, errInjected)
 	}
@@ -219,6 +223,152 @@ func TestExactlyOnceUnderFailures(t *testing.T) {
 				}
 			}
 			t.Logf("%d restarts, %d checkpoints completed", jc.Restarts(), completed)
+		})
+	}
+}
+
+// pressureJob is the counting job with a slow counter: the source fills
+// every queue at once, so the counter works under backpressure for the
+// whole run. It fails once, halfway through its first attempt.
+func pressureJob(t *testing.T, p int, n int64, keys int, f *failer, out *collectSink[keyCount], opts ...freshet.Option) *freshet.Env {
+	t.Helper()
+	opts = append([]freshet.Option{
+		freshet.WithParallelism(p),
+		freshet.WithRestartStrategy(freshet.FixedDelayRestart(5, 10*time.Millisecond)),
+		freshet.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	}, opts...)
+	env := freshet.NewEnv(opts...)
+	src := source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(n))
+	nums := freshet.FromSource(env, src, "numbers")
+	counts := freshet.KeyedProcess(freshet.KeyBy(nums, func(v int64) int { return int(v % int64(keys)) }),
+		freshet.KeyedProcessFuncWithTimers(
+			func(ctx *freshet.KeyedContext[int], v int64, _ freshet.Collector[keyCount]) error {
+				if err := f.check(ctx.Runtime().Attempt()); err != nil {
+					return err
+				}
+				spin(20 * time.Microsecond)
+				c := state.Value(ctx.State(), keyCountState)
+				k, _ := c.Value()
+				if k == 0 {
+					ctx.TimerService().RegisterEventTimeTimer(math.MaxInt64)
+				}
+				c.Update(k + 1)
+				return nil
+			},
+			func(ctx *freshet.KeyedContext[int], _ int64, out freshet.Collector[keyCount]) error {
+				k, _ := state.Value(ctx.State(), keyCountState).Value()
+				out.Collect(keyCount{Key: ctx.CurrentKey(), Count: k})
+				return nil
+			})).UID("counter")
+	freshet.SinkTo(counts, out, "counts")
+	return env
+}
+
+// spin waits d without sleeping, as a slow computation would.
+func spin(d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end); {
+	}
+}
+
+// TestCheckpointsUnderBackpressure runs a job whose counter cannot keep up
+// with its source. Unaligned checkpoints complete while the queues are
+// full, storing the records they overtook, and a restore from them replays
+// those records: the counts are exact. Aligned checkpoints complete too,
+// once the queued records ahead of their barriers are processed.
+func TestCheckpointsUnderBackpressure(t *testing.T) {
+	const (
+		n    = 60000
+		keys = 50
+	)
+	for _, tc := range []struct {
+		name      string
+		opts      []freshet.CheckpointOption
+		unaligned bool
+	}{
+		{"unaligned", []freshet.CheckpointOption{freshet.UnalignedCheckpoints()}, true},
+		{"aligned", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			// Fail once, in the first attempt, after a checkpoint has
+			// completed under backpressure.
+			f := newFailer(1, n/3, n/3+1, 1)
+			f.armed = new(atomic.Bool)
+			out := &collectSink[keyCount]{}
+			ckOpts := append([]freshet.CheckpointOption{freshet.CheckpointStorage(dir),
+				freshet.RetainedCheckpoints(1000), freshet.ExternalizedCheckpoints(freshet.RetainOnCancellation)}, tc.opts...)
+			env := pressureJob(t, 2, n, keys, f, out, freshet.WithCheckpointing(100*time.Millisecond, ckOpts...))
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			jc, err := env.ExecuteAsync(ctx, "pressure-"+tc.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Look into each checkpoint while the job runs (it deletes
+			// them when it finishes) for records stored in flight.
+			seen := map[int64]bool{}
+			completed, withChannels := 0, 0
+			inspect := func() {
+				for _, c := range jc.Checkpoints() {
+					if c.Status != freshet.CheckpointCompleted || seen[c.ID] {
+						continue
+					}
+					entries, err := os.ReadDir(c.Path)
+					if err != nil {
+						continue // the job ended and deleted it
+					}
+					seen[c.ID] = true
+					completed++
+					f.armed.Store(true)
+					for _, e := range entries {
+						if strings.HasPrefix(e.Name(), "channels") {
+							withChannels++
+							break
+						}
+					}
+				}
+			}
+			for done := false; !done; {
+				select {
+				case <-jc.Done():
+					done = true
+				case <-time.After(10 * time.Millisecond):
+					inspect()
+				}
+			}
+			if err := jc.Wait(); err != nil {
+				t.Fatalf("job failed: %v", err)
+			}
+			if jc.Restarts() != 1 {
+				t.Fatalf("restarted %d times, want 1", jc.Restarts())
+			}
+			if last := f.processed(1); last >= n {
+				t.Fatalf("the second attempt processed %d records, want fewer than %d (a restore)", last, n)
+			}
+			var durations []time.Duration
+			for _, c := range jc.Checkpoints() {
+				durations = append(durations, c.Duration)
+			}
+			t.Logf("checkpoint durations: %v", durations)
+			got := sortedCounts(out.last())
+			if len(got) != keys {
+				t.Fatalf("got counts of %d keys, want %d", len(got), keys)
+			}
+			for k, kc := range got {
+				if want := (keyCount{Key: k, Count: n / keys}); kc != want {
+					t.Fatalf("key %d: got %+v, want %+v", k, kc, want)
+				}
+			}
+			t.Logf("%d checkpoints completed, %d with records in flight", completed, withChannels)
+			if completed == 0 {
+				t.Fatal("no checkpoint completed under backpressure")
+			}
+			if tc.unaligned && withChannels == 0 {
+				t.Fatal("no unaligned checkpoint stored records in flight")
+			}
+			if !tc.unaligned && withChannels != 0 {
+				t.Fatalf("%d aligned checkpoints stored records in flight", withChannels)
+			}
 		})
 	}
 }

@@ -671,3 +671,70 @@ func TestGatePriorityOvertakes(t *testing.T) {
 		t.Fatalf("got %d barriers, want %d", barriers, want)
 	}
 }
+
+// Spill takes the envelopes a priority barrier overtook out of the queue
+// without freeing their room; Next still hands them out first, in order.
+func TestGateSpill(t *testing.T) {
+	const capacity = 2
+	g := NewGate(1, capacity)
+	c := g.Channel(0)
+	ctx := context.Background()
+	for i := range capacity + Overdraft {
+		if err := c.Send(ctx, Envelope{Kind: KindWatermark, Watermark: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = c.Send(ctx, Envelope{Kind: KindBarrier, Checkpoint: 1, Priority: true})
+	b, _, err := g.Next(ctx, nil, nil)
+	if err != nil || b.Kind != KindBarrier || b.Seq != capacity+Overdraft {
+		t.Fatalf("got %+v, %v; want the barrier at Seq %d", b, err, capacity+Overdraft)
+	}
+	spilled := g.Spill(0, b.Seq)
+	if len(spilled) != capacity+Overdraft {
+		t.Fatalf("spilled %d envelopes, want %d", len(spilled), capacity+Overdraft)
+	}
+	if c.IsAvailable() {
+		t.Fatal("spilling freed the channel's room")
+	}
+	for i := range capacity + Overdraft {
+		e, _, err := g.Next(ctx, nil, nil)
+		if err != nil || e.Watermark != int64(i) {
+			t.Fatalf("envelope %d: got %+v, %v", i, e, err)
+		}
+	}
+	if !c.IsAvailable() {
+		t.Fatal("the channel has no room after everything was handed out")
+	}
+	// The queue's freed slots take envelopes beyond the gate's index
+	// buffer while spilled ones wait: neither side blocks.
+	for i := range capacity + Overdraft {
+		_ = c.Send(ctx, Envelope{Kind: KindWatermark, Watermark: int64(10 + i)})
+	}
+	_ = c.Send(ctx, Envelope{Kind: KindBarrier, Checkpoint: 2, Priority: true})
+	b, _, _ = g.Next(ctx, nil, nil)
+	g.Spill(0, b.Seq)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 3 {
+			_ = c.Send(ctx, Envelope{Kind: KindWatermark, Watermark: int64(20 + i)})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a send blocked on the gate's index buffer")
+	}
+	var got []int64
+	for range capacity + Overdraft + 3 {
+		e, _, err := g.Next(ctx, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.Watermark)
+	}
+	want := []int64{10, 11, 12, 13, 14, 15, 16, 20, 21, 22}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}

@@ -42,11 +42,15 @@ type Gate struct {
 	// wakes a waiting reader when one is queued.
 	prio     atomic.Int64
 	prioWake chan struct{}
+	overflow atomic.Int64 // sum of the channels' overflow
 
 	// owned by the reading goroutine
 	blocked  []bool
 	deferred []int
 	taken    []int64 // envelopes taken per channel, priority events excluded
+	// local[i] holds envelopes Spill took out of channel i's queue: the
+	// head of the channel, served before its queue.
+	local [][]Envelope
 	// stash holds an envelope taken from a channel whose priority event,
 	// sent before it, had not been seen yet: Next returns it next.
 	stash   Envelope
@@ -67,6 +71,8 @@ type channel struct {
 	sent    int64       // envelopes sent, priority events excluded; producer's
 	// prioN is len(mu.prio), readable without the lock.
 	prioN atomic.Int64
+	// overflow counts envelopes whose index did not fit in the gate's avail.
+	overflow atomic.Int64
 	mu    struct {
 		sync.Mutex
 		avail chan struct{} // closed when the channel is available again
@@ -87,6 +93,7 @@ func NewGate(n, capacity int) *Gate {
 		prioWake: make(chan struct{}, 1),
 		blocked:  make([]bool, n),
 		taken:    make([]int64, n),
+		local:    make([][]Envelope, n),
 	}
 	for i := range g.channels {
 		g.channels[i] = &channel{gate: g, index: i, capacity: capacity, q: make(chan Envelope, capacity+Overdraft)}
@@ -208,8 +215,22 @@ func (c *channel) Send(ctx context.Context, e Envelope) error {
 	c.sent++
 	c.queued.Add(1)
 	// Cannot block: avail has room for every queued envelope.
-	c.gate.avail <- c.index
+	c.gate.ready(c.index)
 	return nil
+}
+
+// ready records that channel i has one more envelope to hand out. avail
+// has room for every envelope a channel holds in normal operation; should
+// it be full (a producer past its overdraft while records Spill took out
+// are still waiting), the channel's count goes to overflow instead, which
+// poll serves once avail is empty, so neither producer nor reader blocks.
+func (g *Gate) ready(i int) {
+	select {
+	case g.avail <- i:
+	default:
+		g.channels[i].overflow.Add(1)
+		g.overflow.Add(1)
+	}
 }
 
 func (c *channel) sendPriority(e Envelope) error {
@@ -243,6 +264,24 @@ func (c *channel) popPriority(seq int64) (Envelope, bool) {
 	return e, true
 }
 
+// Spill takes every envelope of channel i sent before Seq until out of its
+// queue and returns every envelope of
+// the channel not yet handed out by Next that was sent before until, in
+// order: the records in flight an unaligned checkpoint's barrier (at Seq
+// until) overtook. Next still hands them out, before the rest of the
+// channel. The slice is valid until the next call to Next or Spill.
+func (g *Gate) Spill(i int, until int64) []Envelope {
+	c := g.channels[i]
+	for g.taken[i] < until {
+		// Sent before the barrier, so queued already: this cannot block.
+		// Its room stays taken until Next hands it out, so spilling does
+		// not loosen backpressure.
+		g.local[i] = append(g.local[i], <-c.q)
+		g.taken[i]++
+	}
+	return g.local[i]
+}
+
 // Taken is the number of envelopes the reader has taken from channel i,
 // priority events excluded: the Seq of the next one it will take.
 func (g *Gate) Taken(i int) int64 { return g.taken[i] }
@@ -273,7 +312,8 @@ func (g *Gate) Next(ctx context.Context, idle func() error, wake <-chan struct{}
 		if e, ok := g.nextPriority(); ok {
 			return e, false, nil
 		}
-		if g.stashed && !g.blocked[g.stash.Channel] {
+		// The stash follows what Spill left of its channel.
+		if g.stashed && !g.blocked[g.stash.Channel] && len(g.local[g.stash.Channel]) == 0 {
 			g.stashed = false
 			return g.stash, false, nil
 		}
@@ -297,6 +337,13 @@ func (g *Gate) Next(ctx context.Context, idle func() error, wake <-chan struct{}
 		if g.blocked[i] {
 			g.deferred = append(g.deferred, i)
 			continue
+		}
+		if l := g.local[i]; len(l) > 0 {
+			e := l[0]
+			l[0] = Envelope{}
+			g.local[i] = l[1:]
+			g.channels[i].taken() // its room was kept until now
+			return e, false, nil
 		}
 		e := g.take(i)
 		// A priority event sent before e, queued after the check above,
@@ -326,8 +373,17 @@ func (g *Gate) poll() (int, bool) {
 	case i := <-g.avail:
 		return i, true
 	default:
-		return 0, false
 	}
+	if g.overflow.Load() > 0 {
+		for i, c := range g.channels {
+			if c.overflow.Load() > 0 {
+				c.overflow.Add(-1)
+				g.overflow.Add(-1)
+				return i, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // TryNext returns the next envelope if one is available without waiting.
@@ -363,7 +419,7 @@ func (g *Gate) Unblock(i int) {
 	}
 	g.deferred = kept
 	for _, c := range ready {
-		g.avail <- c
+		g.ready(c)
 	}
 }
 

@@ -396,6 +396,7 @@ func (ck *checkpointer) trigger(id int64) {
 	ck.pending[id] = p
 	j.log.Debug("checkpoint triggered", slog.Int64("checkpoint", id))
 	attempt := j.attempt
+	coordDone := j.coordCtx.Done()
 	for _, v := range j.Graph.Vertices {
 		if v.Head().Source == nil {
 			continue
@@ -408,7 +409,13 @@ func (ck *checkpointer) trigger(id int64) {
 		c.Checkpoint(id, func(state []byte, err error) {
 			// On the source coordinator's goroutine: the readers get the
 			// trigger after the splits assigned before the snapshot.
-			j.post(enumeratorAck{attempt: attempt, vertex: v, checkpoint: id, state: state, err: err})
+			// The job loop may be closing this coordinator, which waits
+			// for this goroutine: give up once the attempt ends.
+			select {
+			case j.updates <- enumeratorAck{attempt: attempt, vertex: v, checkpoint: id, state: state, err: err}:
+			case <-coordDone:
+				return
+			}
 			if err != nil {
 				return
 			}

@@ -143,7 +143,7 @@ func (t *Task) snapshot(id int64, unaligned bool) error {
 	if unaligned && t.barriers != nil {
 		ck.waiting++
 		n := t.spec.Gate.NumChannels()
-		t.chState = &channelState{ck: ck, persisting: make([]bool, n), until: make([]int64, n)}
+		t.chState = &channelState{ck: ck, persisting: make([]bool, n)}
 	}
 	t.async.Add(1)
 	go func() {
@@ -248,16 +248,29 @@ func (t *Task) onBarrier(e *exchange.Envelope) error {
 	} else {
 		actions = t.barriers.Barrier(e.Channel, e.Checkpoint, time.Now())
 	}
-	if err := t.apply(actions); err != nil {
+	// The records this barrier overtook, still queued, belong to the
+	// checkpoint's channel state if the subtask's snapshot is taken (at
+	// this barrier or before).
+	t.barrierCh, t.barrierSeq = e.Channel, e.Seq
+	err := t.apply(actions)
+	t.barrierCh = -1
+	if err != nil {
 		return err
 	}
-	// An overtaking barrier leaves the records sent before it queued:
-	// they belong to the checkpoint's channel state.
-	if s := t.chState; s != nil && s.ck.id == e.Checkpoint && e.Kind == exchange.KindBarrier {
-		s.until[e.Channel] = e.Seq
-		t.checkChannelState()
-	}
 	t.armAlignmentTimer()
+	return nil
+}
+
+// spill records the records of channel ch that the barrier at Seq until
+// overtook.
+func (t *Task) spill(ch int, until int64) error {
+	for _, e := range t.spec.Gate.Spill(ch, until) {
+		if e.Kind == exchange.KindRecords || e.Kind == exchange.KindEncoded {
+			if err := t.recordAlways(&e); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -275,6 +288,13 @@ func (t *Task) apply(actions []barrier.Action) error {
 			if err := t.snapshot(a.Checkpoint, a.Unaligned); err != nil {
 				return err
 			}
+			// The barrier that completed an unaligned snapshot here
+			// overtook records of its channel.
+			if a.Unaligned && t.chState != nil && t.barrierCh >= 0 {
+				if err := t.spill(t.barrierCh, t.barrierSeq); err != nil {
+					return err
+				}
+			}
 		case barrier.Persist:
 			if s := t.chState; s != nil && s.ck.id == a.Checkpoint {
 				s.persisting[a.Channel] = true
@@ -282,10 +302,15 @@ func (t *Task) apply(actions []barrier.Action) error {
 		case barrier.StopPersist:
 			if s := t.chState; s != nil && s.ck.id == a.Checkpoint {
 				s.persisting[a.Channel] = false
+				if a.Channel == t.barrierCh {
+					if err := t.spill(a.Channel, t.barrierSeq); err != nil {
+						return err
+					}
+				}
 			}
 		case barrier.ChannelStateDone:
 			if s := t.chState; s != nil && s.ck.id == a.Checkpoint {
-				s.handlerDone = true
+				t.writeChannelState()
 			}
 		case barrier.Abort:
 			if s := t.chState; s != nil && s.ck.id == a.Checkpoint {
@@ -297,17 +322,20 @@ func (t *Task) apply(actions []barrier.Action) error {
 			}
 		}
 	}
-	t.checkChannelState()
 	return nil
 }
 
 // record adds e, a batch of records about to be processed, to the channel
 // state being recorded if it belongs to it.
 func (t *Task) record(e *exchange.Envelope) error {
-	s := t.chState
-	if !s.persisting[e.Channel] && e.Seq >= s.until[e.Channel] {
+	if !t.chState.persisting[e.Channel] {
 		return nil
 	}
+	return t.recordAlways(e)
+}
+
+func (t *Task) recordAlways(e *exchange.Envelope) error {
+	s := t.chState
 	typ := t.spec.Vertex.Head().In[t.inputOf[e.Channel]-1]
 	n := len(s.buf)
 	s.buf = binary.AppendUvarint(s.buf, uint64(e.Channel))
@@ -323,18 +351,9 @@ func (t *Task) record(e *exchange.Envelope) error {
 	return nil
 }
 
-// checkChannelState writes the channel state once every channel's records
-// sent before its barrier have been taken.
-func (t *Task) checkChannelState() {
+// writeChannelState writes the channel state recorded, now complete.
+func (t *Task) writeChannelState() {
 	s := t.chState
-	if s == nil || !s.handlerDone {
-		return
-	}
-	for ch, u := range s.until {
-		if t.spec.Gate.Taken(ch) < u {
-			return
-		}
-	}
 	t.chState = nil
 	part := storage.Part{Operator: ChannelStateID(t.spec.Vertex.Head()), Subtask: t.spec.Subtask, KeyGroups: storage.NoKeyGroups}
 	buf := s.buf

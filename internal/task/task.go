@@ -97,11 +97,15 @@ type Task struct {
 	async      sync.WaitGroup
 	alignTimer time.Time
 	replay     []byte
+	// barrierCh and barrierSeq are the channel and position of the
+	// barrier being handled (-1 when none).
+	barrierCh  int
+	barrierSeq int64
 }
 
 // New returns a task for spec; Run starts it.
 func New(spec Spec) *Task {
-	t := &Task{spec: spec, mail: newMailbox()}
+	t := &Task{spec: spec, mail: newMailbox(), barrierCh: -1}
 	clock := spec.Clock
 	if clock == nil {
 		clock = time.Now
@@ -485,7 +489,6 @@ func (t *Task) handle(e *exchange.Envelope) error {
 			if err := t.record(e); err != nil {
 				return err
 			}
-			defer t.checkChannelState()
 		}
 		return t.readers[in](e)
 	case exchange.KindBarrier, exchange.KindCancelBarrier:
