@@ -73,7 +73,7 @@ type channel struct {
 	prioN atomic.Int64
 	// overflow counts envelopes whose index did not fit in the gate's avail.
 	overflow atomic.Int64
-	mu    struct {
+	mu       struct {
 		sync.Mutex
 		avail chan struct{} // closed when the channel is available again
 		prio  []Envelope    // priority events not yet taken
