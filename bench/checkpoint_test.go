@@ -27,7 +27,7 @@ const (
 	// overheadRecords is the record count of a BenchmarkCheckpointOverhead
 	// run, sized so that a run lasts more than 3 s on a two-core machine
 	// and checkpoint-1s completes several checkpoints during it.
-	overheadRecords = 16_000_000
+	overheadRecords = 20_000_000
 
 	// durationKeys is the number of keys BenchmarkCheckpointDuration holds
 	// state for, and durationCheckpoints the checkpoints a run measures.
@@ -57,7 +57,7 @@ func countPerKey(ctx *freshet.KeyedContext[int64], _ int64, out freshet.Collecto
 // BenchmarkCheckpointOverhead measures what checkpointing costs a keyed,
 // stateful job: the generator source → KeyBy(v % 100,000) → a KeyedProcess
 // function keeping a count per key in value state (emitting it) → a
-// discarding sink, at parallelism 2, over 16 million records per run;
+// discarding sink, at parallelism 2, over 20 million records per run;
 //
 //   - none: without checkpoints;
 //   - checkpoint-1s: with a checkpoint every second to a local directory
@@ -209,16 +209,22 @@ func BenchmarkCheckpointDuration(b *testing.B) {
 const durationRate = 1_000_000
 
 // awaitCheckpoints polls jc until want checkpoints triggered after *full
-// (once it is set) have completed and returns them; it fails b if the job
-// ends first or a checkpoint fails.
+// (once it is set) have completed and returns them; it cancels the job and
+// fails b if the job ends first or a checkpoint fails.
 func awaitCheckpoints(b *testing.B, jc *freshet.JobClient, full *atomic.Int64, want int) []freshet.CheckpointStats {
 	b.Helper()
+	fatalf := func(format string, args ...any) {
+		b.Helper()
+		jc.Cancel()
+		<-jc.Done()
+		b.Fatalf(format, args...)
+	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-jc.Done():
-			b.Fatalf("the job ended before %d checkpoints of the full state completed: %v", want, jc.Err())
+			fatalf("the job ended before %d checkpoints of the full state completed: %v", want, jc.Err())
 		case <-tick.C:
 		}
 		f := full.Load()
@@ -232,7 +238,7 @@ func awaitCheckpoints(b *testing.B, jc *freshet.JobClient, full *atomic.Int64, w
 			}
 			switch c.Status {
 			case freshet.CheckpointFailed:
-				b.Fatalf("checkpoint %d failed: %v", c.ID, c.Failure)
+				fatalf("checkpoint %d failed: %v", c.ID, c.Failure)
 			case freshet.CheckpointCompleted:
 				got = append(got, c)
 			}
