@@ -25,9 +25,10 @@ const (
 	// overheadKeys is the number of keys of BenchmarkCheckpointOverhead.
 	overheadKeys = 100_000
 	// overheadRecords is the record count of a BenchmarkCheckpointOverhead
-	// run, sized so that a run lasts more than 3 s on a two-core machine
-	// and checkpoint-1s completes several checkpoints during it.
-	overheadRecords = 20_000_000
+	// run, sized so that a run lasts more than 3 s on an idle two-core
+	// machine (about 9 million records/s; a busy one takes longer) and
+	// checkpoint-1s completes several checkpoints during it.
+	overheadRecords = 30_000_000
 
 	// durationKeys is the number of keys BenchmarkCheckpointDuration holds
 	// state for, and durationCheckpoints the checkpoints a run measures.
@@ -57,7 +58,7 @@ func countPerKey(ctx *freshet.KeyedContext[int64], _ int64, out freshet.Collecto
 // BenchmarkCheckpointOverhead measures what checkpointing costs a keyed,
 // stateful job: the generator source → KeyBy(v % 100,000) → a KeyedProcess
 // function keeping a count per key in value state (emitting it) → a
-// discarding sink, at parallelism 2, over 20 million records per run;
+// discarding sink, at parallelism 2, over 30 million records per run;
 //
 //   - none: without checkpoints;
 //   - checkpoint-1s: with a checkpoint every second to a local directory

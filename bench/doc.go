@@ -58,7 +58,7 @@
 // whole job run of a fixed size rather than a record:
 //
 //   - BenchmarkCheckpointOverhead/none and /checkpoint-1s run the same keyed
-//     counting job over 20 million records without and with a checkpoint
+//     counting job over 30 million records without and with a checkpoint
 //     every second, reporting records/s, cpu-ns/record and the checkpoints
 //     completed per run; the goal is checkpoint-1s within 10% of none;
 //   - BenchmarkCheckpointDuration holds a count for each of a million keys
