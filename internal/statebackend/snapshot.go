@@ -210,7 +210,20 @@ func (b *heapBackend) Snapshot() ([]byte, error) {
 		}
 	}
 
-	out := append([]byte(nil), snapshotMagic...)
+	// The blocks hold nearly all of the snapshot: size it once, rather
+	// than growing it (and copying what it holds) as they are appended.
+	size := len(snapshotMagic) + 4*binary.MaxVarintLen64 + 4
+	for _, s := range states {
+		size += 1 + binary.MaxVarintLen64 + len(s.name)
+	}
+	for _, g := range groups {
+		size += 2 * binary.MaxVarintLen64
+		for _, bl := range g {
+			size += 3*binary.MaxVarintLen64 + len(bl.data)
+		}
+	}
+	out := make([]byte, 0, size)
+	out = append(out, snapshotMagic...)
 	out = binary.AppendUvarint(out, snapshotVersion)
 	out = binary.AppendUvarint(out, uint64(b.maxParallelism))
 	out = binary.AppendUvarint(out, uint64(len(states)))
