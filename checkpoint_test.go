@@ -372,3 +372,175 @@ func TestCheckpointsUnderBackpressure(t *testing.T) {
 		})
 	}
 }
+
+// syncBuffer is a log destination safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRestartSkipsDamagedCheckpoint damages the newest checkpoint just
+// before a failure: a corrupt state file makes the restart skip it with a
+// WARN naming it, a missing metadata file makes it an incomplete checkpoint
+// that is never used, and either way the job restores from the one before
+// and its counts are exact.
+func TestRestartSkipsDamagedCheckpoint(t *testing.T) {
+	const (
+		n    = 30000
+		keys = 20
+	)
+	for _, damage := range []string{"corrupt-file", "missing-metadata"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			var logs syncBuffer
+			f := newFailer(1, 1, 2, 1)
+			f.armed = new(atomic.Bool)
+			out := &collectSink[keyCount]{}
+			env := countingJob(t, 2, n, keys, 15000, f, out,
+				freshet.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))),
+				freshet.WithCheckpointing(100*time.Millisecond, freshet.CheckpointStorage(dir), freshet.RetainedCheckpoints(3)))
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			jc, err := env.ExecuteAsync(ctx, "damaged-"+damage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// When the third checkpoint completes, damage it and fail at
+			// once: the next is 100 ms away.
+			var damaged freshet.CheckpointStats
+			for damaged.ID == 0 {
+				select {
+				case <-jc.Done():
+					t.Fatalf("job ended before three checkpoints completed: %v", jc.Err())
+				case <-time.After(time.Millisecond):
+				}
+				if c, ok := jc.LatestCheckpoint(); ok && c.ID >= 3 {
+					damaged = c
+				}
+			}
+			entries, err := os.ReadDir(damaged.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				p := damaged.Path + "/" + e.Name()
+				switch {
+				case damage == "missing-metadata" && e.Name() == "_metadata":
+					err = os.Remove(p)
+				case damage == "corrupt-file" && strings.HasPrefix(e.Name(), "counter"):
+					var b []byte
+					if b, err = os.ReadFile(p); err == nil {
+						b[len(b)/2] ^= 0xff
+						err = os.WriteFile(p, b, 0o644)
+					}
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.armed.Store(true)
+			if err := jc.Wait(); err != nil {
+				t.Fatalf("job failed: %v", err)
+			}
+			if jc.Restarts() != 1 {
+				t.Fatalf("restarted %d times, want 1", jc.Restarts())
+			}
+			got := sortedCounts(out.last())
+			for k, kc := range got {
+				if want := (keyCount{Key: k, Count: n / keys}); kc != want {
+					t.Fatalf("key %d: got %+v, want %+v", k, kc, want)
+				}
+			}
+			if len(got) != keys {
+				t.Fatalf("got %d keys, want %d", len(got), keys)
+			}
+			log := logs.String()
+			skipped := strings.Contains(log, "skipping corrupt checkpoint") && strings.Contains(log, fmt.Sprintf("checkpoint=%d", damaged.ID))
+			if skipped != (damage == "corrupt-file") {
+				t.Errorf("WARN about skipping checkpoint %d logged: %t\n%s", damaged.ID, skipped, log)
+			}
+			restored := fmt.Sprintf(`msg="restoring from checkpoint" job=damaged-%s-1 job_name=damaged-%s checkpoint=%d`, damage, damage, damaged.ID-1)
+			if !strings.Contains(log, restored) {
+				t.Errorf("no log %q\n%s", restored, log)
+			}
+		})
+	}
+}
+
+// TestRestoreFromRetainedCheckpoint cancels a job whose checkpoints are
+// retained on cancellation and starts the same program from its latest
+// checkpoint: the sources resume where it left off and the counts come out
+// exact, as if the job had never stopped.
+func TestRestoreFromRetainedCheckpoint(t *testing.T) {
+	const (
+		n    = 20000
+		keys = 10
+	)
+	dir := t.TempDir()
+	ck := freshet.WithCheckpointing(100*time.Millisecond, freshet.CheckpointStorage(dir),
+		freshet.ExternalizedCheckpoints(freshet.RetainOnCancellation))
+	first := &collectSink[keyCount]{}
+	env := countingJob(t, 2, n, keys, 20000, newFailer(0, 1, 2, 1), first, ck)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	jc, err := env.ExecuteAsync(ctx, "resumed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var latest freshet.CheckpointStats
+	for latest.ID < 2 {
+		time.Sleep(5 * time.Millisecond)
+		latest, _ = jc.LatestCheckpoint()
+	}
+	jc.Cancel()
+	if err := jc.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if jc.Status() != freshet.JobCanceled {
+		t.Fatalf("status %s, want CANCELED", jc.Status())
+	}
+	if len(first.last()) != 0 {
+		t.Fatalf("the cancelled run emitted final counts: %v", first.last())
+	}
+	latest, _ = jc.LatestCheckpoint()
+	if _, err := os.Stat(latest.Path + "/_metadata"); err != nil {
+		t.Fatalf("retained checkpoint %s: %v", latest.Path, err)
+	}
+
+	second := &collectSink[keyCount]{}
+	f := newFailer(0, 1, 2, 1)
+	env = countingJob(t, 2, n, keys, 20000, f, second, freshet.WithRestoreFrom(latest.Path))
+	if err := env.Execute(ctx, "resumed"); err != nil {
+		t.Fatal(err)
+	}
+	got := sortedCounts(second.last())
+	if len(got) != keys {
+		t.Fatalf("got %d keys, want %d", len(got), keys)
+	}
+	for k, kc := range got {
+		if want := (keyCount{Key: k, Count: n / keys}); kc != want {
+			t.Fatalf("key %d: got %+v, want %+v", k, kc, want)
+		}
+	}
+	if p := f.processed(0); p >= n {
+		t.Fatalf("the resumed job processed %d records, want fewer than %d", p, n)
+	}
+
+	// A path that is no checkpoint is a clear error.
+	env = countingJob(t, 1, n, keys, 0, f, second, freshet.WithRestoreFrom(dir+"/nothing/chk-7"))
+	if err := env.Execute(ctx, "resumed"); err == nil || !strings.Contains(err.Error(), "chk-7") {
+		t.Fatalf("restoring from a missing checkpoint: %v", err)
+	}
+}
