@@ -282,6 +282,17 @@ func (g *Gate) Spill(i int, until int64) []Envelope {
 	return g.local[i]
 }
 
+// SpillAll is Spill of everything queued in channel i, for a channel whose
+// producer has ended (nothing more is sent to it).
+func (g *Gate) SpillAll(i int) []Envelope {
+	c := g.channels[i]
+	for len(c.q) > 0 {
+		g.local[i] = append(g.local[i], <-c.q)
+		g.taken[i]++
+	}
+	return g.local[i]
+}
+
 // Taken is the number of envelopes the reader has taken from channel i,
 // priority events excluded: the Seq of the next one it will take.
 func (g *Gate) Taken(i int) int64 { return g.taken[i] }

@@ -70,9 +70,8 @@ type checkpointer struct {
 	coord   *coordinator.Coordinator
 	timer   *time.Timer
 	pending map[int64]*storage.Pending
-	// sources holds the source subtasks still running: with none, no
-	// checkpoint can be triggered.
-	sources map[rpc.ExecutionID]bool
+	// finished holds the subtasks that have finished.
+	finished map[rpc.ExecutionID]bool
 	// failJob is set when too many checkpoints failed.
 	failJob error
 }
@@ -237,13 +236,9 @@ func (j *Job) newCheckpointer(restore *task.Restore) (*checkpointer, error) {
 		return nil, nil
 	}
 	var ids []string
-	sources := map[rpc.ExecutionID]bool{}
 	for _, v := range j.Graph.Vertices {
 		for i := 0; i < v.Parallelism; i++ {
 			ids = append(ids, subtaskID(v.ID, i))
-			if v.Head().Source != nil {
-				sources[rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: j.attempt}] = true
-			}
 		}
 		if v.Head().Source != nil {
 			ids = append(ids, enumeratorID(v))
@@ -262,7 +257,7 @@ func (j *Job) newCheckpointer(restore *task.Restore) (*checkpointer, error) {
 	}
 	now := time.Now()
 	c.Start(now)
-	ck := &checkpointer{j: j, cfg: j.cfg.Checkpoint, store: j.ck.store, coord: c, pending: map[int64]*storage.Pending{}, sources: sources}
+	ck := &checkpointer{j: j, cfg: j.cfg.Checkpoint, store: j.ck.store, coord: c, pending: map[int64]*storage.Pending{}, finished: map[rpc.ExecutionID]bool{}}
 	ck.arm()
 	return ck, nil
 }
@@ -291,7 +286,7 @@ func (ck *checkpointer) arm() {
 		ck.timer = nil
 	}
 	d, ok := ck.coord.Deadline()
-	if !ok || (len(ck.sources) == 0 && len(ck.pending) == 0) {
+	if !ok {
 		return
 	}
 	ck.timer = time.NewTimer(time.Until(d))
@@ -299,17 +294,7 @@ func (ck *checkpointer) arm() {
 
 // tick runs the coordinator's time-based rules.
 func (ck *checkpointer) tick() {
-	now := time.Now()
-	if len(ck.sources) == 0 {
-		// Every source has finished: nothing can carry a new barrier.
-		// Pending checkpoints may still expire.
-		if d, ok := ck.coord.Deadline(); ok && !now.Before(d) && len(ck.pending) > 0 {
-			ck.do(ck.coord.Tick(now))
-		}
-		ck.arm()
-		return
-	}
-	ck.do(ck.coord.Tick(now))
+	ck.do(ck.coord.Tick(time.Now()))
 	ck.arm()
 }
 
@@ -322,7 +307,7 @@ func (ck *checkpointer) handle(ev any) {
 	switch e := ev.(type) {
 	case rpc.TaskUpdate:
 		if e.State == rpc.TaskFinished {
-			delete(ck.sources, e.Exec)
+			ck.finished[e.Exec] = true
 			ck.do(ck.coord.Finished(now, subtaskID(e.Exec.Vertex, e.Exec.Subtask)))
 		}
 	case rpc.CheckpointAck:
@@ -399,6 +384,7 @@ func (ck *checkpointer) trigger(id int64) {
 	coordDone := j.coordCtx.Done()
 	for _, v := range j.Graph.Vertices {
 		if v.Head().Source == nil {
+			ck.triggerFinishedInputs(v, id)
 			continue
 		}
 		c, ok := j.coordinator(v.ID, attempt)
@@ -425,6 +411,26 @@ func (ck *checkpointer) trigger(id int64) {
 				_ = j.tmFor(v, i).TriggerCheckpoint(context.Background(), exec, id)
 			}
 		})
+	}
+}
+
+// triggerFinishedInputs triggers checkpoint id at the running subtasks of
+// v, a vertex with inputs, if every upstream subtask has finished: no
+// barrier can reach them any more (Flink's checkpoints after tasks finish).
+func (ck *checkpointer) triggerFinishedInputs(v *graph.Vertex, id int64) {
+	j := ck.j
+	for _, in := range v.Inputs {
+		for i := 0; i < in.Source.Parallelism; i++ {
+			if !ck.finished[rpc.ExecutionID{Job: j.ID, Vertex: in.Source.ID, Subtask: i, Attempt: j.attempt}] {
+				return
+			}
+		}
+	}
+	for i := 0; i < v.Parallelism; i++ {
+		exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: j.attempt}
+		if !ck.finished[exec] {
+			_ = j.tmFor(v, i).TriggerCheckpoint(context.Background(), exec, id)
+		}
 	}
 }
 
@@ -510,7 +516,22 @@ func (ck *checkpointer) stop() {
 		_ = p.Abort(context.Background())
 		delete(ck.pending, id)
 	}
+	// Checkpoints still in progress end with the attempt.
+	j := ck.j
+	j.ck.mu.Lock()
+	defer j.ck.mu.Unlock()
+	for i := range j.ck.history {
+		if s := &j.ck.history[i]; s.Status == coordinator.InProgress {
+			s.Status = coordinator.Failed
+			s.Duration = time.Since(s.Triggered)
+			s.Failure = errAttemptEnded
+		}
+	}
 }
+
+// errAttemptEnded is the failure of the checkpoints in progress when an
+// attempt of the job ended.
+var errAttemptEnded = errors.New("freshet: the job attempt ended before the checkpoint completed")
 
 // Checkpoints returns the job's recent checkpoints, oldest first.
 func (j *Job) Checkpoints() []CheckpointStats {

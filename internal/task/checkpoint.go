@@ -103,14 +103,38 @@ func (t *Task) initCheckpoints() error {
 }
 
 // TriggerCheckpoint takes the snapshot of checkpoint id in a source
-// subtask and sends its barrier downstream. It must run on the task's
-// goroutine (through Post, after the split assignments posted before it).
+// subtask, or in a subtask whose upstream subtasks have all finished, and
+// sends its barrier downstream. It must run on the task's goroutine
+// (through Post, after the split assignments posted before it).
+//
+// A subtask with inputs is triggered only once every upstream subtask has
+// finished: what its channels still hold is all the input it will ever
+// get, which no restored upstream sends again, so the snapshot stores it as
+// channel state (as Flink checkpoints after tasks finished).
 func (t *Task) TriggerCheckpoint(id int64) error {
 	cs := t.spec.Checkpoints
 	if cs == nil {
 		return errors.New("checkpoint triggered in a job without checkpoints")
 	}
-	return t.snapshot(id, cs.Mode == barrier.Unaligned)
+	if t.spec.Gate == nil {
+		return t.snapshot(id, cs.Mode == barrier.Unaligned, false)
+	}
+	if err := t.snapshot(id, false, true); err != nil || t.chState == nil {
+		return err
+	}
+	// Restored records not yet replayed come first.
+	t.chState.buf = append(t.chState.buf, t.replay...)
+	for ch := range t.spec.Gate.NumChannels() {
+		for _, e := range t.spec.Gate.SpillAll(ch) {
+			if e.Kind == exchange.KindRecords || e.Kind == exchange.KindEncoded {
+				if err := t.recordAlways(&e); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	t.writeChannelState()
+	return nil
 }
 
 // NotifyCheckpoint tells the chain that checkpoint id completed (or was
@@ -124,8 +148,10 @@ func (t *Task) NotifyCheckpoint(id int64, complete bool) error {
 
 // snapshot takes the chain's snapshot for checkpoint id, forwards the
 // barrier (ahead of the records in flight when unaligned) and writes the
-// state files asynchronously.
-func (t *Task) snapshot(id int64, unaligned bool) error {
+// state files asynchronously. With withChannels (an unaligned snapshot at
+// a barrier, or a triggered subtask with inputs) it starts recording the
+// checkpoint's channel state too.
+func (t *Task) snapshot(id int64, unaligned, withChannels bool) error {
 	cs := t.spec.Checkpoints
 	snaps, err := t.chain.Snapshot(id)
 	if t.chain.failure.Failed() {
@@ -140,7 +166,7 @@ func (t *Task) snapshot(id int64, unaligned bool) error {
 		return err
 	}
 	ck := &ckState{id: id, waiting: 1}
-	if unaligned && t.barriers != nil {
+	if withChannels && t.spec.Gate != nil {
 		ck.waiting++
 		n := t.spec.Gate.NumChannels()
 		t.chState = &channelState{ck: ck, persisting: make([]bool, n)}
@@ -285,7 +311,7 @@ func (t *Task) apply(actions []barrier.Action) error {
 				t.spec.Gate.Unblock(ch)
 			}
 		case barrier.Snapshot:
-			if err := t.snapshot(a.Checkpoint, a.Unaligned); err != nil {
+			if err := t.snapshot(a.Checkpoint, a.Unaligned, a.Unaligned); err != nil {
 				return err
 			}
 			// The barrier that completed an unaligned snapshot here
@@ -484,26 +510,20 @@ func (t *Task) readChannelState(ctx context.Context) error {
 	return nil
 }
 
-// replayChannelState processes the restored in-flight records.
-func (t *Task) replayChannelState() error {
+// nextReplay returns the next restored in-flight envelope, which the
+// subtask processes before any new input, one per turn of its loop so that
+// mail (a checkpoint's trigger) runs in between.
+func (t *Task) nextReplay() (exchange.Envelope, error) {
 	b := t.replay
-	t.replay = nil
-	for len(b) > 0 {
-		ch, n := binary.Uvarint(b)
-		if n <= 0 || len(b) < n+4 {
-			return fmt.Errorf("restoring channel state: %w", codec.ErrCorrupt)
-		}
-		b = b[n:]
-		size := int(binary.BigEndian.Uint32(b))
-		b = b[4:]
-		if size > len(b) || int(ch) >= len(t.inputOf) {
-			return fmt.Errorf("restoring channel state: %w", codec.ErrCorrupt)
-		}
-		e := exchange.Envelope{Kind: exchange.KindEncoded, Channel: int(ch), Bytes: b[:size]}
-		b = b[size:]
-		if err := t.chain.Call(func() error { return t.readers[t.inputOf[e.Channel]](&e) }); err != nil {
-			return err
-		}
+	ch, n := binary.Uvarint(b)
+	if n <= 0 || len(b) < n+4 {
+		return exchange.Envelope{}, fmt.Errorf("restoring channel state: %w", codec.ErrCorrupt)
 	}
-	return nil
+	size := int(binary.BigEndian.Uint32(b[n:]))
+	b = b[n+4:]
+	if size > len(b) || int(ch) >= len(t.inputOf) {
+		return exchange.Envelope{}, fmt.Errorf("restoring channel state: %w", codec.ErrCorrupt)
+	}
+	t.replay = b[size:]
+	return exchange.Envelope{Kind: exchange.KindEncoded, Channel: int(ch), Bytes: b[:size:size]}, nil
 }

@@ -204,9 +204,6 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	if err := t.open(chainCtx); err != nil {
 		return err
 	}
-	if err := t.replayChannelState(); err != nil {
-		return err
-	}
 	if src, ok := t.head.(operator.SourceDriver); ok {
 		err = t.runSource(chainCtx, src)
 	} else {
@@ -456,6 +453,16 @@ func (t *Task) runInputs(ctx context.Context) error {
 	for t.ended < total {
 		if err := t.beforeInput(ctx); err != nil {
 			return err
+		}
+		if len(t.replay) > 0 {
+			var err error
+			if e, err = t.nextReplay(); err != nil {
+				return err
+			}
+			if err := t.chain.Call(handle); err != nil {
+				return err
+			}
+			continue
 		}
 		var woken bool
 		var err error
