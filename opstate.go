@@ -127,19 +127,20 @@ func UnionListState[T any](ctx OperatorStateContext, d *state.ListDescriptor[T])
 }
 
 func operatorList[T any](ctx OperatorStateContext, d *state.ListDescriptor[T], dist statebackend.Distribution) (*OperatorListState[T], error) {
-	c := ctx.operatorContext()
+	// The errors need not name the operator: the runtime wraps what the
+	// function returns in an error that does.
 	if d == nil {
-		return nil, fmt.Errorf("%w: operator %q: the operator state descriptor is nil", state.ErrIncompatibleState, c.TaskName)
+		return nil, fmt.Errorf("%w: the operator state descriptor is nil", state.ErrIncompatibleState)
 	}
 	if err := d.Err(); err != nil {
-		return nil, fmt.Errorf("operator %q: %w", c.TaskName, err)
+		return nil, fmt.Errorf("operator state: %w", err)
 	}
 	if d.Type() != reflect.TypeFor[[]T]() {
-		return nil, fmt.Errorf("%w: operator %q: %s: operator state has no TTL", state.ErrIncompatibleState, c.TaskName, d)
+		return nil, fmt.Errorf("%w: %s: operator state has no TTL", state.ErrIncompatibleState, d)
 	}
-	l, err := statebackend.GetList(c.State(), d.Name(), dist, d.ElementCodec())
+	l, err := statebackend.GetList(ctx.operatorContext().State(), d.Name(), dist, d.ElementCodec())
 	if err != nil {
-		return nil, fmt.Errorf("%w: operator %q: %w", state.ErrIncompatibleState, c.TaskName, err)
+		return nil, fmt.Errorf("%w: %w", state.ErrIncompatibleState, err)
 	}
 	return &OperatorListState[T]{l: l}, nil
 }
