@@ -205,8 +205,11 @@ type BroadcastMapState[K comparable, V any] struct {
 // BroadcastState returns the broadcast state named name of the operator
 // ctx belongs to, a map from K to V (Flink's
 // ctx.getBroadcastState(mapStateDescriptor)). The state is empty until
-// ProcessBroadcastElement puts something in it. Using one name with
-// different types fails the job.
+// ProcessBroadcastElement puts something in it, or restored from a
+// checkpoint: it is part of the operator's snapshot, and every subtask of
+// a restored job, at any parallelism, gets a copy back. K and V need
+// codecs (codec.Of) for that; without, a checkpoint fails naming the
+// state. Using one name with different types fails the job.
 func BroadcastState[K comparable, V any](ctx BroadcastStateContext, name string) BroadcastMapState[K, V] {
 	bs := ctx.broadcastStore()
 	var m map[K]V
