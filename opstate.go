@@ -210,7 +210,7 @@ func checkHooks(fn any) error {
 		m, ok := t.MethodByName(h.name)
 		if !ok {
 			if t.Kind() != reflect.Pointer {
-				if pm, ok := reflect.PointerTo(t).MethodByName(h.name); ok && reflect.PointerTo(t).Implements(h.iface) {
+				if pm, ok := reflect.PointerTo(t).MethodByName(h.name); ok {
 					return fmt.Errorf("function %s has method %s%s on its pointer type %s only, so it does not implement freshet.%s: pass a pointer",
 						t, h.name, signature(pm.Type, true), reflect.PointerTo(t), h.iface.Name())
 				}
@@ -234,9 +234,9 @@ func checkHooks(fn any) error {
 	return nil
 }
 
-// signature formats a method type without "func" and, for a method
-// expression's type, without its receiver: "(x int64) error" style, with
-// types only.
+// signature formats a function type without "func" and, for a method's
+// type from reflect.Type.MethodByName, without its receiver, such as
+// "(int64) error".
 func signature(t reflect.Type, hasReceiver bool) string {
 	var in, out []string
 	for i := range t.NumIn() {
