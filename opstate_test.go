@@ -484,3 +484,169 @@ func TestBroadcastStateExactlyOnceUnderFailures(t *testing.T) {
 		t.Fatalf("sums %v\nwant %v", got, want)
 	}
 }
+
+var (
+	keptState      = state.NewList[int64]("kept")
+	keptUnionState = state.NewList[int64]("kept-union")
+)
+
+// keepLog is what keepFn snapshotted and was restored with, by checkpoint
+// (0 for the restore) and subtask.
+type keepLog struct {
+	mu       sync.Mutex
+	list     map[int64]map[int][]int64
+	union    map[int64]map[int][]int64
+	restored bool
+}
+
+func (l *keepLog) put(id int64, sub int, list, union []int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.list[id] == nil {
+		l.list[id], l.union[id] = map[int][]int64{}, map[int][]int64{}
+	}
+	l.list[id][sub], l.union[id][sub] = list, union
+}
+
+// keepFn keeps every element in list state and in union list state.
+type keepFn struct {
+	freshet.BaseFunction
+	log *keepLog
+}
+
+func (f keepFn) lists(ctx freshet.OperatorStateContext) (*freshet.OperatorListState[int64], *freshet.OperatorListState[int64], error) {
+	l, err := freshet.ListState(ctx, keptState)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := freshet.UnionListState(ctx, keptUnionState)
+	return l, u, err
+}
+
+func (f keepFn) InitializeState(ctx *freshet.StateInitializationContext) error {
+	l, u, err := f.lists(ctx)
+	if err != nil {
+		return err
+	}
+	if ctx.IsRestored() {
+		f.log.put(0, ctx.Runtime().SubtaskIndex(), l.Get(), u.Get())
+	}
+	// Each subtask keeps only its own elements in the union list; what it
+	// was given of the others is in the log.
+	u.Clear()
+	return nil
+}
+
+func (f keepFn) SnapshotState(ctx *freshet.StateSnapshotContext) error {
+	l, u, err := f.lists(ctx)
+	if err != nil {
+		return err
+	}
+	f.log.put(ctx.CheckpointID(), ctx.Runtime().SubtaskIndex(), l.Get(), u.Get())
+	return nil
+}
+
+func (f keepFn) ProcessElement(ctx *freshet.Context, v int64, _ freshet.Collector[int64]) error {
+	l, u, err := f.lists(ctx.Runtime())
+	if err != nil {
+		return err
+	}
+	l.Add(v)
+	u.Add(v)
+	return nil
+}
+
+func keepJob(t *testing.T, p int, log *keepLog, opts ...freshet.Option) *freshet.Env {
+	env := freshet.NewEnv(append([]freshet.Option{freshet.WithParallelism(p),
+		freshet.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)...)
+	src := source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(100000), source.GeneratorRate(2000))
+	kept := freshet.Process(freshet.FromSource(env, src, "numbers").UID("numbers"), freshet.ProcessFunction[int64, int64](keepFn{log: log})).UID("keep")
+	freshet.SinkTo(kept, &collectSink[int64]{}, "none")
+	return env
+}
+
+// TestOperatorStateRescaledOnRestoreFromCheckpoint restores a job of
+// parallelism 2 at parallelism 3 from a retained checkpoint: the list
+// state the three subtasks get is the two old lists concatenated and cut
+// evenly, and each gets all of the union list state.
+func TestOperatorStateRescaledOnRestoreFromCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	before := &keepLog{list: map[int64]map[int][]int64{}, union: map[int64]map[int][]int64{}}
+	env := keepJob(t, 2, before, freshet.WithCheckpointing(50*time.Millisecond, freshet.CheckpointStorage(dir),
+		freshet.ExternalizedCheckpoints(freshet.RetainOnCancellation)))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	jc, err := env.ExecuteAsync(ctx, "keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cancel once a few checkpoints have state in them.
+	for {
+		if c, ok := jc.LatestCheckpoint(); ok && c.ID >= 3 {
+			break
+		}
+		select {
+		case <-jc.Done():
+			t.Fatalf("job ended before three checkpoints: %v", jc.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	jc.Cancel()
+	_ = jc.Wait()
+	last, ok := jc.LatestCheckpoint()
+	if !ok || last.Path == "" {
+		t.Fatalf("no retained checkpoint: %+v", jc.Checkpoints())
+	}
+
+	after := &keepLog{list: map[int64]map[int][]int64{}, union: map[int64]map[int][]int64{}}
+	env = keepJob(t, 3, after, freshet.WithRestoreFrom(last.Path))
+	jc, err = env.ExecuteAsync(ctx, "keep-rescaled")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		jc.Cancel()
+		_ = jc.Wait()
+	}()
+	for {
+		after.mu.Lock()
+		n := len(after.list[0])
+		after.mu.Unlock()
+		if n == 3 {
+			break
+		}
+		select {
+		case <-jc.Done():
+			t.Fatalf("restored job ended before every subtask was restored: %v", jc.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+
+	before.mu.Lock()
+	old := before.list[last.ID]
+	oldUnion := before.union[last.ID]
+	before.mu.Unlock()
+	after.mu.Lock()
+	defer after.mu.Unlock()
+	all := append(slices.Clone(old[0]), old[1]...)
+	if len(all) == 0 {
+		t.Fatalf("checkpoint %d holds no elements", last.ID)
+	}
+	// Flink's even split: 3 parts, the first len%3 one longer.
+	from := 0
+	for sub := range 3 {
+		k := len(all) / 3
+		if sub < len(all)%3 {
+			k++
+		}
+		if got, want := after.list[0][sub], all[from:from+k]; !slices.Equal(got, want) {
+			t.Fatalf("subtask %d restored list state of %d elements %v…, want %d from %d", sub, len(got), head(got), k, from)
+		}
+		from += k
+		if got, want := after.union[0][sub], append(slices.Clone(oldUnion[0]), oldUnion[1]...); !slices.Equal(got, want) {
+			t.Fatalf("subtask %d restored union list state of %d elements, want %d", sub, len(got), len(want))
+		}
+	}
+}
+
+func head(v []int64) []int64 { return v[:min(len(v), 5)] }
