@@ -196,6 +196,9 @@ type listenerLog struct {
 	mu        sync.Mutex
 	snapshots map[int][]int64 // by subtask
 	completes map[int][]int64
+	aborted   []int64
+	// failAt, if set, is a checkpoint subtask 0 fails to snapshot.
+	failAt int64
 }
 
 // listenerFn passes its elements on and logs its checkpoint calls.
@@ -210,6 +213,9 @@ func (f listenerFn) SnapshotState(ctx *freshet.StateSnapshotContext) error {
 	f.log.mu.Lock()
 	defer f.log.mu.Unlock()
 	sub := ctx.Runtime().SubtaskIndex()
+	if sub == 0 && ctx.CheckpointID() == f.log.failAt {
+		return errInjected
+	}
 	f.log.snapshots[sub] = append(f.log.snapshots[sub], ctx.CheckpointID())
 	return nil
 }
@@ -223,11 +229,46 @@ func (f listenerFn) NotifyCheckpointComplete(id int64) error {
 	return nil
 }
 
-func (f listenerFn) NotifyCheckpointAborted(int64) error { return nil }
+func (f listenerFn) NotifyCheckpointAborted(id int64) error {
+	f.log.mu.Lock()
+	defer f.log.mu.Unlock()
+	f.log.aborted = append(f.log.aborted, id)
+	return nil
+}
 
 func (f listenerFn) ProcessElement(_ *freshet.Context, v int64, out freshet.Collector[int64]) error {
 	out.Collect(v)
 	return nil
+}
+
+// TestNotifyCheckpointAbortedInJob fails one checkpoint's snapshot in one
+// subtask: the checkpoint fails, the function is told it was aborted, and
+// later checkpoints complete.
+func TestNotifyCheckpointAbortedInJob(t *testing.T) {
+	const failAt = 2
+	log := &listenerLog{snapshots: map[int][]int64{}, completes: map[int][]int64{}, failAt: failAt}
+	env := freshet.NewEnv(freshet.WithParallelism(2),
+		freshet.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		freshet.WithCheckpointing(50*time.Millisecond, freshet.CheckpointStorage(t.TempDir()), freshet.TolerableCheckpointFailures(1)))
+	src := source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(3000), source.GeneratorRate(4000))
+	freshet.Collect(freshet.Process(freshet.FromSource(env, src, "numbers"), freshet.ProcessFunction[int64, int64](listenerFn{log: log})))
+	jc := runToEnd(t, env)
+	for _, c := range jc.Checkpoints() {
+		if c.ID == failAt && c.Status == freshet.CheckpointCompleted {
+			t.Fatalf("checkpoint %d completed: %+v", failAt, c)
+		}
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if !slices.Contains(log.aborted, failAt) {
+		t.Fatalf("notified of aborted checkpoints %v, want %d among them", log.aborted, failAt)
+	}
+	if slices.Contains(log.completes[0], failAt) {
+		t.Fatalf("notified that checkpoint %d completed", failAt)
+	}
+	if len(log.completes[0]) == 0 || slices.Max(log.completes[0]) < failAt {
+		t.Fatalf("notified of completed checkpoints %v, want one after %d", log.completes[0], failAt)
+	}
 }
 
 // TestNotifyCheckpointCompleteInJob runs a job with checkpoints: the
