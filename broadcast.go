@@ -160,7 +160,7 @@ func newBroadcastMap[K comparable, V any](bs *broadcastStore, name string) (map[
 	kc, kerr := codec.Of[K]()
 	vc, verr := codec.Of[V]()
 	if err := errors.Join(kerr, verr); err != nil {
-		err = fmt.Errorf("broadcast state %q of %s to %s has no codec (register one with codec.Register): %w",
+		err = fmt.Errorf("broadcast state %q of %s to %s has no codec: %w",
 			name, reflect.TypeFor[K](), reflect.TypeFor[V](), err)
 		return m, &broadcastMap{m: m, save: func() error { return err }}, nil
 	}

@@ -316,3 +316,33 @@ func TestBroadcastStateRestore(t *testing.T) {
 		}
 	}
 }
+
+// funcTableFn keeps functions, which have no codec, in broadcast state.
+type funcTableFn struct{ freshet.BaseFunction }
+
+func (funcTableFn) ProcessElement(*freshet.ReadOnlyBroadcastContext, string, freshet.Collector[string]) error {
+	return nil
+}
+
+func (funcTableFn) ProcessBroadcastElement(ctx *freshet.BroadcastContext, k string, _ freshet.Collector[string]) error {
+	freshet.BroadcastState[string, func() int](ctx, "funcs").Put(k, func() int { return 1 })
+	return nil
+}
+
+func TestBroadcastStateWithoutCodecFailsTheSnapshot(t *testing.T) {
+	h, err := freshettest.New2(func(a *freshet.Stream[string], b *freshet.Stream[string]) *freshet.Stream[string] {
+		return freshet.BroadcastProcess(freshet.ConnectBroadcast(a, freshet.NewBroadcastStream(b)), freshet.BroadcastProcessFunction[string, string, string](funcTableFn{}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	// Without a checkpoint, the state works.
+	if err := h.Process2("a"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Snapshot()
+	if err == nil || !strings.Contains(err.Error(), `broadcast state "funcs" of string to func() int has no codec`) {
+		t.Fatalf("Snapshot: got %v, want an error naming the broadcast state", err)
+	}
+}
