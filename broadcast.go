@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"reflect"
+	"slices"
 
+	"github.com/freshet-io/freshet/codec"
 	"github.com/freshet-io/freshet/internal/operator"
 	"github.com/freshet-io/freshet/internal/statebackend"
 	"github.com/freshet-io/freshet/state"
@@ -76,11 +79,107 @@ func ConnectKeyedBroadcast[A, B any, K comparable](k *KeyedStream[A, K], b *Broa
 var ErrBroadcastStateReadOnly = errors.New("freshet: broadcast state is read-only in ProcessElement and OnTimer; only ProcessBroadcastElement may change it")
 
 // broadcastStore is the broadcast state of one subtask of an operator:
-// named maps, writable only while a broadcast element is processed.
+// named maps, writable only while a broadcast element is processed. Each
+// map is kept, entry by entry, in a list of the operator's operator state
+// with the Broadcast distribution: the snapshot hook writes the maps into
+// their lists, and a map is filled from its restored list when the
+// function first asks for it.
 type broadcastStore struct {
-	states   map[string]any // name → map[K]V
+	states   map[string]*broadcastMap
 	writable bool
-	fail     func(error) // fails the subtask after the current call
+	c        *operator.Context
+}
+
+// broadcastStatePrefix starts the name of the operator state list that
+// holds a broadcast state.
+const broadcastStatePrefix = "broadcast-state/"
+
+type broadcastMap struct {
+	m    any          // map[K]V
+	save func() error // copies m into its operator state list
+}
+
+func newBroadcastStore(c *operator.Context) *broadcastStore {
+	bs := &broadcastStore{states: map[string]*broadcastMap{}, c: c}
+	c.OnCheckpoint(operator.CheckpointHooks{Snapshot: bs.snapshot})
+	return bs
+}
+
+// fail fails the subtask after the current call.
+func (bs *broadcastStore) fail(err error) { bs.c.Fail(err) }
+
+// snapshot writes every map into its operator state list, in name order
+// so that the first error is always the same.
+func (bs *broadcastStore) snapshot(int64) error {
+	names := make([]string, 0, len(bs.states))
+	for name := range bs.states {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if err := bs.states[name].save(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// broadcastEntry is one entry of a broadcast state in its operator state
+// list.
+type broadcastEntry[K comparable, V any] struct {
+	Key   K
+	Value V
+}
+
+type broadcastEntryCodec[K comparable, V any] struct {
+	k codec.Codec[K]
+	v codec.Codec[V]
+}
+
+func (c broadcastEntryCodec[K, V]) Append(dst []byte, e broadcastEntry[K, V]) []byte {
+	return c.v.Append(c.k.Append(dst, e.Key), e.Value)
+}
+
+func (c broadcastEntryCodec[K, V]) Decode(src []byte) (broadcastEntry[K, V], int, error) {
+	k, n, err := c.k.Decode(src)
+	if err != nil {
+		return broadcastEntry[K, V]{}, 0, err
+	}
+	v, m, err := c.v.Decode(src[n:])
+	if err != nil {
+		return broadcastEntry[K, V]{}, 0, err
+	}
+	return broadcastEntry[K, V]{Key: k, Value: v}, n + m, nil
+}
+
+// newBroadcastMap makes the map of broadcast state name, filled from the
+// restored operator state. A map whose types have no codec works until a
+// checkpoint, which it fails.
+func newBroadcastMap[K comparable, V any](bs *broadcastStore, name string) (map[K]V, *broadcastMap, error) {
+	m := map[K]V{}
+	kc, kerr := codec.Of[K]()
+	vc, verr := codec.Of[V]()
+	if err := errors.Join(kerr, verr); err != nil {
+		err = fmt.Errorf("broadcast state %q of %s to %s has no codec: %w",
+			name, reflect.TypeFor[K](), reflect.TypeFor[V](), err)
+		return m, &broadcastMap{m: m, save: func() error { return err }}, nil
+	}
+	l, err := statebackend.GetList[broadcastEntry[K, V]](bs.c.State(), broadcastStatePrefix+name, statebackend.Broadcast, broadcastEntryCodec[K, V]{kc, vc})
+	if err != nil {
+		return nil, nil, fmt.Errorf("broadcast state %q: %w", name, err)
+	}
+	for _, e := range l.Values {
+		m[e.Key] = e.Value
+	}
+	l.Values = nil
+	save := func() error {
+		l.Values = l.Values[:0]
+		for k, v := range m {
+			l.Values = append(l.Values, broadcastEntry[K, V]{Key: k, Value: v})
+		}
+		return nil
+	}
+	return m, &broadcastMap{m: m, save: save}, nil
 }
 
 // BroadcastStateContext is implemented by the contexts of broadcast process
@@ -106,22 +205,30 @@ type BroadcastMapState[K comparable, V any] struct {
 // BroadcastState returns the broadcast state named name of the operator
 // ctx belongs to, a map from K to V (Flink's
 // ctx.getBroadcastState(mapStateDescriptor)). The state is empty until
-// ProcessBroadcastElement puts something in it. Using one name with
-// different types fails the job.
+// ProcessBroadcastElement puts something in it, or restored from a
+// checkpoint: it is part of the operator's snapshot, and every subtask of
+// a restored job, at any parallelism, gets a copy back. K and V need
+// codecs (codec.Of) for that; without, a checkpoint fails naming the
+// state. Using one name with different types fails the job.
 func BroadcastState[K comparable, V any](ctx BroadcastStateContext, name string) BroadcastMapState[K, V] {
 	bs := ctx.broadcastStore()
 	var m map[K]V
 	if v, ok := bs.states[name]; ok {
-		m, ok = v.(map[K]V)
+		m, ok = v.m.(map[K]V)
 		if !ok {
 			// The subtask fails after the call; until then the function
 			// sees an empty state that keeps nothing.
-			bs.fail(fmt.Errorf("freshet: broadcast state %q holds a %T, not a %T", name, v, m))
-			return BroadcastMapState[K, V]{name: name, m: map[K]V{}, bs: &broadcastStore{fail: bs.fail}}
+			bs.fail(fmt.Errorf("freshet: broadcast state %q holds a %T, not a %T", name, v.m, m))
+			return BroadcastMapState[K, V]{name: name, m: map[K]V{}, bs: &broadcastStore{c: bs.c}}
 		}
 	} else {
-		m = map[K]V{}
-		bs.states[name] = m
+		var bm *broadcastMap
+		var err error
+		if m, bm, err = newBroadcastMap[K, V](bs, name); err != nil {
+			bs.fail(err)
+			return BroadcastMapState[K, V]{name: name, m: map[K]V{}, bs: &broadcastStore{c: bs.c}}
+		}
+		bs.states[name] = bm
 	}
 	return BroadcastMapState[K, V]{name: name, m: m, bs: bs}
 }
@@ -219,15 +326,17 @@ type BroadcastProcessFunction[A, B, OUT any] interface {
 // BroadcastProcess applies fn to both inputs of c. The broadcast stream is
 // the operator's second input.
 func BroadcastProcess[A, B, OUT any](c *BroadcastConnectedStreams[A, B], fn BroadcastProcessFunction[A, B, OUT]) *Stream[OUT] {
-	return newTwoInput[A, B, OUT](&ConnectedStreams[A, B]{first: c.in, second: c.bc.s}, "BroadcastProcess", func() (operator.Operator, error) {
+	s := newTwoInput[A, B, OUT](&ConnectedStreams[A, B]{first: c.in, second: c.bc.s}, "BroadcastProcess", func() (operator.Operator, error) {
 		return &broadcastProcessOp[A, B, OUT]{fn: fn}, nil
 	})
+	checkHooksOn(s.node, fn)
+	return s
 }
 
 type broadcastProcessOp[A, B, OUT any] struct {
 	twoInputs[OUT]
 	fn   BroadcastProcessFunction[A, B, OUT]
-	bs   broadcastStore
+	bs   *broadcastStore
 	ro   ReadOnlyBroadcastContext
 	rw   BroadcastContext
 	emit operator.Emitter[OUT]
@@ -235,10 +344,10 @@ type broadcastProcessOp[A, B, OUT any] struct {
 
 func (o *broadcastProcessOp[A, B, OUT]) Open(c *operator.Context) error {
 	o.open(c)
-	o.bs = broadcastStore{states: map[string]any{}, fail: c.Fail}
+	o.bs = newBroadcastStore(c)
 	ctx := Context{rc: RuntimeContext{c: c}, sides: o.base.Side, timers: unkeyedTimers{c: c, wm: o.wms.Current}}
-	o.ro = ReadOnlyBroadcastContext{Context: ctx, bs: &o.bs}
-	o.rw = BroadcastContext{Context: ctx, bs: &o.bs}
+	o.ro = ReadOnlyBroadcastContext{Context: ctx, bs: o.bs}
+	o.rw = BroadcastContext{Context: ctx, bs: o.bs}
 	o.emit.Out = o.base.Out
 	return openFn(o.fn, c)
 }
@@ -351,6 +460,7 @@ func KeyedBroadcastProcess[A, B any, K comparable, OUT any](c *KeyedBroadcastCon
 		return &keyedBroadcastProcessOp[A, B, K, OUT]{key: key, fn: fn}, nil
 	})
 	s.node.Keyed = true
+	checkHooksOn(s.node, fn)
 	return s
 }
 
@@ -466,7 +576,7 @@ type keyedBroadcastProcessOp[A, B any, K comparable, OUT any] struct {
 	twoInputs[OUT]
 	key  func(A) K
 	fn   KeyedBroadcastProcessFunction[A, B, K, OUT]
-	bs   broadcastStore
+	bs   *broadcastStore
 	rt   keyedBroadcastRuntime[K]
 	ro   KeyedReadOnlyBroadcastContext[K]
 	rw   KeyedBroadcastContext[K]
@@ -479,15 +589,15 @@ func (o *keyedBroadcastProcessOp[A, B, K, OUT]) Open(c *operator.Context) error 
 	if err != nil {
 		return err
 	}
-	o.bs = broadcastStore{states: map[string]any{}, fail: c.Fail}
+	o.bs = newBroadcastStore(c)
 	o.rt = keyedBroadcastRuntime[K]{keyed: k, store: indexedStore[K]{inner: k.store, scope: &k.scope, cells: map[string]*indexedCell[K]{}}}
 	rc := RuntimeContext{c: c}
 	o.ro = KeyedReadOnlyBroadcastContext[K]{
-		ReadOnlyBroadcastContext: ReadOnlyBroadcastContext{Context: Context{rc: rc, sides: o.base.Side, timers: k}, bs: &o.bs},
+		ReadOnlyBroadcastContext: ReadOnlyBroadcastContext{Context: Context{rc: rc, sides: o.base.Side, timers: k}, bs: o.bs},
 		rt:                       &o.rt,
 	}
 	o.rw = KeyedBroadcastContext[K]{
-		BroadcastContext: BroadcastContext{Context: Context{rc: rc, sides: o.base.Side, timers: unkeyedTimers{c: c, wm: k.CurrentWatermark, err: errBroadcastSideTimers}}, bs: &o.bs},
+		BroadcastContext: BroadcastContext{Context: Context{rc: rc, sides: o.base.Side, timers: unkeyedTimers{c: c, wm: k.CurrentWatermark, err: errBroadcastSideTimers}}, bs: o.bs},
 		rt:               &o.rt,
 	}
 	o.emit.Out = o.base.Out

@@ -95,9 +95,11 @@ type CoProcessFunction[A, B, OUT any] interface {
 
 // CoProcess applies fn to both inputs of c.
 func CoProcess[A, B, OUT any](c *ConnectedStreams[A, B], fn CoProcessFunction[A, B, OUT]) *Stream[OUT] {
-	return newTwoInput[A, B, OUT](c, "CoProcess", func() (operator.Operator, error) {
+	s := newTwoInput[A, B, OUT](c, "CoProcess", func() (operator.Operator, error) {
 		return &coProcessOp[A, B, OUT]{fn: fn}, nil
 	})
+	checkHooksOn(s.node, fn)
+	return s
 }
 
 type coProcessOp[A, B, OUT any] struct {

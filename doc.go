@@ -97,6 +97,36 @@
 // functions have per-window state (WindowContext.WindowState) and state
 // shared by a key's windows (GlobalState).
 //
+// # Operator state and checkpoints
+//
+// A process-family function can keep state of its parallel instance rather
+// than of a key (Flink's operator state): it implements
+// CheckpointedFunction, whose InitializeState runs before Open, on a fresh
+// start or a restore (ctx.IsRestored), and whose SnapshotState runs at every
+// checkpoint. ListState and UnionListState return the subtask's list for a
+// state.NewList descriptor; on a restore at another parallelism list state
+// is split evenly among the subtasks and union list state goes to every
+// one. The function value is shared by all subtasks, so get the list again
+// where it is needed, from the call's RuntimeContext:
+//
+//	var buffered = state.NewList[Event]("buffered")
+//
+//	func (f *batcher) InitializeState(ctx *freshet.StateInitializationContext) error {
+//		_, err := freshet.ListState(ctx, buffered) // restored, if ctx.IsRestored()
+//		return err
+//	}
+//
+//	func (f *batcher) ProcessElement(ctx *freshet.Context, e Event, out freshet.Collector[[]Event]) error {
+//		buf, err := freshet.ListState(ctx.Runtime(), buffered)
+//		…
+//	}
+//
+// A function that implements CheckpointListener is told when a checkpoint
+// completes or is aborted. Broadcast state is checkpointed too: every
+// subtask gets a copy back. Since these interfaces are optional, a method
+// of one of them with a slightly wrong signature would silently never be
+// called; Execute rejects such a program with ErrInvalidProgram instead.
+//
 // # Windows and joins
 //
 // Window (keyed) and WindowAll cut streams into windows with the assigners,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/freshettest"
 	"github.com/freshet-io/freshet/source"
 	"github.com/freshet-io/freshet/state"
 	"github.com/freshet-io/freshet/watermark"
@@ -124,4 +125,65 @@ func ExampleKeyedProcessFuncWithTimers() {
 	// ann: 2 clicks by 11000
 	// bob: 2 clicks by 12000
 	// ann: 1 clicks by 26000
+}
+
+// batch is the operator list state of batcher.
+var batch = state.NewList[string]("batch")
+
+// batcher emits its elements in batches of size, keeping the batch being
+// filled in operator list state so that it survives a restore.
+type batcher struct {
+	freshet.BaseFunction
+	size int
+}
+
+func (batcher) InitializeState(ctx *freshet.StateInitializationContext) error {
+	_, err := freshet.ListState(ctx, batch)
+	return err
+}
+
+// SnapshotState has nothing to do: the batch is in state all along.
+func (batcher) SnapshotState(*freshet.StateSnapshotContext) error { return nil }
+
+func (b batcher) ProcessElement(ctx *freshet.Context, v string, out freshet.Collector[[]string]) error {
+	buf, err := freshet.ListState(ctx.Runtime(), batch)
+	if err != nil {
+		return err
+	}
+	buf.Add(v)
+	if buf.Len() == b.size {
+		out.Collect(buf.Get())
+		buf.Clear()
+	}
+	return nil
+}
+
+// A function keeps a partial batch in operator list state: restored from
+// a snapshot, it completes the batch.
+func ExampleListState() {
+	build := func(in *freshet.Stream[string]) *freshet.Stream[[]string] {
+		return freshet.Process(in, freshet.ProcessFunction[string, []string](batcher{size: 3}))
+	}
+	h, err := freshettest.New(build)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = h.Process("a")
+	_ = h.Process("b")
+	snap, err := h.Snapshot()
+	_ = h.Close()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	restored, err := freshettest.New(build, freshettest.WithRestore(snap))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer restored.Close()
+	_ = restored.Process("c")
+	fmt.Println(restored.Values())
+	// Output: [[a b c]]
 }

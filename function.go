@@ -2,7 +2,6 @@ package freshet
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/freshet-io/freshet/internal/operator"
 )
@@ -57,13 +56,6 @@ func (BaseFunction) Open(*RuntimeContext) error { return nil }
 
 // Close implements Lifecycle.
 func (BaseFunction) Close() error { return nil }
-
-func openFn(fn Lifecycle, c *operator.Context) error {
-	if err := fn.Open(&RuntimeContext{c: c}); err != nil {
-		return fmt.Errorf("opening function %T: %w", fn, err)
-	}
-	return nil
-}
 
 // OutputTag names a side output of type T (Flink's OutputTag). Tags are
 // compared by id: an operator's side output is the values its functions

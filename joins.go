@@ -196,6 +196,7 @@ func IntervalJoinProcess[A, B any, K comparable, OUT any](j *IntervalJoinBuilder
 	})
 	n := s.node
 	n.Validate = validate
+	checkHooksOn(n, fn)
 	addSide := func(id string, typ graph.Type) {
 		if id == "" {
 			return

@@ -47,6 +47,7 @@ func KeyedCoProcess[A, B any, K comparable, OUT any](c *KeyedConnectedStreams[A,
 		return &keyedCoProcessOp[A, B, K, OUT]{key1: key1, key2: key2, fn: fn}, nil
 	})
 	s.node.Keyed = true
+	checkHooksOn(s.node, fn)
 	return s
 }
 

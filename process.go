@@ -95,6 +95,7 @@ func Process[IN, OUT any](s *Stream[IN], fn ProcessFunction[IN, OUT]) *Stream[OU
 	n := newOneInput[IN, OUT](s, "Process", graph.KindOneInput, func() (operator.Operator, error) {
 		return &processOp[IN, OUT]{fn: fn}, nil
 	})
+	checkHooksOn(n, fn)
 	return newStream[OUT](s.env, n)
 }
 
@@ -314,6 +315,7 @@ func KeyedProcess[T any, K comparable, OUT any](k *KeyedStream[T, K], fn KeyedPr
 	n := keyedNode[T, K, OUT](k, "KeyedProcess", func() (operator.Operator, error) {
 		return &keyedProcessOp[T, K, OUT]{key: k.key, fn: fn}, nil
 	})
+	checkHooksOn(n, fn)
 	return newStream[OUT](k.s.env, n)
 }
 

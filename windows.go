@@ -334,6 +334,7 @@ func addWindowOp[T any, K comparable, W window.Window, ACC, FIN, OUT any](w *Win
 	n.Keyed = !w.all
 	n.NonParallel = w.all
 	n.Validate = ws.validate
+	checkHooksOn(n, fn)
 	if w.lateTag != "" {
 		if n.Side == nil {
 			n.Side = map[string]graph.Type{}

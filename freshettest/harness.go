@@ -17,8 +17,8 @@
 // WithSubtask says otherwise; keyed operators own the key groups that
 // subtask would own.
 //
-// Snapshot captures the operators' keyed state and timers, and
-// WithRestore builds a harness from snapshots, at the same or another
+// Snapshot captures the operators' keyed state, timers and operator
+// state, and WithRestore builds a harness from snapshots, at the same or another
 // parallelism, as a job restored from a checkpoint.
 package freshettest
 
@@ -125,6 +125,8 @@ type core[OUT any] struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	closed   bool
+	// checkpoints counts the snapshots taken, the ids of their checkpoints.
+	checkpoints int64
 }
 
 type sideCapture interface {
@@ -260,7 +262,7 @@ func (c *core[OUT]) build(nodes []*graph.Node) error {
 		c.sides[id] = s.new()
 		sideTypes[id] = s.typ
 	}
-	backends, err := backendsFor(c.cfg, nodes)
+	backends, opStates, err := stateFor(c.cfg, nodes)
 	if err != nil {
 		return err
 	}
@@ -287,6 +289,7 @@ func (c *core[OUT]) build(nodes []*graph.Node) error {
 		return err
 	}
 	chain.UseBackends(backends)
+	chain.UseOperatorState(opStates)
 	c.timers.now = &c.cfg.now
 	return chain.Open(operator.Context{
 		Ctx: c.ctx, JobName: "freshettest", Subtask: c.cfg.subtask,

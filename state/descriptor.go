@@ -363,6 +363,11 @@ func NewList[T any](name string, opts ...Option[T]) *ListDescriptor[T] {
 	return &ListDescriptor[T]{base: newBase(name, KindList, "ListState["+typeName[T]()+"]", c, err), elem: newElemCodec(o.codec)}
 }
 
+// ElementCodec is the codec of the list's elements (nil when Err reports
+// that there is none). Operator state, which is kept element by element,
+// encodes with it.
+func (d *ListDescriptor[T]) ElementCodec() codec.Codec[T] { return d.elem.c }
+
 // WithTTL returns a copy of d whose elements each expire ttl.Duration
 // after they were added (or last read, with OnReadAndWrite), as list
 // elements do in Flink. A TTL shorter than a millisecond makes Err report

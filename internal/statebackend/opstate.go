@@ -316,10 +316,11 @@ func RestoreOperatorState(old [][]byte, n, subtask int) (*OperatorState, error) 
 			mine = redistribute.Union(lists, n)[subtask]
 		case Broadcast:
 			// Every old subtask held the same copy; one that had none
-			// (finished) is passed over.
+			// (finished, or never made the list) is passed over.
 			from := redistribute.Broadcast(len(old), n)[subtask]
 			for k := range old {
-				if i := (from + k) % len(old); decoded[i] != nil {
+				i := (from + k) % len(old)
+				if _, ok := decoded[i][name]; ok {
 					mine = lists[i]
 					break
 				}
