@@ -174,3 +174,45 @@ func TestStateTTLInvalidFailsJob(t *testing.T) {
 		t.Fatalf("Process = %v, want ErrIncompatibleState naming \"recent\" and its TTL", err)
 	}
 }
+
+// TestStateTTLCleanupInFullSnapshot: with CleanupFullSnapshot a snapshot
+// leaves out what has expired when it is taken, so a restored job never
+// sees it; without, an expired value a read may still return
+// (ReturnExpiredIfNotCleanedUp) comes back with the restore.
+func TestStateTTLCleanupInFullSnapshot(t *testing.T) {
+	lax := state.TTL{Duration: 100 * time.Millisecond, Visibility: state.ReturnExpiredIfNotCleanedUp}
+	clean := lax
+	clean.CleanupFullSnapshot = true
+	kept := state.NewList[int]("kept").WithTTL(lax)
+	cleaned := state.NewList[int]("cleaned").WithTTL(clean)
+	job := func(in *freshet.Stream[kv]) *freshet.Stream[string] {
+		return freshet.KeyedProcess(freshet.KeyBy(in, func(e kv) string { return e.K }), freshet.KeyedProcessFunc(
+			func(ctx *freshet.KeyedContext[string], e kv, out freshet.Collector[string]) error {
+				k, c := state.List(ctx.State(), kept), state.List(ctx.State(), cleaned)
+				if e.V > 0 {
+					k.Add(e.V)
+					c.Add(e.V)
+					return nil
+				}
+				out.Collect(fmt.Sprintf("kept=%v cleaned=%v", k.Get(), c.Get()))
+				return nil
+			}))
+	}
+	h, err := freshettest.New(job, freshettest.WithProcessingTime(1000))
+	check(t, err)
+	check(t, h.Process(kv{"a", 1}))
+	check(t, h.SetProcessingTime(1050))
+	check(t, h.Process(kv{"a", 2}))
+	check(t, h.SetProcessingTime(1120)) // 1 has expired, 2 has not
+	snap, err := h.Snapshot()
+	check(t, err)
+	h.Close()
+
+	r, err := freshettest.New(job, freshettest.WithProcessingTime(1120), freshettest.WithRestore(snap))
+	check(t, err)
+	defer r.Close()
+	check(t, r.Process(kv{"a", 0}))
+	if got, want := r.Values(), []string{"kept=[1 2] cleaned=[2]"}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}

@@ -65,6 +65,11 @@ type Descriptor interface {
 	// String names the state with its kind and types, such as
 	// `MapState[string, int] "last"`.
 	String() string
+	// SnapshotFilter, for a state whose TTL has CleanupFullSnapshot,
+	// returns what a snapshot taken at processing time now keeps of a
+	// stored value: the value without its expired parts, and false when
+	// nothing of it is left. It is nil for any other state.
+	SnapshotFilter() func(v any, now int64) (any, bool)
 }
 
 // Option configures a descriptor whose values (elements, for list state;

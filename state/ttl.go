@@ -31,10 +31,10 @@ type TTL struct {
 	Update UpdateType
 	// Visibility says whether an expired value not yet removed is read.
 	Visibility Visibility
-	// CleanupFullSnapshot asks that full snapshots leave out expired
-	// values (Flink's cleanupFullSnapshot). Snapshots of keyed state are
-	// being built (internal/statebackend); until they honour it, the flag
-	// is kept in the configuration and changes nothing.
+	// CleanupFullSnapshot makes snapshots (checkpoints) leave out values
+	// that have expired when the snapshot is taken (Flink's
+	// cleanupFullSnapshot), so a restored job does not hold them; the
+	// running job's state is left as it is.
 	CleanupFullSnapshot bool
 	// CleanupIncrementally, when positive, makes every access to the
 	// state also check that many more entries of its table, in turn, and
@@ -230,6 +230,18 @@ func CleanExpired(d Descriptor, v any, now int64) (kept any, keep, changed bool)
 }
 
 func (b *base[S]) expireFunc() expireFunc { return b.expire }
+
+// SnapshotFilter implements Descriptor.
+func (b base[S]) SnapshotFilter() func(v any, now int64) (any, bool) {
+	if b.ttl == nil || !b.ttl.CleanupFullSnapshot {
+		return nil
+	}
+	expire := b.expire
+	return func(v any, now int64) (any, bool) {
+		live, keep, _ := expire(v, now)
+		return live, keep
+	}
+}
 
 func expireStamped[T any](c *ttlConfig) expireFunc {
 	return func(v any, now int64) (any, bool, bool) {

@@ -53,8 +53,10 @@ type Snapshotter interface {
 	// Snapshot encodes every table and timer queue the backend made, and
 	// the restored state no table has claimed yet, and returns the bytes.
 	// It runs on the subtask's goroutine; the bytes are the backend's
-	// state at the call, and later writes do not change them.
-	Snapshot() ([]byte, error)
+	// state at the call, and later writes do not change them. now is the
+	// processing time, in ms: values of state whose TTL asks for cleanup
+	// in full snapshots are left out once expired at now.
+	Snapshot(now int64) ([]byte, error)
 }
 
 // RestoreHeap returns a heap backend holding the key groups of kgs found
@@ -83,7 +85,7 @@ type snapState struct {
 	// write appends the encoding of every entry to the block of its key
 	// group and counts it there. A codec's Append may panic (see
 	// codec.EncodeError); the caller recovers.
-	write func(blockOf func(kg int) *block) error
+	write func(now int64, blockOf func(kg int) *block) error
 	// read decodes n entries of key group kg from src.
 	read func(kg, n int, src []byte) error
 	// done, if set, is called once every key group has been read.
@@ -162,7 +164,7 @@ func sortedKeys[V any](m map[int]V) []int {
 }
 
 // Snapshot writes the backend's keyed state (see Snapshotter).
-func (b *heapBackend) Snapshot() ([]byte, error) {
+func (b *heapBackend) Snapshot(now int64) ([]byte, error) {
 	type written struct {
 		name string
 		kind byte
@@ -192,7 +194,7 @@ func (b *heapBackend) Snapshot() ([]byte, error) {
 		}
 		i := len(states)
 		states = append(states, written{s.name, s.kind})
-		if err := writeState(s, func(kg int) *block { return blockOf(kg, i) }); err != nil {
+		if err := writeState(s, now, func(kg int) *block { return blockOf(kg, i) }); err != nil {
 			return nil, fmt.Errorf("snapshotting %s %q: %w", kindName(s.kind), s.name, err)
 		}
 	}
@@ -251,13 +253,13 @@ func (b *heapBackend) Snapshot() ([]byte, error) {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // writeState writes s, turning a codec's panic into an error.
-func writeState(s *snapState, blockOf func(kg int) *block) (err error) {
+func writeState(s *snapState, now int64, blockOf func(kg int) *block) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = codec.Recovered(r)
 		}
 	}()
-	return s.write(blockOf)
+	return s.write(now, blockOf)
 }
 
 // reader reads the framing of a snapshot.
@@ -437,7 +439,9 @@ func tableState[K, N comparable, V any](spec TableSpec, tab Table[K, N, V]) *sna
 	nc, err2 := codecFor[N]("namespaces")
 	var vc entryCodec[V]
 	var err3 error
+	var filter func(v any, now int64) (any, bool)
 	if d := spec.State; d != nil {
+		filter = d.SnapshotFilter()
 		vc.enc = func(dst []byte, v V) ([]byte, error) { return d.Encode(dst, v) }
 		vc.dec = func(src []byte) (V, int, error) {
 			// The descriptor decodes a whole value; the block frames it.
@@ -480,11 +484,18 @@ func tableState[K, N comparable, V any](spec TableSpec, tab Table[K, N, V]) *sna
 		s.encodeErr = err
 		return s
 	}
-	s.write = func(blockOf func(int) *block) error {
+	s.write = func(now int64, blockOf func(int) *block) error {
 		var err error
 		for kg := range tab.MaxParallelism() {
 			var bl *block
 			tab.RangeKeyGroup(kg, func(k K, ns N, v V) bool {
+				if filter != nil {
+					live, keep := filter(v, now)
+					if !keep {
+						return true // expired: left out of the snapshot
+					}
+					v, _ = live.(V)
+				}
 				if bl == nil {
 					bl = blockOf(kg)
 				}
@@ -547,7 +558,7 @@ func timerState[K, N comparable](name string, q TimerQueue[K, N], maxParallelism
 		return s
 	}
 	groupOf := func(k K) int { return keygroup.ForHash(hash(k), maxParallelism) }
-	s.write = func(blockOf func(int) *block) error {
+	s.write = func(_ int64, blockOf func(int) *block) error {
 		// Timers in time order and, within a time, in the order they were
 		// added (the order heapTimers.Range visits a time's timers in);
 		// each is written with its rank, so the restored queue fires

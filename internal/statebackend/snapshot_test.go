@@ -131,7 +131,7 @@ func keys(n int) []string {
 
 func snapshot(t *testing.T, b Backend) []byte {
 	t.Helper()
-	s, err := b.(Snapshotter).Snapshot()
+	s, err := b.(Snapshotter).Snapshot(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,11 +278,11 @@ func TestSnapshotOfPointersFailsNamingTheTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.(Snapshotter).Snapshot(); err != nil {
+	if _, err := b.(Snapshotter).Snapshot(0); err != nil {
 		t.Fatalf("an empty table without a codec: %v", err)
 	}
 	tab.Put("a", struct{}{}, &opaque{1})
-	_, err = b.(Snapshotter).Snapshot()
+	_, err = b.(Snapshotter).Snapshot(0)
 	if !errors.Is(err, ErrNotSnapshottable) || !strings.Contains(err.Error(), `"merging-windows"`) {
 		t.Fatalf("Snapshot = %v; want ErrNotSnapshottable naming the table", err)
 	}
@@ -358,7 +358,7 @@ func validSnapshot(t testing.TB) []byte {
 	b := NewHeap(16)
 	f := newFixture(t, b)
 	f.fill(keys(5)...)
-	s, err := b.(Snapshotter).Snapshot()
+	s, err := b.(Snapshotter).Snapshot(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +445,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	f.fill(keys(10000)...)
 	b.ResetTimer()
 	for b.Loop() {
-		s, err := be.(Snapshotter).Snapshot()
+		s, err := be.(Snapshotter).Snapshot(0)
 		if err != nil {
 			b.Fatal(err)
 		}

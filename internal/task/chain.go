@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/keygroup"
@@ -286,7 +287,11 @@ func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
 			}
 			s := OperatorSnapshot{Node: c.nodes[i]}
 			if sn, ok := oc.Backend.(statebackend.Snapshotter); ok {
-				b, err := sn.Snapshot()
+				now := time.Now().UnixMilli()
+				if oc.Timers != nil {
+					now = oc.Timers.Now()
+				}
+				b, err := sn.Snapshot(now)
 				if err != nil {
 					return fmt.Errorf("snapshotting keyed state for checkpoint %d: %w", id, err)
 				}
