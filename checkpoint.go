@@ -71,9 +71,11 @@ type CheckpointOption func(*checkpointConfig) error
 // processed exactly once. With checkpointing on, a job that sets no restart
 // strategy restarts with exponential delay, as in Flink.
 //
-// By default checkpoints are aligned, exactly-once, kept in memory (set
-// CheckpointStorage to keep them in a directory or bucket), time out after
-// 10 minutes, one at a time, and the first failed checkpoint fails the job.
+// By default checkpoints are aligned, exactly-once, kept in the directory
+// freshet-checkpoints under os.TempDir (set CheckpointStorage to keep them
+// elsewhere), one at a time, time out after 10 minutes, only the latest
+// is kept and all are deleted when the job ends, and the first failed
+// checkpoint fails the job (which then restarts by its strategy).
 func WithCheckpointing(interval time.Duration, opts ...CheckpointOption) Option {
 	return func(c *config) error {
 		if interval <= 0 {
@@ -178,7 +180,7 @@ func TolerableCheckpointFailures(n int) CheckpointOption {
 // gocloud.dev/blob driver the program imports). Each run of a job writes
 // under a folder of its own, named after the job, whose completed
 // checkpoints' paths the job logs and JobClient.Checkpoints reports. The
-// default keeps them in memory.
+// default is the directory freshet-checkpoints under os.TempDir.
 func CheckpointStorage(location string) CheckpointOption {
 	return func(c *checkpointConfig) error {
 		if location == "" {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -33,7 +34,8 @@ type CheckpointConfig struct {
 	// subtask whose alignment took longer; 0 never does.
 	AlignedTimeout time.Duration
 	// Location is where checkpoints are stored: a directory or a bucket
-	// URL. Each run of a job gets a folder of its own under it.
+	// URL; "" is freshet-checkpoints in the temporary directory. Each run
+	// of a job gets a folder of its own under it.
 	Location string
 	// Retained is how many completed checkpoints are kept (at least 1).
 	Retained int
@@ -101,7 +103,7 @@ func (j *Job) openCheckpoints(ctx context.Context) error {
 	}
 	loc := cfg.Location
 	if loc == "" {
-		loc = "mem://"
+		loc = filepath.Join(os.TempDir(), "freshet-checkpoints")
 	}
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])
