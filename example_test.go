@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/freshet-io/freshet"
@@ -186,4 +188,54 @@ func ExampleListState() {
 	_ = restored.Process("c")
 	fmt.Println(restored.Values())
 	// Output: [[a b c]]
+}
+
+// A job with exactly-once checkpoints: every 200 ms its state is
+// snapshotted into a directory; should a record fail it, the job restarts
+// from the latest checkpoint, its source rewound, and the counts still
+// come out exact.
+func ExampleWithCheckpointing() {
+	dir, err := os.MkdirTemp("", "checkpoints")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	var failed atomic.Bool
+	env := freshet.NewEnv(
+		freshet.WithParallelism(2),
+		freshet.WithCheckpointing(200*time.Millisecond, freshet.CheckpointStorage(dir)),
+		freshet.WithRestartStrategy(freshet.FixedDelayRestart(3, 10*time.Millisecond)),
+		freshet.WithLogger(slog.New(slog.DiscardHandler)))
+	nums := freshet.FromSource(env, source.Generator(func(i int64) int64 { return i },
+		source.GeneratorCount(4000), source.GeneratorRate(4000)), "numbers")
+	evenOdd := freshet.Map(nums, func(v int64) string {
+		if v == 2500 && !failed.Swap(true) {
+			panic("a bad record, once") // the job restarts from a checkpoint
+		}
+		return [...]string{"even", "odd"}[v%2]
+	})
+	type count struct {
+		Key string
+		N   int
+	}
+	ones := freshet.Map(evenOdd, func(k string) count { return count{k, 1} })
+	sums := freshet.Sum(freshet.KeyBy(ones, func(c count) string { return c.Key }), freshet.FieldOf[count, int]("N"))
+	result := freshet.Collect(sums)
+	jc, err := env.ExecuteAsync(context.Background(), "checkpointed count")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := jc.Wait(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	final := map[string]int{}
+	for _, c := range result.Values() {
+		final[c.Key] = max(final[c.Key], c.N)
+	}
+	_, ok := jc.LatestCheckpoint()
+	fmt.Println(final["even"], final["odd"], jc.Restarts(), ok)
+	// Output: 2000 2000 1 true
 }

@@ -15,8 +15,8 @@
 // files all check out, reporting every newer one it had to skip and why.
 // docs/checkpoint-format.md describes the layout and the metadata format.
 //
-// The package is not yet wired into the runtime: the checkpoint coordinator
-// will call it.
+// The job master begins and completes checkpoints through it, and each
+// subtask writes its state files through its own Pending of the same id.
 package storage
 
 import (
