@@ -266,39 +266,13 @@ func TestExactlyOnceUnderFailures(t *testing.T) {
 
 // pressureJob is the counting job with a slow counter: the source fills
 // every queue at once, so the counter works under backpressure for the
-// whole run. It fails once, halfway through its first attempt.
+// whole run.
 func pressureJob(t *testing.T, p int, n int64, keys int, f *failer, out *collectSink[keyCount], opts ...freshet.Option) *freshet.Env {
 	t.Helper()
-	opts = append([]freshet.Option{
-		freshet.WithParallelism(p),
-		freshet.WithRestartStrategy(freshet.FixedDelayRestart(5, 10*time.Millisecond)),
-		freshet.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	opts = append([]freshet.Option{freshet.WithRestartStrategy(freshet.FixedDelayRestart(5, 10*time.Millisecond))}, opts...)
+	return countingJobOf(t, p, keys, 20*time.Microsecond, f, out, func(env *freshet.Env) *freshet.Stream[int64] {
+		return freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(n)), "numbers")
 	}, opts...)
-	env := freshet.NewEnv(opts...)
-	src := source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(n))
-	nums := freshet.FromSource(env, src, "numbers")
-	counts := freshet.KeyedProcess(freshet.KeyBy(nums, func(v int64) int { return int(v % int64(keys)) }),
-		freshet.KeyedProcessFuncWithTimers(
-			func(ctx *freshet.KeyedContext[int], v int64, _ freshet.Collector[keyCount]) error {
-				if err := f.check(ctx.Runtime().Attempt()); err != nil {
-					return err
-				}
-				spin(20 * time.Microsecond)
-				c := state.Value(ctx.State(), keyCountState)
-				k, _ := c.Value()
-				if k == 0 {
-					ctx.TimerService().RegisterEventTimeTimer(math.MaxInt64)
-				}
-				c.Update(k + 1)
-				return nil
-			},
-			func(ctx *freshet.KeyedContext[int], _ int64, out freshet.Collector[keyCount]) error {
-				k, _ := state.Value(ctx.State(), keyCountState).Value()
-				out.Collect(keyCount{Key: ctx.CurrentKey(), Count: k})
-				return nil
-			})).UID("counter")
-	freshet.SinkTo(counts, out, "counts")
-	return env
 }
 
 // spin waits d without sleeping, as a slow computation would.

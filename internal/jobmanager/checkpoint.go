@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path"
@@ -218,12 +217,7 @@ func enumeratorState(ctx context.Context, r *task.Restore, v *graph.Vertex) ([]b
 		if f.Part.Operator != id {
 			continue
 		}
-		rc, err := r.Storage.OpenFile(ctx, r.Checkpoint, f)
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		b, err := io.ReadAll(rc)
+		b, err := r.Storage.ReadFile(ctx, r.Checkpoint, f)
 		if err != nil {
 			return nil, fmt.Errorf("reading the split enumerator state of %s: %w", v.Name(), err)
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"sync"
 	"time"
@@ -475,16 +474,7 @@ func (t *Task) restore(ctx context.Context) error {
 
 func (t *Task) readFile(ctx context.Context, f storage.File) ([]byte, error) {
 	r := t.spec.Restore
-	rc, err := r.Storage.OpenFile(ctx, r.Checkpoint, f)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s of checkpoint %d: %w", f.Name, r.Checkpoint.ID, err)
-	}
-	return b, nil
+	return r.Storage.ReadFile(ctx, r.Checkpoint, f)
 }
 
 // readChannelState loads the in-flight records an unaligned checkpoint

@@ -84,6 +84,20 @@ func (s *Storage) verify(ctx context.Context, c *Checkpoint, f File) error {
 	return err
 }
 
+// ReadFile reads a whole state file of c, checking its size and CRC-32C.
+func (s *Storage) ReadFile(ctx context.Context, c *Checkpoint, f File) ([]byte, error) {
+	rc, err := s.OpenFile(ctx, c, f)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s of checkpoint %d: %w", f.Name, c.ID, err)
+	}
+	return b, nil
+}
+
 // OpenFile opens a state file of c for reading. The reader checks the
 // file's size and CRC-32C as it goes: at the end of a file that does not
 // match, Read returns an error matching ErrCorrupt instead of io.EOF.
