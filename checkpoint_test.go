@@ -809,3 +809,60 @@ func TestWindowsAndJoinsExactlyOnceUnderFailures(t *testing.T) {
 		t.Errorf("join totals\n got %v\nwant %v", got, wantJoin)
 	}
 }
+
+// snapshotFailer is a pass-through function whose SnapshotState fails for
+// the checkpoints below okFrom.
+type snapshotFailer struct {
+	freshet.BaseFunction
+	okFrom int64
+}
+
+func (snapshotFailer) ProcessElement(_ *freshet.Context, v int64, out freshet.Collector[int64]) error {
+	out.Collect(v)
+	return nil
+}
+
+func (snapshotFailer) InitializeState(*freshet.StateInitializationContext) error { return nil }
+
+func (f snapshotFailer) SnapshotState(ctx *freshet.StateSnapshotContext) error {
+	if ctx.CheckpointID() < f.okFrom {
+		return fmt.Errorf("checkpoint %d: %w", ctx.CheckpointID(), errInjected)
+	}
+	return nil
+}
+
+// TestTolerableCheckpointFailures: failed checkpoints within the tolerated
+// number are recorded and the job goes on; one more in a row fails the
+// job, which restarts by its strategy, as in Flink.
+func TestTolerableCheckpointFailures(t *testing.T) {
+	run := func(tolerable int) (*freshet.JobClient, error) {
+		env := freshet.NewEnv(freshet.WithParallelism(2),
+			freshet.WithRestartStrategy(freshet.NoRestart()),
+			freshet.WithLogger(slog.New(slog.DiscardHandler)),
+			freshet.WithCheckpointing(30*time.Millisecond, freshet.CheckpointStorage("mem://"), freshet.TolerableCheckpointFailures(tolerable)))
+		nums := freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(5000), source.GeneratorRate(10000)), "numbers")
+		freshet.SinkTo(freshet.Process(nums, freshet.ProcessFunction[int64, int64](snapshotFailer{okFrom: 3})), &collectSink[int64]{}, "sink")
+		jc, err := env.ExecuteAsync(context.Background(), "tolerable")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return jc, jc.Wait()
+	}
+	jc, err := run(2)
+	if err != nil {
+		t.Fatalf("with 2 failures tolerated: %v", err)
+	}
+	var statuses []string
+	for _, c := range jc.Checkpoints() {
+		statuses = append(statuses, fmt.Sprintf("%d:%s", c.ID, c.Status))
+	}
+	if len(statuses) < 3 || statuses[0] != "1:FAILED" || statuses[1] != "2:FAILED" || statuses[2] != "3:COMPLETED" {
+		t.Fatalf("checkpoints %v, want 1 and 2 failed, 3 completed", statuses)
+	}
+	if c := jc.Checkpoints()[0]; !errors.Is(c.Failure, errInjected) {
+		t.Fatalf("checkpoint 1 failed with %v, want the snapshot's error", c.Failure)
+	}
+	if _, err := run(1); err == nil || !strings.Contains(err.Error(), "tolerable") {
+		t.Fatalf("with 1 failure tolerated: %v, want the job to fail", err)
+	}
+}
