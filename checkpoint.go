@@ -1,6 +1,7 @@
 package freshet
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/freshet-io/freshet/internal/checkpoint/coordinator"
 	"github.com/freshet-io/freshet/internal/checkpoint/storage"
 	"github.com/freshet-io/freshet/internal/jobmanager"
+	"github.com/freshet-io/freshet/internal/task"
 )
 
 // CheckpointingMode is the consistency checkpoints give state (Flink's
@@ -235,12 +237,10 @@ func WithRestoreFrom(path string) Option {
 func (c *config) jobCheckpointConfig() *jobmanager.CheckpointConfig {
 	ck := c.checkpoint
 	if ck == nil {
-		if c.restoreFrom == "" {
-			return nil
-		}
-		// Restoring without further checkpoints: the coordinator never
-		// triggers one within the job's life.
-		ck = &checkpointConfig{interval: 100 * 365 * 24 * time.Hour, maxConcurrent: 1}
+		// No periodic checkpoints: the coordinator never triggers one,
+		// but savepoints can still be taken (kept in memory until copied
+		// out) and a restore can start the job.
+		ck = &checkpointConfig{interval: 100 * 365 * 24 * time.Hour, maxConcurrent: 1, location: "mem://"}
 	}
 	mode := barrier.ExactlyOnce
 	switch {
@@ -263,8 +263,51 @@ func (c *config) jobCheckpointConfig() *jobmanager.CheckpointConfig {
 		},
 		Mode: mode, AlignedTimeout: ck.alignedTimeout,
 		Location: ck.location, Retained: ck.retained, Retention: retention,
-		RestoreFrom: c.restoreFrom,
+		RestoreFrom: c.restoreFrom, AllowNonRestoredState: c.allowNonRestored,
 	}
+}
+
+// AllowNonRestoredState lets WithRestoreFrom start from a checkpoint or
+// savepoint that holds state of operators the job no longer has (Flink's
+// --allowNonRestoredState): that state is dropped with a WARN. Without it
+// such a restore fails with ErrNonRestoredState.
+func AllowNonRestoredState() Option {
+	return func(c *config) error { c.allowNonRestored = true; return nil }
+}
+
+// ErrNonRestoredState is wrapped by the error of a job started from a
+// checkpoint holding state of operators it does not have; operators are
+// matched by UID (or, without one, by their position in the program).
+var ErrNonRestoredState = jobmanager.ErrNonRestoredState
+
+// ErrMaxParallelismChanged is wrapped by the error of a job started from a
+// checkpoint whose max parallelism differs from one the job sets. An
+// operator that leaves it unset takes the checkpoint's, as in Flink.
+var ErrMaxParallelismChanged = jobmanager.ErrMaxParallelismChanged
+
+// ErrNoSavepoint is wrapped by the error of a savepoint that was not taken.
+var ErrNoSavepoint = jobmanager.ErrNoSavepoint
+
+// TriggerSavepoint takes a savepoint of the running job into dir (a
+// directory or bucket URL) and returns its folder, for WithRestoreFrom.
+// A savepoint is a checkpoint the job does not delete: it stays until you
+// delete it, and a job can resume from it with another parallelism, with
+// operators added or (with AllowNonRestoredState) removed, matched by UID.
+// It is taken at once, whatever the checkpoint interval, also in a job
+// without periodic checkpoints.
+func (c *JobClient) TriggerSavepoint(ctx context.Context, dir string) (string, error) {
+	return c.job.TriggerSavepoint(ctx, dir, task.TriggerOptions{})
+}
+
+// StopWithSavepoint takes a savepoint into dir and stops the job, which
+// ends FINISHED (Flink's stop-with-savepoint). With drain, the sources
+// first end event time (the final watermark fires every event-time window
+// and timer) and then end their input after the savepoint's barrier; the
+// savepoint then holds what is left after that. Without drain the sources
+// stop reading at the barrier and the job is stopped once the savepoint
+// completes, so resuming from it continues exactly where it stopped.
+func (c *JobClient) StopWithSavepoint(ctx context.Context, dir string, drain bool) (string, error) {
+	return c.job.TriggerSavepoint(ctx, dir, task.TriggerOptions{Stop: !drain, Drain: drain})
 }
 
 // CheckpointStatus is the state of a checkpoint.

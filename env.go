@@ -26,20 +26,21 @@ type Env struct {
 }
 
 type config struct {
-	parallelism    int
-	maxParallelism int
-	batchSize      int
-	bufferTimeout  time.Duration
-	autoWatermark  time.Duration
-	gateCapacity   int
-	chaining       bool
-	encode         bool
-	taskManagers   int
-	logger         *slog.Logger // nil: slog.Default() when the job starts
-	cancelTimeout  time.Duration
-	restart        RestartStrategy // zero: NoRestart, or exponential delay with checkpoints
-	checkpoint     *checkpointConfig
-	restoreFrom    string
+	parallelism      int
+	maxParallelism   int
+	batchSize        int
+	bufferTimeout    time.Duration
+	autoWatermark    time.Duration
+	gateCapacity     int
+	chaining         bool
+	encode           bool
+	taskManagers     int
+	logger           *slog.Logger // nil: slog.Default() when the job starts
+	cancelTimeout    time.Duration
+	restart          RestartStrategy // zero: NoRestart, or exponential delay with checkpoints
+	checkpoint       *checkpointConfig
+	restoreFrom      string
+	allowNonRestored bool
 }
 
 // Option configures an Env.

@@ -223,6 +223,7 @@ func resolve(nodes []*Node, cfg Config) error {
 		if n.NonParallel && n.Parallelism != 1 {
 			return nodeErr(n, "is not parallel; its parallelism must be 1, got %d", n.Parallelism)
 		}
+		n.MaxParallelismSet = n.MaxParallelism != 0 || cfg.MaxParallelism != 0
 		if n.MaxParallelism == 0 {
 			n.MaxParallelism = cfg.MaxParallelism
 			if n.MaxParallelism == 0 {

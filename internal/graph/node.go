@@ -92,16 +92,20 @@ type Edge struct {
 
 // Node is one transformation of the program.
 type Node struct {
-	ID               int
-	Name             string
-	UID              string
-	Kind             Kind
-	Parallelism      int // 0: the environment's default
-	MaxParallelism   int // 0: the environment's default
-	NonParallel      bool
-	Chaining         Chaining
-	SlotSharingGroup string
-	Keyed            bool
+	ID             int
+	Name           string
+	UID            string
+	Kind           Kind
+	Parallelism    int // 0: the environment's default
+	MaxParallelism int // 0: the environment's default
+	// MaxParallelismSet records that the program set the max parallelism
+	// (on the operator or the environment) rather than leaving it to the
+	// default; Build sets it.
+	MaxParallelismSet bool
+	NonParallel       bool
+	Chaining          Chaining
+	SlotSharingGroup  string
+	Keyed             bool
 
 	Inputs  []*Edge
 	Outputs []*Edge // set when the job graph is built

@@ -40,9 +40,133 @@ type CheckpointConfig struct {
 	Retained int
 	// Retention is what happens to them when the job ends.
 	Retention storage.Retention
-	// RestoreFrom, when set, is a completed checkpoint's folder (as logged
-	// when it completed) to start the job from.
+	// RestoreFrom, when set, is a completed checkpoint's or savepoint's
+	// folder (as logged when it completed) to start the job from.
 	RestoreFrom string
+	// AllowNonRestoredState lets RestoreFrom hold state of operators the
+	// job no longer has; it is left behind with a WARN. Without it such
+	// a restore fails.
+	AllowNonRestoredState bool
+}
+
+// ErrNonRestoredState is wrapped by the error of a restore whose
+// checkpoint holds state of operators the job no longer has.
+var ErrNonRestoredState = errors.New("freshet: the checkpoint holds state of operators the job does not have")
+
+// ErrMaxParallelismChanged is wrapped by the error of a restore into an
+// operator whose max parallelism is set and differs from the checkpoint's.
+var ErrMaxParallelismChanged = errors.New("freshet: max parallelism differs from the checkpoint's")
+
+// ErrNoSavepoint is returned when a savepoint cannot be taken or did not
+// complete.
+var ErrNoSavepoint = errors.New("freshet: savepoint not taken")
+
+// savepointRequest asks the job loop for a savepoint into dir.
+type savepointRequest struct {
+	dir   string
+	opts  task.TriggerOptions
+	reply chan savepointResult
+}
+
+type savepointResult struct {
+	path string
+	err  error
+}
+
+// TriggerSavepoint takes a savepoint of the running job into dir and
+// returns its folder; with opts.Stop or opts.Drain the job then stops
+// (Flink's stop-with-savepoint) and ends FINISHED.
+func (j *Job) TriggerSavepoint(ctx context.Context, dir string, opts task.TriggerOptions) (string, error) {
+	if dir == "" {
+		return "", fmt.Errorf("%w: no savepoint directory", ErrNoSavepoint)
+	}
+	req := savepointRequest{dir: dir, opts: opts, reply: make(chan savepointResult, 1)}
+	select {
+	case j.updates <- req:
+	case <-j.done:
+		return "", fmt.Errorf("%w: the job has ended", ErrNoSavepoint)
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	select {
+	case r := <-req.reply:
+		return r.path, r.err
+	case <-j.done:
+		select {
+		case r := <-req.reply:
+			return r.path, r.err
+		default:
+		}
+		return "", fmt.Errorf("%w: the job ended first", ErrNoSavepoint)
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// checkRestore checks the checkpoint to start from against the job: state
+// of operators the job lacks is refused unless allowed, and a max
+// parallelism left unset takes the checkpoint's, one set must equal it.
+func (j *Job) checkRestore(c *storage.Checkpoint) error {
+	nodes := map[string]*graph.Node{}
+	for _, v := range j.Graph.Vertices {
+		for _, n := range v.Nodes {
+			nodes[n.StateID()] = n
+		}
+	}
+	var missing []string
+	seen := map[string]bool{}
+	for _, f := range c.Files {
+		id := f.Part.Operator
+		id = strings.TrimPrefix(strings.TrimPrefix(id, "channels/"), "enumerator/")
+		if nodes[id] == nil && !seen[id] {
+			seen[id] = true
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		if !j.cfg.Checkpoint.AllowNonRestoredState {
+			return fmt.Errorf("%w: %q (match operators by UID, or allow non-restored state to drop it)", ErrNonRestoredState, missing)
+		}
+		for _, id := range missing {
+			j.log.Warn("state not restored: the job has no such operator", slog.String("operator_id", id), slog.Uint64("checkpoint", c.ID))
+		}
+	}
+	for id, n := range nodes {
+		b, ok := c.Properties[task.MaxParallelismProperty(id)]
+		if !ok {
+			continue
+		}
+		mp, err := strconv.Atoi(string(b))
+		if err != nil || mp == n.MaxParallelism {
+			continue
+		}
+		if n.MaxParallelismSet {
+			return fmt.Errorf("%w: operator %q has max parallelism %d, the checkpoint %d", ErrMaxParallelismChanged, n.Name, n.MaxParallelism, mp)
+		}
+		if mp < n.Parallelism {
+			return fmt.Errorf("%w: operator %q runs at parallelism %d, above the checkpoint's max parallelism %d", ErrMaxParallelismChanged, n.Name, n.Parallelism, mp)
+		}
+		n.MaxParallelism = mp
+		for _, v := range j.Graph.Vertices {
+			if v.Head() == n {
+				v.MaxParallelism = mp
+			}
+		}
+	}
+	return nil
+}
+
+// warnMissingUIDs warns about stateful operators without a UID: their
+// state is matched by their position in the program.
+func (j *Job) warnMissingUIDs() {
+	for _, v := range j.Graph.Vertices {
+		for _, n := range v.Nodes {
+			if n.UID == "" && (n.Keyed || n.Source != nil) {
+				j.log.Warn("stateful operator has no UID; its state is matched by its position in the program, which changes when operators are added before it",
+					slog.String("operator", n.Name), slog.String("operator_id", n.StateID()))
+			}
+		}
+	}
 }
 
 // CheckpointStats describes one checkpoint of a job.
@@ -75,6 +199,8 @@ type checkpointer struct {
 	finished map[rpc.ExecutionID]bool
 	// failJob is set when too many checkpoints failed.
 	failJob error
+	// savepoints are the savepoint requests by checkpoint id.
+	savepoints map[int64]savepointRequest
 }
 
 // checkpointState is what a job keeps across attempts.
@@ -116,8 +242,16 @@ func (j *Job) openCheckpoints(ctx context.Context) error {
 		return fmt.Errorf("opening checkpoint storage: %w", err)
 	}
 	j.ck = &checkpointState{store: st, paths: map[int64]string{}, location: strings.TrimRight(loc, "/"), key: key}
+	if cfg.Coordinator.Interval < neverInterval {
+		j.warnMissingUIDs()
+	}
 	if cfg.RestoreFrom != "" {
 		rs, c, err := loadCheckpoint(ctx, cfg.RestoreFrom)
+		if err == nil {
+			if err = j.checkRestore(c); err != nil {
+				_ = rs.Close()
+			}
+		}
 		if err != nil {
 			_ = st.Close()
 			return err
@@ -127,6 +261,10 @@ func (j *Job) openCheckpoints(ctx context.Context) error {
 	}
 	return nil
 }
+
+// neverInterval is the interval of a job without periodic checkpoints,
+// which still takes savepoints.
+const neverInterval = 100 * 365 * 24 * time.Hour
 
 // loadCheckpoint loads the completed checkpoint whose folder is p:
 // <location>/<job>/chk-<id>.
@@ -253,7 +391,7 @@ func (j *Job) newCheckpointer(restore *task.Restore) (*checkpointer, error) {
 	}
 	now := time.Now()
 	c.Start(now)
-	ck := &checkpointer{j: j, cfg: j.cfg.Checkpoint, store: j.ck.store, coord: c, pending: map[int64]*storage.Pending{}, finished: map[rpc.ExecutionID]bool{}}
+	ck := &checkpointer{j: j, cfg: j.cfg.Checkpoint, store: j.ck.store, coord: c, pending: map[int64]*storage.Pending{}, finished: map[rpc.ExecutionID]bool{}, savepoints: map[int64]savepointRequest{}}
 	ck.arm()
 	return ck, nil
 }
@@ -316,6 +454,14 @@ func (ck *checkpointer) handle(ev any) {
 		ck.do(ck.coord.Ack(now, e.Checkpoint, subtaskID(e.Exec.Vertex, e.Exec.Subtask), e.Size))
 	case rpc.CheckpointDecline:
 		ck.do(ck.coord.Decline(now, e.Checkpoint, subtaskID(e.Exec.Vertex, e.Exec.Subtask), e.Err))
+	case savepointRequest:
+		actions := ck.coord.TriggerNow(now)
+		if len(actions) == 0 {
+			e.reply <- savepointResult{err: fmt.Errorf("%w: no subtask is running", ErrNoSavepoint)}
+			break
+		}
+		ck.savepoints[actions[0].Checkpoint] = e
+		ck.do(actions)
 	case enumeratorAck:
 		id := enumeratorID(e.vertex)
 		p := ck.pending[e.checkpoint]
@@ -359,6 +505,7 @@ func (ck *checkpointer) do(actions []coordinator.Action) {
 			}
 			j.log.Warn("checkpoint failed", slog.Int64("checkpoint", a.Checkpoint), slog.Any("error", a.Err))
 			ck.notify(a.Checkpoint, false)
+			ck.savepointFailed(a.Checkpoint, a.Err)
 		case coordinator.FailJob:
 			ck.failJob = a.Err
 		}
@@ -376,6 +523,7 @@ func (ck *checkpointer) trigger(id int64) {
 	}
 	ck.pending[id] = p
 	j.log.Debug("checkpoint triggered", slog.Int64("checkpoint", id))
+	opts := ck.savepoints[id].opts
 	attempt := j.attempt
 	coordDone := j.coordCtx.Done()
 	for _, v := range j.Graph.Vertices {
@@ -404,7 +552,7 @@ func (ck *checkpointer) trigger(id int64) {
 			for i := 0; i < v.Parallelism; i++ {
 				exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: attempt}
 				// A subtask that has finished owes nothing.
-				_ = j.tmFor(v, i).TriggerCheckpoint(context.Background(), exec, id)
+				_ = j.tmFor(v, i).TriggerCheckpoint(context.Background(), exec, id, opts)
 			}
 		})
 	}
@@ -425,7 +573,7 @@ func (ck *checkpointer) triggerFinishedInputs(v *graph.Vertex, id int64) {
 	for i := 0; i < v.Parallelism; i++ {
 		exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: j.attempt}
 		if !ck.finished[exec] {
-			_ = j.tmFor(v, i).TriggerCheckpoint(context.Background(), exec, id)
+			_ = j.tmFor(v, i).TriggerCheckpoint(context.Background(), exec, id, task.TriggerOptions{})
 		}
 	}
 }
@@ -441,6 +589,7 @@ func (ck *checkpointer) complete(id int64) {
 	for _, v := range j.Graph.Vertices {
 		for _, n := range v.Nodes {
 			props[task.ParallelismProperty(n.StateID())] = []byte(strconv.Itoa(v.Parallelism))
+			props[task.MaxParallelismProperty(n.StateID())] = []byte(strconv.Itoa(n.MaxParallelism))
 		}
 	}
 	var st coordinator.Stats
@@ -453,6 +602,7 @@ func (ck *checkpointer) complete(id int64) {
 	if err != nil && c == nil {
 		j.log.Warn("checkpoint failed to complete", slog.Int64("checkpoint", id), slog.Any("error", err))
 		ck.notify(id, false)
+		ck.savepointFailed(id, err)
 		return
 	}
 	if err != nil {
@@ -465,6 +615,56 @@ func (ck *checkpointer) complete(id int64) {
 	j.log.Info("checkpoint completed", slog.Int64("checkpoint", id), slog.Int64("bytes", st.Size),
 		slog.Duration("duration", st.Duration), slog.Int("files", len(c.Files)), slog.String("path", where))
 	ck.notify(id, true)
+	if req, ok := ck.savepoints[id]; ok {
+		delete(ck.savepoints, id)
+		ck.copySavepoint(c, req)
+	}
+}
+
+// copySavepoint copies completed checkpoint c, a savepoint, out of the
+// job's checkpoint storage into the requested directory, where no
+// retention deletes it, and answers the request; a stopping savepoint
+// then stops the job.
+func (ck *checkpointer) copySavepoint(c *storage.Checkpoint, req savepointRequest) {
+	j := ck.j
+	ctx := context.Background()
+	job := "savepoint-" + j.ck.key
+	dst, err := storage.Open(ctx, req.dir, job)
+	if err == nil {
+		_, err = ck.store.CopyTo(ctx, c, dst)
+		_ = dst.Close()
+	}
+	if err != nil {
+		req.reply <- savepointResult{err: fmt.Errorf("%w: copying savepoint %d to %s: %w", ErrNoSavepoint, c.ID, req.dir, err)}
+		if req.opts.Stop || req.opts.Drain {
+			ck.failJob = fmt.Errorf("stop with savepoint: %w", err)
+		}
+		return
+	}
+	path := strings.TrimRight(req.dir, "/") + "/" + job + "/chk-" + strconv.FormatUint(c.ID, 10)
+	j.log.Info("savepoint completed", slog.Uint64("checkpoint", c.ID), slog.String("path", path))
+	req.reply <- savepointResult{path: path}
+	if req.opts.Stop || req.opts.Drain {
+		j.stopped = true
+		if req.opts.Stop {
+			// The sources read nothing after the barrier: end the job.
+			j.Cancel()
+		}
+	}
+}
+
+// savepointFailed answers the request of savepoint id, if it was one.
+func (ck *checkpointer) savepointFailed(id int64, cause error) {
+	req, ok := ck.savepoints[id]
+	if !ok {
+		return
+	}
+	delete(ck.savepoints, id)
+	req.reply <- savepointResult{err: fmt.Errorf("%w: checkpoint %d: %w", ErrNoSavepoint, id, cause)}
+	if req.opts.Stop {
+		// The sources stopped at the barrier; recover by failing over.
+		ck.failJob = fmt.Errorf("stop with savepoint: %w", cause)
+	}
 }
 
 func (ck *checkpointer) notify(id int64, complete bool) {
@@ -511,6 +711,9 @@ func (ck *checkpointer) stop() {
 	for id, p := range ck.pending {
 		_ = p.Abort(context.Background())
 		delete(ck.pending, id)
+	}
+	for id := range ck.savepoints {
+		ck.savepointFailed(id, errAttemptEnded)
 	}
 	// Checkpoints still in progress end with the attempt.
 	j := ck.j

@@ -315,6 +315,9 @@ type Job struct {
 	// checkpoints); ckr runs the current attempt's checkpoints.
 	ck  *checkpointState
 	ckr *checkpointer
+	// stopped is set when a stop-with-savepoint completed: the job ends
+	// FINISHED however its subtasks stop.
+	stopped bool
 }
 
 // Status returns the job's current status.
@@ -526,6 +529,9 @@ func (j *Job) run() {
 		_ = tm.CancelJob(context.Background(), j.ID)
 	}
 	switch {
+	case j.stopped && j.err == nil:
+		j.status.Store(uint32(JobFinished))
+		j.log.Info("job stopped with a savepoint", slog.Duration("duration", time.Since(j.startTime)))
 	case j.err != nil:
 		j.status.Store(uint32(JobFailed))
 		j.log.Error("job failed", slog.Any("error", j.err))
@@ -550,6 +556,8 @@ func (j *Job) current(ev any) bool {
 		return e.Exec.Attempt == j.attempt
 	case enumeratorAck:
 		return e.attempt == j.attempt
+	case savepointRequest:
+		return true
 	}
 	return false
 }
@@ -637,10 +645,10 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 			stop(JobFailed, j.err)
 		}
 		u, isUpdate := ev.(rpc.TaskUpdate)
-		if ev != nil && !isUpdate {
-			if j.current(ev) {
-				j.ckr.handle(ev)
-			}
+		if req, ok := ev.(savepointRequest); ok && j.ckr == nil {
+			req.reply <- savepointResult{err: fmt.Errorf("%w: the job is stopping", ErrNoSavepoint)}
+		} else if ev != nil && !isUpdate && j.current(ev) {
+			j.ckr.handle(ev)
 		}
 		if j.ckr != nil && j.ckr.failJob != nil {
 			if j.err == nil {

@@ -112,7 +112,7 @@ type TaskManagerGateway interface {
 	SendOperatorEvent(ctx context.Context, exec ExecutionID, event any) error
 	// TriggerCheckpoint starts checkpoint id at a source subtask, after
 	// the events sent to it before.
-	TriggerCheckpoint(ctx context.Context, exec ExecutionID, id int64) error
+	TriggerCheckpoint(ctx context.Context, exec ExecutionID, id int64, opts task.TriggerOptions) error
 	// NotifyCheckpoint tells the subtasks of a job's attempt that
 	// checkpoint id completed (or was aborted).
 	NotifyCheckpoint(ctx context.Context, job JobID, attempt int, id int64, complete bool) error

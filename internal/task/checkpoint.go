@@ -15,6 +15,7 @@ import (
 	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/keygroup"
+	"github.com/freshet-io/freshet/internal/operator"
 	"github.com/freshet-io/freshet/internal/statebackend"
 )
 
@@ -34,6 +35,17 @@ type CheckpointSpec struct {
 	Decline func(id int64, err error)
 }
 
+// TriggerOptions says what a source does around a savepoint's barrier
+// (Flink's stop-with-savepoint).
+type TriggerOptions struct {
+	// Stop stops the source after the barrier: it reads nothing more
+	// until the job is cancelled.
+	Stop bool
+	// Drain ends the source: its final watermark goes before the barrier
+	// (so event-time windows fire) and its end of input after.
+	Drain bool
+}
+
 // Restore is the checkpoint a subtask restores its state from.
 type Restore struct {
 	Storage    *storage.Storage
@@ -43,6 +55,10 @@ type Restore struct {
 // ParallelismProperty is the checkpoint property recording the parallelism
 // an operator (by its state id) had when the checkpoint was taken.
 func ParallelismProperty(stateID string) string { return "parallelism/" + stateID }
+
+// MaxParallelismProperty is the checkpoint property recording the max
+// parallelism (number of key groups) an operator had.
+func MaxParallelismProperty(stateID string) string { return "maxParallelism/" + stateID }
 
 // ChannelStateID is the state id under which the in-flight records of the
 // subtasks of a chain headed by node are stored.
@@ -110,13 +126,30 @@ func (t *Task) initCheckpoints() error {
 // finished: what its channels still hold is all the input it will ever
 // get, which no restored upstream sends again, so the snapshot stores it as
 // channel state (as Flink checkpoints after tasks finished).
-func (t *Task) TriggerCheckpoint(id int64) error {
+func (t *Task) TriggerCheckpoint(id int64, opts TriggerOptions) error {
 	cs := t.spec.Checkpoints
 	if cs == nil {
 		return errors.New("checkpoint triggered in a job without checkpoints")
 	}
 	if t.spec.Gate == nil {
-		return t.snapshot(id, cs.Mode == barrier.Unaligned, false)
+		src, _ := t.head.(operator.SourceDriver)
+		if opts.Drain && src != nil {
+			// Event time ends before the savepoint: every window and
+			// timer fires, and the savepoint holds what is left.
+			if err := t.chain.Call(func() error { src.EndOfInput(); return nil }); err != nil {
+				return err
+			}
+		}
+		if err := t.snapshot(id, cs.Mode == barrier.Unaligned, false); err != nil {
+			return err
+		}
+		switch {
+		case opts.Drain:
+			t.sourceDone = true // the source ends after the barrier
+		case opts.Stop:
+			t.suspended = true // nothing more after the barrier
+		}
+		return nil
 	}
 	if err := t.snapshot(id, false, true); err != nil || t.chState == nil {
 		return err

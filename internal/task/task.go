@@ -101,6 +101,9 @@ type Task struct {
 	// barrier being handled (-1 when none).
 	barrierCh  int
 	barrierSeq int64
+	// sourceDone ends a source after a draining savepoint's barrier;
+	// suspended stops it reading after a stopping one.
+	sourceDone, suspended bool
 }
 
 // New returns a task for spec; Run starts it.
@@ -408,6 +411,20 @@ func (t *Task) runSource(ctx context.Context, src operator.SourceDriver) error {
 	for {
 		if err := t.beforeInput(ctx); err != nil {
 			return err
+		}
+		if t.sourceDone {
+			return nil
+		}
+		if t.suspended {
+			if err := t.flush(); err != nil {
+				return err
+			}
+			select {
+			case <-t.mail.wake:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
 		}
 		if err := t.chain.Call(poll); err != nil {
 			return err

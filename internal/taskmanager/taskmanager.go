@@ -289,7 +289,7 @@ func (tm *TaskManager) checkpointSpec(exec rpc.ExecutionID, d *rpc.CheckpointDep
 }
 
 // TriggerCheckpoint implements rpc.TaskManagerGateway.
-func (tm *TaskManager) TriggerCheckpoint(_ context.Context, exec rpc.ExecutionID, id int64) error {
+func (tm *TaskManager) TriggerCheckpoint(_ context.Context, exec rpc.ExecutionID, id int64, opts task.TriggerOptions) error {
 	tm.mu.Lock()
 	s, ok := tm.mu.tasks[exec]
 	tm.mu.Unlock()
@@ -297,7 +297,7 @@ func (tm *TaskManager) TriggerCheckpoint(_ context.Context, exec rpc.ExecutionID
 		return fmt.Errorf("triggering checkpoint %d at %s: %w", id, exec, rpc.ErrNoSuchTask)
 	}
 	t := s.task
-	if err := t.Post(func() error { return t.TriggerCheckpoint(id) }); err != nil {
+	if err := t.Post(func() error { return t.TriggerCheckpoint(id, opts) }); err != nil {
 		return fmt.Errorf("triggering checkpoint %d at %s: %w", id, exec, rpc.ErrNoSuchTask)
 	}
 	return nil

@@ -124,6 +124,8 @@ type Stats struct {
 	Acked     int           // subtasks that acknowledged
 	Expected  int           // subtasks that owe an acknowledgement
 	Failure   error         // why it failed
+	// Savepoint marks a checkpoint triggered on request (TriggerNow).
+	Savepoint bool
 }
 
 // Coordinator is the checkpoint state of one job run.
@@ -214,6 +216,20 @@ func (c *Coordinator) Deadline() (time.Time, bool) {
 	return d, ok
 }
 
+// TriggerNow triggers a savepoint at once, whatever the interval, minimum
+// pause and checkpoints in progress (as Flink's savepoints are). Its
+// failure does not count against the tolerable failures. The Trigger
+// action returned carries its id.
+func (c *Coordinator) TriggerNow(now time.Time) []Action {
+	c.out = c.out[:0]
+	if len(c.running) == 0 {
+		return c.out
+	}
+	c.trigger(now)
+	c.pending[len(c.pending)-1].stats.Savepoint = true
+	return c.out
+}
+
 func (c *Coordinator) trigger(now time.Time) {
 	id := c.nextID
 	c.nextID++
@@ -287,7 +303,9 @@ func (c *Coordinator) maybeComplete(now time.Time, p *pending) {
 		c.out = append(c.out, Action{Kind: Abort, Checkpoint: old.stats.ID, Err: old.stats.Failure})
 	}
 	c.end(now, p, Completed, nil)
-	c.failures = 0
+	if !p.stats.Savepoint {
+		c.failures = 0
+	}
 	c.latest = p.stats.ID
 	c.out = append(c.out, Action{Kind: Complete, Checkpoint: p.stats.ID})
 }
@@ -295,6 +313,9 @@ func (c *Coordinator) maybeComplete(now time.Time, p *pending) {
 func (c *Coordinator) fail(now time.Time, p *pending, err error) {
 	c.end(now, p, Failed, err)
 	c.out = append(c.out, Action{Kind: Abort, Checkpoint: p.stats.ID, Err: err})
+	if p.stats.Savepoint {
+		return
+	}
 	c.failures++
 	if c.failures > c.cfg.TolerableFailures {
 		c.out = append(c.out, Action{Kind: FailJob, Checkpoint: p.stats.ID, Err: fmt.Errorf("%w (%d in a row, %d tolerated): %w", ErrTooManyFailures, c.failures, c.cfg.TolerableFailures, err)})

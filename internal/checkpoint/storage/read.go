@@ -155,3 +155,40 @@ func (v *verifyingReader) corrupt(what string) error {
 }
 
 func (v *verifyingReader) Close() error { return v.r.Close() }
+
+// CopyTo copies completed checkpoint c, every file checked on the way,
+// into dst under the same id, and completes it there with c's metadata.
+// A savepoint is a checkpoint copied out of the job's checkpoint storage,
+// so retention never deletes it.
+func (s *Storage) CopyTo(ctx context.Context, c *Checkpoint, dst *Storage) (*Checkpoint, error) {
+	p, err := dst.BeginCheckpoint(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range c.Files {
+		b, err := s.ReadFile(ctx, c, f)
+		if err != nil {
+			_ = p.Abort(ctx)
+			return nil, err
+		}
+		w, err := p.Create(ctx, f.Part)
+		if err != nil {
+			_ = p.Abort(ctx)
+			return nil, err
+		}
+		if _, err := w.Write(b); err != nil {
+			w.Abort()
+			_ = p.Abort(ctx)
+			return nil, err
+		}
+		if _, err := w.Commit(); err != nil {
+			_ = p.Abort(ctx)
+			return nil, err
+		}
+	}
+	out, err := p.Complete(ctx, Metadata{Timestamp: c.Timestamp, Properties: c.Properties})
+	if err != nil && out == nil {
+		return nil, err
+	}
+	return out, nil
+}
