@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/savepoint"
 	"github.com/freshet-io/freshet/source"
 	"github.com/freshet-io/freshet/watermark"
 	"github.com/freshet-io/freshet/window"
@@ -223,6 +224,80 @@ func TestRestoreChecksOperatorsAndMaxParallelism(t *testing.T) {
 	for k, kc := range finalCounts(out) {
 		if want := (keyCount{Key: k, Count: n / 4}); kc != want {
 			t.Fatalf("key %d: got %+v, want %+v", k, kc, want)
+		}
+	}
+}
+
+// TestReadSavepointOffline opens a savepoint without a job and reads the
+// counter's value state of every key: the counts add up to the records
+// the job processed before it stopped. A corrupted savepoint fails to
+// open, naming the damaged file.
+func TestReadSavepointOffline(t *testing.T) {
+	const keys = 10
+	f := newFailer(0, 1, 2, 1)
+	env := countingJob(t, 2, 1_000_000, keys, 20000, f, &collectSink[keyCount]{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	jc, err := env.ExecuteAsync(ctx, "offline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	path, err := jc.StopWithSavepoint(ctx, t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jc.Wait(); err != nil {
+		t.Fatal(err)
+	}
+
+	sp, err := savepoint.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	var counter *savepoint.Operator
+	for _, o := range sp.Operators() {
+		if o.ID == "counter" {
+			counter = &o
+		}
+	}
+	if counter == nil || !counter.Keyed || counter.Parallelism != 2 || counter.MaxParallelism != 128 {
+		t.Fatalf("operators %+v, want the keyed counter at parallelism 2 of 128 key groups", sp.Operators())
+	}
+	counts, err := savepoint.ValueState[int](ctx, sp, "counter", keyCountState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for k, c := range counts {
+		if k < 0 || k >= keys || c <= 0 {
+			t.Fatalf("key %d has count %d", k, c)
+		}
+		total += c
+	}
+	if want := f.processed(0); len(counts) != keys || int64(total) != want {
+		t.Fatalf("counts of %d keys add up to %d, want %d keys and %d", len(counts), total, keys, want)
+	}
+	if _, err := savepoint.ValueState[int](ctx, sp, "no-such-operator", keyCountState); !errors.Is(err, savepoint.ErrNoOperator) {
+		t.Fatalf("reading a missing operator: %v", err)
+	}
+
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "counter") {
+			b, _ := os.ReadFile(path + "/" + e.Name())
+			b[len(b)/2] ^= 1
+			if err := os.WriteFile(path+"/"+e.Name(), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := savepoint.Open(ctx, path); err == nil || !strings.Contains(err.Error(), e.Name()) {
+				t.Fatalf("opening a corrupted savepoint: %v, want an error naming %s", err, e.Name())
+			}
+			break
 		}
 	}
 }

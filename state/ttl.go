@@ -299,3 +299,51 @@ func expireMap[K comparable, V any](c *ttlConfig) expireFunc {
 		return live, len(live) > 0, true
 	}
 }
+
+// Unstamp returns a value as a backend stores it for a state whose values
+// are of type T (T, []E or map[K]V), without the last-access times state
+// with a TTL keeps beside it; ok is false when v is not such a value. Tools
+// that read state outside a job (package savepoint) use it.
+func Unstamp[T any](v any) (T, bool) {
+	if t, ok := v.(T); ok {
+		return t, true
+	}
+	if s, ok := v.(stamped[T]); ok {
+		return s.V, true
+	}
+	var zero T
+	want := reflect.TypeFor[T]()
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() {
+		return zero, false
+	}
+	unstamp := func(e reflect.Value) (reflect.Value, bool) {
+		if e.Kind() != reflect.Struct || e.NumField() != 2 || e.Type().Field(1).Name != "TS" {
+			return reflect.Value{}, false
+		}
+		return e.Field(0), true
+	}
+	switch {
+	case rv.Kind() == reflect.Slice && want.Kind() == reflect.Slice:
+		out := reflect.MakeSlice(want, rv.Len(), rv.Len())
+		for i := range rv.Len() {
+			e, ok := unstamp(rv.Index(i))
+			if !ok || !e.Type().AssignableTo(want.Elem()) {
+				return zero, false
+			}
+			out.Index(i).Set(e)
+		}
+		return out.Interface().(T), true
+	case rv.Kind() == reflect.Map && want.Kind() == reflect.Map:
+		out := reflect.MakeMapWithSize(want, rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			e, ok := unstamp(it.Value())
+			if !ok || !e.Type().AssignableTo(want.Elem()) || !it.Key().Type().AssignableTo(want.Key()) {
+				return zero, false
+			}
+			out.SetMapIndex(it.Key(), e)
+		}
+		return out.Interface().(T), true
+	}
+	return zero, false
+}

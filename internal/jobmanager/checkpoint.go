@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -246,7 +245,7 @@ func (j *Job) openCheckpoints(ctx context.Context) error {
 		j.warnMissingUIDs()
 	}
 	if cfg.RestoreFrom != "" {
-		rs, c, err := loadCheckpoint(ctx, cfg.RestoreFrom)
+		rs, c, err := storage.OpenCheckpoint(ctx, cfg.RestoreFrom)
 		if err == nil {
 			if err = j.checkRestore(c); err != nil {
 				_ = rs.Close()
@@ -265,32 +264,6 @@ func (j *Job) openCheckpoints(ctx context.Context) error {
 // neverInterval is the interval of a job without periodic checkpoints,
 // which still takes savepoints.
 const neverInterval = 100 * 365 * 24 * time.Hour
-
-// loadCheckpoint loads the completed checkpoint whose folder is p:
-// <location>/<job>/chk-<id>.
-func loadCheckpoint(ctx context.Context, p string) (*storage.Storage, *storage.Checkpoint, error) {
-	p = strings.TrimRight(p, "/")
-	dir, chk := path.Split(filepath.ToSlash(p))
-	idText, ok := strings.CutPrefix(chk, "chk-")
-	id, err := strconv.ParseUint(idText, 10, 64)
-	if !ok || err != nil {
-		return nil, nil, fmt.Errorf("restoring from %q: not a checkpoint folder (…/<job>/chk-<id>)", p)
-	}
-	loc, job := path.Split(strings.TrimRight(dir, "/"))
-	if job == "" {
-		return nil, nil, fmt.Errorf("restoring from %q: not a checkpoint folder (…/<job>/chk-<id>)", p)
-	}
-	st, err := storage.Open(ctx, strings.TrimRight(loc, "/"), job)
-	if err != nil {
-		return nil, nil, fmt.Errorf("restoring from %q: %w", p, err)
-	}
-	c, err := st.Load(ctx, id)
-	if err != nil {
-		_ = st.Close()
-		return nil, nil, fmt.Errorf("restoring from %q: %w", p, err)
-	}
-	return st, c, nil
-}
 
 // closeCheckpoints applies the retention policy and closes the storage.
 func (j *Job) closeCheckpoints(status JobStatus) {

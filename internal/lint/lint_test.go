@@ -28,6 +28,7 @@ var layer = map[string]int{
 	"internal/checkpoint/redistribute": 1,
 	"internal/statebackend":            2,
 	"internal/operator":                3,
+	"savepoint":                        3,
 	"internal/exchange":                4,
 	"internal/graph":                   5,
 	"internal/bridge":                  6,

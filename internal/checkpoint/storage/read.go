@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	pathpkg "path"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"gocloud.dev/gcerrors"
 )
@@ -191,4 +195,31 @@ func (s *Storage) CopyTo(ctx context.Context, c *Checkpoint, dst *Storage) (*Che
 		return nil, err
 	}
 	return out, nil
+}
+
+// OpenCheckpoint opens the storage of the completed checkpoint (or
+// savepoint) whose folder is path, <location>/<job>/chk-<id>, and loads it
+// after checking every file. Close the Storage when done.
+func OpenCheckpoint(ctx context.Context, path string) (*Storage, *Checkpoint, error) {
+	p := strings.TrimRight(filepath.ToSlash(path), "/")
+	dir, chk := pathpkg.Split(p)
+	idText, ok := strings.CutPrefix(chk, "chk-")
+	id, err := strconv.ParseUint(idText, 10, 64)
+	if !ok || err != nil {
+		return nil, nil, fmt.Errorf("opening checkpoint %q: not a checkpoint folder (…/<job>/chk-<id>)", path)
+	}
+	loc, job := pathpkg.Split(strings.TrimRight(dir, "/"))
+	if job == "" {
+		return nil, nil, fmt.Errorf("opening checkpoint %q: not a checkpoint folder (…/<job>/chk-<id>)", path)
+	}
+	st, err := Open(ctx, strings.TrimRight(loc, "/"), job)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening checkpoint %q: %w", path, err)
+	}
+	c, err := st.Load(ctx, id)
+	if err != nil {
+		_ = st.Close()
+		return nil, nil, fmt.Errorf("opening checkpoint %q: %w", path, err)
+	}
+	return st, c, nil
 }
