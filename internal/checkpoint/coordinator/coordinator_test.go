@@ -150,3 +150,23 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// A savepoint is triggered at once, beside a checkpoint in progress and
+// before the interval; its failure does not count against the tolerable
+// failures, nor its completion reset them.
+func TestTriggerNow(t *testing.T) {
+	c := newC(t, Config{Interval: 100 * time.Millisecond, Timeout: 50 * time.Millisecond}, "a")
+	must(t, c.TriggerNow(at(10)), "Trigger(1)")
+	must(t, c.Tick(at(60)), "Abort(1: checkpoint 1 expired after 50ms)")
+	must(t, c.Tick(at(110)), "Trigger(2)")
+	must(t, c.TriggerNow(at(120)), "Trigger(3)")
+	must(t, c.Ack(at(130), 3, "a", 5), "Abort(2: checkpoint 2 subsumed by 3); Complete(3)")
+	h := c.History()
+	if len(h) != 3 || !h[0].Savepoint || h[1].Savepoint || !h[2].Savepoint {
+		t.Fatalf("history %+v", h)
+	}
+	// With no subtask running there is nothing to trigger.
+	c = newC(t, Config{Interval: 100 * time.Millisecond}, "a")
+	c.Finished(at(5), "a")
+	must(t, c.TriggerNow(at(10)), "")
+}
