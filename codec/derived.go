@@ -26,6 +26,12 @@ type typePlan struct {
 
 type derived[T any] struct{ p *typePlan }
 
+// derivedCodec marks the codecs Of derives (and caches in the registry),
+// to tell them from registered ones.
+type derivedCodec interface{ isDerived() }
+
+func (d *derived[T]) isDerived() {}
+
 func (d *derived[T]) Append(dst []byte, v T) []byte {
 	return d.p.enc(dst, unsafe.Pointer(&v))
 }

@@ -133,10 +133,16 @@ type base[S any] struct {
 	ttl    *ttlConfig
 	stored storedForm
 	expire expireFunc
+	// schema is the layout of S's encoding (codec.Schema), or "" when a
+	// codec given with WithCodec writes it.
+	schema string
 }
 
 func newBase[S any](name string, kind Kind, label string, c codec.Codec[S], err error) base[S] {
 	b := base[S]{name: name, kind: kind, label: label, codec: c, refs: holdsReferences(reflect.TypeFor[S]())}
+	if d, derr := codec.Of[S](); derr == nil && any(d) == any(c) {
+		b.schema = codec.Schema(reflect.TypeFor[S]())
+	}
 	if err != nil {
 		b.err = fmt.Errorf("%w: %s: %w", ErrIncompatibleState, b.String(), err)
 	}
@@ -365,7 +371,11 @@ func NewList[T any](name string, opts ...Option[T]) *ListDescriptor[T] {
 	if o.codec != nil {
 		c = sliceCodec[T]{o.codec}
 	}
-	return &ListDescriptor[T]{base: newBase(name, KindList, "ListState["+typeName[T]()+"]", c, err), elem: newElemCodec(o.codec)}
+	d := &ListDescriptor[T]{base: newBase(name, KindList, "ListState["+typeName[T]()+"]", c, err), elem: newElemCodec(o.codec)}
+	if dc, derr := codec.Of[T](); derr == nil && any(dc) == any(o.codec) {
+		d.schema = "[]" + codec.Schema(reflect.TypeFor[T]())
+	}
+	return d
 }
 
 // ElementCodec is the codec of the list's elements (nil when Err reports

@@ -3,6 +3,7 @@ package operator
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/freshet-io/freshet/internal/statebackend"
@@ -156,12 +157,52 @@ type StateStore[K, N comparable] struct {
 	prefix  string
 	scope   *Scope[K, N]
 	cells   map[string]*cell[K, N]
+	ops     *statebackend.OperatorState
+	schemas *schemaList
 }
+
+// schemaList records the layout of every state of an operator (in its
+// operator state, so snapshots carry it), and what a restore brought.
+type schemaList struct {
+	list     *statebackend.OpList[string] // "name\x00schema" entries
+	restored map[string]string
+}
+
+// stateSchemas names the operator state holding the layouts of an
+// operator's keyed state; every subtask holds the same.
+const stateSchemas = "keyed-state-schemas"
 
 // NewStateStore returns the state store, in c's backend, of an operator
 // whose current key and namespace are in scope.
 func NewStateStore[K, N comparable](c *Context, prefix string, scope *Scope[K, N]) *StateStore[K, N] {
-	return &StateStore[K, N]{backend: c.StateBackend(), clock: c.Timers, failure: c.Failure, prefix: prefix, scope: scope, cells: map[string]*cell[K, N]{}}
+	return &StateStore[K, N]{backend: c.StateBackend(), clock: c.Timers, failure: c.Failure, prefix: prefix, scope: scope, cells: map[string]*cell[K, N]{}, ops: c.State()}
+}
+
+// schemaFor returns the layout state name had in the snapshot restored,
+// if any, and records its layout now.
+func (s *StateStore[K, N]) schemaFor(name, now string) (string, error) {
+	if s.schemas == nil {
+		l, err := statebackend.GetList[string](s.ops, stateSchemas, statebackend.Broadcast, nil)
+		if err != nil {
+			return "", err
+		}
+		s.schemas = &schemaList{list: l, restored: map[string]string{}}
+		for _, e := range l.Values {
+			if n, sc, ok := strings.Cut(e, "\x00"); ok {
+				s.schemas.restored[n] = sc
+			}
+		}
+	}
+	old := s.schemas.restored[name]
+	entry := name + "\x00" + now
+	for i, e := range s.schemas.list.Values {
+		if strings.HasPrefix(e, name+"\x00") {
+			s.schemas.list.Values[i] = entry
+			return old, nil
+		}
+	}
+	s.schemas.list.Values = append(s.schemas.list.Values, entry)
+	return old, nil
 }
 
 // Cell implements state.Store.
@@ -180,7 +221,17 @@ func (s *StateStore[K, N]) Cell(d state.Descriptor) state.Cell {
 		s.failure.Raise(err)
 		return NoCell{}
 	}
-	t, err := statebackend.NewStateTable[K, N](s.backend, s.prefix+name, d)
+	// A restored state whose layout changed is read with the old one.
+	td := d
+	old, err := s.schemaFor(s.prefix+name, state.SchemaOf(d))
+	if err == nil {
+		td, err = state.Migrate(d, old)
+	}
+	if err != nil {
+		s.failure.Raise(fmt.Errorf("restoring %s: %w", d, err))
+		return NoCell{}
+	}
+	t, err := statebackend.NewStateTable[K, N](s.backend, s.prefix+name, td)
 	if err != nil {
 		s.failure.Raise(fmt.Errorf("creating %s: %w", d, err))
 		return NoCell{}
