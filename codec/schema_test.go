@@ -3,6 +3,7 @@ package codec
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -51,7 +52,7 @@ func TestMigration(t *testing.T) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 	_, err = Migration[evBad](Schema(reflect.TypeFor[evV1]()))
-	if !errors.Is(err, ErrIncompatible) || !contains(err.Error(), "codec.evBad.Name was string and is int") {
+	if !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), "codec.evBad.Name was string and is int") {
 		t.Fatalf("migration to evBad: %v", err)
 	}
 	// The same layout decodes as is.
@@ -60,7 +61,9 @@ func TestMigration(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || len(sub) == 0 || indexOf(s, sub) >= 0) }
+func contains(s, sub string) bool {
+	return len(s) >= len(sub) && (s == sub || len(sub) == 0 || indexOf(s, sub) >= 0)
+}
 
 func indexOf(s, sub string) int {
 	for i := 0; i+len(sub) <= len(s); i++ {
