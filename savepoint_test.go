@@ -301,3 +301,26 @@ func TestReadSavepointOffline(t *testing.T) {
 		}
 	}
 }
+
+// TestWarnsAboutStatefulOperatorsWithoutUID: with checkpoints on, a keyed
+// operator without a UID is named in a WARN; one with a UID is not.
+func TestWarnsAboutStatefulOperatorsWithoutUID(t *testing.T) {
+	var logs syncBuffer
+	env := freshet.NewEnv(freshet.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+		freshet.WithCheckpointing(time.Hour, freshet.CheckpointStorage("mem://")))
+	nums := freshet.FromElements(env, 1, 2, 3)
+	keyed := freshet.KeyBy(nums, func(v int) int { return v % 2 })
+	sum := freshet.Reduce(keyed, func(a, b int) int { return a + b }).Name("unnamed sum")
+	kept := freshet.Reduce(freshet.KeyBy(sum, func(v int) int { return v }), func(a, b int) int { return a + b }).Name("kept sum").UID("kept")
+	freshet.SinkTo(kept, &collectSink[int]{}, "sink")
+	if err := env.Execute(context.Background(), "uids"); err != nil {
+		t.Fatal(err)
+	}
+	log := logs.String()
+	if !strings.Contains(log, `level=WARN msg="stateful operator has no UID`) || !strings.Contains(log, `operator="unnamed sum"`) {
+		t.Fatalf("no WARN about the operator without UID:\n%s", log)
+	}
+	if strings.Contains(log, `operator="kept sum" operator_id`) {
+		t.Fatalf("WARN about an operator with a UID:\n%s", log)
+	}
+}
