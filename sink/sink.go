@@ -5,6 +5,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"math"
 )
 
@@ -61,3 +62,6 @@ type BatchWriter[T any] interface {
 	Writer[T]
 	WriteBatch(records []Record[T], watermark int64) error
 }
+
+// ErrInvalidSink is wrapped by the errors of a sink configured wrongly.
+var ErrInvalidSink = errors.New("freshet: invalid sink")
