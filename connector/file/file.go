@@ -104,7 +104,7 @@ func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]by
 type Txn struct {
 	// Parts are the keys of the parts closed, staged and ready to commit.
 	Parts []string
-	open  map[string]*part // by bucket
+	open  map[string]any // by bucket, *part[T]
 }
 
 type txnCodec struct{}
@@ -137,12 +137,12 @@ func (txnCodec) Decode(src []byte) (*Txn, int, error) {
 }
 
 // part is an open part file.
-type part struct {
+type part[T any] struct {
 	key     string
 	f       io.WriteCloser
 	buf     *bufio.Writer
 	cw      countingWriter
-	enc     any // Encoder[T]
+	enc     Encoder[T]
 	created time.Time
 	last    time.Time
 }
@@ -191,7 +191,7 @@ func (s *Sink[T]) newWriter(ctx sink.InitContext) (sink.TransactionalWriter[T, *
 	}, nil
 }
 
-func (w *writer[T]) BeginTransaction() (*Txn, error) { return &Txn{open: map[string]*part{}}, nil }
+func (w *writer[T]) BeginTransaction() (*Txn, error) { return &Txn{open: map[string]any{}}, nil }
 
 func (w *writer[T]) Write(t *Txn, v T, c sink.Context) error {
 	var b string
@@ -205,7 +205,7 @@ func (w *writer[T]) Write(t *Txn, v T, c sink.Context) error {
 			return err
 		}
 	}
-	p := t.open[b]
+	p, _ := t.open[b].(*part[T])
 	if p != nil && w.shouldRoll(p, now) {
 		if err := w.closePart(t, b, p); err != nil {
 			return err
@@ -220,13 +220,13 @@ func (w *writer[T]) Write(t *Txn, v T, c sink.Context) error {
 		t.open[b] = p
 	}
 	p.last = now
-	if err := p.enc.(Encoder[T]).Encode(v); err != nil {
+	if err := p.enc.Encode(v); err != nil {
 		return fmt.Errorf("writing part %s: %w", p.key, err)
 	}
 	return nil
 }
 
-func (w *writer[T]) shouldRoll(p *part, now time.Time) bool {
+func (w *writer[T]) shouldRoll(p *part[T], now time.Time) bool {
 	r := w.s.Rolling
 	return (r.MaxPartSize > 0 && p.cw.n >= r.MaxPartSize) ||
 		(r.RolloverInterval > 0 && now.Sub(p.created) >= r.RolloverInterval)
@@ -240,8 +240,8 @@ func (w *writer[T]) rollInactive(t *Txn, now time.Time) error {
 		return nil
 	}
 	w.lastCheck = now
-	for b, p := range t.open {
-		if now.Sub(p.last) >= iv {
+	for b, o := range t.open {
+		if p := o.(*part[T]); now.Sub(p.last) >= iv {
 			if err := w.closePart(t, b, p); err != nil {
 				return err
 			}
@@ -250,14 +250,14 @@ func (w *writer[T]) rollInactive(t *Txn, now time.Time) error {
 	return nil
 }
 
-func (w *writer[T]) openPart(bucket string, now time.Time) (*part, error) {
+func (w *writer[T]) openPart(bucket string, now time.Time) (*part[T], error) {
 	key := path.Join(bucket, w.prefix+strconv.Itoa(w.counter)+w.s.Format.Extension())
 	w.counter++
 	f, err := w.s.Dest.Create(w.ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	p := &part{key: key, f: f, buf: bufio.NewWriterSize(f, 64<<10), created: now, last: now}
+	p := &part[T]{key: key, f: f, buf: bufio.NewWriterSize(f, 64<<10), created: now, last: now}
 	p.cw.w = p.buf
 	enc, err := w.s.Format.NewEncoder(&p.cw)
 	if err != nil {
@@ -267,9 +267,9 @@ func (w *writer[T]) openPart(bucket string, now time.Time) (*part, error) {
 	return p, nil
 }
 
-func (w *writer[T]) closePart(t *Txn, bucket string, p *part) error {
+func (w *writer[T]) closePart(t *Txn, bucket string, p *part[T]) error {
 	delete(t.open, bucket)
-	err := p.enc.(Encoder[T]).Close()
+	err := p.enc.Close()
 	if err == nil {
 		err = p.buf.Flush()
 	}
@@ -285,7 +285,7 @@ func (w *writer[T]) closePart(t *Txn, bucket string, p *part) error {
 
 func (w *writer[T]) PreCommit(t *Txn) error {
 	for b, p := range t.open {
-		if err := w.closePart(t, b, p); err != nil {
+		if err := w.closePart(t, b, p.(*part[T])); err != nil {
 			return err
 		}
 	}
@@ -303,7 +303,8 @@ func (w *writer[T]) Commit(t *Txn) error {
 
 func (w *writer[T]) Abort(t *Txn) error {
 	var errs []error
-	for b, p := range t.open {
+	for b, o := range t.open {
+		p := o.(*part[T])
 		delete(t.open, b)
 		_ = p.f.Close()
 		errs = append(errs, w.s.Dest.Discard(context.WithoutCancel(w.ctx), p.key))
