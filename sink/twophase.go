@@ -181,6 +181,22 @@ func (t *TwoPhaseWriter[T, TXN]) Write(v T, c Context) error {
 	return t.w.Write(t.cur, v, c)
 }
 
+// WriteBatch implements BatchWriter: the records of a run into the open
+// transaction.
+func (t *TwoPhaseWriter[T, TXN]) WriteBatch(rs []Record[T], watermark int64) error {
+	if !t.open {
+		return fmt.Errorf("%w: write after end of input", ErrInvalidSink)
+	}
+	w, cur := t.w, t.cur
+	for i := range rs {
+		c := Context{Timestamp: rs[i].Timestamp, HasTimestamp: rs[i].HasTimestamp(), Watermark: watermark}
+		if err := w.Write(cur, rs[i].Value, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SnapshotState pre-commits the open transaction as pending for
 // checkpoint id, begins a new one and returns the pending transactions and
 // the new one.

@@ -166,6 +166,11 @@ type writer[T any] struct {
 	timed     bool
 	now       func() time.Time
 	lastCheck time.Time
+	// last is the part of the last record written, in lastTxn's bucket
+	// lastBucket: runs of records of one bucket skip the map.
+	last       *part[T]
+	lastTxn    *Txn
+	lastBucket string
 }
 
 func (s *Sink[T]) newWriter(ctx sink.InitContext) (sink.TransactionalWriter[T, *Txn], error) {
@@ -205,7 +210,12 @@ func (w *writer[T]) Write(t *Txn, v T, c sink.Context) error {
 			return err
 		}
 	}
-	p, _ := t.open[b].(*part[T])
+	var p *part[T]
+	if w.last != nil && w.lastTxn == t && w.lastBucket == b {
+		p = w.last
+	} else {
+		p, _ = t.open[b].(*part[T])
+	}
 	if p != nil && w.shouldRoll(p, now) {
 		if err := w.closePart(t, b, p); err != nil {
 			return err
@@ -219,6 +229,7 @@ func (w *writer[T]) Write(t *Txn, v T, c sink.Context) error {
 		}
 		t.open[b] = p
 	}
+	w.last, w.lastTxn, w.lastBucket = p, t, b
 	p.last = now
 	if err := p.enc.Encode(v); err != nil {
 		return fmt.Errorf("writing part %s: %w", p.key, err)
@@ -269,6 +280,7 @@ func (w *writer[T]) openPart(bucket string, now time.Time) (*part[T], error) {
 
 func (w *writer[T]) closePart(t *Txn, bucket string, p *part[T]) error {
 	delete(t.open, bucket)
+	w.last = nil
 	err := p.enc.Close()
 	if err == nil {
 		err = p.buf.Flush()
@@ -302,6 +314,7 @@ func (w *writer[T]) Commit(t *Txn) error {
 }
 
 func (w *writer[T]) Abort(t *Txn) error {
+	w.last = nil
 	var errs []error
 	for b, o := range t.open {
 		p := o.(*part[T])
