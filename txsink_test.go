@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,4 +94,68 @@ func TestWriteAheadExactlyOnceUnderFailures(t *testing.T) {
 		}
 	}
 	t.Logf("%d restarts, %d writes for %d records, %d batches", jc.Restarts(), store.writes, n, len(store.batches))
+}
+
+// countWriter is a StatefulWriter that counts its records in its state
+// and reports the count at the end of input.
+type countWriter struct {
+	n     int64
+	ended func(n int64)
+	seen  *atomic.Int64
+}
+
+func (w *countWriter) Write(int64, sink.Context) error { w.n++; return nil }
+func (w *countWriter) Flush(end bool) error {
+	if end {
+		w.ended(w.n)
+	}
+	return nil
+}
+func (w *countWriter) Close() error { return nil }
+func (w *countWriter) SnapshotState(int64) ([]int64, error) {
+	return []int64{w.n}, nil
+}
+func (w *countWriter) NotifyCheckpointComplete(int64) error { w.seen.Add(1); return nil }
+func (w *countWriter) NotifyCheckpointAborted(int64) error  { return nil }
+
+// TestStatefulSinkRestoresState counts records in a StatefulSink's state
+// under failures: the counts the writers end with add up to the input,
+// each record counted once.
+func TestStatefulSinkRestoresState(t *testing.T) {
+	const n = 20000
+	f := newFailer(3, n/8, n/4, 5)
+	var total, completes atomic.Int64
+	env := freshet.NewEnv(freshet.WithParallelism(2),
+		freshet.WithRestartStrategy(freshet.FixedDelayRestart(20, 10*time.Millisecond)),
+		freshet.WithLogger(slog.New(slog.DiscardHandler)),
+		freshet.WithCheckpointing(50*time.Millisecond, freshet.CheckpointStorage(t.TempDir())))
+	nums := freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(n), source.GeneratorRate(15000)), "numbers")
+	checked := freshet.Process(nums.Rebalance(), freshet.ProcessFunc(func(ctx *freshet.Context, v int64, out freshet.Collector[int64]) error {
+		if err := f.check(ctx.Runtime().Attempt()); err != nil {
+			return err
+		}
+		out.Collect(v)
+		return nil
+	}))
+	freshet.SinkTo(checked.Rebalance(), &sink.StatefulSink[int64, int64]{
+		NewWriter: func(_ sink.InitContext, restored []int64) (sink.StatefulWriter[int64, int64], error) {
+			w := &countWriter{ended: func(n int64) { total.Add(n) }, seen: &completes}
+			for _, c := range restored {
+				w.n += c
+			}
+			return w, nil
+		},
+	}, "counts").UID("counts")
+	if err := env.Execute(context.Background(), "stateful-sink"); err != nil {
+		t.Fatal(err)
+	}
+	if f.failed.Load() < 3 {
+		t.Fatalf("%d injected failures, want 3", f.failed.Load())
+	}
+	if completes.Load() == 0 {
+		t.Fatal("no writer heard of a completed checkpoint")
+	}
+	if got := total.Load(); got != n {
+		t.Fatalf("the writers counted %d records, want %d", got, n)
+	}
 }

@@ -402,3 +402,51 @@ func diff(got, want []string) (dup, missing []string) {
 }
 
 func head(s []string) []string { return s[:min(len(s), 5)] }
+
+func TestRollingByInactivity(t *testing.T) {
+	for _, tc := range []struct {
+		inactivity time.Duration
+		wantA      int
+	}{{0, 1}, {5 * time.Second, 2}} {
+		t.Run(tc.inactivity.String(), func(t *testing.T) {
+			var mu sync.Mutex
+			now := time.Unix(0, 0)
+			clock := func() time.Time {
+				mu.Lock()
+				defer mu.Unlock()
+				now = now.Add(time.Second) // every record is a second later
+				return now
+			}
+			dir := t.TempDir()
+			env := quietEnv(freshet.WithParallelism(1))
+			freshet.SinkTo(gen(env, 60, 0), &file.Sink[int64]{
+				Dest: file.Dir(dir), Format: itoaLines(), Now: clock,
+				// Records 0–9 and 50–59 go to a, 10–49 to b: a is
+				// inactive for 40 s in between.
+				Bucket: func(v int64, _ sink.Context) string {
+					if v < 10 || v >= 50 {
+						return "a"
+					}
+					return "b"
+				},
+				Rolling: file.RollingPolicy{InactivityInterval: tc.inactivity, RolloverInterval: time.Hour},
+			}, "files")
+			if err := env.Execute(context.Background(), "inactivity"); err != nil {
+				t.Fatal(err)
+			}
+			files := visibleDir(t, dir)
+			a := 0
+			for k := range files {
+				if strings.HasPrefix(k, "a/") {
+					a++
+				}
+			}
+			if a != tc.wantA || len(files) != tc.wantA+1 {
+				t.Fatalf("%d parts in a of %d, want %d in a and 1 in b", a, len(files), tc.wantA)
+			}
+			if got := lines(files); !slices.Equal(got, numbers(60)) {
+				t.Fatalf("got lines %v", got)
+			}
+		})
+	}
+}
