@@ -85,8 +85,8 @@ func DateTimeBucket[T any](layout string) func(T, sink.Context) string {
 	}
 }
 
-func (s *Sink[T]) twoPhase() *sink.TwoPhaseCommit[T, *Txn] {
-	return &sink.TwoPhaseCommit[T, *Txn]{Codec: txnCodec{}, NewWriter: s.newWriter}
+func (s *Sink[T]) twoPhase() *sink.TwoPhaseCommit[T, *txn] {
+	return &sink.TwoPhaseCommit[T, *txn]{Codec: txnCodec{}, NewWriter: s.newWriter}
 }
 
 // CreateWriter implements sink.Sink.
@@ -99,38 +99,38 @@ func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]by
 	return s.twoPhase().CreateCheckpointedWriter(ctx, restored)
 }
 
-// Txn is a file sink's transaction: the part files written between two
+// txn is a file sink's transaction: the part files written between two
 // checkpoints. Only the keys of its closed parts are kept in checkpoints.
-type Txn struct {
-	// Parts are the keys of the parts closed, staged and ready to commit.
-	Parts []string
+type txn struct {
+	// parts are the keys of the parts closed, staged and ready to commit.
+	parts []string
 	open  map[string]any // by bucket, *part[T]
 }
 
 type txnCodec struct{}
 
-func (txnCodec) Append(dst []byte, t *Txn) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(t.Parts)))
-	for _, p := range t.Parts {
+func (txnCodec) Append(dst []byte, t *txn) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(t.parts)))
+	for _, p := range t.parts {
 		dst = binary.AppendUvarint(dst, uint64(len(p)))
 		dst = append(dst, p...)
 	}
 	return dst
 }
 
-func (txnCodec) Decode(src []byte) (*Txn, int, error) {
+func (txnCodec) Decode(src []byte) (*txn, int, error) {
 	n, k := binary.Uvarint(src)
 	if k <= 0 || n > uint64(len(src)) {
 		return nil, 0, fmt.Errorf("file sink transaction: %w", codec.ErrCorrupt)
 	}
-	t := &Txn{Parts: make([]string, 0, n)}
+	t := &txn{parts: make([]string, 0, n)}
 	for range n {
 		l, m := binary.Uvarint(src[k:])
 		if m <= 0 || uint64(len(src)-k-m) < l {
 			return nil, 0, fmt.Errorf("file sink transaction: %w", codec.ErrCorrupt)
 		}
 		k += m
-		t.Parts = append(t.Parts, string(src[k:k+int(l)]))
+		t.parts = append(t.parts, string(src[k:k+int(l)]))
 		k += int(l)
 	}
 	return t, k, nil
@@ -169,11 +169,11 @@ type writer[T any] struct {
 	// last is the part of the last record written, in lastTxn's bucket
 	// lastBucket: runs of records of one bucket skip the map.
 	last       *part[T]
-	lastTxn    *Txn
+	lastTxn    *txn
 	lastBucket string
 }
 
-func (s *Sink[T]) newWriter(ctx sink.InitContext) (sink.TransactionalWriter[T, *Txn], error) {
+func (s *Sink[T]) newWriter(ctx sink.InitContext) (sink.TransactionalWriter[T, *txn], error) {
 	if s.Dest == nil || s.Format == nil {
 		return nil, fmt.Errorf("%w: file sink needs a Dest and a Format", sink.ErrInvalidSink)
 	}
@@ -196,9 +196,9 @@ func (s *Sink[T]) newWriter(ctx sink.InitContext) (sink.TransactionalWriter[T, *
 	}, nil
 }
 
-func (w *writer[T]) BeginTransaction() (*Txn, error) { return &Txn{open: map[string]any{}}, nil }
+func (w *writer[T]) BeginTransaction() (*txn, error) { return &txn{open: map[string]any{}}, nil }
 
-func (w *writer[T]) Write(t *Txn, v T, c sink.Context) error {
+func (w *writer[T]) Write(t *txn, v T, c sink.Context) error {
 	var b string
 	if w.s.Bucket != nil {
 		b = w.s.Bucket(v, c)
@@ -245,7 +245,7 @@ func (w *writer[T]) shouldRoll(p *part[T], now time.Time) bool {
 
 // rollInactive closes the parts inactive for the InactivityInterval,
 // looking at most every half interval.
-func (w *writer[T]) rollInactive(t *Txn, now time.Time) error {
+func (w *writer[T]) rollInactive(t *txn, now time.Time) error {
 	iv := w.s.Rolling.InactivityInterval
 	if iv <= 0 || now.Sub(w.lastCheck) < iv/2 {
 		return nil
@@ -278,7 +278,7 @@ func (w *writer[T]) openPart(bucket string, now time.Time) (*part[T], error) {
 	return p, nil
 }
 
-func (w *writer[T]) closePart(t *Txn, bucket string, p *part[T]) error {
+func (w *writer[T]) closePart(t *txn, bucket string, p *part[T]) error {
 	delete(t.open, bucket)
 	w.last = nil
 	err := p.enc.Close()
@@ -291,11 +291,11 @@ func (w *writer[T]) closePart(t *Txn, bucket string, p *part[T]) error {
 	if err != nil {
 		return fmt.Errorf("closing part %s: %w", p.key, err)
 	}
-	t.Parts = append(t.Parts, p.key)
+	t.parts = append(t.parts, p.key)
 	return nil
 }
 
-func (w *writer[T]) PreCommit(t *Txn) error {
+func (w *writer[T]) PreCommit(t *txn) error {
 	for b, p := range t.open {
 		if err := w.closePart(t, b, p.(*part[T])); err != nil {
 			return err
@@ -304,8 +304,8 @@ func (w *writer[T]) PreCommit(t *Txn) error {
 	return nil
 }
 
-func (w *writer[T]) Commit(t *Txn) error {
-	for _, k := range t.Parts {
+func (w *writer[T]) Commit(t *txn) error {
+	for _, k := range t.parts {
 		if err := w.s.Dest.Commit(w.ctx, k); err != nil {
 			return err
 		}
@@ -313,7 +313,7 @@ func (w *writer[T]) Commit(t *Txn) error {
 	return nil
 }
 
-func (w *writer[T]) Abort(t *Txn) error {
+func (w *writer[T]) Abort(t *txn) error {
 	w.last = nil
 	var errs []error
 	for b, o := range t.open {
@@ -322,7 +322,7 @@ func (w *writer[T]) Abort(t *Txn) error {
 		_ = p.f.Close()
 		errs = append(errs, w.s.Dest.Discard(context.WithoutCancel(w.ctx), p.key))
 	}
-	for _, k := range t.Parts {
+	for _, k := range t.parts {
 		errs = append(errs, w.s.Dest.Discard(context.WithoutCancel(w.ctx), k))
 	}
 	return errors.Join(errs...)
