@@ -714,3 +714,25 @@ func TestSinkCheckpointMethodOfWrongSignatureIsInvalid(t *testing.T) {
 		}
 	}
 }
+
+// listenerWriter has NotifyCheckpointComplete but its sink is a plain
+// sink.Sink, which never calls it.
+type listenerWriter struct{ sink.Writer[int] }
+
+func (listenerWriter) NotifyCheckpointComplete(int64) error { return nil }
+
+type listenerSink struct{}
+
+func (listenerSink) CreateWriter(ctx sink.InitContext) (sink.Writer[int], error) {
+	w, err := (&freshet.PrintSink[int]{W: io.Discard}).CreateWriter(ctx)
+	return listenerWriter{w}, err
+}
+
+func TestPlainSinkWriterWithCheckpointMethodFails(t *testing.T) {
+	env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithLogger(slog.New(slog.DiscardHandler)))
+	freshet.SinkTo[int](freshet.FromElements(env, 1, 2), listenerSink{}, "listener sink")
+	err := env.Execute(context.Background(), "listener-sink")
+	if !errors.Is(err, freshet.ErrInvalidProgram) || !strings.Contains(err.Error(), "has method NotifyCheckpointComplete, but its sink does not implement sink.Checkpointed") {
+		t.Fatalf("got %v, want ErrInvalidProgram naming NotifyCheckpointComplete", err)
+	}
+}

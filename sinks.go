@@ -88,6 +88,24 @@ func checkSinkHooks[T any](snk sink.Sink[T]) error {
 	return nil
 }
 
+// checkPlainWriter reports a writer of a sink that is not a
+// sink.Checkpointed but has a method of sink.StatefulWriter, such as
+// NotifyCheckpointComplete: the runtime would never call it, which the
+// sink's type cannot tell when the job is built.
+func checkPlainWriter(w any) error {
+	t := reflect.TypeOf(w)
+	if t == nil {
+		return nil
+	}
+	for _, name := range []string{"SnapshotState", "NotifyCheckpointComplete", "NotifyCheckpointAborted"} {
+		if _, ok := t.MethodByName(name); ok {
+			return fmt.Errorf("%w: sink writer %s has method %s, but its sink does not implement sink.Checkpointed, so the runtime would never call it: create it with sink.StatefulSink or sink.TwoPhaseCommit",
+				ErrInvalidProgram, t, name)
+		}
+	}
+	return nil
+}
+
 // sinkStateName is the operator state list of a checkpointed sink writer.
 const sinkStateName = "sink-writer-state"
 
@@ -112,8 +130,8 @@ func (o *sinkOp[T]) Open(c *operator.Context) error {
 	var err error
 	if cs, ok := o.snk.(sink.Checkpointed[T]); ok {
 		w, err = o.openCheckpointed(c, cs)
-	} else {
-		w, err = o.snk.CreateWriter(initContext{c})
+	} else if w, err = o.snk.CreateWriter(initContext{c}); err == nil {
+		err = checkPlainWriter(w)
 	}
 	if err != nil {
 		return fmt.Errorf("creating sink writer: %w", err)
