@@ -7,8 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
+	"strings"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -27,11 +27,13 @@ type Destination interface {
 	Commit(ctx context.Context, key string) error
 	// Discard deletes the staged part key, if it exists.
 	Discard(ctx context.Context, key string) error
+	// Staged returns the keys of the parts staged and not committed.
+	Staged(ctx context.Context) ([]string, error)
 }
 
-// Dir is a Destination in the local directory root. A part is staged in
-// its bucket's directory as a hidden file, ".<name>.inprogress", and
-// committed by renaming it, which is atomic.
+// Dir is a Destination in the local directory root. A part is staged
+// under the hidden directory root/.inprogress, at its key, and committed
+// by renaming it to its key, which is atomic.
 func Dir(root string) Destination { return dirDest{root: root} }
 
 type dirDest struct{ root string }
@@ -39,8 +41,7 @@ type dirDest struct{ root string }
 func (d dirDest) final(key string) string { return filepath.Join(d.root, filepath.FromSlash(key)) }
 
 func (d dirDest) staged(key string) string {
-	dir, name := path.Split(key)
-	return filepath.Join(d.root, filepath.FromSlash(dir), "."+name+".inprogress")
+	return filepath.Join(d.root, filepath.FromSlash(StagingPrefix+key))
 }
 
 func (d dirDest) Create(_ context.Context, key string) (io.WriteCloser, error) {
@@ -64,6 +65,9 @@ func (s syncCloser) Close() error {
 }
 
 func (d dirDest) Commit(_ context.Context, key string) error {
+	if err := os.MkdirAll(filepath.Dir(d.final(key)), 0o755); err != nil {
+		return fmt.Errorf("committing part %s: %w", key, err)
+	}
 	err := os.Rename(d.staged(key), d.final(key))
 	if errors.Is(err, fs.ErrNotExist) {
 		// Committed before (a commit repeated after a restore).
@@ -84,8 +88,28 @@ func (d dirDest) Discard(_ context.Context, key string) error {
 	return nil
 }
 
-// StagingPrefix is the key prefix under which a Bucket destination stages
-// parts; readers skip it, as they skip names that start with a dot.
+func (d dirDest) Staged(context.Context) ([]string, error) {
+	root := filepath.Join(d.root, filepath.FromSlash(StagingPrefix))
+	var keys []string
+	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == root {
+			return fs.SkipAll
+		}
+		if err != nil || e.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		keys = append(keys, filepath.ToSlash(rel))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing staged parts: %w", err)
+	}
+	return keys, nil
+}
+
+// StagingPrefix is the key prefix under which destinations stage parts;
+// readers skip it, as they skip names that start with a dot.
 const StagingPrefix = ".inprogress/"
 
 // Bucket is a Destination in a gocloud.dev/blob bucket (a directory,
@@ -118,6 +142,23 @@ func (d bucketDest) Commit(ctx context.Context, key string) error {
 		return fmt.Errorf("committing part %s: deleting the staged part: %w", key, err)
 	}
 	return nil
+}
+
+func (d bucketDest) Staged(ctx context.Context) ([]string, error) {
+	var keys []string
+	it := d.b.List(&blob.ListOptions{Prefix: StagingPrefix})
+	for {
+		o, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return keys, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing staged parts: %w", err)
+		}
+		if !o.IsDir {
+			keys = append(keys, strings.TrimPrefix(o.Key, StagingPrefix))
+		}
+	}
 }
 
 func (d bucketDest) Discard(ctx context.Context, key string) error {

@@ -8,9 +8,9 @@
 // writer, so that the names of a restarted job never meet those of an
 // earlier run. A part file goes through three stages:
 //
-//   - in progress: being written, staged under a name readers skip (a
-//     hidden ".part-….inprogress" file in a directory, a key under
-//     StagingPrefix in a bucket);
+//   - in progress: being written, staged under StagingPrefix
+//     (".inprogress/", which readers skip, as every name that starts with
+//     a dot);
 //   - pending: closed, when it rolls (Rolling) or at a checkpoint's
 //     snapshot, which closes every part file (Flink's
 //     OnCheckpointRollingPolicy, what its bulk formats always do);
@@ -20,10 +20,11 @@
 // After a failure, the job restarts from its latest completed checkpoint:
 // the parts pending at that checkpoint are committed again (which is
 // idempotent) and those written since are never committed, so every record
-// is in the visible files exactly once. Without checkpointing, the parts
-// are committed at the end of a bounded job's input. Staged parts of an
-// attempt that failed are left behind, as Flink leaves them; readers skip
-// them.
+// is in the visible files exactly once. The parts a subtask staged after
+// that checkpoint are deleted on the restore; those of an attempt that
+// failed before any of its checkpoints completed are left behind, hidden.
+// Without checkpointing, the parts are committed at the end of a bounded
+// job's input.
 //
 // Row formats: Lines, StringLines, CSV, JSON (JSON Lines).
 package file
@@ -37,8 +38,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/freshet-io/freshet/codec"
@@ -100,11 +103,17 @@ func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]by
 }
 
 // txn is a file sink's transaction: the part files written between two
-// checkpoints. Only the keys of its closed parts are kept in checkpoints.
+// checkpoints. Only the keys of its closed parts, the prefix of its
+// writer's part names and the writer's counter when it began are kept in
+// checkpoints.
 type txn struct {
 	// parts are the keys of the parts closed, staged and ready to commit.
 	parts []string
-	open  map[string]any // by bucket, *part[T]
+	// writer is the name prefix of the writer's parts, first the number
+	// of its first part: later parts of that writer have higher numbers.
+	writer string
+	first  int
+	open   map[string]any // by bucket, *part[T]
 }
 
 type txnCodec struct{}
@@ -115,7 +124,9 @@ func (txnCodec) Append(dst []byte, t *txn) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(p)))
 		dst = append(dst, p...)
 	}
-	return dst
+	dst = binary.AppendUvarint(dst, uint64(len(t.writer)))
+	dst = append(dst, t.writer...)
+	return binary.AppendUvarint(dst, uint64(t.first))
 }
 
 func (txnCodec) Decode(src []byte) (*txn, int, error) {
@@ -124,16 +135,30 @@ func (txnCodec) Decode(src []byte) (*txn, int, error) {
 		return nil, 0, fmt.Errorf("file sink transaction: %w", codec.ErrCorrupt)
 	}
 	t := &txn{parts: make([]string, 0, n)}
-	for range n {
+	str := func() (string, bool) {
 		l, m := binary.Uvarint(src[k:])
 		if m <= 0 || uint64(len(src)-k-m) < l {
-			return nil, 0, fmt.Errorf("file sink transaction: %w", codec.ErrCorrupt)
+			return "", false
 		}
 		k += m
-		t.parts = append(t.parts, string(src[k:k+int(l)]))
+		s := string(src[k : k+int(l)])
 		k += int(l)
+		return s, true
 	}
-	return t, k, nil
+	for range n {
+		p, ok := str()
+		if !ok {
+			return nil, 0, fmt.Errorf("file sink transaction: %w", codec.ErrCorrupt)
+		}
+		t.parts = append(t.parts, p)
+	}
+	w, ok := str()
+	first, m := binary.Uvarint(src[k:])
+	if !ok || m <= 0 || first > math.MaxInt32 {
+		return nil, 0, fmt.Errorf("file sink transaction: %w", codec.ErrCorrupt)
+	}
+	t.writer, t.first = w, int(first)
+	return t, k + m, nil
 }
 
 // part is an open part file.
@@ -196,7 +221,9 @@ func (s *Sink[T]) newWriter(ctx sink.InitContext) (sink.TransactionalWriter[T, *
 	}, nil
 }
 
-func (w *writer[T]) BeginTransaction() (*txn, error) { return &txn{open: map[string]any{}}, nil }
+func (w *writer[T]) BeginTransaction() (*txn, error) {
+	return &txn{writer: w.prefix, first: w.counter, open: map[string]any{}}, nil
+}
 
 func (w *writer[T]) Write(t *txn, v T, c sink.Context) error {
 	var b string
@@ -325,7 +352,33 @@ func (w *writer[T]) Abort(t *txn) error {
 	for _, k := range t.parts {
 		errs = append(errs, w.s.Dest.Discard(context.WithoutCancel(w.ctx), k))
 	}
+	if t.open == nil && t.writer != "" {
+		// Restored: the parts its writer staged after the checkpoint
+		// are not in the state; they are its parts numbered from first.
+		errs = append(errs, w.discardFrom(t.writer, t.first))
+	}
 	return errors.Join(errs...)
+}
+
+// discardFrom discards the staged parts named prefix+<n>… with n ≥ first.
+func (w *writer[T]) discardFrom(prefix string, first int) error {
+	keys, err := w.s.Dest.Staged(w.ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		rest, ok := strings.CutPrefix(path.Base(k), prefix)
+		if !ok {
+			continue
+		}
+		num, _, _ := strings.Cut(rest, ".")
+		if n, err := strconv.Atoi(num); err == nil && n >= first {
+			if err := w.s.Dest.Discard(w.ctx, k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (w *writer[T]) Close() error { return nil }

@@ -161,15 +161,8 @@ func TestRollingBySizeAndBuckets(t *testing.T) {
 			}
 		}
 	}
-	hidden := 0
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, _ error) error {
-		if strings.HasPrefix(d.Name(), ".") && p != dir {
-			hidden++
-		}
-		return nil
-	})
-	if hidden != 0 {
-		t.Fatalf("%d staged files left after a job that finished", hidden)
+	if staged, err := file.Dir(dir).Staged(context.Background()); err != nil || len(staged) != 0 {
+		t.Fatalf("staged parts %v (%v) left after a job that finished", staged, err)
 	}
 }
 
@@ -380,7 +373,11 @@ func TestExactlyOnceUnderFailures(t *testing.T) {
 				t.Fatalf("visible files hold %d lines, want %d once each: %d duplicated (%v…), %d missing (%v…)",
 					len(got), len(want), len(dup), head(dup), len(missing), head(missing))
 			}
-			t.Logf("%d restarts, %d checkpoints completed, %d visible part files", jc.Restarts(), completed, len(files))
+			staged, err := tc.dest.Staged(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d restarts, %d checkpoints completed, %d visible part files, %d staged parts left", jc.Restarts(), completed, len(files), len(staged))
 		})
 	}
 }
@@ -449,4 +446,101 @@ func TestRollingByInactivity(t *testing.T) {
 			}
 		})
 	}
+}
+
+type initCtx struct{}
+
+func (initCtx) Context() context.Context { return context.Background() }
+func (initCtx) SubtaskIndex() int        { return 0 }
+func (initCtx) Parallelism() int         { return 1 }
+func (initCtx) Attempt() int             { return 0 }
+
+// TestRestoreCommitsPendingAndDiscardsLater drives a file sink's writer as
+// the runtime does through a crash: after the restore, the parts pending
+// at the checkpoint are visible and those staged after it are gone.
+func TestRestoreCommitsPendingAndDiscardsLater(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dest func(t *testing.T) (file.Destination, func() map[string][]byte)
+	}{
+		{"dir", func(t *testing.T) (file.Destination, func() map[string][]byte) {
+			dir := t.TempDir()
+			return file.Dir(dir), func() map[string][]byte { return visibleDir(t, dir) }
+		}},
+		{"mem-bucket", func(t *testing.T) (file.Destination, func() map[string][]byte) {
+			b, err := blob.OpenBucket(context.Background(), "mem://")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return file.Bucket(b), func() map[string][]byte { return visibleBucket(t, b) }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dest, visible := tc.dest(t)
+			s := &file.Sink[int64]{Dest: dest, Format: itoaLines(),
+				Bucket:  func(v int64, _ sink.Context) string { return "b" + strconv.FormatInt(v%2, 10) },
+				Rolling: file.RollingPolicy{MaxPartSize: 20}}
+			w, h, err := s.CreateCheckpointedWriter(initCtx{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range int64(20) {
+				if err := w.Write(i, sink.Context{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st, err := h.SnapshotState(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := int64(20); i < 40; i++ {
+				if err := w.Write(i, sink.Context{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := h.SnapshotState(2); err != nil { // never completes
+				t.Fatal(err)
+			}
+			for i := int64(40); i < 50; i++ {
+				if err := w.Write(i, sink.Context{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			staged, err := dest.Staged(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(staged) < 6 || len(visible()) != 0 {
+				t.Fatalf("%d staged and %d visible parts before any commit", len(staged), len(visible()))
+			}
+			// The writer crashes (no Close); the restore from checkpoint 1
+			// commits its parts and discards the later ones.
+			w2, _, err := s.CreateCheckpointedWriter(initCtx{}, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := lines(visible()); !slices.Equal(got, numbersFrom(0, 20)) {
+				t.Fatalf("visible after the restore: %v, want 0–19", got)
+			}
+			if staged, _ := dest.Staged(context.Background()); len(staged) != 0 {
+				t.Fatalf("staged parts left after the restore: %v", staged)
+			}
+			if err := w2.Flush(true); err != nil {
+				t.Fatal(err)
+			}
+			if err := w2.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func numbersFrom(lo, hi int) []string {
+	var out []string
+	for i := lo; i < hi; i++ {
+		out = append(out, strconv.Itoa(i))
+	}
+	slices.Sort(out)
+	return out
 }
