@@ -301,7 +301,7 @@ func (f *failures) check(attempt int) error {
 // TestExactlyOnceUnderFailures writes numbers through the file sink of a
 // job that checkpoints every 50 ms and fails at random records of its
 // first attempts: the visible files hold every number exactly once, in a
-// directory and in buckets.
+// directory and in buckets, with aligned and unaligned checkpoints.
 func TestExactlyOnceUnderFailures(t *testing.T) {
 	const n = 20000
 	mem, err := blob.OpenBucket(context.Background(), "mem://")
@@ -316,21 +316,24 @@ func TestExactlyOnceUnderFailures(t *testing.T) {
 	}
 	defer fb.Close()
 	dir := t.TempDir()
+	udir := t.TempDir()
 	cases := []struct {
 		name    string
 		dest    file.Destination
 		visible func() map[string][]byte
+		opts    []freshet.CheckpointOption
 	}{
-		{"dir", file.Dir(dir), func() map[string][]byte { return visibleDir(t, dir) }},
-		{"mem-bucket", file.Bucket(mem), func() map[string][]byte { return visibleBucket(t, mem) }},
-		{"file-bucket", file.Bucket(fb), func() map[string][]byte { return visibleBucket(t, fb) }},
+		{"dir", file.Dir(dir), func() map[string][]byte { return visibleDir(t, dir) }, nil},
+		{"mem-bucket", file.Bucket(mem), func() map[string][]byte { return visibleBucket(t, mem) }, nil},
+		{"file-bucket", file.Bucket(fb), func() map[string][]byte { return visibleBucket(t, fb) }, nil},
+		{"dir-unaligned", file.Dir(udir), func() map[string][]byte { return visibleDir(t, udir) }, []freshet.CheckpointOption{freshet.UnalignedCheckpoints()}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &failures{attempts: 3, rng: rand.New(rand.NewPCG(uint64(i), 7)), lo: n / 8, hi: n / 4}
 			env := quietEnv(freshet.WithParallelism(2),
 				freshet.WithRestartStrategy(freshet.FixedDelayRestart(20, 10*time.Millisecond)),
-				freshet.WithCheckpointing(50*time.Millisecond, freshet.CheckpointStorage(t.TempDir())))
+				freshet.WithCheckpointing(50*time.Millisecond, append(tc.opts, freshet.CheckpointStorage(t.TempDir()))...))
 			checked := freshet.Process(gen(env, n, 15000).Rebalance(), freshet.ProcessFunc(func(ctx *freshet.Context, v int64, out freshet.Collector[int64]) error {
 				if err := f.check(ctx.Runtime().Attempt()); err != nil {
 					return err
