@@ -38,6 +38,7 @@ func TestMistakesDoNotCompile(t *testing.T) {
 		{"ontimer_wrong_context", "wrong type for method OnTimer"},
 		{"open_wrong_arg", "wrong type for method Open"},
 		{"clear_wrong_window", "wrong type for method Clear"},
+		{"txn_commit_no_error", "wrong type for method Commit"},
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
 			cmd := exec.Command(goTool(t), "vet", "./testdata/mistakes/"+tc.dir)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/sink"
 	"github.com/freshet-io/freshet/source"
 	"github.com/freshet-io/freshet/state"
 	"github.com/freshet-io/freshet/window"
@@ -691,3 +692,47 @@ func TestOperatorStateRescaledOnRestoreFromCheckpoint(t *testing.T) {
 }
 
 func head(v []int64) []int64 { return v[:min(len(v), 5)] }
+
+// badCheckpointedSink has CreateCheckpointedWriter without the restored
+// state, so it is not a sink.Checkpointed.
+type badCheckpointedSink struct{ freshet.PrintSink[int] }
+
+func (badCheckpointedSink) CreateCheckpointedWriter(sink.InitContext) (sink.Writer[int], sink.CheckpointHooks, error) {
+	return nil, sink.CheckpointHooks{}, nil
+}
+
+func TestSinkCheckpointMethodOfWrongSignatureIsInvalid(t *testing.T) {
+	env := freshet.NewEnv(freshet.WithParallelism(1))
+	freshet.SinkTo[int](freshet.FromElements(env, 1, 2), &badCheckpointedSink{}, "bad sink")
+	err := env.Execute(context.Background(), "bad-sink")
+	if !errors.Is(err, freshet.ErrInvalidProgram) {
+		t.Fatalf("got %v, want ErrInvalidProgram", err)
+	}
+	for _, want := range []string{"bad sink", "*freshet_test.badCheckpointedSink has method CreateCheckpointedWriter(sink.InitContext) (sink.Writer[int], sink.CheckpointHooks, error)", "sink.Checkpointed wants CreateCheckpointedWriter(sink.InitContext, [][]uint8)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+// listenerWriter has NotifyCheckpointComplete but its sink is a plain
+// sink.Sink, which never calls it.
+type listenerWriter struct{ sink.Writer[int] }
+
+func (listenerWriter) NotifyCheckpointComplete(int64) error { return nil }
+
+type listenerSink struct{}
+
+func (listenerSink) CreateWriter(ctx sink.InitContext) (sink.Writer[int], error) {
+	w, err := (&freshet.PrintSink[int]{W: io.Discard}).CreateWriter(ctx)
+	return listenerWriter{w}, err
+}
+
+func TestPlainSinkWriterWithCheckpointMethodFails(t *testing.T) {
+	env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithLogger(slog.New(slog.DiscardHandler)))
+	freshet.SinkTo[int](freshet.FromElements(env, 1, 2), listenerSink{}, "listener sink")
+	err := env.Execute(context.Background(), "listener-sink")
+	if !errors.Is(err, freshet.ErrInvalidProgram) || !strings.Contains(err.Error(), "has method NotifyCheckpointComplete, but its sink does not implement sink.Checkpointed") {
+		t.Fatalf("got %v, want ErrInvalidProgram naming NotifyCheckpointComplete", err)
+	}
+}

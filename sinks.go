@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strconv"
 	"sync"
 
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/internal/statebackend"
 	"github.com/freshet-io/freshet/sink"
 )
 
@@ -55,8 +57,57 @@ func SinkTo[T any](s *Stream[T], snk sink.Sink[T], name string) *SinkStream {
 	n := newOneInput[T, struct{}](s, name, graph.KindSink, func() (operator.Operator, error) {
 		return &sinkOp[T]{snk: snk}, nil
 	})
+	n.Validate = func() error { return checkSinkHooks[T](snk) }
 	return &SinkStream{env: s.env, node: n}
 }
+
+// checkSinkHooks reports a sink that has a CreateCheckpointedWriter method
+// but does not implement sink.Checkpointed: the runtime would never call
+// it, which Go cannot tell, as implementing the interface is optional.
+func checkSinkHooks[T any](snk sink.Sink[T]) error {
+	if snk == nil {
+		return nil
+	}
+	const name = "CreateCheckpointedWriter"
+	t := reflect.TypeOf(snk)
+	iface := reflect.TypeFor[sink.Checkpointed[T]]()
+	if t.Implements(iface) {
+		return nil
+	}
+	want, _ := iface.MethodByName(name)
+	if m, ok := t.MethodByName(name); ok {
+		return fmt.Errorf("%w: sink %s has method %s%s, but sink.Checkpointed wants %s%s: the runtime would never call it",
+			ErrInvalidProgram, t, name, signature(m.Type, true), name, signature(want.Type, false))
+	}
+	if t.Kind() != reflect.Pointer {
+		if pm, ok := reflect.PointerTo(t).MethodByName(name); ok {
+			return fmt.Errorf("%w: sink %s has method %s%s on its pointer type %s only, so it does not implement sink.Checkpointed: pass a pointer",
+				ErrInvalidProgram, t, name, signature(pm.Type, true), reflect.PointerTo(t))
+		}
+	}
+	return nil
+}
+
+// checkPlainWriter reports a writer of a sink that is not a
+// sink.Checkpointed but has a method of sink.StatefulWriter, such as
+// NotifyCheckpointComplete: the runtime would never call it, which the
+// sink's type cannot tell when the job is built.
+func checkPlainWriter(w any) error {
+	t := reflect.TypeOf(w)
+	if t == nil {
+		return nil
+	}
+	for _, name := range []string{"SnapshotState", "NotifyCheckpointComplete", "NotifyCheckpointAborted"} {
+		if _, ok := t.MethodByName(name); ok {
+			return fmt.Errorf("%w: sink writer %s has method %s, but its sink does not implement sink.Checkpointed, so the runtime would never call it: create it with sink.StatefulSink or sink.TwoPhaseCommit",
+				ErrInvalidProgram, t, name)
+		}
+	}
+	return nil
+}
+
+// sinkStateName is the operator state list of a checkpointed sink writer.
+const sinkStateName = "sink-writer-state"
 
 type sinkOp[T any] struct {
 	operator.Base[struct{}]
@@ -75,13 +126,67 @@ func (i initContext) Attempt() int             { return i.c.Attempt }
 
 func (o *sinkOp[T]) Open(c *operator.Context) error {
 	o.wm = operator.NoTimestamp
-	w, err := o.snk.CreateWriter(initContext{c})
+	var w sink.Writer[T]
+	var err error
+	if cs, ok := o.snk.(sink.Checkpointed[T]); ok {
+		w, err = o.openCheckpointed(c, cs)
+	} else if w, err = o.snk.CreateWriter(initContext{c}); err == nil {
+		err = checkPlainWriter(w)
+	}
 	if err != nil {
 		return fmt.Errorf("creating sink writer: %w", err)
 	}
 	o.w = w
 	o.bw, _ = w.(sink.BatchWriter[T])
 	return nil
+}
+
+// openCheckpointed creates the writer of a checkpointed sink from its
+// restored state and registers its hooks; its state is one operator state
+// list of encoded elements, split evenly on a restore at another
+// parallelism.
+func (o *sinkOp[T]) openCheckpointed(c *operator.Context, cs sink.Checkpointed[T]) (sink.Writer[T], error) {
+	l, err := statebackend.GetList[[]byte](c.State(), sinkStateName, statebackend.SplitEven, nil)
+	if err != nil {
+		return nil, err
+	}
+	w, h, err := cs.CreateCheckpointedWriter(initContext{c}, l.Values)
+	if err != nil {
+		return nil, err
+	}
+	if w == nil {
+		return nil, fmt.Errorf("%w: %T created a nil writer", sink.ErrInvalidSink, cs)
+	}
+	l.Values = nil
+	var hooks operator.CheckpointHooks
+	if h.SnapshotState != nil {
+		hooks.Snapshot = func(id int64) error {
+			vals, err := h.SnapshotState(id)
+			if err != nil {
+				return fmt.Errorf("snapshotting sink writer: %w", err)
+			}
+			l.Values = vals
+			return nil
+		}
+	}
+	if h.NotifyCheckpointComplete != nil {
+		hooks.Complete = func(id int64) error {
+			if err := h.NotifyCheckpointComplete(id); err != nil {
+				return fmt.Errorf("sink writer at checkpoint %d complete: %w", id, err)
+			}
+			return nil
+		}
+	}
+	if h.NotifyCheckpointAborted != nil {
+		hooks.Aborted = func(id int64) error {
+			if err := h.NotifyCheckpointAborted(id); err != nil {
+				return fmt.Errorf("sink writer at checkpoint %d aborted: %w", id, err)
+			}
+			return nil
+		}
+	}
+	c.OnCheckpoint(hooks)
+	return w, nil
 }
 
 func (o *sinkOp[T]) ProcessElement(r operator.Record[T]) error {

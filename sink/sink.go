@@ -1,10 +1,26 @@
 // Package sink defines how data leaves a Freshet job: a Sink creates one
 // Writer per parallel subtask, the writer receives every record of its
 // subtask, and is flushed at the end of input.
+//
+// A sink whose writers take part in checkpoints implements Checkpointed:
+// its writers keep state in every checkpoint, get it back when the job
+// restarts, and hear when a checkpoint completes. Three bases implement it,
+// configured with functions and interfaces the compiler checks:
+//
+//   - StatefulSink: a writer with typed state (Flink's StatefulSinkWriter);
+//   - TwoPhaseCommit: transactions pre-committed at each checkpoint and
+//     committed when it completes, for exactly-once output to a
+//     transactional system (Flink's TwoPhaseCommitSinkFunction);
+//   - WriteAhead: records kept in checkpoints and written once the
+//     checkpoint that covers them completes, exactly once with an
+//     idempotent write (Flink's GenericWriteAheadSink).
+//
+// Package connector/file is a file sink built on TwoPhaseCommit.
 package sink
 
 import (
 	"context"
+	"errors"
 	"math"
 )
 
@@ -61,3 +77,6 @@ type BatchWriter[T any] interface {
 	Writer[T]
 	WriteBatch(records []Record[T], watermark int64) error
 }
+
+// ErrInvalidSink is wrapped by the errors of a sink configured wrongly.
+var ErrInvalidSink = errors.New("freshet: invalid sink")

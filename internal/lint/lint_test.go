@@ -27,21 +27,26 @@ var layer = map[string]int{
 	"internal/checkpoint/coordinator":  1,
 	"internal/checkpoint/redistribute": 1,
 	"internal/statebackend":            2,
-	"internal/operator":                3,
-	"savepoint":                        3,
-	"internal/exchange":                4,
-	"internal/graph":                   5,
-	"internal/bridge":                  6,
-	"internal/task":                    6,
-	"internal/rpc":                     7,
-	"internal/taskmanager":             8,
-	"internal/jobmanager":              8,
-	"internal/cluster":                 9,
-	"":                                 10, // the root package freshet
-	"freshettest":                      11,
-	"bench":                            12,
-	"examples":                         12,
-	"internal/lint":                    12,
+	// Connectors use only the public codec, source, sink and watermark
+	// packages, like a user's own.
+	"connector": 2,
+	// Formats of the file sink in packages of their own.
+	"connector/file/parquetfile": 3,
+	"internal/operator":          3,
+	"savepoint":                  3,
+	"internal/exchange":          4,
+	"internal/graph":             5,
+	"internal/bridge":            6,
+	"internal/task":              6,
+	"internal/rpc":               7,
+	"internal/taskmanager":       8,
+	"internal/jobmanager":        8,
+	"internal/cluster":           9,
+	"":                           10, // the root package freshet
+	"freshettest":                11,
+	"bench":                      12,
+	"examples":                   12,
+	"internal/lint":              12,
 
 	// Leaves with no Freshet imports, so gocloud.dev stays out of every
 	// other package's test binary.
