@@ -635,11 +635,13 @@ func TestSourcesRestoreUnderFailures(t *testing.T) {
 			if err := jc.Wait(); err != nil {
 				t.Fatalf("job failed: %v", err)
 			}
-			if got := jc.Restarts(); got != 5 {
+			// Each failure waits for a checkpoint of its attempt, so a
+			// loaded machine may reach the end before the fifth.
+			if got := jc.Restarts(); got < 3 || got != int(f.failed.Load()) {
 				for _, c := range jc.Checkpoints() {
 					t.Logf("checkpoint %d %s after %s, %d bytes %v", c.ID, c.Status, c.Duration, c.Size, c.Failure)
 				}
-				t.Fatalf("restarted %d times, want 5", got)
+				t.Fatalf("restarted %d times after %d failures, want 3 to 5", got, f.failed.Load())
 			}
 			got := finalCounts(out)
 			if len(got) != keys {
