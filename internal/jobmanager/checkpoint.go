@@ -194,8 +194,10 @@ type checkpointer struct {
 	coord   *coordinator.Coordinator
 	timer   *time.Timer
 	pending map[int64]*storage.Pending
-	// finished holds the subtasks that have finished.
+	// finished holds the subtasks that have finished; acked, per pending
+	// checkpoint, the subtasks that took it.
 	finished map[rpc.ExecutionID]bool
+	acked    map[int64]map[rpc.ExecutionID]bool
 	// failJob is set when too many checkpoints failed.
 	failJob error
 	// savepoints are the savepoint requests by checkpoint id.
@@ -364,7 +366,7 @@ func (j *Job) newCheckpointer(restore *task.Restore) (*checkpointer, error) {
 	}
 	now := time.Now()
 	c.Start(now)
-	ck := &checkpointer{j: j, cfg: j.cfg.Checkpoint, store: j.ck.store, coord: c, pending: map[int64]*storage.Pending{}, finished: map[rpc.ExecutionID]bool{}, savepoints: map[int64]savepointRequest{}}
+	ck := &checkpointer{j: j, cfg: j.cfg.Checkpoint, store: j.ck.store, coord: c, pending: map[int64]*storage.Pending{}, finished: map[rpc.ExecutionID]bool{}, acked: map[int64]map[rpc.ExecutionID]bool{}, savepoints: map[int64]savepointRequest{}}
 	ck.arm()
 	return ck, nil
 }
@@ -416,9 +418,23 @@ func (ck *checkpointer) handle(ev any) {
 		if e.State == rpc.TaskFinished {
 			ck.finished[e.Exec] = true
 			ck.do(ck.coord.Finished(now, subtaskID(e.Exec.Vertex, e.Exec.Subtask)))
+			// A source that finished before it took a pending checkpoint
+			// sends no barrier: subtasks left with only finished upstream
+			// subtasks take it when triggered directly.
+			for id := range ck.pending {
+				for _, v := range ck.j.Graph.Vertices {
+					if v.Head().Source == nil {
+						ck.triggerFinishedInputs(v, id)
+					}
+				}
+			}
 		}
 	case rpc.CheckpointAck:
 		if p := ck.pending[e.Checkpoint]; p != nil {
+			if ck.acked[e.Checkpoint] == nil {
+				ck.acked[e.Checkpoint] = map[rpc.ExecutionID]bool{}
+			}
+			ck.acked[e.Checkpoint][e.Exec] = true
 			if err := p.Add(e.Files...); err != nil {
 				ck.do(ck.coord.Decline(now, e.Checkpoint, subtaskID(e.Exec.Vertex, e.Exec.Subtask), err))
 				break
@@ -470,8 +486,10 @@ func (ck *checkpointer) do(actions []coordinator.Action) {
 		case coordinator.Trigger:
 			ck.trigger(a.Checkpoint)
 		case coordinator.Complete:
+			delete(ck.acked, a.Checkpoint)
 			ck.complete(a.Checkpoint)
 		case coordinator.Abort:
+			delete(ck.acked, a.Checkpoint)
 			if p := ck.pending[a.Checkpoint]; p != nil {
 				delete(ck.pending, a.Checkpoint)
 				_ = p.Abort(context.Background())
@@ -532,13 +550,16 @@ func (ck *checkpointer) trigger(id int64) {
 }
 
 // triggerFinishedInputs triggers checkpoint id at the running subtasks of
-// v, a vertex with inputs, if every upstream subtask has finished: no
-// barrier can reach them any more (Flink's checkpoints after tasks finish).
+// v, a vertex with inputs, if every upstream subtask has finished without
+// taking it: no barrier of it can reach them (Flink's checkpoints after
+// tasks finish). One that took it sent its barrier, which brings the
+// checkpoint downstream in its place.
 func (ck *checkpointer) triggerFinishedInputs(v *graph.Vertex, id int64) {
 	j := ck.j
 	for _, in := range v.Inputs {
 		for i := 0; i < in.Source.Parallelism; i++ {
-			if !ck.finished[rpc.ExecutionID{Job: j.ID, Vertex: in.Source.ID, Subtask: i, Attempt: j.attempt}] {
+			exec := rpc.ExecutionID{Job: j.ID, Vertex: in.Source.ID, Subtask: i, Attempt: j.attempt}
+			if !ck.finished[exec] || ck.acked[id][exec] {
 				return
 			}
 		}

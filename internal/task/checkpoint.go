@@ -131,6 +131,16 @@ func (t *Task) TriggerCheckpoint(id int64, opts TriggerOptions) error {
 	if cs == nil {
 		return errors.New("checkpoint triggered in a job without checkpoints")
 	}
+	// A subtask triggered directly may have taken the checkpoint (or a
+	// newer one) at its barriers already, or be aligning it.
+	if id <= t.lastCheckpoint {
+		return nil
+	}
+	if t.barriers != nil {
+		if p, ok := t.barriers.Pending(); ok && p >= id {
+			return nil
+		}
+	}
 	if t.spec.Gate == nil {
 		src, _ := t.head.(operator.SourceDriver)
 		if opts.Drain && src != nil {
@@ -185,6 +195,7 @@ func (t *Task) NotifyCheckpoint(id int64, complete bool) error {
 // checkpoint's channel state too.
 func (t *Task) snapshot(id int64, unaligned, withChannels bool) error {
 	cs := t.spec.Checkpoints
+	t.lastCheckpoint = max(t.lastCheckpoint, id)
 	snaps, err := t.chain.Snapshot(id)
 	if t.chain.failure.Failed() {
 		return err

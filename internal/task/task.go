@@ -104,6 +104,8 @@ type Task struct {
 	// sourceDone ends a source after a draining savepoint's barrier;
 	// suspended stops it reading after a stopping one.
 	sourceDone, suspended bool
+	// lastCheckpoint is the newest checkpoint the subtask snapshotted.
+	lastCheckpoint int64
 }
 
 // New returns a task for spec; Run starts it.
