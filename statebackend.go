@@ -61,7 +61,7 @@ func PebbleCacheSize(bytes int64) PebbleOption {
 }
 
 // PebbleMemTableSize sets the size of each database's memtables in bytes
-// (default 16 MB).
+// (default 4 MB).
 func PebbleMemTableSize(bytes int64) PebbleOption {
 	return func(o *statebackend.PebbleOptions) error {
 		if bytes <= 0 {
