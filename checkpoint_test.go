@@ -752,64 +752,66 @@ func TestWindowsAndJoinsExactlyOnceUnderFailures(t *testing.T) {
 		}
 	}
 
-	f := newFailer(5, 300, 900, 3)
-	f.armed = new(atomic.Bool)
-	windows, joined := &collectSink[keyAgg]{}, &collectSink[keyAgg]{}
-	env := freshet.NewEnv(freshet.WithParallelism(2),
-		freshet.WithRestartStrategy(freshet.FixedDelayRestart(20, 10*time.Millisecond)),
-		freshet.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		freshet.WithCheckpointing(50*time.Millisecond, freshet.CheckpointStorage(t.TempDir())))
-	wm := watermark.ForBoundedOutOfOrderness[tev](20 * time.Millisecond).WithTimestampAssigner(func(e tev, _ int64) int64 { return e.TS })
-	ls := freshet.FromSourceWithWatermarks(env, source.Generator(left, source.GeneratorCount(n), source.GeneratorRate(6000)), wm, "left")
-	rs := freshet.FromSourceWithWatermarks(env, source.Generator(right, source.GeneratorCount(n), source.GeneratorRate(6000)), wm, "right")
-	flaky := freshet.Process(ls, freshet.ProcessFunc(func(ctx *freshet.Context, e tev, out freshet.Collector[tev]) error {
-		if err := f.check(ctx.Runtime().Attempt()); err != nil {
-			return err
-		}
-		out.Collect(e)
-		return nil
-	}))
-	sums := freshet.WindowReduce(freshet.Window(freshet.KeyBy(flaky, func(e tev) int { return e.K }), window.TumblingEventTime[tev](100*time.Millisecond, 0)),
-		func(a, b tev) tev { return tev{K: a.K, TS: a.TS, V: a.V + b.V} })
-	freshet.SinkTo(accumulate(freshet.Map(sums, func(e tev) keyAgg { return keyAgg{K: e.K, Sum: e.V, N: 1} }), "window-totals"), windows, "windows")
-	pairs := freshet.IntervalJoinApply(
-		freshet.IntervalJoin(freshet.KeyBy(flaky, func(e tev) int { return e.K }), freshet.KeyBy(rs, func(e tev) int { return e.K })).Between(-10*time.Millisecond, 10*time.Millisecond),
-		func(l, r tev) keyAgg { return keyAgg{K: l.K, Sum: l.V + r.V, N: 1} })
-	freshet.SinkTo(accumulate(pairs, "join-totals"), joined, "joined")
+	forEachStateBackend(t, func(t *testing.T, backend func(t *testing.T) freshet.StateBackend) {
+		f := newFailer(5, 300, 900, 3)
+		f.armed = new(atomic.Bool)
+		windows, joined := &collectSink[keyAgg]{}, &collectSink[keyAgg]{}
+		env := freshet.NewEnv(freshet.WithParallelism(2), freshet.WithStateBackend(backend(t)),
+			freshet.WithRestartStrategy(freshet.FixedDelayRestart(20, 10*time.Millisecond)),
+			freshet.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+			freshet.WithCheckpointing(50*time.Millisecond, freshet.CheckpointStorage(t.TempDir())))
+		wm := watermark.ForBoundedOutOfOrderness[tev](20 * time.Millisecond).WithTimestampAssigner(func(e tev, _ int64) int64 { return e.TS })
+		ls := freshet.FromSourceWithWatermarks(env, source.Generator(left, source.GeneratorCount(n), source.GeneratorRate(6000)), wm, "left")
+		rs := freshet.FromSourceWithWatermarks(env, source.Generator(right, source.GeneratorCount(n), source.GeneratorRate(6000)), wm, "right")
+		flaky := freshet.Process(ls, freshet.ProcessFunc(func(ctx *freshet.Context, e tev, out freshet.Collector[tev]) error {
+			if err := f.check(ctx.Runtime().Attempt()); err != nil {
+				return err
+			}
+			out.Collect(e)
+			return nil
+		}))
+		sums := freshet.WindowReduce(freshet.Window(freshet.KeyBy(flaky, func(e tev) int { return e.K }), window.TumblingEventTime[tev](100*time.Millisecond, 0)),
+			func(a, b tev) tev { return tev{K: a.K, TS: a.TS, V: a.V + b.V} })
+		freshet.SinkTo(accumulate(freshet.Map(sums, func(e tev) keyAgg { return keyAgg{K: e.K, Sum: e.V, N: 1} }), "window-totals"), windows, "windows")
+		pairs := freshet.IntervalJoinApply(
+			freshet.IntervalJoin(freshet.KeyBy(flaky, func(e tev) int { return e.K }), freshet.KeyBy(rs, func(e tev) int { return e.K })).Between(-10*time.Millisecond, 10*time.Millisecond),
+			func(l, r tev) keyAgg { return keyAgg{K: l.K, Sum: l.V + r.V, N: 1} })
+		freshet.SinkTo(accumulate(pairs, "join-totals"), joined, "joined")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	jc, err := env.ExecuteAsync(ctx, "windows-and-joins")
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := int64(0)
-	for done := false; !done; {
-		select {
-		case <-jc.Done():
-			done = true
-		case <-time.After(2 * time.Millisecond):
-			if c, ok := jc.LatestCheckpoint(); ok && c.ID > last {
-				last = c.ID
-				f.armed.Store(true)
-			}
-			if int(f.failed.Load()) > jc.Restarts() {
-				f.armed.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		jc, err := env.ExecuteAsync(ctx, "windows-and-joins")
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := int64(0)
+		for done := false; !done; {
+			select {
+			case <-jc.Done():
+				done = true
+			case <-time.After(2 * time.Millisecond):
+				if c, ok := jc.LatestCheckpoint(); ok && c.ID > last {
+					last = c.ID
+					f.armed.Store(true)
+				}
+				if int(f.failed.Load()) > jc.Restarts() {
+					f.armed.Store(false)
+				}
 			}
 		}
-	}
-	if err := jc.Wait(); err != nil {
-		t.Fatalf("job failed: %v", err)
-	}
-	if jc.Restarts() != 5 {
-		t.Fatalf("restarted %d times, want 5", jc.Restarts())
-	}
-	if got := finalAggs(windows); !maps.Equal(got, wantWindows) {
-		t.Errorf("window totals\n got %v\nwant %v", got, wantWindows)
-	}
-	if got := finalAggs(joined); !maps.Equal(got, wantJoin) {
-		t.Errorf("join totals\n got %v\nwant %v", got, wantJoin)
-	}
+		if err := jc.Wait(); err != nil {
+			t.Fatalf("job failed: %v", err)
+		}
+		if jc.Restarts() != 5 {
+			t.Fatalf("restarted %d times, want 5", jc.Restarts())
+		}
+		if got := finalAggs(windows); !maps.Equal(got, wantWindows) {
+			t.Errorf("window totals\n got %v\nwant %v", got, wantWindows)
+		}
+		if got := finalAggs(joined); !maps.Equal(got, wantJoin) {
+			t.Errorf("join totals\n got %v\nwant %v", got, wantJoin)
+		}
+	})
 }
 
 // snapshotFailer is a pass-through function whose SnapshotState fails for

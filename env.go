@@ -13,6 +13,7 @@ import (
 	"github.com/freshet-io/freshet/internal/keygroup"
 	"github.com/freshet-io/freshet/internal/restart"
 	"github.com/freshet-io/freshet/internal/rpc"
+	"github.com/freshet-io/freshet/internal/statebackend"
 	"github.com/freshet-io/freshet/internal/task"
 )
 
@@ -41,6 +42,7 @@ type config struct {
 	checkpoint       *checkpointConfig
 	restoreFrom      string
 	allowNonRestored bool
+	stateBackend     statebackend.Config
 }
 
 // Option configures an Env.
@@ -276,7 +278,7 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 	if err != nil {
 		return nil, err
 	}
-	cfg := task.Config{JobName: name, BatchSize: e.cfg.batchSize, BufferTimeout: e.cfg.bufferTimeout, Encode: e.cfg.encode, AutoWatermarkInterval: e.cfg.autoWatermark}
+	cfg := task.Config{JobName: name, BatchSize: e.cfg.batchSize, BufferTimeout: e.cfg.bufferTimeout, Encode: e.cfg.encode, AutoWatermarkInterval: e.cfg.autoWatermark, StateBackend: e.cfg.stateBackend}
 	if e.cfg.encode {
 		for _, n := range e.nodes {
 			if n.Out != nil {

@@ -250,6 +250,9 @@ type joinBuffer[K comparable, T any] struct {
 	buckets statebackend.Table[K, int64, []T]
 	times   statebackend.Table[K, struct{}, *btree.BTreeG[int64]]
 	free    *btree.FreeListG[int64] // nodes shared by the key's trees
+	// inPlace: the backend holds the trees themselves, so a tree changed
+	// in place needs no Put.
+	inPlace bool
 
 	// The state of the current between call, so that its iterator, made
 	// once, is not a closure allocated per call.
@@ -267,7 +270,7 @@ type joinBuffer[K comparable, T any] struct {
 const joinTreeDegree = 16
 
 func newJoinBuffer[K comparable, T any](b statebackend.Backend, name string) (*joinBuffer[K, T], error) {
-	j := &joinBuffer[K, T]{free: btree.NewFreeListG[int64](btree.DefaultFreeListSize)}
+	j := &joinBuffer[K, T]{free: btree.NewFreeListG[int64](btree.DefaultFreeListSize), inPlace: statebackend.ValuesInPlace(b)}
 	j.visit = j.visitTime
 	var err error
 	if j.buckets, err = statebackend.NewTable[K, int64, []T](b, name); err != nil {
@@ -339,6 +342,8 @@ func (j *joinBuffer[K, T]) remove(k K, ts int64) {
 	if t.Len() == 0 {
 		t.Clear(true)
 		j.times.Delete(k, struct{}{})
+	} else if !j.inPlace {
+		j.times.Put(k, struct{}{}, t) // a backend of copies keeps bytes
 	}
 }
 

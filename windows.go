@@ -392,6 +392,9 @@ type windowOp[T any, K comparable, W window.Window, ACC, FIN, OUT any] struct {
 	trig     statebackend.Table[K, trigNS[W], int64]
 	merging  statebackend.Table[K, struct{}, *window.MergingWindowSet[W]]
 	merger   window.WindowMerger[W]
+	// inPlace: the backend holds the merging sets themselves, so a set
+	// changed in place needs no Put.
+	inPlace bool
 	// fastEvent: the trigger is the built-in event-time trigger and the
 	// windows do not merge, so an element joining a live window before its
 	// end needs neither the trigger nor a new cleanup timer.
@@ -439,6 +442,7 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) Open(c *operator.Context) error {
 	o.windowState = operator.NewStateStore(c, "window/", &o.scope)
 	o.globalState = operator.NewStateStore(c, "global/", &o.globalScope)
 	o.merger, _ = o.cfg.assigner.(window.WindowMerger[W])
+	o.inPlace = statebackend.ValuesInPlace(b)
 	o.windowCore.merging = o.merger != nil
 	o.fastEvent = o.merger == nil && o.cfg.evictor == nil && window.IsEventTimeTrigger(o.cfg.trigger)
 	o.lateness = o.cfg.lateness.Milliseconds()
@@ -527,6 +531,8 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) ProcessElement(r operator.Record[T]) 
 		// Every window of the element was late and retired: keep no empty
 		// set for the key.
 		o.merging.Delete(key, struct{}{})
+	} else if set != nil && !o.inPlace {
+		o.merging.Put(key, struct{}{}, set) // a backend of copies keeps bytes
 	}
 	if skipped && window.IsElementLate(r.Timestamp, o.lateness, o.event, wm) {
 		if o.late != nil {
@@ -741,6 +747,8 @@ func (o *windowOp[T, K, W, ACC, FIN, OUT]) clearAll(key K, w, stateW W, set *win
 		}
 		if set.Len() == 0 {
 			o.merging.Delete(key, struct{}{})
+		} else if !o.inPlace {
+			o.merging.Put(key, struct{}{}, set)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/freshet-io/freshet/internal/statebackend"
@@ -31,8 +32,11 @@ type Context struct {
 	// watermark strategy has idleness call it.
 	SetIdle func(idle bool) error
 	// Backend holds the keyed state and timers of the operator; nil means
-	// the heap backend.
+	// one made by NewBackend when the operator first asks for it.
 	Backend statebackend.Backend
+	// NewBackend makes the operator's backend, with the operator's max
+	// parallelism; nil means the heap backend.
+	NewBackend func(maxParallelism int) (statebackend.Backend, error)
 	// AutoWatermarkInterval is how often periodic watermark generators
 	// emit; 0 turns periodic watermarks off.
 	AutoWatermarkInterval time.Duration
@@ -94,6 +98,18 @@ func (c *Context) Fail(err error) { c.Failure.Raise(err) }
 
 // StateBackend returns the backend the operator keeps its state in.
 func (c *Context) StateBackend() statebackend.Backend {
+	if c.Backend == nil && c.NewBackend != nil {
+		b, err := c.NewBackend(c.MaxParallelism)
+		if err != nil {
+			// The subtask fails after the call; until then the operator
+			// keeps its state on the heap.
+			if c.Failure != nil {
+				c.Fail(fmt.Errorf("creating the state backend: %w", err))
+			}
+			b = nil
+		}
+		c.Backend = b
+	}
 	if c.Backend == nil {
 		c.Backend = statebackend.NewHeap(c.MaxParallelism)
 	}

@@ -145,7 +145,8 @@ type Scope[K, N comparable] struct {
 // is a table of the operator, created from its descriptor on first use and
 // read and written at the scope's current key and namespace.
 //
-// Its cells report InPlace: the heap backend holds Go values and takes no
+// Its cells report InPlace when the backend holds values as given (see
+// statebackend.ValuesInPlace); the heap backend holds Go values and takes no
 // snapshot while a function runs, so map and list state may change the
 // value a cell loads before storing it back. A snapshot taken while the
 // job runs (copy-on-write, the checkpointing work) will have to copy a
@@ -236,7 +237,7 @@ func (s *StateStore[K, N]) Cell(d state.Descriptor) state.Cell {
 		s.failure.Raise(fmt.Errorf("creating %s: %w", d, err))
 		return NoCell{}
 	}
-	c := &cell[K, N]{t: t, scope: s.scope, d: d}
+	c := &cell[K, N]{t: t, scope: s.scope, d: d, inPlace: statebackend.ValuesInPlace(s.backend)}
 	if ttl, ok := state.TTLOf(d); ok && ttl.CleanupIncrementally > 0 {
 		c.sweep = &sweeper[K, N]{n: ttl.CleanupIncrementally, now: s.Now}
 	}
@@ -288,6 +289,9 @@ type cell[K, N comparable] struct {
 	scope *Scope[K, N]
 	d     state.Descriptor
 	sweep *sweeper[K, N] // for state with a TTL and incremental cleanup
+	// inPlace: the backend holds values as given (the heap), so a loaded
+	// value changed in place needs no Store.
+	inPlace bool
 }
 
 func (c *cell[K, N]) Load() (any, bool) {
@@ -305,7 +309,7 @@ func (c *cell[K, N]) Store(v any) {
 }
 
 func (c *cell[K, N]) Clear()        { c.t.Delete(c.scope.Key, c.scope.Namespace) }
-func (c *cell[K, N]) InPlace() bool { return true }
+func (c *cell[K, N]) InPlace() bool { return c.inPlace }
 
 // sweeper is the incremental cleanup of a state with a TTL (Flink's
 // TtlIncrementalCleanup for heap state): every access to the state first

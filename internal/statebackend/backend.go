@@ -10,7 +10,6 @@ import (
 	"fmt"
 
 	"github.com/freshet-io/freshet/codec"
-	"github.com/freshet-io/freshet/internal/keygroup"
 	"github.com/freshet-io/freshet/state"
 )
 
@@ -46,6 +45,8 @@ type TableSpec struct {
 	// keygroup.DefaultMaxParallelism). It fails when K cannot be hashed
 	// into key groups.
 	InMemory func(maxParallelism int) (any, error)
+	// pebble returns the table in a Pebble backend.
+	pebble func(b *pebbleBackend) (any, error)
 }
 
 // TimerSpec describes a timer queue of an operator.
@@ -53,6 +54,8 @@ type TimerSpec struct {
 	Name string
 	// InMemory returns the heap form of the queue: a TimerQueue[K, N].
 	InMemory func() any
+	// pebble returns the queue in a Pebble backend.
+	pebble func(b *pebbleBackend) (any, error)
 }
 
 // Table is keyed state: a value per key and namespace (Flink's state
@@ -126,22 +129,12 @@ type TimerQueue[K, N comparable] interface {
 func NewHeap(maxParallelism int) Backend { return newHeap(maxParallelism) }
 
 func newHeap(maxParallelism int) *heapBackend {
-	if maxParallelism <= 0 {
-		maxParallelism = keygroup.DefaultMaxParallelism
-	}
-	return &heapBackend{maxParallelism: maxParallelism, byName: map[stateID]*snapState{}, pending: map[stateID]*pendingState{}}
+	return &heapBackend{registry: newRegistry(maxParallelism)}
 }
 
+// heapBackend keeps state as Go values; its registry snapshots them.
 type heapBackend struct {
-	maxParallelism int
-	// states are the tables and timer queues made, in order, for
-	// snapshots; byName finds them by kind and name (a table and a timer
-	// queue may share a name).
-	states []*snapState
-	byName map[stateID]*snapState
-	// pending holds restored states no table or queue has claimed yet;
-	// a snapshot writes them as they are.
-	pending map[stateID]*pendingState
+	registry
 }
 
 func (*heapBackend) Name() string { return "heap" }
@@ -149,6 +142,18 @@ func (b *heapBackend) NewTable(spec TableSpec) (any, error) {
 	return spec.InMemory(b.maxParallelism)
 }
 func (*heapBackend) NewTimerQueue(spec TimerSpec) (any, error) { return spec.InMemory(), nil }
+
+// ValuesInPlace reports whether b holds values as given, so that a value
+// Get returns is the stored one and changing it changes the state (the
+// heap backend), or holds copies (the Pebble backend keeps bytes), so a
+// changed value must be Put again.
+func ValuesInPlace(b Backend) bool {
+	_, copies := b.(valueCopier)
+	return !copies
+}
+
+// valueCopier is a backend whose tables hold encoded copies of values.
+type valueCopier interface{ copiesValues() }
 
 // NewTable creates the table name in b. Its keys, namespaces and values
 // are snapshotted in their codecs (codec.Of, or WithCodec's for values).
@@ -177,6 +182,7 @@ func newTable[K, N comparable, V any](b Backend, spec TableSpec) (Table[K, N, V]
 	spec.InMemory = func(maxParallelism int) (any, error) {
 		return newKGTable[K, N, V](maxParallelism)
 	}
+	spec.pebble = func(b *pebbleBackend) (any, error) { return newPebbleTable[K, N, V](b, spec) }
 	t, err := b.NewTable(spec)
 	if err != nil {
 		return nil, fmt.Errorf("creating state table %q in the %s backend: %w", name, b.Name(), err)
@@ -204,9 +210,11 @@ func NewTimerQueue[K, N comparable](b Backend, name string) (TimerQueue[K, N], e
 	if b == nil {
 		return nil, fmt.Errorf("creating timer queue %q: no state backend", name)
 	}
-	q, err := b.NewTimerQueue(TimerSpec{Name: name, InMemory: func() any {
+	spec := TimerSpec{Name: name, InMemory: func() any {
 		return &heapTimers[K, N]{buckets: map[int64]*bucket[K, N]{}}
-	}})
+	}}
+	spec.pebble = func(b *pebbleBackend) (any, error) { return newPebbleTimers[K, N](b, spec) }
+	q, err := b.NewTimerQueue(spec)
 	if err != nil {
 		return nil, fmt.Errorf("creating timer queue %q in the %s backend: %w", name, b.Name(), err)
 	}

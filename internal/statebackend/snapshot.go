@@ -118,9 +118,32 @@ type registrar interface {
 	keyGroups() int
 }
 
-func (b *heapBackend) keyGroups() int { return b.maxParallelism }
+// registry holds the tables and timer queues a backend made, and the
+// restored state not yet claimed by one, and writes and reads snapshots
+// of them through their snapState closures; the heap and Pebble backends
+// share it, so both write the same format.
+type registry struct {
+	maxParallelism int
+	// states are the tables and timer queues made, in order, for
+	// snapshots; byName finds them by kind and name (a table and a timer
+	// queue may share a name).
+	states []*snapState
+	byName map[stateID]*snapState
+	// pending holds restored states no table or queue has claimed yet;
+	// a snapshot writes them as they are.
+	pending map[stateID]*pendingState
+}
 
-func (b *heapBackend) register(s *snapState) error {
+func newRegistry(maxParallelism int) registry {
+	if maxParallelism <= 0 {
+		maxParallelism = keygroup.DefaultMaxParallelism
+	}
+	return registry{maxParallelism: maxParallelism, byName: map[stateID]*snapState{}, pending: map[stateID]*pendingState{}}
+}
+
+func (b *registry) keyGroups() int { return b.maxParallelism }
+
+func (b *registry) register(s *snapState) error {
 	id := stateID{s.kind, s.name}
 	if _, dup := b.byName[id]; dup {
 		return fmt.Errorf("creating %s: the backend already holds one of that name", id)
@@ -164,7 +187,7 @@ func sortedKeys[V any](m map[int]V) []int {
 }
 
 // Snapshot writes the backend's keyed state (see Snapshotter).
-func (b *heapBackend) Snapshot(now int64) ([]byte, error) {
+func (b *registry) Snapshot(now int64) ([]byte, error) {
 	type written struct {
 		name string
 		kind byte
@@ -296,7 +319,7 @@ func (r *reader) bytes(what string, n int) ([]byte, error) {
 }
 
 // read adds the key groups of kgs in snapshot s to b's pending state.
-func (b *heapBackend) read(s []byte, kgs keygroup.Range) error {
+func (b *registry) read(s []byte, kgs keygroup.Range) error {
 	if len(s) < len(snapshotMagic)+4 || string(s[:len(snapshotMagic)]) != snapshotMagic {
 		return fmt.Errorf("%w: not a keyed-state snapshot", ErrCorruptSnapshot)
 	}
@@ -437,48 +460,10 @@ func tableState[K, N comparable, V any](spec TableSpec, tab Table[K, N, V]) *sna
 	s := &snapState{name: spec.Name, kind: kindTable, len: tab.Len}
 	kc, err1 := codecFor[K]("keys")
 	nc, err2 := codecFor[N]("namespaces")
-	var vc entryCodec[V]
-	var err3 error
+	vc, err3 := valueCodec[V](spec)
 	var filter func(v any, now int64) (any, bool)
 	if d := spec.State; d != nil {
 		filter = d.SnapshotFilter()
-		vc.enc = func(dst []byte, v V) ([]byte, error) { return d.Encode(dst, v) }
-		vc.dec = func(src []byte) (V, int, error) {
-			// The descriptor decodes a whole value; the block frames it.
-			n, m := binary.Uvarint(src)
-			var zero V
-			if m <= 0 || n > uint64(len(src)-m) {
-				return zero, 0, fmt.Errorf("%w: a value's length", ErrCorruptSnapshot)
-			}
-			x, err := d.Decode(src[m : m+int(n)])
-			if err != nil {
-				return zero, 0, err
-			}
-			v, ok := x.(V)
-			if !ok {
-				return zero, 0, fmt.Errorf("%w: %s decoded a %T", ErrCorruptSnapshot, d, x)
-			}
-			return v, m + int(n), nil
-		}
-		enc := vc.enc
-		var scratch []byte // the call's encoding, kept for the next call
-		vc.enc = func(dst []byte, v V) ([]byte, error) {
-			b, err := enc(scratch[:0], v)
-			if err != nil {
-				return nil, err
-			}
-			scratch = b
-			return append(binary.AppendUvarint(dst, uint64(len(b))), b...), nil
-		}
-		if err := d.Err(); err != nil {
-			err3 = fmt.Errorf("%w: %s: %w", ErrNotSnapshottable, d, err)
-		}
-	} else if c, ok := spec.Codec.(codec.Codec[V]); ok {
-		vc = wrapCodec(c)
-	} else if spec.Codec != nil {
-		err3 = fmt.Errorf("%w: the table's codec is a %T, not a codec.Codec[%T]", ErrNotSnapshottable, spec.Codec, *new(V))
-	} else {
-		vc, err3 = codecFor[V]("values")
 	}
 	if err := errors.Join(err1, err2, err3); err != nil {
 		s.encodeErr = err
@@ -544,6 +529,52 @@ func tableState[K, N comparable, V any](spec TableSpec, tab Table[K, N, V]) *sna
 		return nil
 	}
 	return s
+}
+
+// valueCodec returns the codec of a table's values: the descriptor's for
+// user state (a value framed by its length), the table's WithCodec, or
+// codec.Of[V].
+func valueCodec[V any](spec TableSpec) (vc entryCodec[V], err3 error) {
+	if d := spec.State; d != nil {
+		vc.enc = func(dst []byte, v V) ([]byte, error) { return d.Encode(dst, v) }
+		vc.dec = func(src []byte) (V, int, error) {
+			// The descriptor decodes a whole value; the block frames it.
+			n, m := binary.Uvarint(src)
+			var zero V
+			if m <= 0 || n > uint64(len(src)-m) {
+				return zero, 0, fmt.Errorf("%w: a value's length", ErrCorruptSnapshot)
+			}
+			x, err := d.Decode(src[m : m+int(n)])
+			if err != nil {
+				return zero, 0, err
+			}
+			v, ok := x.(V)
+			if !ok {
+				return zero, 0, fmt.Errorf("%w: %s decoded a %T", ErrCorruptSnapshot, d, x)
+			}
+			return v, m + int(n), nil
+		}
+		enc := vc.enc
+		var scratch []byte // the call's encoding, kept for the next call
+		vc.enc = func(dst []byte, v V) ([]byte, error) {
+			b, err := enc(scratch[:0], v)
+			if err != nil {
+				return nil, err
+			}
+			scratch = b
+			return append(binary.AppendUvarint(dst, uint64(len(b))), b...), nil
+		}
+		if err := d.Err(); err != nil {
+			err3 = fmt.Errorf("%w: %s: %w", ErrNotSnapshottable, d, err)
+		}
+	} else if c, ok := spec.Codec.(codec.Codec[V]); ok {
+		vc = wrapCodec(c)
+	} else if spec.Codec != nil {
+		err3 = fmt.Errorf("%w: the table's codec is a %T, not a codec.Codec[%T]", ErrNotSnapshottable, spec.Codec, *new(V))
+	} else {
+		vc, err3 = codecFor[V]("values")
+	}
+	return vc, err3
 }
 
 // timerState is how a backend snapshots and restores q, whose timers go

@@ -138,9 +138,9 @@ func snapshot(t *testing.T, b Backend) []byte {
 	return s
 }
 
-func restore(t *testing.T, maxParallelism int, kgs keygroup.Range, snaps ...[]byte) (Backend, *fixture) {
+func restoreOn(t *testing.T, bk backendKind, maxParallelism int, kgs keygroup.Range, snaps ...[]byte) (Backend, *fixture) {
 	t.Helper()
-	b, err := RestoreHeap(maxParallelism, kgs, snaps...)
+	b, err := bk.restore(t, maxParallelism, kgs, snaps...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,40 +148,44 @@ func restore(t *testing.T, maxParallelism int, kgs keygroup.Range, snaps ...[]by
 }
 
 func TestSnapshotRoundTripEveryKind(t *testing.T) {
-	b := NewHeap(0)
-	f := newFixture(t, b)
-	f.fill(keys(50)...)
-	want := f.contents()
-	_, g := restore(t, 128, full(128), snapshot(t, b))
-	if got := g.contents(); !reflect.DeepEqual(got, want) {
-		t.Fatalf("restored state differs:\n got %v\nwant %v", got, want)
-	}
-	if again := snapshot(t, NewHeap(0)); len(again) == 0 {
-		t.Fatal("an empty backend wrote no snapshot")
-	}
+	forEachBackend(t, func(t *testing.T, bk backendKind) {
+		b := bk.new(t, 0)
+		f := newFixture(t, b)
+		f.fill(keys(50)...)
+		want := f.contents()
+		_, g := restoreOn(t, bk, 128, full(128), snapshot(t, b))
+		if got := g.contents(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("restored state differs:\n got %v\nwant %v", got, want)
+		}
+		if again := snapshot(t, bk.new(t, 0)); len(again) == 0 {
+			t.Fatal("an empty backend wrote no snapshot")
+		}
+	})
 }
 
 func TestSnapshotIsNotChangedByLaterWrites(t *testing.T) {
-	b := NewHeap(0)
-	f := newFixture(t, b)
-	f.fill(keys(10)...)
-	want := f.contents()
-	snap := snapshot(t, b)
-	copied := slices.Clone(snap)
+	forEachBackend(t, func(t *testing.T, bk backendKind) {
+		b := bk.new(t, 0)
+		f := newFixture(t, b)
+		f.fill(keys(10)...)
+		want := f.contents()
+		snap := snapshot(t, b)
+		copied := slices.Clone(snap)
 
-	f.fill(keys(20)...)
-	f.value.Delete("key-0", struct{}{})
-	p, _ := f.windows.Ref("key-1", tw(1))
-	(*p)[0] = 99 // in place, as the window operator does
-	f.timers.Poll()
+		f.fill(keys(20)...)
+		f.value.Delete("key-0", struct{}{})
+		p, _ := f.windows.Ref("key-1", tw(1))
+		(*p)[0] = 99 // in place, as the window operator does
+		f.timers.Poll()
 
-	if !slices.Equal(snap, copied) {
-		t.Fatal("later writes changed the snapshot's bytes")
-	}
-	_, g := restore(t, 128, full(128), snap)
-	if got := g.contents(); !reflect.DeepEqual(got, want) {
-		t.Fatalf("restored state differs:\n got %v\nwant %v", got, want)
-	}
+		if !slices.Equal(snap, copied) {
+			t.Fatal("later writes changed the snapshot's bytes")
+		}
+		_, g := restoreOn(t, bk, 128, full(128), snap)
+		if got := g.contents(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("restored state differs:\n got %v\nwant %v", got, want)
+		}
+	})
 }
 
 // TestRestoreSplitsAndMergesKeyGroups takes the snapshots of two subtasks
@@ -189,103 +193,111 @@ func TestSnapshotIsNotChangedByLaterWrites(t *testing.T) {
 // subtask gets exactly the entries of its key groups, and together they
 // hold exactly what the old ones held.
 func TestRestoreSplitsAndMergesKeyGroups(t *testing.T) {
-	const maxP = 16
-	all := keys(200)
-	var snaps [][]byte
-	var old []contents
-	for sub := range 2 {
-		b := NewHeap(maxP)
-		f := newFixture(t, b)
-		r := keygroup.RangeFor(maxP, 2, sub)
-		var mine []string
-		for _, k := range all {
-			if r.Contains(f.windows.KeyGroupOf(k)) {
-				mine = append(mine, k)
+	forEachBackend(t, func(t *testing.T, bk backendKind) {
+		const maxP = 16
+		all := keys(200)
+		var snaps [][]byte
+		var old []contents
+		for sub := range 2 {
+			b := bk.new(t, maxP)
+			f := newFixture(t, b)
+			r := keygroup.RangeFor(maxP, 2, sub)
+			var mine []string
+			for _, k := range all {
+				if r.Contains(f.windows.KeyGroupOf(k)) {
+					mine = append(mine, k)
+				}
 			}
+			f.fill(mine...)
+			old = append(old, f.contents())
+			snaps = append(snaps, snapshot(t, b))
 		}
-		f.fill(mine...)
-		old = append(old, f.contents())
-		snaps = append(snaps, snapshot(t, b))
-	}
-	want := union(old...)
-	for _, p := range []int{1, 2, 3} {
-		t.Run(fmt.Sprint("parallelism ", p), func(t *testing.T) {
-			var parts []contents
-			for sub := range p {
-				r := keygroup.RangeFor(maxP, p, sub)
-				_, f := restore(t, maxP, r, snaps...)
-				for name, m := range f.contents() {
-					for e := range m {
-						k, _, _ := strings.Cut(e, "/")
-						if kg := f.windows.KeyGroupOf(k); !r.Contains(kg) {
-							t.Fatalf("subtask %d of %d holds %s entry %s of key group %d, outside %v", sub, p, name, e, kg, r)
+		want := union(old...)
+		for _, p := range []int{1, 2, 3} {
+			t.Run(fmt.Sprint("parallelism ", p), func(t *testing.T) {
+				var parts []contents
+				for sub := range p {
+					r := keygroup.RangeFor(maxP, p, sub)
+					_, f := restoreOn(t, bk, maxP, r, snaps...)
+					for name, m := range f.contents() {
+						for e := range m {
+							k, _, _ := strings.Cut(e, "/")
+							if kg := f.windows.KeyGroupOf(k); !r.Contains(kg) {
+								t.Fatalf("subtask %d of %d holds %s entry %s of key group %d, outside %v", sub, p, name, e, kg, r)
+							}
 						}
 					}
+					parts = append(parts, f.contents())
 				}
-				parts = append(parts, f.contents())
-			}
-			if got := union(parts...); !reflect.DeepEqual(got, want) {
-				t.Fatalf("the union of the restored subtasks differs:\n got %v\nwant %v", got, want)
-			}
-		})
-	}
+				if got := union(parts...); !reflect.DeepEqual(got, want) {
+					t.Fatalf("the union of the restored subtasks differs:\n got %v\nwant %v", got, want)
+				}
+			})
+		}
+	})
 }
 
 // TestRestoredTimersFireTheSame checks that restored timers fire in the
 // same order, also those of the same time.
 func TestRestoredTimersFireTheSame(t *testing.T) {
-	b := NewHeap(0)
-	f := newFixture(t, b)
-	f.fill(keys(30)...)
-	for _, k := range keys(40) {
-		f.timers.Add(timerOf(k, 500)) // many timers of one time, in an order
-	}
-	_, g := restore(t, 128, full(128), snapshot(t, b))
-	for {
-		a, ok1 := f.timers.Poll()
-		c, ok2 := g.timers.Poll()
-		if ok1 != ok2 || a != c {
-			t.Fatalf("original fired %v %v, restored %v %v", a, ok1, c, ok2)
+	forEachBackend(t, func(t *testing.T, bk backendKind) {
+		b := bk.new(t, 0)
+		f := newFixture(t, b)
+		f.fill(keys(30)...)
+		for _, k := range keys(40) {
+			f.timers.Add(timerOf(k, 500)) // many timers of one time, in an order
 		}
-		if !ok1 {
-			break
+		_, g := restoreOn(t, bk, 128, full(128), snapshot(t, b))
+		for {
+			a, ok1 := f.timers.Poll()
+			c, ok2 := g.timers.Poll()
+			if ok1 != ok2 || a != c {
+				t.Fatalf("original fired %v %v, restored %v %v", a, ok1, c, ok2)
+			}
+			if !ok1 {
+				break
+			}
 		}
-	}
+	})
 }
 
 // TestUnclaimedStateCarriesOn snapshots a restored backend before its
 // tables are created again: their state is in the new snapshot.
 func TestUnclaimedStateCarriesOn(t *testing.T) {
-	b := NewHeap(0)
-	f := newFixture(t, b)
-	f.fill(keys(20)...)
-	want := f.contents()
-	mid, err := RestoreHeap(0, full(128), snapshot(t, b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, g := restore(t, 128, full(128), snapshot(t, mid))
-	if got := g.contents(); !reflect.DeepEqual(got, want) {
-		t.Fatalf("restored state differs:\n got %v\nwant %v", got, want)
-	}
+	forEachBackend(t, func(t *testing.T, bk backendKind) {
+		b := bk.new(t, 0)
+		f := newFixture(t, b)
+		f.fill(keys(20)...)
+		want := f.contents()
+		mid, err := bk.restore(t, 0, full(128), snapshot(t, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, g := restoreOn(t, bk, 128, full(128), snapshot(t, mid))
+		if got := g.contents(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("restored state differs:\n got %v\nwant %v", got, want)
+		}
+	})
 }
 
 type opaque struct{ n int }
 
 func TestSnapshotOfPointersFailsNamingTheTable(t *testing.T) {
-	b := NewHeap(0)
-	tab, err := NewTable[string, struct{}, *opaque](b, "merging-windows")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.(Snapshotter).Snapshot(0); err != nil {
-		t.Fatalf("an empty table without a codec: %v", err)
-	}
-	tab.Put("a", struct{}{}, &opaque{1})
-	_, err = b.(Snapshotter).Snapshot(0)
-	if !errors.Is(err, ErrNotSnapshottable) || !strings.Contains(err.Error(), `"merging-windows"`) {
-		t.Fatalf("Snapshot = %v; want ErrNotSnapshottable naming the table", err)
-	}
+	forEachBackend(t, func(t *testing.T, bk backendKind) {
+		b := bk.new(t, 0)
+		tab, err := NewTable[string, struct{}, *opaque](b, "merging-windows")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.(Snapshotter).Snapshot(0); err != nil {
+			t.Fatalf("an empty table without a codec: %v", err)
+		}
+		tab.Put("a", struct{}{}, &opaque{1})
+		_, err = b.(Snapshotter).Snapshot(0)
+		if !errors.Is(err, ErrNotSnapshottable) || !strings.Contains(err.Error(), `"merging-windows"`) {
+			t.Fatalf("Snapshot = %v; want ErrNotSnapshottable naming the table", err)
+		}
+	})
 }
 
 // opaqueCodec encodes an *opaque as its number.
@@ -301,31 +313,35 @@ func (opaqueCodec) Decode(src []byte) (*opaque, int, error) {
 }
 
 func TestTableWithCodecIsSnapshotted(t *testing.T) {
-	b := NewHeap(0)
-	tab, err := NewTable[string, struct{}, *opaque](b, "opaque", WithCodec[*opaque](opaqueCodec{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab.Put("a", struct{}{}, &opaque{7})
-	r, err := RestoreHeap(0, full(128), snapshot(t, b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := NewTable[string, struct{}, *opaque](r, "opaque", WithCodec[*opaque](opaqueCodec{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, ok := got.Get("a", struct{}{}); !ok || v.n != 7 {
-		t.Fatalf("restored %v, %v; want 7", v, ok)
-	}
+	forEachBackend(t, func(t *testing.T, bk backendKind) {
+		b := bk.new(t, 0)
+		tab, err := NewTable[string, struct{}, *opaque](b, "opaque", WithCodec[*opaque](opaqueCodec{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab.Put("a", struct{}{}, &opaque{7})
+		r, err := bk.restore(t, 0, full(128), snapshot(t, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := NewTable[string, struct{}, *opaque](r, "opaque", WithCodec[*opaque](opaqueCodec{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := got.Get("a", struct{}{}); !ok || v.n != 7 {
+			t.Fatalf("restored %v, %v; want 7", v, ok)
+		}
+	})
 }
 
 func TestRestoreRefusesAnotherMaxParallelism(t *testing.T) {
-	b := NewHeap(64)
-	newFixture(t, b).fill("a")
-	if _, err := RestoreHeap(128, full(128), snapshot(t, b)); err == nil || !strings.Contains(err.Error(), "max parallelism 64") {
-		t.Fatalf("RestoreHeap = %v; want a max parallelism error", err)
-	}
+	forEachBackend(t, func(t *testing.T, bk backendKind) {
+		b := bk.new(t, 64)
+		newFixture(t, b).fill("a")
+		if _, err := bk.restore(t, 128, full(128), snapshot(t, b)); err == nil || !strings.Contains(err.Error(), "max parallelism 64") {
+			t.Fatalf("RestoreHeap = %v; want a max parallelism error", err)
+		}
+	})
 }
 
 // withCRC replaces the checksum of a snapshot body.
@@ -411,32 +427,34 @@ func TestRestoreRefusesOverlappingSnapshots(t *testing.T) {
 // TestTableAndTimerQueueMayShareAName: user state may be named as the
 // operator's timer queue is.
 func TestTableAndTimerQueueMayShareAName(t *testing.T) {
-	b := NewHeap(0)
-	tab, err := NewTable[string, struct{}, int](b, "timers/event")
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := NewTimerQueue[string, struct{}](b, "timers/event")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab.Put("a", struct{}{}, 1)
-	q.Add(Timer[string, struct{}]{Time: 5, Key: "a"})
-	r, err := RestoreHeap(0, full(128), snapshot(t, b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q2, err := NewTimerQueue[string, struct{}](r, "timers/event")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab2, err := NewTable[string, struct{}, int](r, "timers/event")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := tab2.Get("a", struct{}{}); v != 1 || q2.Len() != 1 {
-		t.Fatalf("restored value %d and %d timers; want 1 and 1", v, q2.Len())
-	}
+	forEachBackend(t, func(t *testing.T, bk backendKind) {
+		b := bk.new(t, 0)
+		tab, err := NewTable[string, struct{}, int](b, "timers/event")
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := NewTimerQueue[string, struct{}](b, "timers/event")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab.Put("a", struct{}{}, 1)
+		q.Add(Timer[string, struct{}]{Time: 5, Key: "a"})
+		r, err := bk.restore(t, 0, full(128), snapshot(t, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q2, err := NewTimerQueue[string, struct{}](r, "timers/event")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab2, err := NewTable[string, struct{}, int](r, "timers/event")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := tab2.Get("a", struct{}{}); v != 1 || q2.Len() != 1 {
+			t.Fatalf("restored value %d and %d timers; want 1 and 1", v, q2.Len())
+		}
+	})
 }
 
 func BenchmarkSnapshot(b *testing.B) {

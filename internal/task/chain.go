@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime/debug"
 	"time"
 
@@ -356,8 +357,9 @@ func (c *Chain) Finish() error {
 	})
 }
 
-// Close closes every operator that was made, also after a failure, and
-// returns the first error of a Close (a panic included).
+// Close closes every operator that was made, also after a failure, then
+// the state backends that hold files (given to UseBackends or made by the
+// operators), and returns the first error of a Close (a panic included).
 func (c *Chain) Close() error {
 	var first error
 	for i, op := range c.ops {
@@ -367,6 +369,25 @@ func (c *Chain) Close() error {
 		if err := c.closeOne(i, op); err != nil && first == nil {
 			first = err
 		}
+	}
+	closed := map[statebackend.Backend]bool{}
+	closeBackend := func(b statebackend.Backend) {
+		cl, ok := b.(io.Closer)
+		if !ok || closed[b] {
+			return
+		}
+		closed[b] = true
+		if err := cl.Close(); err != nil && first == nil {
+			first = fmt.Errorf("closing the %s state backend: %w", b.Name(), err)
+		}
+	}
+	for _, oc := range c.ctxs {
+		if oc != nil {
+			closeBackend(oc.Backend)
+		}
+	}
+	for _, b := range c.backends {
+		closeBackend(b)
 	}
 	return first
 }

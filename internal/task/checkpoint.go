@@ -499,7 +499,7 @@ func (t *Task) restore(ctx context.Context) error {
 			keyed = append(keyed, b)
 		}
 		if len(keyed) > 0 {
-			b, err := statebackend.RestoreHeap(n.MaxParallelism, kgs, keyed...)
+			b, err := t.spec.Config.StateBackend.Restore(n.MaxParallelism, kgs, keyed...)
 			if err != nil {
 				return fmt.Errorf("restoring keyed state of %s from checkpoint %d: %w", n.Name, r.Checkpoint.ID, err)
 			}

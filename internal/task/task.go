@@ -34,6 +34,7 @@ import (
 	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/internal/statebackend"
 	"github.com/freshet-io/freshet/internal/valve"
 	"github.com/freshet-io/freshet/source"
 )
@@ -46,6 +47,9 @@ type Config struct {
 	Encode        bool // encode every exchange, as a remote channel would
 	// AutoWatermarkInterval is how often periodic watermarks are emitted.
 	AutoWatermarkInterval time.Duration
+	// StateBackend is where operators keep keyed state; the zero value is
+	// the heap backend.
+	StateBackend statebackend.Config
 }
 
 // Spec says which subtask to run and how it is connected.
@@ -321,7 +325,18 @@ func (t *Task) open(ctx context.Context) error {
 		Timers:                t.timers,
 		SetIdle:               t.setIdle,
 		AutoWatermarkInterval: t.spec.Config.AutoWatermarkInterval,
+		NewBackend:            t.newBackend(),
 	})
+}
+
+// newBackend returns how the subtask's operators make their state
+// backends: nil, the heap default, unless the job names another.
+func (t *Task) newBackend() func(int) (statebackend.Backend, error) {
+	cfg := t.spec.Config.StateBackend
+	if cfg.IsHeap() {
+		return nil
+	}
+	return cfg.New
 }
 
 func (t *Task) flush() error {

@@ -1,0 +1,88 @@
+package freshet
+
+import (
+	"fmt"
+
+	"github.com/freshet-io/freshet/internal/statebackend"
+)
+
+// StateBackend is where a job's operators keep their keyed state (user
+// state, timers, window contents, join buffers): HeapBackend or
+// PebbleBackend. Both write checkpoints in the same format, so a job
+// checkpointed with one restores with the other.
+type StateBackend struct {
+	cfg statebackend.Config
+	err error
+}
+
+// HeapBackend keeps state as Go values in memory (the default): the
+// fastest, for state that fits in memory.
+func HeapBackend() StateBackend {
+	return StateBackend{cfg: statebackend.Config{Kind: statebackend.KindHeap}}
+}
+
+// PebbleBackend keeps state in a Pebble database (an LSM tree on local
+// disk) per operator and subtask, for state larger than memory: values
+// are encoded with their codecs on every write and decoded on every read.
+// The databases are working copies, removed when the job's subtasks end;
+// checkpoints are written as with the heap backend.
+func PebbleBackend(opts ...PebbleOption) StateBackend {
+	b := StateBackend{cfg: statebackend.Config{Kind: statebackend.KindPebble}}
+	for _, o := range opts {
+		if err := o(&b.cfg.Pebble); err != nil && b.err == nil {
+			b.err = err
+		}
+	}
+	return b
+}
+
+// PebbleOption configures PebbleBackend.
+type PebbleOption func(*statebackend.PebbleOptions) error
+
+// PebbleDir makes the databases in dir, each in a directory of its own
+// (default: the system's temporary directory).
+func PebbleDir(dir string) PebbleOption {
+	return func(o *statebackend.PebbleOptions) error {
+		o.Dir = dir
+		return nil
+	}
+}
+
+// PebbleCacheSize sets the block cache of each database in bytes
+// (default 64 MB).
+func PebbleCacheSize(bytes int64) PebbleOption {
+	return func(o *statebackend.PebbleOptions) error {
+		if bytes <= 0 {
+			return fmt.Errorf("the Pebble cache size must be positive, got %d", bytes)
+		}
+		o.CacheSize = bytes
+		return nil
+	}
+}
+
+// PebbleMemTableSize sets the size of each database's memtables in bytes
+// (default 4 MB).
+func PebbleMemTableSize(bytes int64) PebbleOption {
+	return func(o *statebackend.PebbleOptions) error {
+		if bytes <= 0 {
+			return fmt.Errorf("the Pebble memtable size must be positive, got %d", bytes)
+		}
+		o.MemTableSize = uint64(bytes)
+		return nil
+	}
+}
+
+// WithStateBackend sets where the job's operators keep keyed state
+// (default HeapBackend()).
+func WithStateBackend(b StateBackend) Option {
+	return func(c *config) error {
+		if b.err != nil {
+			return b.err
+		}
+		if err := b.cfg.Validate(); err != nil {
+			return err
+		}
+		c.stateBackend = b.cfg
+		return nil
+	}
+}
