@@ -44,6 +44,7 @@ type failer struct {
 	failed   atomic.Int32
 	// armed, when set, holds failures back until it is true.
 	armed *atomic.Bool
+	fired map[int]bool // attempts that failed
 }
 
 func newFailer(attempts int, lo, hi int64, seed uint64) *failer {
@@ -70,7 +71,18 @@ func (f *failer) check(attempt int) error {
 	}
 	limit := f.limits[attempt]
 	f.mu.Unlock()
-	if n := c.Add(1); n >= limit && attempt < f.attempts && (f.armed == nil || f.armed.Load()) && f.failed.Load() <= int32(attempt) {
+	if n := c.Add(1); n >= limit && attempt < f.attempts && (f.armed == nil || f.armed.Load()) {
+		// One failure per attempt, however many subtasks get here.
+		f.mu.Lock()
+		fired := f.fired[attempt]
+		if f.fired == nil {
+			f.fired = map[int]bool{}
+		}
+		f.fired[attempt] = true
+		f.mu.Unlock()
+		if fired {
+			return nil
+		}
 		f.failed.Add(1)
 		return fmt.Errorf("attempt %d: %w", attempt, errInjected)
 	}
