@@ -51,6 +51,26 @@ func newFailer(attempts int, lo, hi int64, seed uint64) *failer {
 	return &failer{attempts: attempts, seen: map[int]*atomic.Int64{}, limits: map[int]int64{}, rng: rand.New(rand.NewPCG(seed, seed)), lo: lo, hi: hi}
 }
 
+// armAfterCheckpoints lets f fail the job only once a checkpoint has
+// completed in the attempt, until the job ends.
+func (f *failer) armAfterCheckpoints(jc *freshet.JobClient) {
+	last := int64(0)
+	for {
+		select {
+		case <-jc.Done():
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+		if c, ok := jc.LatestCheckpoint(); ok && c.ID > last {
+			last = c.ID
+			f.armed.Store(true)
+		}
+		if int(f.failed.Load()) > jc.Restarts() {
+			f.armed.Store(false) // until the next attempt checkpoints
+		}
+	}
+}
+
 // processed is the number of records attempt processed.
 func (f *failer) processed(attempt int) int64 {
 	f.mu.Lock()
@@ -628,22 +648,7 @@ func TestSourcesRestoreUnderFailures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Fail only once a checkpoint has completed in the attempt.
-			last := int64(0)
-			for done := false; !done; {
-				select {
-				case <-jc.Done():
-					done = true
-				case <-time.After(2 * time.Millisecond):
-					if c, ok := jc.LatestCheckpoint(); ok && c.ID > last {
-						last = c.ID
-						f.armed.Store(true)
-					}
-					if int(f.failed.Load()) > jc.Restarts() {
-						f.armed.Store(false) // until the next attempt checkpoints
-					}
-				}
-			}
+			f.armAfterCheckpoints(jc)
 			if err := jc.Wait(); err != nil {
 				t.Fatalf("job failed: %v", err)
 			}
@@ -796,21 +801,7 @@ func TestWindowsAndJoinsExactlyOnceUnderFailures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		last := int64(0)
-		for done := false; !done; {
-			select {
-			case <-jc.Done():
-				done = true
-			case <-time.After(2 * time.Millisecond):
-				if c, ok := jc.LatestCheckpoint(); ok && c.ID > last {
-					last = c.ID
-					f.armed.Store(true)
-				}
-				if int(f.failed.Load()) > jc.Restarts() {
-					f.armed.Store(false)
-				}
-			}
-		}
+		f.armAfterCheckpoints(jc)
 		if err := jc.Wait(); err != nil {
 			t.Fatalf("job failed: %v", err)
 		}
