@@ -324,3 +324,52 @@ func TestWarnsAboutStatefulOperatorsWithoutUID(t *testing.T) {
 		t.Fatalf("WARN about an operator with a UID:\n%s", log)
 	}
 }
+
+// TestSavepointOfUnalignedJobIsAligned: a job with unaligned checkpoints
+// under backpressure takes its savepoint aligned, so it holds no records
+// in flight and resumes at another parallelism with exact counts.
+func TestSavepointOfUnalignedJobIsAligned(t *testing.T) {
+	const (
+		n    = 30000
+		keys = 10
+	)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	env := pressureJob(t, 2, n, keys, newFailer(0, 1, 2, 1), &collectSink[keyCount]{},
+		freshet.WithCheckpointing(50*time.Millisecond, freshet.UnalignedCheckpoints(), freshet.CheckpointStorage(t.TempDir())))
+	jc, err := env.ExecuteAsync(ctx, "unaligned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	path, err := jc.StopWithSavepoint(ctx, dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jc.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "channels") {
+			t.Fatalf("the savepoint holds records in flight: %s", e.Name())
+		}
+	}
+	out := &collectSink[keyCount]{}
+	if err := pressureJob(t, 3, n, keys, newFailer(0, 1, 2, 1), out, freshet.WithRestoreFrom(path)).Execute(ctx, "unaligned"); err != nil {
+		t.Fatal(err)
+	}
+	got := finalCounts(out)
+	if len(got) != keys {
+		t.Fatalf("got %d keys, want %d", len(got), keys)
+	}
+	for k, kc := range got {
+		if want := (keyCount{Key: k, Count: n / keys}); kc != want {
+			t.Fatalf("key %d: got %+v, want %+v", k, kc, want)
+		}
+	}
+}

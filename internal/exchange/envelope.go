@@ -67,6 +67,9 @@ type Envelope struct {
 	// channel (an unaligned checkpoint's barrier overtaking in-flight
 	// records). Seq then tells the receiver where it was sent.
 	Priority bool
+	// Savepoint marks the barrier (or cancel barrier) of a savepoint,
+	// which is always aligned, even in a job with unaligned checkpoints.
+	Savepoint bool
 	// Seq is the envelope's position in its channel: the number of
 	// envelopes sent on the channel before it, priority events excluded.
 	// The channel sets it.

@@ -514,7 +514,9 @@ func (ck *checkpointer) trigger(id int64) {
 	}
 	ck.pending[id] = p
 	j.log.Debug("checkpoint triggered", slog.Int64("checkpoint", id))
-	opts := ck.savepoints[id].opts
+	req, isSavepoint := ck.savepoints[id]
+	opts := req.opts
+	opts.Savepoint = isSavepoint
 	attempt := j.attempt
 	coordDone := j.coordCtx.Done()
 	for _, v := range j.Graph.Vertices {
@@ -567,7 +569,8 @@ func (ck *checkpointer) triggerFinishedInputs(v *graph.Vertex, id int64) {
 	for i := 0; i < v.Parallelism; i++ {
 		exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: j.attempt}
 		if !ck.finished[exec] {
-			_ = j.tmFor(v, i).TriggerCheckpoint(context.Background(), exec, id, task.TriggerOptions{})
+			_, savepoint := ck.savepoints[id]
+			_ = j.tmFor(v, i).TriggerCheckpoint(context.Background(), exec, id, task.TriggerOptions{Savepoint: savepoint})
 		}
 	}
 }

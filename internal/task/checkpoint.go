@@ -44,6 +44,9 @@ type TriggerOptions struct {
 	// Drain ends the source: its final watermark goes before the barrier
 	// (so event-time windows fire) and its end of input after.
 	Drain bool
+	// Savepoint makes the barrier a savepoint's: aligned, whatever the
+	// job's checkpoints are, so it holds no records in flight.
+	Savepoint bool
 }
 
 // Restore is the checkpoint a subtask restores its state from.
@@ -114,6 +117,12 @@ func (t *Task) initCheckpoints() error {
 		return err
 	}
 	t.barriers = h
+	if cs.Mode == barrier.Unaligned || cs.AlignedTimeout > 0 {
+		// Savepoints are aligned, and never time out into unaligned.
+		if t.savepointBarriers, err = barrier.New(barrier.Config{Channels: t.spec.Gate.NumChannels(), Mode: barrier.ExactlyOnce}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -136,8 +145,11 @@ func (t *Task) TriggerCheckpoint(id int64, opts TriggerOptions) error {
 	if id <= t.lastCheckpoint {
 		return nil
 	}
-	if t.barriers != nil {
-		if p, ok := t.barriers.Pending(); ok && p >= id {
+	for _, h := range []*barrier.Handler{t.barriers, t.savepointBarriers} {
+		if h == nil {
+			continue
+		}
+		if p, ok := h.Pending(); ok && p >= id {
 			return nil
 		}
 	}
@@ -150,7 +162,10 @@ func (t *Task) TriggerCheckpoint(id int64, opts TriggerOptions) error {
 				return err
 			}
 		}
-		if err := t.snapshot(id, cs.Mode == barrier.Unaligned, false); err != nil {
+		t.inSavepoint = opts.Savepoint
+		err := t.snapshot(id, cs.Mode == barrier.Unaligned && !opts.Savepoint, false)
+		t.inSavepoint = false
+		if err != nil {
 			return err
 		}
 		switch {
@@ -161,7 +176,10 @@ func (t *Task) TriggerCheckpoint(id int64, opts TriggerOptions) error {
 		}
 		return nil
 	}
-	if err := t.snapshot(id, false, true); err != nil || t.chState == nil {
+	t.inSavepoint = opts.Savepoint
+	err := t.snapshot(id, false, true)
+	t.inSavepoint = false
+	if err != nil || t.chState == nil {
 		return err
 	}
 	// Restored records not yet replayed come first.
@@ -203,9 +221,9 @@ func (t *Task) snapshot(id int64, unaligned, withChannels bool) error {
 	if err != nil {
 		t.log("declining checkpoint", id, err)
 		cs.Decline(id, err)
-		return t.sendEvent(exchange.Envelope{Kind: exchange.KindCancelBarrier, Checkpoint: id, Priority: unaligned})
+		return t.sendEvent(exchange.Envelope{Kind: exchange.KindCancelBarrier, Checkpoint: id, Priority: unaligned, Savepoint: t.inSavepoint})
 	}
-	if err := t.sendEvent(exchange.Envelope{Kind: exchange.KindBarrier, Checkpoint: id, Priority: unaligned}); err != nil {
+	if err := t.sendEvent(exchange.Envelope{Kind: exchange.KindBarrier, Checkpoint: id, Priority: unaligned, Savepoint: t.inSavepoint}); err != nil {
 		return err
 	}
 	ck := &ckState{id: id, waiting: 1}
@@ -311,11 +329,17 @@ func (t *Task) onBarrier(e *exchange.Envelope) error {
 	if t.barriers == nil {
 		return nil // a job without checkpoints sends none
 	}
+	h := t.barriers
+	if e.Savepoint && t.savepointBarriers != nil {
+		h = t.savepointBarriers
+		t.inSavepoint = true
+		defer func() { t.inSavepoint = false }()
+	}
 	var actions []barrier.Action
 	if e.Kind == exchange.KindCancelBarrier {
-		actions = t.barriers.Cancel(e.Channel, e.Checkpoint)
+		actions = h.Cancel(e.Channel, e.Checkpoint)
 	} else {
-		actions = t.barriers.Barrier(e.Channel, e.Checkpoint, time.Now())
+		actions = h.Barrier(e.Channel, e.Checkpoint, time.Now())
 	}
 	// The records this barrier overtook, still queued, belong to the
 	// checkpoint's channel state if the subtask's snapshot is taken (at
@@ -386,7 +410,7 @@ func (t *Task) apply(actions []barrier.Action) error {
 				t.chState = nil
 				t.partDone(s.ck, nil, 0, fmt.Errorf("checkpoint %d aborted at %s", a.Checkpoint, t.Name()))
 			}
-			if err := t.sendEvent(exchange.Envelope{Kind: exchange.KindCancelBarrier, Checkpoint: a.Checkpoint}); err != nil {
+			if err := t.sendEvent(exchange.Envelope{Kind: exchange.KindCancelBarrier, Checkpoint: a.Checkpoint, Savepoint: t.inSavepoint}); err != nil {
 				return err
 			}
 		}

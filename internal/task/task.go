@@ -110,6 +110,11 @@ type Task struct {
 	sourceDone, suspended bool
 	// lastCheckpoint is the newest checkpoint the subtask snapshotted.
 	lastCheckpoint int64
+	// savepointBarriers handles savepoints' barriers, aligned, in a job
+	// whose checkpoints may be unaligned; inSavepoint is set while one is
+	// handled, so what it forwards is marked a savepoint's.
+	savepointBarriers *barrier.Handler
+	inSavepoint       bool
 }
 
 // New returns a task for spec; Run starts it.
@@ -540,6 +545,14 @@ func (t *Task) handle(e *exchange.Envelope) error {
 		t.ended++
 		if t.barriers != nil {
 			if err := t.apply(t.barriers.EndOfInput(e.Channel)); err != nil {
+				return err
+			}
+		}
+		if t.savepointBarriers != nil {
+			t.inSavepoint = true
+			err := t.apply(t.savepointBarriers.EndOfInput(e.Channel))
+			t.inSavepoint = false
+			if err != nil {
 				return err
 			}
 		}
