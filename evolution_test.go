@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/codec"
@@ -102,5 +103,44 @@ func TestStateEvolution(t *testing.T) {
 	if !errors.Is(err, state.ErrIncompatibleState) || !errors.Is(err, codec.ErrIncompatible) ||
 		!strings.Contains(err.Error(), `"last"`) || !strings.Contains(err.Error(), "freshet_test.pointV3.X was int and is string") || !strings.Contains(err.Error(), `operator "KeyedProcess"`) {
 		t.Fatalf("incompatible change: %v", err)
+	}
+}
+
+// evolvingMapJob keeps points in map state and in value state with a TTL.
+func evolvingMapJob[P any](mk func(x, y int) P) func(in *freshet.Stream[kv]) *freshet.Stream[string] {
+	byName := state.NewMap[string, P]("by-name")
+	recent := state.NewValue[P]("recent").WithTTL(state.TTL{Duration: time.Hour})
+	return func(in *freshet.Stream[kv]) *freshet.Stream[string] {
+		return freshet.KeyedProcess(freshet.KeyBy(in, func(e kv) string { return e.K }), freshet.KeyedProcessFunc(
+			func(ctx *freshet.KeyedContext[string], e kv, out freshet.Collector[string]) error {
+				m, r := state.Map(ctx.State(), byName), state.Value(ctx.State(), recent)
+				if e.V < 0 {
+					v, _ := m.Get("p")
+					w, _ := r.Value()
+					out.Collect(fmt.Sprintf("%+v %+v", v, w))
+					return nil
+				}
+				m.Put("p", mk(e.V, 10*e.V))
+				r.Update(mk(e.V, 10*e.V))
+				return nil
+			}))
+	}
+}
+
+// TestStateEvolutionOfMapAndTTLState: map values and values with a TTL
+// migrate too, keeping their last-access times.
+func TestStateEvolutionOfMapAndTTLState(t *testing.T) {
+	h, err := freshettest.New(evolvingMapJob(func(x, y int) pointV1 { return pointV1{X: x, Y: y} }), freshettest.WithProcessingTime(1000))
+	check(t, err)
+	check(t, h.Process(kv{"a", 4}))
+	snap, err := h.Snapshot()
+	check(t, err)
+	h.Close()
+	r, err := freshettest.New(evolvingMapJob(func(x, y int) pointV2 { return pointV2{Y: y} }), freshettest.WithProcessingTime(2000), freshettest.WithRestore(snap))
+	check(t, err)
+	defer r.Close()
+	check(t, r.Process(kv{"a", -1}))
+	if got, want := r.Values(), []string{"{Tags:[] Y:40 Label:} {Tags:[] Y:40 Label:}"}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
 }

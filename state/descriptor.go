@@ -414,7 +414,11 @@ func NewMap[K comparable, V any](name string, opts ...Option[V]) *MapDescriptor[
 	if kc != nil && o.codec != nil {
 		c = mapCodec[K, V]{kc, o.codec}
 	}
-	return &MapDescriptor[K, V]{base: newBase(name, KindMap, "MapState["+typeName[K]()+", "+typeName[V]()+"]", c, err), val: newElemCodec(o.codec)}
+	d := &MapDescriptor[K, V]{base: newBase(name, KindMap, "MapState["+typeName[K]()+", "+typeName[V]()+"]", c, err), val: newElemCodec(o.codec)}
+	if dc, derr := codec.Of[V](); derr == nil && kc != nil && any(dc) == any(o.codec) {
+		d.schema = "map[" + codec.Schema(reflect.TypeFor[K]()) + "]" + codec.Schema(reflect.TypeFor[V]())
+	}
+	return d
 }
 
 // WithTTL returns a copy of d whose entries each expire ttl.Duration
