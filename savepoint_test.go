@@ -182,7 +182,7 @@ func TestStopWithSavepointDrain(t *testing.T) {
 func TestRestoreChecksOperatorsAndMaxParallelism(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	const n = 4000
+	const n = 8000
 	first := &collectSink[keyCount]{}
 	env := countingJob(t, 2, n, 4, 10000, newFailer(0, 1, 2, 1), first, freshet.WithMaxParallelism(64))
 	jc, err := env.ExecuteAsync(ctx, "checked")
@@ -330,7 +330,7 @@ func TestWarnsAboutStatefulOperatorsWithoutUID(t *testing.T) {
 // in flight and resumes at another parallelism with exact counts.
 func TestSavepointOfUnalignedJobIsAligned(t *testing.T) {
 	const (
-		n    = 30000
+		n    = 60000
 		keys = 10
 	)
 	dir := t.TempDir()
