@@ -2,10 +2,12 @@ package freshet
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/freshet-io/freshet/internal/bridge"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/internal/statebackend"
 )
 
 type graphed interface {
@@ -30,6 +32,13 @@ func init() {
 		}
 		nodes, n := g.graphNodes()
 		return nodes, n, n != nil
+	}
+	bridge.StateBackend = func(b any) (statebackend.Config, error) {
+		sb, ok := b.(StateBackend)
+		if !ok {
+			return statebackend.Config{}, fmt.Errorf("freshet: %T is not a StateBackend", b)
+		}
+		return sb.cfg, sb.err
 	}
 	bridge.Plan = func(stream any, name string) (*graph.JobGraph, error) {
 		g, ok := stream.(graphed)

@@ -74,6 +74,21 @@ type config struct {
 	channels                             int
 	sides                                map[string]sideSpec
 	restore                              []*Snapshot
+	backend                              statebackend.Config
+	err                                  error
+}
+
+// WithStateBackend runs the operators' keyed state on b, such as
+// freshet.PebbleBackend(), instead of the heap; snapshots are the same
+// either way, so a snapshot taken on one restores on the other.
+func WithStateBackend(b freshet.StateBackend) Option {
+	return func(c *config) {
+		cfg, err := bridge.StateBackend(b)
+		if err != nil && c.err == nil {
+			c.err = fmt.Errorf("freshettest: WithStateBackend: %w", err)
+		}
+		c.backend = cfg
+	}
 }
 
 // WithInputChannels gives each input n channels, as a subtask reading n
@@ -261,6 +276,9 @@ func (c *core[OUT]) build(nodes []*graph.Node) error {
 		}
 		c.sides[id] = s.new()
 		sideTypes[id] = s.typ
+	}
+	if c.cfg.err != nil {
+		return c.cfg.err
 	}
 	backends, opStates, err := stateFor(c.cfg, nodes)
 	if err != nil {

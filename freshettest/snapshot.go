@@ -83,7 +83,11 @@ func stateFor(cfg config, nodes []*graph.Node) ([]statebackend.Backend, []*state
 	ops := make([]*statebackend.OperatorState, len(nodes))
 	for i, n := range nodes {
 		if len(cfg.restore) == 0 {
-			bs[i] = statebackend.NewHeap(n.MaxParallelism)
+			b, err := cfg.backend.New(n.MaxParallelism)
+			if err != nil {
+				return nil, nil, fmt.Errorf("freshettest: operator %q: %w", n.Name, err)
+			}
+			bs[i] = b
 			continue
 		}
 		var parts, opParts [][]byte
@@ -103,7 +107,7 @@ func stateFor(cfg config, nodes []*graph.Node) ([]statebackend.Backend, []*state
 			opParts = append(opParts, op.operator)
 		}
 		kgs := keygroup.RangeFor(n.MaxParallelism, cfg.parallelism, cfg.subtask)
-		b, err := statebackend.RestoreHeap(n.MaxParallelism, kgs, parts...)
+		b, err := cfg.backend.Restore(n.MaxParallelism, kgs, parts...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("freshettest: WithRestore: operator %q: %w", n.Name, err)
 		}
