@@ -393,15 +393,7 @@ func TestCheckpointsUnderBackpressure(t *testing.T) {
 				durations = append(durations, c.Duration)
 			}
 			t.Logf("checkpoint durations: %v", durations)
-			got := finalCounts(out)
-			if len(got) != keys {
-				t.Fatalf("got counts of %d keys, want %d", len(got), keys)
-			}
-			for k, kc := range got {
-				if want := (keyCount{Key: k, Count: n / keys}); kc != want {
-					t.Fatalf("key %d: got %+v, want %+v", k, kc, want)
-				}
-			}
+			checkCounts(t, finalCounts(out), n, keys)
 			t.Logf("%d checkpoints completed, %d with records in flight", completed, withChannels)
 			if completed == 0 {
 				t.Fatal("no checkpoint completed under backpressure")
@@ -497,15 +489,7 @@ func TestRestartSkipsDamagedCheckpoint(t *testing.T) {
 			if jc.Restarts() != 1 {
 				t.Fatalf("restarted %d times, want 1", jc.Restarts())
 			}
-			got := finalCounts(out)
-			for k, kc := range got {
-				if want := (keyCount{Key: k, Count: n / keys}); kc != want {
-					t.Fatalf("key %d: got %+v, want %+v", k, kc, want)
-				}
-			}
-			if len(got) != keys {
-				t.Fatalf("got %d keys, want %d", len(got), keys)
-			}
+			checkCounts(t, finalCounts(out), n, keys)
 			log := logs.String()
 			skipped := strings.Contains(log, "skipping corrupt checkpoint") && strings.Contains(log, fmt.Sprintf("checkpoint=%d", damaged.ID))
 			if skipped != (damage == "corrupt-file") {
@@ -565,15 +549,7 @@ func TestRestoreFromRetainedCheckpoint(t *testing.T) {
 	if err := env.Execute(ctx, "resumed"); err != nil {
 		t.Fatal(err)
 	}
-	got := finalCounts(second)
-	if len(got) != keys {
-		t.Fatalf("got %d keys, want %d", len(got), keys)
-	}
-	for k, kc := range got {
-		if want := (keyCount{Key: k, Count: n / keys}); kc != want {
-			t.Fatalf("key %d: got %+v, want %+v", k, kc, want)
-		}
-	}
+	checkCounts(t, finalCounts(second), n, keys)
 	if p := f.processed(0); p >= n {
 		t.Fatalf("the resumed job processed %d records, want fewer than %d", p, n)
 	}
@@ -660,15 +636,7 @@ func TestSourcesRestoreUnderFailures(t *testing.T) {
 				}
 				t.Fatalf("restarted %d times after %d failures, want 3 to 5", got, f.failed.Load())
 			}
-			got := finalCounts(out)
-			if len(got) != keys {
-				t.Fatalf("got %d keys, want %d: %v", len(got), keys, got)
-			}
-			for k, kc := range got {
-				if want := (keyCount{Key: k, Count: tc.total / keys}); kc != want {
-					t.Fatalf("key %d: got %+v, want %+v", k, kc, want)
-				}
-			}
+			checkCounts(t, finalCounts(out), tc.total, keys)
 		})
 	}
 }

@@ -59,15 +59,8 @@ func TestStopWithSavepointAndRescale(t *testing.T) {
 		if err := env.Execute(ctx, "rescaled"); err != nil {
 			t.Fatalf("resuming at parallelism %d: %v", p, err)
 		}
-		got := finalCounts(second)
-		if len(got) != keys {
-			t.Fatalf("parallelism %d: got %d keys, want %d", p, len(got), keys)
-		}
-		for k, kc := range got {
-			if want := (keyCount{Key: k, Count: n / keys}); kc != want {
-				t.Fatalf("parallelism %d: key %d: got %+v, want %+v", p, k, kc, want)
-			}
-		}
+		t.Logf("resuming at parallelism %d", p)
+		checkCounts(t, finalCounts(second), n, keys)
 		if done := f.processed(0); done == 0 || done >= n {
 			t.Fatalf("parallelism %d: the resumed job processed %d records, want some but fewer than %d", p, done, n)
 		}
@@ -221,11 +214,7 @@ func TestRestoreChecksOperatorsAndMaxParallelism(t *testing.T) {
 	if err := countingJob(t, 3, n, 4, 0, newFailer(0, 1, 2, 1), out, freshet.WithRestoreFrom(path)).Execute(ctx, "checked"); err != nil {
 		t.Fatalf("restoring with max parallelism unset: %v", err)
 	}
-	for k, kc := range finalCounts(out) {
-		if want := (keyCount{Key: k, Count: n / 4}); kc != want {
-			t.Fatalf("key %d: got %+v, want %+v", k, kc, want)
-		}
-	}
+	checkCounts(t, finalCounts(out), n, 4)
 }
 
 // TestReadSavepointOffline opens a savepoint without a job and reads the
@@ -363,13 +352,5 @@ func TestSavepointOfUnalignedJobIsAligned(t *testing.T) {
 	if err := pressureJob(t, 3, n, keys, newFailer(0, 1, 2, 1), out, freshet.WithRestoreFrom(path)).Execute(ctx, "unaligned"); err != nil {
 		t.Fatal(err)
 	}
-	got := finalCounts(out)
-	if len(got) != keys {
-		t.Fatalf("got %d keys, want %d", len(got), keys)
-	}
-	for k, kc := range got {
-		if want := (keyCount{Key: k, Count: n / keys}); kc != want {
-			t.Fatalf("key %d: got %+v, want %+v", k, kc, want)
-		}
-	}
+	checkCounts(t, finalCounts(out), n, keys)
 }
