@@ -175,8 +175,9 @@ type CheckpointStats struct {
 	Path string
 }
 
-// ckEvent is an event of the checkpointing of a job, handled by its loop:
-// an rpc.CheckpointAck, an rpc.CheckpointDecline or an enumeratorAck.
+// enumeratorAck carries a source coordinator's snapshot of its split
+// enumerator for a checkpoint to the job loop, which writes it and
+// acknowledges it as the enumerator's part.
 type enumeratorAck struct {
 	attempt    int
 	vertex     *graph.Vertex
@@ -189,7 +190,6 @@ type enumeratorAck struct {
 // loop's goroutine.
 type checkpointer struct {
 	j       *Job
-	cfg     *CheckpointConfig
 	store   *storage.Storage
 	coord   *coordinator.Coordinator
 	timer   *time.Timer
@@ -366,7 +366,7 @@ func (j *Job) newCheckpointer(restore *task.Restore) (*checkpointer, error) {
 	}
 	now := time.Now()
 	c.Start(now)
-	ck := &checkpointer{j: j, cfg: j.cfg.Checkpoint, store: j.ck.store, coord: c, pending: map[int64]*storage.Pending{}, finished: map[rpc.ExecutionID]bool{}, acked: map[int64]map[rpc.ExecutionID]bool{}, savepoints: map[int64]savepointRequest{}}
+	ck := &checkpointer{j: j, store: j.ck.store, coord: c, pending: map[int64]*storage.Pending{}, finished: map[rpc.ExecutionID]bool{}, acked: map[int64]map[rpc.ExecutionID]bool{}, savepoints: map[int64]savepointRequest{}}
 	ck.arm()
 	return ck, nil
 }

@@ -93,17 +93,16 @@ type ckState struct {
 	failed  bool
 }
 
-// channelState records the in-flight records of an unaligned checkpoint.
+// channelState records the in-flight records of an unaligned checkpoint:
+// those taken from a channel between the snapshot and the channel's
+// barrier, and, when the barrier arrives, those it overtook, which the
+// gate spills at once.
 type channelState struct {
 	ck *ckState
 	// persisting[ch]: records of ch taken now belong to the checkpoint
-	// (its barrier has not arrived); until[ch]: those sent before Seq
-	// until[ch] do (its barrier overtook them).
-	persisting  []bool
-	until       []int64
-	handlerDone bool
-	buf         []byte // channel, length, encoded batch; repeated
-	records     int
+	// (its barrier has not arrived).
+	persisting []bool
+	buf        []byte // channel, length, encoded batch; repeated
 }
 
 // initCheckpoints sets up the barrier handler of a subtask with inputs.
@@ -440,7 +439,6 @@ func (t *Task) recordAlways(e *exchange.Envelope) error {
 		return fmt.Errorf("recording channel state: %w", err)
 	}
 	binary.BigEndian.PutUint32(s.buf[at-4:at], uint32(len(s.buf)-at))
-	s.records += e.Count
 	return nil
 }
 
