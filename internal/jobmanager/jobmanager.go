@@ -99,31 +99,26 @@ func (jm *JobManager) job(id rpc.JobID) *Job {
 
 // UpdateTaskState implements rpc.JobManagerGateway.
 func (jm *JobManager) UpdateTaskState(_ context.Context, u rpc.TaskUpdate) error {
-	j := jm.job(u.Exec.Job)
-	if j == nil {
-		return fmt.Errorf("task update for unknown job %s", u.Exec.Job)
-	}
-	j.post(u)
-	return nil
+	return jm.post(u.Exec.Job, "task update", u)
 }
 
 // AcknowledgeCheckpoint implements rpc.JobManagerGateway.
 func (jm *JobManager) AcknowledgeCheckpoint(_ context.Context, a rpc.CheckpointAck) error {
-	j := jm.job(a.Exec.Job)
-	if j == nil {
-		return fmt.Errorf("checkpoint acknowledgement for unknown job %s", a.Exec.Job)
-	}
-	j.post(a)
-	return nil
+	return jm.post(a.Exec.Job, "checkpoint acknowledgement", a)
 }
 
 // DeclineCheckpoint implements rpc.JobManagerGateway.
 func (jm *JobManager) DeclineCheckpoint(_ context.Context, d rpc.CheckpointDecline) error {
-	j := jm.job(d.Exec.Job)
+	return jm.post(d.Exec.Job, "checkpoint decline", d)
+}
+
+// post hands ev, a subtask's message of kind what, to its job's loop.
+func (jm *JobManager) post(id rpc.JobID, what string, ev any) error {
+	j := jm.job(id)
 	if j == nil {
-		return fmt.Errorf("checkpoint decline for unknown job %s", d.Exec.Job)
+		return fmt.Errorf("%s for unknown job %s", what, id)
 	}
-	j.post(d)
+	j.post(ev)
 	return nil
 }
 
