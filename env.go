@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/freshet-io/freshet/internal/cluster"
@@ -279,11 +280,27 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 		return nil, err
 	}
 	cfg := task.Config{JobName: name, BatchSize: e.cfg.batchSize, BufferTimeout: e.cfg.bufferTimeout, Encode: e.cfg.encode, AutoWatermarkInterval: e.cfg.autoWatermark, StateBackend: e.cfg.stateBackend}
+	// The local copies of incremental checkpoints outlive the attempts
+	// of the job, and go with it.
+	var localRoot string
+	if sb := &cfg.StateBackend; sb.Kind == statebackend.KindPebble && sb.Pebble.Incremental {
+		if localRoot, err = os.MkdirTemp(sb.Pebble.Dir, "freshet-local-"); err != nil {
+			_ = mini.Close()
+			return nil, fmt.Errorf("making the directory of local state copies: %w", err)
+		}
+		sb.Pebble.LocalRoot = localRoot
+	}
+	cleanup := func() {
+		_ = mini.Close()
+		if localRoot != "" {
+			_ = os.RemoveAll(localRoot)
+		}
+	}
 	if e.cfg.encode {
 		for _, n := range e.nodes {
 			if n.Out != nil {
 				if err := n.Out.CheckCodec(); err != nil {
-					_ = mini.Close()
+					cleanup()
 					return nil, fmt.Errorf("%w: operator %q: %w", ErrInvalidProgram, n.Name, err)
 				}
 			}
@@ -293,7 +310,7 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 	switch {
 	case e.cfg.restart.make != nil:
 		if jc.Restart, err = e.cfg.restart.make(); err != nil {
-			_ = mini.Close()
+			cleanup()
 			return nil, fmt.Errorf("restart strategy %s: %w", e.cfg.restart.name, err)
 		}
 	case e.cfg.checkpoint != nil:
@@ -301,13 +318,13 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 	}
 	j, err := mini.JM.Submit(ctx, g, jc)
 	if err != nil {
-		_ = mini.Close()
+		cleanup()
 		return nil, err
 	}
 	c := &JobClient{job: j, done: make(chan struct{})}
 	go func() {
 		<-j.Done()
-		_ = mini.Close()
+		cleanup()
 		close(c.done)
 	}()
 	return c, nil

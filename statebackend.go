@@ -25,7 +25,8 @@ func HeapBackend() StateBackend {
 // disk) per operator and subtask, for state larger than memory: values
 // are encoded with their codecs on every write and decoded on every read.
 // The databases are working copies, removed when the job's subtasks end;
-// checkpoints are written as with the heap backend.
+// checkpoints are written as with the heap backend, canonical, unless
+// PebbleIncremental makes them incremental.
 func PebbleBackend(opts ...PebbleOption) StateBackend {
 	b := StateBackend{cfg: statebackend.Config{Kind: statebackend.KindPebble}}
 	for _, o := range opts {
@@ -68,6 +69,25 @@ func PebbleMemTableSize(bytes int64) PebbleOption {
 			return fmt.Errorf("the Pebble memtable size must be positive, got %d", bytes)
 		}
 		o.MemTableSize = uint64(bytes)
+		return nil
+	}
+}
+
+// PebbleIncremental makes checkpoints incremental (Flink's
+// state.backend.incremental; default false): a checkpoint uploads only the
+// database files (SSTs) that earlier checkpoints did not, to the
+// checkpoint storage's shared folder, and refers to the others; a shared
+// file is deleted with the last retained checkpoint that lists it. A
+// checkpoint then costs in proportion to what changed since the last one,
+// not to the whole state. Each subtask also keeps a local copy of its two
+// newest checkpoints (hard links, in a directory under PebbleDir that is
+// removed when the job ends), so a restart at the same parallelism
+// recovers from it, checked file by file, rather than downloading.
+// Savepoints stay canonical, and an incremental checkpoint restores at
+// another parallelism or on the heap backend too, read through once.
+func PebbleIncremental(enabled bool) PebbleOption {
+	return func(o *statebackend.PebbleOptions) error {
+		o.Incremental = enabled
 		return nil
 	}
 }

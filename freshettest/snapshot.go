@@ -57,7 +57,7 @@ func (c *core[OUT]) Snapshot() (*Snapshot, error) {
 		return nil, errors.New("freshettest: harness is closed")
 	}
 	c.checkpoints++
-	snaps, err := c.chain.Snapshot(c.checkpoints)
+	snaps, err := c.chain.Snapshot(c.checkpoints, true) // canonical, as a savepoint
 	if err != nil {
 		return nil, fmt.Errorf("freshettest: taking a snapshot: %w", err)
 	}
@@ -107,7 +107,7 @@ func stateFor(cfg config, nodes []*graph.Node) ([]statebackend.Backend, []*state
 			opParts = append(opParts, op.operator)
 		}
 		kgs := keygroup.RangeFor(n.MaxParallelism, cfg.parallelism, cfg.subtask)
-		b, err := cfg.backend.Restore(n.MaxParallelism, kgs, parts...)
+		b, err := cfg.backend.Restore(n.MaxParallelism, kgs, statebackend.Restore{Snapshots: parts})
 		if err != nil {
 			return nil, nil, fmt.Errorf("freshettest: WithRestore: operator %q: %w", n.Name, err)
 		}

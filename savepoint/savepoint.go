@@ -100,7 +100,7 @@ func (s *Savepoint) keyedBackend(ctx context.Context, uid string) (statebackend.
 	maxPar := s.property("maxParallelism/", uid)
 	var snaps [][]byte
 	for _, f := range s.c.Files {
-		if f.Part.Operator != uid || f.Part.KeyGroups.Empty() {
+		if f.Part.Operator != uid || f.Part.KeyGroups.Empty() || f.Shared {
 			continue
 		}
 		b, err := s.st.ReadFile(ctx, s.c, f)
@@ -115,7 +115,12 @@ func (s *Savepoint) keyedBackend(ctx context.Context, uid string) (statebackend.
 	if maxPar == 0 {
 		maxPar = keygroup.DefaultMaxParallelism
 	}
-	return statebackend.RestoreHeap(maxPar, keygroup.Range{Start: 0, End: maxPar - 1}, snaps...)
+	// A retained incremental checkpoint's part files list database files
+	// in the shared folder, which the restore reads through.
+	fetch := func(f statebackend.SharedFile, path string) error {
+		return s.st.CopyFile(ctx, s.c, storage.File{Name: f.Name, Size: f.Size, CRC32C: f.CRC32C, Shared: true}, path)
+	}
+	return statebackend.Config{}.Restore(maxPar, keygroup.Range{Start: 0, End: maxPar - 1}, statebackend.Restore{Snapshots: snaps, Fetch: fetch})
 }
 
 // read returns the stored value of every key of state d of operator uid.

@@ -28,7 +28,7 @@ func TestPebbleCountsIntoFilesExactlyOnce(t *testing.T) {
 	dir := t.TempDir()
 	f := &failures{attempts: 3, rng: rand.New(rand.NewPCG(3, 7)), lo: n / 10, hi: n / 5}
 	env := quietEnv(freshet.WithParallelism(2),
-		freshet.WithStateBackend(freshet.PebbleBackend(freshet.PebbleDir(t.TempDir()))),
+		freshet.WithStateBackend(freshet.PebbleBackend(freshet.PebbleDir(t.TempDir()), freshet.PebbleIncremental(true))),
 		freshet.WithRestartStrategy(freshet.FixedDelayRestart(20, 10*time.Millisecond)),
 		freshet.WithCheckpointing(50*time.Millisecond, freshet.CheckpointStorage(t.TempDir())))
 	counts := freshet.KeyedProcess(freshet.KeyBy(gen(env, n, 15000), func(v int64) int64 { return v % keys }),

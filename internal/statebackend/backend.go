@@ -192,7 +192,9 @@ func newTable[K, N comparable, V any](b Backend, spec TableSpec) (Table[K, N, V]
 		return nil, fmt.Errorf("creating state table %q: the %s backend returned %T", name, b.Name(), t)
 	}
 	if r, ok := b.(registrar); ok {
-		if err := r.register(tableState(spec, tab)); err != nil {
+		st := tableState(spec, tab)
+		_, st.inDB = any(tab).(dbState)
+		if err := r.register(st); err != nil {
 			return nil, err
 		}
 	}
@@ -223,7 +225,9 @@ func NewTimerQueue[K, N comparable](b Backend, name string) (TimerQueue[K, N], e
 		return nil, fmt.Errorf("creating timer queue %q: the %s backend returned %T", name, b.Name(), q)
 	}
 	if r, ok := b.(registrar); ok {
-		if err := r.register(timerState(name, tq, r.keyGroups())); err != nil {
+		st := timerState(name, tq, r.keyGroups())
+		_, st.inDB = any(tq).(dbState)
+		if err := r.register(st); err != nil {
 			return nil, err
 		}
 	}

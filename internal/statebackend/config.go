@@ -46,12 +46,17 @@ func (c Config) New(maxParallelism int) (Backend, error) {
 }
 
 // Restore returns a backend of c's kind holding the key groups of kgs in
-// snapshots (see RestoreHeap and RestorePebble).
-func (c Config) Restore(maxParallelism int, kgs keygroup.Range, snapshots ...[]byte) (Backend, error) {
+// the snapshots of in, canonical or incremental (see RestoreHeap and
+// RestorePebble).
+func (c Config) Restore(maxParallelism int, kgs keygroup.Range, in Restore) (Backend, error) {
 	if c.Kind == KindPebble {
-		return RestorePebble(maxParallelism, kgs, c.Pebble, snapshots...)
+		return restorePebble(maxParallelism, kgs, c.Pebble, in)
 	}
 	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	snapshots, err := expand(maxParallelism, kgs, in, PebbleOptions{})
+	if err != nil {
 		return nil, err
 	}
 	return RestoreHeap(maxParallelism, kgs, snapshots...)

@@ -25,6 +25,17 @@ type PebbleOptions struct {
 	// MemTableSize is the size of a memtable in bytes; 0 means 4 MB (small
 	// memtables are searched faster: their skiplists stay in the CPU cache).
 	MemTableSize uint64
+	// Incremental makes checkpoints incremental: they upload the
+	// database's table files that earlier checkpoints did not, and refer
+	// to the others. Savepoints are always canonical.
+	Incremental bool
+	// LocalRoot is the directory the subtasks of a job keep local copies
+	// of their incremental checkpoints in, for recovery without
+	// downloading them; "" keeps none. The runtime sets it per job.
+	LocalRoot string
+	// LocalDir is one operator's directory of local copies, under
+	// LocalRoot; the runtime sets it per operator and subtask.
+	LocalDir string
 }
 
 // DefaultPebbleCacheSize is the block cache of a Pebble backend whose
@@ -42,11 +53,15 @@ const DefaultPebbleCacheSize = 64 << 20
 // of them, is one contiguous span of the keyspace:
 //
 //	table entry:  key group (2 bytes, big-endian) · state id (2 bytes) · key · namespace
-//	timer:        0xff · state id (2 bytes) · time (8 bytes, big-endian, sign bit flipped) · key · namespace
+//	timer:        0xff · state id (2 bytes) · time (8 bytes, big-endian, sign bit flipped) · key group (2 bytes) · key · namespace
 //
 // with keys and namespaces in codec.Of's encoding (self-delimiting) and a
 // table's values in its codec (see valueCodec); timers have empty values
-// and sort by time.
+// and sort by time. A table's entry is thus the canonical snapshot's entry
+// split in two, and a timer names its key group: a database's files turn
+// into a canonical snapshot without the state's types (see
+// incremental.go). State ids are given by name and kept in incremental
+// snapshots, so the restored files keep their meaning.
 //
 // A table whose keys, namespaces or values have no codec (an operator's Go
 // pointers, such as a window operator's merging sets when its windows
@@ -56,8 +71,20 @@ type pebbleBackend struct {
 	registry
 	db      *pebble.DB
 	dir     string
+	opts    PebbleOptions
 	nextID  uint16
-	flushes []func() // write back the tables' pending Refs
+	ids     map[stateID]uint16 // by kind and name, restored with the files
+	flushes []func()           // write back the tables' pending Refs
+	// counts of the restored database's entries, for its tables and
+	// timer queues when they are made.
+	restoredTables map[uint16][]int32 // per key group
+	restoredTimers map[uint16]restoredQueue
+	inc            incrementalState
+}
+
+type restoredQueue struct {
+	n   int
+	low int64
 }
 
 const timerPrefix = 0xff
@@ -80,6 +107,24 @@ func NewPebble(maxParallelism int, opts PebbleOptions) (Backend, error) {
 // found in snapshots, as RestoreHeap does: snapshots of either backend
 // restore on either.
 func RestorePebble(maxParallelism int, kgs keygroup.Range, opts PebbleOptions, snapshots ...[]byte) (Backend, error) {
+	return restorePebble(maxParallelism, kgs, opts, Restore{Snapshots: snapshots})
+}
+
+// restorePebble restores the key groups of kgs from canonical and
+// incremental snapshots: the files of an incremental one of the same key
+// groups become the database, others are read as canonical snapshots.
+func restorePebble(maxParallelism int, kgs keygroup.Range, opts PebbleOptions, in Restore) (Backend, error) {
+	if p := sameRange(kgs, in); p != nil && p.maxParallelism == maxParallelism {
+		b, err := restoreIncremental(maxParallelism, opts, p, in)
+		if err != nil {
+			return nil, fmt.Errorf("restoring keyed state from an incremental snapshot: %w", err)
+		}
+		return b, nil
+	}
+	snapshots, err := expand(maxParallelism, kgs, in, opts)
+	if err != nil {
+		return nil, err
+	}
 	b, err := newPebble(maxParallelism, opts)
 	if err != nil {
 		return nil, err
@@ -102,12 +147,32 @@ func newPebble(maxParallelism int, opts PebbleOptions) (*pebbleBackend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("making the Pebble backend's directory: %w", err)
 	}
+	return openPebble(reg, dir, opts)
+}
+
+// openPebble opens the database in dir, empty or restored, as the
+// backend's; on failure it removes dir.
+func openPebble(reg registry, dir string, opts PebbleOptions) (*pebbleBackend, error) {
+	po, release := pebbleOptions(opts)
+	db, err := pebble.Open(dir, po)
+	release()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("opening the Pebble backend in %s: %w", dir, err)
+	}
+	return &pebbleBackend{registry: reg, db: db, dir: dir, opts: opts, ids: map[stateID]uint16{}}, nil
+}
+
+// pebbleOptions are the database options of a backend: the block cache,
+// no write-ahead log (a failed subtask restores from its checkpoint),
+// small memtables and bloom filters. Call the returned release once the
+// database is open (it holds its own reference to the cache).
+func pebbleOptions(opts PebbleOptions) (_ *pebble.Options, release func()) {
 	size := opts.CacheSize
 	if size <= 0 {
 		size = DefaultPebbleCacheSize
 	}
 	cache := pebble.NewCache(size)
-	defer cache.Unref()
 	po := &pebble.Options{
 		Cache:        cache,
 		DisableWAL:   true,
@@ -120,12 +185,7 @@ func newPebble(maxParallelism int, opts PebbleOptions) (*pebbleBackend, error) {
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
-	db, err := pebble.Open(dir, po)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("opening the Pebble backend in %s: %w", dir, err)
-	}
-	return &pebbleBackend{registry: reg, db: db, dir: dir}, nil
+	return po, cache.Unref
 }
 
 // quietLogger drops Pebble's informational messages and keeps its errors
@@ -147,7 +207,8 @@ func (*pebbleBackend) copiesValues() {}
 func (b *pebbleBackend) Dir() string { return b.dir }
 
 // Close closes the database and removes its directory. The tables and
-// timer queues must not be used afterwards.
+// timer queues must not be used afterwards. Local copies of checkpoints
+// stay, for the next attempt to recover from.
 func (b *pebbleBackend) Close() error {
 	if b.db == nil {
 		return nil
@@ -156,6 +217,12 @@ func (b *pebbleBackend) Close() error {
 	b.db = nil
 	return errors.Join(err, os.RemoveAll(b.dir))
 }
+
+func (*pebbleTable[K, N, V]) inDB() {}
+func (*pebbleTimers[K, N]) inDB()   {}
+
+// dbState is a table or timer queue kept in a Pebble database.
+type dbState interface{ inDB() }
 
 // Snapshot writes the backend's keyed state in the canonical format (see
 // Snapshotter); the tables' pending Refs are written back first.
@@ -166,13 +233,33 @@ func (b *pebbleBackend) Snapshot(now int64) ([]byte, error) {
 	return b.registry.Snapshot(now)
 }
 
-func (b *pebbleBackend) newID() (uint16, error) {
-	if b.nextID == 0xffff {
-		return 0, errors.New("the Pebble backend holds too many tables and timer queues")
+// idFor returns the id of the table or timer queue of kind and name: the
+// one it had in the restored files, or a new one.
+func (b *pebbleBackend) idFor(kind byte, name string) (uint16, error) {
+	sid := stateID{kind, name}
+	if id, ok := b.ids[sid]; ok {
+		return id, nil
 	}
-	id := b.nextID
-	b.nextID++
-	return id, nil
+	for {
+		if b.nextID == 0xffff {
+			return 0, errors.New("the Pebble backend holds too many tables and timer queues")
+		}
+		id := b.nextID
+		b.nextID++
+		if !b.idTaken(id) {
+			b.ids[sid] = id
+			return id, nil
+		}
+	}
+}
+
+func (b *pebbleBackend) idTaken(id uint16) bool {
+	for _, v := range b.ids {
+		if v == id {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *pebbleBackend) NewTable(spec TableSpec) (any, error) {
@@ -233,7 +320,7 @@ func newPebbleTable[K, N comparable, V any](b *pebbleBackend, spec TableSpec) (a
 		// Not encodable: kept on the heap (see pebbleBackend).
 		return spec.InMemory(b.maxParallelism)
 	}
-	id, err := b.newID()
+	id, err := b.idFor(kindTable, spec.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +328,13 @@ func newPebbleTable[K, N comparable, V any](b *pebbleBackend, spec TableSpec) (a
 		perGroup: make([]int32, b.maxParallelism)}
 	if bits.OnesCount(uint(t.groups)) == 1 {
 		t.mask = t.groups - 1
+	}
+	if counts, ok := b.restoredTables[id]; ok {
+		copy(t.perGroup, counts)
+		for _, c := range counts {
+			t.n += int(c)
+		}
+		delete(b.restoredTables, id)
 	}
 	b.flushes = append(b.flushes, t.flush)
 	return t, nil
@@ -477,6 +571,8 @@ type pebbleTimers[K, N comparable] struct {
 	kc entryCodec[K]
 	nc entryCodec[N]
 	n  int
+	// groupOf is the key group of a key, which every timer's key holds.
+	groupOf func(K) int
 
 	key []byte
 	// low is a time no timer is before.
@@ -492,11 +588,22 @@ func newPebbleTimers[K, N comparable](b *pebbleBackend, spec TimerSpec) (any, er
 	if errors.Join(err1, err2) != nil {
 		return spec.InMemory(), nil
 	}
-	id, err := b.newID()
+	hash, err := keyHasher[K]()
+	if err != nil {
+		return spec.InMemory(), nil
+	}
+	id, err := b.idFor(kindTimers, spec.Name)
 	if err != nil {
 		return nil, err
 	}
-	return &pebbleTimers[K, N]{db: b.db, id: id, kc: kc, nc: nc, low: -1 << 63}, nil
+	groups := b.maxParallelism
+	q := &pebbleTimers[K, N]{db: b.db, id: id, kc: kc, nc: nc, low: -1 << 63,
+		groupOf: func(k K) int { return keygroup.ForHash(hash(k), groups) }}
+	if r, ok := b.restoredTimers[id]; ok {
+		q.n, q.low = r.n, r.low
+		delete(b.restoredTimers, id)
+	}
+	return q, nil
 }
 
 func (q *pebbleTimers[K, N]) prefix(dst []byte) []byte {
@@ -509,6 +616,8 @@ func appendTime(dst []byte, t int64) []byte {
 
 func (q *pebbleTimers[K, N]) encode(t Timer[K, N]) []byte {
 	b := appendTime(q.prefix(q.key[:0]), t.Time)
+	kg := q.groupOf(t.Key)
+	b = append(b, byte(kg>>8), byte(kg))
 	b, err := q.kc.enc(b, t.Key)
 	if err == nil {
 		b, err = q.nc.enc(b, t.Namespace)
@@ -522,11 +631,11 @@ func (q *pebbleTimers[K, N]) encode(t Timer[K, N]) []byte {
 
 func (q *pebbleTimers[K, N]) decode(key []byte) Timer[K, N] {
 	src := key[3:]
-	if len(src) < 8 {
+	if len(src) < 10 {
 		panic(fmt.Errorf("%w: a timer key of %d bytes", ErrCorruptSnapshot, len(key)))
 	}
 	t := Timer[K, N]{Time: int64(binary.BigEndian.Uint64(src) ^ (1 << 63))}
-	src = src[8:]
+	src = src[10:]
 	var err error
 	if t.Key, err = q.kc.next(&src); err == nil {
 		t.Namespace, err = q.nc.next(&src)

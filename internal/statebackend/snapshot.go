@@ -91,6 +91,9 @@ type snapState struct {
 	// done, if set, is called once every key group has been read.
 	done func()
 	len  func() int
+	// inDB marks a Pebble backend's table or queue, whose entries an
+	// incremental snapshot keeps in the database's files.
+	inDB bool
 }
 
 // stateID names a table or timer queue of a backend.
@@ -187,7 +190,11 @@ func sortedKeys[V any](m map[int]V) []int {
 }
 
 // Snapshot writes the backend's keyed state (see Snapshotter).
-func (b *registry) Snapshot(now int64) ([]byte, error) {
+func (b *registry) Snapshot(now int64) ([]byte, error) { return b.snapshot(now, false) }
+
+// snapshot writes the backend's keyed state, but for the states kept in a
+// database when skipDB is set.
+func (b *registry) snapshot(now int64, skipDB bool) ([]byte, error) {
 	type written struct {
 		name string
 		kind byte
@@ -209,7 +216,7 @@ func (b *registry) Snapshot(now int64) ([]byte, error) {
 		return bl
 	}
 	for _, s := range b.states {
-		if s.len() == 0 {
+		if s.len() == 0 || skipDB && s.inDB {
 			continue
 		}
 		if s.encodeErr != nil {
@@ -235,6 +242,16 @@ func (b *registry) Snapshot(now int64) ([]byte, error) {
 		}
 	}
 
+	ids := make([]stateID, len(states))
+	for i, s := range states {
+		ids[i] = stateID{s.kind, s.name}
+	}
+	return encodeSnapshot(b.maxParallelism, ids, groups), nil
+}
+
+// encodeSnapshot writes a snapshot of states whose entries are in blocks
+// by key group, then index in states.
+func encodeSnapshot(maxParallelism int, states []stateID, groups map[int]map[int]*block) []byte {
 	// The blocks hold nearly all of the snapshot: size it once, rather
 	// than growing it (and copying what it holds) as they are appended.
 	size := len(snapshotMagic) + 4*binary.MaxVarintLen64 + 4
@@ -250,7 +267,7 @@ func (b *registry) Snapshot(now int64) ([]byte, error) {
 	out := make([]byte, 0, size)
 	out = append(out, snapshotMagic...)
 	out = binary.AppendUvarint(out, snapshotVersion)
-	out = binary.AppendUvarint(out, uint64(b.maxParallelism))
+	out = binary.AppendUvarint(out, uint64(maxParallelism))
 	out = binary.AppendUvarint(out, uint64(len(states)))
 	for _, s := range states {
 		out = append(out, s.kind)
@@ -270,7 +287,7 @@ func (b *registry) Snapshot(now int64) ([]byte, error) {
 			out = append(out, bl.data...)
 		}
 	}
-	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli)), nil
+	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

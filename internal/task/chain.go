@@ -27,6 +27,8 @@ type Chain struct {
 	attempt int
 	// backends, if set, holds operator i's state backend at i.
 	backends []statebackend.Backend
+	// newBackend, if set, makes an operator's backend factory.
+	newBackend func(n *graph.Node) func(int) (statebackend.Backend, error)
 	// opStates, if set, holds operator i's restored operator state at i.
 	opStates []*statebackend.OperatorState
 	// ctxs holds operator i's context from Open.
@@ -174,6 +176,12 @@ func combine(typ graph.Type, outs []any) any {
 // operators from snapshots through it.
 func (c *Chain) UseBackends(bs []statebackend.Backend) { c.backends = bs }
 
+// MakeBackends makes the operators that have no backend given by
+// UseBackends make theirs through newBackend(node), when it returns one.
+func (c *Chain) MakeBackends(newBackend func(n *graph.Node) func(int) (statebackend.Backend, error)) {
+	c.newBackend = newBackend
+}
+
 // UseOperatorState gives operator i the restored operator state ss[i]
 // (nil for none); call it before Open.
 func (c *Chain) UseOperatorState(ss []*statebackend.OperatorState) { c.opStates = ss }
@@ -196,6 +204,11 @@ func (c *Chain) Open(tmpl operator.Context) error {
 			oc := tmpl
 			oc.TaskName, oc.Index, oc.MaxParallelism = n.Name, i, n.MaxParallelism
 			oc.Current, oc.Failure = &c.cur, c.failure
+			if c.newBackend != nil {
+				if f := c.newBackend(n); f != nil {
+					oc.NewBackend = f
+				}
+			}
 			if i < len(c.backends) && c.backends[i] != nil {
 				oc.Backend = c.backends[i]
 			}
@@ -263,15 +276,20 @@ type OperatorSnapshot struct {
 	// operator has none.
 	Keyed     []byte
 	KeyGroups keygroup.Range
+	// Incremental, instead of Keyed, is an incremental snapshot of the
+	// keyed state, whose files the caller stores and then Finishes.
+	Incremental *statebackend.Incremental
 	// Operator is the operator state; nil when the operator has none.
 	Operator []byte
 }
 
 // Snapshot runs every operator's Snapshot hooks, then encodes its keyed
-// state (backends that are Snapshotters) and operator state, within one
-// Call. The bytes are the state at the call: later changes do not touch
-// them.
-func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
+// state (backends that are Snapshotters, or copies it for an incremental
+// snapshot, except in a savepoint, which is canonical) and operator state,
+// within one Call. The bytes are the state at the call: later changes do
+// not touch them. The incremental snapshots returned, also with an
+// error, must be finished.
+func (c *Chain) Snapshot(id int64, savepoint bool) ([]OperatorSnapshot, error) {
 	var out []OperatorSnapshot
 	err := c.Call(func() error {
 		for i, oc := range c.ctxs {
@@ -287,17 +305,25 @@ func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
 				return nil
 			}
 			s := OperatorSnapshot{Node: c.nodes[i]}
-			if sn, ok := oc.Backend.(statebackend.Snapshotter); ok {
-				now := time.Now().UnixMilli()
-				if oc.Timers != nil {
-					now = oc.Timers.Now()
+			now := time.Now().UnixMilli()
+			if oc.Timers != nil {
+				now = oc.Timers.Now()
+			}
+			kgs := keygroup.Range{Start: oc.KeyGroupStart, End: oc.KeyGroupEnd}
+			if inc, ok := oc.Backend.(statebackend.IncrementalSnapshotter); ok && inc.Incremental() && !savepoint {
+				snap, err := inc.SnapshotIncremental(id, now, kgs)
+				if err != nil {
+					return fmt.Errorf("snapshotting keyed state for checkpoint %d: %w", id, err)
 				}
+				s.Incremental, s.KeyGroups = snap, kgs
+				out = append(out, s) // released by the caller, on every path
+				s = OperatorSnapshot{Node: c.nodes[i]}
+			} else if sn, ok := oc.Backend.(statebackend.Snapshotter); ok {
 				b, err := sn.Snapshot(now)
 				if err != nil {
 					return fmt.Errorf("snapshotting keyed state for checkpoint %d: %w", id, err)
 				}
-				s.Keyed = b
-				s.KeyGroups = keygroup.Range{Start: oc.KeyGroupStart, End: oc.KeyGroupEnd}
+				s.Keyed, s.KeyGroups = b, kgs
 			}
 			if oc.OperatorState != nil && !oc.OperatorState.Empty() {
 				b, err := oc.OperatorState.Snapshot()

@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -213,7 +216,10 @@ func (t *Task) NotifyCheckpoint(id int64, complete bool) error {
 func (t *Task) snapshot(id int64, unaligned, withChannels bool) error {
 	cs := t.spec.Checkpoints
 	t.lastCheckpoint = max(t.lastCheckpoint, id)
-	snaps, err := t.chain.Snapshot(id)
+	snaps, err := t.chain.Snapshot(id, t.inSavepoint)
+	if t.chain.failure.Failed() || err != nil {
+		finishIncremental(snaps, errors.New("checkpoint declined"))
+	}
 	if t.chain.failure.Failed() {
 		return err
 	}
@@ -275,25 +281,124 @@ func (t *Task) log(msg string, id int64, err error) {
 	}
 }
 
-// writeSnapshots writes the chain's state files for checkpoint id.
-func (t *Task) writeSnapshots(id int64, snaps []OperatorSnapshot) ([]storage.File, int64, error) {
+// writeSnapshots writes the chain's state files for checkpoint id: the
+// canonical snapshots, and for incremental ones the table files not
+// stored before (in the shared folder) and the part file listing them.
+func (t *Task) writeSnapshots(id int64, snaps []OperatorSnapshot) (files []storage.File, size int64, err error) {
 	if len(snaps) == 0 {
 		return nil, 0, nil
 	}
-	var parts []storage.Part
-	var data [][]byte
-	for _, s := range snaps {
+	ctx := context.Background()
+	p, err := t.spec.Checkpoints.Storage.BeginCheckpoint(ctx, uint64(id))
+	if err != nil {
+		finishIncremental(snaps, err)
+		return nil, 0, err
+	}
+	defer p.Release()
+	for i, s := range snaps {
 		sid := s.Node.StateID()
-		if s.Keyed != nil {
-			parts = append(parts, storage.Part{Operator: sid, Subtask: t.spec.Subtask, KeyGroups: storage.KeyGroupRange{Start: s.KeyGroups.Start, End: s.KeyGroups.End}})
-			data = append(data, s.Keyed)
+		part := storage.Part{Operator: sid, Subtask: t.spec.Subtask, KeyGroups: storage.KeyGroupRange{Start: s.KeyGroups.Start, End: s.KeyGroups.End}}
+		var fs []storage.File
+		switch {
+		case s.Incremental != nil:
+			var shared []statebackend.SharedFile
+			fs, shared, err = writeIncremental(ctx, p, part, s.Incremental)
+			s.Incremental.Finish(shared, err)
+		case s.Keyed != nil:
+			fs, err = writeFile(ctx, p, part, s.Keyed)
 		}
-		if s.Operator != nil {
-			parts = append(parts, storage.Part{Operator: sid, Subtask: t.spec.Subtask, KeyGroups: storage.NoKeyGroups})
-			data = append(data, s.Operator)
+		if err == nil && s.Operator != nil {
+			part.KeyGroups = storage.NoKeyGroups
+			var f []storage.File
+			f, err = writeFile(ctx, p, part, s.Operator)
+			fs = append(fs, f...)
+		}
+		if err != nil {
+			finishIncremental(snaps[i+1:], err)
+			return nil, 0, err
+		}
+		for _, f := range fs {
+			files = append(files, f)
+			size += f.Size
 		}
 	}
-	return t.writeFiles(id, parts, data)
+	return files, size, nil
+}
+
+// finishIncremental ends the incremental snapshots of snaps that will not
+// be written.
+func finishIncremental(snaps []OperatorSnapshot, err error) {
+	for _, s := range snaps {
+		if s.Incremental != nil {
+			s.Incremental.Finish(nil, err)
+		}
+	}
+}
+
+// writeIncremental stores incremental snapshot inc of part: its table
+// files not stored before, then its part file. It returns the part file
+// and every table file it refers to, marked Shared, and those table files
+// as the backend knows them.
+func writeIncremental(ctx context.Context, p *storage.Pending, part storage.Part, inc *statebackend.Incremental) ([]storage.File, []statebackend.SharedFile, error) {
+	shared := make([]statebackend.SharedFile, 0, len(inc.SSTs))
+	for _, f := range inc.SSTs {
+		if s, ok := inc.Reuse[f.Name]; ok {
+			shared = append(shared, s)
+			continue
+		}
+		w, err := p.CreateShared(ctx, part)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := copyFile(w, filepath.Join(inc.Dir, f.Name)); err != nil {
+			w.Abort()
+			return nil, nil, fmt.Errorf("uploading %s of %s: %w", f.Name, part, err)
+		}
+		sf, err := w.Commit()
+		if err != nil {
+			return nil, nil, fmt.Errorf("uploading %s of %s: %w", f.Name, part, err)
+		}
+		shared = append(shared, statebackend.SharedFile{Local: f.Name, Name: sf.Name, Size: sf.Size, CRC32C: sf.CRC32C})
+	}
+	data, err := inc.Encode(shared)
+	if err != nil {
+		return nil, nil, err
+	}
+	files, err := writeFile(ctx, p, part, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range shared {
+		files = append(files, storage.File{Name: s.Name, Part: part, Size: s.Size, CRC32C: s.CRC32C, Shared: true})
+	}
+	return files, shared, nil
+}
+
+func copyFile(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
+}
+
+// writeFile writes data as the state file of part.
+func writeFile(ctx context.Context, p *storage.Pending, part storage.Part, data []byte) ([]storage.File, error) {
+	w, err := p.Create(ctx, part)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("writing %s: %w", part, err)
+	}
+	f, err := w.Commit()
+	if err != nil {
+		return nil, fmt.Errorf("writing %s: %w", part, err)
+	}
+	return []storage.File{f}, nil
 }
 
 func (t *Task) writeFiles(id int64, parts []storage.Part, data [][]byte) (_ []storage.File, size int64, err error) {
@@ -305,20 +410,12 @@ func (t *Task) writeFiles(id int64, parts []storage.Part, data [][]byte) (_ []st
 	defer p.Release()
 	files := make([]storage.File, 0, len(parts))
 	for i, part := range parts {
-		w, err := p.Create(ctx, part)
+		fs, err := writeFile(ctx, p, part, data[i])
 		if err != nil {
 			return nil, 0, err
 		}
-		if _, err := w.Write(data[i]); err != nil {
-			w.Abort()
-			return nil, 0, fmt.Errorf("writing %s: %w", part, err)
-		}
-		f, err := w.Commit()
-		if err != nil {
-			return nil, 0, fmt.Errorf("writing %s: %w", part, err)
-		}
-		files = append(files, f)
-		size += f.Size
+		files = append(files, fs...)
+		size += fs[0].Size
 	}
 	return files, size, nil
 }
@@ -497,8 +594,8 @@ func (t *Task) restore(ctx context.Context) error {
 		oldPar := OldParallelism(r.Checkpoint, sid)
 		old := make([][]byte, oldPar)
 		for _, f := range r.Checkpoint.Files {
-			if f.Part.Operator != sid {
-				continue
+			if f.Part.Operator != sid || f.Shared {
+				continue // shared files are read through the part file that lists them
 			}
 			if f.Part.KeyGroups.Empty() {
 				if f.Part.Subtask >= oldPar {
@@ -521,7 +618,9 @@ func (t *Task) restore(ctx context.Context) error {
 			keyed = append(keyed, b)
 		}
 		if len(keyed) > 0 {
-			b, err := t.spec.Config.StateBackend.Restore(n.MaxParallelism, kgs, keyed...)
+			in := statebackend.Restore{Snapshots: keyed, Fetch: t.fetchShared(ctx), Checkpoint: int64(r.Checkpoint.ID),
+				Reuse: t.spec.Checkpoints != nil && r.Storage == t.spec.Checkpoints.Storage}
+			b, err := t.backendConfig(n).Restore(n.MaxParallelism, kgs, in)
 			if err != nil {
 				return fmt.Errorf("restoring keyed state of %s from checkpoint %d: %w", n.Name, r.Checkpoint.ID, err)
 			}
@@ -536,6 +635,15 @@ func (t *Task) restore(ctx context.Context) error {
 	t.chain.UseBackends(backends)
 	t.chain.UseOperatorState(opStates)
 	return t.readChannelState(ctx)
+}
+
+// fetchShared returns how the subtask's backends get the shared files of
+// the checkpoint it restores.
+func (t *Task) fetchShared(ctx context.Context) statebackend.Fetch {
+	r := t.spec.Restore
+	return func(f statebackend.SharedFile, path string) error {
+		return r.Storage.CopyFile(ctx, r.Checkpoint, storage.File{Name: f.Name, Size: f.Size, CRC32C: f.CRC32C, Shared: true}, path)
+	}
 }
 
 func (t *Task) readFile(ctx context.Context, f storage.File) ([]byte, error) {

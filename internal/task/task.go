@@ -26,7 +26,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -324,24 +327,44 @@ func (t *Task) open(ctx context.Context) error {
 	if src, ok := t.head.(operator.SourceDriver); ok {
 		src.SetEventSender(t.spec.SendEvent)
 	}
+	t.chain.MakeBackends(t.newBackend)
 	return t.chain.Open(operator.Context{
 		Ctx: ctx, JobName: t.spec.Config.JobName, Subtask: t.spec.Subtask,
 		Parallelism: v.Parallelism, Attempt: t.spec.Attempt,
 		Timers:                t.timers,
 		SetIdle:               t.setIdle,
 		AutoWatermarkInterval: t.spec.Config.AutoWatermarkInterval,
-		NewBackend:            t.newBackend(),
 	})
 }
 
-// newBackend returns how the subtask's operators make their state
-// backends: nil, the heap default, unless the job names another.
-func (t *Task) newBackend() func(int) (statebackend.Backend, error) {
+// backendConfig is the state backend configuration of the operator of
+// node n in this subtask: the job's, with the operator's directory of
+// local checkpoint copies.
+func (t *Task) backendConfig(n *graph.Node) statebackend.Config {
 	cfg := t.spec.Config.StateBackend
-	if cfg.IsHeap() {
+	if cfg.Pebble.LocalRoot != "" {
+		cfg.Pebble.LocalDir = filepath.Join(cfg.Pebble.LocalRoot, localName(n.StateID())+"-"+strconv.Itoa(t.spec.Subtask))
+	}
+	return cfg
+}
+
+// localName is id reduced to characters safe in a file name.
+func localName(id string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, id)
+}
+
+// newBackend returns how the operator of node n makes its state backend:
+// nil, the heap default, unless the job names another.
+func (t *Task) newBackend(n *graph.Node) func(int) (statebackend.Backend, error) {
+	if t.spec.Config.StateBackend.IsHeap() {
 		return nil
 	}
-	return cfg.New
+	return t.backendConfig(n).New
 }
 
 func (t *Task) flush() error {

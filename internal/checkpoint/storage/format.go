@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// The metadata file's layout (version 1); docs/checkpoint-format.md is the
-// reference and must change with it.
+// The metadata file's layout (version 2; version 1 lacks the files' flags);
+// docs/checkpoint-format.md is the reference and must change with it.
 //
 //	magic    8 bytes   "FRSHCKPT"
 //	version  uint16    big-endian, FormatVersion
@@ -22,8 +22,12 @@ const (
 	magic = "FRSHCKPT"
 
 	// FormatVersion is the metadata format this package writes. It reads
-	// this version only; a newer one is reported as ErrUnsupportedVersion.
-	FormatVersion = 1
+	// this version and version 1; a newer one is reported as
+	// ErrUnsupportedVersion.
+	FormatVersion = 2
+
+	// flagShared marks a file of the shared folder (File.Shared).
+	flagShared = 1
 
 	headerLen  = len(magic) + 2 + 4
 	trailerLen = 4
@@ -65,6 +69,11 @@ func encodeMetadata(c *Checkpoint) []byte {
 		b = binary.AppendVarint(b, int64(f.Part.KeyGroups.End))
 		b = binary.AppendUvarint(b, uint64(f.Size))
 		b = binary.BigEndian.AppendUint32(b, f.CRC32C)
+		var flags byte
+		if f.Shared {
+			flags |= flagShared
+		}
+		b = append(b, flags)
 	}
 
 	out := make([]byte, 0, headerLen+len(b)+trailerLen)
@@ -95,8 +104,8 @@ func decodeMetadata(p []byte) (*Checkpoint, error) {
 		return nil, formatErr("bad magic %q", p[:len(magic)])
 	}
 	version := binary.BigEndian.Uint16(p[len(magic):])
-	if version != FormatVersion {
-		return nil, fmt.Errorf("metadata: format version %d, this build reads %d: %w", version, FormatVersion, ErrUnsupportedVersion)
+	if version != 1 && version != FormatVersion {
+		return nil, fmt.Errorf("metadata: format version %d, this build reads 1 to %d: %w", version, FormatVersion, ErrUnsupportedVersion)
 	}
 	n := binary.BigEndian.Uint32(p[len(magic)+2:])
 	if n > maxMetadataLen || int(n) != len(p)-headerLen-trailerLen {
@@ -139,6 +148,15 @@ func decodeMetadata(p []byte) (*Checkpoint, error) {
 		f.Part.KeyGroups.End = int(d.varintIn("key-group end", -1, math.MaxInt32))
 		f.Size = int64(d.int("size", 0, math.MaxInt64))
 		f.CRC32C = d.uint32()
+		if version >= 2 {
+			switch flags := d.byte(); flags {
+			case 0:
+			case flagShared:
+				f.Shared = true
+			default:
+				d.fail("file %d: flags %#x", i, flags)
+			}
+		}
 		if d.err != nil {
 			break
 		}
@@ -269,5 +287,18 @@ func (d *decoder) uint32() uint32 {
 	}
 	v := binary.BigEndian.Uint32(d.b)
 	d.b = d.b[4:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 1 {
+		d.fail("truncated file flags")
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
 	return v
 }

@@ -112,6 +112,36 @@ func (p *Pending) Create(ctx context.Context, part Part) (*FileWriter, error) {
 	return w, nil
 }
 
+// CreateShared starts a file of part in the job's shared folder, for state
+// that later checkpoints refer to rather than write again (an incremental
+// checkpoint's database files). Its name is unique, so any number of them
+// may be written for one part; Commit records it with Shared set.
+func (p *Pending) CreateShared(ctx context.Context, part Part) (*FileWriter, error) {
+	name, err := fileName(part)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %d: %w", p.id, err)
+	}
+	p.mu.Lock()
+	done := p.mu.done
+	p.mu.Unlock()
+	if done {
+		return nil, fmt.Errorf("checkpoint %d: %w", p.id, ErrCheckpointDone)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	bw, err := p.s.bucket.NewWriter(wctx, p.s.sharedKey(name), &blob.WriterOptions{
+		ContentType: "application/octet-stream",
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("creating shared file %s for checkpoint %d: %w", name, p.id, err)
+	}
+	w := &FileWriter{p: p, part: part, name: name, w: bw, cancel: cancel, shared: true}
+	p.mu.Lock()
+	p.mu.writers[w] = true
+	p.mu.Unlock()
+	return w, nil
+}
+
 func (p *Pending) unclaim(part Part) {
 	p.mu.Lock()
 	delete(p.mu.parts, part)
@@ -127,11 +157,19 @@ func (p *Pending) Add(files ...File) error {
 		if err := validName(f.Name); err != nil {
 			return fmt.Errorf("checkpoint %d: %w", p.id, err)
 		}
-		if _, ok := p.mu.files[f.Name]; ok {
+		if prev, ok := p.mu.files[f.Name]; ok {
+			if f.Shared && prev == f {
+				continue // two subtasks' files may refer to one shared file
+			}
 			return fmt.Errorf("checkpoint %d: file %s added twice: %w", p.id, f.Name, ErrDuplicatePart)
 		}
-		if err := p.claimLocked(f.Part, f.Name); err != nil {
-			return err
+		if p.mu.done {
+			return fmt.Errorf("checkpoint %d: %w", p.id, ErrCheckpointDone)
+		}
+		if !f.Shared {
+			if err := p.claimLocked(f.Part, f.Name); err != nil {
+				return err
+			}
 		}
 		p.mu.files[f.Name] = f
 	}
@@ -228,7 +266,7 @@ func (p *Pending) Complete(ctx context.Context, m Metadata) (*Checkpoint, error)
 		return fail(fmt.Errorf("checkpoint %d has completed: %w", ids[0], ErrSubsumed))
 	}
 	for _, f := range files {
-		attrs, err := s.bucket.Attributes(ctx, s.key(p.id, f.Name))
+		attrs, err := s.bucket.Attributes(ctx, s.objectKey(p.id, f))
 		if err != nil {
 			if gcerrors.Code(err) == gcerrors.NotFound {
 				return fail(fmt.Errorf("file %s: %w", f.Name, ErrMissingFile))
@@ -276,6 +314,7 @@ type FileWriter struct {
 	n      int64
 	err    error // the first write error; Commit returns it
 	done   bool
+	shared bool // in the shared folder (CreateShared)
 }
 
 // Name is the file's name inside the checkpoint's folder.
@@ -315,10 +354,10 @@ func (w *FileWriter) Commit() (File, error) {
 	p.mu.Lock()
 	delete(p.mu.writers, w)
 	aborted := p.mu.done
-	if err != nil && !aborted {
+	if err != nil && !aborted && !w.shared {
 		delete(p.mu.parts, w.part)
 	}
-	f := File{Name: w.name, Part: w.part, Size: w.n, CRC32C: w.crc}
+	f := File{Name: w.name, Part: w.part, Size: w.n, CRC32C: w.crc, Shared: w.shared}
 	if err == nil && !aborted {
 		p.mu.files[w.name] = f
 	}
@@ -326,7 +365,7 @@ func (w *FileWriter) Commit() (File, error) {
 	if aborted {
 		// Aborted while this file was written: do not leave it behind.
 		if err == nil {
-			_ = p.s.bucket.Delete(context.Background(), p.s.key(p.id, w.name))
+			_ = p.s.bucket.Delete(context.Background(), p.s.objectKey(p.id, f))
 		}
 		return File{}, fmt.Errorf("committing checkpoint %d file %s: %w", p.id, w.name, ErrCheckpointDone)
 	}
@@ -347,7 +386,7 @@ func (w *FileWriter) Abort() {
 	p := w.p
 	p.mu.Lock()
 	delete(p.mu.writers, w)
-	if !p.mu.done {
+	if !p.mu.done && !w.shared {
 		delete(p.mu.parts, w.part)
 	}
 	p.mu.Unlock()

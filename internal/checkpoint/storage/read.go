@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 	pathpkg "path"
 	"path/filepath"
 	"strconv"
@@ -102,11 +103,30 @@ func (s *Storage) ReadFile(ctx context.Context, c *Checkpoint, f File) ([]byte, 
 	return b, nil
 }
 
+// CopyFile copies the state file f of c to the local file path, checking
+// its size and CRC-32C.
+func (s *Storage) CopyFile(ctx context.Context, c *Checkpoint, f File, path string) error {
+	rc, err := s.OpenFile(ctx, c, f)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, rc); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
+}
+
 // OpenFile opens a state file of c for reading. The reader checks the
 // file's size and CRC-32C as it goes: at the end of a file that does not
 // match, Read returns an error matching ErrCorrupt instead of io.EOF.
 func (s *Storage) OpenFile(ctx context.Context, c *Checkpoint, f File) (io.ReadCloser, error) {
-	r, err := s.bucket.NewReader(ctx, s.key(c.ID, f.Name), nil)
+	r, err := s.bucket.NewReader(ctx, s.objectKey(c.ID, f), nil)
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound {
 			err = fmt.Errorf("%w: %w", ErrMissingFile, err)
@@ -175,7 +195,11 @@ func (s *Storage) CopyTo(ctx context.Context, c *Checkpoint, dst *Storage) (*Che
 			_ = p.Abort(ctx)
 			return nil, err
 		}
-		w, err := p.Create(ctx, f.Part)
+		create := p.Create
+		if f.Shared {
+			create = p.CreateShared
+		}
+		w, err := create(ctx, f.Part)
 		if err != nil {
 			_ = p.Abort(ctx)
 			return nil, err

@@ -104,10 +104,15 @@ func (p Part) String() string {
 // File describes one stored state file. It is plain data, so a TaskManager
 // can send it to whoever completes the checkpoint.
 type File struct {
-	Name   string // the object's name inside its checkpoint's folder
+	Name   string // the object's name inside its checkpoint's folder, or the shared folder
 	Part   Part
 	Size   int64
 	CRC32C uint32 // CRC-32C (Castagnoli) of the whole file
+	// Shared marks a file of the job's shared folder (<job>/shared/<name>),
+	// which every checkpoint that lists it refers to: an incremental
+	// checkpoint's database files. It is deleted when the last retained
+	// checkpoint that lists it is.
+	Shared bool
 }
 
 // Checkpoint is a completed checkpoint as its metadata records it.
@@ -213,6 +218,7 @@ const (
 	metadataName = "_metadata"
 	metadataTemp = "_metadata.inprogress"
 	chkPrefix    = "chk-"
+	sharedDir    = "shared"
 )
 
 // Storage is one job's checkpoint storage. Its methods may be called from
@@ -312,6 +318,16 @@ func (s *Storage) chkDir(id uint64) string {
 }
 
 func (s *Storage) key(id uint64, name string) string { return s.chkDir(id) + name }
+
+func (s *Storage) sharedKey(name string) string { return s.job + "/" + sharedDir + "/" + name }
+
+// objectKey is where file f of checkpoint id is stored.
+func (s *Storage) objectKey(id uint64, f File) string {
+	if f.Shared {
+		return s.sharedKey(f.Name)
+	}
+	return s.key(id, f.Name)
+}
 
 // stored is what a listing found of one checkpoint.
 type stored struct {
@@ -433,6 +449,8 @@ func (s *Storage) Prune(ctx context.Context) error {
 	var errs []error
 	kept := 0
 	newest, haveNewest := uint64(0), false
+	// Shared files listed by deleted checkpoints and by kept ones.
+	dropped, inUse := map[string]bool{}, map[string]bool{}
 	for _, st := range all { // newest first
 		switch {
 		case st.complete:
@@ -441,8 +459,14 @@ func (s *Storage) Prune(ctx context.Context) error {
 			}
 			if kept < s.cfg.retained {
 				kept++
+				if err := s.sharedFiles(ctx, st.id, inUse); err != nil {
+					// Without the kept checkpoint's list, no shared
+					// file may be deleted.
+					return errors.Join(append(errs, err)...)
+				}
 				continue
 			}
+			_ = s.sharedFiles(ctx, st.id, dropped) // unreadable: its files stay
 		case !haveNewest || st.id > newest || pending[st.id]:
 			continue // may still be written
 		}
@@ -450,7 +474,58 @@ func (s *Storage) Prune(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	for name := range dropped {
+		if inUse[name] {
+			continue
+		}
+		if err := s.bucket.Delete(ctx, s.sharedKey(name)); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+			errs = append(errs, fmt.Errorf("deleting shared file %s of job %s: %w", name, s.job, err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// sharedFiles adds the names of the shared files completed checkpoint id
+// lists to names.
+func (s *Storage) sharedFiles(ctx context.Context, id uint64, names map[string]bool) error {
+	data, err := s.bucket.ReadAll(ctx, s.key(id, metadataName))
+	if err != nil {
+		return fmt.Errorf("reading checkpoint %d of job %s: %w", id, s.job, err)
+	}
+	c, err := decodeMetadata(data)
+	if err != nil {
+		return fmt.Errorf("reading checkpoint %d of job %s: %w", id, s.job, err)
+	}
+	for _, f := range c.Files {
+		if f.Shared {
+			names[f.Name] = true
+		}
+	}
+	return nil
+}
+
+// deleteShared deletes the job's shared folder.
+func (s *Storage) deleteShared(ctx context.Context) error {
+	it := s.bucket.List(&blob.ListOptions{Prefix: s.sharedKey("")})
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("listing the shared files of job %s: %w", s.job, err)
+		}
+		if obj.IsDir {
+			continue
+		}
+		if err := s.bucket.Delete(ctx, obj.Key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+			return fmt.Errorf("deleting shared file %s of job %s: %w", obj.Key, s.job, err)
+		}
+	}
+	if s.dir != "" {
+		_ = os.Remove(filepath.Join(s.dir, s.job, sharedDir))
+	}
+	return nil
 }
 
 // Shutdown applies the retention policy when the job ends: it deletes every
@@ -485,7 +560,10 @@ func (s *Storage) Shutdown(ctx context.Context, status JobStatus) error {
 			errs = append(errs, err)
 		}
 	}
-	if s.dir != "" && len(errs) == 0 {
+	if len(errs) == 0 {
+		errs = append(errs, s.deleteShared(ctx))
+	}
+	if s.dir != "" && errors.Join(errs...) == nil {
 		_ = os.Remove(filepath.Join(s.dir, s.job))
 	}
 	return errors.Join(errs...)

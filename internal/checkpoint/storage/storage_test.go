@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -725,5 +726,105 @@ func TestInvalidOptions(t *testing.T) {
 	}
 	if err := (&Storage{}).Shutdown(context.Background(), JobStatus(42)); !errors.Is(err, ErrInvalidOption) {
 		t.Fatalf("unknown job status: %v", err)
+	}
+}
+
+// TestSharedFiles: checkpoints refer to shared files, which survive until
+// the last retained checkpoint listing them is deleted; Latest and
+// CopyTo read them; a discarded job's shared folder goes with it.
+func TestSharedFiles(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...Option) *Storage) {
+		s := open(WithRetained(1))
+		ctx := context.Background()
+		part := keyed("agg", 0, 0, 127)
+		upload := func(p *Pending, text string) File {
+			t.Helper()
+			w, err := p.CreateShared(ctx, part)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write([]byte(text)); err != nil {
+				t.Fatal(err)
+			}
+			f, err := w.Commit()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !f.Shared {
+				t.Fatal("a shared file committed without Shared")
+			}
+			return f
+		}
+		finish := func(p *Pending, shared ...File) *Checkpoint {
+			t.Helper()
+			write(t, p, part)
+			if err := p.Add(shared...); err != nil {
+				t.Fatal(err)
+			}
+			c, err := p.Complete(ctx, Metadata{Timestamp: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		exists := func(f File) bool {
+			ok, err := s.bucket.Exists(ctx, s.sharedKey(f.Name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		p1, _ := s.BeginCheckpoint(ctx, 1)
+		a, b := upload(p1, "sst a"), upload(p1, "sst b")
+		// The writer's files are in its Pending; a coordinator adds them
+		// again (as acknowledged), which must be harmless.
+		finish(p1, a, b)
+		p2, _ := s.BeginCheckpoint(ctx, 2)
+		c := upload(p2, "sst c")
+		c2 := finish(p2, b, c) // a was compacted away
+		if exists(a) || !exists(b) || !exists(c) {
+			t.Fatalf("after checkpoint 2: a %v b %v c %v, want only a deleted", exists(a), exists(b), exists(c))
+		}
+		latest, _, err := s.Latest(ctx)
+		if err != nil || latest.ID != 2 {
+			t.Fatalf("Latest = %v, %v", latest, err)
+		}
+		for _, f := range c2.Files {
+			if f.Name == c.Name && string(readAll(t, s, c2, f)) != "sst c" {
+				t.Fatal("shared file read back wrong")
+			}
+		}
+		// A damaged shared file makes its checkpoint unusable.
+		corruptObject(t, s.bucket, s.sharedKey(b.Name), 1)
+		if _, err := s.Load(ctx, 2); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Load with a damaged shared file: %v", err)
+		}
+		if err := s.Shutdown(ctx, Finished); err != nil {
+			t.Fatal(err)
+		}
+		if exists(b) || exists(c) {
+			t.Fatal("shared files left after the job finished")
+		}
+	})
+}
+
+// TestMetadataVersion1StillReads: metadata of the first format version
+// (no file flags) decodes.
+func TestMetadataVersion1StillReads(t *testing.T) {
+	c := &Checkpoint{ID: 3, JobID: job, Timestamp: time.UnixMilli(1000).UTC(), Files: []File{{Name: "x-0-op-1", Part: Part{Operator: "x", KeyGroups: NoKeyGroups}, Size: 5, CRC32C: 7}}}
+	v2 := encodeMetadata(c)
+	// Rewrite as version 1: drop the one flags byte and fix the header
+	// and checksum.
+	body := v2[headerLen : len(v2)-trailerLen-1]
+	v1 := append([]byte(magic), 0, 1)
+	v1 = binary.BigEndian.AppendUint32(v1, uint32(len(body)))
+	v1 = append(v1, body...)
+	v1 = binary.BigEndian.AppendUint32(v1, checksum(v1))
+	got, err := decodeMetadata(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("got %+v, want %+v", got, c)
 	}
 }
