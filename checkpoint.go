@@ -326,7 +326,7 @@ type CheckpointStats struct {
 	Status   CheckpointStatus
 	Trigger  time.Time     // when it was triggered
 	Duration time.Duration // until it completed or failed
-	Size     int64         // bytes of state acknowledged
+	Size     int64         // bytes of state written (an incremental checkpoint's reused files are not counted)
 	// Path is a completed checkpoint's folder, for WithRestoreFrom; ""
 	// while it is in progress or when it failed.
 	Path    string

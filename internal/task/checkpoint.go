@@ -317,9 +317,17 @@ func (t *Task) writeSnapshots(id int64, snaps []OperatorSnapshot) (files []stora
 			finishIncremental(snaps[i+1:], err)
 			return nil, 0, err
 		}
+		reused := map[string]bool{}
+		if s.Incremental != nil {
+			for _, r := range s.Incremental.Reuse {
+				reused[r.Name] = true
+			}
+		}
 		for _, f := range fs {
 			files = append(files, f)
-			size += f.Size
+			if !reused[f.Name] {
+				size += f.Size // what this checkpoint wrote, as Flink reports it
+			}
 		}
 	}
 	return files, size, nil
