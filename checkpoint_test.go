@@ -629,12 +629,15 @@ func TestSourcesRestoreUnderFailures(t *testing.T) {
 				t.Fatalf("job failed: %v", err)
 			}
 			// Each failure waits for a checkpoint of its attempt, so a
-			// loaded machine may reach the end before the fifth.
-			if got := jc.Restarts(); got < 3 || got != int(f.failed.Load()) {
+			// loaded machine may reach the end before the fifth; and a
+			// restored attempt replays the in-flight records of the
+			// unaligned checkpoint before its final checkpoint's barrier,
+			// so the slice source's job may end after one.
+			if got := jc.Restarts(); got < 1 || got != int(f.failed.Load()) {
 				for _, c := range jc.Checkpoints() {
 					t.Logf("checkpoint %d %s after %s, %d bytes %v", c.ID, c.Status, c.Duration, c.Size, c.Failure)
 				}
-				t.Fatalf("restarted %d times after %d failures, want 3 to 5", got, f.failed.Load())
+				t.Fatalf("restarted %d times after %d failures, want 1 to 5", got, f.failed.Load())
 			}
 			checkCounts(t, finalCounts(out), tc.total, keys)
 		})

@@ -176,6 +176,12 @@ func (o *sinkOp[T]) openCheckpointed(c *operator.Context, cs sink.Checkpointed[T
 			}
 			return nil
 		}
+		hooks.Final = func() error {
+			if err := h.NotifyCheckpointComplete(sink.EndOfInput); err != nil {
+				return fmt.Errorf("sink writer at the end of input: %w", err)
+			}
+			return nil
+		}
 	}
 	if h.NotifyCheckpointAborted != nil {
 		hooks.Aborted = func(id int64) error {

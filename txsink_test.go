@@ -159,3 +159,60 @@ func TestStatefulSinkRestoresState(t *testing.T) {
 		t.Fatalf("the writers counted %d records, want %d", got, n)
 	}
 }
+
+// TestFinalCheckpointCommitsTheLastTransaction: with periodic checkpoints,
+// a bounded job's subtasks wait at the end of input for a checkpoint taken
+// after they finished, and the write-ahead sink writes its last batch when
+// that checkpoint completes (Flink's final checkpoint), so no batch is
+// ever written outside a completed checkpoint; the checkpoint is taken at
+// once, not after the interval (an hour here). Without checkpoints the
+// last batch is written at the subtask's end.
+func TestFinalCheckpointCommitsTheLastTransaction(t *testing.T) {
+	const n = 5000
+	for _, tc := range []struct {
+		name string
+		ck   []freshet.Option
+	}{
+		{"checkpoints", []freshet.Option{freshet.WithCheckpointing(time.Hour, freshet.CheckpointStorage(t.TempDir()))}},
+		{"none", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &upsertStore{}
+			env := freshet.NewEnv(append([]freshet.Option{freshet.WithParallelism(2), freshet.WithLogger(slog.New(slog.DiscardHandler))}, tc.ck...)...)
+			nums := freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(n)), "numbers")
+			freshet.SinkTo(nums.Rebalance(), &sink.WriteAhead[int64]{Commit: store.commit}, "upserts").UID("upserts")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			start := time.Now()
+			jc, err := env.ExecuteAsync(ctx, "final-checkpoint")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := jc.Wait(); err != nil {
+				t.Fatalf("job failed: %v", err)
+			}
+			if d := time.Since(start); d > 20*time.Second {
+				t.Fatalf("the job took %s: the final checkpoint waited for the interval", d)
+			}
+			store.mu.Lock()
+			defer store.mu.Unlock()
+			if len(store.vals) != n || store.writes != n {
+				t.Fatalf("store holds %d keys after %d writes, want %d once each", len(store.vals), store.writes, n)
+			}
+			completed := map[int64]bool{}
+			for _, c := range jc.Checkpoints() {
+				if c.Status == freshet.CheckpointCompleted {
+					completed[c.ID] = true
+				}
+			}
+			for id := range store.batches {
+				switch {
+				case tc.ck == nil && id != sink.EndOfInput:
+					t.Fatalf("without checkpoints a batch was written at checkpoint %d", id)
+				case tc.ck != nil && !completed[id]:
+					t.Fatalf("a batch was written at %d, not a completed checkpoint (completed: %v)", id, completed)
+				}
+			}
+		})
+	}
+}

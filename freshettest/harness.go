@@ -410,7 +410,11 @@ func (c *core[OUT]) finish(watermark func(int64) error) error {
 	if c.closed {
 		return errors.New("freshettest: harness is closed")
 	}
-	return c.chain.Finish()
+	if err := c.chain.Finish(); err != nil {
+		return err
+	}
+	// No checkpoint follows: what waits for one is committed now.
+	return c.chain.RunFinal()
 }
 
 // SideOutput returns what the operators emitted to tag, which must have

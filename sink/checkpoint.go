@@ -161,6 +161,11 @@ func encodeAll[S any](c codec.Codec[S], vals []S) (_ [][]byte, err error) {
 	return out, nil
 }
 
-// EndOfInput is the checkpoint id with which what is left at the end of a
-// bounded job's input is committed.
+// EndOfInput is the checkpoint id of what is left at the end of a bounded
+// input, and the id NotifyCheckpointComplete gets when the subtask ends
+// without a checkpoint after its input ended (in a job without periodic
+// checkpoints, or one stopped with a savepoint). With periodic
+// checkpoints the subtask waits for one taken after it finished (Flink's
+// final checkpoint): its SnapshotState sees the id, and its completion
+// commits what was left.
 const EndOfInput int64 = math.MaxInt64

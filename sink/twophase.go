@@ -213,6 +213,13 @@ func (t *TwoPhaseWriter[T, TXN]) SnapshotState(id int64) ([]TxnState[TXN], error
 		}
 		t.cur, t.open = cur, true
 	}
+	// The last transaction, pre-committed at the end of input, belongs
+	// to this checkpoint: its completion commits it.
+	for i := range t.pending {
+		if t.pending[i].CheckpointID == EndOfInput {
+			t.pending[i].CheckpointID = id
+		}
+	}
 	st := slices.Clone(t.pending)
 	if t.open {
 		st = append(st, TxnState[TXN]{CheckpointID: id, Txn: t.cur})
@@ -237,8 +244,10 @@ func (t *TwoPhaseWriter[T, TXN]) NotifyCheckpointComplete(id int64) error {
 // checkpoint that completes.
 func (t *TwoPhaseWriter[T, TXN]) NotifyCheckpointAborted(int64) error { return nil }
 
-// Flush commits everything at the end of input: the pending transactions,
-// then the open one, pre-committed.
+// Flush pre-commits the open transaction at the end of input. It is
+// committed with the checkpoint the subtask takes after finishing (its
+// final checkpoint), or, when none is taken, when the subtask ends
+// (NotifyCheckpointComplete(EndOfInput)).
 func (t *TwoPhaseWriter[T, TXN]) Flush(endOfInput bool) error {
 	if !endOfInput || !t.open {
 		return nil
@@ -248,7 +257,7 @@ func (t *TwoPhaseWriter[T, TXN]) Flush(endOfInput bool) error {
 	}
 	t.pending = append(t.pending, TxnState[TXN]{CheckpointID: EndOfInput, Pending: true, Txn: t.cur})
 	t.open = false
-	return t.NotifyCheckpointComplete(EndOfInput)
+	return nil
 }
 
 // Close aborts the open transaction, if any, and closes the writer.

@@ -135,14 +135,24 @@ func TestTwoPhaseCommitOrder(t *testing.T) {
 	if got := log.all(); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Fatalf("committed %v", got)
 	}
-	// End of input commits the open transaction.
+	// End of input pre-commits the open transaction; the final
+	// checkpoint (4) commits it.
 	if err := w.Flush(true); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := log.takeCalls(), "precommit 3"; got != want {
+		t.Fatalf("calls %q, want %q", got, want)
+	}
+	if _, err := h.SnapshotState(4); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.NotifyCheckpointComplete(4); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := log.takeCalls(), "precommit 3, commit 3"; got != want {
+	if got, want := log.takeCalls(), "commit 3"; got != want {
 		t.Fatalf("calls %q, want %q", got, want)
 	}
 	if got := log.all(); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
@@ -184,10 +194,13 @@ func TestTwoPhaseCommitRestore(t *testing.T) {
 	if err := w.Flush(true); err != nil {
 		t.Fatal(err)
 	}
+	// No checkpoint after the end of input: the subtask's end commits.
+	if err := h.NotifyCheckpointComplete(sink.EndOfInput); err != nil {
+		t.Fatal(err)
+	}
 	if got := log.all(); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Fatalf("committed %v, want a, b, c once each", got)
 	}
-	_ = h
 }
 
 func TestWriteAheadCommitsAtCompletion(t *testing.T) {
@@ -221,12 +234,15 @@ func TestWriteAheadCommitsAtCompletion(t *testing.T) {
 		t.Fatalf("wrote %v after checkpoint 1", got)
 	}
 	// A restore from checkpoint 2 writes its batch at once.
-	w, _, err = s.CreateCheckpointedWriter(initCtx{}, st)
+	w, h, err = s.CreateCheckpointedWriter(initCtx{}, st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	write(t, w, "d")
 	if err := w.Flush(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.NotifyCheckpointComplete(sink.EndOfInput); err != nil {
 		t.Fatal(err)
 	}
 	// "a", "b" are written again (at least once): an idempotent writer

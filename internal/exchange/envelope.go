@@ -29,6 +29,10 @@ const (
 	KindEndOfInput                // the channel will carry nothing more
 	KindBarrier                   // Checkpoint's barrier
 	KindCancelBarrier             // Checkpoint was declined upstream
+	// KindEndOfData: the channel will carry no more records or
+	// watermarks, only the barriers of the checkpoints its producer
+	// takes after finishing, then KindEndOfInput.
+	KindEndOfData
 )
 
 func (k Kind) String() string {
@@ -49,6 +53,8 @@ func (k Kind) String() string {
 		return "barrier"
 	case KindCancelBarrier:
 		return "cancel-barrier"
+	case KindEndOfData:
+		return "end-of-data"
 	}
 	return "unknown"
 }

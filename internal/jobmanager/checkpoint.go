@@ -202,6 +202,11 @@ type checkpointer struct {
 	failJob error
 	// savepoints are the savepoint requests by checkpoint id.
 	savepoints map[int64]savepointRequest
+	// finalWanted holds the subtasks that finished and wait for a
+	// checkpoint, each with the number of checkpoints triggered before it
+	// asked (triggers).
+	finalWanted map[rpc.ExecutionID]int
+	triggers    int
 }
 
 // checkpointState is what a job keeps across attempts.
@@ -366,7 +371,7 @@ func (j *Job) newCheckpointer(restore *task.Restore) (*checkpointer, error) {
 	}
 	now := time.Now()
 	c.Start(now)
-	ck := &checkpointer{j: j, store: j.ck.store, coord: c, pending: map[int64]*storage.Pending{}, finished: map[rpc.ExecutionID]bool{}, acked: map[int64]map[rpc.ExecutionID]bool{}, savepoints: map[int64]savepointRequest{}}
+	ck := &checkpointer{j: j, store: j.ck.store, coord: c, pending: map[int64]*storage.Pending{}, finished: map[rpc.ExecutionID]bool{}, acked: map[int64]map[rpc.ExecutionID]bool{}, savepoints: map[int64]savepointRequest{}, finalWanted: map[rpc.ExecutionID]int{}}
 	ck.arm()
 	return ck, nil
 }
@@ -414,8 +419,11 @@ func (ck *checkpointer) handle(ev any) {
 	}
 	now := time.Now()
 	switch e := ev.(type) {
+	case rpc.FinalCheckpointWanted:
+		ck.finalWanted[e.Exec] = ck.triggers
 	case rpc.TaskUpdate:
 		if e.State == rpc.TaskFinished {
+			delete(ck.finalWanted, e.Exec)
 			ck.finished[e.Exec] = true
 			ck.do(ck.coord.Finished(now, subtaskID(e.Exec.Vertex, e.Exec.Subtask)))
 			// A source that finished before it took a pending checkpoint
@@ -476,6 +484,8 @@ func (ck *checkpointer) handle(ev any) {
 		ck.do(ck.coord.Ack(now, e.checkpoint, id, int64(len(e.state))))
 	}
 	ck.arm()
+	ck.triggerFinal()
+
 }
 
 // do carries out the coordinator's actions.
@@ -504,7 +514,21 @@ func (ck *checkpointer) do(actions []coordinator.Action) {
 	ck.record()
 }
 
+// triggerFinal triggers a checkpoint at once when a subtask waits for
+// its final checkpoint and none was triggered since it asked, rather than
+// leaving it to wait for the interval.
+func (ck *checkpointer) triggerFinal() {
+	for _, at := range ck.finalWanted {
+		if at == ck.triggers {
+			ck.do(ck.coord.TriggerNext(time.Now()))
+			ck.arm()
+			return
+		}
+	}
+}
+
 func (ck *checkpointer) trigger(id int64) {
+	ck.triggers++
 	j := ck.j
 	p, err := ck.store.BeginCheckpoint(context.Background(), uint64(id))
 	if err != nil {

@@ -112,6 +112,11 @@ func (jm *JobManager) DeclineCheckpoint(_ context.Context, d rpc.CheckpointDecli
 	return jm.post(d.Exec.Job, "checkpoint decline", d)
 }
 
+// AwaitFinalCheckpoint implements rpc.JobManagerGateway.
+func (jm *JobManager) AwaitFinalCheckpoint(_ context.Context, w rpc.FinalCheckpointWanted) error {
+	return jm.post(w.Exec.Job, "final checkpoint request", w)
+}
+
 // post hands ev, a subtask's message of kind what, to its job's loop.
 func (jm *JobManager) post(id rpc.JobID, what string, ev any) error {
 	j := jm.job(id)
@@ -420,7 +425,8 @@ func (j *Job) deploy(ctx context.Context) error {
 	j.setCoordinators(coordinators)
 	var ckd *rpc.CheckpointDeployment
 	if cfg := j.cfg.Checkpoint; cfg != nil {
-		ckd = &rpc.CheckpointDeployment{Mode: cfg.Mode, AlignedTimeout: cfg.AlignedTimeout, Storage: j.ck.store}
+		ckd = &rpc.CheckpointDeployment{Mode: cfg.Mode, AlignedTimeout: cfg.AlignedTimeout, Storage: j.ck.store,
+			Final: cfg.Coordinator.Interval > 0 && cfg.Coordinator.Interval < neverInterval}
 	}
 	j.status.Store(uint32(JobRunning))
 	j.log.Info("job running", slog.Int("attempt", attempt))
@@ -548,6 +554,8 @@ func (j *Job) current(ev any) bool {
 	case rpc.CheckpointAck:
 		return e.Exec.Attempt == j.attempt
 	case rpc.CheckpointDecline:
+		return e.Exec.Attempt == j.attempt
+	case rpc.FinalCheckpointWanted:
 		return e.Exec.Attempt == j.attempt
 	case enumeratorAck:
 		return e.attempt == j.attempt

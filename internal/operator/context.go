@@ -60,6 +60,12 @@ type CheckpointHooks struct {
 	Complete func(id int64) error
 	// Aborted runs when checkpoint id will not complete.
 	Aborted func(id int64) error
+	// Final runs when the subtask ends after its input ended without a
+	// checkpoint taken after it finished having completed (none is taken
+	// in a job without periodic checkpoints, or one stopped with a
+	// savepoint): what waited for a checkpoint to complete is committed
+	// now, as no restore will need it again.
+	Final func() error
 }
 
 // OnCheckpoint registers hooks; operators call it in Open.

@@ -70,6 +70,17 @@ type CheckpointDeployment struct {
 	AlignedTimeout time.Duration
 	// Storage is the job's checkpoint storage.
 	Storage *storage.Storage
+	// Final makes a subtask that finished wait for a checkpoint taken
+	// after it finished (its final checkpoint) to complete before it
+	// ends, so that what it commits on completion is committed: set when
+	// the job takes checkpoints periodically.
+	Final bool
+}
+
+// FinalCheckpointWanted tells that a subtask finished and waits for its
+// final checkpoint.
+type FinalCheckpointWanted struct {
+	Exec ExecutionID
 }
 
 // CheckpointAck acknowledges a subtask's part of a checkpoint: the state
@@ -131,6 +142,9 @@ type JobManagerGateway interface {
 	AcknowledgeCheckpoint(ctx context.Context, ack CheckpointAck) error
 	// DeclineCheckpoint reports that a subtask could not take a checkpoint.
 	DeclineCheckpoint(ctx context.Context, d CheckpointDecline) error
+	// AwaitFinalCheckpoint reports that a subtask finished and waits for
+	// a checkpoint to complete before it ends.
+	AwaitFinalCheckpoint(ctx context.Context, w FinalCheckpointWanted) error
 }
 
 // ErrNoSuchTask is returned for an event to a subtask that is not running

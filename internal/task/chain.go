@@ -367,6 +367,27 @@ func (c *Chain) NotifyCheckpoint(id int64, complete bool) error {
 	})
 }
 
+// RunFinal runs every operator's Final hooks, within one Call.
+func (c *Chain) RunFinal() error {
+	return c.Call(func() error {
+		for i, oc := range c.ctxs {
+			c.cur = i
+			for _, h := range oc.Hooks() {
+				if h.Final == nil {
+					continue
+				}
+				if err := h.Final(); err != nil {
+					return fmt.Errorf("committing at the end of input: %w", err)
+				}
+				if c.failure.Failed() {
+					return nil
+				}
+			}
+		}
+		return nil
+	})
+}
+
 // Finish finishes the operators in order, within one Call.
 func (c *Chain) Finish() error {
 	return c.Call(func() error {

@@ -36,6 +36,17 @@ type CheckpointSpec struct {
 	// Decline tells the coordinator the subtask could not take checkpoint
 	// id. It must not block.
 	Decline func(id int64, err error)
+	// Final makes a subtask whose input ended wait, before it ends, for a
+	// checkpoint taken after its operators finished to complete (Flink's
+	// final checkpoint), so that what its operators commit when a
+	// checkpoint completes (a transactional sink's last transaction) is
+	// committed exactly once. Without it, or when no such checkpoint is
+	// taken (a job stopped with a savepoint), the operators' Final hooks
+	// commit at the end.
+	Final bool
+	// AwaitFinal tells the coordinator that the subtask finished and
+	// waits for its final checkpoint. It must not block.
+	AwaitFinal func()
 }
 
 // TriggerOptions says what a source does around a savepoint's barrier
@@ -205,6 +216,9 @@ func (t *Task) NotifyCheckpoint(id int64, complete bool) error {
 	if t.chain == nil {
 		return nil
 	}
+	if complete && id > t.completed {
+		t.completed = id
+	}
 	return t.chain.NotifyCheckpoint(id, complete)
 }
 
@@ -216,6 +230,9 @@ func (t *Task) NotifyCheckpoint(id int64, complete bool) error {
 func (t *Task) snapshot(id int64, unaligned, withChannels bool) error {
 	cs := t.spec.Checkpoints
 	t.lastCheckpoint = max(t.lastCheckpoint, id)
+	if t.finished && t.finalID == 0 {
+		t.finalID = id
+	}
 	snaps, err := t.chain.Snapshot(id, t.inSavepoint)
 	if t.chain.failure.Failed() || err != nil {
 		finishIncremental(snaps, errors.New("checkpoint declined"))

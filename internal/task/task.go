@@ -111,6 +111,14 @@ type Task struct {
 	// sourceDone ends a source after a draining savepoint's barrier;
 	// suspended stops it reading after a stopping one.
 	sourceDone, suspended bool
+	// The end of input: the channels whose data ended (KindEndOfData),
+	// whether the operators finished, the first checkpoint taken after
+	// they did and the newest checkpoint known complete.
+	dataDone  []bool
+	dataEnded int
+	finished  bool
+	finalID   int64
+	completed int64
 	// lastCheckpoint is the newest checkpoint the subtask snapshotted.
 	lastCheckpoint int64
 	// savepointBarriers handles savepoints' barriers, aligned, in a job
@@ -229,8 +237,18 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return t.chain.Wrap(err)
 	}
-	if err := t.chain.Finish(); err != nil {
-		return err
+	if !t.finished {
+		if err := t.finishData(chainCtx); err != nil {
+			return err
+		}
+	}
+	if err := t.awaitFinal(chainCtx); err != nil {
+		return t.chain.Wrap(err)
+	}
+	if t.finalID == 0 || t.completed < t.finalID {
+		if err := t.chain.RunFinal(); err != nil {
+			return err
+		}
 	}
 	if err := t.chain.Wrap(t.endOutputs()); err != nil {
 		return err
@@ -538,6 +556,11 @@ func (t *Task) runInputs(ctx context.Context) error {
 		if err := t.chain.Call(handle); err != nil {
 			return err
 		}
+		if !t.finished && t.dataEnded == total {
+			if err := t.finishData(ctx); err != nil {
+				return err
+			}
+		}
 		if timeout > 0 {
 			if now := time.Now(); now.Sub(lastFlush) >= timeout {
 				if err := t.flush(); err != nil {
@@ -564,7 +587,14 @@ func (t *Task) handle(e *exchange.Envelope) error {
 		return t.onBarrier(e)
 	case exchange.KindWatermark:
 		return t.watermark(in, e.Channel, e.Watermark)
+	case exchange.KindEndOfData:
+		return t.endOfData(in, e.Channel)
 	case exchange.KindEndOfInput:
+		if !t.dataDone[e.Channel] {
+			if err := t.endOfData(in, e.Channel); err != nil {
+				return err
+			}
+		}
 		t.ended++
 		if t.barriers != nil {
 			if err := t.apply(t.barriers.EndOfInput(e.Channel)); err != nil {
@@ -579,10 +609,7 @@ func (t *Task) handle(e *exchange.Envelope) error {
 				return err
 			}
 		}
-		if err := t.status(in, e.Channel, false); err != nil {
-			return err
-		}
-		return t.watermark(in, e.Channel, math.MaxInt64)
+		return nil
 	case exchange.KindIdle:
 		return t.status(in, e.Channel, true)
 	case exchange.KindActive:
@@ -654,6 +681,75 @@ func (t *Task) forwardWatermark(in int, out int64) error {
 		return t.two.ProcessWatermark1(out)
 	}
 	return t.two.ProcessWatermark2(out)
+}
+
+// endOfData ends the data of channel ch of input in: its watermark no
+// longer holds the input back.
+func (t *Task) endOfData(in, ch int) error {
+	if t.dataDone == nil {
+		t.dataDone = make([]bool, t.spec.Gate.NumChannels())
+	}
+	if t.dataDone[ch] {
+		return nil
+	}
+	t.dataDone[ch] = true
+	t.dataEnded++
+	if err := t.status(in, ch, false); err != nil {
+		return err
+	}
+	return t.watermark(in, ch, math.MaxInt64)
+}
+
+// finishData finishes the operators once the input's data ended, and
+// tells every downstream channel that the data ended: the subtask still
+// takes checkpoints, now of its finished operators.
+func (t *Task) finishData(ctx context.Context) error {
+	if err := t.chain.Finish(); err != nil {
+		return err
+	}
+	t.finished = true
+	// Wait for room running mail, so that a checkpoint triggered now is
+	// not held up behind the backlog downstream.
+	if err := t.awaitOutput(ctx); err != nil {
+		return err
+	}
+	return t.chain.Wrap(t.sendEvent(exchange.Envelope{Kind: exchange.KindEndOfData}))
+}
+
+// awaitFinal waits, running mail, for a checkpoint taken after the
+// operators finished to complete, when the job takes checkpoints: a
+// source asks for one, a subtask with inputs waits for the one it took at
+// its inputs' final barriers (it took none if its upstream subtasks ended
+// without one, as after a savepoint that stops the job).
+func (t *Task) awaitFinal(ctx context.Context) error {
+	cs := t.spec.Checkpoints
+	if cs == nil || !cs.Final {
+		return nil
+	}
+	if t.spec.Gate == nil {
+		if t.sourceDone || t.suspended {
+			return nil
+		}
+		if t.finalID == 0 && cs.AwaitFinal != nil {
+			cs.AwaitFinal()
+		}
+	} else if t.finalID == 0 {
+		return nil
+	}
+	for t.finalID == 0 || t.completed < t.finalID {
+		if err := t.drainMail(); err != nil {
+			return err
+		}
+		if t.finalID != 0 && t.completed >= t.finalID {
+			return nil
+		}
+		select {
+		case <-t.mail.wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // endOutputs tells every downstream channel the input ended.

@@ -285,6 +285,10 @@ func (tm *TaskManager) checkpointSpec(exec rpc.ExecutionID, d *rpc.CheckpointDep
 		Decline: func(id int64, err error) {
 			_ = tm.jm.DeclineCheckpoint(context.Background(), rpc.CheckpointDecline{Exec: exec, Checkpoint: id, Err: err})
 		},
+		Final: d.Final,
+		AwaitFinal: func() {
+			_ = tm.jm.AwaitFinalCheckpoint(context.Background(), rpc.FinalCheckpointWanted{Exec: exec})
+		},
 	}
 }
 

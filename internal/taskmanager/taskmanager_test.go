@@ -25,9 +25,10 @@ func (f *fakeJM) UpdateTaskState(_ context.Context, u rpc.TaskUpdate) error {
 	f.updates <- u
 	return nil
 }
-func (f *fakeJM) SendOperatorEvent(context.Context, rpc.ExecutionID, any) error  { return nil }
-func (f *fakeJM) AcknowledgeCheckpoint(context.Context, rpc.CheckpointAck) error { return nil }
-func (f *fakeJM) DeclineCheckpoint(context.Context, rpc.CheckpointDecline) error { return nil }
+func (f *fakeJM) SendOperatorEvent(context.Context, rpc.ExecutionID, any) error         { return nil }
+func (f *fakeJM) AcknowledgeCheckpoint(context.Context, rpc.CheckpointAck) error        { return nil }
+func (f *fakeJM) DeclineCheckpoint(context.Context, rpc.CheckpointDecline) error        { return nil }
+func (f *fakeJM) AwaitFinalCheckpoint(context.Context, rpc.FinalCheckpointWanted) error { return nil }
 
 // next returns the next update, failing the test if none comes in time.
 func (f *fakeJM) next(t *testing.T, within time.Duration) rpc.TaskUpdate {

@@ -230,6 +230,18 @@ func (c *Coordinator) TriggerNow(now time.Time) []Action {
 	return c.out
 }
 
+// TriggerNext triggers a checkpoint at once, whatever the interval and
+// minimum pause, unless one is in progress: the final checkpoint that
+// finished subtasks wait for. The Trigger action returned carries its id.
+func (c *Coordinator) TriggerNext(now time.Time) []Action {
+	c.out = c.out[:0]
+	if len(c.running) == 0 || len(c.pending) > 0 {
+		return c.out
+	}
+	c.trigger(now)
+	return c.out
+}
+
 func (c *Coordinator) trigger(now time.Time) {
 	id := c.nextID
 	c.nextID++
