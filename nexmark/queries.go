@@ -107,7 +107,7 @@ func Q3(events *freshet.Stream[Event]) *freshet.Stream[LocalItem] {
 	joined := freshet.ConnectKeyed(
 		freshet.KeyBy(persons, func(p Person) int64 { return p.ID }),
 		freshet.KeyBy(auctions, func(a Auction) int64 { return a.Seller }))
-	return freshet.KeyedCoProcess(joined, &localItems{}).Name("Q3 LocalItemSuggestion")
+	return freshet.KeyedCoProcess(joined, &localItems{}).Name("Q3 LocalItemSuggestion").UID("q3-join")
 }
 
 // seller is what Q3 keeps of a person.
@@ -175,7 +175,7 @@ func WinningBids(events *freshet.Stream[Event]) *freshet.Stream[Winner] {
 	joined := freshet.ConnectKeyed(
 		freshet.KeyBy(Auctions(events), func(a Auction) int64 { return a.ID }),
 		freshet.KeyBy(Bids(events), func(b Bid) int64 { return b.Auction }))
-	return freshet.KeyedCoProcess(joined, &winningBids{}).Name("WinningBids")
+	return freshet.KeyedCoProcess(joined, &winningBids{}).Name("WinningBids").UID("winning-bids")
 }
 
 var (
@@ -267,7 +267,7 @@ type CategoryAverage struct {
 // closing time, then auction id.
 func Q4(events *freshet.Stream[Event]) *freshet.Stream[CategoryAverage] {
 	byCategory := freshet.KeyBy(WinningBids(events), func(w Winner) int64 { return w.Auction.Category })
-	return freshet.KeyedProcess(byCategory, inEventTimeOrder(byClosing, &categoryAverage{})).Name("Q4 AverageByCategory")
+	return freshet.KeyedProcess(byCategory, inEventTimeOrder(byClosing, &categoryAverage{})).Name("Q4 AverageByCategory").UID("q4-average")
 }
 
 // byClosing orders winners closing at the same time by auction id.
@@ -301,7 +301,7 @@ type SellerAverage struct {
 // the seller's last Q6Auctions winning prices.
 func Q6(events *freshet.Stream[Event]) *freshet.Stream[SellerAverage] {
 	bySeller := freshet.KeyBy(WinningBids(events), func(w Winner) int64 { return w.Auction.Seller })
-	return freshet.KeyedProcess(bySeller, inEventTimeOrder(byClosing, &sellerAverage{})).Name("Q6 AverageBySeller")
+	return freshet.KeyedProcess(bySeller, inEventTimeOrder(byClosing, &sellerAverage{})).Name("Q6 AverageBySeller").UID("q6-average")
 }
 
 var q6Prices = state.NewList[int64]("last-prices")
@@ -381,7 +381,7 @@ func Q5(events *freshet.Stream[Event]) *freshet.Stream[AuctionCount] {
 		freshet.ProcessWindowFunc(func(ctx *freshet.WindowContext[int64, window.TimeWindow], n []int64, out freshet.Collector[AuctionCount]) error {
 			out.Collect(AuctionCount{Auction: ctx.Key(), Bids: n[0], WindowEnd: ctx.Window().End})
 			return nil
-		})).Name("Q5 BidsPerAuction")
+		})).Name("Q5 BidsPerAuction").UID("q5-counts")
 	// Each count is stamped with its window's last ms, so the tumbling
 	// window of one slide holds the counts of exactly one sliding window.
 	byWindow := freshet.KeyBy(counts, func(c AuctionCount) int64 { return c.WindowEnd })
@@ -398,7 +398,7 @@ func Q5(events *freshet.Stream[Event]) *freshet.Stream[AuctionCount] {
 				}
 			}
 			return nil
-		})).Name("Q5 HotItems")
+		})).Name("Q5 HotItems").UID("q5-hot")
 }
 
 // maxBids holds the highest price seen and the bids that offered it.
@@ -447,7 +447,7 @@ func Q7(events *freshet.Stream[Event]) *freshet.Stream[Bid] {
 		freshet.ProcessWindowFunc(func(ctx *freshet.WindowContext[int64, window.TimeWindow], m []maxBids, out freshet.Collector[shardMax]) error {
 			out.Collect(shardMax{WindowEnd: ctx.Window().End, Max: m[0]})
 			return nil
-		})).Name("Q7 HighestPerShard")
+		})).Name("Q7 HighestPerShard").UID("q7-shard-max")
 	byWindow := freshet.KeyBy(shards, func(s shardMax) int64 { return s.WindowEnd })
 	return freshet.WindowProcess(
 		freshet.Window(byWindow, window.TumblingEventTime[shardMax](Q7WindowSize, 0)),
@@ -460,7 +460,7 @@ func Q7(events *freshet.Stream[Event]) *freshet.Stream[Bid] {
 				out.Collect(b)
 			}
 			return nil
-		})).Name("Q7 HighestBid")
+		})).Name("Q7 HighestBid").UID("q7-max")
 }
 
 // NewUser is Q8's output: a person who opened an auction in the same
@@ -486,7 +486,7 @@ func Q8(events *freshet.Stream[Event]) *freshet.Stream[NewUser] {
 			out.Collect(NewUser{ID: p.ID, Name: p.Name, WindowStart: p.DateTime - p.DateTime%size})
 		}
 		return nil
-	}).Name("Q8 NewUsers")
+	}).Name("Q8 NewUsers").UID("q8-join")
 }
 
 // Q9 is the winning bid of every auction that closes with one
@@ -509,7 +509,7 @@ func Q11(events *freshet.Stream[Event]) *freshet.Stream[Session] {
 			w := ctx.Window()
 			out.Collect(Session{Bidder: ctx.Key(), Bids: n[0], Start: w.Start, End: w.End})
 			return nil
-		})).Name("Q11 UserSessions")
+		})).Name("Q11 UserSessions").UID("q11-sessions")
 }
 
 // BidderCount is Q12's output: how many bids a bidder made in a window of
@@ -530,7 +530,7 @@ func Q12(events *freshet.Stream[Event]) *freshet.Stream[BidderCount] {
 		freshet.ProcessWindowFunc(func(ctx *freshet.WindowContext[int64, window.TimeWindow], n []int64, out freshet.Collector[BidderCount]) error {
 			out.Collect(BidderCount{Bidder: ctx.Key(), Bids: n[0], WindowStart: ctx.Window().Start})
 			return nil
-		})).Name("Q12 ProcessingTimeWindows")
+		})).Name("Q12 ProcessingTimeWindows").UID("q12-windows")
 }
 
 // processingTimeOrEnd is the processing-time trigger, which fires when the

@@ -124,13 +124,15 @@ func Watermarks() watermark.Strategy[Event] {
 }
 
 // Events adds a Nexmark generator source to env, with event-time
-// timestamps and watermarks.
+// timestamps and watermarks. Its UID is "nexmark-source", and every
+// stateful operator of the queries has a UID too, so a query's savepoints
+// stay valid as the program changes around them.
 func Events(env *freshet.Env, cfg GeneratorConfig) (*freshet.Stream[Event], error) {
 	g, err := NewGenerator(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return freshet.FromSourceWithWatermarks(env, g, Watermarks(), "Nexmark"), nil
+	return freshet.FromSourceWithWatermarks(env, g, Watermarks(), "Nexmark").UID("nexmark-source"), nil
 }
 
 // pollBatch is how many events a reader emits per poll at most.
