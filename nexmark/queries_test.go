@@ -124,3 +124,32 @@ func TestQ12(t *testing.T) {
 }
 
 var quiet = slog.New(slog.DiscardHandler)
+
+// daily is an input of two weeks of event time, for the daily statistics.
+var daily = nexmark.GeneratorConfig{Events: 20_000, Seed: 4, InterEventDelay: time.Minute, SplitRun: 300}
+
+func checkDaily[T any](t *testing.T, q func(*freshet.Stream[nexmark.Event]) *freshet.Stream[T], ref func([]nexmark.Event) []T, minWant int) {
+	t.Helper()
+	want := ref(generate(t, daily))
+	if len(want) < minWant {
+		t.Fatalf("the reference gives %d values, fewer than %d", len(want), minWant)
+	}
+	sameMultiset(t, runQuery(t, daily, q), want)
+}
+
+func TestQ13(t *testing.T) {
+	side := nexmark.SideInput()
+	delete(side, 1234) // a key without a value drops its bids
+	check(t, func(s *freshet.Stream[nexmark.Event]) *freshet.Stream[nexmark.BidWithValue] {
+		return nexmark.Q13(s, side)
+	},
+		func(events []nexmark.Event) []nexmark.BidWithValue { return nexmark.RefQ13(events, side) }, 18_000)
+}
+
+func TestQ14(t *testing.T) { check(t, nexmark.Q14, nexmark.RefQ14, 1000) }
+func TestQ15(t *testing.T) { checkDaily(t, nexmark.Q15, nexmark.RefQ15, 10) }
+func TestQ16(t *testing.T) { checkDaily(t, nexmark.Q16, nexmark.RefQ16, 1000) }
+func TestQ17(t *testing.T) { checkDaily(t, nexmark.Q17, nexmark.RefQ17, 1000) }
+func TestQ20(t *testing.T) { check(t, nexmark.Q20, nexmark.RefQ20, 1000) }
+func TestQ21(t *testing.T) { check(t, nexmark.Q21, nexmark.RefQ21, 10_000) }
+func TestQ22(t *testing.T) { check(t, nexmark.Q22, nexmark.RefQ22, 18_000) }

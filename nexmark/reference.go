@@ -3,7 +3,10 @@ package nexmark
 import (
 	"cmp"
 	"math"
+	"regexp"
 	"slices"
+	"strings"
+	"time"
 )
 
 // The reference evaluations below compute each query over a bounded input
@@ -255,6 +258,184 @@ func TotalPerBidder(counts []BidderCount) []BidderCount {
 	out := make([]BidderCount, 0, len(n))
 	for bidder, c := range n {
 		out = append(out, BidderCount{Bidder: bidder, Bids: c})
+	}
+	return out
+}
+
+// RefQ13 is Q13's output over side.
+func RefQ13(events []Event, side map[int64]string) []BidWithValue {
+	var out []BidWithValue
+	for _, b := range RefBids(events) {
+		if v, ok := side[b.Auction%10_000]; ok {
+			out = append(out, BidWithValue{b.Auction, b.Bidder, b.Price, b.DateTime, v})
+		}
+	}
+	return out
+}
+
+// RefQ14 is Q14's output.
+func RefQ14(events []Event) []BidTimeType {
+	var out []BidTimeType
+	for _, b := range RefBids(events) {
+		eur := 0.908 * float64(b.Price)
+		if !(eur > 1_000_000 && eur < 50_000_000) {
+			continue
+		}
+		h := time.UnixMilli(b.DateTime).UTC().Hour()
+		kind := "otherTime"
+		if h >= 8 && h <= 18 {
+			kind = "dayTime"
+		} else if h <= 6 || h >= 20 {
+			kind = "nightTime"
+		}
+		var cs int64
+		for _, r := range b.Extra {
+			if r == 'c' {
+				cs++
+			}
+		}
+		out = append(out, BidTimeType{b.Auction, b.Bidder, eur, kind, b.DateTime, cs})
+	}
+	return out
+}
+
+// RefQ20 is Q20's output.
+func RefQ20(events []Event) []AuctionBid {
+	auctions := map[int64]Auction{}
+	for _, e := range events {
+		if a := e.Auction; a != nil && a.Category == 10 {
+			auctions[a.ID] = *a
+		}
+	}
+	var out []AuctionBid
+	for _, b := range RefBids(events) {
+		if a, ok := auctions[b.Auction]; ok {
+			out = append(out, AuctionBid{b, a})
+		}
+	}
+	return out
+}
+
+var channelIDPattern = regexp.MustCompile(`(&|^)channel_id=([^&]*)`)
+
+// RefQ21 is Q21's output.
+func RefQ21(events []Event) []BidChannel {
+	var out []BidChannel
+	for _, b := range RefBids(events) {
+		id := ""
+		switch strings.ToLower(b.Channel) {
+		case "apple":
+			id = "0"
+		case "google":
+			id = "1"
+		case "facebook":
+			id = "2"
+		case "baidu":
+			id = "3"
+		default:
+			m := channelIDPattern.FindStringSubmatch(b.URL)
+			if m == nil {
+				continue
+			}
+			id = m[2]
+		}
+		out = append(out, BidChannel{b.Auction, b.Bidder, b.Price, b.Channel, id})
+	}
+	return out
+}
+
+// RefQ22 is Q22's output.
+func RefQ22(events []Event) []BidURLDirs {
+	var out []BidURLDirs
+	for _, b := range RefBids(events) {
+		parts := strings.Split(b.URL, "/")
+		dir := func(i int) string {
+			if i < len(parts) {
+				return parts[i]
+			}
+			return ""
+		}
+		out = append(out, BidURLDirs{b.Auction, b.Bidder, b.Price, b.Channel, dir(3), dir(4), dir(5)})
+	}
+	return out
+}
+
+// priceRank is the price rank of Q15 to Q17.
+func priceRank(cents int64) int {
+	if cents < 10_000 {
+		return 1
+	}
+	if cents < 1_000_000 {
+		return 2
+	}
+	return 3
+}
+
+func refDaily(events []Event, byChannel bool) []DailyBids {
+	type key struct{ channel, day string }
+	type sets struct {
+		bids              [4]int64
+		bidders, auctions [4]map[int64]bool
+	}
+	all := map[key]*sets{}
+	for _, b := range RefBids(events) {
+		k := key{day: time.UnixMilli(b.DateTime).UTC().Format("2006-01-02")}
+		if byChannel {
+			k.channel = b.Channel
+		}
+		s := all[k]
+		if s == nil {
+			s = &sets{}
+			for i := range 4 {
+				s.bidders[i], s.auctions[i] = map[int64]bool{}, map[int64]bool{}
+			}
+			all[k] = s
+		}
+		for _, i := range []int{0, priceRank(b.Price)} {
+			s.bids[i]++
+			s.bidders[i][b.Bidder] = true
+			s.auctions[i][b.Auction] = true
+		}
+	}
+	var out []DailyBids
+	for k, s := range all {
+		d := DailyBids{Channel: k.channel, Day: k.day, Bids: s.bids}
+		for i := range 4 {
+			d.Bidders[i], d.Auctions[i] = int64(len(s.bidders[i])), int64(len(s.auctions[i]))
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// RefQ15 is Q15's output.
+func RefQ15(events []Event) []DailyBids { return refDaily(events, false) }
+
+// RefQ16 is Q16's output.
+func RefQ16(events []Event) []DailyBids { return refDaily(events, true) }
+
+// RefQ17 is Q17's output.
+func RefQ17(events []Event) []AuctionDay {
+	type key struct {
+		auction int64
+		day     string
+	}
+	all := map[key]*AuctionDay{}
+	for _, b := range RefBids(events) {
+		k := key{b.Auction, time.UnixMilli(b.DateTime).UTC().Format("2006-01-02")}
+		d := all[k]
+		if d == nil {
+			d = &AuctionDay{Auction: k.auction, Day: k.day, Min: b.Price, Max: b.Price}
+			all[k] = d
+		}
+		d.Bids[0]++
+		d.Bids[priceRank(b.Price)]++
+		d.Min, d.Max, d.Sum = min(d.Min, b.Price), max(d.Max, b.Price), d.Sum+b.Price
+	}
+	var out []AuctionDay
+	for _, d := range all {
+		d.Avg = float64(d.Sum) / float64(d.Bids[0])
+		out = append(out, *d)
 	}
 	return out
 }

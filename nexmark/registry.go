@@ -25,7 +25,9 @@ type Query struct {
 	Verify func(events []Event, b *Blackhole) error
 }
 
-// Queries returns the queries in order: q0 to q9, q11 and q12.
+// Queries returns the queries in order: Nexmark's q0 to q9, q11 and q12,
+// then those Flink's Nexmark adds that are written here: q13 to q17 and
+// q20 to q22.
 func Queries() []Query {
 	return []Query{
 		entry("q0", "pass-through", Q0, RefQ0, nil),
@@ -40,6 +42,16 @@ func Queries() []Query {
 		entry("q9", "winning bids", Q9, RefQ9, nil),
 		entry("q11", "user sessions", Q11, RefQ11, nil),
 		entry("q12", "processing-time windows", Q12, RefQ12, TotalPerBidder),
+		entry("q13", "bounded side input join", func(s *freshet.Stream[Event]) *freshet.Stream[BidWithValue] {
+			return Q13(s, SideInput())
+		}, func(events []Event) []BidWithValue { return RefQ13(events, SideInput()) }, nil),
+		entry("q14", "calculation", Q14, RefQ14, nil),
+		entry("q15", "bidding statistics per day", Q15, RefQ15, nil),
+		entry("q16", "channel statistics per day", Q16, RefQ16, nil),
+		entry("q17", "auction statistics per day", Q17, RefQ17, nil),
+		entry("q20", "expand bids with their auction", Q20, RefQ20, nil),
+		entry("q21", "channel id extraction", Q21, RefQ21, nil),
+		entry("q22", "URL directories", Q22, RefQ22, nil),
 	}
 }
 

@@ -335,7 +335,7 @@ func showProgress(out io.Writer, name string, o benchOptions, lat *latencies) (s
 				rate := float64(n) / secs
 				eta := "?"
 				if rate > 0 {
-					eta = (time.Duration(float64(o.events-n)/rate) * time.Second).Round(time.Second).String()
+					eta = time.Duration(float64(o.events-n) / rate * float64(time.Second)).Round(time.Second).String()
 				}
 				fmt.Fprintf(out, "%s: %d/%d events (%.0f%%), %.0f events/s, ETA %s\n",
 					name, n, o.events, 100*float64(n)/float64(o.events), rate, eta)
