@@ -2,9 +2,33 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"html"
+	"os"
+
+	"github.com/spf13/cobra"
 )
+
+// newChartCmd draws the chart of a saved run.
+func newChartCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "chart RESULTS.json CHART.svg",
+		Short: "Draw the SVG chart of results saved by bench nexmark --json",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(_ *cobra.Command, args []string) error {
+			b, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			var rs []result
+			if err := json.Unmarshal(b, &rs); err != nil {
+				return fmt.Errorf("reading %s: %w", args[0], err)
+			}
+			return os.WriteFile(args[1], chartSVG(rs), 0o644)
+		},
+	}
+}
 
 // flinkPerCore are Flink 1.13's published Nexmark throughputs in events/s
 // per core (exactly-once checkpoints, RocksDB state backend), for the
@@ -18,7 +42,7 @@ var flinkPerCore = map[string]float64{
 // each query's Freshet bar above Flink 1.13's published one.
 func chartSVG(rs []result) []byte {
 	const (
-		left, right, top = 60.0, 170.0, 50.0
+		left, right, top = 60.0, 90.0, 68.0
 		width            = 760.0
 		barH, gap        = 14.0, 12.0
 	)
@@ -32,17 +56,18 @@ func chartSVG(rs []result) []byte {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="11">`+"\n",
 		width, height, width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	title := "Nexmark throughput, events/s per core"
+	fmt.Fprintf(&b, `<text x="%.0f" y="20" font-size="14" font-weight="bold">Nexmark: events/s per core</text>`+"\n", left)
 	if len(rs) > 0 {
-		title += fmt.Sprintf(" (Freshet: %d events, parallelism %d, %d cores, %s state", rs[0].Events, rs[0].Parallelism, rs[0].Cores, rs[0].StateBackend)
+		setup := fmt.Sprintf("Freshet: %d events, parallelism %d on %d cores, %s state, ", rs[0].Events, rs[0].Parallelism, rs[0].Cores, rs[0].StateBackend)
 		if rs[0].CheckpointIntervalMs > 0 {
-			title += fmt.Sprintf(", checkpoints every %d s", rs[0].CheckpointIntervalMs/1000)
+			setup += fmt.Sprintf("checkpoints every %g s", float64(rs[0].CheckpointIntervalMs)/1000)
+		} else {
+			setup += "no checkpoints"
 		}
-		title += ")"
+		fmt.Fprintf(&b, `<text x="%.0f" y="36">%s</text>`+"\n", left, html.EscapeString(setup))
 	}
-	fmt.Fprintf(&b, `<text x="%.0f" y="20" font-size="13" font-weight="bold">%s</text>`+"\n", left, html.EscapeString(title))
-	fmt.Fprintf(&b, `<rect x="%.0f" y="30" width="10" height="10" fill="#2b7bba"/><text x="%.0f" y="39">Freshet (this machine)</text>`+"\n", left, left+14)
-	fmt.Fprintf(&b, `<rect x="%.0f" y="30" width="10" height="10" fill="#bbbbbb"/><text x="%.0f" y="39">Flink 1.13 (published; exactly-once, RocksDB; another setup)</text>`+"\n", left+170, left+184)
+	fmt.Fprintf(&b, `<rect x="%.0f" y="46" width="10" height="10" fill="#2b7bba"/><text x="%.0f" y="55">Freshet (embedded runtime, this machine)</text>`+"\n", left, left+14)
+	fmt.Fprintf(&b, `<rect x="%.0f" y="46" width="10" height="10" fill="#bbbbbb"/><text x="%.0f" y="55">Flink 1.13, published (exactly-once, RocksDB; a different setup)</text>`+"\n", left+250, left+264)
 	y := top
 	bar := func(v float64, fill string) {
 		w := v / top1 * plotW

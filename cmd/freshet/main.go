@@ -38,7 +38,7 @@ func newRootCmd() *cobra.Command {
 		Short: "Run benchmarks on the embedded runtime",
 		Args:  cobra.NoArgs,
 	}
-	bench.AddCommand(newNexmarkCmd())
+	bench.AddCommand(newNexmarkCmd(), newChartCmd())
 	root.AddCommand(bench)
 	return root
 }

@@ -68,6 +68,14 @@ func TestBenchNexmarkJSON(t *testing.T) {
 	if !bytes.HasPrefix(svg, []byte("<svg")) || !bytes.Contains(svg, []byte(">q1<")) || !bytes.Contains(svg, []byte("158 K")) {
 		t.Errorf("chart:\n%s", svg)
 	}
+	// bench chart draws the same chart from the saved results.
+	again := filepath.Join(dir, "again.svg")
+	if out, err := run(t, "bench", "chart", jsonFile, again); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(again); !bytes.Equal(b, svg) {
+		t.Errorf("bench chart drew\n%s\nwant\n%s", b, svg)
+	}
 }
 
 func TestBenchNexmarkPebble(t *testing.T) {
