@@ -45,7 +45,7 @@ func TestBenchNexmarkJSON(t *testing.T) {
 	}
 	r := rs[0]
 	for _, k := range []string{"query", "events", "seconds", "events_per_second", "events_per_second_per_core",
-		"cores", "parallelism", "checkpoint_interval_ms", "state_backend", "p50_ms", "p99_ms"} {
+		"cores", "parallelism", "checkpoint_interval_ms", "state_backend", "p50_ms", "p99_ms", "checkpoints"} {
 		if _, ok := r[k]; !ok {
 			t.Errorf("no %q in %s", k, b)
 		}

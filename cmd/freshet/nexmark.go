@@ -53,6 +53,7 @@ type result struct {
 	P50Ms                  *float64 `json:"p50_ms"` // null without samples
 	P99Ms                  *float64 `json:"p99_ms"`
 	Outputs                int64    `json:"outputs"`
+	Checkpoints            int      `json:"checkpoints"` // completed
 	Verified               bool     `json:"verified"`
 }
 
@@ -193,11 +194,20 @@ func runQuery(ctx context.Context, out io.Writer, q nexmark.Query, o benchOption
 
 	stop := showProgress(out, q.Name, o, lat)
 	start := time.Now()
-	err = env.Execute(ctx, "nexmark "+q.Name)
+	jc, err := env.ExecuteAsync(ctx, "nexmark "+q.Name)
+	if err == nil {
+		err = jc.Wait()
+	}
 	elapsed := time.Since(start)
 	stop()
 	if err != nil {
 		return result{}, err
+	}
+	checkpoints := 0
+	for _, c := range jc.Checkpoints() {
+		if c.Status == freshet.CheckpointCompleted {
+			checkpoints++
+		}
 	}
 
 	cores := min(o.parallelism, runtime.NumCPU())
@@ -212,6 +222,7 @@ func runQuery(ctx context.Context, out io.Writer, q nexmark.Query, o benchOption
 		CheckpointIntervalMs:   o.checkpointInterval.Milliseconds(),
 		StateBackend:           o.stateBackend,
 		Outputs:                bh.Count(),
+		Checkpoints:            checkpoints,
 	}
 	r.P50Ms, r.P99Ms = lat.percentile(0.50), lat.percentile(0.99)
 	if o.verify {
@@ -360,21 +371,21 @@ func printResult(out io.Writer, r result) {
 	if r.Verified {
 		verified = "; output verified"
 	}
-	fmt.Fprintf(out, "%s: %d events in %.2f s: %.0f events/s, %.0f events/s per core (%d cores, parallelism %d); latency p50 %s ms, p99 %s ms; %d output records%s\n",
+	fmt.Fprintf(out, "%s: %d events in %.2f s: %.0f events/s, %.0f events/s per core (%d cores, parallelism %d); latency p50 %s ms, p99 %s ms; %d output records; %d checkpoints%s\n",
 		r.Query, r.Events, r.Seconds, r.EventsPerSecond, r.EventsPerSecondPerCore, r.Cores, r.Parallelism,
-		ms(r.P50Ms), ms(r.P99Ms), r.Outputs, verified)
+		ms(r.P50Ms), ms(r.P99Ms), r.Outputs, r.Checkpoints, verified)
 }
 
 func printTable(out io.Writer, rs []result) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "query\tevents\tseconds\tevents/s\tevents/s/core\tFlink 1.13 events/s/core\tp50 ms\tp99 ms\toutputs\tverified\t")
+	fmt.Fprintln(tw, "query\tevents\tseconds\tevents/s\tevents/s/core\tFlink 1.13 events/s/core\tp50 ms\tp99 ms\toutputs\tcheckpoints\tverified\t")
 	for _, r := range rs {
 		flink := "-"
 		if f, ok := flinkPerCore[r.Query]; ok {
 			flink = fmt.Sprintf("%.0f", f)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.0f\t%s\t%s\t%s\t%d\t%v\t\n", r.Query, r.Events, r.Seconds,
-			r.EventsPerSecond, r.EventsPerSecondPerCore, flink, ms(r.P50Ms), ms(r.P99Ms), r.Outputs, r.Verified)
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.0f\t%s\t%s\t%s\t%d\t%d\t%v\t\n", r.Query, r.Events, r.Seconds,
+			r.EventsPerSecond, r.EventsPerSecondPerCore, flink, ms(r.P50Ms), ms(r.P99Ms), r.Outputs, r.Checkpoints, r.Verified)
 	}
 	_ = tw.Flush()
 }
