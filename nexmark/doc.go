@@ -41,13 +41,16 @@
 //
 // # Queries
 //
-// Q0 to Q12 (there is no Q10, which writes files) take the event stream
-// and return the query's output stream; Queries lists them by name for
-// tools such as the freshet command's bench. Each query's doc comment
-// says what it computes; where an order of updates would depend on how
-// subtasks interleave (the running averages of Q4 and Q6), the query
-// applies its updates in event-time order, so its output is the same at
-// every parallelism and can be compared exactly with the reference.
+// Q0 to Q9, Q11 and Q12 are Nexmark's queries (Q10 writes files and is
+// left out), Q13 to Q17 and Q20 to Q22 those Flink's Nexmark adds that the
+// DataStream API expresses (Q18 and Q19 work on retractions, which it does
+// not have). Each takes the event stream (Q13 also its side input) and
+// returns the query's output stream; Queries lists them by name for tools
+// such as the freshet command's bench. Each query's doc comment says what
+// it computes. Where an order of updates would depend on how subtasks
+// interleave (the running averages of Q4 and Q6), the query applies its
+// updates in event-time order, so its output is the same at every
+// parallelism and can be compared exactly with the reference.
 //
 // # Reference
 //

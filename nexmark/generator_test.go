@@ -1,11 +1,14 @@
 package nexmark_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
+	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/nexmark"
 	"github.com/freshet-io/freshet/source"
 )
@@ -258,4 +261,24 @@ func sameEvents(a, b []nexmark.Event) bool {
 		}
 	}
 	return true
+}
+
+func TestRate(t *testing.T) {
+	env := freshet.NewEnv(freshet.WithParallelism(2), freshet.WithLogger(quiet))
+	events, err := nexmark.Events(env, nexmark.GeneratorConfig{Events: 6_000, Rate: 20_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := freshet.Collect(events)
+	start := time.Now()
+	if err := env.Execute(context.Background(), "nexmark rate"); err != nil {
+		t.Fatal(err)
+	}
+	// 6,000 events at 20,000/s take 0.3 s, less the first bursts.
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("6,000 events at 20,000/s took %v", d)
+	}
+	if got.Len() != 6_000 {
+		t.Errorf("%d events, want 6000", got.Len())
+	}
 }

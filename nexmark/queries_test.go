@@ -153,3 +153,27 @@ func TestQ17(t *testing.T) { checkDaily(t, nexmark.Q17, nexmark.RefQ17, 1000) }
 func TestQ20(t *testing.T) { check(t, nexmark.Q20, nexmark.RefQ20, 1000) }
 func TestQ21(t *testing.T) { check(t, nexmark.Q21, nexmark.RefQ21, 10_000) }
 func TestQ22(t *testing.T) { check(t, nexmark.Q22, nexmark.RefQ22, 18_000) }
+
+// TestSerialized runs queries whose state and exchanges hold every event
+// type with every exchange encoded, as between machines.
+func TestSerialized(t *testing.T) {
+	cfg := nexmark.GeneratorConfig{Events: 5_000, Seed: 5}
+	events := generate(t, cfg)
+	run := func(q func(*freshet.Stream[nexmark.Event]) *freshet.Stream[nexmark.Winner]) []nexmark.Winner {
+		env := freshet.NewEnv(freshet.WithParallelism(2), freshet.WithLogger(quiet), freshet.WithForcedSerialization())
+		in, err := nexmark.Events(env, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := freshet.Collect(q(in))
+		if err := env.Execute(context.Background(), "nexmark serialized"); err != nil {
+			t.Fatal(err)
+		}
+		return got.Values()
+	}
+	sameMultiset(t, run(nexmark.Q9), nexmark.RefQ9(events))
+	sameMultiset(t, run(func(s *freshet.Stream[nexmark.Event]) *freshet.Stream[nexmark.Winner] {
+		// The events themselves cross an exchange.
+		return nexmark.Q9(s.Rebalance())
+	}), nexmark.RefQ9(events))
+}

@@ -148,7 +148,8 @@ type reader struct {
 	noMore bool
 
 	lim   *rate.Limiter // nil when unlimited
-	ready int           // tokens reserved and due
+	ready int           // tokens reserved, to be spent from due on
+	due   time.Time
 	avail chan struct{}
 	mu    sync.Mutex // guards timer against Close
 	timer *time.Timer
@@ -165,15 +166,15 @@ func (r *reader) PollNext(out source.Output[Event]) (source.InputStatus, error) 
 	}
 	n := pollBatch
 	if r.lim != nil {
+		now := time.Now()
 		if r.ready == 0 {
-			now := time.Now()
 			k := r.lim.Burst()
-			res := r.lim.ReserveN(now, k)
+			r.due = now.Add(r.lim.ReserveN(now, k).DelayFrom(now))
 			r.ready = k
-			if d := res.DelayFrom(now); d > 0 {
-				r.wakeAfter(d)
-				return source.NothingAvailable, nil
-			}
+		}
+		if now.Before(r.due) {
+			r.wakeAfter(r.due.Sub(now))
+			return source.NothingAvailable, nil
 		}
 		n = min(n, r.ready)
 	}
@@ -223,9 +224,12 @@ func (r *reader) output(out source.Output[Event], id string) source.Output[Event
 func (r *reader) wakeAfter(d time.Duration) {
 	ch := make(chan struct{})
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
 	r.avail = ch
 	r.timer = time.AfterFunc(d, func() { close(ch) })
-	r.mu.Unlock()
 }
 
 func (r *reader) Available() <-chan struct{} {
