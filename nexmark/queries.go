@@ -183,11 +183,21 @@ var (
 	wbBest    = state.NewValue[Bid]("best")
 	// wbEarly holds the bids that arrived before their auction.
 	wbEarly = state.NewList[Bid]("early-bids")
+	// wbClosed is the expiry of an auction that has closed, kept for
+	// ClosedRetention.
+	wbClosed = state.NewValue[int64]("closed-at")
 )
+
+// ClosedRetention is how long (in event time) WinningBids remembers that an
+// auction has closed, to drop its late bids at once. A bid that comes later
+// still is dropped too, only after waiting for the watermark as a bid
+// without an auction: the retention changes the cost, not the result.
+const ClosedRetention = 10 * time.Second
 
 // winningBids keeps each open auction and its best valid bid, and the bids
 // whose auction has not arrived. An auction closes at a timer at its
-// expiry. A bid without its auction waits until the watermark passes its
+// expiry; any bid that comes after that is later than the expiry, so it is
+// dropped. A bid without its auction waits until the watermark passes its
 // time: by then an auction it could be valid for (opened no later than the
 // bid) has arrived, so the bid is dropped.
 type winningBids struct{ freshet.BaseFunction }
@@ -211,6 +221,9 @@ func (*winningBids) ProcessElement2(ctx *freshet.KeyedContext[int64], b Bid, _ f
 		offer(state.Value(ctx.State(), wbBest), a, b)
 		return nil
 	}
+	if _, closed := state.Value(ctx.State(), wbClosed).Value(); closed {
+		return nil
+	}
 	state.List(ctx.State(), wbEarly).Add(b)
 	ctx.TimerService().RegisterEventTimeTimer(b.DateTime)
 	return nil
@@ -230,6 +243,10 @@ func (*winningBids) OnTimer(ctx *freshet.KeyedContext[int64], ts int64, out fres
 	auction := state.Value(ctx.State(), wbAuction)
 	a, ok := auction.Value()
 	if !ok {
+		closed := state.Value(ctx.State(), wbClosed)
+		if at, ok := closed.Value(); ok && ts >= at+ClosedRetention.Milliseconds() {
+			closed.Clear()
+		}
 		// Drop the early bids whose auction did not come in time.
 		early := state.List(ctx.State(), wbEarly)
 		bids := early.Get()
@@ -251,6 +268,8 @@ func (*winningBids) OnTimer(ctx *freshet.KeyedContext[int64], ts int64, out fres
 	auction.Clear()
 	best.Clear()
 	state.List(ctx.State(), wbEarly).Clear()
+	state.Value(ctx.State(), wbClosed).Update(a.Expires)
+	ctx.TimerService().RegisterEventTimeTimer(a.Expires + ClosedRetention.Milliseconds())
 	return nil
 }
 

@@ -132,9 +132,7 @@ func runBench(ctx context.Context, out io.Writer, o benchOptions) error {
 			return fmt.Errorf("running %s: %w", q.Name, err)
 		}
 		results = append(results, r)
-		if len(queries) == 1 {
-			printResult(out, r)
-		}
+		printResult(out, r)
 	}
 	if len(queries) > 1 {
 		printTable(out, results)
