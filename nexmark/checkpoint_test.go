@@ -27,7 +27,7 @@ var totalsState = state.NewValue[totals]("totals")
 // recorded positions, so the totals, emitted only when the input ends,
 // count every event exactly once.
 func TestRestoreFromCheckpoint(t *testing.T) {
-	cfg := nexmark.GeneratorConfig{Events: 30_000, Rate: 15_000, SplitRun: 500, Seed: 3}
+	cfg := nexmark.GeneratorConfig{Events: 20_000, Rate: 20_000, SplitRun: 500, Seed: 3}
 	env := freshet.NewEnv(freshet.WithParallelism(2), freshet.WithLogger(quiet),
 		freshet.WithCheckpointing(50*time.Millisecond, freshet.CheckpointStorage(t.TempDir())),
 		freshet.WithRestartStrategy(freshet.FixedDelayRestart(3, 10*time.Millisecond)))

@@ -11,12 +11,12 @@ import (
 	"github.com/freshet-io/freshet/nexmark"
 )
 
-// Run Q5, hot items, over a minute of event time (600,000 events) at
+// Run Q5, hot items, over 20 s of event time (200,000 events) at
 // parallelism 2, and print its last three results: the windows that end
 // after the input has, holding its last seconds.
 func ExampleQ5() {
 	env := freshet.NewEnv(freshet.WithParallelism(2), freshet.WithLogger(slog.New(slog.DiscardHandler)))
-	events, err := nexmark.Events(env, nexmark.GeneratorConfig{Events: 600_000})
+	events, err := nexmark.Events(env, nexmark.GeneratorConfig{Events: 200_000})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -34,7 +34,7 @@ func ExampleQ5() {
 		fmt.Printf("window ending %d: auction %d, %d bids\n", c.WindowEnd, c.Auction, c.Bids)
 	}
 	// Output:
-	// window ending 1436918464000: auction 35400, 836 bids
-	// window ending 1436918466000: auction 35400, 836 bids
-	// window ending 1436918468000: auction 36000, 823 bids
+	// window ending 1436918424000: auction 11400, 834 bids
+	// window ending 1436918426000: auction 11400, 834 bids
+	// window ending 1436918428000: auction 12500, 802 bids
 }

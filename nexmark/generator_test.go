@@ -185,7 +185,7 @@ func readAll(t *testing.T, g *nexmark.Generator, splits []nexmark.Split, limit i
 }
 
 func TestSplits(t *testing.T) {
-	const events = 10_007
+	const events = 5_003
 	for _, p := range []int{1, 2, 3, 7} {
 		for _, run := range []int64{1, 50, 1000, (events + int64(p) - 1) / int64(p)} {
 			t.Run(fmt.Sprintf("p=%d/run=%d", p, run), func(t *testing.T) {
