@@ -590,20 +590,8 @@ func canonical(p *incrementalPart, kgs keygroup.Range, in Restore, opts PebbleOp
 		states = append(states, sid)
 		return len(states) - 1, nil
 	}
-	groups := map[int]map[int]*block{}
-	blockOf := func(kg, i int) *block {
-		g := groups[kg]
-		if g == nil {
-			g = map[int]*block{}
-			groups[kg] = g
-		}
-		bl := g[i]
-		if bl == nil {
-			bl = &block{}
-			g[i] = bl
-		}
-		return bl
-	}
+	groups := blockGroups{}
+	blockOf := groups.of
 	rank := map[int]uint64{}
 	it, err := db.NewIter(nil)
 	if err != nil {

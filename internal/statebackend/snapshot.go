@@ -200,21 +200,8 @@ func (b *registry) snapshot(now int64, skipDB bool) ([]byte, error) {
 		kind byte
 	}
 	var states []written
-	// groups[kg][i] is the block of states[i] in key group kg.
-	groups := map[int]map[int]*block{}
-	blockOf := func(kg, i int) *block {
-		g := groups[kg]
-		if g == nil {
-			g = map[int]*block{}
-			groups[kg] = g
-		}
-		bl := g[i]
-		if bl == nil {
-			bl = &block{}
-			g[i] = bl
-		}
-		return bl
-	}
+	groups := blockGroups{}
+	blockOf := groups.of
 	for _, s := range b.states {
 		if s.len() == 0 || skipDB && s.inDB {
 			continue
@@ -249,9 +236,28 @@ func (b *registry) snapshot(now int64, skipDB bool) ([]byte, error) {
 	return encodeSnapshot(b.maxParallelism, ids, groups), nil
 }
 
+// blockGroups holds a snapshot's blocks: groups[kg][i] is the block of
+// the i-th state in key group kg.
+type blockGroups map[int]map[int]*block
+
+// of returns the block of state i in key group kg, made if need be.
+func (groups blockGroups) of(kg, i int) *block {
+	g := groups[kg]
+	if g == nil {
+		g = map[int]*block{}
+		groups[kg] = g
+	}
+	bl := g[i]
+	if bl == nil {
+		bl = &block{}
+		g[i] = bl
+	}
+	return bl
+}
+
 // encodeSnapshot writes a snapshot of states whose entries are in blocks
 // by key group, then index in states.
-func encodeSnapshot(maxParallelism int, states []stateID, groups map[int]map[int]*block) []byte {
+func encodeSnapshot(maxParallelism int, states []stateID, groups blockGroups) []byte {
 	// The blocks hold nearly all of the snapshot: size it once, rather
 	// than growing it (and copying what it holds) as they are appended.
 	size := len(snapshotMagic) + 4*binary.MaxVarintLen64 + 4
