@@ -127,7 +127,7 @@ func TestPebbleStateLargerThanItsCache(t *testing.T) {
 	if raceEnabled {
 		n = 2_000
 	}
-	b, err := NewPebble(0, PebbleOptions{Dir: t.TempDir(), CacheSize: 1 << 20, MemTableSize: 1 << 20})
+	b, err := NewPebble(0, PebbleOptions{Dir: t.TempDir(), CacheSize: 1 << 20, MemTableSize: 1 << 20, EntryCacheSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestPebbleStateLargerThanItsCache(t *testing.T) {
 	}
 	check(tab)
 	snap := snapshot(t, b)
-	r, err := RestorePebble(0, full(128), PebbleOptions{Dir: t.TempDir(), CacheSize: 1 << 20, MemTableSize: 1 << 20}, snap)
+	r, err := RestorePebble(0, full(128), PebbleOptions{Dir: t.TempDir(), CacheSize: 1 << 20, MemTableSize: 1 << 20, EntryCacheSize: 1 << 20}, snap)
 	if err != nil {
 		t.Fatal(err)
 	}
