@@ -30,6 +30,10 @@ type entryCache struct {
 	free  []int32
 	hand  int
 	dirty int
+	// marked lists the slots made dirty since the last write-back (some
+	// since evicted or written), so that a write-back need not scan the
+	// cache; rebuilt when it outgrows the cache.
+	marked []int32
 }
 
 type cacheSlot struct {
@@ -77,9 +81,9 @@ func (c *entryCache) put(key, val []byte, dirty bool) {
 		c.size += slotSize(s.key, s.val)
 		s.used = true
 		if dirty && !s.dirty {
-			c.dirty++
+			s.dirty = true
+			c.mark(i)
 		}
-		s.dirty = s.dirty || dirty
 	} else {
 		s := cacheSlot{key: string(key), val: append([]byte(nil), val...), used: true, dirty: dirty}
 		var i int32
@@ -93,12 +97,27 @@ func (c *entryCache) put(key, val []byte, dirty bool) {
 		c.index[s.key] = i
 		c.size += slotSize(s.key, s.val)
 		if dirty {
-			c.dirty++
+			c.mark(i)
 		}
 	}
 	if c.size > c.max {
 		c.evict()
 	}
+}
+
+// mark counts slot i, just made dirty, and lists it.
+func (c *entryCache) mark(i int32) {
+	c.dirty++
+	if len(c.marked) >= 2*len(c.slots)+64 {
+		c.marked = c.marked[:0]
+		for j := range c.slots {
+			if c.slots[j].dirty {
+				c.marked = append(c.marked, int32(j))
+			}
+		}
+		return // i is dirty, so listed
+	}
+	c.marked = append(c.marked, i)
 }
 
 // remove drops key, dirty or not, and reports whether it was cached.
@@ -153,13 +172,13 @@ func (c *entryCache) writeBack() {
 		return
 	}
 	var batch *pebble.Batch
-	for i := range c.slots {
+	for _, i := range c.marked {
 		if s := &c.slots[i]; s.dirty {
 			batch = c.write(batch, s)
 			s.dirty = false
 		}
 	}
-	c.dirty = 0
+	c.dirty, c.marked = 0, c.marked[:0]
 	commit(batch)
 }
 
