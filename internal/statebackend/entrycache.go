@@ -85,7 +85,12 @@ func (c *entryCache) put(key, val []byte, dirty bool) {
 			c.mark(i)
 		}
 	} else {
-		s := cacheSlot{key: string(key), val: append([]byte(nil), val...), used: true, dirty: dirty}
+		// One allocation holds the key, then the value: the value is
+		// rewritten in place while it fits, the key never.
+		buf := make([]byte, len(key)+len(val))
+		copy(buf, key)
+		copy(buf[len(key):], val)
+		s := cacheSlot{key: unsafe.String(unsafe.SliceData(buf), len(key)), val: buf[len(key):], used: true, dirty: dirty}
 		var i int32
 		if n := len(c.free); n > 0 {
 			i, c.free = c.free[n-1], c.free[:n-1]
