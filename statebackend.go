@@ -73,6 +73,22 @@ func PebbleMemTableSize(bytes int64) PebbleOption {
 	}
 }
 
+// PebbleEntryCacheSize bounds, in bytes, each database's write-back cache
+// of recently used state entries (default 64 MB; 0 or less turns it off).
+// Reads that hit it skip the database, and writes stay in it until they
+// are evicted, then go to the database in batches; checkpoints write it
+// back first. Entries are kept encoded, so its bytes count the entries'
+// keys and values and about 100 bytes of bookkeeping each.
+func PebbleEntryCacheSize(bytes int64) PebbleOption {
+	return func(o *statebackend.PebbleOptions) error {
+		if bytes <= 0 {
+			bytes = -1
+		}
+		o.EntryCacheSize = bytes
+		return nil
+	}
+}
+
 // PebbleIncremental makes checkpoints incremental (Flink's
 // state.backend.incremental; default false): a checkpoint uploads only the
 // database files (SSTs) that earlier checkpoints did not, to the

@@ -38,8 +38,12 @@ var backendKey = func(v int64) int64 { return v % backendKeys }
 // (one op being a run), without checkpoints;
 //
 //   - heap: HeapBackend();
-//   - pebble: PebbleBackend with its defaults (64 MB block cache, 4 MB
-//     memtables) in the benchmark's temporary directory.
+//   - pebble: PebbleBackend with its defaults (64 MB entry cache, 64 MB
+//     block cache, 4 MB memtables) in the benchmark's temporary
+//     directory: each subtask's 500,000 counts fit in its entry cache;
+//   - pebble-uncached: the same without the entry cache
+//     (PebbleEntryCacheSize(0)), as for state much larger than the
+//     cache: every access reads and writes the database.
 //
 // Both report records/s and cpu-ns/record. The goal is pebble within 4×
 // of heap in records/s. Each run checks the sink's count and sum of the
@@ -54,6 +58,9 @@ func BenchmarkStateBackend(b *testing.B) {
 		{"heap", func(*testing.B) freshet.StateBackend { return freshet.HeapBackend() }},
 		{"pebble", func(b *testing.B) freshet.StateBackend {
 			return freshet.PebbleBackend(freshet.PebbleDir(b.TempDir()))
+		}},
+		{"pebble-uncached", func(b *testing.B) freshet.StateBackend {
+			return freshet.PebbleBackend(freshet.PebbleDir(b.TempDir()), freshet.PebbleEntryCacheSize(0))
 		}},
 	}
 	for _, tc := range cases {

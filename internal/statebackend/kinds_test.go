@@ -41,6 +41,37 @@ var backendKinds = []backendKind{
 			return b, err
 		},
 	},
+	pebbleKind("pebble-tiny-entry-cache", 4<<10),
+	pebbleKind("pebble-no-entry-cache", -1),
+}
+
+// pebbleKind is the Pebble backend with an entry cache of size bytes: a
+// tiny one evicts on almost every access.
+func pebbleKind(name string, size int64) backendKind {
+	opts := func(t testing.TB) PebbleOptions {
+		o := testPebbleOptions(t)
+		o.EntryCacheSize = size
+		return o
+	}
+	return backendKind{
+		name: name,
+		new: func(t testing.TB, maxParallelism int) Backend {
+			t.Helper()
+			b, err := NewPebble(maxParallelism, opts(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { closeBackend(t, b) })
+			return b
+		},
+		restore: func(t testing.TB, maxParallelism int, kgs keygroup.Range, snaps ...[]byte) (Backend, error) {
+			b, err := RestorePebble(maxParallelism, kgs, opts(t), snaps...)
+			if err == nil {
+				t.Cleanup(func() { closeBackend(t, b) })
+			}
+			return b, err
+		},
+	}
 }
 
 func testPebbleOptions(t testing.TB) PebbleOptions {

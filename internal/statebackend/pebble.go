@@ -25,6 +25,10 @@ type PebbleOptions struct {
 	// MemTableSize is the size of a memtable in bytes; 0 means 4 MB (small
 	// memtables are searched faster: their skiplists stay in the CPU cache).
 	MemTableSize uint64
+	// EntryCacheSize bounds the write-back cache of recently used table
+	// entries kept in front of the database, in bytes; 0 means
+	// DefaultPebbleEntryCacheSize and a negative size none.
+	EntryCacheSize int64
 	// Incremental makes checkpoints incremental: they upload the
 	// database's table files that earlier checkpoints did not, and refer
 	// to the others. Savepoints are always canonical.
@@ -41,6 +45,10 @@ type PebbleOptions struct {
 // DefaultPebbleCacheSize is the block cache of a Pebble backend whose
 // options name none.
 const DefaultPebbleCacheSize = 64 << 20
+
+// DefaultPebbleEntryCacheSize is the entry cache of a Pebble backend
+// whose options name none.
+const DefaultPebbleEntryCacheSize = 64 << 20
 
 // The Pebble backend keeps the state of one operator in one subtask as
 // bytes in a Pebble database of its own, in a directory that Close
@@ -63,6 +71,11 @@ const DefaultPebbleCacheSize = 64 << 20
 // incremental.go). State ids are given by name and kept in incremental
 // snapshots, so the restored files keep their meaning.
 //
+// Tables read and write through an entry cache (see entryCache) that the
+// backend's tables share: recently used entries, kept encoded, whose
+// changes reach the database when they are evicted and before anything
+// reads the database as a whole (Range, RangeKeyGroup, snapshots).
+//
 // A table whose keys, namespaces or values have no codec (an operator's Go
 // pointers, such as a window operator's merging sets when its windows
 // have no codec) is kept on the heap, as the heap backend keeps it, and
@@ -74,12 +87,15 @@ type pebbleBackend struct {
 	opts    PebbleOptions
 	nextID  uint16
 	ids     map[stateID]uint16 // by kind and name, restored with the files
-	flushes []func()           // write back the tables' pending Refs
+	flushes []func()           // write back the tables' pending Refs and cached changes
 	// counts of the restored database's entries, for its tables and
 	// timer queues when they are made.
 	restoredTables map[uint16][]int32 // per key group
 	restoredTimers map[uint16]restoredQueue
 	inc            incrementalState
+	// cache holds recently used entries of the tables in front of the
+	// database (see entryCache); nil when the options turn it off.
+	cache *entryCache
 }
 
 type restoredQueue struct {
@@ -160,7 +176,15 @@ func openPebble(reg registry, dir string, opts PebbleOptions) (*pebbleBackend, e
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("opening the Pebble backend in %s: %w", dir, err)
 	}
-	return &pebbleBackend{registry: reg, db: db, dir: dir, opts: opts, ids: map[stateID]uint16{}}, nil
+	b := &pebbleBackend{registry: reg, db: db, dir: dir, opts: opts, ids: map[stateID]uint16{}}
+	size := opts.EntryCacheSize
+	if size >= 0 {
+		if size == 0 {
+			size = DefaultPebbleEntryCacheSize
+		}
+		b.cache = newEntryCache(db, int(size))
+	}
+	return b, nil
 }
 
 // pebbleOptions are the database options of a backend: the block cache,
@@ -242,7 +266,8 @@ func (*pebbleTimers[K, N]) inDB()   {}
 type dbState interface{ inDB() }
 
 // Snapshot writes the backend's keyed state in the canonical format (see
-// Snapshotter); the tables' pending Refs are written back first.
+// Snapshotter); the tables' pending Refs and the entry cache's changes
+// are written back first.
 func (b *pebbleBackend) Snapshot(now int64) ([]byte, error) {
 	for _, f := range b.flushes {
 		f()
@@ -318,6 +343,8 @@ type pebbleTable[K, N comparable, V any] struct {
 	lastExists bool
 	lastValid  bool
 
+	cache *entryCache // the backend's, or nil
+
 	// ref is the value of the last Ref, at refKey, written back when the
 	// table next changes (and before it is read in full).
 	ref    V
@@ -353,6 +380,7 @@ func newPebbleTable[K, N comparable, V any](b *pebbleBackend, spec TableSpec) (a
 		}
 		delete(b.restoredTables, id)
 	}
+	t.cache = b.cache
 	b.flushes = append(b.flushes, t.flush)
 	return t, nil
 }
@@ -388,9 +416,15 @@ func (t *pebbleTable[K, N, V]) encodeKey(k K, ns N) []byte {
 	return b
 }
 
-// lookup reads the value at key into a decoded copy.
+// lookup reads the value at key into a decoded copy, from the cache or
+// the database (then caching it).
 func (t *pebbleTable[K, N, V]) lookup(key []byte) (V, bool) {
 	var zero V
+	if t.cache != nil {
+		if raw, ok := t.cache.get(key); ok {
+			return t.decode(raw), true
+		}
+	}
 	raw, closer, err := t.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		t.remember(key, false)
@@ -399,13 +433,21 @@ func (t *pebbleTable[K, N, V]) lookup(key []byte) (V, bool) {
 	if err != nil {
 		panic(fmt.Errorf("reading state: %w", err))
 	}
-	v, _, err := t.vc.dec(raw)
+	v := t.decode(raw)
+	if t.cache != nil {
+		t.cache.put(key, raw, false)
+	}
 	_ = closer.Close()
+	t.remember(key, true)
+	return v, true
+}
+
+func (t *pebbleTable[K, N, V]) decode(raw []byte) V {
+	v, _, err := t.vc.dec(raw)
 	if err != nil {
 		panic(fmt.Errorf("decoding state: %w", err))
 	}
-	t.remember(key, true)
-	return v, true
+	return v
 }
 
 func (t *pebbleTable[K, N, V]) remember(key []byte, exists bool) {
@@ -417,6 +459,9 @@ func (t *pebbleTable[K, N, V]) remember(key []byte, exists bool) {
 func (t *pebbleTable[K, N, V]) exists(key []byte) bool {
 	if t.lastValid && bytes.Equal(t.last, key) {
 		return t.lastExists
+	}
+	if t.cache != nil && t.cache.has(key) {
+		return true
 	}
 	_, closer, err := t.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -435,16 +480,24 @@ func (t *pebbleTable[K, N, V]) set(key []byte, v V) {
 		panic(fmt.Errorf("encoding state: %w", err))
 	}
 	t.val = val
+	if t.cache != nil {
+		t.cache.put(key, val, true)
+		return
+	}
 	if err := t.db.Set(key, val, noSync); err != nil {
 		panic(fmt.Errorf("writing state: %w", err))
 	}
 }
 
-// flush writes the pending Ref's value back, keeping it pending: the
-// pointer stays valid until the table changes.
+// flush writes the pending Ref's value back, keeping it pending (the
+// pointer stays valid until the table changes), and the cache's changes
+// to the database, which then holds the whole table.
 func (t *pebbleTable[K, N, V]) flush() {
 	if t.hasRef {
 		t.set(t.refKey, t.ref)
+	}
+	if t.cache != nil {
+		t.cache.writeBack()
 	}
 }
 
@@ -494,7 +547,7 @@ func (t *pebbleTable[K, N, V]) Ref(k K, ns N) (*V, bool) {
 func (t *pebbleTable[K, N, V]) Delete(k K, ns N) {
 	t.settle()
 	key := t.encodeKey(k, ns)
-	if !t.exists(key) {
+	if !(t.cache != nil && t.cache.remove(key)) && !t.exists(key) {
 		return
 	}
 	if err := t.db.Delete(key, noSync); err != nil {

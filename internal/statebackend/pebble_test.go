@@ -2,6 +2,7 @@ package statebackend
 
 import (
 	"errors"
+	"math/rand/v2"
 	"os"
 	"reflect"
 	"testing"
@@ -127,7 +128,7 @@ func TestPebbleStateLargerThanItsCache(t *testing.T) {
 	if raceEnabled {
 		n = 2_000
 	}
-	b, err := NewPebble(0, PebbleOptions{Dir: t.TempDir(), CacheSize: 1 << 20, MemTableSize: 1 << 20})
+	b, err := NewPebble(0, PebbleOptions{Dir: t.TempDir(), CacheSize: 1 << 20, MemTableSize: 1 << 20, EntryCacheSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestPebbleStateLargerThanItsCache(t *testing.T) {
 	}
 	check(tab)
 	snap := snapshot(t, b)
-	r, err := RestorePebble(0, full(128), PebbleOptions{Dir: t.TempDir(), CacheSize: 1 << 20, MemTableSize: 1 << 20}, snap)
+	r, err := RestorePebble(0, full(128), PebbleOptions{Dir: t.TempDir(), CacheSize: 1 << 20, MemTableSize: 1 << 20, EntryCacheSize: 1 << 20}, snap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,5 +202,120 @@ func BenchmarkTableCount(b *testing.B) {
 				tab.Put(k, struct{}{}, v+1)
 			}
 		})
+	}
+}
+
+// TestPebbleEntryCache: two tables sharing a small entry cache, written
+// far more often than ranged over, so that dirty entries are evicted,
+// match a reference in Get, Len, per-key-group ranges and a snapshot
+// restored without the cache; a value read and changed without a Put
+// stays as stored.
+func TestPebbleEntryCache(t *testing.T) {
+	b, err := NewPebble(16, PebbleOptions{Dir: t.TempDir(), CacheSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeBackend(t, b)
+	tab, err := NewTable[int, int, []int](b, "copies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.Put(1, 0, []int{1})
+	v, _ := tab.Get(1, 0)
+	v[0] = 2
+	if v, _ := tab.Get(1, 0); v[0] != 1 {
+		t.Fatalf("a value changed without a Put reads %v, want [1]", v)
+	}
+
+	for _, size := range []int64{-1, 4 << 10, 64 << 10} {
+		b, err = NewPebble(16, PebbleOptions{Dir: t.TempDir(), CacheSize: 1 << 20, EntryCacheSize: size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeBackend(t, b)
+		type kn struct{ k, ns int }
+		var tabs [2]Table[int, int, []int]
+		var refs [2]map[kn]int
+		for i := range tabs {
+			if tabs[i], err = NewTable[int, int, []int](b, string(rune('a'+i))); err != nil {
+				t.Fatal(err)
+			}
+			refs[i] = map[kn]int{}
+		}
+		r := rand.New(rand.NewPCG(5, uint64(size)))
+		steps := 20000
+		if raceEnabled {
+			steps = 4000
+		}
+		for step := range steps {
+			i := r.IntN(2)
+			tab, ref := tabs[i], refs[i]
+			x := kn{r.IntN(200), r.IntN(3)}
+			switch op := r.IntN(100); {
+			case op < 35:
+				v := r.IntN(1000)
+				tab.Put(x.k, x.ns, []int{v})
+				ref[x] = v
+			case op < 55:
+				p, existed := tab.Ref(x.k, x.ns)
+				w, had := ref[x]
+				if existed != had || (had && (*p)[0] != w) {
+					t.Fatalf("step %d: Ref(%v) = %v, %v; reference %d, %v", step, x, *p, existed, w, had)
+				}
+				*p = []int{w + 7}
+				ref[x] = w + 7
+			case op < 65:
+				tab.Delete(x.k, x.ns)
+				delete(ref, x)
+			case op < 99:
+				v, ok := tab.Get(x.k, x.ns)
+				w, had := ref[x]
+				if ok != had || (ok && v[0] != w) {
+					t.Fatalf("step %d: Get(%v) = %v, %v; reference %d, %v", step, x, v, ok, w, had)
+				}
+			default:
+				kg := r.IntN(16)
+				n := 0
+				tab.RangeKeyGroup(kg, func(k, ns int, v []int) bool {
+					if w, had := ref[kn{k, ns}]; !had || v[0] != w {
+						t.Fatalf("step %d: RangeKeyGroup saw %v at %v, reference %d, %v", step, v, kn{k, ns}, w, had)
+					}
+					n++
+					return true
+				})
+				want := 0
+				for e := range ref {
+					if tab.KeyGroupOf(e.k) == kg {
+						want++
+					}
+				}
+				if n != want {
+					t.Fatalf("step %d: key group %d has %d entries, reference %d", step, kg, n, want)
+				}
+			}
+			if tab.Len() != len(ref) {
+				t.Fatalf("step %d: Len %d, reference %d", step, tab.Len(), len(ref))
+			}
+		}
+		snap := snapshot(t, b)
+		rb, err := RestorePebble(16, full(16), PebbleOptions{Dir: t.TempDir(), CacheSize: 1 << 20, EntryCacheSize: -1}, snap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeBackend(t, rb)
+		for i := range tabs {
+			tab, err := NewTable[int, int, []int](rb, string(rune('a'+i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tab.Len() != len(refs[i]) {
+				t.Fatalf("restored Len %d, reference %d", tab.Len(), len(refs[i]))
+			}
+			for e, w := range refs[i] {
+				if v, ok := tab.Get(e.k, e.ns); !ok || v[0] != w {
+					t.Fatalf("restored Get(%v) = %v, %v; reference %d", e, v, ok, w)
+				}
+			}
+		}
 	}
 }
