@@ -144,3 +144,64 @@ func TestStateEvolutionOfMapAndTTLState(t *testing.T) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
+
+// pointBuffer keeps every point it sees in operator list state and, on a
+// record with a negative value, prints the list.
+type pointBuffer[P any] struct {
+	freshet.BaseFunction
+	mk func(x, y int) P
+}
+
+var pointsName = "points"
+
+func (pointBuffer[P]) InitializeState(ctx *freshet.StateInitializationContext) error {
+	_, err := freshet.ListState(ctx, state.NewList[P](pointsName))
+	return err
+}
+
+func (pointBuffer[P]) SnapshotState(*freshet.StateSnapshotContext) error { return nil }
+
+func (b pointBuffer[P]) ProcessElement(ctx *freshet.Context, e kv, out freshet.Collector[string]) error {
+	l, err := freshet.ListState(ctx.Runtime(), state.NewList[P](pointsName))
+	if err != nil {
+		return err
+	}
+	if e.V < 0 {
+		out.Collect(fmt.Sprintf("%+v", l.Get()))
+		return nil
+	}
+	l.Add(b.mk(e.V, 10*e.V))
+	return nil
+}
+
+func bufferJob[P any](mk func(x, y int) P) func(in *freshet.Stream[kv]) *freshet.Stream[string] {
+	return func(in *freshet.Stream[kv]) *freshet.Stream[string] {
+		return freshet.Process(in, pointBuffer[P]{mk: mk}).UID("buffer")
+	}
+}
+
+// TestOperatorStateEvolution: operator list state is checked on restore
+// as keyed state is: elements of a struct that dropped and added fields are
+// migrated, and a changed field type is refused, naming the state.
+func TestOperatorStateEvolution(t *testing.T) {
+	h, err := freshettest.New(bufferJob(func(x, y int) pointV1 { return pointV1{X: x, Y: y, Tags: []string{"t"}} }))
+	check(t, err)
+	check(t, h.Process(kv{"a", 1}))
+	check(t, h.Process(kv{"a", 2}))
+	snap, err := h.Snapshot()
+	check(t, err)
+	h.Close()
+
+	v2, err := freshettest.New(bufferJob(func(x, y int) pointV2 { return pointV2{Y: y} }), freshettest.WithRestore(snap))
+	check(t, err)
+	check(t, v2.Process(kv{"a", -1}))
+	if got, want := v2.Values(), []string{"[{Tags:[t] Y:10 Label:} {Tags:[t] Y:20 Label:}]"}; !slices.Equal(got, want) {
+		t.Fatalf("migrated: got %v, want %v", got, want)
+	}
+	v2.Close()
+
+	_, err = freshettest.New(bufferJob(func(x, y int) pointV3 { return pointV3{Y: y} }), freshettest.WithRestore(snap))
+	if !errors.Is(err, state.ErrIncompatibleState) || !errors.Is(err, codec.ErrIncompatible) || !strings.Contains(err.Error(), `"points"`) {
+		t.Fatalf("incompatible change: %v", err)
+	}
+}

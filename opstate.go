@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/freshet-io/freshet/codec"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
 	"github.com/freshet-io/freshet/internal/statebackend"
@@ -138,11 +139,68 @@ func operatorList[T any](ctx OperatorStateContext, d *state.ListDescriptor[T], d
 	if d.Type() != reflect.TypeFor[[]T]() {
 		return nil, fmt.Errorf("%w: %s: operator state has no TTL", state.ErrIncompatibleState, d)
 	}
-	l, err := statebackend.GetList(ctx.operatorContext().State(), d.Name(), dist, d.ElementCodec())
+	ops := ctx.operatorContext().State()
+	c := d.ElementCodec()
+	// A restored list whose element layout changed is read with the old
+	// layout, as keyed state is (state.Migrate).
+	old, err := opStateSchema(ops, d.Name(), state.SchemaOf(d))
+	if err != nil {
+		return nil, err
+	}
+	if now := state.SchemaOf(d); old != "" && now != "" && old != now {
+		elem, ok := strings.CutPrefix(old, "[]")
+		dec, err := codec.Migration[T](elem)
+		if !ok || err != nil {
+			if err == nil {
+				err = fmt.Errorf("%w: stored as %s", codec.ErrIncompatible, old)
+			}
+			return nil, fmt.Errorf("%w: operator %s: stored as %s, now %s: %w", state.ErrIncompatibleState, d, old, now, err)
+		}
+		if c == nil {
+			if c, err = codec.Of[T](); err != nil {
+				return nil, fmt.Errorf("operator state %s: %w", d, err)
+			}
+		}
+		c = migratingCodec[T]{Codec: c, dec: dec}
+	}
+	l, err := statebackend.GetList(ops, d.Name(), dist, c)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", state.ErrIncompatibleState, err)
 	}
 	return &OperatorListState[T]{l: l}, nil
+}
+
+// migratingCodec decodes elements of an older layout and encodes them in
+// the current one.
+type migratingCodec[T any] struct {
+	codec.Codec[T]
+	dec func(src []byte) (T, int, error)
+}
+
+func (m migratingCodec[T]) Decode(src []byte) (T, int, error) { return m.dec(src) }
+
+// opStateSchemas names the operator state holding the element layouts of
+// an operator's list states; every subtask holds the same.
+const opStateSchemas = "operator-state-schemas"
+
+// opStateSchema returns the layout list state name had in the snapshot
+// restored, if any, and records its layout now.
+func opStateSchema(ops *statebackend.OperatorState, name, now string) (string, error) {
+	l, err := statebackend.GetList[string](ops, opStateSchemas, statebackend.Broadcast, nil)
+	if err != nil {
+		return "", err
+	}
+	old := ""
+	entry := name + "\x00" + now
+	for i, e := range l.Values {
+		if n, sc, ok := strings.Cut(e, "\x00"); ok && n == name {
+			old = sc
+			l.Values[i] = entry
+			return old, nil
+		}
+	}
+	l.Values = append(l.Values, entry)
+	return old, nil
 }
 
 // openFn opens a process-family function: its operator state is

@@ -312,6 +312,9 @@ func TestNotifyCheckpointCompleteInJob(t *testing.T) {
 			t.Fatalf("notified that checkpoint %d completed; the job's completed checkpoints are %v", id, completed)
 		}
 		for sub := range 2 {
+			if ids := log.snapshots[sub]; len(ids) > 0 && id > slices.Max(ids) {
+				continue // the subtask had finished: it owes later checkpoints nothing
+			}
 			if !slices.Contains(log.snapshots[sub], id) {
 				t.Fatalf("notified that checkpoint %d completed; subtask %d snapshotted %v", id, sub, log.snapshots[sub])
 			}
