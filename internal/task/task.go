@@ -590,7 +590,7 @@ func (t *Task) handle(e *exchange.Envelope) error {
 	case exchange.KindEndOfData:
 		return t.endOfData(in, e.Channel)
 	case exchange.KindEndOfInput:
-		if !t.dataDone[e.Channel] {
+		if t.dataDone == nil || !t.dataDone[e.Channel] {
 			if err := t.endOfData(in, e.Channel); err != nil {
 				return err
 			}
