@@ -485,7 +485,6 @@ func (ck *checkpointer) handle(ev any) {
 	}
 	ck.arm()
 	ck.triggerFinal()
-
 }
 
 // do carries out the coordinator's actions.
