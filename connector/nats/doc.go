@@ -11,4 +11,18 @@
 // each record once. Replays in another order (input from several upstream
 // subtasks, non-deterministic functions) or longer than the window are
 // only at least once.
+//
+// Source reads a stream through a durable pull consumer with explicit
+// acks, shared by its readers. A reader acknowledges messages only once a
+// checkpoint covers them, so after a failure the server redelivers what no
+// checkpoint covered (at least once); messages held when a reader closes
+// are negatively acknowledged for prompt redelivery. Source readers are
+// told of no completed checkpoint (the source API has no such hook), so a
+// reader acknowledges the messages of a checkpoint when it takes the next
+// one: with one checkpoint at a time, the earlier one had then completed,
+// unless it was aborted. Each checkpoint also keeps the stream sequences
+// it covers that may be unacknowledged, and a restored reader drops those
+// when they come again, so at parallelism 1 the job's checkpointed state
+// counts every message once. With SourceStopWhenDrained the source is
+// bounded and ends when the consumer has nothing left to deliver.
 package nats
