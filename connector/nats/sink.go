@@ -40,7 +40,9 @@ type Serializer[T any] func(v T) (subject string, data []byte, err error)
 // the stream has acknowledged everything published before it, so a
 // completed checkpoint means the records before it are stored.
 //
-// Create it with NewSink. Each writer opens its own connection.
+// The positions are those of the subtasks, so the sink's parallelism
+// cannot change on a restore. Create it with NewSink. Each writer opens
+// its own connection.
 type Sink[T any] struct {
 	url        string
 	serialize  Serializer[T]

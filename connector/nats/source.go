@@ -46,7 +46,8 @@ type Split struct {
 func (s Split) SplitID() string { return s.ID }
 
 // Source reads a JetStream stream through a durable pull consumer with
-// explicit acks, shared by its readers (one per subtask).
+// explicit acks, shared by its readers (one per subtask). Records carry
+// the time the stream stored the message as their timestamp.
 //
 // A reader acknowledges a message only after a checkpoint that covers it:
 // source readers hear of no checkpoint completing, so it acknowledges the
@@ -358,7 +359,7 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 		if err != nil {
 			return source.EndOfInput, fmt.Errorf("deserializing message %d on %s: %w", md.Sequence.Stream, m.Subject(), err)
 		}
-		out.Collect(v)
+		out.CollectWithTimestamp(v, md.Timestamp.UnixMilli())
 		r.cur = append(r.cur, m)
 	}
 	clear(r.buf)
