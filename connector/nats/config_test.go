@@ -21,13 +21,16 @@ func TestInvalidConfig(t *testing.T) {
 		build func(env *freshet.Env)
 	}{
 		{"sink without url", func(env *freshet.Env) {
-			freshet.SinkTo(freshet.FromElements(env, int64(1)), natsconn.NewSink("", itoaSerializer), "s")
+			freshet.SinkTo(freshet.FromElements(env, int64(1)), natsconn.NewSink("", "p", itoaSerializer), "s")
+		}},
+		{"sink without id prefix", func(env *freshet.Env) {
+			freshet.SinkTo(freshet.FromElements(env, int64(1)), natsconn.NewSink("nats://127.0.0.1:1", "", itoaSerializer), "s")
 		}},
 		{"sink without serializer", func(env *freshet.Env) {
-			freshet.SinkTo(freshet.FromElements(env, int64(1)), natsconn.NewSink[int64]("nats://127.0.0.1:1", nil), "s")
+			freshet.SinkTo(freshet.FromElements(env, int64(1)), natsconn.NewSink[int64]("nats://127.0.0.1:1", "p", nil), "s")
 		}},
 		{"sink with max pending 0", func(env *freshet.Env) {
-			freshet.SinkTo(freshet.FromElements(env, int64(1)), natsconn.NewSink("nats://127.0.0.1:1", itoaSerializer, natsconn.SinkMaxPending(0)), "s")
+			freshet.SinkTo(freshet.FromElements(env, int64(1)), natsconn.NewSink("nats://127.0.0.1:1", "p", itoaSerializer, natsconn.SinkMaxPending(0)), "s")
 		}},
 		{"source without durable", func(env *freshet.Env) {
 			freshet.SinkTo(freshet.FromSource(env, natsconn.NewSource("nats://127.0.0.1:1", "S", "", deser), "n"), newCountSink().sink(), "s")

@@ -10,7 +10,8 @@
 // within its duplicate window (StreamConfig.Duplicates): the stream holds
 // each record once. Replays in another order (input from several upstream
 // subtasks, non-deterministic functions) or longer than the window are
-// only at least once.
+// only at least once. Positions start from 0 in a job not restored from a
+// checkpoint, so a run started afresh needs an id prefix of its own.
 //
 // Source reads a stream through a durable pull consumer with explicit
 // acks, shared by its readers. A reader acknowledges messages only once a

@@ -50,9 +50,9 @@ func Example() {
 		func(m jetstream.Msg) (int, error) { return strconv.Atoi(string(m.Data())) },
 		natsconn.SourceStopWhenDrained()), "numbers")
 	doubled := freshet.Map(nums, func(v int) int { return 2 * v })
-	freshet.SinkTo(doubled, natsconn.NewSink(url, func(v int) (string, []byte, error) {
+	freshet.SinkTo(doubled, natsconn.NewSink(url, "doubler", func(v int) (string, []byte, error) {
 		return "doubled", []byte(strconv.Itoa(v)), nil
-	}, natsconn.SinkIDPrefix("doubler")), "doubled")
+	}), "doubled")
 	if err := env.Execute(ctx, "doubler"); err != nil {
 		fmt.Println(err)
 		return

@@ -62,14 +62,6 @@ type sinkConfig struct {
 	natsOpts   []nats.Option
 }
 
-// SinkIDPrefix sets the prefix of the message ids the sink publishes
-// (default "freshet"). Two sinks that publish to the same stream need
-// different prefixes, and so do two runs of a job that must not be taken
-// for each other's duplicates.
-func SinkIDPrefix(prefix string) SinkOption {
-	return func(c *sinkConfig) { c.prefix = prefix }
-}
-
 // SinkMaxPending limits the publishes a writer keeps unacknowledged.
 func SinkMaxPending(n int) SinkOption {
 	return func(c *sinkConfig) { c.maxPending = n }
@@ -83,18 +75,27 @@ func SinkNatsOptions(opts ...nats.Option) SinkOption {
 // NewSink returns a sink that publishes to the JetStream server at url the
 // messages serialize makes of its records. The subjects must belong to a
 // stream with a duplicate window longer than a job takes to recover.
-func NewSink[T any](url string, serialize Serializer[T], opts ...SinkOption) *Sink[T] {
-	c := sinkConfig{prefix: "freshet", maxPending: DefaultMaxPending}
+//
+// idPrefix starts the message ids, as Flink's Kafka sink's transactional
+// id prefix does its transactions. Positions start from 0 in a job that
+// is not restored from a checkpoint, so within the duplicate window two
+// sinks publishing to one stream, and two runs of a job started afresh,
+// need different prefixes (the stream would drop the later messages as
+// duplicates); a run restored from a checkpoint keeps its prefix.
+func NewSink[T any](url, idPrefix string, serialize Serializer[T], opts ...SinkOption) *Sink[T] {
+	c := sinkConfig{maxPending: DefaultMaxPending}
 	for _, o := range opts {
 		o(&c)
 	}
-	return &Sink[T]{url: url, serialize: serialize, prefix: c.prefix, maxPending: c.maxPending, natsOpts: c.natsOpts}
+	return &Sink[T]{url: url, serialize: serialize, prefix: idPrefix, maxPending: c.maxPending, natsOpts: c.natsOpts}
 }
 
 func (s *Sink[T]) validate() error {
 	switch {
 	case s.url == "":
 		return fmt.Errorf("%w: sink has no server URL", ErrInvalidConfig)
+	case s.prefix == "":
+		return fmt.Errorf("%w: sink has no message id prefix", ErrInvalidConfig)
 	case s.serialize == nil:
 		return fmt.Errorf("%w: sink has no Serializer", ErrInvalidConfig)
 	case s.maxPending < 1:

@@ -38,7 +38,7 @@ func TestSinkExactlyOnceUnderFailures(t *testing.T) {
 		out.Collect(v)
 		return nil
 	}))
-	freshet.SinkTo(checked, natsconn.NewSink(url, itoaSerializer, natsconn.SinkIDPrefix("t1")), "nats").UID("nats")
+	freshet.SinkTo(checked, natsconn.NewSink(url, "t1", itoaSerializer), "nats").UID("nats")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
