@@ -8,9 +8,13 @@
 // a checkpoint and replays the same records in the same order, the
 // republished messages carry the ids they had and the stream drops them
 // within its duplicate window (StreamConfig.Duplicates): the stream holds
-// each record once. Replays in another order (input from several upstream
-// subtasks, non-deterministic functions) or longer than the window are
-// only at least once. Positions start from 0 in a job not restored from a
+// each record once. This needs a deterministic replay: the sink's input
+// must reach each subtask in the same order every time (a replayable
+// source through forward connections and deterministic functions). If a
+// replay reorders records (input from several upstream subtasks, by
+// rebalance or key), a record may get an id another had and be dropped:
+// output is then neither exactly once nor at least once. A replay that
+// outlasts the duplicate window is at least once. Positions start from 0 in a job not restored from a
 // checkpoint, so a run started afresh needs an id prefix of its own.
 //
 // Source reads a stream through a durable pull consumer with explicit

@@ -36,7 +36,8 @@ type Serializer[T any] func(v T) (subject string, data []byte, err error)
 // records after it again with the same ids, provided it receives them in
 // the same order (a deterministic, replayable input through forward
 // connections), and the stream drops them as duplicates while they are
-// within its duplicate window. At every checkpoint the writer waits until
+// within its duplicate window. A replay in another order can drop records
+// whose ids others had taken: see the package documentation. At every checkpoint the writer waits until
 // the stream has acknowledged everything published before it, so a
 // completed checkpoint means the records before it are stored.
 //
