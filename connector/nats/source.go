@@ -1,0 +1,478 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/freshet-io/freshet/source"
+)
+
+// Source defaults.
+const (
+	// DefaultAckWait is the consumer's AckWait when SourceAckWait is not
+	// set: how long the server waits for an ack before redelivering.
+	DefaultAckWait = 30 * time.Second
+	// DefaultMaxAckPending is how many messages the consumer lets readers
+	// hold unacknowledged, which must cover a checkpoint interval.
+	DefaultMaxAckPending = 100_000
+	// DefaultFetchBatch is how many messages a reader asks for at once.
+	DefaultFetchBatch = 256
+)
+
+// fetchWait is how long one fetch waits for messages.
+const fetchWait = 200 * time.Millisecond
+
+// Deserializer turns a message into a record. It must not acknowledge the
+// message: the reader does when a checkpoint covers it.
+type Deserializer[T any] func(m jetstream.Msg) (T, error)
+
+// Split is the share of a durable consumer one subtask reads. Pending
+// holds the stream sequences of the messages emitted before the
+// checkpoint but perhaps not acknowledged: after a restore from it, the
+// reader drops (and acknowledges) them when they are delivered again.
+type Split struct {
+	ID      string
+	Pending []uint64
+}
+
+// SplitID implements source.Split.
+func (s Split) SplitID() string { return s.ID }
+
+// Source reads a JetStream stream through a durable pull consumer with
+// explicit acks, shared by its readers (one per subtask). Records carry
+// the time the stream stored the message as their timestamp.
+//
+// A reader acknowledges a message only after a checkpoint that covers it:
+// source readers hear of no checkpoint completing, so it acknowledges the
+// messages of a checkpoint when it takes the next one, which the job
+// starts only after the previous one completed or was aborted (with the
+// default of one checkpoint at a time). A message is thus redelivered
+// after a failure unless a checkpoint covering it was taken (at least
+// once), except in one case: a checkpoint aborted, then a failure before
+// the next one completed. The sequences of the messages a checkpoint
+// covers that may not have been acknowledged are kept in it, and the
+// reader that gets them back drops those messages when they come again,
+// so at parallelism 1 the job's state counts each message once; at higher
+// parallelism a redelivered message may reach another reader and be
+// counted again.
+//
+// Create it with NewSource.
+type Source[T any] struct {
+	url         string
+	stream      string
+	durable     string
+	deserialize Deserializer[T]
+	cfg         sourceConfig
+}
+
+var _ source.Source[int, Split] = (*Source[int])(nil)
+
+// SourceOption configures a Source.
+type SourceOption func(*sourceConfig)
+
+type sourceConfig struct {
+	bounded       bool
+	ackWait       time.Duration
+	maxAckPending int
+	batch         int
+	filter        []string
+	natsOpts      []nats.Option
+}
+
+// SourceStopWhenDrained makes the source bounded: a reader ends when a
+// fetch finds nothing and the consumer has no messages left to deliver.
+func SourceStopWhenDrained() SourceOption {
+	return func(c *sourceConfig) { c.bounded = true }
+}
+
+// SourceAckWait sets the consumer's AckWait, after which the server
+// redelivers a message not acknowledged (by a reader that died without
+// closing, for instance). It must exceed the checkpoint interval.
+func SourceAckWait(d time.Duration) SourceOption {
+	return func(c *sourceConfig) { c.ackWait = d }
+}
+
+// SourceMaxAckPending sets the consumer's MaxAckPending.
+func SourceMaxAckPending(n int) SourceOption {
+	return func(c *sourceConfig) { c.maxAckPending = n }
+}
+
+// SourceFetchBatch sets how many messages a reader fetches at once.
+func SourceFetchBatch(n int) SourceOption {
+	return func(c *sourceConfig) { c.batch = n }
+}
+
+// SourceFilterSubjects limits the consumer to the given subjects.
+func SourceFilterSubjects(subjects ...string) SourceOption {
+	return func(c *sourceConfig) { c.filter = append(c.filter, subjects...) }
+}
+
+// SourceNatsOptions are passed to nats.Connect for every reader's connection.
+func SourceNatsOptions(opts ...nats.Option) SourceOption {
+	return func(c *sourceConfig) { c.natsOpts = append(c.natsOpts, opts...) }
+}
+
+// NewSource returns a source of the records deserialize makes of the
+// messages of stream, read through the durable consumer named durable on
+// the server at url. The consumer is created, or updated, with explicit
+// acks when a reader starts.
+func NewSource[T any](url, stream, durable string, deserialize Deserializer[T], opts ...SourceOption) *Source[T] {
+	c := sourceConfig{ackWait: DefaultAckWait, maxAckPending: DefaultMaxAckPending, batch: DefaultFetchBatch}
+	for _, o := range opts {
+		o(&c)
+	}
+	return &Source[T]{url: url, stream: stream, durable: durable, deserialize: deserialize, cfg: c}
+}
+
+func (s *Source[T]) validate() error {
+	switch {
+	case s.url == "":
+		return fmt.Errorf("%w: source has no server URL", ErrInvalidConfig)
+	case s.stream == "" || s.durable == "":
+		return fmt.Errorf("%w: source needs a stream and a durable consumer name", ErrInvalidConfig)
+	case s.deserialize == nil:
+		return fmt.Errorf("%w: source has no Deserializer", ErrInvalidConfig)
+	case s.cfg.ackWait <= 0:
+		return fmt.Errorf("%w: source ack wait %v is not positive", ErrInvalidConfig, s.cfg.ackWait)
+	case s.cfg.batch < 1:
+		return fmt.Errorf("%w: source fetch batch %d is below 1", ErrInvalidConfig, s.cfg.batch)
+	}
+	return nil
+}
+
+// Boundedness implements source.Source.
+func (s *Source[T]) Boundedness() source.Boundedness {
+	if s.cfg.bounded {
+		return source.Bounded
+	}
+	return source.Unbounded
+}
+
+func (s *Source[T]) splitID(subtask int) string {
+	return "nats-" + s.stream + "-" + s.durable + "-" + strconv.Itoa(subtask)
+}
+
+// CreateEnumerator implements source.Source: one split per subtask.
+func (s *Source[T]) CreateEnumerator(ctx source.EnumeratorContext[Split]) (source.Enumerator[Split], error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	splits := make([]Split, ctx.Parallelism())
+	for i := range splits {
+		splits[i] = Split{ID: s.splitID(i)}
+	}
+	return source.NewStatic(ctx, splits), nil
+}
+
+// RestoreEnumerator implements source.Source.
+func (s *Source[T]) RestoreEnumerator(ctx source.EnumeratorContext[Split], unassigned []Split) (source.Enumerator[Split], error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	return source.NewStatic(ctx, unassigned), nil
+}
+
+// CreateReader implements source.Source.
+func (s *Source[T]) CreateReader(source.ReaderContext) (source.Reader[T, Split], error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	return &reader[T]{
+		src:    s,
+		skip:   map[uint64]struct{}{},
+		groups: map[int64][]jetstream.Msg{},
+		msgs:   make(chan []jetstream.Msg, 4),
+		notify: make(chan struct{}, 1),
+	}, nil
+}
+
+// reader emits what a fetching goroutine hands it. PollNext,
+// SnapshotState and the other methods run on the subtask's goroutine.
+type reader[T any] struct {
+	src    *Source[T]
+	nc     *nats.Conn
+	splits []Split
+	skip   map[uint64]struct{} // sequences a restored checkpoint covers
+	cur    []jetstream.Msg     // emitted since the last snapshot
+	groups map[int64][]jetstream.Msg
+	buf    []jetstream.Msg
+
+	msgs   chan []jetstream.Msg // from the fetcher
+	notify chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     struct {
+		sync.Mutex
+		err     error
+		drained bool
+	}
+	ended, snappedAfterEnd, closed bool
+}
+
+func (r *reader[T]) Start(ctx context.Context) error {
+	s := r.src
+	nc, err := nats.Connect(s.url, s.cfg.natsOpts...)
+	if err != nil {
+		return fmt.Errorf("connecting nats source to %s: %w", s.url, err)
+	}
+	r.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("opening jetstream for nats source: %w", err)
+	}
+	cc := jetstream.ConsumerConfig{
+		Durable:       s.durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.cfg.ackWait,
+		MaxAckPending: s.cfg.maxAckPending,
+	}
+	switch len(s.cfg.filter) {
+	case 0:
+	case 1:
+		cc.FilterSubject = s.cfg.filter[0]
+	default:
+		cc.FilterSubjects = s.cfg.filter
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, s.stream, cc)
+	if err != nil {
+		return fmt.Errorf("creating consumer %s on stream %s: %w", s.durable, s.stream, err)
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	r.cancel = cancel
+	r.wg.Add(1)
+	go r.fetch(fctx, cons)
+	return nil
+}
+
+// fetch runs until ctx ends or, in a bounded source, the consumer is
+// drained, handing batches to PollNext.
+func (r *reader[T]) fetch(ctx context.Context, cons jetstream.Consumer) {
+	defer r.wg.Done()
+	defer r.wake()
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(r.src.cfg.batch, jetstream.FetchMaxWait(fetchWait))
+		if err != nil {
+			r.fail(fmt.Errorf("fetching from consumer %s: %w", r.src.durable, err))
+			return
+		}
+		var got []jetstream.Msg
+		for m := range batch.Messages() {
+			got = append(got, m)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			r.fail(fmt.Errorf("fetching from consumer %s: %w", r.src.durable, err))
+			return
+		}
+		if len(got) > 0 {
+			select {
+			case r.msgs <- got:
+				r.wake()
+			case <-ctx.Done():
+				// Fetched while the reader closed: let another have them.
+				for _, m := range got {
+					_ = m.Nak()
+				}
+				return
+			}
+			continue
+		}
+		if r.src.cfg.bounded {
+			info, err := cons.Info(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					r.fail(fmt.Errorf("reading consumer %s info: %w", r.src.durable, err))
+				}
+				return
+			}
+			if info.NumPending == 0 {
+				r.mu.Lock()
+				r.mu.drained = true
+				r.mu.Unlock()
+				return
+			}
+		}
+	}
+}
+
+func (r *reader[T]) wake() {
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (r *reader[T]) fail(err error) {
+	r.mu.Lock()
+	if r.mu.err == nil {
+		r.mu.err = err
+	}
+	r.mu.Unlock()
+}
+
+func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
+	if r.closed {
+		return source.EndOfInput, source.ErrReaderClosed
+	}
+	if r.ended {
+		return source.EndOfInput, nil
+	}
+	if len(r.buf) == 0 {
+		select {
+		case r.buf = <-r.msgs:
+		default:
+		}
+	}
+	if len(r.buf) == 0 {
+		r.mu.Lock()
+		err, drained := r.mu.err, r.mu.drained
+		r.mu.Unlock()
+		if err != nil {
+			return source.EndOfInput, err
+		}
+		if drained && len(r.msgs) == 0 {
+			r.ended = true
+			return source.EndOfInput, nil
+		}
+		return source.NothingAvailable, nil
+	}
+	for _, m := range r.buf {
+		md, err := m.Metadata()
+		if err != nil {
+			return source.EndOfInput, fmt.Errorf("reading metadata of message on %s: %w", m.Subject(), err)
+		}
+		if _, ok := r.skip[md.Sequence.Stream]; ok {
+			// Covered by the checkpoint this reader was restored from.
+			delete(r.skip, md.Sequence.Stream)
+			if err := m.Ack(); err != nil {
+				return source.EndOfInput, fmt.Errorf("acknowledging message %d: %w", md.Sequence.Stream, err)
+			}
+			continue
+		}
+		v, err := r.src.deserialize(m)
+		if err != nil {
+			return source.EndOfInput, fmt.Errorf("deserializing message %d on %s: %w", md.Sequence.Stream, m.Subject(), err)
+		}
+		out.CollectWithTimestamp(v, md.Timestamp.UnixMilli())
+		r.cur = append(r.cur, m)
+	}
+	clear(r.buf)
+	r.buf = nil
+	return source.MoreAvailable, nil
+}
+
+func (r *reader[T]) Available() <-chan struct{} { return r.notify }
+
+func (r *reader[T]) AddSplits(splits []Split) {
+	for _, s := range splits {
+		for _, seq := range s.Pending {
+			r.skip[seq] = struct{}{}
+		}
+		r.splits = append(r.splits, Split{ID: s.ID})
+	}
+}
+
+func (r *reader[T]) NotifyNoMoreSplits() {}
+
+// SnapshotState acknowledges the messages of the previous checkpoints,
+// which completed unless aborted, and returns the sequences of those and
+// of the messages emitted since, which this checkpoint covers.
+func (r *reader[T]) SnapshotState(checkpointID int64) ([]Split, error) {
+	if r.ended {
+		r.snappedAfterEnd = true
+	}
+	var pending []uint64
+	for id, g := range r.groups {
+		if id >= checkpointID {
+			continue
+		}
+		for _, m := range g {
+			if err := m.Ack(); err != nil {
+				return nil, fmt.Errorf("acknowledging messages of checkpoint %d: %w", id, err)
+			}
+		}
+		pending = appendSeqs(pending, g)
+		delete(r.groups, id)
+	}
+	if len(r.cur) > 0 {
+		r.groups[checkpointID] = append(r.groups[checkpointID], r.cur...)
+		r.cur = nil
+	}
+	pending = appendSeqs(pending, r.groups[checkpointID])
+	out := make([]Split, len(r.splits))
+	for i, s := range r.splits {
+		out[i] = Split{ID: s.ID}
+	}
+	if len(out) > 0 {
+		out[0].Pending = pending
+	}
+	return out, nil
+}
+
+func appendSeqs(dst []uint64, msgs []jetstream.Msg) []uint64 {
+	for _, m := range msgs {
+		if md, err := m.Metadata(); err == nil {
+			dst = append(dst, md.Sequence.Stream)
+		}
+	}
+	return dst
+}
+
+// Close stops fetching. After the end of input and a checkpoint taken
+// after it, it acknowledges what is left (the job finished); otherwise it
+// negatively acknowledges the messages not acknowledged, which the server
+// then redelivers at once to the readers of the restarted job.
+func (r *reader[T]) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.wg.Wait()
+	if r.nc == nil {
+		return nil
+	}
+	settle := func(m jetstream.Msg) error {
+		if r.snappedAfterEnd {
+			return m.Ack()
+		}
+		return m.Nak()
+	}
+	var errs []error
+	for _, g := range r.groups {
+		for _, m := range g {
+			errs = append(errs, settle(m))
+		}
+	}
+	for _, m := range r.cur {
+		errs = append(errs, settle(m))
+	}
+	for _, m := range r.buf {
+		errs = append(errs, m.Nak())
+	}
+	for {
+		select {
+		case b := <-r.msgs:
+			for _, m := range b {
+				errs = append(errs, m.Nak())
+			}
+			continue
+		default:
+		}
+		break
+	}
+	errs = append(errs, r.nc.Flush())
+	r.nc.Close()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("closing nats source reader: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,220 @@
+package nats_test
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/freshet-io/freshet"
+	natsconn "github.com/freshet-io/freshet/connector/nats"
+	"github.com/freshet-io/freshet/sink"
+)
+
+func publishNumbers(t *testing.T, js jetstream.JetStream, subject string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range n {
+		if _, err := js.PublishAsync(subject, strconv.AppendInt(nil, int64(i), 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		t.Fatal("publishing timed out")
+	}
+}
+
+func atoiDeserializer(m jetstream.Msg) (int64, error) {
+	return strconv.ParseInt(string(m.Data()), 10, 64)
+}
+
+// countSink keeps the values it was written in checkpoints and reports,
+// per subtask, the values of the last checkpoint that completed: the
+// job's final checkpointed state.
+type countSink struct {
+	mu    sync.Mutex
+	final map[int][]int64
+	all   map[int64]int // every write, replays included
+}
+
+func newCountSink() *countSink {
+	return &countSink{final: map[int][]int64{}, all: map[int64]int{}}
+}
+
+func (c *countSink) sink() *sink.StatefulSink[int64, int64] {
+	return &sink.StatefulSink[int64, int64]{
+		NewWriter: func(ctx sink.InitContext, restored []int64) (sink.StatefulWriter[int64, int64], error) {
+			return &countWriter{c: c, subtask: ctx.SubtaskIndex(), seen: slices.Clone(restored), snaps: map[int64][]int64{}}, nil
+		},
+	}
+}
+
+type countWriter struct {
+	c       *countSink
+	subtask int
+	seen    []int64
+	snaps   map[int64][]int64
+}
+
+func (w *countWriter) Write(v int64, _ sink.Context) error {
+	w.seen = append(w.seen, v)
+	w.c.mu.Lock()
+	w.c.all[v]++
+	w.c.mu.Unlock()
+	return nil
+}
+func (w *countWriter) Flush(bool) error { return nil }
+func (w *countWriter) Close() error     { return nil }
+func (w *countWriter) SnapshotState(id int64) ([]int64, error) {
+	w.snaps[id] = slices.Clone(w.seen)
+	return w.seen, nil
+}
+func (w *countWriter) NotifyCheckpointComplete(id int64) error {
+	s, ok := w.snaps[id]
+	if !ok && id == sink.EndOfInput {
+		s, ok = w.seen, true
+	}
+	if ok {
+		w.c.mu.Lock()
+		w.c.final[w.subtask] = s
+		w.c.mu.Unlock()
+	}
+	for k := range w.snaps {
+		if k <= id {
+			delete(w.snaps, k)
+		}
+	}
+	return nil
+}
+func (w *countWriter) NotifyCheckpointAborted(id int64) error {
+	delete(w.snaps, id)
+	return nil
+}
+
+func (c *countSink) finalCounts() map[int64]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[int64]int{}
+	for _, vs := range c.final {
+		for _, v := range vs {
+			out[v]++
+		}
+	}
+	return out
+}
+
+func consumerInfo(t *testing.T, js jetstream.JetStream, stream, durable string) *jetstream.ConsumerInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := js.Consumer(ctx, stream, durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// TestSourceReadsAll reads a stream at parallelism 2 until it is drained:
+// every message arrives once, and all are acknowledged when the job ends.
+func TestSourceReadsAll(t *testing.T) {
+	const n = 3000
+	url := startServer(t)
+	js := connect(t, url)
+	createStream(t, js, "IN", "in.>")
+	publishNumbers(t, js, "in.a", n)
+
+	cs := newCountSink()
+	env := quietEnv(freshet.WithParallelism(2),
+		freshet.WithCheckpointing(50*time.Millisecond, freshet.CheckpointStorage(t.TempDir())))
+	nums := freshet.FromSource(env, natsconn.NewSource(url, "IN", "reader", atoiDeserializer,
+		natsconn.SourceStopWhenDrained(), natsconn.SourceFetchBatch(100)), "nats")
+	freshet.SinkTo(nums, cs.sink(), "count").UID("count")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := env.Execute(ctx, "nats-source"); err != nil {
+		t.Fatalf("job failed: %v", err)
+	}
+	counts := cs.finalCounts()
+	for i := range int64(n) {
+		if counts[i] != 1 {
+			t.Errorf("value %d counted %d times, want once", i, counts[i])
+		}
+	}
+	if info := consumerInfo(t, js, "IN", "reader"); info.NumAckPending != 0 || info.NumPending != 0 {
+		t.Fatalf("consumer has %d messages unacknowledged and %d undelivered, want none", info.NumAckPending, info.NumPending)
+	}
+}
+
+// TestSourceUnderFailures reads a stream in a job that fails after
+// checkpoints: every message is processed at least once, all are
+// acknowledged at the end, and at parallelism 1 the final checkpointed
+// state counts each message once (at 2, at least once).
+func TestSourceUnderFailures(t *testing.T) {
+	for _, p := range []int{1, 2} {
+		t.Run("parallelism-"+strconv.Itoa(p), func(t *testing.T) { testSourceUnderFailures(t, p) })
+	}
+}
+
+func testSourceUnderFailures(t *testing.T, parallelism int) {
+	const n = 3000
+	url := startServer(t)
+	js := connect(t, url)
+	createStream(t, js, "IN", "in.>")
+	publishNumbers(t, js, "in.a", n)
+
+	cs := newCountSink()
+	f := &failer{attempts: 3, at: n / 4}
+	env := quietEnv(freshet.WithParallelism(parallelism),
+		freshet.WithRestartStrategy(freshet.FixedDelayRestart(20, 10*time.Millisecond)),
+		freshet.WithCheckpointing(20*time.Millisecond, freshet.CheckpointStorage(t.TempDir())))
+	nums := freshet.FromSource(env, natsconn.NewSource(url, "IN", "reader", atoiDeserializer,
+		natsconn.SourceStopWhenDrained(), natsconn.SourceFetchBatch(20), natsconn.SourceAckWait(2*time.Second)), "nats")
+	checked := freshet.Process(nums, freshet.ProcessFunc(func(ctx *freshet.Context, v int64, out freshet.Collector[int64]) error {
+		time.Sleep(100 * time.Microsecond) // spread the input over several checkpoints
+		if err := f.check(ctx.Runtime().Attempt()); err != nil {
+			return err
+		}
+		out.Collect(v)
+		return nil
+	}))
+	freshet.SinkTo(checked, cs.sink(), "count").UID("count")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	jc, err := env.ExecuteAsync(ctx, "nats-source-failures")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jc.Wait(); err != nil {
+		t.Fatalf("job failed: %v", err)
+	}
+	if got := f.failed.Load(); got < 2 {
+		t.Fatalf("%d injected failures, want at least 2", got)
+	}
+	cs.mu.Lock()
+	for i := range int64(n) {
+		if cs.all[i] < 1 {
+			t.Errorf("value %d never processed", i)
+		}
+	}
+	cs.mu.Unlock()
+	counts := cs.finalCounts()
+	for i := range int64(n) {
+		if counts[i] < 1 || (parallelism == 1 && counts[i] != 1) {
+			t.Errorf("value %d counted %d times in the final state, want once", i, counts[i])
+		}
+	}
+	if info := consumerInfo(t, js, "IN", "reader"); info.NumAckPending != 0 || info.NumPending != 0 {
+		t.Fatalf("consumer has %d messages unacknowledged and %d undelivered, want none", info.NumAckPending, info.NumPending)
+	}
+}
