@@ -105,6 +105,10 @@ func (s Split) done() bool { return s.Stop >= 0 && s.Next >= s.Stop }
 // Partitions are discovered once, when the job starts (or read from the
 // checkpoint it restores); partitions added later are not read. Offsets
 // are not committed back to Kafka: the job's checkpoints hold them.
+//
+// To read only committed transactions, add
+// kgo.FetchIsolationLevel(kgo.ReadCommitted()) to ClientOptions; a bounded
+// source then waits for transactions open at its stopping offsets to end.
 type Source[T any] struct {
 	// Brokers are the seed brokers, "host:port". Required.
 	Brokers []string
@@ -392,7 +396,7 @@ func (r *reader[T]) consumePending() {
 		return
 	}
 	if r.cl == nil {
-		cl, err := r.src.newClient(kgo.ConsumePartitions(add))
+		cl, err := r.src.newClient(kgo.ConsumePartitions(add), kgo.KeepControlRecords())
 		if err != nil {
 			r.setErr(err)
 			return
@@ -490,6 +494,15 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 		id := rec.Topic + "-" + strconv.Itoa(int(rec.Partition))
 		sp := r.splits[id]
 		if sp == nil || sp.done() || rec.Offset < sp.Next {
+			continue
+		}
+		if rec.Attrs.IsControl() {
+			// A transaction marker: nothing to emit, but a bounded
+			// split may end on one.
+			sp.Next = rec.Offset + 1
+			if sp.done() {
+				r.finish(id, so)
+			}
 			continue
 		}
 		v, err := r.src.Deserializer(rec)
