@@ -99,24 +99,23 @@ func TestSinkWritesEveryRecord(t *testing.T) {
 	}
 }
 
-// TestExactlyOnceUnderFailures writes numbers through an exactly-once sink
-// from a job that checkpoints every 20 ms and fails twice after
-// checkpoints: a read_committed consumer sees every number once, and the
-// aborted transactions left records a read_uncommitted consumer sees.
-func TestExactlyOnceUnderFailures(t *testing.T) {
-	const n, failures = 6000, 2
-	brokers := newCluster(t, 3, "out")
+// failingJob writes "0" … "n-1" to topic out through a sink with
+// guarantee g from a job that checkpoints every 20 ms and fails twice
+// after checkpoints.
+func failingJob(t *testing.T, brokers []string, n int, g kafka.DeliveryGuarantee) {
+	t.Helper()
+	const failures = 2
 	env := quietEnv(freshet.WithParallelism(2),
 		freshet.WithRestartStrategy(freshet.FixedDelayRestart(10, 10*time.Millisecond)),
 		freshet.WithCheckpointing(20*time.Millisecond, freshet.CheckpointStorage(t.TempDir())))
 	var armed atomic.Bool
 	var failed atomic.Int32
 	var processed [failures + 1]atomic.Int64
-	nums := freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(n)), "numbers").UID("numbers")
+	nums := freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(int64(n))), "numbers").UID("numbers")
 	checked := freshet.Process(nums, freshet.ProcessFunc(func(ctx *freshet.Context, v int64, out freshet.Collector[int64]) error {
 		a := min(ctx.Runtime().Attempt(), failures)
 		time.Sleep(20 * time.Microsecond)
-		if processed[a].Add(1) > n/6 && a < failures && armed.Load() && failed.CompareAndSwap(int32(a), int32(a+1)) {
+		if processed[a].Add(1) > int64(n/6) && a < failures && armed.Load() && failed.CompareAndSwap(int32(a), int32(a+1)) {
 			armed.Store(false)
 			return fmt.Errorf("attempt %d: %w", a, errInjected)
 		}
@@ -124,9 +123,9 @@ func TestExactlyOnceUnderFailures(t *testing.T) {
 		return nil
 	})).UID("check")
 	freshet.SinkTo(checked, &kafka.Sink[int64]{
-		Brokers: brokers, Serializer: stringRecord("out"), DeliveryGuarantee: kafka.ExactlyOnce, TransactionalIDPrefix: "eo",
+		Brokers: brokers, Serializer: stringRecord("out"), DeliveryGuarantee: g, TransactionalIDPrefix: "eo",
 	}, "kafka").UID("kafka")
-	jc := execute(t, env, "exactly-once")
+	jc := execute(t, env, "failing-"+g.String())
 	go func() {
 		var last int64
 		for {
@@ -147,9 +146,19 @@ func TestExactlyOnceUnderFailures(t *testing.T) {
 	if got := failed.Load(); got != failures || jc.Restarts() != failures {
 		t.Fatalf("%d injected failures, %d restarts; want %d", got, jc.Restarts(), failures)
 	}
+}
+
+// TestExactlyOnceUnderFailures: after a failing job, a read_committed
+// consumer sees every number once, and so does the bounded source reading
+// committed records, while a read_uncommitted consumer also sees the
+// records of aborted transactions.
+func TestExactlyOnceUnderFailures(t *testing.T) {
+	const n = 6000
+	brokers := newCluster(t, 3, "out")
+	failingJob(t, brokers, n, kafka.ExactlyOnce)
 	checkOnce(t, readTopic(t, brokers, "out", n, true), n)
 	// The bounded source reads the same, stepping over transaction markers.
-	env = quietEnv(freshet.WithParallelism(2))
+	env := quietEnv(freshet.WithParallelism(2))
 	back := freshet.Collect(freshet.FromSource(env, &kafka.Source[string]{
 		Brokers: brokers, Topics: []string{"out"}, Deserializer: kafka.Strings, Bounded: true,
 		ClientOptions: []kgo.Opt{kgo.FetchIsolationLevel(kgo.ReadCommitted())},
@@ -158,10 +167,93 @@ func TestExactlyOnceUnderFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkOnce(t, back.Values(), n)
-	if all := readTopic(t, brokers, "out", n, false); len(all) <= n {
-		t.Logf("read_uncommitted saw %d records: the failures aborted nothing written", len(all))
-	} else {
-		t.Logf("read_uncommitted saw %d records, %d of them aborted", len(all), len(all)-n)
+	all := readTopic(t, brokers, "out", n, false)
+	t.Logf("read_uncommitted saw %d records, %d of them aborted", len(all), len(all)-n)
+}
+
+// TestAtLeastOnceUnderFailures: after a failing job every number is in
+// the topic at least once.
+func TestAtLeastOnceUnderFailures(t *testing.T) {
+	const n = 6000
+	brokers := newCluster(t, 3, "out")
+	failingJob(t, brokers, n, kafka.AtLeastOnce)
+	got := readTopic(t, brokers, "out", n, false)
+	seen := make([]bool, n)
+	for _, s := range got {
+		i, err := strconv.Atoi(s)
+		if err != nil || i < 0 || i >= n {
+			t.Fatalf("unexpected record %q", s)
+		}
+		seen[i] = true
+	}
+	for i, ok := range seen {
+		if !ok {
+			t.Fatalf("value %d is missing from %d records", i, len(got))
+		}
+	}
+	t.Logf("%d records for %d values", len(got), n)
+}
+
+// TestUnboundedReadsNewRecords reads a topic from the latest offsets with
+// an unbounded source: records produced after the job started arrive,
+// and the job runs until cancelled.
+func TestUnboundedReadsNewRecords(t *testing.T) {
+	const n = 300
+	brokers := newCluster(t, 3, "in")
+	produce(t, brokers, "in", 3, 50) // before the start: not read
+	env := quietEnv(freshet.WithParallelism(2))
+	var count atomic.Int64
+	read := freshet.FromSource(env, &kafka.Source[string]{
+		Brokers: brokers, Topics: []string{"in"}, Deserializer: kafka.Strings, StartingOffsets: kafka.Latest(),
+	}, "kafka")
+	got := freshet.Collect(freshet.Map(read, func(s string) string { count.Add(1); return s }))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	jc, err := env.ExecuteAsync(ctx, "unbounded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The readers start at the end offsets listed when the job starts;
+	// produce until records arrive, then the rest.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	sent := 0
+	for count.Load() == 0 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "in", Value: []byte("probe")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range n {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "in", Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for count.Load() < int64(n+1) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case <-jc.Done():
+		t.Fatalf("unbounded job ended: %v", jc.Wait())
+	default:
+	}
+	jc.Cancel()
+	_ = jc.Wait()
+	var nums int
+	for _, v := range got.Values() {
+		if v != "probe" {
+			nums++
+			if i, err := strconv.Atoi(v); err != nil || i < 0 || i >= n {
+				t.Fatalf("read %q, produced before the start or never", v)
+			}
+		}
+	}
+	if nums != n {
+		t.Fatalf("read %d new records, want %d", nums, n)
 	}
 }
 
