@@ -243,6 +243,7 @@ func TestUnboundedReadsNewRecords(t *testing.T) {
 	}
 	jc.Cancel()
 	_ = jc.Wait()
+	checkNoReaderGoroutines(t)
 	var nums int
 	for _, v := range got.Values() {
 		if v != "probe" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,6 +117,25 @@ func TestBoundedReadsEveryRecord(t *testing.T) {
 	}
 	if bs := got.BySubtask(); len(bs) != 2 {
 		t.Fatalf("records came from %d subtasks, want 2", len(bs))
+	}
+	checkNoReaderGoroutines(t)
+}
+
+// checkNoReaderGoroutines fails if a reader's fetching goroutine outlives
+// its job.
+func checkNoReaderGoroutines(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "connector/kafka.(*reader[") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a reader goroutine outlived its job:\n%s", stacks)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
