@@ -225,6 +225,9 @@ type txn struct {
 	Counter    int64
 	ProducerID int64
 	Epoch      int16
+	// Written is whether a record was produced in the transaction: an
+	// empty one never reached the broker and has nothing to commit.
+	Written bool
 
 	cl   *kgo.Client // nil for a transaction restored from a checkpoint
 	errs *produceErr
@@ -237,7 +240,11 @@ func (txnCodec) Append(dst []byte, t *txn) []byte {
 	dst = append(dst, t.ID...)
 	dst = binary.AppendVarint(dst, t.Counter)
 	dst = binary.AppendVarint(dst, t.ProducerID)
-	return binary.AppendVarint(dst, int64(t.Epoch))
+	dst = binary.AppendVarint(dst, int64(t.Epoch))
+	if t.Written {
+		return append(dst, 1)
+	}
+	return append(dst, 0)
 }
 
 func (txnCodec) Decode(src []byte) (*txn, int, error) {
@@ -257,7 +264,11 @@ func (txnCodec) Decode(src []byte) (*txn, int, error) {
 		vals[i], off = v, off+m
 	}
 	t.Counter, t.ProducerID, t.Epoch = vals[0], vals[1], int16(vals[2])
-	return t, off, nil
+	if off >= len(src) || src[off] > 1 {
+		return nil, 0, corrupt
+	}
+	t.Written = src[off] == 1
+	return t, off + 1, nil
 }
 
 // txnWriter is the TransactionalWriter of one subtask: a producer per
@@ -331,6 +342,7 @@ func (w *txnWriter[T]) Write(t *txn, v T, _ sink.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafka sink: serializing: %w", err)
 	}
+	t.Written = true
 	t.cl.Produce(w.ctx, rec, t.errs.set)
 	return nil
 }
@@ -360,6 +372,9 @@ func (w *txnWriter[T]) Commit(t *txn) error {
 		return nil
 	}
 	w.next = max(w.next, t.Counter+1)
+	if !t.Written {
+		return nil
+	}
 	if err := w.endRestored(t, true); err != nil {
 		return fmt.Errorf("kafka sink: committing restored transaction %s: %w", t.ID, err)
 	}

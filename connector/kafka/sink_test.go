@@ -114,7 +114,10 @@ func failingJob(t *testing.T, brokers []string, n int, g kafka.DeliveryGuarantee
 	nums := freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(int64(n))), "numbers").UID("numbers")
 	checked := freshet.Process(nums, freshet.ProcessFunc(func(ctx *freshet.Context, v int64, out freshet.Collector[int64]) error {
 		a := min(ctx.Runtime().Attempt(), failures)
-		time.Sleep(20 * time.Microsecond)
+		// Slow enough, until the failures, for checkpoints to complete mid-input.
+		if a < failures {
+			time.Sleep(200 * time.Microsecond)
+		}
 		if processed[a].Add(1) > int64(n/6) && a < failures && armed.Load() && failed.CompareAndSwap(int32(a), int32(a+1)) {
 			armed.Store(false)
 			return fmt.Errorf("attempt %d: %w", a, errInjected)

@@ -425,6 +425,9 @@ func (r *reader[T]) signal() {
 	}
 }
 
+// maxPerPoll is how many records PollNext emits at most.
+const maxPerPoll = 256
+
 // maxQueued is how many fetched batches wait for PollNext before the
 // fetching goroutine stops polling.
 const maxQueued = 4
@@ -490,7 +493,14 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 		}
 	}
 	so, _ := out.(source.SplitOutputs[T])
-	for _, rec := range r.batch {
+	emitted := 0
+	for i, rec := range r.batch {
+		if emitted == maxPerPoll {
+			// Return between runs of records, so that checkpoints
+			// are not held up by a large fetch.
+			r.batch = r.batch[i:]
+			return source.MoreAvailable, nil
+		}
 		id := rec.Topic + "-" + strconv.Itoa(int(rec.Partition))
 		sp := r.splits[id]
 		if sp == nil || sp.done() || rec.Offset < sp.Next {
@@ -514,6 +524,7 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 			o = so.ForSplit(id)
 		}
 		o.CollectWithTimestamp(v, rec.Timestamp.UnixMilli())
+		emitted++
 		sp.Next = rec.Offset + 1
 		if sp.done() {
 			r.finish(id, so)

@@ -320,7 +320,10 @@ func TestRestoreResumesExactly(t *testing.T) {
 	checked := freshet.Process(nums, freshet.ProcessFunc(func(ctx *freshet.Context, v int64, out freshet.Collector[int64]) error {
 		a := ctx.Runtime().Attempt()
 		c, _ := seen.LoadOrStore(a, new(atomic.Int64))
-		time.Sleep(20 * time.Microsecond) // long enough for checkpoints to complete mid-input
+		// Slow enough, until the failures, for checkpoints to complete mid-input.
+		if a < failures {
+			time.Sleep(200 * time.Microsecond)
+		}
 		if c.(*atomic.Int64).Add(1) > n/6 && a < failures && armed.Load() && failed.CompareAndSwap(int32(a), int32(a+1)) {
 			armed.Store(false)
 			return fmt.Errorf("attempt %d: %w", a, errInjected)
