@@ -28,5 +28,11 @@
 //     ones aborted. Consumers that read with read_committed isolation see
 //     every record exactly once.
 //
+// Limits: partitions are discovered only when a job starts; offsets are
+// not committed back to the consumer group; a bounded source whose
+// partitions end in compacted-away offsets may not end; after a restore at
+// a lower parallelism, transactions the removed subtasks left open are not
+// aborted and hold read_committed consumers up until they time out.
+//
 // Tests use franz-go's in-process kfake cluster; no broker is needed.
 package kafka
