@@ -1,0 +1,587 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/freshet-io/freshet/source"
+)
+
+// ErrInvalidConfig is wrapped by the errors of a source or sink configured
+// wrongly.
+var ErrInvalidConfig = errors.New("freshet: invalid kafka configuration")
+
+// OffsetKind says where a split starts reading when the job starts without
+// a checkpoint.
+type OffsetKind uint8
+
+const (
+	// FromEarliest starts at the first offset still in the log.
+	FromEarliest OffsetKind = iota
+	// FromLatest starts at the end of the log: only new records are read.
+	FromLatest
+	// FromCommitted starts at the offsets committed by the source's
+	// group; partitions without one start at StartingOffsets.Reset.
+	FromCommitted
+	// FromTimestamp starts at the first record whose timestamp is at or
+	// after StartingOffsets.Timestamp (the end of the log if none is).
+	FromTimestamp
+)
+
+func (k OffsetKind) String() string {
+	switch k {
+	case FromEarliest:
+		return "earliest"
+	case FromLatest:
+		return "latest"
+	case FromCommitted:
+		return "committed"
+	case FromTimestamp:
+		return "timestamp"
+	}
+	return "OffsetKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// StartingOffsets says where a fresh job starts reading each partition. A
+// job restored from a checkpoint ignores it and resumes where the
+// checkpoint says. The zero value starts at the earliest offsets.
+type StartingOffsets struct {
+	Kind OffsetKind
+	// Reset is where partitions without a committed offset start, for
+	// FromCommitted: FromEarliest or FromLatest.
+	Reset OffsetKind
+	// Timestamp is the event time (ms since the epoch) for FromTimestamp.
+	Timestamp int64
+}
+
+// Earliest starts at the first offset of every partition.
+func Earliest() StartingOffsets { return StartingOffsets{Kind: FromEarliest} }
+
+// Latest starts at the end of every partition.
+func Latest() StartingOffsets { return StartingOffsets{Kind: FromLatest} }
+
+// Committed starts at the group's committed offsets, and at reset
+// (FromEarliest or FromLatest) where none is committed.
+func Committed(reset OffsetKind) StartingOffsets {
+	return StartingOffsets{Kind: FromCommitted, Reset: reset}
+}
+
+// AtTimestamp starts at the first record at or after ms (ms since the epoch).
+func AtTimestamp(ms int64) StartingOffsets {
+	return StartingOffsets{Kind: FromTimestamp, Timestamp: ms}
+}
+
+// Split is one topic partition, the unit a reader reads. Its state in a
+// checkpoint is the offset reading resumes from.
+type Split struct {
+	Topic     string
+	Partition int32
+	// Next is the offset of the next record to emit.
+	Next int64
+	// Stop is one past the last offset to read in bounded mode; -1 reads
+	// forever.
+	Stop int64
+}
+
+// SplitID implements source.Split: "topic-partition".
+func (s Split) SplitID() string { return s.Topic + "-" + strconv.Itoa(int(s.Partition)) }
+
+func (s Split) done() bool { return s.Stop >= 0 && s.Next >= s.Stop }
+
+// Source reads Kafka topics: one split per topic partition, assigned to
+// the readers round-robin, each reader consuming its partitions with one
+// client. Records are emitted with the Kafka record timestamp as their
+// event time. The position in every partition is kept in checkpoints, so
+// a restored job resumes where the checkpoint was taken and, with an
+// exactly-once sink, emits every record once into the job's results.
+//
+// Partitions are discovered once, when the job starts (or read from the
+// checkpoint it restores); partitions added later are not read. Offsets
+// are not committed back to Kafka: the job's checkpoints hold them.
+//
+// To read only committed transactions, add
+// kgo.FetchIsolationLevel(kgo.ReadCommitted()) to ClientOptions; a bounded
+// source then waits for transactions open at its stopping offsets to end.
+type Source[T any] struct {
+	// Brokers are the seed brokers, "host:port". Required.
+	Brokers []string
+	// Topics are the topics to read. Required.
+	Topics []string
+	// GroupID is the consumer group whose committed offsets
+	// StartingOffsets FromCommitted starts from. Required for it, unused
+	// otherwise.
+	GroupID string
+	// Deserializer turns a record into a value. Required; a record it
+	// fails on fails the job with an error naming its topic, partition
+	// and offset. See Values and Strings.
+	Deserializer func(*kgo.Record) (T, error)
+	// StartingOffsets is where a fresh job starts; the zero value is
+	// Earliest.
+	StartingOffsets StartingOffsets
+	// Bounded makes the source end: each partition is read up to the end
+	// offset it had when the job started (the latest offsets seen then).
+	// A restored job keeps the stopping offsets of the first run.
+	Bounded bool
+	// ClientOptions are added to the options of every client the source
+	// makes (TLS, SASL, timeouts). Options selecting what to consume are
+	// overridden.
+	ClientOptions []kgo.Opt
+}
+
+var _ source.Source[string, Split] = (*Source[string])(nil)
+
+// Values is a Deserializer that emits the record's value bytes.
+func Values(r *kgo.Record) ([]byte, error) { return r.Value, nil }
+
+// Strings is a Deserializer that emits the record's value as a string.
+func Strings(r *kgo.Record) (string, error) { return string(r.Value), nil }
+
+// Validate reports what is wrong with the source's configuration.
+func (s *Source[T]) Validate() error {
+	var errs []error
+	if len(s.Brokers) == 0 {
+		errs = append(errs, errors.New("no brokers"))
+	}
+	if len(s.Topics) == 0 {
+		errs = append(errs, errors.New("no topics"))
+	}
+	for i, t := range s.Topics {
+		if t == "" {
+			errs = append(errs, fmt.Errorf("topic %d is empty", i))
+		}
+	}
+	if s.Deserializer == nil {
+		errs = append(errs, errors.New("no deserializer"))
+	}
+	switch so := s.StartingOffsets; so.Kind {
+	case FromEarliest, FromLatest, FromTimestamp:
+	case FromCommitted:
+		if s.GroupID == "" {
+			errs = append(errs, errors.New("starting from committed offsets needs a group id"))
+		}
+		if so.Reset != FromEarliest && so.Reset != FromLatest {
+			errs = append(errs, fmt.Errorf("committed offsets reset to %v, want earliest or latest", so.Reset))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown starting offsets %v", so.Kind))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: source: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+// Boundedness implements source.Source.
+func (s *Source[T]) Boundedness() source.Boundedness {
+	if s.Bounded {
+		return source.Bounded
+	}
+	return source.Unbounded
+}
+
+// CreateEnumerator implements source.Source: the enumerator lists the
+// topics' partitions and resolves their starting (and, bounded, stopping)
+// offsets when it starts.
+func (s *Source[T]) CreateEnumerator(ctx source.EnumeratorContext[Split]) (source.Enumerator[Split], error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &enumerator[T]{src: s, ctx: ctx}, nil
+}
+
+// RestoreEnumerator implements source.Source.
+func (s *Source[T]) RestoreEnumerator(ctx source.EnumeratorContext[Split], unassigned []Split) (source.Enumerator[Split], error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &enumerator[T]{src: s, ctx: ctx, Static: source.NewStatic(ctx, unassigned)}, nil
+}
+
+// enumerator discovers the splits at Start and then assigns them as
+// source.Static does: split i to subtask i mod parallelism.
+type enumerator[T any] struct {
+	*source.Static[Split]
+	src *Source[T]
+	ctx source.EnumeratorContext[Split]
+}
+
+func (e *enumerator[T]) Start(ctx context.Context) error {
+	if e.Static != nil {
+		return nil
+	}
+	splits, err := e.src.discover(ctx)
+	if err != nil {
+		return err
+	}
+	e.Static = source.NewStatic(e.ctx, splits)
+	return nil
+}
+
+func (s *Source[T]) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
+	opts := append(slices.Clone(s.ClientOptions), kgo.SeedBrokers(s.Brokers...))
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka source: creating client: %w", err)
+	}
+	return cl, nil
+}
+
+// discover lists the partitions of the topics with their starting and
+// stopping offsets, sorted by topic and partition.
+func (s *Source[T]) discover(ctx context.Context) ([]Split, error) {
+	cl, err := s.newClient()
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, s.Topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka source: listing end offsets of %v: %w", s.Topics, err)
+	}
+	for _, t := range s.Topics {
+		if len(ends[t]) == 0 {
+			return nil, fmt.Errorf("kafka source: topic %q has no partitions (does it exist?)", t)
+		}
+	}
+	var start kadm.ListedOffsets
+	so := s.StartingOffsets
+	kind := so.Kind
+	var committed kadm.OffsetResponses
+	if kind == FromCommitted {
+		committed, err = adm.FetchOffsetsForTopics(ctx, s.GroupID, s.Topics...)
+		if err == nil {
+			err = committed.Error()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("kafka source: fetching offsets of group %q: %w", s.GroupID, err)
+		}
+		kind = so.Reset
+	}
+	switch kind {
+	case FromEarliest:
+		start, err = adm.ListStartOffsets(ctx, s.Topics...)
+	case FromLatest:
+		start = ends
+	case FromTimestamp:
+		start, err = adm.ListOffsetsAfterMilli(ctx, so.Timestamp, s.Topics...)
+	}
+	if err == nil {
+		err = start.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka source: listing %v offsets: %w", kind, err)
+	}
+	var splits []Split
+	for _, t := range s.Topics {
+		for p, end := range ends[t] {
+			sp := Split{Topic: t, Partition: p, Next: start[t][p].Offset, Stop: -1}
+			if o, ok := committed.Lookup(t, p); ok && o.At >= 0 {
+				sp.Next = o.At
+			}
+			if s.Bounded {
+				sp.Stop = end.Offset
+			}
+			splits = append(splits, sp)
+		}
+	}
+	slices.SortFunc(splits, func(a, b Split) int {
+		if a.Topic != b.Topic {
+			return cmpStr(a.Topic, b.Topic)
+		}
+		return int(a.Partition) - int(b.Partition)
+	})
+	return splits, nil
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// CreateReader implements source.Source.
+func (s *Source[T]) CreateReader(source.ReaderContext) (source.Reader[T, Split], error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &reader[T]{src: s, splits: map[string]*Split{}, avail: make(chan struct{}, 1), space: make(chan struct{}, 1)}, nil
+}
+
+// reader consumes its splits with one client. A fetching goroutine,
+// started with the first splits, polls the client and hands batches to
+// PollNext through fetched; positions advance only as records are
+// emitted, so SnapshotState is exact.
+type reader[T any] struct {
+	src    *Source[T]
+	ctx    context.Context
+	cancel context.CancelFunc
+	cl     *kgo.Client
+	wg     sync.WaitGroup
+
+	splits map[string]*Split // by split id
+	order  []string          // split ids in the order assigned
+	noMore bool
+	closed bool
+	// pending are partitions to consume once the reader has started.
+	pending []map[string]map[int32]kgo.Offset
+	batch   []*kgo.Record // fetched, not yet emitted
+	avail   chan struct{} // signalled when PollNext may have work
+	space   chan struct{} // signalled when PollNext took a fetched batch
+
+	mu struct {
+		sync.Mutex
+		fetched [][]*kgo.Record
+		err     error
+	}
+}
+
+func (r *reader[T]) Start(ctx context.Context) error {
+	r.ctx, r.cancel = context.WithCancel(ctx)
+	r.consumePending()
+	return nil
+}
+
+func (r *reader[T]) AddSplits(splits []Split) {
+	add := map[string]map[int32]kgo.Offset{}
+	for _, sp := range splits {
+		sp := sp
+		id := sp.SplitID()
+		if sp.done() {
+			continue
+		}
+		r.splits[id] = &sp
+		r.order = append(r.order, id)
+		if add[sp.Topic] == nil {
+			add[sp.Topic] = map[int32]kgo.Offset{}
+		}
+		add[sp.Topic][sp.Partition] = kgo.NewOffset().At(sp.Next)
+	}
+	r.pending = append(r.pending, add)
+	if r.ctx != nil {
+		r.consumePending()
+	}
+}
+
+// consumePending starts consuming the partitions added since the last
+// call: after a restore the runtime adds splits before Start.
+func (r *reader[T]) consumePending() {
+	add := map[string]map[int32]kgo.Offset{}
+	for _, m := range r.pending {
+		for t, ps := range m {
+			if add[t] == nil {
+				add[t] = map[int32]kgo.Offset{}
+			}
+			for p, o := range ps {
+				add[t][p] = o
+			}
+		}
+	}
+	r.pending = nil
+	if len(add) == 0 {
+		return
+	}
+	if r.cl == nil {
+		cl, err := r.src.newClient(kgo.ConsumePartitions(add), kgo.KeepControlRecords())
+		if err != nil {
+			r.setErr(err)
+			return
+		}
+		r.cl = cl
+		r.wg.Add(1)
+		go r.fetch()
+		return
+	}
+	r.cl.AddConsumePartitions(add)
+}
+
+func (r *reader[T]) setErr(err error) {
+	r.mu.Lock()
+	if r.mu.err == nil {
+		r.mu.err = err
+	}
+	r.mu.Unlock()
+	r.signal()
+}
+
+func (r *reader[T]) signal() {
+	select {
+	case r.avail <- struct{}{}:
+	default:
+	}
+}
+
+// maxPerPoll is how many records PollNext emits at most.
+const maxPerPoll = 256
+
+// maxQueued is how many fetched batches wait for PollNext before the
+// fetching goroutine stops polling.
+const maxQueued = 4
+
+// fetch polls the client until the reader closes.
+func (r *reader[T]) fetch() {
+	defer r.wg.Done()
+	for r.ctx.Err() == nil {
+		fs := r.cl.PollFetches(r.ctx)
+		if r.ctx.Err() != nil {
+			return
+		}
+		var err error
+		fs.EachError(func(t string, p int32, e error) {
+			if err == nil && !errors.Is(e, context.Canceled) {
+				err = fmt.Errorf("kafka source: fetching %s-%d: %w", t, p, e)
+			}
+		})
+		if err != nil {
+			r.setErr(err)
+			return
+		}
+		recs := fs.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		r.mu.Lock()
+		r.mu.fetched = append(r.mu.fetched, recs)
+		full := len(r.mu.fetched) >= maxQueued
+		r.mu.Unlock()
+		r.signal()
+		for full {
+			select {
+			case <-r.ctx.Done():
+				return
+			case <-r.space:
+			}
+			r.mu.Lock()
+			full = len(r.mu.fetched) >= maxQueued
+			r.mu.Unlock()
+		}
+	}
+}
+
+func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
+	if r.closed {
+		return source.EndOfInput, source.ErrReaderClosed
+	}
+	if len(r.batch) == 0 {
+		r.mu.Lock()
+		err := r.mu.err
+		if len(r.mu.fetched) > 0 {
+			r.batch = r.mu.fetched[0]
+			r.mu.fetched = r.mu.fetched[1:]
+		}
+		r.mu.Unlock()
+		select {
+		case r.space <- struct{}{}:
+		default:
+		}
+		if err != nil {
+			return source.EndOfInput, err
+		}
+	}
+	so, _ := out.(source.SplitOutputs[T])
+	emitted := 0
+	for i, rec := range r.batch {
+		if emitted == maxPerPoll {
+			// Return between runs of records, so that checkpoints
+			// are not held up by a large fetch.
+			r.batch = r.batch[i:]
+			return source.MoreAvailable, nil
+		}
+		id := rec.Topic + "-" + strconv.Itoa(int(rec.Partition))
+		sp := r.splits[id]
+		if sp == nil || sp.done() || rec.Offset < sp.Next {
+			continue
+		}
+		if rec.Attrs.IsControl() {
+			// A transaction marker: nothing to emit, but a bounded
+			// split may end on one.
+			sp.Next = rec.Offset + 1
+			if sp.done() {
+				r.finish(id, so)
+			}
+			continue
+		}
+		v, err := r.src.Deserializer(rec)
+		if err != nil {
+			return source.EndOfInput, fmt.Errorf("kafka source: deserializing record %s-%d at offset %d: %w", rec.Topic, rec.Partition, rec.Offset, err)
+		}
+		o := out
+		if so != nil {
+			o = so.ForSplit(id)
+		}
+		o.CollectWithTimestamp(v, rec.Timestamp.UnixMilli())
+		emitted++
+		sp.Next = rec.Offset + 1
+		if sp.done() {
+			r.finish(id, so)
+		}
+	}
+	r.batch = nil
+	if len(r.splits) == 0 && r.noMore {
+		return source.EndOfInput, nil
+	}
+	r.mu.Lock()
+	more := len(r.mu.fetched) > 0 || r.mu.err != nil
+	r.mu.Unlock()
+	if more {
+		return source.MoreAvailable, nil
+	}
+	return source.NothingAvailable, nil
+}
+
+// finish drops a split read to its stopping offset.
+func (r *reader[T]) finish(id string, so source.SplitOutputs[T]) {
+	sp := r.splits[id]
+	delete(r.splits, id)
+	r.order = slices.DeleteFunc(r.order, func(s string) bool { return s == id })
+	if r.cl != nil {
+		r.cl.RemoveConsumePartitions(map[string][]int32{sp.Topic: {sp.Partition}})
+	}
+	if so != nil {
+		so.ReleaseSplit(id)
+	}
+}
+
+func (r *reader[T]) Available() <-chan struct{} { return r.avail }
+
+func (r *reader[T]) NotifyNoMoreSplits() {
+	r.noMore = true
+	r.signal()
+}
+
+// SnapshotState implements source.Reader: the splits not finished, each
+// at the offset after the last record emitted.
+func (r *reader[T]) SnapshotState(int64) ([]Split, error) {
+	out := make([]Split, 0, len(r.order))
+	for _, id := range r.order {
+		out = append(out, *r.splits[id])
+	}
+	return out, nil
+}
+
+func (r *reader[T]) Close() error {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.wg.Wait()
+	if r.cl != nil {
+		r.cl.Close()
+		r.cl = nil
+	}
+	r.closed = true
+	return nil
+}
