@@ -6,6 +6,7 @@ import (
 	"errors"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,7 +201,7 @@ func TestForcedSerializationRoundTripsTypes(t *testing.T) {
 	got := freshet.Collect(freshet.KeyBy(s, func(p point) string { return p.Name }).Stream())
 	execute(t, env)
 	vs := got.Values()
-	slices.SortFunc(vs, func(a, b point) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(vs, func(a, b point) int { return strings.Compare(a.Name, b.Name) })
 	if len(vs) != 2 || vs[0].Tags["x"][0] != 1 || vs[0].XY[1] != 2 || vs[1].Next.Name != "c" {
 		t.Fatalf("values did not survive encoding: %+v", vs)
 	}
@@ -214,16 +215,6 @@ func TestForcedSerializationRejectsTypeWithoutCodec(t *testing.T) {
 	if !errors.Is(err, freshet.ErrInvalidProgram) {
 		t.Fatalf("Execute = %v, want ErrInvalidProgram about the codec", err)
 	}
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // batchSource's readers hand each split's values over with CollectAll.

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -142,7 +143,7 @@ func NewTwoPhaseWriter[T, TXN any](newWriter func(InitContext) (TransactionalWri
 	}
 	t := &TwoPhaseWriter[T, TXN]{w: w}
 	restored = slices.Clone(restored)
-	slices.SortStableFunc(restored, func(a, b TxnState[TXN]) int { return cmpInt64(a.CheckpointID, b.CheckpointID) })
+	slices.SortStableFunc(restored, func(a, b TxnState[TXN]) int { return cmp.Compare(a.CheckpointID, b.CheckpointID) })
 	for _, r := range restored {
 		if r.Pending {
 			err = w.Commit(r.Txn)
@@ -161,16 +162,6 @@ func NewTwoPhaseWriter[T, TXN any](newWriter func(InitContext) (TransactionalWri
 	}
 	t.open = true
 	return t, nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Write writes v into the open transaction.

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -90,7 +91,7 @@ func (s *WriteAhead[T]) CreateCheckpointedWriter(ctx InitContext, restored [][]b
 		Codec: batchCodec[T]{c},
 		NewWriter: func(ctx InitContext, restored []Batch[T]) (StatefulWriter[T, Batch[T]], error) {
 			w := &walWriter[T]{ctx: ctx, commit: s.Commit, batches: restored}
-			slices.SortStableFunc(w.batches, func(a, b Batch[T]) int { return cmpInt64(a.CheckpointID, b.CheckpointID) })
+			slices.SortStableFunc(w.batches, func(a, b Batch[T]) int { return cmp.Compare(a.CheckpointID, b.CheckpointID) })
 			if err := w.commitUpTo(EndOfInput); err != nil {
 				return nil, err
 			}

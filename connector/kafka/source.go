@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -297,21 +298,11 @@ func (s *Source[T]) discover(ctx context.Context) ([]Split, error) {
 	}
 	slices.SortFunc(splits, func(a, b Split) int {
 		if a.Topic != b.Topic {
-			return cmpStr(a.Topic, b.Topic)
+			return strings.Compare(a.Topic, b.Topic)
 		}
 		return int(a.Partition) - int(b.Partition)
 	})
 	return splits, nil
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // CreateReader implements source.Source.
