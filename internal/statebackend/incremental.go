@@ -507,6 +507,38 @@ func restoreIncremental(maxParallelism int, opts PebbleOptions, p *incrementalPa
 	return b, nil
 }
 
+// dbKey is a database key taken apart by the backend's layout (see
+// pebbleBackend): a table entry's or a timer's.
+type dbKey struct {
+	timer bool
+	id    uint16
+	kg    int
+	time  int64  // a timer's
+	rest  []byte // the canonical entry's key and namespace
+}
+
+// parseDBKey takes k apart, checking its length and key group.
+func parseDBKey(k []byte, maxParallelism int) (dbKey, error) {
+	var d dbKey
+	if len(k) > 0 && k[0] == timerPrefix {
+		if len(k) < 13 {
+			return d, fmt.Errorf("%w: a timer key of %d bytes", ErrCorruptSnapshot, len(k))
+		}
+		d.timer, d.id = true, binary.BigEndian.Uint16(k[1:])
+		d.time = int64(binary.BigEndian.Uint64(k[3:]) ^ (1 << 63))
+		d.kg, d.rest = int(binary.BigEndian.Uint16(k[11:])), k[13:]
+	} else {
+		if len(k) < 4 {
+			return d, fmt.Errorf("%w: a key of %d bytes", ErrCorruptSnapshot, len(k))
+		}
+		d.kg, d.id, d.rest = int(binary.BigEndian.Uint16(k)), binary.BigEndian.Uint16(k[2:]), k[4:]
+	}
+	if d.kg >= maxParallelism {
+		return d, fmt.Errorf("%w: key group %d of %d", ErrCorruptSnapshot, d.kg, maxParallelism)
+	}
+	return d, nil
+}
+
 // countRestored counts the entries of the restored database by table and
 // key group, and the timers by queue, for the tables and queues made
 // later (which keep these counts).
@@ -519,27 +551,20 @@ func (b *pebbleBackend) countRestored() error {
 	}
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
-		k := it.Key()
-		if k[0] == timerPrefix {
-			if len(k) < 13 {
-				return fmt.Errorf("%w: a timer key of %d bytes", ErrCorruptSnapshot, len(k))
-			}
-			id := binary.BigEndian.Uint16(k[1:])
-			q, seen := b.restoredTimers[id]
+		k, err := parseDBKey(it.Key(), b.maxParallelism)
+		if err != nil {
+			return err
+		}
+		if k.timer {
+			q, seen := b.restoredTimers[k.id]
 			if !seen {
-				q.low = int64(binary.BigEndian.Uint64(k[3:]) ^ (1 << 63))
+				q.low = k.time
 			}
 			q.n++
-			b.restoredTimers[id] = q
+			b.restoredTimers[k.id] = q
 			continue
 		}
-		if len(k) < 4 {
-			return fmt.Errorf("%w: a key of %d bytes", ErrCorruptSnapshot, len(k))
-		}
-		kg, id := int(binary.BigEndian.Uint16(k)), binary.BigEndian.Uint16(k[2:])
-		if kg >= b.maxParallelism {
-			return fmt.Errorf("%w: key group %d of %d", ErrCorruptSnapshot, kg, b.maxParallelism)
-		}
+		kg, id := k.kg, k.id
 		c := b.restoredTables[id]
 		if c == nil {
 			c = make([]int32, b.maxParallelism)
@@ -599,35 +624,27 @@ func canonical(p *incrementalPart, kgs keygroup.Range, in Restore, opts PebbleOp
 	}
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
-		k := it.Key()
-		if k[0] == timerPrefix {
-			if len(k) < 13 {
-				return nil, fmt.Errorf("%w: a timer key of %d bytes", ErrCorruptSnapshot, len(k))
-			}
-			kg := int(binary.BigEndian.Uint16(k[11:]))
-			if kg < kgs.Start || kg > kgs.End {
-				continue
-			}
-			i, err := indexOf(kindTimers, binary.BigEndian.Uint16(k[1:]))
+		k, err := parseDBKey(it.Key(), p.maxParallelism)
+		if err != nil {
+			return nil, err
+		}
+		if k.kg < kgs.Start || k.kg > kgs.End {
+			continue
+		}
+		if k.timer {
+			i, err := indexOf(kindTimers, k.id)
 			if err != nil {
 				return nil, err
 			}
-			bl := blockOf(kg, i)
-			bl.data = binary.AppendVarint(bl.data, int64(binary.BigEndian.Uint64(k[3:])^(1<<63)))
+			bl := blockOf(k.kg, i)
+			bl.data = binary.AppendVarint(bl.data, k.time)
 			bl.data = binary.AppendUvarint(bl.data, rank[i])
-			bl.data = append(bl.data, k[13:]...)
+			bl.data = append(bl.data, k.rest...)
 			rank[i]++
 			bl.n++
 			continue
 		}
-		if len(k) < 4 {
-			return nil, fmt.Errorf("%w: a key of %d bytes", ErrCorruptSnapshot, len(k))
-		}
-		kg := int(binary.BigEndian.Uint16(k))
-		if kg < kgs.Start || kg > kgs.End {
-			continue
-		}
-		i, err := indexOf(kindTable, binary.BigEndian.Uint16(k[2:]))
+		i, err := indexOf(kindTable, k.id)
 		if err != nil {
 			return nil, err
 		}
@@ -635,8 +652,8 @@ func canonical(p *incrementalPart, kgs keygroup.Range, in Restore, opts PebbleOp
 		if err != nil {
 			return nil, err
 		}
-		bl := blockOf(kg, i)
-		bl.data = append(append(bl.data, k[4:]...), v...)
+		bl := blockOf(k.kg, i)
+		bl.data = append(append(bl.data, k.rest...), v...)
 		bl.n++
 	}
 	if err := it.Error(); err != nil {
