@@ -522,6 +522,7 @@ func (t *Task) runSource(ctx context.Context, src operator.SourceDriver) error {
 func (t *Task) runInputs(ctx context.Context) error {
 	gate := t.spec.Gate
 	total := gate.NumChannels()
+	t.dataDone = make([]bool, total)
 	timeout := t.spec.Config.BufferTimeout
 	lastFlush := time.Now()
 	idle := func() error {
@@ -590,7 +591,7 @@ func (t *Task) handle(e *exchange.Envelope) error {
 	case exchange.KindEndOfData:
 		return t.endOfData(in, e.Channel)
 	case exchange.KindEndOfInput:
-		if t.dataDone == nil || !t.dataDone[e.Channel] {
+		if !t.dataDone[e.Channel] {
 			if err := t.endOfData(in, e.Channel); err != nil {
 				return err
 			}
@@ -686,9 +687,6 @@ func (t *Task) forwardWatermark(in int, out int64) error {
 // endOfData ends the data of channel ch of input in: its watermark no
 // longer holds the input back.
 func (t *Task) endOfData(in, ch int) error {
-	if t.dataDone == nil {
-		t.dataDone = make([]bool, t.spec.Gate.NumChannels())
-	}
 	if t.dataDone[ch] {
 		return nil
 	}
