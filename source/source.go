@@ -147,6 +147,25 @@ type Reader[T any, S Split] interface {
 	Close() error
 }
 
+// CheckpointListener is implemented by a Reader that acts when a checkpoint
+// completes, as Flink's SourceReader.notifyCheckpointComplete: one that
+// acknowledges messages to a queue (NATS JetStream) or commits offsets for
+// monitoring (Kafka) once the checkpoint that covers them is durable, so a
+// failure before that point has the system redeliver them. Both methods
+// are called from the subtask's goroutine, between polls.
+//
+// A reader with either method under another signature fails its job when
+// the reader is created: the runtime would never call it.
+type CheckpointListener interface {
+	// NotifyCheckpointComplete is called once checkpoint checkpointID has
+	// completed. A later checkpoint's completion also covers the earlier
+	// ones, whose notification may never come.
+	NotifyCheckpointComplete(checkpointID int64) error
+	// NotifyCheckpointAborted is called when checkpoint checkpointID will
+	// not complete.
+	NotifyCheckpointAborted(checkpointID int64) error
+}
+
 // ErrReaderClosed is returned by readers used after Close.
 var ErrReaderClosed = errors.New("freshet: source reader closed")
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"reflect"
 	"sync"
 
 	"github.com/freshet-io/freshet/codec"
@@ -297,14 +298,32 @@ func (s *Source[T, S]) Open(ctx *Context) error {
 		r.AddSplits(splits.Values)
 	}
 	splits.Values = nil
-	ctx.OnCheckpoint(CheckpointHooks{Snapshot: func(id int64) error {
+	hooks := CheckpointHooks{Snapshot: func(id int64) error {
 		ss, err := r.SnapshotState(id)
 		if err != nil {
 			return fmt.Errorf("snapshotting source reader: %w", err)
 		}
 		splits.Values = ss
 		return nil
-	}})
+	}}
+	if err := checkReaderListener(r); err != nil {
+		return err
+	}
+	if l, ok := r.(source.CheckpointListener); ok {
+		hooks.Complete = func(id int64) error {
+			if err := l.NotifyCheckpointComplete(id); err != nil {
+				return fmt.Errorf("source reader %T: checkpoint %d complete: %w", r, id, err)
+			}
+			return nil
+		}
+		hooks.Aborted = func(id int64) error {
+			if err := l.NotifyCheckpointAborted(id); err != nil {
+				return fmt.Errorf("source reader %T: checkpoint %d aborted: %w", r, id, err)
+			}
+			return nil
+		}
+	}
+	ctx.OnCheckpoint(hooks)
 	if err := r.Start(ctx.Ctx); err != nil {
 		return fmt.Errorf("starting source reader: %w", err)
 	}
@@ -547,4 +566,24 @@ func (c *SourceCoordinator[T, S]) Close() error {
 func (s *Source[T, S]) EndOfInput() {
 	s.ended = true
 	s.out.EmitWatermark(math.MaxInt64)
+}
+
+// checkReaderListener reports a reader that has a method of
+// source.CheckpointListener without implementing the interface, such as
+// one whose NotifyCheckpointComplete takes an int: the runtime would never
+// call it, and its acknowledgements would never be sent.
+func checkReaderListener(r any) error {
+	if _, ok := r.(source.CheckpointListener); ok {
+		return nil
+	}
+	t := reflect.TypeOf(r)
+	iface := reflect.TypeFor[source.CheckpointListener]()
+	for i := range iface.NumMethod() {
+		want := iface.Method(i)
+		if m, ok := t.MethodByName(want.Name); ok {
+			return fmt.Errorf("source reader %s has method %s of type %s, so it does not implement source.CheckpointListener (%s %s) and would never be called",
+				t, want.Name, m.Type, want.Name, want.Type)
+		}
+	}
+	return nil
 }
