@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -49,19 +50,15 @@ func (s Split) SplitID() string { return s.ID }
 // explicit acks, shared by its readers (one per subtask). Records carry
 // the time the stream stored the message as their timestamp.
 //
-// A reader acknowledges a message only after a checkpoint that covers it:
-// source readers hear of no checkpoint completing, so it acknowledges the
-// messages of a checkpoint when it takes the next one, which the job
-// starts only after the previous one completed or was aborted (with the
-// default of one checkpoint at a time). A message is thus redelivered
-// after a failure unless a checkpoint covering it was taken (at least
-// once), except in one case: a checkpoint aborted, then a failure before
-// the next one completed. The sequences of the messages a checkpoint
-// covers that may not have been acknowledged are kept in it, and the
-// reader that gets them back drops those messages when they come again,
-// so at parallelism 1 the job's state counts each message once; at higher
-// parallelism a redelivered message may reach another reader and be
-// counted again.
+// A reader acknowledges a message when a checkpoint that covers it has
+// completed (it implements source.CheckpointListener), so a failure has the
+// server redeliver every message no completed checkpoint covers: at least
+// once. The sequences of the messages a checkpoint covers that were not
+// acknowledged when it was taken are kept in it, and the reader that gets
+// them back drops those messages if they come again (their
+// acknowledgement was lost with the failure), so at parallelism 1 the
+// job's state counts each message once; at higher parallelism a
+// redelivered message may reach another reader and be counted again.
 //
 // Create it with NewSource.
 type Source[T any] struct {
@@ -72,7 +69,10 @@ type Source[T any] struct {
 	cfg         sourceConfig
 }
 
-var _ source.Source[int, Split] = (*Source[int])(nil)
+var (
+	_ source.Source[int, Split] = (*Source[int])(nil)
+	_ source.CheckpointListener = (*reader[int])(nil)
+)
 
 // SourceOption configures a Source.
 type SourceOption func(*sourceConfig)
@@ -380,31 +380,22 @@ func (r *reader[T]) AddSplits(splits []Split) {
 
 func (r *reader[T]) NotifyNoMoreSplits() {}
 
-// SnapshotState acknowledges the messages of the previous checkpoints,
-// which completed unless aborted, and returns the sequences of those and
-// of the messages emitted since, which this checkpoint covers.
+// SnapshotState moves the messages emitted since the last checkpoint into
+// this checkpoint's group and returns the sequences of every message not
+// acknowledged yet, which this checkpoint covers.
 func (r *reader[T]) SnapshotState(checkpointID int64) ([]Split, error) {
 	if r.ended {
 		r.snappedAfterEnd = true
-	}
-	var pending []uint64
-	for id, g := range r.groups {
-		if id >= checkpointID {
-			continue
-		}
-		for _, m := range g {
-			if err := m.Ack(); err != nil {
-				return nil, fmt.Errorf("acknowledging messages of checkpoint %d: %w", id, err)
-			}
-		}
-		pending = appendSeqs(pending, g)
-		delete(r.groups, id)
 	}
 	if len(r.cur) > 0 {
 		r.groups[checkpointID] = append(r.groups[checkpointID], r.cur...)
 		r.cur = nil
 	}
-	pending = appendSeqs(pending, r.groups[checkpointID])
+	var pending []uint64
+	for _, g := range r.groups {
+		pending = appendSeqs(pending, g)
+	}
+	slices.Sort(pending)
 	out := make([]Split, len(r.splits))
 	for i, s := range r.splits {
 		out[i] = Split{ID: s.ID}
@@ -414,6 +405,28 @@ func (r *reader[T]) SnapshotState(checkpointID int64) ([]Split, error) {
 	}
 	return out, nil
 }
+
+// NotifyCheckpointComplete acknowledges the messages that checkpoint
+// checkpointID (and any earlier one) covers: the job will not read them
+// again.
+func (r *reader[T]) NotifyCheckpointComplete(checkpointID int64) error {
+	for id, g := range r.groups {
+		if id > checkpointID {
+			continue
+		}
+		for _, m := range g {
+			if err := m.Ack(); err != nil {
+				return fmt.Errorf("acknowledging messages of checkpoint %d: %w", id, err)
+			}
+		}
+		delete(r.groups, id)
+	}
+	return nil
+}
+
+// NotifyCheckpointAborted keeps the messages of checkpoint checkpointID,
+// which the next checkpoint to complete covers.
+func (r *reader[T]) NotifyCheckpointAborted(int64) error { return nil }
 
 func appendSeqs(dst []uint64, msgs []jetstream.Msg) []uint64 {
 	for _, m := range msgs {
