@@ -228,7 +228,7 @@ func (readerCtx) SendSplitRequest() {}
 
 type sliceOutput struct{ vs []int64 }
 
-func (o *sliceOutput) Collect(v int64)                      { o.vs = append(o.vs, v) }
+func (o *sliceOutput) Collect(v int64)                       { o.vs = append(o.vs, v) }
 func (o *sliceOutput) CollectWithTimestamp(v int64, _ int64) { o.vs = append(o.vs, v) }
 
 // TestSourceAcknowledgesOnCheckpointCompletion drives a reader through a
