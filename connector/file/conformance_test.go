@@ -17,7 +17,9 @@ import (
 )
 
 // recordFormat writes a record per line, refusing those bad says are bad.
-type recordFormat struct{ bad func(connectortest.Record) bool }
+type recordFormat struct {
+	bad func(connectortest.Record) bool
+}
 
 func (f recordFormat) NewEncoder(w io.Writer) (file.Encoder[connectortest.Record], error) {
 	return recordEncoder{w: w, bad: f.bad}, nil
