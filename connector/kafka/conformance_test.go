@@ -2,9 +2,12 @@ package kafka_test
 
 import (
 	"context"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/freshet-io/freshet"
@@ -14,9 +17,51 @@ import (
 
 func decodeRecord(r *kgo.Record) (connectortest.Record, error) { return connectortest.Decode(r.Value) }
 
+// restartableCluster is an in-process cluster on a fixed loopback port
+// that keeps its data in a directory, so a test can stop it and start it
+// again with its topics, offsets and transactions.
+type restartableCluster struct {
+	mu   sync.Mutex
+	c    *kfake.Cluster
+	opts []kfake.Opt
+}
+
+func newRestartableCluster(t *testing.T, partitions int32, topics ...string) (*restartableCluster, []string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	rc := &restartableCluster{opts: []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(t.TempDir()),
+		kfake.SeedTopics(partitions, topics...)}}
+	if rc.c, err = kfake.NewCluster(rc.opts...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		rc.c.Close()
+	})
+	return rc, rc.c.ListenAddrs()
+}
+
+// restart closes the cluster and starts it again from its data.
+func (rc *restartableCluster) restart(t *testing.T) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.c.Close()
+	c, err := kfake.NewCluster(rc.opts...)
+	if err != nil {
+		t.Errorf("restarting the cluster: %v", err)
+		return
+	}
+	rc.c = c
+}
+
 // TestSourceConformance runs the connectors' conformance suite on the
-// source. The in-process cluster cannot be restarted with its data, so
-// the restart scenario is skipped.
+// source.
 func TestSourceConformance(t *testing.T) {
 	const partitions = 3
 	connectortest.RunSource(t, connectortest.Source{
@@ -24,7 +69,7 @@ func TestSourceConformance(t *testing.T) {
 		Guarantee:  connectortest.ExactlyOnce,
 		Ordered:    true,
 		Setup: func(t *testing.T) connectortest.SourceScenario {
-			brokers := newCluster(t, partitions, "in")
+			rc, brokers := newRestartableCluster(t, partitions, "in")
 			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 			if err != nil {
 				t.Fatal(err)
@@ -45,6 +90,7 @@ func TestSourceConformance(t *testing.T) {
 						Brokers: brokers, Topics: []string{"in"}, Deserializer: decodeRecord, Bounded: true,
 					}, "kafka")
 				},
+				Restart: rc.restart,
 			}
 		},
 	})
@@ -63,7 +109,7 @@ func TestSinkConformance(t *testing.T) {
 				Guarantee: guarantee,
 				Ordered:   true,
 				Setup: func(t *testing.T) connectortest.SinkScenario {
-					brokers := newCluster(t, 4, "out")
+					rc, brokers := newRestartableCluster(t, 4, "out")
 					return connectortest.SinkScenario{
 						Attach: func(s *freshet.Stream[connectortest.Record], bad func(connectortest.Record) bool) {
 							freshet.SinkTo(s, &kafka.Sink[connectortest.Record]{
@@ -80,6 +126,7 @@ func TestSinkConformance(t *testing.T) {
 						ReadBack: func(t *testing.T) []connectortest.Record {
 							return readCommitted(t, brokers, "out")
 						},
+						Restart: rc.restart,
 					}
 				},
 			})
