@@ -56,6 +56,7 @@ var layer = map[string]int{
 	// other package's test binary.
 	"internal/checkpoint/storage": 1,
 	"internal/restart":            1,
+	"internal/config":             1,
 }
 
 // levelOf returns the layer of pkg or of the nearest listed directory
