@@ -136,7 +136,10 @@ type Source[T any] struct {
 	ClientOptions []kgo.Opt
 }
 
-var _ source.Source[string, Split] = (*Source[string])(nil)
+var (
+	_ source.Source[string, Split] = (*Source[string])(nil)
+	_ source.Validator             = (*Source[string])(nil)
+)
 
 // Values is a Deserializer that emits the record's value bytes.
 func Values(r *kgo.Record) ([]byte, error) { return r.Value, nil }

@@ -66,7 +66,10 @@ func (s *Sink[T]) WithMessageID(id func(T) string) *Sink[T] {
 	return s
 }
 
-var _ sink.Checkpointed[int] = (*Sink[int])(nil)
+var (
+	_ sink.Checkpointed[int] = (*Sink[int])(nil)
+	_ sink.Validator         = (*Sink[int])(nil)
+)
 
 // SinkOption configures a Sink.
 type SinkOption func(*sinkConfig)
@@ -105,7 +108,9 @@ func NewSink[T any](url, idPrefix string, serialize Serializer[T], opts ...SinkO
 	return &Sink[T]{url: url, serialize: serialize, prefix: idPrefix, maxPending: c.maxPending, natsOpts: c.natsOpts}
 }
 
-func (s *Sink[T]) validate() error {
+// Validate implements sink.Validator: it checks the configuration
+// without connecting.
+func (s *Sink[T]) Validate() error {
 	switch {
 	case s.url == "":
 		return fmt.Errorf("%w: sink has no server URL", ErrInvalidConfig)
@@ -130,7 +135,7 @@ func (s *Sink[T]) CreateWriter(ctx sink.InitContext) (sink.Writer[T], error) {
 // state is the number of records it had written at the checkpoint, where
 // the positions of the records after it start.
 func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]byte) (sink.Writer[T], sink.CheckpointHooks, error) {
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, sink.CheckpointHooks{}, err
 	}
 	if len(restored) > 1 {

@@ -73,6 +73,7 @@ type Source[T any] struct {
 var (
 	_ source.Source[int, Split] = (*Source[int])(nil)
 	_ source.CheckpointListener = (*reader[int])(nil)
+	_ source.Validator          = (*Source[int])(nil)
 )
 
 // SourceOption configures a Source.
@@ -132,7 +133,9 @@ func NewSource[T any](url, stream, durable string, deserialize Deserializer[T], 
 	return &Source[T]{url: url, stream: stream, durable: durable, deserialize: deserialize, cfg: c}
 }
 
-func (s *Source[T]) validate() error {
+// Validate implements source.Validator: it checks the configuration
+// without connecting.
+func (s *Source[T]) Validate() error {
 	switch {
 	case s.url == "":
 		return fmt.Errorf("%w: source has no server URL", ErrInvalidConfig)
@@ -162,7 +165,7 @@ func (s *Source[T]) splitID(subtask int) string {
 
 // CreateEnumerator implements source.Source: one split per subtask.
 func (s *Source[T]) CreateEnumerator(ctx source.EnumeratorContext[Split]) (source.Enumerator[Split], error) {
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	splits := make([]Split, ctx.Parallelism())
@@ -174,7 +177,7 @@ func (s *Source[T]) CreateEnumerator(ctx source.EnumeratorContext[Split]) (sourc
 
 // RestoreEnumerator implements source.Source.
 func (s *Source[T]) RestoreEnumerator(ctx source.EnumeratorContext[Split], unassigned []Split) (source.Enumerator[Split], error) {
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	return source.NewStatic(ctx, unassigned), nil
@@ -182,7 +185,7 @@ func (s *Source[T]) RestoreEnumerator(ctx source.EnumeratorContext[Split], unass
 
 // CreateReader implements source.Source.
 func (s *Source[T]) CreateReader(source.ReaderContext) (source.Reader[T, Split], error) {
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	return &reader[T]{
