@@ -33,7 +33,9 @@ func (s configuredSink) Validate() error { return s.err }
 
 type discardSink struct{}
 
-func (discardSink) CreateWriter(sink.InitContext) (sink.Writer[int], error) { return discardWriter{}, nil }
+func (discardSink) CreateWriter(sink.InitContext) (sink.Writer[int], error) {
+	return discardWriter{}, nil
+}
 
 type discardWriter struct{}
 
