@@ -244,7 +244,13 @@ func (e *enumerator) walk(dir string, settled func(os.FileInfo) bool, add func(s
 			continue
 		}
 		p := filepath.Join(dir, name)
-		fi, err := os.Stat(p) // follows symbolic links
+		var fi os.FileInfo
+		var err error
+		if d.Type()&os.ModeSymlink != 0 {
+			fi, err = os.Stat(p) // follows the link
+		} else {
+			fi, err = d.Info()
+		}
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				continue // removed since, or a dangling link
