@@ -38,6 +38,7 @@ type sourceConfig struct {
 	interval  time.Duration // > 0: continuous
 	skipBad   bool
 	log       *slog.Logger
+	now       func() time.Time // the enumerator's clock; nil: time.Now
 }
 
 // Recursive makes the source read the files in the sub-directories of the
@@ -126,7 +127,7 @@ func (s *Source[T]) CreateEnumerator(ctx source.EnumeratorContext[Split]) (sourc
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	e := &enumerator{cfg: s.cfg, paths: s.paths, ctx: ctx, seen: map[string]bool{}, now: time.Now}
+	e := s.newEnumerator(ctx)
 	if err := e.list(); err != nil {
 		return nil, err
 	}
@@ -140,7 +141,8 @@ func (s *Source[T]) RestoreEnumerator(ctx source.EnumeratorContext[Split], unass
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	e := &enumerator{cfg: s.cfg, paths: s.paths, ctx: ctx, seen: map[string]bool{}, now: time.Now, listed: time.Now()}
+	e := s.newEnumerator(ctx)
+	e.listed = e.now()
 	for _, sp := range unassigned {
 		e.seen[sp.Path] = true
 		if !sp.Done {
@@ -148,6 +150,14 @@ func (s *Source[T]) RestoreEnumerator(ctx source.EnumeratorContext[Split], unass
 		}
 	}
 	return e, nil
+}
+
+func (s *Source[T]) newEnumerator(ctx source.EnumeratorContext[Split]) *enumerator {
+	e := &enumerator{cfg: s.cfg, paths: s.paths, ctx: ctx, seen: map[string]bool{}, now: s.cfg.now}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	return e
 }
 
 // enumerator hands out files on request, like source.Pull. A continuous

@@ -675,3 +675,82 @@ func TestMonitorExactlyOnceUnderFailures(t *testing.T) {
 	}
 	t.Logf("%d files, %d restarts, %d injected failures", files, jc.Restarts(), f.failed.Load())
 }
+
+// fakeEnumContext records what an enumerator assigns.
+type fakeEnumContext struct {
+	assigned []string
+	noMore   int
+}
+
+func (*fakeEnumContext) Parallelism() int { return 2 }
+func (c *fakeEnumContext) AssignSplits(_ int, splits ...file.Split) {
+	for _, s := range splits {
+		c.assigned = append(c.assigned, filepath.Base(s.Path))
+	}
+}
+func (c *fakeEnumContext) SignalNoMoreSplits(int) { c.noMore++ }
+
+// TestMonitorEnumerator drives a continuous source's enumerator: it
+// assigns each settled file once, keeps the files it assigned in its
+// checkpoint state, and a restored enumerator assigns only newer files.
+func TestMonitorEnumerator(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-time.Hour)
+	publish := func(name string, mtime time.Time) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("a", old)
+	publish("b", old)
+	publish("c", time.Now().Add(time.Hour)) // still being written
+	publish(".d", old)
+	const interval = time.Second
+	now := time.Now()
+	clock := func() time.Time { return now }
+	src := file.NewSource(file.DecodeLines(), []string{dir}, file.Monitor(interval), file.SourceClock(clock))
+	if src.Boundedness() != source.Unbounded {
+		t.Fatal("a monitoring source is bounded")
+	}
+	ctx := &fakeEnumContext{}
+	e, err := src.CreateEnumerator(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(e source.Enumerator[file.Split], n int) {
+		for range n {
+			now = now.Add(interval)
+			e.HandleSplitRequest(0)
+		}
+	}
+	ask(e, 1)
+	state, err := e.SnapshotState(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []file.Split{{Path: filepath.Join(dir, "b")}, {Path: filepath.Join(dir, "a"), Done: true}}
+	if !slices.Equal(state, want) {
+		t.Fatalf("state %+v, want %+v", state, want)
+	}
+	ask(e, 3)
+	publish("c", old)
+	publish("e", old)
+	ask(e, 3)
+	if want := []string{"a", "b", "c", "e"}; !slices.Equal(ctx.assigned, want) || ctx.noMore != 0 {
+		t.Fatalf("assigned %v (no more splits %d times), want %v, each once and no end", ctx.assigned, ctx.noMore, want)
+	}
+	// Restored from the first state: b is pending, a done; c and e are new.
+	ctx2 := &fakeEnumContext{}
+	e2, err := src.RestoreEnumerator(ctx2, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask(e2, 4)
+	if want := []string{"b", "c", "e"}; !slices.Equal(ctx2.assigned, want) {
+		t.Fatalf("restored enumerator assigned %v, want %v", ctx2.assigned, want)
+	}
+}
