@@ -146,6 +146,8 @@ type csvDecoder[T any] struct {
 	cols   []int // field of each column, -1 for none
 	base   int64 // offset of the reader's input in the file
 	pos    Position
+	v      T             // the record being decoded by plan
+	rv     reflect.Value // v, settable
 }
 
 func (c *csvDecoder[T]) Next() (T, error) {
@@ -173,7 +175,13 @@ func (c *csvDecoder[T]) Next() (T, error) {
 		if c.d.cfg.noHeader && len(row) < len(c.cols) {
 			return v, c.malformed(start, fmt.Errorf("%d fields, want %d", len(row), len(c.cols)))
 		}
-		err = c.d.plan.set(reflect.ValueOf(&v).Elem(), c.cols, row)
+		var zero T
+		c.v = zero
+		if !c.rv.IsValid() {
+			c.rv = reflect.ValueOf(&c.v).Elem()
+		}
+		err = c.d.plan.set(c.rv, c.cols, row)
+		v = c.v
 	}
 	if err != nil {
 		return v, c.malformed(start, err)
