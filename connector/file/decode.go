@@ -83,13 +83,8 @@ func (e *MalformedError) Error() string {
 // Is makes errors.Is(err, ErrMalformed) true.
 func (e *MalformedError) Is(target error) bool { return target == ErrMalformed }
 
+// Unwrap returns the decoder's error.
 func (e *MalformedError) Unwrap() error { return e.Err }
-
-// Compressed reports whether files at path are decompressed by OpenStream:
-// names ending in ".gz" (gzip) or ".zst" (Zstandard).
-func Compressed(path string) bool {
-	return strings.HasSuffix(path, ".gz") || strings.HasSuffix(path, ".zst")
-}
 
 // OpenStream opens the file at path for reading from byte offset on,
 // decompressing it when its name ends in ".gz" or ".zst". A plain file is

@@ -20,6 +20,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
+	"go.uber.org/goleak"
 
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/connector/file"
@@ -600,6 +601,7 @@ func (s slowDecoder[T]) Next() (T, error) {
 // the file sink's committed output ends up holding every record of every
 // published file exactly once, and nothing of the hidden files.
 func TestMonitorExactlyOnceUnderFailures(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dir, out := t.TempDir(), t.TempDir()
 	// Hidden and in-progress files are never read.
 	os.WriteFile(filepath.Join(dir, ".hidden.jsonl"), []byte("{\"id\":-1}\n"), 0o644)
