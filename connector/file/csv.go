@@ -29,7 +29,8 @@ func CSVComma(r rune) CSVOption { return func(c *csvConfig) { c.comma = r } }
 func CSVTimeLayout(layout string) CSVOption { return func(c *csvConfig) { c.timeLayout = layout } }
 
 // CSVNoHeader says the files have no header row: DecodeCSV maps columns to
-// the struct's fields in their order, and DecodeCSVFunc's header is nil.
+// the struct's fields in their order (leaving out those tagged `csv:"-"`),
+// a row with fewer columns being malformed; DecodeCSVFunc's header is nil.
 func CSVNoHeader() CSVOption { return func(c *csvConfig) { c.noHeader = true } }
 
 // DecodeCSV is the decoding of CSV files (encoding/csv, RFC 4180) into

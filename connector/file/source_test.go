@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -755,4 +756,45 @@ func TestMonitorEnumerator(t *testing.T) {
 	if want := []string{"b", "c", "e"}; !slices.Equal(ctx2.assigned, want) {
 		t.Fatalf("restored enumerator assigned %v, want %v", ctx2.assigned, want)
 	}
+}
+
+// TestCSVOptions reads CSV without a header, with another delimiter and
+// time layout, into a struct with a field of its own text type.
+func TestCSVOptions(t *testing.T) {
+	type row struct {
+		Day   time.Time
+		Level level
+		N     uint8
+		Note  string `csv:"-"`
+		X     float32
+	}
+	p := filepath.Join(t.TempDir(), "a.csv.zst")
+	writeAtomically(t, p, compress(t, p, []byte("2026-11-30;warn;7;1.5\n2026-12-01;info;;\n2026-12-02;info;300;\n")))
+	src := file.NewSource(file.DecodeCSV[row](file.CSVNoHeader(), file.CSVComma(';'), file.CSVTimeLayout(time.DateOnly)), []string{p}, file.SkipMalformed(), file.SourceLogger(slog.New(slog.DiscardHandler)))
+	got, err := runJob(t, src, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []row{
+		{Day: epoch, Level: 2, N: 7, X: 1.5},
+		{Day: epoch.AddDate(0, 0, 1), Level: 1},
+		// The third row's 300 does not fit a uint8: skipped.
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+type level int
+
+func (l *level) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "info":
+		*l = 1
+	case "warn":
+		*l = 2
+	default:
+		return fmt.Errorf("level %q", b)
+	}
+	return nil
 }
