@@ -204,15 +204,15 @@ func (e *enumerator) HandleSplitRequest(subtask int) {
 	}
 }
 
-// list adds the files not seen yet to the pending ones.
+// list adds the files not seen yet to the pending ones; those found
+// before an error are added too.
 func (e *enumerator) list() error {
 	now := e.now()
 	e.listed = now
-	var fresh []string
 	add := func(path string) {
 		if clean := filepath.Clean(path); !e.seen[clean] {
 			e.seen[clean] = true
-			fresh = append(fresh, clean)
+			e.pending = append(e.pending, Split{Path: clean})
 		}
 	}
 	settled := func(fi os.FileInfo) bool {
@@ -235,9 +235,6 @@ func (e *enumerator) list() error {
 		default:
 			return fmt.Errorf("freshet: file source: %s is neither a regular file nor a directory", path)
 		}
-	}
-	for _, p := range fresh {
-		e.pending = append(e.pending, Split{Path: p})
 	}
 	return nil
 }
