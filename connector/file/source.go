@@ -84,9 +84,10 @@ var _ source.Source[int, Split] = (*Source[int])(nil)
 // NewSource returns a source of the files at paths, each a file or a
 // directory, decoded by dec. A directory stands for the files in it (and,
 // with Recursive, in its sub-directories), in name order, except hidden
-// ones: names that start with '.' or '_', as Flink skips them (the file
-// sink stages its part files under such names). Files named directly are
-// read whatever their name; a file met twice is read once.
+// ones: names that start with '.' or '_' or contain "_COPYING_", as
+// Flink skips them (the file sink stages its part files under such
+// names). Files named directly are read whatever their name; a file met
+// twice is read once.
 func NewSource[T any](dec Decoding[T], paths []string, opts ...SourceOption) *Source[T] {
 	s := &Source[T]{paths: slices.Clone(paths), dec: dec}
 	for _, o := range opts {
@@ -247,7 +248,7 @@ func (e *enumerator) walk(dir string, settled func(os.FileInfo) bool, add func(s
 	}
 	for _, d := range entries {
 		name := d.Name()
-		if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+		if hidden(name) {
 			continue
 		}
 		p := filepath.Join(dir, name)
@@ -283,6 +284,13 @@ func (e *enumerator) walk(dir string, settled func(os.FileInfo) bool, add func(s
 		}
 	}
 	return nil
+}
+
+// hidden reports names the source skips in directories, as Flink's
+// default file filter does: those starting with '.' or '_', and the
+// temporary files of Hadoop's "fs -put" (containing "_COPYING_").
+func hidden(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || strings.Contains(name, "_COPYING_")
 }
 
 func (e *enumerator) AddReader(int) {}

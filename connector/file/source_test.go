@@ -452,6 +452,7 @@ func TestListing(t *testing.T) {
 	write("_underscore.txt", "underscore\n")
 	write(".inprogress/e.txt", "in progress\n")
 	write("_tmp/f.txt", "tmp\n")
+	write("g.txt._COPYING_", "copying\n")
 	named := write("_named.txt", "named\n")
 	for _, tc := range []struct {
 		name  string
