@@ -15,8 +15,8 @@ import (
 )
 
 // Decoding is how a Source turns files into records of type T, the
-// reading side of a Format: DecodeLines, DecodeJSON, DecodeCSV,
-// DecodeCSVFunc, and Parquet in the parquetfile package. A decoding may
+// reading side of a Format: DecodeLines, DecodeLinesFunc, DecodeJSON,
+// DecodeCSV, DecodeCSVFunc, and Parquet in the parquetfile package. A decoding may
 // be used by several readers at once: Open must be safe for concurrent
 // use.
 type Decoding[T any] interface {
@@ -242,6 +242,42 @@ type linesDecoder struct{ *lineReader }
 func (d linesDecoder) Next() (string, error) {
 	line, _, err := d.next()
 	return string(line), err
+}
+
+// DecodeLinesFunc is the decoding of text files a line at a time with a
+// function of one's own: fn makes a record of a line (without its "\n" or
+// "\r\n", and only valid during the call); its error makes the line
+// malformed. Position counts bytes and lines.
+func DecodeLinesFunc[T any](fn func(line []byte) (T, error)) Decoding[T] {
+	return linesFuncDecoding[T]{fn}
+}
+
+type linesFuncDecoding[T any] struct{ fn func([]byte) (T, error) }
+
+func (d linesFuncDecoding[T]) Open(path string, pos Position) (Decoder[T], error) {
+	l, err := openLines(path, pos)
+	if err != nil {
+		return nil, err
+	}
+	return linesFuncDecoder[T]{l, d.fn}, nil
+}
+
+type linesFuncDecoder[T any] struct {
+	*lineReader
+	fn func([]byte) (T, error)
+}
+
+func (d linesFuncDecoder[T]) Next() (T, error) {
+	line, start, err := d.next()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := d.fn(line)
+	if err != nil {
+		return v, d.malformed(start, err)
+	}
+	return v, nil
 }
 
 // DecodeJSON is the decoding of JSON Lines files: one JSON document per

@@ -1,8 +1,9 @@
 // Package file reads and writes files.
 //
 // Source (NewSource, Flink's FileSource) reads local files, one split per
-// file, decoded by a Decoding: DecodeLines, DecodeJSON (JSON Lines),
-// DecodeCSV and DecodeCSVFunc here, Parquet in the parquetfile package.
+// file, decoded by a Decoding: DecodeLines, DecodeLinesFunc, DecodeJSON
+// (JSON Lines), DecodeCSV and DecodeCSVFunc here, Parquet in the
+// parquetfile package.
 // Files whose names end in ".gz" or ".zst" are decompressed as they are
 // read. Each file's position (bytes and records consumed) is kept in
 // checkpoints, so a restored job reads every record once into its state.

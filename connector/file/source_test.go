@@ -172,7 +172,7 @@ func parseLine(s string) (event, error) {
 
 // decodings are the decodings of the tests, each into events.
 var decodings = map[string]file.Decoding[event]{
-	"lines": mapDecoding(file.DecodeLines(), parseLine),
+	"lines": file.DecodeLinesFunc(func(b []byte) (event, error) { return parseLine(string(b)) }),
 	"json":  file.DecodeJSON[event](),
 	"csv":   file.DecodeCSV[event](),
 	"csv-func": file.DecodeCSVFunc(func(header, row []string) (event, error) {
@@ -189,44 +189,6 @@ var decodings = map[string]file.Decoding[event]{
 		return event{ID: id, Name: m["name"], Score: score, OK: m["ok"] == "true", At: at}, nil
 	}),
 	"parquet": parquetfile.Decode[event](),
-}
-
-// mapDecoding decodes with dec and converts with fn; an error of fn makes
-// the record malformed.
-func mapDecoding[A, B any](dec file.Decoding[A], fn func(A) (B, error)) file.Decoding[B] {
-	return mapped[A, B]{dec, fn}
-}
-
-type mapped[A, B any] struct {
-	dec file.Decoding[A]
-	fn  func(A) (B, error)
-}
-
-func (m mapped[A, B]) Open(path string, pos file.Position) (file.Decoder[B], error) {
-	d, err := m.dec.Open(path, pos)
-	if err != nil {
-		return nil, err
-	}
-	return mappedDecoder[A, B]{d, m.fn, path}, nil
-}
-
-type mappedDecoder[A, B any] struct {
-	file.Decoder[A]
-	fn   func(A) (B, error)
-	path string
-}
-
-func (d mappedDecoder[A, B]) Next() (B, error) {
-	a, err := d.Decoder.Next()
-	if err != nil {
-		var zero B
-		return zero, err
-	}
-	b, err := d.fn(a)
-	if err != nil {
-		return b, &file.MalformedError{Path: d.path, Unit: "line", Number: d.Position().Record, Offset: -1, Err: err}
-	}
-	return b, nil
 }
 
 // formatCase is a format with its decoding and a compression.
