@@ -16,9 +16,9 @@ import (
 
 // Decoding is how a Source turns files into records of type T, the
 // reading side of a Format: DecodeLines, DecodeLinesFunc, DecodeJSON,
-// DecodeCSV, DecodeCSVFunc, and Parquet in the parquetfile package. A decoding may
-// be used by several readers at once: Open must be safe for concurrent
-// use.
+// DecodeCSV, DecodeCSVFunc, and Parquet in the parquetfile package. A
+// decoding may be used by several readers at once: Open must be safe for
+// concurrent use.
 type Decoding[T any] interface {
 	// Open returns a decoder of the file at path that resumes at pos, a
 	// position an earlier decoder of the same file returned (the zero
