@@ -50,11 +50,15 @@ func Recursive() SourceOption { return func(c *sourceConfig) { c.recursive = tru
 // Files named in the paths themselves are read whatever their name.
 func Glob(pattern string) SourceOption { return func(c *sourceConfig) { c.glob = pattern } }
 
-// Monitor makes the source unbounded: it lists the paths every interval
-// and reads each new file once (Flink's FileSource.monitorContinuously).
-// A file is taken once its modification time is at least interval old,
-// so that a file still being written is not read half-way; see the
-// package documentation for how to publish files.
+// Monitor makes the source unbounded: it lists the paths again, at most
+// once per interval, whenever a reader wants a file and none is pending
+// (idle readers ask every interval), and reads each new file once
+// (Flink's FileSource.monitorContinuously). The files already assigned
+// are kept in the enumerator's checkpoints. A file is taken once its
+// modification time is at least interval old, so that a file still being
+// written is not read half-way; see the package documentation for how to
+// publish files. A listing that fails after the first is logged and tried
+// again.
 func Monitor(interval time.Duration) SourceOption {
 	return func(c *sourceConfig) { c.interval = interval }
 }
