@@ -196,16 +196,15 @@ func (m *Manager) connTo(ctx context.Context, addr string) (*conn, error) {
 			d = &dial{done: make(chan struct{})}
 			m.mu.dials[addr] = d
 			m.mu.Unlock()
-			d.c, d.err = m.dial(ctx, addr)
-			if d.err != nil {
-				m.mu.Lock()
-				if m.mu.dials[addr] == d {
-					delete(m.mu.dials, addr)
-				}
-				m.mu.Unlock()
+			c, err := m.dial(ctx, addr)
+			m.mu.Lock()
+			d.c, d.err = c, err
+			if err != nil && m.mu.dials[addr] == d {
+				delete(m.mu.dials, addr)
 			}
+			m.mu.Unlock()
 			close(d.done)
-			return d.c, d.err
+			return c, err
 		}
 		m.mu.Unlock()
 		select {
