@@ -131,7 +131,7 @@ func (c *conn) handshake(r *bufio.Reader) error {
 			return fmt.Errorf("sending hello: %w", err)
 		}
 	}
-	f, err := readFrame(r, 4+2+10+1024, nil)
+	f, err := readFrame(r, 4+2+10+1024, nil, nil)
 	if err != nil {
 		return fmt.Errorf("reading hello: %w", err)
 	}
@@ -209,8 +209,9 @@ func (c *conn) send(f outFrame, prio bool) {
 
 func (c *conn) readLoop(br *bufio.Reader) {
 	scratch := make([]byte, 4096)
+	var slab []byte
 	for {
-		f, err := readFrame(br, c.m.cfg.maxFrame, scratch)
+		f, err := readFrame(br, c.m.cfg.maxFrame, scratch, &slab)
 		if err != nil {
 			if err == io.EOF {
 				err = errors.New("connection closed by peer")

@@ -26,7 +26,7 @@ func rawPeer(t *testing.T, m *Manager) (net.Conn, *bufio.Reader) {
 		t.Fatal(err)
 	}
 	r := bufio.NewReader(nc)
-	f, err := readFrame(r, 1<<10, nil)
+	f, err := readFrame(r, 1<<10, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestReceiverBreaksProtocol(t *testing.T) {
 		}
 		defer nc.Close()
 		r := bufio.NewReader(nc)
-		if _, err := readFrame(r, 1<<10, nil); err != nil {
+		if _, err := readFrame(r, 1<<10, nil, nil); err != nil {
 			return
 		}
 		nc.Write(appendHello(nil, "liar"))

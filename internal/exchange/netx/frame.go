@@ -75,11 +75,15 @@ type frame struct {
 	payload []byte
 }
 
+// slabSize is the size of the slabs buffer frames are read into.
+const slabSize = 1 << 20
+
 // readFrame reads one frame from r. A frame longer than max, or cut short
 // by the end of the stream, is an error wrapping ErrProtocol (io.EOF when
 // the stream ends cleanly between frames). scratch, when large enough, is
-// used for the payload of frames other than buffer frames.
-func readFrame(r *bufio.Reader, max int, scratch []byte) (frame, error) {
+// used for the payload of frames other than buffer frames; slab, when not
+// nil, is the rest of the slab the payloads of buffer frames are cut from.
+func readFrame(r *bufio.Reader, maxLen int, scratch []byte, slab *[]byte) (frame, error) {
 	var h [headerSize]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		if err == io.ErrUnexpectedEOF {
@@ -92,13 +96,22 @@ func readFrame(r *bufio.Reader, max int, scratch []byte) (frame, error) {
 	if t == 0 || t >= maxFrameTypes {
 		return frame{}, fmt.Errorf("%w: unknown frame type %d", ErrProtocol, t)
 	}
-	if uint64(n) > uint64(max) {
-		return frame{}, fmt.Errorf("%w: %s frame of %d bytes exceeds the maximum of %d", ErrProtocol, frameName(t), n, max)
+	if uint64(n) > uint64(maxLen) {
+		return frame{}, fmt.Errorf("%w: %s frame of %d bytes exceeds the maximum of %d", ErrProtocol, frameName(t), n, maxLen)
 	}
 	var p []byte
-	if t != frameBuffer && int(n) <= cap(scratch) {
+	switch {
+	case t != frameBuffer && int(n) <= cap(scratch):
 		p = scratch[:n]
-	} else {
+	case t == frameBuffer && slab != nil:
+		// Buffer payloads are carved from a larger slab: fewer, larger
+		// allocations, freed once no envelope points into them.
+		if int(n) > len(*slab) {
+			*slab = make([]byte, max(int(n), slabSize))
+		}
+		p = (*slab)[:n:n]
+		*slab = (*slab)[n:]
+	default:
 		p = make([]byte, n)
 	}
 	if _, err := io.ReadFull(r, p); err != nil {

@@ -37,8 +37,9 @@ func FuzzFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bufio.NewReader(bytes.NewReader(data))
 		scratch := make([]byte, 64)
+		var slab []byte
 		for {
-			fr, err := readFrame(r, 1<<16, scratch)
+			fr, err := readFrame(r, 1<<16, scratch, &slab)
 			if err != nil {
 				return
 			}
