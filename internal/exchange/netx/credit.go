@@ -90,7 +90,10 @@ type recvCredit struct {
 	// have not arrived.
 	granted int
 	held    int // buffers received and not yet consumed
-	backlog int // the sender's latest backlog
+	// unannounced counts the buffers consumed whose credit has not been
+	// announced yet.
+	unannounced int
+	backlog     int // the sender's latest backlog
 }
 
 func newRecvCredit(buffers int) recvCredit { return recvCredit{buffers: buffers} }
@@ -118,12 +121,23 @@ func (r *recvCredit) received(backlog int) error {
 func (r *recvCredit) announced(backlog int) { r.backlog = backlog }
 
 // consumed accounts for a buffer the consumer has taken completely and
-// returns the credits to announce: its buffer is free again.
+// returns the credits to announce. Its buffer is free again; credits are
+// announced once half the channel's buffers (rounded up) are free and
+// unannounced, which halves the credit frames of a busy channel and never
+// leaves the sender without credit while its buffers are free: a sender
+// out of credit has every buffer held or unannounced, and the consumer
+// frees them.
 func (r *recvCredit) consumed() int {
 	if r.held == 0 {
 		return 0
 	}
 	r.held--
-	r.granted++
-	return 1
+	r.unannounced++
+	if r.unannounced < (r.buffers+1)/2 {
+		return 0
+	}
+	n := r.unannounced
+	r.unannounced = 0
+	r.granted += n
+	return n
 }

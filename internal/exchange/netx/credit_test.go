@@ -48,33 +48,50 @@ func TestSendCredit(t *testing.T) {
 }
 
 func TestRecvCredit(t *testing.T) {
-	r := newRecvCredit(2)
+	r := newRecvCredit(4)
 	if err := r.received(0); !errors.Is(err, ErrProtocol) {
 		t.Fatalf("buffer before open: %v, want ErrProtocol", err)
 	}
-	if n := r.open(); n != 2 {
-		t.Fatalf("open() = %d, want 2", n)
+	if n := r.open(); n != 4 {
+		t.Fatalf("open() = %d, want 4", n)
 	}
-	for i, backlog := range []int{5, 4} {
+	for i, backlog := range []int{5, 4, 3, 2} {
 		if err := r.received(backlog); err != nil {
 			t.Fatalf("buffer %d: %v", i, err)
 		}
 	}
-	if r.backlog != 4 || r.held != 2 || r.granted != 0 {
-		t.Fatalf("after two buffers: %+v", r)
+	if r.backlog != 2 || r.held != 4 || r.granted != 0 {
+		t.Fatalf("after four buffers: %+v", r)
 	}
 	if err := r.received(3); !errors.Is(err, ErrProtocol) {
 		t.Fatalf("buffer past credit: %v, want ErrProtocol", err)
 	}
-	if n := r.consumed(); n != 1 {
-		t.Fatalf("consumed() = %d, want 1", n)
+	// Credits go back two at a time: half the channel's buffers.
+	for i, want := range []int{0, 2, 0, 2} {
+		if n := r.consumed(); n != want {
+			t.Fatalf("consumed() #%d = %d, want %d", i, n, want)
+		}
 	}
 	if err := r.received(3); err != nil {
 		t.Fatalf("buffer on returned credit: %v", err)
 	}
-	r.consumed()
-	r.consumed()
-	if n := r.consumed(); n != 0 || r.granted != 2 {
-		t.Fatalf("consumed with none held = %d (granted %d), want 0 (2)", n, r.granted)
+	if n := r.consumed(); n != 0 || r.granted != 3 || r.unannounced != 1 {
+		t.Fatalf("consumed = %d (granted %d, unannounced %d), want 0 (3, 1)", n, r.granted, r.unannounced)
+	}
+	if n := r.consumed(); n != 0 {
+		t.Fatalf("consumed with none held = %d, want 0", n)
+	}
+}
+
+func TestRecvCreditOneBuffer(t *testing.T) {
+	r := newRecvCredit(1)
+	r.open()
+	for i := range 3 {
+		if err := r.received(0); err != nil {
+			t.Fatalf("buffer %d: %v", i, err)
+		}
+		if n := r.consumed(); n != 1 {
+			t.Fatalf("consumed() = %d, want 1 (a channel of one buffer announces each)", n)
+		}
 	}
 }
