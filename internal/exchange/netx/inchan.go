@@ -55,12 +55,11 @@ func (in *inChan) bind(target exchange.ChannelWriter, fail func(error)) {
 		fail(err)
 		return
 	}
+	if !in.c.m.spawn(in.feed) {
+		fail(ErrClosed)
+		return
+	}
 	in.c.send(outFrame{data: appendChanInt(nil, frameCredit, in.num, n)}, true)
-	in.c.m.wg.Add(1)
-	go func() {
-		defer in.c.m.wg.Done()
-		in.feed()
-	}()
 }
 
 // receive queues a buffer's envelopes (reader goroutine).

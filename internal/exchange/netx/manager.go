@@ -159,7 +159,6 @@ func (m *Manager) accept() {
 		if c == nil {
 			return
 		}
-		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
 			c.run(nil)
@@ -167,8 +166,8 @@ func (m *Manager) accept() {
 	}
 }
 
-// newConn registers a connection, or closes it and returns nil when the
-// manager is closed.
+// newConn registers a connection and counts the goroutine that will run
+// it in m.wg, or closes it and returns nil when the manager is closed.
 func (m *Manager) newConn(nc net.Conn, dialer bool) *conn {
 	c := &conn{m: m, nc: nc, peer: nc.RemoteAddr().String(), dialer: dialer, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	c.mu.writers = map[uint32]*Writer{}
@@ -180,7 +179,23 @@ func (m *Manager) newConn(nc net.Conn, dialer bool) *conn {
 		return nil
 	}
 	m.mu.conns[c] = struct{}{}
+	m.wg.Add(1) // under the lock, so never after Close's Wait began
 	return c
+}
+
+// spawn runs f in a goroutine of the manager, unless it is closed.
+func (m *Manager) spawn(f func()) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mu.closed {
+		return false
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // connTo returns the connection to addr, dialing it if there is none.
@@ -238,7 +253,6 @@ func (m *Manager) dial(ctx context.Context, addr string) (*conn, error) {
 	}
 	c.key = addr
 	ready := make(chan error, 1)
-	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		c.run(ready)
