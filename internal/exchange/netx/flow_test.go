@@ -223,3 +223,64 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestUnalignedBarrier: a priority barrier overtakes envelopes still in the
+// network and carries the producer's count of what was sent before it;
+// Gate.Spill then gets exactly those, more than the gate channel holds,
+// which the network keeps delivering although the channel is full.
+func TestUnalignedBarrier(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	recv := newManager(t, WithBuffers(2))
+	send := newManager(t, WithBufferTimeout(0), WithBacklog(2))
+	gate := exchange.NewGate(1, 2)
+	target := &notifying{ChannelWriter: gate.RemoteChannel(0), prio: make(chan struct{}, 1)}
+	fails := newFailures()
+	if err := recv.Register(chanID(0), target, fails.fn(0)); err != nil {
+		t.Fatal(err)
+	}
+	w, err := send.Writer(ctx, recv.Addr().String(), chanID(0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	// 6 envelopes fill the gate channel (2), the receiver's buffers (2)
+	// and the sender's backlog (2).
+	const sent = 6
+	for i := range sent {
+		for !w.IsAvailable() {
+			<-w.Available()
+		}
+		if err := w.Send(ctx, encoded(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the channel to be unavailable", func() bool { return !w.IsAvailable() })
+	if err := w.Send(ctx, exchange.Envelope{Kind: exchange.KindBarrier, Checkpoint: 1, Priority: true}); err != nil {
+		t.Fatal(err)
+	}
+	<-target.prio
+	e, _, err := gate.Next(ctx, nil, nil)
+	if err != nil || e.Kind != exchange.KindBarrier || e.Seq != int64(sent) {
+		t.Fatalf("first envelope %+v (%v), want the barrier with Seq %d", e, err, sent)
+	}
+	spilled := gate.Spill(0, e.Seq)
+	if len(spilled) != sent {
+		t.Fatalf("spilled %d envelopes, want %d", len(spilled), sent)
+	}
+	for i, s := range spilled {
+		if string(s.Bytes) != fmt.Sprint(i) {
+			t.Fatalf("spilled envelope %d is %s", i, s.Bytes)
+		}
+	}
+	go func() { _ = produce(ctx, w, sent, sent+10) }()
+	for i := 0; i < sent+10; i++ {
+		e, _, err := gate.Next(ctx, nil, nil)
+		if err != nil || string(e.Bytes) != fmt.Sprint(i) {
+			t.Fatalf("envelope %d: %+v (%v)", i, e, err)
+		}
+	}
+	if e, _, err := gate.Next(ctx, nil, nil); err != nil || e.Kind != exchange.KindEndOfInput {
+		t.Fatalf("last envelope %+v (%v), want end-of-input", e, err)
+	}
+}

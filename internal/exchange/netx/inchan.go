@@ -18,7 +18,13 @@ type inChan struct {
 	num  uint32
 	id   ChannelID
 	wake chan struct{}
-	mu   struct {
+	// ctx ends when the channel fails, to stop a Send the feeder blocks in.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// delivered counts the envelopes the feeder handed over, priority
+	// events excluded; the feeder's.
+	delivered int64
+	mu        struct {
 		sync.Mutex
 		core   recvCredit
 		bufs   [][]exchange.Envelope // received buffers; the first is partly handed over
@@ -27,11 +33,17 @@ type inChan struct {
 		fail   func(error)
 		err    error
 		done   bool // end of input handed over, or the channel failed
+		// until is the highest Seq of the priority events handed over:
+		// the envelopes sent before it are handed over even while the
+		// gate channel is over its capacity, as the consumer may be
+		// waiting for them (Gate.Spill).
+		until int64
 	}
 }
 
 func newInChan(c *conn, num uint32, id ChannelID) *inChan {
 	in := &inChan{c: c, num: num, id: id, wake: make(chan struct{}, 1)}
+	in.ctx, in.cancel = context.WithCancel(context.Background())
 	in.mu.core = newRecvCredit(c.m.cfg.buffers)
 	return in
 }
@@ -102,6 +114,7 @@ func (in *inChan) fail(err error) {
 	in.mu.bufs, in.mu.prio = nil, nil
 	fail := in.mu.fail
 	in.mu.Unlock()
+	in.cancel()
 	in.signal()
 	in.c.removeInput(in.num)
 	if fail != nil {
@@ -113,7 +126,8 @@ func (in *inChan) fail(err error) {
 
 // feed hands envelopes to the gate channel until the channel ends.
 func (in *inChan) feed() {
-	ctx := context.Background()
+	defer in.cancel()
+	ctx := in.ctx
 	for {
 		in.mu.Lock()
 		if in.mu.done {
@@ -124,6 +138,7 @@ func (in *inChan) feed() {
 		if len(in.mu.prio) > 0 {
 			e := in.mu.prio[0]
 			in.mu.prio = in.mu.prio[1:]
+			in.mu.until = max(in.mu.until, e.Seq)
 			in.mu.Unlock()
 			if err := target.Send(ctx, e); err != nil {
 				in.consumerClosed(err)
@@ -137,8 +152,9 @@ func (in *inChan) feed() {
 			continue
 		}
 		e := in.mu.bufs[0][0]
+		owed := in.delivered < in.mu.until
 		in.mu.Unlock()
-		if !target.IsAvailable() {
+		if !owed && !target.IsAvailable() {
 			select {
 			case <-target.Available():
 			case <-in.wake:
@@ -146,9 +162,12 @@ func (in *inChan) feed() {
 			continue
 		}
 		if err := target.Send(ctx, e); err != nil {
-			in.consumerClosed(err)
+			if ctx.Err() == nil {
+				in.consumerClosed(err)
+			}
 			return
 		}
+		in.delivered++
 		credit := 0
 		in.mu.Lock()
 		if !in.mu.done {
