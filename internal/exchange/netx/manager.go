@@ -298,7 +298,9 @@ func (m *Manager) Writer(ctx context.Context, addr string, id ChannelID, enc Enc
 }
 
 // Register makes target, the channel of a local input gate, receive
-// channel id. fail is called once, from another goroutine, when the
+// channel id. target is normally gate.RemoteChannel(i), which keeps the
+// producer's Seq of priority events (exact channel state for unaligned
+// checkpoints). fail is called once, from another goroutine, when the
 // channel fails (its connection failed or its producer abandoned it); the
 // consuming task then fails. The channel may be registered before or after
 // its producer opens it.
