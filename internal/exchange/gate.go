@@ -110,6 +110,26 @@ func (g *Gate) NumChannels() int { return len(g.channels) }
 // Channel returns the writer that feeds channel i of g.
 func (g *Gate) Channel(i int) ChannelWriter { return g.channels[i] }
 
+// RemoteChannel returns the writer that feeds channel i of g from another
+// process. It is Channel(i), except that a priority event sent to it keeps
+// its Seq: the number of envelopes its producer had sent on the channel
+// before it, as the network counted them. Some of those may still be on
+// their way when the event overtakes them; Spill waits for them, so the
+// network must keep delivering the envelopes sent before a priority event
+// while the channel is over its capacity.
+func (g *Gate) RemoteChannel(i int) ChannelWriter { return remoteChannel{g.channels[i]} }
+
+type remoteChannel struct{ *channel }
+
+// Send implements ChannelWriter.
+func (c remoteChannel) Send(ctx context.Context, e Envelope) error {
+	if e.Priority {
+		e.Channel = c.index
+		return c.sendPriority(e)
+	}
+	return c.channel.Send(ctx, e)
+}
+
 // Close makes every blocked and future Send fail with ErrGateClosed, and
 // every channel available, so that producers waiting for room try to send
 // and learn that the gate closed.

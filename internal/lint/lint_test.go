@@ -35,6 +35,7 @@ var layer = map[string]int{
 	"internal/operator":          3,
 	"savepoint":                  3,
 	"internal/exchange":          4,
+	"internal/exchange/netx":     5, // the network data plane, on exchange
 	"internal/graph":             5,
 	"internal/bridge":            6,
 	"internal/task":              6,

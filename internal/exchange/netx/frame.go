@@ -1,0 +1,389 @@
+package netx
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/freshet-io/freshet/internal/exchange"
+)
+
+// A frame is a 5-byte header, the payload's length (uint32, big endian,
+// the type byte excluded) and the frame's type, followed by the payload.
+const headerSize = 5
+
+// Frame types.
+const (
+	frameHello    byte = 1 // magic, version, process id; each side sends one first
+	frameOpen     byte = 2 // sender: channel number, ChannelID
+	frameBuffer   byte = 3 // sender: channel number, backlog, envelopes; takes one credit
+	frameEvent    byte = 4 // sender: channel number, seq, one priority envelope; takes no credit
+	frameCredit   byte = 5 // receiver: channel number, credits added
+	frameBacklog  byte = 6 // sender: channel number, backlog (buffers queued without credit)
+	frameClose    byte = 7 // either side: channel number, reason (empty: finished)
+	frameError    byte = 8 // either side: the connection failed, message
+	maxFrameTypes byte = 9
+)
+
+// bufferHeader is the fixed size of a buffer frame's header: frame header,
+// channel number and backlog (uint32 each), so a pooled buffer can reserve
+// room for it in front of its envelopes.
+const bufferHeader = headerSize + 8
+
+// magic opens the hello frame; version is the protocol's.
+var magic = [4]byte{'F', 'R', 'S', 'H'}
+
+const version = 1
+
+// ErrProtocol is wrapped by the errors of a peer that broke the protocol:
+// a malformed, truncated or unexpected frame.
+var ErrProtocol = errors.New("freshet: network protocol error")
+
+// ErrConnection is wrapped by the errors a failed connection gives its
+// channels.
+var ErrConnection = errors.New("freshet: network connection failed")
+
+func frameName(t byte) string {
+	switch t {
+	case frameHello:
+		return "hello"
+	case frameOpen:
+		return "open"
+	case frameBuffer:
+		return "buffer"
+	case frameEvent:
+		return "event"
+	case frameCredit:
+		return "credit"
+	case frameBacklog:
+		return "backlog"
+	case frameClose:
+		return "close"
+	case frameError:
+		return "error"
+	}
+	return fmt.Sprintf("unknown(%d)", t)
+}
+
+// frame is a decoded frame. Payload is owned by the frame: a reader
+// allocates a fresh one for every buffer frame, since the envelopes of a
+// buffer point into it.
+type frame struct {
+	typ     byte
+	payload []byte
+}
+
+// slabSize is the size of the slabs buffer frames are read into.
+const slabSize = 1 << 20
+
+// readFrame reads one frame from r. A frame longer than max, or cut short
+// by the end of the stream, is an error wrapping ErrProtocol (io.EOF when
+// the stream ends cleanly between frames). scratch, when large enough, is
+// used for the payload of frames other than buffer frames; slab, when not
+// nil, is the rest of the slab the payloads of buffer frames are cut from.
+func readFrame(r *bufio.Reader, maxLen int, scratch []byte, slab *[]byte) (frame, error) {
+	var h [headerSize]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			return frame{}, fmt.Errorf("%w: truncated frame header", ErrProtocol)
+		}
+		return frame{}, err
+	}
+	n := binary.BigEndian.Uint32(h[:4])
+	t := h[4]
+	if t == 0 || t >= maxFrameTypes {
+		return frame{}, fmt.Errorf("%w: unknown frame type %d", ErrProtocol, t)
+	}
+	if uint64(n) > uint64(maxLen) {
+		return frame{}, fmt.Errorf("%w: %s frame of %d bytes exceeds the maximum of %d", ErrProtocol, frameName(t), n, maxLen)
+	}
+	var p []byte
+	switch {
+	case t != frameBuffer && int(n) <= cap(scratch):
+		p = scratch[:n]
+	case t == frameBuffer && slab != nil:
+		// Buffer payloads are carved from a larger slab: fewer, larger
+		// allocations, freed once no envelope points into them.
+		if int(n) > len(*slab) {
+			*slab = make([]byte, max(int(n), slabSize))
+		}
+		p = (*slab)[:n:n]
+		*slab = (*slab)[n:]
+	default:
+		p = make([]byte, n)
+	}
+	if _, err := io.ReadFull(r, p); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return frame{}, fmt.Errorf("%w: truncated %s frame (%d bytes announced)", ErrProtocol, frameName(t), n)
+		}
+		return frame{}, err
+	}
+	return frame{typ: t, payload: p}, nil
+}
+
+// appendHeader appends a frame header for a payload of n bytes.
+func appendHeader(dst []byte, t byte, n int) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
+	return append(dst, t)
+}
+
+// appendFrame appends a whole frame whose payload is made by body, which
+// appends to its argument.
+func appendFrame(dst []byte, t byte, body func([]byte) []byte) []byte {
+	start := len(dst)
+	dst = appendHeader(dst, t, 0)
+	dst = body(dst)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-headerSize))
+	return dst
+}
+
+// decoder reads the fields of one payload, remembering the first error.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: malformed %s", ErrProtocol, what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint(what string) int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) u32(what string) uint32 {
+	if len(d.b) < 4 {
+		d.fail(what)
+		return 0
+	}
+	v := binary.BigEndian.Uint32(d.b)
+	d.b = d.b[4:]
+	return v
+}
+
+func (d *decoder) byte(what string) byte {
+	if len(d.b) < 1 {
+		d.fail(what)
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+// bytes returns the next n bytes, not copied.
+func (d *decoder) bytes(n uint64, what string) []byte {
+	if n > uint64(len(d.b)) {
+		d.fail(what)
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str(what string) string {
+	return string(d.bytes(d.uvarint(what), what))
+}
+
+// int returns the next uvarint as a non-negative int.
+func (d *decoder) int(what string) int {
+	v := d.uvarint(what)
+	if v > 1<<31-1 {
+		d.fail(what)
+		return 0
+	}
+	return int(v)
+}
+
+// end fails unless the payload was read completely.
+func (d *decoder) end(what string) error {
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%w: %d trailing bytes in %s", ErrProtocol, len(d.b), what)
+	}
+	return d.err
+}
+
+// hello is the handshake of a connection.
+type hello struct {
+	version uint16
+	process string
+}
+
+func appendHello(dst []byte, process string) []byte {
+	return appendFrame(dst, frameHello, func(b []byte) []byte {
+		b = append(b, magic[:]...)
+		b = binary.BigEndian.AppendUint16(b, version)
+		b = binary.AppendUvarint(b, uint64(len(process)))
+		return append(b, process...)
+	})
+}
+
+func parseHello(f frame) (hello, error) {
+	if f.typ != frameHello {
+		return hello{}, fmt.Errorf("%w: expected a hello frame, got %s", ErrProtocol, frameName(f.typ))
+	}
+	d := decoder{b: f.payload}
+	m := d.bytes(4, "hello magic")
+	if d.err == nil && [4]byte(m) != magic {
+		return hello{}, fmt.Errorf("%w: bad magic %q in hello (not a Freshet data connection)", ErrProtocol, m)
+	}
+	hi, lo := d.byte("hello version"), d.byte("hello version")
+	h := hello{version: uint16(hi)<<8 | uint16(lo), process: d.str("hello process id")}
+	if err := d.end("hello"); err != nil {
+		return hello{}, err
+	}
+	if h.version != version {
+		return hello{}, fmt.Errorf("%w: peer speaks protocol version %d, this process %d", ErrProtocol, h.version, version)
+	}
+	return h, nil
+}
+
+// Envelope flags on the wire.
+const (
+	flagPriority  = 1 << 0
+	flagSavepoint = 1 << 1
+)
+
+// appendEnvelope appends the wire form of an event or of an encoded batch:
+// kind, flags, then the kind's fields. A KindEncoded envelope's bytes are
+// preceded by its record count and their length as a uint32.
+func appendEnvelope(dst []byte, e *exchange.Envelope) []byte {
+	var flags byte
+	if e.Priority {
+		flags |= flagPriority
+	}
+	if e.Savepoint {
+		flags |= flagSavepoint
+	}
+	dst = append(dst, byte(e.Kind), flags)
+	switch e.Kind {
+	case exchange.KindEncoded:
+		dst = binary.AppendUvarint(dst, uint64(e.Count))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(e.Bytes)))
+		dst = append(dst, e.Bytes...)
+	case exchange.KindWatermark:
+		dst = binary.AppendVarint(dst, e.Watermark)
+	case exchange.KindBarrier, exchange.KindCancelBarrier:
+		dst = binary.AppendVarint(dst, e.Checkpoint)
+	}
+	return dst
+}
+
+// readEnvelope decodes one envelope appended by appendEnvelope. The bytes
+// of a KindEncoded envelope point into d's payload.
+func (d *decoder) envelope() exchange.Envelope {
+	k := exchange.Kind(d.byte("envelope kind"))
+	flags := d.byte("envelope flags")
+	e := exchange.Envelope{Kind: k, Priority: flags&flagPriority != 0, Savepoint: flags&flagSavepoint != 0}
+	if flags&^(flagPriority|flagSavepoint) != 0 {
+		d.fail("envelope flags")
+	}
+	switch k {
+	case exchange.KindEncoded:
+		e.Count = d.int("record count")
+		e.Bytes = d.bytes(uint64(d.u32("batch length")), "encoded batch")
+	case exchange.KindWatermark:
+		e.Watermark = d.varint("watermark")
+	case exchange.KindBarrier, exchange.KindCancelBarrier:
+		e.Checkpoint = d.varint("checkpoint id")
+	case exchange.KindIdle, exchange.KindActive, exchange.KindEndOfInput, exchange.KindEndOfData:
+	default:
+		d.fail(fmt.Sprintf("envelope (kind %d)", k))
+	}
+	return e
+}
+
+// parseBuffer decodes the payload of a buffer frame: channel number,
+// backlog and envelopes, appended to envs.
+func parseBuffer(p []byte, envs []exchange.Envelope) (ch uint32, backlog int, _ []exchange.Envelope, _ error) {
+	d := decoder{b: p}
+	ch = d.u32("buffer channel")
+	backlog = int(d.u32("buffer backlog"))
+	for d.err == nil && len(d.b) > 0 {
+		e := d.envelope()
+		if e.Priority {
+			d.fail("buffer (priority event inside)")
+		}
+		envs = append(envs, e)
+	}
+	if d.err == nil && len(envs) == 0 {
+		d.fail("buffer (no envelopes)")
+	}
+	return ch, backlog, envs, d.err
+}
+
+// parseEvent decodes the payload of an event frame.
+func parseEvent(p []byte) (ch uint32, _ exchange.Envelope, _ error) {
+	d := decoder{b: p}
+	ch = uint32(d.uvarint("event channel"))
+	seq := d.varint("event seq")
+	e := d.envelope()
+	e.Seq = seq
+	if d.err == nil && (!e.Priority || e.Kind == exchange.KindEncoded) {
+		d.fail("event (not a priority event)")
+	}
+	return ch, e, d.end("event")
+}
+
+func appendEvent(dst []byte, ch uint32, seq int64, e *exchange.Envelope) []byte {
+	return appendFrame(dst, frameEvent, func(b []byte) []byte {
+		b = binary.AppendUvarint(b, uint64(ch))
+		b = binary.AppendVarint(b, seq)
+		return appendEnvelope(b, e)
+	})
+}
+
+// appendChanInt appends a frame of a channel number and one number: credit
+// and backlog frames.
+func appendChanInt(dst []byte, t byte, ch uint32, n int) []byte {
+	return appendFrame(dst, t, func(b []byte) []byte {
+		b = binary.AppendUvarint(b, uint64(ch))
+		return binary.AppendUvarint(b, uint64(n))
+	})
+}
+
+func parseChanInt(f frame) (uint32, int, error) {
+	d := decoder{b: f.payload}
+	ch := uint32(d.uvarint(frameName(f.typ) + " channel"))
+	n := d.int(frameName(f.typ))
+	return ch, n, d.end(frameName(f.typ))
+}
+
+// appendChanString appends a frame of a channel number and a string: open
+// (the ChannelID's encoding), close and error frames.
+func appendChanString(dst []byte, t byte, ch uint32, s string) []byte {
+	return appendFrame(dst, t, func(b []byte) []byte {
+		b = binary.AppendUvarint(b, uint64(ch))
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...)
+	})
+}
+
+func parseChanString(f frame) (uint32, string, error) {
+	d := decoder{b: f.payload}
+	ch := uint32(d.uvarint(frameName(f.typ) + " channel"))
+	s := d.str(frameName(f.typ))
+	return ch, s, d.end(frameName(f.typ))
+}
