@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,9 +117,18 @@ type Source[T any] struct {
 	// Topics are the topics to read. Required.
 	Topics []string
 	// GroupID is the consumer group whose committed offsets
-	// StartingOffsets FromCommitted starts from. Required for it, unused
-	// otherwise.
+	// StartingOffsets FromCommitted starts from (required for it). When
+	// set, every reader also commits to the group the offsets of each
+	// checkpoint once it completes, for monitoring (consumer lag): the
+	// job's checkpoints, not the group, hold the positions a restored job
+	// resumes from. Commits are asynchronous; a failed one is logged.
 	GroupID string
+	// DisableOffsetCommits keeps readers from committing offsets to
+	// GroupID when checkpoints complete.
+	DisableOffsetCommits bool
+	// Logger receives the source's warnings (a failed offset commit);
+	// nil is slog.Default().
+	Logger *slog.Logger
 	// Deserializer turns a record into a value. Required; a record it
 	// fails on fails the job with an error naming its topic, partition
 	// and offset. See Values and Strings.
@@ -136,7 +146,10 @@ type Source[T any] struct {
 	ClientOptions []kgo.Opt
 }
 
-var _ source.Source[string, Split] = (*Source[string])(nil)
+var (
+	_ source.Source[string, Split] = (*Source[string])(nil)
+	_ source.CheckpointListener    = (*reader[string])(nil)
+)
 
 // Values is a Deserializer that emits the record's value bytes.
 func Values(r *kgo.Record) ([]byte, error) { return r.Value, nil }
@@ -310,7 +323,19 @@ func (s *Source[T]) CreateReader(source.ReaderContext) (source.Reader[T, Split],
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	return &reader[T]{src: s, splits: map[string]*Split{}, avail: make(chan struct{}, 1), space: make(chan struct{}, 1)}, nil
+	r := &reader[T]{src: s, splits: map[string]*Split{}, avail: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+	if s.GroupID != "" && !s.DisableOffsetCommits {
+		r.snapshots = map[int64]kadm.Offsets{}
+		r.commitWake = make(chan struct{}, 1)
+	}
+	return r, nil
+}
+
+func (s *Source[T]) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
 }
 
 // reader consumes its splits with one client. A fetching goroutine,
@@ -334,17 +359,99 @@ type reader[T any] struct {
 	avail   chan struct{} // signalled when PollNext may have work
 	space   chan struct{} // signalled when PollNext took a fetched batch
 
+	// snapshots are the offsets of the checkpoints taken and not yet
+	// completed or dropped, by checkpoint id; nil when the reader does not
+	// commit offsets.
+	snapshots  map[int64]kadm.Offsets
+	commitWake chan struct{} // signalled when commit.next is set
+
 	mu struct {
 		sync.Mutex
 		fetched [][]*kgo.Record
 		err     error
+	}
+	commit struct {
+		sync.Mutex
+		next kadm.Offsets // the newest offsets to commit, nil if none
+		id   int64        // the checkpoint of next
+		cl   *kgo.Client
 	}
 }
 
 func (r *reader[T]) Start(ctx context.Context) error {
 	r.ctx, r.cancel = context.WithCancel(ctx)
 	r.consumePending()
+	if r.commitWake != nil {
+		r.wg.Add(1)
+		go r.commitLoop()
+	}
 	return nil
+}
+
+// NotifyCheckpointComplete implements source.CheckpointListener: the
+// offsets the reader had at checkpoint id are committed to the group, by
+// the committing goroutine so that the subtask does not wait for the
+// broker. Snapshots of id and earlier checkpoints are dropped.
+func (r *reader[T]) NotifyCheckpointComplete(id int64) error {
+	if r.snapshots == nil {
+		return nil
+	}
+	os, ok := r.snapshots[id]
+	for cid := range r.snapshots {
+		if cid <= id {
+			delete(r.snapshots, cid)
+		}
+	}
+	if !ok || len(os) == 0 || r.cl == nil {
+		return nil
+	}
+	r.commit.Lock()
+	r.commit.next, r.commit.id, r.commit.cl = os, id, r.cl
+	r.commit.Unlock()
+	select {
+	case r.commitWake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// NotifyCheckpointAborted implements source.CheckpointListener: the
+// aborted checkpoint's offsets are dropped.
+func (r *reader[T]) NotifyCheckpointAborted(id int64) error {
+	delete(r.snapshots, id)
+	return nil
+}
+
+// commitLoop commits the newest completed checkpoint's offsets until the
+// reader closes; a commit still running when a newer checkpoint completes
+// is followed by one of the newer offsets only.
+func (r *reader[T]) commitLoop() {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.commitWake:
+		}
+		r.commit.Lock()
+		os, id, cl := r.commit.next, r.commit.id, r.commit.cl
+		r.commit.next = nil
+		r.commit.Unlock()
+		if os == nil {
+			continue
+		}
+		resp, err := kadm.NewClient(cl).CommitOffsets(r.ctx, r.src.GroupID, os)
+		if err == nil {
+			err = resp.Error()
+		}
+		if r.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			r.src.logger().Warn("kafka source: committing offsets failed",
+				slog.String("group", r.src.GroupID), slog.Int64("checkpoint", id), slog.Any("error", err))
+		}
+	}
 }
 
 func (r *reader[T]) AddSplits(splits []Split) {
@@ -556,10 +663,18 @@ func (r *reader[T]) NotifyNoMoreSplits() {
 
 // SnapshotState implements source.Reader: the splits not finished, each
 // at the offset after the last record emitted.
-func (r *reader[T]) SnapshotState(int64) ([]Split, error) {
+func (r *reader[T]) SnapshotState(checkpointID int64) ([]Split, error) {
 	out := make([]Split, 0, len(r.order))
+	var os kadm.Offsets
 	for _, id := range r.order {
-		out = append(out, *r.splits[id])
+		sp := *r.splits[id]
+		out = append(out, sp)
+		if r.snapshots != nil {
+			os.AddOffset(sp.Topic, sp.Partition, sp.Next, -1)
+		}
+	}
+	if r.snapshots != nil {
+		r.snapshots[checkpointID] = os
 	}
 	return out, nil
 }
