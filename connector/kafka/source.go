@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -129,10 +130,18 @@ type Source[T any] struct {
 	// Logger receives the source's warnings (a failed offset commit);
 	// nil is slog.Default().
 	Logger *slog.Logger
-	// Deserializer turns a record into a value. Required; a record it
-	// fails on fails the job with an error naming its topic, partition
-	// and offset. See Values and Strings.
+	// Deserializer turns a record into a value; it sees the whole record
+	// (key, value, headers, topic, partition, offset, timestamp).
+	// Required. A record it fails on fails the job with an error naming
+	// its topic, partition and offset, or, with BadRecords set, goes to
+	// that side output. See Values, Strings and ValueDeserializer.
 	Deserializer func(*kgo.Record) (T, error)
+	// BadRecords, when set, is the id of the side output that records the
+	// Deserializer fails on are sent to, as BadRecord values, instead of
+	// failing the job. Read them with
+	//
+	//	freshet.SideOutput(stream, freshet.NewOutputTag[kafka.BadRecord](id))
+	BadRecords string
 	// StartingOffsets is where a fresh job starts; the zero value is
 	// Earliest.
 	StartingOffsets StartingOffsets
@@ -150,6 +159,35 @@ var (
 	_ source.Source[string, Split] = (*Source[string])(nil)
 	_ source.CheckpointListener    = (*reader[string])(nil)
 )
+
+// BadRecord is a record the Deserializer failed on, as sent to the
+// BadRecords side output, with the record's timestamp as event time.
+type BadRecord struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	// Timestamp is the record's timestamp, ms since the epoch.
+	Timestamp int64
+	// Error is the Deserializer's error.
+	Error string
+}
+
+// SideOutputTypes implements source.SideOutputTypes: the BadRecords side
+// output carries BadRecord values.
+func (s *Source[T]) SideOutputTypes() map[string]reflect.Type {
+	if s.BadRecords == "" {
+		return nil
+	}
+	return map[string]reflect.Type{s.BadRecords: reflect.TypeFor[BadRecord]()}
+}
+
+// ValueDeserializer is a Deserializer that decodes only the record's value
+// with f.
+func ValueDeserializer[T any](f func([]byte) (T, error)) func(*kgo.Record) (T, error) {
+	return func(r *kgo.Record) (T, error) { return f(r.Value) }
+}
 
 // Values is a Deserializer that emits the record's value bytes.
 func Values(r *kgo.Record) ([]byte, error) { return r.Value, nil }
@@ -615,7 +653,19 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 		}
 		v, err := r.src.Deserializer(rec)
 		if err != nil {
-			return source.EndOfInput, fmt.Errorf("kafka source: deserializing record %s-%d at offset %d: %w", rec.Topic, rec.Partition, rec.Offset, err)
+			if r.src.BadRecords == "" {
+				return source.EndOfInput, fmt.Errorf("kafka source: deserializing record %s-%d at offset %d: %w", rec.Topic, rec.Partition, rec.Offset, err)
+			}
+			bad := BadRecord{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key, Value: rec.Value,
+				Timestamp: rec.Timestamp.UnixMilli(), Error: err.Error()}
+			if err := source.EmitToSide(out, r.src.BadRecords, bad, bad.Timestamp); err != nil {
+				return source.EndOfInput, fmt.Errorf("kafka source: sending record %s-%d at offset %d to side output %q: %w", rec.Topic, rec.Partition, rec.Offset, r.src.BadRecords, err)
+			}
+			sp.Next = rec.Offset + 1
+			if sp.done() {
+				r.finish(id, so)
+			}
+			continue
 		}
 		o := out
 		if so != nil {
