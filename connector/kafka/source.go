@@ -824,7 +824,14 @@ func (r *reader[T]) consumePending() {
 		return
 	}
 	if r.cl == nil {
-		cl, err := r.src.newClient(kgo.ConsumePartitions(add), kgo.KeepControlRecords())
+		opts := []kgo.Opt{kgo.ConsumePartitions(add), kgo.KeepControlRecords()}
+		if iv := r.src.discoveryInterval(); iv > 0 && iv < 5*time.Second {
+			// Partitions discovered later join the next fetch
+			// request: keep the fetches' wait for data within the
+			// discovery interval.
+			opts = append(opts, kgo.FetchMaxWait(iv))
+		}
+		cl, err := r.src.newClient(opts...)
 		if err != nil {
 			r.setErr(err)
 			return
@@ -835,6 +842,9 @@ func (r *reader[T]) consumePending() {
 		return
 	}
 	r.cl.AddConsumePartitions(add)
+	// Partitions of a topic the client has not seen wait for its next
+	// metadata refresh otherwise.
+	r.cl.ForceMetadataRefresh()
 }
 
 func (r *reader[T]) setErr(err error) {
