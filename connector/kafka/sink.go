@@ -63,8 +63,18 @@ func (g DeliveryGuarantee) String() string {
 // and the ids after them are initialised in turn, which aborts the
 // transactions the failed attempt left open, until an id that was never
 // used. Two jobs must not share a prefix. Transactions stay open across a
-// checkpoint interval, so the producer's transaction timeout must exceed
-// the interval plus the time a restart takes.
+// checkpoint interval, so the producer's transaction timeout
+// (kgo.TransactionTimeout in ClientOptions, 40 s by default) must exceed
+// the interval plus the time a restart takes, and must not exceed the
+// brokers' transaction.max.timeout.ms: the writers check it when they
+// start (ErrTransactionTimeout).
+//
+// Each transaction's state records the parallelism that wrote it. After a
+// restore at a lower parallelism, new subtask i answers for the old
+// subtasks j >= parallelism with j mod parallelism == i: at its first
+// commit, when every subtask has committed the transactions it restored,
+// it initialises j's ids from the last one it knows of (or from the first)
+// up to one never used, which aborts what j left open.
 type Sink[T any] struct {
 	// Brokers are the seed brokers, "host:port". Required.
 	Brokers []string

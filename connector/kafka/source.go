@@ -123,16 +123,19 @@ func (s Split) SplitID() string { return s.Topic + "-" + strconv.Itoa(int(s.Part
 
 func (s Split) done() bool { return s.Stop >= 0 && s.Next >= s.Stop }
 
-// Source reads Kafka topics: one split per topic partition, assigned to
-// the readers round-robin, each reader consuming its partitions with one
-// client. Records are emitted with the Kafka record timestamp as their
-// event time. The position in every partition is kept in checkpoints, so
-// a restored job resumes where the checkpoint was taken and, with an
-// exactly-once sink, emits every record once into the job's results.
+// Source reads Kafka topics: one split per topic partition, each
+// assigned to one reader (see the package comment), each reader consuming
+// its partitions with one client. Records are emitted with the Kafka
+// record timestamp as their event time. The position in every partition
+// is kept in checkpoints, so a restored job resumes where the checkpoint
+// was taken and, with an exactly-once sink, emits every record once into
+// the job's results.
 //
-// Partitions are discovered once, when the job starts (or read from the
-// checkpoint it restores); partitions added later are not read. Offsets
-// are not committed back to Kafka: the job's checkpoints hold them.
+// An unbounded source discovers new partitions and topics every
+// PartitionDiscovery; a bounded one reads those it finds at start. With a
+// GroupID, offsets are committed to the group when checkpoints complete,
+// for monitoring: the job's checkpoints hold the positions it resumes
+// from.
 //
 // To read only committed transactions, add
 // kgo.FetchIsolationLevel(kgo.ReadCommitted()) to ClientOptions; a bounded
