@@ -57,7 +57,12 @@ func SinkTo[T any](s *Stream[T], snk sink.Sink[T], name string) *SinkStream {
 	n := newOneInput[T, struct{}](s, name, graph.KindSink, func() (operator.Operator, error) {
 		return &sinkOp[T]{snk: snk}, nil
 	})
-	n.Validate = func() error { return checkSinkHooks[T](snk) }
+	n.Validate = func() error {
+		if err := checkSinkHooks[T](snk); err != nil {
+			return err
+		}
+		return validateConfig(snk, "sink", reflect.TypeFor[sink.Validator]())
+	}
 	return &SinkStream{env: s.env, node: n}
 }
 

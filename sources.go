@@ -3,6 +3,7 @@ package freshet
 import (
 	"fmt"
 	"log/slog"
+	"reflect"
 
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
@@ -16,6 +17,7 @@ func FromSource[T any, S source.Split](env *Env, src source.Source[T, S], name s
 		env.fail(fmt.Errorf("%w: FromSource %q: source is nil", ErrInvalidProgram, name))
 	}
 	n := &graph.Node{Name: name, Kind: graph.KindSource, Out: graph.TypeOf[T]()}
+	n.Validate = func() error { return validateConfig(src, "source", reflect.TypeFor[source.Validator]()) }
 	n.NewOperator = func() (operator.Operator, error) { return &operator.Source[T, S]{Src: src}, nil }
 	n.Source = &graph.SourceSpec{
 		Bounded: src != nil && src.Boundedness() == source.Bounded,
@@ -40,4 +42,26 @@ func FromSlice[T any](env *Env, values []T) *Stream[T] {
 // subtask so they arrive in the order given.
 func FromElements[T any](env *Env, values ...T) *Stream[T] {
 	return FromSlice(env, values).SetParallelism(1)
+}
+
+// validateConfig calls v's Validate method, the one of iface
+// (source.Validator, sink.Validator), if it has one, and reports a Validate
+// method of another signature, which the runtime would never call.
+func validateConfig(v any, what string, iface reflect.Type) error {
+	if v == nil {
+		return nil
+	}
+	if val, ok := v.(interface{ Validate() error }); ok {
+		if err := val.Validate(); err != nil {
+			return fmt.Errorf("%s configuration: %w", what, err)
+		}
+		return nil
+	}
+	t := reflect.TypeOf(v)
+	if m, ok := t.MethodByName("Validate"); ok {
+		want, _ := iface.MethodByName("Validate")
+		return fmt.Errorf("%w: %s %s has method Validate%s, but %s wants Validate%s: it would never be called",
+			ErrInvalidProgram, what, t, signature(m.Type, true), iface, signature(want.Type, false))
+	}
+	return nil
 }

@@ -80,3 +80,12 @@ type BatchWriter[T any] interface {
 
 // ErrInvalidSink is wrapped by the errors of a sink configured wrongly.
 var ErrInvalidSink = errors.New("freshet: invalid sink")
+
+// Validator is implemented by a Sink whose configuration can be checked
+// without reaching the system it writes: SinkTo calls Validate when the
+// job is built, so a bad option is an error before the job runs, naming
+// the operator. A sink with a Validate method of another signature is an
+// invalid program.
+type Validator interface {
+	Validate() error
+}

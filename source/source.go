@@ -167,6 +167,15 @@ type CheckpointListener interface {
 	NotifyCheckpointAborted(checkpointID int64) error
 }
 
+// Validator is implemented by a Source whose configuration can be checked
+// without reaching the system it reads: FromSource calls Validate when the
+// job is built, so a missing topic list or a bad option is an error before
+// the job runs, naming the operator. A source with a Validate method of
+// another signature is an invalid program.
+type Validator interface {
+	Validate() error
+}
+
 // ErrReaderClosed is returned by readers used after Close.
 var ErrReaderClosed = errors.New("freshet: source reader closed")
 

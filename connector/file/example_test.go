@@ -1,6 +1,8 @@
 package file_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"log/slog"
@@ -50,4 +52,40 @@ func ExampleSink() {
 	// Output:
 	// 2026-11-29: 1,9.5 3,4.25
 	// 2026-11-30: 2,20
+}
+
+type trade struct {
+	Symbol string    `csv:"symbol"`
+	Qty    int       `csv:"qty"`
+	Price  float64   `csv:"price"`
+	At     time.Time `csv:"time"`
+}
+
+// Trades are read from CSV files, one of them gzipped, into structs: the
+// header row names the columns of the fields. With file.Monitor the source
+// would go on reading the files that appear in the directory.
+func ExampleNewSource() {
+	dir, _ := os.MkdirTemp("", "trades")
+	defer os.RemoveAll(dir)
+	os.WriteFile(filepath.Join(dir, "a.csv"), []byte("symbol,qty,price,time\nACME,10,9.5,2026-11-30T09:00:00Z\nINIT,3,120.25,2026-11-30T09:00:01Z\n"), 0o644)
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write([]byte("time,symbol,price,qty\n2026-11-30T09:00:02Z,ACME,9.75,5\n"))
+	w.Close()
+	os.WriteFile(filepath.Join(dir, "b.csv.gz"), gz.Bytes(), 0o644)
+
+	env := freshet.NewEnv(freshet.WithParallelism(1), freshet.WithLogger(slog.New(slog.DiscardHandler)))
+	trades := freshet.FromSource(env, file.NewSource(file.DecodeCSV[trade](), []string{dir}), "trades")
+	got := freshet.Collect(trades)
+	if err := env.Execute(context.Background(), "trades"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, t := range got.Values() {
+		fmt.Println(t.At.Format(time.TimeOnly), t.Symbol, t.Qty, t.Price)
+	}
+	// Output:
+	// 09:00:00 ACME 10 9.5
+	// 09:00:01 INIT 3 120.25
+	// 09:00:02 ACME 5 9.75
 }

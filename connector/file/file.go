@@ -1,6 +1,24 @@
-// Package file is a sink that writes a stream to part files in a local
-// directory or a gocloud.dev/blob bucket, exactly once when the job
-// checkpoints (Flink's FileSink, built on sink.TwoPhaseCommit).
+// Package file reads and writes files.
+//
+// Source (NewSource, Flink's FileSource) reads local files, one split per
+// file, decoded by a Decoding: DecodeLines, DecodeLinesFunc, DecodeJSON
+// (JSON Lines), DecodeCSV and DecodeCSVFunc here, Parquet in the
+// parquetfile package.
+// Files whose names end in ".gz" or ".zst" are decompressed as they are
+// read. Each file's position (bytes and records consumed) is kept in
+// checkpoints, so a restored job reads every record once into its state.
+// The source is bounded (the files there when the job starts) unless
+// Monitor makes it list its directories every interval and read each new
+// file once: publish a file by writing it under a hidden name (starting
+// with '.' or '_', which the source skips) and renaming it into place, or
+// let it rest for the interval, as the source takes only files whose
+// modification time is at least an interval old. A malformed record fails
+// the job with its file and line or row, unless SkipMalformed. See
+// docs/connectors/file.md.
+//
+// Sink writes a stream to part files in a local directory or a
+// gocloud.dev/blob bucket, exactly once when the job checkpoints (Flink's
+// FileSink, built on sink.TwoPhaseCommit).
 //
 // Records go into buckets (sub-directories, such as one per date and hour,
 // named by Sink.Bucket) and, in each bucket, into part files named
@@ -26,7 +44,8 @@
 // Without checkpointing, the parts are committed at the end of a bounded
 // job's input.
 //
-// Row formats: Lines, StringLines, CSV, JSON (JSON Lines).
+// Row formats: Lines, StringLines, CSV, JSON (JSON Lines); Parquet in
+// the parquetfile package.
 package file
 
 import (

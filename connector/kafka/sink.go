@@ -91,7 +91,10 @@ type Sink[T any] struct {
 	ClientOptions []kgo.Opt
 }
 
-var _ sink.Checkpointed[string] = (*Sink[string])(nil)
+var (
+	_ sink.Checkpointed[string] = (*Sink[string])(nil)
+	_ sink.Validator            = (*Sink[string])(nil)
+)
 
 // Validate reports what is wrong with the sink's configuration.
 func (s *Sink[T]) Validate() error {

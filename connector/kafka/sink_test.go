@@ -281,8 +281,9 @@ func TestInvalidSink(t *testing.T) {
 			}
 			env := quietEnv()
 			freshet.SinkTo(freshet.FromElements(env, int64(1)), &tc.snk, "kafka")
-			if err := execute(t, env, "invalid").Wait(); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("job ended with %v, want an error saying %q", err, tc.want)
+			// The configuration is checked when the job is built.
+			if err := env.Execute(context.Background(), "invalid"); !errors.Is(err, freshet.ErrInvalidProgram) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Execute = %v, want an invalid program saying %q", err, tc.want)
 			}
 		})
 	}

@@ -204,6 +204,7 @@ const DefaultPartitionDiscovery = 5 * time.Minute
 
 var (
 	_ source.Source[string, Split] = (*Source[string])(nil)
+	_ source.Validator             = (*Source[string])(nil)
 	_ source.CheckpointListener    = (*reader[string])(nil)
 )
 

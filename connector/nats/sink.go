@@ -50,9 +50,26 @@ type Sink[T any] struct {
 	prefix     string
 	maxPending int
 	natsOpts   []nats.Option
+	recordID   func(T) string
 }
 
-var _ sink.Checkpointed[int] = (*Sink[int])(nil)
+// WithMessageID makes each message's id the sink's id prefix followed by
+// what id returns for its record, rather than the record's position, and
+// returns s. For input that does not replay in the same order after a
+// failure (a NATS source, whose redeliveries come in another order, or
+// any source at a parallelism above 1 through a shuffle), records that
+// carry their own identity (such as the stream sequence they were read
+// at) are still stored once. id must return the same string for the same
+// record in every run of the job.
+func (s *Sink[T]) WithMessageID(id func(T) string) *Sink[T] {
+	s.recordID = id
+	return s
+}
+
+var (
+	_ sink.Checkpointed[int] = (*Sink[int])(nil)
+	_ sink.Validator         = (*Sink[int])(nil)
+)
 
 // SinkOption configures a Sink.
 type SinkOption func(*sinkConfig)
@@ -91,7 +108,9 @@ func NewSink[T any](url, idPrefix string, serialize Serializer[T], opts ...SinkO
 	return &Sink[T]{url: url, serialize: serialize, prefix: idPrefix, maxPending: c.maxPending, natsOpts: c.natsOpts}
 }
 
-func (s *Sink[T]) validate() error {
+// Validate implements sink.Validator: it checks the configuration
+// without connecting.
+func (s *Sink[T]) Validate() error {
 	switch {
 	case s.url == "":
 		return fmt.Errorf("%w: sink has no server URL", ErrInvalidConfig)
@@ -116,7 +135,7 @@ func (s *Sink[T]) CreateWriter(ctx sink.InitContext) (sink.Writer[T], error) {
 // state is the number of records it had written at the checkpoint, where
 // the positions of the records after it start.
 func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]byte) (sink.Writer[T], sink.CheckpointHooks, error) {
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, sink.CheckpointHooks{}, err
 	}
 	if len(restored) > 1 {
@@ -144,6 +163,7 @@ func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]by
 		ctx: ctx.Context(), nc: nc, js: js, serialize: s.serialize,
 		idBase: s.prefix + "-" + strconv.Itoa(ctx.SubtaskIndex()) + "-",
 		pos:    pos, maxPending: s.maxPending,
+		prefix: s.prefix + "-", recordID: s.recordID,
 	}
 	hooks := sink.CheckpointHooks{SnapshotState: w.snapshot}
 	return w, hooks, nil
@@ -162,6 +182,8 @@ type sinkWriter[T any] struct {
 	pending    []jetstream.PubAckFuture
 	maxPending int
 	closed     bool
+	prefix     string
+	recordID   func(T) string
 }
 
 func (w *sinkWriter[T]) msgID() string {
@@ -178,6 +200,9 @@ func (w *sinkWriter[T]) Write(v T, _ sink.Context) error {
 		return fmt.Errorf("serializing record for nats: %w", err)
 	}
 	id := w.msgID()
+	if w.recordID != nil {
+		id = w.prefix + w.recordID(v)
+	}
 	w.pos++
 	f, err := w.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(id))
 	if err != nil {

@@ -1,6 +1,7 @@
-// Package parquetfile is the Parquet bulk format of the file sink
-// (connector/file), on github.com/parquet-go/parquet-go. It is a package
-// of its own so that sinks without Parquet do not link it.
+// Package parquetfile is the Parquet bulk format of the file sink and
+// the Parquet decoding of the file source (connector/file), on
+// github.com/parquet-go/parquet-go. It is a package of its own so that
+// jobs without Parquet do not link it.
 //
 // As a bulk format, a Parquet part file is finished at every checkpoint,
 // which the file sink does for every format; its footer is written when
