@@ -25,6 +25,9 @@ func FromSource[T any, S source.Split](env *Env, src source.Source[T, S], name s
 			return operator.NewSourceCoordinator(src, parallelism, send, fail, log, restored), nil
 		},
 	}
+	if st, ok := src.(source.SideOutputTypes); ok {
+		n.Source.SideTypes = st.SideOutputTypes()
+	}
 	return newStream[T](env, env.addNode(n))
 }
 

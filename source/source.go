@@ -28,6 +28,7 @@ package source
 import (
 	"context"
 	"errors"
+	"reflect"
 )
 
 // Boundedness tells whether a source ends.
@@ -194,4 +195,51 @@ type SplitOutputs[T any] interface {
 type BatchOutput[T any] interface {
 	Output[T]
 	CollectAll(values []T)
+}
+
+// SideOutput is implemented by the Output the runtime gives readers. A
+// reader emits values that do not belong to its stream (records it could
+// not decode, for one) to a side output, named by an id; a job reads them
+// with freshet.SideOutput on the source's stream and a
+// freshet.OutputTag of the same id and of the values' type:
+//
+//	bad := freshet.SideOutput(stream, freshet.NewOutputTag[kafka.BadRecord]("bad-records"))
+//
+// A reader finds it with a type assertion on the Output PollNext gets
+// (or use EmitToSide). A source that emits to side outputs should also
+// implement SideOutputTypes, so a job reading one with the wrong type is
+// rejected when it is built.
+type SideOutput interface {
+	// EmitToSide emits v with event time ts (ms since the epoch) to side
+	// output id. It is dropped when the job does not read that id, and
+	// the call returns an error wrapping ErrSideOutputType when the job
+	// reads it with another type than v's. Called from PollNext only.
+	EmitToSide(id string, v any, ts int64) error
+}
+
+// ErrSideOutputType is wrapped by the error of EmitToSide when the job reads
+// the side output with another type than the value's.
+var ErrSideOutputType = errors.New("freshet: side output value of the wrong type for its tag")
+
+// ErrNoSideOutputs is returned by EmitToSide for an Output that has no side
+// outputs (a test harness that does not provide them).
+var ErrNoSideOutputs = errors.New("freshet: the source output has no side outputs")
+
+// EmitToSide emits v with event time ts to side output id of out, the
+// Output a reader's PollNext was given; see SideOutput.
+func EmitToSide[T any](out Output[T], id string, v any, ts int64) error {
+	so, ok := out.(SideOutput)
+	if !ok {
+		return ErrNoSideOutputs
+	}
+	return so.EmitToSide(id, v, ts)
+}
+
+// SideOutputTypes is implemented by a Source that emits to side outputs:
+// it names the type of the values of each side output id it emits to, so
+// that freshet.SideOutput on the source's stream with a tag of that id and
+// another type makes the program invalid when it is built, not when the
+// first value is emitted.
+type SideOutputTypes interface {
+	SideOutputTypes() map[string]reflect.Type
 }

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -60,8 +63,18 @@ func (g DeliveryGuarantee) String() string {
 // and the ids after them are initialised in turn, which aborts the
 // transactions the failed attempt left open, until an id that was never
 // used. Two jobs must not share a prefix. Transactions stay open across a
-// checkpoint interval, so the producer's transaction timeout must exceed
-// the interval plus the time a restart takes.
+// checkpoint interval, so the producer's transaction timeout
+// (kgo.TransactionTimeout in ClientOptions, 40 s by default) must exceed
+// the interval plus the time a restart takes, and must not exceed the
+// brokers' transaction.max.timeout.ms: the writers check it when they
+// start (ErrTransactionTimeout).
+//
+// Each transaction's state records the parallelism that wrote it. After a
+// restore at a lower parallelism, new subtask i answers for the old
+// subtasks j >= parallelism with j mod parallelism == i: at its first
+// commit, when every subtask has committed the transactions it restored,
+// it initialises j's ids from the last one it knows of (or from the first)
+// up to one never used, which aborts what j left open.
 type Sink[T any] struct {
 	// Brokers are the seed brokers, "host:port". Required.
 	Brokers []string
@@ -123,7 +136,11 @@ func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]by
 		tp := &sink.TwoPhaseCommit[T, *txn]{
 			Codec: txnCodec{},
 			NewWriter: func(ctx sink.InitContext) (sink.TransactionalWriter[T, *txn], error) {
-				return &txnWriter[T]{s: s, ctx: ctx.Context(), subtask: ctx.SubtaskIndex()}, nil
+				if err := s.checkTransactionTimeout(ctx.Context()); err != nil {
+					return nil, err
+				}
+				return &txnWriter[T]{s: s, ctx: ctx.Context(), subtask: ctx.SubtaskIndex(), parallelism: ctx.Parallelism(),
+					removed: map[int]int64{}}, nil
 			},
 		}
 		return tp.CreateCheckpointedWriter(ctx, restored)
@@ -143,6 +160,44 @@ func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]by
 		}
 	}
 	return w, hooks, nil
+}
+
+// ErrTransactionTimeout is wrapped by the error of an ExactlyOnce sink whose
+// producers' transaction timeout (kgo.TransactionTimeout, 40 s unless set
+// in ClientOptions) exceeds the brokers' transaction.max.timeout.ms.
+var ErrTransactionTimeout = errors.New("freshet: kafka transaction timeout exceeds the brokers' maximum")
+
+// checkTransactionTimeout compares the producers' transaction timeout with
+// the brokers' transaction.max.timeout.ms. Brokers that do not describe
+// their configuration (no permission) are not checked here; their
+// producers then fail to initialise with the same error.
+func (s *Sink[T]) checkTransactionTimeout(ctx context.Context) error {
+	cl, err := s.newClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	timeout, _ := cl.OptValue(kgo.TransactionTimeout).(time.Duration)
+	rs, err := kadm.NewClient(cl).DescribeBrokerConfigs(ctx)
+	if err != nil {
+		return nil
+	}
+	for _, r := range rs {
+		if r.Err != nil {
+			continue
+		}
+		for _, c := range r.Configs {
+			if c.Key != "transaction.max.timeout.ms" || c.Value == nil {
+				continue
+			}
+			ms, err := strconv.ParseInt(*c.Value, 10, 64)
+			if err == nil && timeout > time.Duration(ms)*time.Millisecond {
+				return fmt.Errorf("%w: kgo.TransactionTimeout is %v, the brokers' transaction.max.timeout.ms %d ms; lower it in ClientOptions",
+					ErrTransactionTimeout, timeout, ms)
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Sink[T]) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
@@ -231,6 +286,8 @@ type txn struct {
 	// Written is whether a record was produced in the transaction: an
 	// empty one never reached the broker and has nothing to commit.
 	Written bool
+	// Subtask and Parallelism are the writer's that began it.
+	Subtask, Parallelism int
 
 	cl   *kgo.Client // nil for a transaction restored from a checkpoint
 	errs *produceErr
@@ -245,9 +302,12 @@ func (txnCodec) Append(dst []byte, t *txn) []byte {
 	dst = binary.AppendVarint(dst, t.ProducerID)
 	dst = binary.AppendVarint(dst, int64(t.Epoch))
 	if t.Written {
-		return append(dst, 1)
+		dst = append(dst, 1)
+	} else {
+		dst = append(dst, 0)
 	}
-	return append(dst, 0)
+	dst = binary.AppendUvarint(dst, uint64(t.Subtask))
+	return binary.AppendUvarint(dst, uint64(t.Parallelism))
 }
 
 func (txnCodec) Decode(src []byte) (*txn, int, error) {
@@ -271,41 +331,102 @@ func (txnCodec) Decode(src []byte) (*txn, int, error) {
 		return nil, 0, corrupt
 	}
 	t.Written = src[off] == 1
-	return t, off + 1, nil
+	off++
+	var ints [2]uint64
+	for i := range ints {
+		v, m := binary.Uvarint(src[off:])
+		if m <= 0 || v > 1<<31 {
+			return nil, 0, corrupt
+		}
+		ints[i], off = v, off+m
+	}
+	t.Subtask, t.Parallelism = int(ints[0]), int(ints[1])
+	return t, off, nil
 }
 
 // txnWriter is the TransactionalWriter of one subtask: a producer per
 // transaction, so that a pre-committed transaction waits for its commit
 // while the next one is written.
 type txnWriter[T any] struct {
-	s       *Sink[T]
-	ctx     context.Context
-	subtask int
-	next    int64 // counter of the next transactional id
-	probed  bool  // the ids a failed attempt may have left open were aborted
-	admin   *kgo.Client
-	live    map[*txn]struct{}
+	s           *Sink[T]
+	ctx         context.Context
+	subtask     int
+	parallelism int
+	next        int64 // counter of the next transactional id
+	probed      bool  // the ids a failed attempt may have left open were aborted
+	admin       *kgo.Client
+	live        map[*txn]struct{}
+	// removed are the subtasks of the restored state's parallelism that
+	// no longer exist and whose ids this subtask aborts (old subtask j
+	// >= parallelism with j mod parallelism == subtask), with the counter
+	// from which to abort them (-1 when no restored transaction of theirs
+	// came to this subtask: from 0). Cleared once done.
+	removed map[int]int64
 }
 
-func (w *txnWriter[T]) txnID(n int64) string {
-	return w.s.TransactionalIDPrefix + "-" + strconv.Itoa(w.subtask) + "-" + strconv.FormatInt(n, 10)
+func (w *txnWriter[T]) txnID(subtask int, n int64) string {
+	return w.s.TransactionalIDPrefix + "-" + strconv.Itoa(subtask) + "-" + strconv.FormatInt(n, 10)
 }
 
-// initTxn makes a producer with transactional id n and initialises it,
-// which aborts a transaction left open under that id.
-func (w *txnWriter[T]) initTxn(n int64) (*txn, error) {
-	id := w.txnID(n)
-	t := &txn{ID: id, Counter: n, errs: &produceErr{}}
+// initTxn makes a producer with transactional id n of subtask and
+// initialises it, which aborts a transaction left open under that id.
+func (w *txnWriter[T]) initTxn(subtask int, n int64) (*txn, error) {
+	id := w.txnID(subtask, n)
+	t := &txn{ID: id, Counter: n, Subtask: subtask, Parallelism: w.parallelism, errs: &produceErr{}}
 	cl, err := w.s.newClient(kgo.TransactionalID(id))
 	if err != nil {
 		return nil, err
 	}
 	if t.ProducerID, t.Epoch, err = cl.ProducerID(w.ctx); err != nil {
 		cl.Close()
+		if errors.Is(err, kerr.InvalidTransactionTimeout) {
+			err = fmt.Errorf("%w: %w", ErrTransactionTimeout, err)
+		}
 		return nil, fmt.Errorf("kafka sink: initialising transactional id %s: %w", id, err)
 	}
 	t.cl = cl
 	return t, nil
+}
+
+// noteRestored records, for a transaction of the restored state, the
+// parallelism that wrote it, so that the ids of subtasks removed since are
+// aborted.
+func (w *txnWriter[T]) noteRestored(t *txn) {
+	for j := w.parallelism; j < t.Parallelism; j++ {
+		if j%w.parallelism != w.subtask {
+			continue
+		}
+		if _, ok := w.removed[j]; !ok {
+			w.removed[j] = -1
+		}
+	}
+	if t.Subtask >= w.parallelism && t.Subtask%w.parallelism == w.subtask && strings.HasPrefix(t.ID, w.s.TransactionalIDPrefix+"-") {
+		// Ids after the restored ones may have been left open.
+		w.removed[t.Subtask] = max(w.removed[t.Subtask], t.Counter)
+	}
+}
+
+// abortRemoved initialises the ids of the removed subtasks this subtask
+// answers for, from the counter noted for each (or 0) up to one that was
+// never used, aborting the transactions they left open. It runs at the
+// first commit of this writer's own transactions: by then every subtask
+// has committed the restored transactions it was given, which aborting
+// them first would lose.
+func (w *txnWriter[T]) abortRemoved() error {
+	for j, from := range w.removed {
+		for n := max(from, 0); ; n++ {
+			t, err := w.initTxn(j, n)
+			if err != nil {
+				return fmt.Errorf("aborting transactions of removed subtask %d: %w", j, err)
+			}
+			t.cl.Close()
+			if t.Epoch == 0 {
+				break
+			}
+		}
+		delete(w.removed, j)
+	}
+	return nil
 }
 
 // BeginTransaction implements sink.TransactionalWriter. The first one
@@ -315,7 +436,7 @@ func (w *txnWriter[T]) BeginTransaction() (*txn, error) {
 	var t *txn
 	for {
 		var err error
-		if t, err = w.initTxn(w.next); err != nil {
+		if t, err = w.initTxn(w.subtask, w.next); err != nil {
 			return nil, err
 		}
 		w.next++
@@ -372,8 +493,14 @@ func (w *txnWriter[T]) Commit(t *txn) error {
 		if err != nil {
 			return fmt.Errorf("kafka sink: committing transaction %s: %w", t.ID, err)
 		}
+		if len(w.removed) > 0 {
+			if err := w.abortRemoved(); err != nil {
+				return fmt.Errorf("kafka sink: %w", err)
+			}
+		}
 		return nil
 	}
+	w.noteRestored(t)
 	w.next = max(w.next, t.Counter+1)
 	if !t.Written {
 		return nil
@@ -399,7 +526,9 @@ func (w *txnWriter[T]) Abort(t *txn) error {
 		return nil
 	}
 	// The open transaction's id is initialised again by the first
-	// BeginTransaction, which aborts it.
+	// BeginTransaction, which aborts it, or, for a removed subtask, by
+	// abortRemoved.
+	w.noteRestored(t)
 	w.next = max(w.next, t.Counter)
 	return nil
 }

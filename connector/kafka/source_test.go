@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -221,6 +222,12 @@ func TestInvalidSource(t *testing.T) {
 			StartingOffsets: kafka.Committed(kafka.FromEarliest)}, "needs a group id"},
 		{"bad reset", kafka.Source[string]{Brokers: []string{"x:1"}, Topics: []string{"a"}, Deserializer: str, GroupID: "g",
 			StartingOffsets: kafka.Committed(kafka.FromTimestamp)}, "reset to timestamp"},
+		{"topics and pattern", kafka.Source[string]{Brokers: []string{"x:1"}, Topics: []string{"a"}, TopicPattern: regexp.MustCompile("a"),
+			Deserializer: str}, "both topics and a topic pattern"},
+		{"stopping unbounded", kafka.Source[string]{Brokers: []string{"x:1"}, Topics: []string{"a"}, Deserializer: str,
+			StoppingOffsets: map[string]map[int32]int64{"a": {0: 1}}}, "stopping offsets need a bounded source"},
+		{"specific reset", kafka.Source[string]{Brokers: []string{"x:1"}, Topics: []string{"a"}, Deserializer: str,
+			StartingOffsets: kafka.StartingOffsets{Kind: kafka.FromSpecific, Reset: kafka.FromCommitted}}, "specific offsets reset to committed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

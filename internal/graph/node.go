@@ -8,6 +8,7 @@ package graph
 import (
 	"fmt"
 	"log/slog"
+	"reflect"
 
 	"github.com/freshet-io/freshet/internal/operator"
 )
@@ -133,6 +134,9 @@ type SourceSpec struct {
 	// receives the coordinator's logs; restored, when not nil, is the
 	// enumerator's state from a checkpoint.
 	NewCoordinator func(parallelism int, send func(subtask int, event any), fail func(error), log *slog.Logger, restored []byte) (operator.Coordinator, error)
+	// SideTypes are the types of the side outputs the source declares
+	// (source.SideOutputTypes), by tag id; nil if it declares none.
+	SideTypes map[string]reflect.Type
 }
 
 // StateID identifies the node's state in checkpoints: its UID, or one

@@ -1,10 +1,11 @@
 package operator
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"reflect"
+
+	"github.com/freshet-io/freshet/source"
 )
 
 // Base holds what most one-output operators share: their outputs and the
@@ -64,7 +65,7 @@ func (e *Emitter[OUT]) Collect(v OUT) { e.Out.Collect(Record[OUT]{Value: v, Time
 
 // ErrSideOutputType is wrapped by the error SideOutputOf returns when the
 // side output of a tag id carries another type than the one asked for.
-var ErrSideOutputType = errors.New("freshet: side output value of the wrong type for its tag")
+var ErrSideOutputType = source.ErrSideOutputType
 
 // SideOutputOf returns the Output[X] for side output tag id: nil when side
 // has no output of that id (no one reads the tag), and an error wrapping

@@ -71,6 +71,10 @@ type Source[T any, S source.Split] struct {
 	splits     *watermark.SplitWatermarks[T]
 	ended      bool
 	run        *runOutput[T] // s.out, when the chain takes runs
+	// side are the side outputs the job reads (tag id → Output[X]), and
+	// sideEmit their Collect methods, found on first use.
+	side     map[string]any
+	sideEmit map[string]reflect.Value
 }
 
 // sourceOutput is the reader's output; with a strategy it runs the split's
@@ -88,6 +92,7 @@ type sourceOutput[T any] struct {
 	op interface {
 		forSplit(id string) *sourceOutput[T]
 		releaseSplit(id string)
+		emitToSide(id string, v any, ts int64) error
 	}
 }
 
@@ -146,6 +151,11 @@ func (o *sourceOutput[T]) CollectWithTimestamp(v T, ts int64) {
 	o.split.OnEvent(v, ts)
 }
 
+// EmitToSide implements source.SideOutput.
+func (o *sourceOutput[T]) EmitToSide(id string, v any, ts int64) error {
+	return o.op.emitToSide(id, v, ts)
+}
+
 // ForSplit implements source.SplitOutputs.
 func (o *sourceOutput[T]) ForSplit(id string) source.Output[T] { return o.op.forSplit(id) }
 
@@ -157,6 +167,40 @@ func (s *Source[T, S]) forSplit(id string) *sourceOutput[T] {
 		return &s.emit
 	}
 	return &sourceOutput[T]{out: s.out, split: s.splits.AddSplit(id), op: s}
+}
+
+// emitToSide emits v to side output id. The output's record type is only
+// known at run time, so the record is built by reflection: side outputs
+// of sources carry exceptions (bad records), not the bulk of the data.
+func (s *Source[T, S]) emitToSide(id string, v any, ts int64) error {
+	o, ok := s.side[id]
+	if !ok {
+		return nil
+	}
+	collect, ok := s.sideEmit[id]
+	if !ok {
+		collect = reflect.ValueOf(o).MethodByName("Collect")
+		if s.sideEmit == nil {
+			s.sideEmit = map[string]reflect.Value{}
+		}
+		s.sideEmit[id] = collect
+	}
+	rec := reflect.New(collect.Type().In(0)).Elem()
+	val := rec.FieldByName("Value")
+	if v == nil || !reflect.TypeOf(v).AssignableTo(val.Type()) {
+		return fmt.Errorf("%w: emitting %T to side output %q, which carries %s", ErrSideOutputType, v, id, val.Type())
+	}
+	val.Set(reflect.ValueOf(v))
+	rec.FieldByName("Timestamp").SetInt(ts)
+	collect.Call([]reflect.Value{rec})
+	return nil
+}
+
+// sideWatermark forwards the source's watermark to its side outputs.
+func (s *Source[T, S]) sideWatermark(wm int64) {
+	for _, o := range s.side {
+		o.(WatermarkOutput).EmitWatermark(wm)
+	}
 }
 
 func (s *Source[T, S]) releaseSplit(id string) {
@@ -171,11 +215,13 @@ type wmOutput[T any] struct {
 	ctx   *Context
 	ended *bool
 	flush func()
+	side  func(wm int64)
 }
 
 func (w wmOutput[T]) EmitWatermark(ts int64) {
 	if !*w.ended {
 		w.out.EmitWatermark(ts)
+		w.side(ts)
 	}
 }
 
@@ -247,7 +293,8 @@ func (s *Source[T, S]) flush() {
 }
 
 // Setup implements Setup.
-func (s *Source[T, S]) Setup(main any, _ map[string]any) error {
+func (s *Source[T, S]) Setup(main any, side map[string]any) error {
+	s.side = side
 	s.out = main.(Output[T])
 	if b, ok := s.out.(BatchOutput[T]); ok {
 		s.run = &runOutput[T]{out: b, buf: make([]Record[T], 0, sourceRun)}
@@ -270,7 +317,7 @@ func (s *Source[T, S]) Open(ctx *Context) error {
 	}
 	s.reader = r
 	if s.Watermarks != nil {
-		sw, err := s.Watermarks.NewSplitWatermarks(wmOutput[T]{out: s.out, ctx: ctx, ended: &s.ended, flush: s.flush})
+		sw, err := s.Watermarks.NewSplitWatermarks(wmOutput[T]{out: s.out, ctx: ctx, ended: &s.ended, flush: s.flush, side: s.sideWatermark})
 		if err != nil {
 			return err
 		}
@@ -566,6 +613,7 @@ func (c *SourceCoordinator[T, S]) Close() error {
 func (s *Source[T, S]) EndOfInput() {
 	s.ended = true
 	s.out.EmitWatermark(math.MaxInt64)
+	s.sideWatermark(math.MaxInt64)
 }
 
 // checkReaderListener reports a reader that has a method of
