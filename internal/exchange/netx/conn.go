@@ -1,7 +1,6 @@
 package netx
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -101,7 +100,7 @@ func (c *conn) fail(err error) {
 // run does the handshake, reporting its outcome on ready (a dialer's),
 // then writes and reads frames until c fails.
 func (c *conn) run(ready chan<- error) {
-	r := newReader(c.nc)
+	r := newFrameReader(c.nc)
 	err := c.handshake(r)
 	if ready != nil {
 		ready <- err
@@ -120,7 +119,7 @@ func (c *conn) run(ready chan<- error) {
 	wg.Wait()
 }
 
-func (c *conn) handshake(r *bufio.Reader) error {
+func (c *conn) handshake(r *frameReader) error {
 	_ = c.nc.SetDeadline(time.Now().Add(c.m.cfg.handshakeTimeout))
 	send := func() error {
 		_, err := c.nc.Write(appendHello(nil, c.m.cfg.process))
@@ -131,7 +130,7 @@ func (c *conn) handshake(r *bufio.Reader) error {
 			return fmt.Errorf("sending hello: %w", err)
 		}
 	}
-	f, err := readFrame(r, 4+2+10+1024, nil, nil)
+	f, err := r.next(4 + 2 + 10 + 1024)
 	if err != nil {
 		return fmt.Errorf("reading hello: %w", err)
 	}
@@ -207,11 +206,9 @@ func (c *conn) send(f outFrame, prio bool) {
 	}
 }
 
-func (c *conn) readLoop(br *bufio.Reader) {
-	scratch := make([]byte, 4096)
-	var slab []byte
+func (c *conn) readLoop(r *frameReader) {
 	for {
-		f, err := readFrame(br, c.m.cfg.maxFrame, scratch, &slab)
+		f, err := r.next(c.m.cfg.maxFrame)
 		if err != nil {
 			if err == io.EOF {
 				err = errors.New("connection closed by peer")

@@ -1,7 +1,6 @@
 package netx
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -15,7 +14,7 @@ import (
 )
 
 // rawPeer dials m and shakes hands, as a sending process would.
-func rawPeer(t *testing.T, m *Manager) (net.Conn, *bufio.Reader) {
+func rawPeer(t *testing.T, m *Manager) (net.Conn, *frameReader) {
 	t.Helper()
 	nc, err := net.Dial("tcp", m.Addr().String())
 	if err != nil {
@@ -25,8 +24,8 @@ func rawPeer(t *testing.T, m *Manager) (net.Conn, *bufio.Reader) {
 	if _, err := nc.Write(appendHello(nil, "raw")); err != nil {
 		t.Fatal(err)
 	}
-	r := bufio.NewReader(nc)
-	f, err := readFrame(r, 1<<10, nil, nil)
+	r := newFrameReader(nc)
+	f, err := r.next(1 << 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +36,7 @@ func rawPeer(t *testing.T, m *Manager) (net.Conn, *bufio.Reader) {
 }
 
 // waitClosed reads from a peer's connection until the other side closes it.
-func waitClosed(t *testing.T, nc net.Conn, r *bufio.Reader) {
+func waitClosed(t *testing.T, nc net.Conn, r *frameReader) {
 	t.Helper()
 	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.Copy(io.Discard, r); err != nil {
@@ -122,7 +121,7 @@ func TestBadHandshake(t *testing.T) {
 			if _, err := nc.Write(hello); err != nil {
 				t.Fatal(err)
 			}
-			waitClosed(t, nc, bufio.NewReader(nc))
+			waitClosed(t, nc, newFrameReader(nc))
 		})
 	}
 }
@@ -143,8 +142,8 @@ func TestReceiverBreaksProtocol(t *testing.T) {
 			return
 		}
 		defer nc.Close()
-		r := bufio.NewReader(nc)
-		if _, err := readFrame(r, 1<<10, nil, nil); err != nil {
+		r := newFrameReader(nc)
+		if _, err := r.next(1 << 10); err != nil {
 			return
 		}
 		nc.Write(appendHello(nil, "liar"))

@@ -1,7 +1,6 @@
 package netx
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -67,30 +66,66 @@ func frameName(t byte) string {
 	return fmt.Sprintf("unknown(%d)", t)
 }
 
-// frame is a decoded frame. Payload is owned by the frame: a reader
-// allocates a fresh one for every buffer frame, since the envelopes of a
-// buffer point into it.
+// frame is a decoded frame. Its payload points into the slab it was read
+// into and stays valid for good: a slab is never reused, since the
+// envelopes of a buffer point into it.
 type frame struct {
 	typ     byte
 	payload []byte
 }
 
-// slabSize is the size of the slabs buffer frames are read into.
+// slabSize is the size of the slabs frames are read into.
 const slabSize = 1 << 20
 
-// readFrame reads one frame from r. A frame longer than max, or cut short
-// by the end of the stream, is an error wrapping ErrProtocol (io.EOF when
-// the stream ends cleanly between frames). scratch, when large enough, is
-// used for the payload of frames other than buffer frames; slab, when not
-// nil, is the rest of the slab the payloads of buffer frames are cut from.
-func readFrame(r *bufio.Reader, maxLen int, scratch []byte, slab *[]byte) (frame, error) {
-	var h [headerSize]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		if err == io.ErrUnexpectedEOF {
+// frameReader reads frames straight into large slabs: each read fills as
+// much of the current slab as the connection has ready, and the frames are
+// cut from the slab where they lie, so a buffer's bytes are not copied
+// between reading and decoding. Only the partial frame left at a slab's
+// end is copied into the next slab.
+type frameReader struct {
+	r          io.Reader
+	buf        []byte // the current slab
+	size       int    // the size of a new slab
+	start, end int    // the bytes read and not yet returned
+	err        error  // the reading error after buf[start:end]
+}
+
+func newFrameReader(r io.Reader) *frameReader { return &frameReader{r: r, size: slabSize} }
+
+// fill reads until k bytes are buffered. It returns the reading error (io.EOF
+// included) when they cannot be.
+func (fr *frameReader) fill(k int) error {
+	if fr.end-fr.start >= k {
+		return nil
+	}
+	if fr.start+k > len(fr.buf) {
+		// The frame runs past the slab: continue it in a new one.
+		nb := make([]byte, max(k, fr.size))
+		fr.end = copy(nb, fr.buf[fr.start:fr.end])
+		fr.buf, fr.start = nb, 0
+	}
+	for fr.end-fr.start < k {
+		if fr.err != nil {
+			return fr.err
+		}
+		n, err := fr.r.Read(fr.buf[fr.end:])
+		fr.end += n
+		fr.err = err
+	}
+	return nil
+}
+
+// next reads one frame. A frame longer than maxLen, or cut short by the end
+// of the stream, is an error wrapping ErrProtocol (io.EOF when the stream
+// ends cleanly between frames).
+func (fr *frameReader) next(maxLen int) (frame, error) {
+	if err := fr.fill(headerSize); err != nil {
+		if err == io.EOF && fr.end > fr.start {
 			return frame{}, fmt.Errorf("%w: truncated frame header", ErrProtocol)
 		}
 		return frame{}, err
 	}
+	h := fr.buf[fr.start:]
 	n := binary.BigEndian.Uint32(h[:4])
 	t := h[4]
 	if t == 0 || t >= maxFrameTypes {
@@ -99,28 +134,30 @@ func readFrame(r *bufio.Reader, maxLen int, scratch []byte, slab *[]byte) (frame
 	if uint64(n) > uint64(maxLen) {
 		return frame{}, fmt.Errorf("%w: %s frame of %d bytes exceeds the maximum of %d", ErrProtocol, frameName(t), n, maxLen)
 	}
-	var p []byte
-	switch {
-	case t != frameBuffer && int(n) <= cap(scratch):
-		p = scratch[:n]
-	case t == frameBuffer && slab != nil:
-		// Buffer payloads are carved from a larger slab: fewer, larger
-		// allocations, freed once no envelope points into them.
-		if int(n) > len(*slab) {
-			*slab = make([]byte, max(int(n), slabSize))
-		}
-		p = (*slab)[:n:n]
-		*slab = (*slab)[n:]
-	default:
-		p = make([]byte, n)
-	}
-	if _, err := io.ReadFull(r, p); err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+	size := headerSize + int(n)
+	if err := fr.fill(size); err != nil {
+		if err == io.EOF {
 			return frame{}, fmt.Errorf("%w: truncated %s frame (%d bytes announced)", ErrProtocol, frameName(t), n)
 		}
 		return frame{}, err
 	}
-	return frame{typ: t, payload: p}, nil
+	at := fr.start + headerSize
+	fr.start += size
+	return frame{typ: t, payload: fr.buf[at : at+int(n) : at+int(n)]}, nil
+}
+
+// Read reads the bytes after the last frame returned, for a peer that
+// drains a connection.
+func (fr *frameReader) Read(p []byte) (int, error) {
+	if fr.start < fr.end {
+		n := copy(p, fr.buf[fr.start:fr.end])
+		fr.start += n
+		return n, nil
+	}
+	if fr.err != nil {
+		return 0, fr.err
+	}
+	return fr.r.Read(p)
 }
 
 // appendHeader appends a frame header for a payload of n bytes.

@@ -1,10 +1,10 @@
 package netx
 
 import (
-	"bufio"
 	"bytes"
 	"reflect"
 	"testing"
+	"testing/iotest"
 
 	"github.com/freshet-io/freshet/internal/exchange"
 )
@@ -35,11 +35,12 @@ func FuzzFrame(f *testing.F) {
 	f.Add(appendHeader(nil, frameBuffer, 1<<30))
 	f.Add([]byte{0, 0, 0, 1, frameEvent, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := bufio.NewReader(bytes.NewReader(data))
-		scratch := make([]byte, 64)
-		var slab []byte
+		// One byte at a time into small slabs, so frames straddle reads
+		// and slabs.
+		r := newFrameReader(iotest.OneByteReader(bytes.NewReader(data)))
+		r.size = 64
 		for {
-			fr, err := readFrame(r, 1<<16, scratch, &slab)
+			fr, err := r.next(1 << 16)
 			if err != nil {
 				return
 			}

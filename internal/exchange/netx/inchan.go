@@ -12,7 +12,9 @@ import (
 // reader adds the buffers that arrive; its feeder goroutine hands their
 // envelopes to the local gate channel (target) as it has room, and returns
 // a credit to the sender for each buffer it has handed over completely.
-// Priority events skip the queued buffers.
+// A short buffer that finds the feeder idle and the gate channel with room
+// is handed over by the reader itself. Priority events skip the queued
+// buffers.
 type inChan struct {
 	c    *conn
 	num  uint32
@@ -33,6 +35,10 @@ type inChan struct {
 		fail   func(error)
 		err    error
 		done   bool // end of input handed over, or the channel failed
+		// idle is set while the feeder waits with nothing to hand over;
+		// direct while the reader hands a buffer over itself, which the
+		// feeder then leaves alone.
+		idle, direct bool
 		// until is the highest Seq of the priority events handed over:
 		// the envelopes sent before it are handed over even while the
 		// gate channel is over its capacity, as the consumer may be
@@ -74,19 +80,68 @@ func (in *inChan) bind(target exchange.ChannelWriter, fail func(error)) {
 	in.c.send(outFrame{data: appendChanInt(nil, frameCredit, in.num, n)}, true)
 }
 
-// receive queues a buffer's envelopes (reader goroutine).
+// receive queues a buffer's envelopes (reader goroutine). A short buffer
+// that arrives while the feeder is idle and the gate channel has room for
+// it is handed over at once, saving the hop through the feeder: the gate
+// channel takes exchange.Overdraft envelopes past its capacity without
+// blocking, so the reader never waits for a consumer.
 func (in *inChan) receive(backlog int, envs []exchange.Envelope) error {
 	in.mu.Lock()
 	err := in.mu.core.received(backlog)
-	if err == nil && !in.mu.done {
-		in.mu.bufs = append(in.mu.bufs, envs)
+	if err != nil || in.mu.done {
+		in.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("channel %s: %w", in.id, err)
+		}
+		return nil
 	}
+	target := in.mu.target
+	if in.mu.idle && len(in.mu.bufs) == 0 && len(in.mu.prio) == 0 && len(envs) <= exchange.Overdraft && target != nil && target.IsAvailable() {
+		in.mu.direct = true
+		in.mu.Unlock()
+		in.handOver(target, envs)
+		return nil
+	}
+	in.mu.bufs = append(in.mu.bufs, envs)
 	in.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("channel %s: %w", in.id, err)
-	}
 	in.signal()
 	return nil
+}
+
+// handOver hands a whole buffer to the gate channel on the reader's
+// goroutine while the feeder is idle (in.mu.direct is set).
+func (in *inChan) handOver(target exchange.ChannelWriter, envs []exchange.Envelope) {
+	for _, e := range envs {
+		if err := target.Send(in.ctx, e); err != nil {
+			in.mu.Lock()
+			in.mu.direct = false
+			in.mu.Unlock()
+			if in.ctx.Err() == nil {
+				in.consumerClosed(err)
+			}
+			in.signal()
+			return
+		}
+		in.delivered++
+		if e.Kind == exchange.KindEndOfInput {
+			in.mu.Lock()
+			in.mu.done, in.mu.direct = true, false
+			in.mu.Unlock()
+			in.c.removeInput(in.num)
+			in.signal()
+			return
+		}
+	}
+	in.mu.Lock()
+	in.mu.direct = false
+	credit := 0
+	if !in.mu.done {
+		credit = in.mu.core.consumed()
+	}
+	in.mu.Unlock()
+	if credit > 0 {
+		in.c.send(outFrame{data: appendChanInt(nil, frameCredit, in.num, credit)}, true)
+	}
 }
 
 func (in *inChan) receivePriority(e exchange.Envelope) {
@@ -146,9 +201,13 @@ func (in *inChan) feed() {
 			}
 			continue
 		}
-		if len(in.mu.bufs) == 0 {
+		if len(in.mu.bufs) == 0 || in.mu.direct {
+			in.mu.idle = true
 			in.mu.Unlock()
 			<-in.wake
+			in.mu.Lock()
+			in.mu.idle = false
+			in.mu.Unlock()
 			continue
 		}
 		e := in.mu.bufs[0][0]

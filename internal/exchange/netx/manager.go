@@ -1,7 +1,6 @@
 package netx
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -404,6 +403,3 @@ func (m *Manager) putBuf(b *buf) {
 		m.pool.Put(b)
 	}
 }
-
-// newReader returns the buffered reader of a connection.
-func newReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 64<<10) }
