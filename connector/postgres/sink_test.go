@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/connector/postgres"
@@ -158,6 +159,50 @@ func TestUpsertLastRowOfKeyWins(t *testing.T) {
 		last := int64(k + (99-k)/7*7)
 		if got[k] != [2]int64{int64(k), last} {
 			t.Fatalf("key %d: %v, want value %s", k, got[k], strconv.FormatInt(last, 10))
+		}
+	}
+}
+
+// TestUpsertRetriesLostConnections terminates the sink's connections
+// while the job writes: the writer retries its batches on new
+// connections, and the job ends without a restart with the exact table.
+func TestUpsertRetriesLostConnections(t *testing.T) {
+	const n, keys = 3000, 100
+	d := dsn(t, dsnVar)
+	p := pool(t, d)
+	tbl := newTable(t, p, "k bigint PRIMARY KEY, v bigint NOT NULL")
+	app := "freshet_" + tbl
+	env := quietEnv()
+	nums := freshet.FromSource(env, source.Generator(func(i int64) kv { return kv{K: i % keys, V: i} },
+		source.GeneratorCount(n), source.GeneratorRate(3000)), "numbers")
+	freshet.SinkTo(nums, &postgres.Sink[kv]{
+		DSN: d + "&application_name=" + app, Table: tbl, Columns: []string{"k", "v"}, KeyColumns: []string{"k"}, Row: kvRow,
+		BatchSize: 20, Retry: postgres.Retry{Attempts: 10, Backoff: 5 * time.Millisecond},
+	}, "postgres")
+	jc := execute(t, env, "retries")
+	killed := 0
+	for killed < 3 {
+		select {
+		case <-jc.Done():
+			t.Fatalf("job ended after %d connections were terminated: %v", killed, jc.Wait())
+		case <-time.After(20 * time.Millisecond):
+		}
+		var k int
+		if err := p.QueryRow(t.Context(), "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		killed += k
+	}
+	if err := jc.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if jc.Restarts() != 0 {
+		t.Fatalf("%d restarts, want none", jc.Restarts())
+	}
+	got := pairs(t, p, tbl)
+	for k := range keys {
+		if want := [2]int64{int64(k), int64(k) + (n-1-int64(k))/keys*keys}; got[k] != want {
+			t.Fatalf("row %d is %v, want %v", k, got[k], want)
 		}
 	}
 }
