@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"errors"
+	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -108,4 +110,35 @@ func TestNoPreparedTransactions(t *testing.T) {
 	if !errors.Is(err, postgres.ErrNoPreparedTransactions) || !strings.Contains(err.Error(), "max_prepared_transactions = 0") {
 		t.Fatalf("job ended with %v, want ErrNoPreparedTransactions", err)
 	}
+}
+
+// TestExample runs Example against the test server.
+func TestExample(t *testing.T) {
+	dsn(t, dsnVar)
+	p := pool(t, dsn(t, dsnVar))
+	t.Cleanup(func() { exec(t, p, "DROP TABLE IF EXISTS products, doubled") })
+	out := captureStdout(t, Example)
+	if want := "1000 products, prices summing to 100100000\n"; out != want {
+		t.Fatalf("Example printed %q, want %q", out, want)
+	}
+}
+
+// captureStdout returns what f prints to standard output.
+func captureStdout(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	done := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- string(b)
+	}()
+	defer func() { os.Stdout = old }()
+	f()
+	w.Close()
+	return <-done
 }
