@@ -249,6 +249,7 @@ type statement struct {
 	args                  []any
 	rows                  int
 	keys                  map[string]int // key → row in args, for upserts
+	key                   []byte         // scratch for a row's key
 	sql                   map[int]string
 }
 
@@ -300,20 +301,35 @@ func (st *statement) add(row []any) (bool, error) {
 	if st.keys != nil {
 		// A statement may not upsert a key twice: the later row replaces
 		// the earlier, as it would have row by row.
-		var b strings.Builder
+		st.key = st.key[:0]
 		for _, i := range st.keyIdx {
-			fmt.Fprintf(&b, "%T:%v\x00", row[i], row[i])
+			st.key = appendKey(st.key, row[i])
 		}
-		k := b.String()
-		if r, ok := st.keys[k]; ok {
+		if r, ok := st.keys[string(st.key)]; ok {
 			copy(st.args[r*st.ncols:], row)
 			return false, nil
 		}
-		st.keys[k] = st.rows
+		st.keys[string(st.key)] = st.rows
 	}
 	st.args = append(st.args, row...)
 	st.rows++
 	return st.rows >= st.maxRows, nil
+}
+
+// appendKey appends v to a batch's key of a row: its type, then its
+// value, common types without fmt.
+func appendKey(dst []byte, v any) []byte {
+	switch v := v.(type) {
+	case int64:
+		return strconv.AppendInt(append(dst, 'q'), v, 10)
+	case int32:
+		return strconv.AppendInt(append(dst, 'l'), int64(v), 10)
+	case int:
+		return strconv.AppendInt(append(dst, 'i'), int64(v), 10)
+	case string:
+		return append(append(strconv.AppendInt(append(dst, 's'), int64(len(v)), 10), ':'), v...)
+	}
+	return fmt.Appendf(dst, "%T:%v\x00", v, v)
 }
 
 // take returns the buffered batch's SQL and arguments and empties it; the
