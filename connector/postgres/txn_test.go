@@ -1,0 +1,101 @@
+package postgres_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/freshet-io/freshet/connector/postgres"
+	"github.com/freshet-io/freshet/sink"
+)
+
+type initCtx struct {
+	ctx     context.Context
+	attempt int
+}
+
+func (c initCtx) Context() context.Context { return c.ctx }
+func (initCtx) SubtaskIndex() int          { return 0 }
+func (initCtx) Parallelism() int           { return 1 }
+func (c initCtx) Attempt() int             { return c.attempt }
+
+// TestExactlyOnceRestore drives an exactly-once writer as the runtime
+// does through checkpoints 1 and 2, closes it with a transaction open
+// (a failure), and restores a new writer from each checkpoint: from 1,
+// whose transaction was committed, the commit is not repeated and the
+// transaction prepared at checkpoint 2, which did not complete, is rolled
+// back; from 2, whose completion was never notified, its transaction is
+// committed. The restored writer then writes the rest once.
+func TestExactlyOnceRestore(t *testing.T) {
+	for _, restoreFrom := range []int64{1, 2} {
+		t.Run("checkpoint "+strconv.FormatInt(restoreFrom, 10), func(t *testing.T) {
+			d := dsn(t, dsnVar)
+			p := pool(t, d)
+			tbl := newTable(t, p, "k bigint NOT NULL, v bigint NOT NULL")
+			snk := &postgres.Sink[kv]{
+				DSN: d, Table: tbl, Columns: []string{"k", "v"}, Row: kvRow,
+				DeliveryGuarantee: postgres.ExactlyOnce, TransactionPrefix: "restore-" + tbl, BatchSize: 4,
+			}
+			write := func(w sink.Writer[kv], from, to int64) {
+				t.Helper()
+				for i := from; i < to; i++ {
+					if err := w.Write(kv{K: i, V: 2 * i}, sink.Context{}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			w, hooks, err := snk.CreateCheckpointedWriter(initCtx{ctx: t.Context()}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(w, 0, 10)
+			st1, err := hooks.SnapshotState(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(w, 10, 20)
+			st2, err := hooks.SnapshotState(2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := hooks.NotifyCheckpointComplete(1); err != nil {
+				t.Fatal(err)
+			}
+			write(w, 20, 30)
+			if err := w.Close(); err != nil { // the failure: 20 … 29 are rolled back
+				t.Fatal(err)
+			}
+			if g := prepared(t, p, snk.TransactionPrefix); len(g) != 1 {
+				t.Fatalf("prepared transactions %v after the failure, want checkpoint 2's", g)
+			}
+			checkOnce(t, pairs(t, p, tbl), 10)
+
+			st, resume := st1, int64(10)
+			if restoreFrom == 2 {
+				st, resume = st2, 20
+			}
+			w, hooks, err = snk.CreateCheckpointedWriter(initCtx{ctx: t.Context(), attempt: 1}, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := prepared(t, p, snk.TransactionPrefix); len(g) != 0 {
+				t.Fatalf("prepared transactions %v after the restore, want none", g)
+			}
+			checkOnce(t, pairs(t, p, tbl), int(resume))
+			write(w, resume, 40)
+			if err := w.Flush(true); err != nil {
+				t.Fatal(err)
+			}
+			if err := hooks.NotifyCheckpointComplete(sink.EndOfInput); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkOnce(t, pairs(t, p, tbl), 40)
+			if g := prepared(t, p, snk.TransactionPrefix); len(g) != 0 {
+				t.Fatalf("prepared transactions %v at the end, want none", g)
+			}
+		})
+	}
+}
