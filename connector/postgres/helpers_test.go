@@ -25,7 +25,7 @@ import (
 const (
 	dsnVar      = "FRESHET_POSTGRES_DSN"
 	no2pcDSNVar = "FRESHET_POSTGRES_NO2PC_DSN"
-	howToEnable = `run eval "$(sh scripts/postgres.sh)" from the repository root (installs and starts PostgreSQL on 127.0.0.1:54329 and :54330), or set ` + dsnVar
+	howToEnable = `run eval "$(sh scripts/postgres.sh)" from the repository root (installs and starts PostgreSQL on 127.0.0.1:54329 and :54330)`
 )
 
 // dsn returns the test server's DSN, skipping the test when none is set.
@@ -33,7 +33,7 @@ func dsn(t testing.TB, name string) string {
 	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {
-		t.Skipf("%s is not set: %s", name, howToEnable)
+		t.Skipf("%s is not set: %s, or set it to a server's DSN", name, howToEnable)
 	}
 	return v
 }
