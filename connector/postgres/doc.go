@@ -31,9 +31,10 @@
 // Limits: the sinks' configurations are checked when a writer is created
 // (the sink API has no hook when the job is built; call Validate to check
 // earlier). An idle upsert sink sends its partial batch at the next
-// checkpoint, not on a timer. After a restore at a lower parallelism,
-// prepared transactions that the removed subtasks left and no checkpoint
-// holds are not rolled back; list them in pg_prepared_xacts by the prefix.
+// checkpoint, not on a timer. After a restore at another parallelism,
+// prepared transactions that the failed attempt left under the old
+// parallelism's ids and no checkpoint holds are not rolled back; list them
+// in pg_prepared_xacts by the prefix.
 // Source's partition column must be unique, and rows outside its bounds
 // are not read.
 //

@@ -63,12 +63,17 @@ const maxParams = 65535
 // With ExactlyOnce rows are written on sink.TwoPhaseCommit: every subtask
 // writes the rows between two checkpoints in one database transaction
 // (plain INSERTs, or upserts when KeyColumns are set) whose global id is
-// TransactionPrefix-subtask-n, n counting up through checkpoints; the
+// TransactionPrefix-parallelism-subtask-n, n counting up through
+// checkpoints; the
 // transaction is prepared at the checkpoint and committed with COMMIT
 // PREPARED when the checkpoint completes. A commit is idempotent: a
 // prepared id that is no longer in pg_prepared_xacts was committed. When a
 // writer starts, prepared transactions under its subtask's ids that its
 // restored state does not hold (left by a failed attempt) are rolled back.
+// The parallelism in the ids keeps a restore at another parallelism, whose
+// subtasks may commit transactions of other old subtasks, from rolling
+// back the transactions another new subtask is about to commit; it also
+// leaves the lingering ones of the old parallelism to the operator.
 // The server's max_prepared_transactions must be above 0, and at least the
 // sink's parallelism times the checkpoints that may be pending at once.
 // Prepared transactions hold their locks until committed: key the stream

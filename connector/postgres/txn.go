@@ -70,7 +70,7 @@ type txnWriter[T any] struct {
 	ctx     context.Context
 	pool    *pgxpool.Pool
 	stmt    *statement
-	prefix  string // of this subtask's global ids: TransactionPrefix-subtask-
+	prefix  string // of this subtask's global ids: TransactionPrefix-parallelism-subtask-
 	next    int64  // counter of the next transaction
 	cleaned bool   // lingering prepared transactions were rolled back
 	live    map[*txn]struct{}
@@ -79,7 +79,7 @@ type txnWriter[T any] struct {
 func newTxnWriter[T any](s *Sink[T], ctx sink.InitContext, pool *pgxpool.Pool) (*txnWriter[T], error) {
 	return &txnWriter[T]{
 		s: s, ctx: ctx.Context(), pool: pool, stmt: newStatement(s),
-		prefix: s.TransactionPrefix + "-" + strconv.Itoa(ctx.SubtaskIndex()) + "-",
+		prefix: s.TransactionPrefix + "-" + strconv.Itoa(ctx.Parallelism()) + "-" + strconv.Itoa(ctx.SubtaskIndex()) + "-",
 		live:   map[*txn]struct{}{},
 	}, nil
 }
@@ -124,7 +124,7 @@ func (w *txnWriter[T]) rollbackLingering() error {
 		return fmt.Errorf("postgres sink: listing prepared transactions: %w", err)
 	}
 	for _, g := range gids {
-		// Only ids of this subtask: "p-1-" must not take "p-1-x-…" of
+		// Only ids of this subtask: "p-2-1-" must not take "p-2-1-x-…" of
 		// another prefix; the rest must be a counter.
 		if _, err := strconv.ParseInt(g[len(w.prefix):], 10, 64); err != nil {
 			continue

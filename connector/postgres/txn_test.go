@@ -10,13 +10,13 @@ import (
 )
 
 type initCtx struct {
-	ctx     context.Context
-	attempt int
+	ctx                   context.Context
+	subtask, par, attempt int
 }
 
 func (c initCtx) Context() context.Context { return c.ctx }
-func (initCtx) SubtaskIndex() int          { return 0 }
-func (initCtx) Parallelism() int           { return 1 }
+func (c initCtx) SubtaskIndex() int        { return c.subtask }
+func (c initCtx) Parallelism() int         { return max(c.par, 1) }
 func (c initCtx) Attempt() int             { return c.attempt }
 
 // TestExactlyOnceRestore drives an exactly-once writer as the runtime
@@ -98,4 +98,45 @@ func TestExactlyOnceRestore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestExactlyOnceRescale restores a parallelism-1 writer's checkpoint at
+// parallelism 2, its state going to the new subtask 1: the new subtask 0
+// starts first and must not roll back the old subtask 0's prepared
+// transaction, which the new subtask 1 commits.
+func TestExactlyOnceRescale(t *testing.T) {
+	d := dsn(t, dsnVar)
+	p := pool(t, d)
+	tbl := newTable(t, p, "k bigint NOT NULL, v bigint NOT NULL")
+	snk := &postgres.Sink[kv]{
+		DSN: d, Table: tbl, Columns: []string{"k", "v"}, Row: kvRow,
+		DeliveryGuarantee: postgres.ExactlyOnce, TransactionPrefix: "rescale-" + tbl,
+	}
+	w, hooks, err := snk.CreateCheckpointedWriter(initCtx{ctx: t.Context()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range int64(10) {
+		if err := w.Write(kv{K: i, V: 2 * i}, sink.Context{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := hooks.SnapshotState(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w0, _, err := snk.CreateCheckpointedWriter(initCtx{ctx: t.Context(), subtask: 0, par: 2, attempt: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w0.Close()
+	w1, _, err := snk.CreateCheckpointedWriter(initCtx{ctx: t.Context(), subtask: 1, par: 2, attempt: 1}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w1.Close()
+	checkOnce(t, pairs(t, p, tbl), 10)
 }
