@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/freshet-io/freshet/connector/postgres"
 	"github.com/freshet-io/freshet/sink"
@@ -139,4 +140,53 @@ func TestExactlyOnceRescale(t *testing.T) {
 	}
 	defer w1.Close()
 	checkOnce(t, pairs(t, p, tbl), 10)
+}
+
+// TestUpsertFlushes: an upsert writer sends its batch when it is full,
+// on the first write after FlushInterval, and at a checkpoint.
+func TestUpsertFlushes(t *testing.T) {
+	d := dsn(t, dsnVar)
+	p := pool(t, d)
+	tbl := newTable(t, p, "k bigint PRIMARY KEY, v bigint NOT NULL")
+	count := func() int {
+		t.Helper()
+		return len(pairs(t, p, tbl))
+	}
+	cases := []struct {
+		name     string
+		interval time.Duration
+		batch    int
+		after    []int // rows in the table after each of 3 writes
+	}{
+		{"interval passed", time.Nanosecond, 100, []int{1, 2, 3}},
+		{"batch full", -1, 2, []int{0, 2, 2}},
+		{"neither", time.Hour, 100, []int{0, 0, 0}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			exec(t, p, "TRUNCATE "+tbl)
+			w, hooks, err := (&postgres.Sink[kv]{
+				DSN: d, Table: tbl, Columns: []string{"k", "v"}, KeyColumns: []string{"k"}, Row: kvRow,
+				BatchSize: tc.batch, FlushInterval: tc.interval,
+			}).CreateCheckpointedWriter(initCtx{ctx: t.Context()}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			for i, want := range tc.after {
+				if err := w.Write(kv{K: int64(i), V: 1}, sink.Context{}); err != nil {
+					t.Fatal(err)
+				}
+				if got := count(); got != want {
+					t.Fatalf("after write %d: %d rows, want %d", i, got, want)
+				}
+			}
+			if _, err := hooks.SnapshotState(1); err != nil {
+				t.Fatal(err)
+			}
+			if got := count(); got != 3 {
+				t.Fatalf("after the checkpoint: %d rows, want 3", got)
+			}
+		})
+	}
 }
