@@ -35,6 +35,8 @@ if [ -z "$bin" ]; then
 	bin=$(bindir)
 fi
 
+major=$(basename "$(dirname "$bin")")
+
 # as_pg runs a command as the postgres user (the server refuses root).
 as_pg() {
 	if [ "$(id -u)" = 0 ]; then
@@ -47,6 +49,12 @@ as_pg() {
 # cluster DIR PORT MAX_PREPARED initialises DIR if needed and starts it.
 cluster() {
 	dir=$1 port=$2 mpt=$3
+	# A cluster of another major version (the packages changed) is
+	# thrown away: it holds only test data.
+	if [ -f "$dir/PG_VERSION" ] && [ "$(cat "$dir/PG_VERSION")" != "$major" ]; then
+		as_pg "$bin/pg_ctl" -D "$dir" -m immediate stop >/dev/null 2>&1 || true
+		rm -rf "$dir"
+	fi
 	if [ ! -f "$dir/PG_VERSION" ]; then
 		mkdir -p "$dir"
 		[ "$(id -u)" = 0 ] && chown postgres:postgres "$base" "$dir"
