@@ -14,3 +14,4 @@ fuzz:
 	go test ./internal/checkpoint/storage -run '^$$' -fuzz FuzzDecodeMetadataBody -fuzztime 30s
 	go test ./internal/statebackend -run '^$$' -fuzz FuzzRestore -fuzztime 30s
 	go test ./freshettest -run '^$$' -fuzz FuzzRestoreHarness -fuzztime 30s
+	go test ./internal/config -run '^$$' -fuzz FuzzLoadYAML -fuzztime 30s

@@ -11,23 +11,28 @@
 // each record once. This needs a deterministic replay: the sink's input
 // must reach each subtask in the same order every time (a replayable
 // source through forward connections and deterministic functions). If a
-// replay reorders records (input from several upstream subtasks, by
-// rebalance or key), a record may get an id another had and be dropped:
-// output is then neither exactly once nor at least once. A replay that
-// outlasts the duplicate window is at least once. Positions start from 0 in a job not restored from a
-// checkpoint, so a run started afresh needs an id prefix of its own.
+// replay may reorder records (input from several upstream subtasks, by
+// rebalance or key, or a NATS source, which redelivers in another order),
+// give the sink ids of the records' own with Sink.WithMessageID (such as
+// the stream sequence a record was read at): the stream then holds each
+// record once however the replay is ordered. A replay that outlasts the
+// duplicate window is at least once. Positions start from 0 in a job not
+// restored from a checkpoint, so a run started afresh needs an id prefix
+// of its own.
 //
 // Source reads a stream through a durable pull consumer with explicit
-// acks, shared by its readers. A reader acknowledges messages only once a
-// checkpoint covers them, so after a failure the server redelivers what no
-// checkpoint covered (at least once); messages held when a reader closes
-// are negatively acknowledged for prompt redelivery. Source readers are
-// told of no completed checkpoint (the source API has no such hook), so a
-// reader acknowledges the messages of a checkpoint when it takes the next
-// one: with one checkpoint at a time, the earlier one had then completed,
-// unless it was aborted. Each checkpoint also keeps the stream sequences
-// it covers that may be unacknowledged, and a restored reader drops those
-// when they come again, so at parallelism 1 the job's checkpointed state
-// counts every message once. With SourceStopWhenDrained the source is
-// bounded and ends when the consumer has nothing left to deliver.
+// acks, shared by its readers. A reader acknowledges messages when a
+// checkpoint that covers them completes (its readers implement
+// source.CheckpointListener), so after a failure the server redelivers
+// what no completed checkpoint covered (at least once); messages held
+// when a reader closes are negatively acknowledged for prompt redelivery.
+// Each checkpoint also keeps the stream sequences it covers that were not
+// acknowledged yet, and a restored reader drops those when they come
+// again, so at parallelism 1 the job's checkpointed state counts every
+// message once. With SourceStopWhenDrained the source is bounded and ends
+// when the consumer has nothing left to deliver.
+//
+// A source and a sink together (NATS → job → NATS) are exactly once at any
+// parallelism when the sink's message ids come from the source's
+// sequences (see TestNATSToNATSExactlyOnce).
 package nats

@@ -130,3 +130,15 @@ func (f *failer) check(attempt int) error {
 	}
 	return nil
 }
+
+// runJob runs env's job to its end, within a minute.
+func runJob(t *testing.T, env *freshet.Env) (*freshet.JobClient, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	jc, err := env.ExecuteAsync(ctx, t.Name())
+	if err != nil {
+		return nil, err
+	}
+	return jc, jc.Wait()
+}

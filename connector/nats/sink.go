@@ -50,6 +50,20 @@ type Sink[T any] struct {
 	prefix     string
 	maxPending int
 	natsOpts   []nats.Option
+	recordID   func(T) string
+}
+
+// WithMessageID makes each message's id the sink's id prefix followed by
+// what id returns for its record, rather than the record's position, and
+// returns s. For input that does not replay in the same order after a
+// failure (a NATS source, whose redeliveries come in another order, or
+// any source at a parallelism above 1 through a shuffle), records that
+// carry their own identity (such as the stream sequence they were read
+// at) are still stored once. id must return the same string for the same
+// record in every run of the job.
+func (s *Sink[T]) WithMessageID(id func(T) string) *Sink[T] {
+	s.recordID = id
+	return s
 }
 
 var _ sink.Checkpointed[int] = (*Sink[int])(nil)
@@ -144,6 +158,7 @@ func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]by
 		ctx: ctx.Context(), nc: nc, js: js, serialize: s.serialize,
 		idBase: s.prefix + "-" + strconv.Itoa(ctx.SubtaskIndex()) + "-",
 		pos:    pos, maxPending: s.maxPending,
+		prefix: s.prefix + "-", recordID: s.recordID,
 	}
 	hooks := sink.CheckpointHooks{SnapshotState: w.snapshot}
 	return w, hooks, nil
@@ -162,6 +177,8 @@ type sinkWriter[T any] struct {
 	pending    []jetstream.PubAckFuture
 	maxPending int
 	closed     bool
+	prefix     string
+	recordID   func(T) string
 }
 
 func (w *sinkWriter[T]) msgID() string {
@@ -178,6 +195,9 @@ func (w *sinkWriter[T]) Write(v T, _ sink.Context) error {
 		return fmt.Errorf("serializing record for nats: %w", err)
 	}
 	id := w.msgID()
+	if w.recordID != nil {
+		id = w.prefix + w.recordID(v)
+	}
 	w.pos++
 	f, err := w.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(id))
 	if err != nil {

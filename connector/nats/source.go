@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -49,19 +51,15 @@ func (s Split) SplitID() string { return s.ID }
 // explicit acks, shared by its readers (one per subtask). Records carry
 // the time the stream stored the message as their timestamp.
 //
-// A reader acknowledges a message only after a checkpoint that covers it:
-// source readers hear of no checkpoint completing, so it acknowledges the
-// messages of a checkpoint when it takes the next one, which the job
-// starts only after the previous one completed or was aborted (with the
-// default of one checkpoint at a time). A message is thus redelivered
-// after a failure unless a checkpoint covering it was taken (at least
-// once), except in one case: a checkpoint aborted, then a failure before
-// the next one completed. The sequences of the messages a checkpoint
-// covers that may not have been acknowledged are kept in it, and the
-// reader that gets them back drops those messages when they come again,
-// so at parallelism 1 the job's state counts each message once; at higher
-// parallelism a redelivered message may reach another reader and be
-// counted again.
+// A reader acknowledges a message when a checkpoint that covers it has
+// completed (it implements source.CheckpointListener), so a failure has the
+// server redeliver every message no completed checkpoint covers: at least
+// once. The sequences of the messages a checkpoint covers that were not
+// acknowledged when it was taken are kept in it, and the reader that gets
+// them back drops those messages if they come again (their
+// acknowledgement was lost with the failure), so at parallelism 1 the
+// job's state counts each message once; at higher parallelism a
+// redelivered message may reach another reader and be counted again.
 //
 // Create it with NewSource.
 type Source[T any] struct {
@@ -72,7 +70,10 @@ type Source[T any] struct {
 	cfg         sourceConfig
 }
 
-var _ source.Source[int, Split] = (*Source[int])(nil)
+var (
+	_ source.Source[int, Split] = (*Source[int])(nil)
+	_ source.CheckpointListener = (*reader[int])(nil)
+)
 
 // SourceOption configures a Source.
 type SourceOption func(*sourceConfig)
@@ -186,7 +187,7 @@ func (s *Source[T]) CreateReader(source.ReaderContext) (source.Reader[T, Split],
 	}
 	return &reader[T]{
 		src:    s,
-		skip:   map[uint64]struct{}{},
+		seen:   map[uint64]int64{},
 		groups: map[int64][]jetstream.Msg{},
 		msgs:   make(chan []jetstream.Msg, 4),
 		notify: make(chan struct{}, 1),
@@ -199,10 +200,20 @@ type reader[T any] struct {
 	src    *Source[T]
 	nc     *nats.Conn
 	splits []Split
-	skip   map[uint64]struct{} // sequences a restored checkpoint covers
-	cur    []jetstream.Msg     // emitted since the last snapshot
-	groups map[int64][]jetstream.Msg
-	buf    []jetstream.Msg
+	// seen maps the stream sequence of every message this reader emitted
+	// that may come again to where it is: 0 emitted since the last
+	// snapshot, a checkpoint id for one taken but not completed, or acked
+	// for one acknowledged (or covered by the checkpoint the reader was
+	// restored from). A message that comes again after its acknowledgement
+	// was lost (a server restart) is acknowledged again, not emitted; one
+	// that comes again before is kept to be acknowledged with its group.
+	// Entries at or below the consumer's acknowledgement floor, which the
+	// server will never deliver again, are dropped.
+	seen     map[uint64]int64
+	ackFloor atomic.Uint64   // the consumer's, as the fetcher last read it
+	cur      []jetstream.Msg // emitted since the last snapshot
+	groups   map[int64][]jetstream.Msg
+	buf      []jetstream.Msg
 
 	msgs   chan []jetstream.Msg // from the fetcher
 	notify chan struct{}
@@ -256,6 +267,7 @@ func (r *reader[T]) Start(ctx context.Context) error {
 func (r *reader[T]) fetch(ctx context.Context, cons jetstream.Consumer) {
 	defer r.wg.Done()
 	defer r.wake()
+	var floorRead time.Time
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(r.src.cfg.batch, jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
@@ -269,6 +281,14 @@ func (r *reader[T]) fetch(ctx context.Context, cons jetstream.Consumer) {
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			r.fail(fmt.Errorf("fetching from consumer %s: %w", r.src.durable, err))
 			return
+		}
+		if time.Since(floorRead) >= time.Second {
+			// For the reader to forget what the server will never
+			// deliver again.
+			if info, err := cons.Info(ctx); err == nil {
+				r.ackFloor.Store(info.AckFloor.Stream)
+				floorRead = time.Now()
+			}
 		}
 		if len(got) > 0 {
 			select {
@@ -347,11 +367,18 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 		if err != nil {
 			return source.EndOfInput, fmt.Errorf("reading metadata of message on %s: %w", m.Subject(), err)
 		}
-		if _, ok := r.skip[md.Sequence.Stream]; ok {
-			// Covered by the checkpoint this reader was restored from.
-			delete(r.skip, md.Sequence.Stream)
-			if err := m.Ack(); err != nil {
-				return source.EndOfInput, fmt.Errorf("acknowledging message %d: %w", md.Sequence.Stream, err)
+		seq := md.Sequence.Stream
+		if where, ok := r.seen[seq]; ok {
+			// Delivered again: not emitted twice.
+			switch where {
+			case acked:
+				if err := m.Ack(); err != nil {
+					return source.EndOfInput, fmt.Errorf("acknowledging message %d: %w", seq, err)
+				}
+			case 0:
+				r.cur = append(r.cur, m)
+			default:
+				r.groups[where] = append(r.groups[where], m)
 			}
 			continue
 		}
@@ -361,6 +388,7 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 		}
 		out.CollectWithTimestamp(v, md.Timestamp.UnixMilli())
 		r.cur = append(r.cur, m)
+		r.seen[seq] = 0
 	}
 	clear(r.buf)
 	r.buf = nil
@@ -372,7 +400,7 @@ func (r *reader[T]) Available() <-chan struct{} { return r.notify }
 func (r *reader[T]) AddSplits(splits []Split) {
 	for _, s := range splits {
 		for _, seq := range s.Pending {
-			r.skip[seq] = struct{}{}
+			r.seen[seq] = acked
 		}
 		r.splits = append(r.splits, Split{ID: s.ID})
 	}
@@ -380,31 +408,32 @@ func (r *reader[T]) AddSplits(splits []Split) {
 
 func (r *reader[T]) NotifyNoMoreSplits() {}
 
-// SnapshotState acknowledges the messages of the previous checkpoints,
-// which completed unless aborted, and returns the sequences of those and
-// of the messages emitted since, which this checkpoint covers.
+// SnapshotState moves the messages emitted since the last checkpoint into
+// this checkpoint's group and returns, in its first split, the sequences
+// of every message emitted that the server may deliver again, which this
+// checkpoint covers.
 func (r *reader[T]) SnapshotState(checkpointID int64) ([]Split, error) {
 	if r.ended {
 		r.snappedAfterEnd = true
 	}
-	var pending []uint64
-	for id, g := range r.groups {
-		if id >= checkpointID {
-			continue
-		}
-		for _, m := range g {
-			if err := m.Ack(); err != nil {
-				return nil, fmt.Errorf("acknowledging messages of checkpoint %d: %w", id, err)
+	if len(r.cur) > 0 {
+		for _, m := range r.cur {
+			if md, err := m.Metadata(); err == nil {
+				r.seen[md.Sequence.Stream] = checkpointID
 			}
 		}
-		pending = appendSeqs(pending, g)
-		delete(r.groups, id)
-	}
-	if len(r.cur) > 0 {
 		r.groups[checkpointID] = append(r.groups[checkpointID], r.cur...)
 		r.cur = nil
 	}
-	pending = appendSeqs(pending, r.groups[checkpointID])
+	// Every message emitted that the server may still deliver again:
+	// those not acknowledged, and those acknowledged above the
+	// acknowledgement floor last read, whose acknowledgement a server
+	// restart may have lost.
+	pending := make([]uint64, 0, len(r.seen))
+	for seq := range r.seen {
+		pending = append(pending, seq)
+	}
+	slices.Sort(pending)
 	out := make([]Split, len(r.splits))
 	for i, s := range r.splits {
 		out[i] = Split{ID: s.ID}
@@ -415,14 +444,39 @@ func (r *reader[T]) SnapshotState(checkpointID int64) ([]Split, error) {
 	return out, nil
 }
 
-func appendSeqs(dst []uint64, msgs []jetstream.Msg) []uint64 {
-	for _, m := range msgs {
-		if md, err := m.Metadata(); err == nil {
-			dst = append(dst, md.Sequence.Stream)
+// NotifyCheckpointComplete acknowledges the messages that checkpoint
+// checkpointID (and any earlier one) covers: the job will not read them
+// again.
+func (r *reader[T]) NotifyCheckpointComplete(checkpointID int64) error {
+	for id, g := range r.groups {
+		if id > checkpointID {
+			continue
+		}
+		for _, m := range g {
+			if err := m.Ack(); err != nil {
+				return fmt.Errorf("acknowledging messages of checkpoint %d: %w", id, err)
+			}
+			if md, err := m.Metadata(); err == nil {
+				r.seen[md.Sequence.Stream] = acked
+			}
+		}
+		delete(r.groups, id)
+	}
+	floor := r.ackFloor.Load()
+	for seq, where := range r.seen {
+		if where == acked && seq <= floor {
+			delete(r.seen, seq)
 		}
 	}
-	return dst
+	return nil
 }
+
+// acked marks a sequence in reader.seen as acknowledged.
+const acked = -1
+
+// NotifyCheckpointAborted keeps the messages of checkpoint checkpointID,
+// which the next checkpoint to complete covers.
+func (r *reader[T]) NotifyCheckpointAborted(int64) error { return nil }
 
 // Close stops fetching. After the end of input and a checkpoint taken
 // after it, it acknowledges what is left (the job finished); otherwise it

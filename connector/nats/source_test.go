@@ -13,6 +13,7 @@ import (
 	"github.com/freshet-io/freshet"
 	natsconn "github.com/freshet-io/freshet/connector/nats"
 	"github.com/freshet-io/freshet/sink"
+	"github.com/freshet-io/freshet/source"
 )
 
 func publishNumbers(t *testing.T, js jetstream.JetStream, subject string, n int) {
@@ -216,5 +217,96 @@ func testSourceUnderFailures(t *testing.T, parallelism int) {
 	}
 	if info := consumerInfo(t, js, "IN", "reader"); info.NumAckPending != 0 || info.NumPending != 0 {
 		t.Fatalf("consumer has %d messages unacknowledged and %d undelivered, want none", info.NumAckPending, info.NumPending)
+	}
+}
+
+type readerCtx struct{}
+
+func (readerCtx) SubtaskIndex() int { return 0 }
+func (readerCtx) Parallelism() int  { return 1 }
+func (readerCtx) SendSplitRequest() {}
+
+type sliceOutput struct{ vs []int64 }
+
+func (o *sliceOutput) Collect(v int64)                       { o.vs = append(o.vs, v) }
+func (o *sliceOutput) CollectWithTimestamp(v int64, _ int64) { o.vs = append(o.vs, v) }
+
+// TestSourceAcknowledgesOnCheckpointCompletion drives a reader through a
+// checkpoint: what it emitted stays unacknowledged when the checkpoint is
+// taken and when it is aborted, and is acknowledged once a checkpoint
+// covering it completes.
+func TestSourceAcknowledgesOnCheckpointCompletion(t *testing.T) {
+	const n = 50
+	url := startServer(t)
+	js := connect(t, url)
+	createStream(t, js, "IN", "in.>")
+	publishNumbers(t, js, "in.a", n)
+
+	src := natsconn.NewSource(url, "IN", "reader", atoiDeserializer, natsconn.SourceFetchBatch(10))
+	r, err := src.CreateReader(readerCtx{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, ok := r.(source.CheckpointListener)
+	if !ok {
+		t.Fatalf("reader %T does not implement source.CheckpointListener", r)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out sliceOutput
+	deadline := time.Now().Add(20 * time.Second)
+	for len(out.vs) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("read %d messages, want %d", len(out.vs), n)
+		}
+		st, err := r.PollNext(&out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == source.NothingAvailable {
+			select {
+			case <-r.Available():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	want := make([]int64, n)
+	for i := range want {
+		want[i] = int64(i)
+	}
+	if !slices.Equal(out.vs, want) {
+		t.Fatalf("read %v, want %v", out.vs, want)
+	}
+	ackPending := func() int {
+		return consumerInfo(t, js, "IN", "reader").NumAckPending
+	}
+	splits, err := r.SnapshotState(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(splits); got != 0 {
+		t.Fatalf("reader given no split snapshotted %d", got)
+	}
+	if err := l.NotifyCheckpointAborted(1); err != nil {
+		t.Fatal(err)
+	}
+	if got := ackPending(); got != n {
+		t.Fatalf("%d messages unacknowledged after checkpoint 1 was taken and aborted, want %d", got, n)
+	}
+	if _, err := r.SnapshotState(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.NotifyCheckpointComplete(2); err != nil {
+		t.Fatal(err)
+	}
+	for got := ackPending(); got != 0; got = ackPending() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages unacknowledged after checkpoint 2 completed, want 0", got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

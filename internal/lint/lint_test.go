@@ -44,16 +44,19 @@ var layer = map[string]int{
 	"internal/cluster":           9,
 	"":                           10, // the root package freshet
 	"freshettest":                11,
-	"nexmark":                    11, // a user's program on the public API
-	"bench":                      12,
-	"examples":                   12,
-	"internal/lint":              12,
-	"cmd":                        13,
+	// The connectors' conformance suite runs jobs on the root package.
+	"connector/connectortest": 11,
+	"nexmark":                 11, // a user's program on the public API
+	"bench":                   12,
+	"examples":                12,
+	"internal/lint":           12,
+	"cmd":                     13,
 
 	// Leaves with no Freshet imports, so gocloud.dev stays out of every
 	// other package's test binary.
 	"internal/checkpoint/storage": 1,
 	"internal/restart":            1,
+	"internal/config":             1,
 }
 
 // levelOf returns the layer of pkg or of the nearest listed directory
