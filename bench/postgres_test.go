@@ -20,7 +20,7 @@ const pgBatch = 1000
 
 // pgRow is the row of a record, called by every side: (k, v) =
 // (genFn(i), mapFn(genFn(i))).
-var pgRow = func(v int64) []any { return []any{v, mapFn(v)} }
+var pgRow = func(v int64) ([]any, error) { return []any{v, mapFn(v)}, nil }
 
 // BenchmarkPostgresSink measures connector/postgres writing one row per
 // record into a table with a primary key at parallelism 1, against loops
@@ -102,7 +102,8 @@ func BenchmarkPostgresSink(b *testing.B) {
 		run(b, b.N, func() error {
 			args := make([]any, 0, 2*pgBatch)
 			for i := int64(0); i < int64(b.N); i++ {
-				args = append(args, pgRow(genFn(i))...)
+				row, _ := pgRow(genFn(i))
+				args = append(args, row...)
 				if len(args) == 2*pgBatch || i == int64(b.N)-1 {
 					sql := full
 					if len(args) < 2*pgBatch {
@@ -124,7 +125,8 @@ func BenchmarkPostgresSink(b *testing.B) {
 		run(b, b.N, func() error {
 			var batch pgx.Batch
 			for i := int64(0); i < int64(b.N); i++ {
-				batch.Queue(one, pgRow(genFn(i))...)
+				row, _ := pgRow(genFn(i))
+				batch.Queue(one, row...)
 				if batch.Len() == pgBatch || i == int64(b.N)-1 {
 					if err := pool.SendBatch(ctx, &batch).Close(); err != nil {
 						return err

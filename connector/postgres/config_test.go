@@ -17,7 +17,7 @@ import (
 // TestInvalidConfig: configurations Validate rejects, without a server.
 func TestInvalidConfig(t *testing.T) {
 	const d = "postgres://u@127.0.0.1:1/db"
-	row := func(kv) []any { return nil }
+	row := func(kv) ([]any, error) { return nil, nil }
 	cases := []struct {
 		name string
 		err  error

@@ -54,7 +54,7 @@ func Example() {
 	doubled := freshet.Map(products, func(p product) product { p.Price *= 2; return p })
 	freshet.SinkTo(freshet.KeyBy(doubled, func(p product) int64 { return p.ID }).Stream(), &postgres.Sink[product]{
 		DSN: dsn, Table: "doubled", Columns: []string{"id", "name", "price"}, KeyColumns: []string{"id"},
-		Row:               func(p product) []any { return []any{p.ID, p.Name, p.Price} },
+		Row:               func(p product) ([]any, error) { return []any{p.ID, p.Name, p.Price}, nil },
 		DeliveryGuarantee: postgres.ExactlyOnce, TransactionPrefix: "example",
 	}, "doubled").UID("doubled")
 	if err := env.Execute(ctx, "double-prices"); err != nil {

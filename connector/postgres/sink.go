@@ -96,8 +96,9 @@ type Sink[T any] struct {
 	// inserted when not.
 	KeyColumns []string
 	// Row returns the values of a record's row, one per column, in the
-	// order of Columns. Required. It may reuse its slice between calls.
-	Row func(T) []any
+	// order of Columns. Required. It may reuse its slice between calls. An
+	// error fails the job, wrapped in one that names the table.
+	Row func(T) ([]any, error)
 	// DeliveryGuarantee defaults to AtLeastOnce.
 	DeliveryGuarantee DeliveryGuarantee
 	// TransactionPrefix starts the global ids of the prepared
@@ -298,6 +299,15 @@ func newStatement[T any](s *Sink[T]) *statement {
 	return st
 }
 
+// addRecord buffers the row of v; it reports whether the batch is full.
+func addRecord[T any](st *statement, row func(T) ([]any, error), v T) (bool, error) {
+	r, err := row(v)
+	if err != nil {
+		return false, fmt.Errorf("making a row: %w", err)
+	}
+	return st.add(r)
+}
+
 // add buffers a row; it reports whether the batch is full.
 func (st *statement) add(row []any) (bool, error) {
 	if len(row) != st.ncols {
@@ -383,9 +393,9 @@ type upsertWriter[T any] struct {
 }
 
 func (w *upsertWriter[T]) Write(v T, _ sink.Context) error {
-	full, err := w.stmt.add(w.s.Row(v))
+	full, err := addRecord(w.stmt, w.s.Row, v)
 	if err != nil {
-		return fmt.Errorf("postgres sink: %w", err)
+		return fmt.Errorf("postgres sink: %s: %w", w.s.Table, err)
 	}
 	iv := w.s.FlushInterval
 	if iv == 0 {

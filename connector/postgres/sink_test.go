@@ -12,7 +12,7 @@ import (
 
 type kv struct{ K, V int64 }
 
-func kvRow(r kv) []any { return []any{r.K, r.V} }
+func kvRow(r kv) ([]any, error) { return []any{r.K, r.V}, nil }
 
 // TestUpsertUnderFailures upserts (i mod keys, i) for i in [0, n) from a
 // job that fails 5 times at random records after checkpoints: the table

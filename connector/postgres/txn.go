@@ -152,9 +152,9 @@ func ignoreGone(err error) error {
 
 // Write implements sink.TransactionalWriter.
 func (w *txnWriter[T]) Write(t *txn, v T, _ sink.Context) error {
-	full, err := w.stmt.add(w.s.Row(v))
+	full, err := addRecord(w.stmt, w.s.Row, v)
 	if err != nil {
-		return fmt.Errorf("postgres sink: %w", err)
+		return fmt.Errorf("postgres sink: %s: %w", w.s.Table, err)
 	}
 	if full {
 		return w.send(t)
