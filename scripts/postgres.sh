@@ -6,6 +6,8 @@
 #   port 54329: max_prepared_transactions = 64 (FRESHET_POSTGRES_DSN)
 #   port 54330: max_prepared_transactions = 0  (FRESHET_POSTGRES_NO2PC_DSN)
 #
+# FRESHET_POSTGRES_DATA and FRESHET_POSTGRES_BIN let tests restart the first.
+#
 # It needs root and no systemd. Running it again leaves running clusters
 # as they are. It prints the environment to export, e.g.
 #
@@ -90,3 +92,6 @@ cluster "$base/no2pc" 54330 0
 
 echo "export FRESHET_POSTGRES_DSN='postgres://postgres@127.0.0.1:54329/postgres?sslmode=disable'"
 echo "export FRESHET_POSTGRES_NO2PC_DSN='postgres://postgres@127.0.0.1:54330/postgres?sslmode=disable'"
+# For tests that restart the server: pg_ctl -D "$FRESHET_POSTGRES_DATA" restart,
+# as the postgres user.
+echo "export FRESHET_POSTGRES_DATA='$base/main' FRESHET_POSTGRES_BIN='$bin'"

@@ -45,6 +45,7 @@ func TestSinkConformance(t *testing.T) {
 					}
 					tbl := newTable(t, p, cols)
 					return connectortest.SinkScenario{
+						Restart: restarter(p),
 						Attach: func(s *freshet.Stream[connectortest.Record], bad func(connectortest.Record) bool) {
 							snk := &postgres.Sink[connectortest.Record]{
 								DSN: d, Table: tbl, Columns: []string{"p", "seq"}, Row: recordRow(bad),
@@ -86,6 +87,7 @@ func TestSourceConformance(t *testing.T) {
 		Setup: func(t *testing.T) connectortest.SourceScenario {
 			tbl := newTable(t, p, "id bigserial PRIMARY KEY, p int NOT NULL, payload bytea NOT NULL")
 			return connectortest.SourceScenario{
+				Restart: restarter(p),
 				Publish: func(t *testing.T, partition int, payloads [][]byte) {
 					exec(t, p, "INSERT INTO "+tbl+" (p, payload) SELECT $1, unnest($2::bytea[])", partition, payloads)
 				},

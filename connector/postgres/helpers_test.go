@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	osexec "os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -204,5 +205,29 @@ func (f *injector) wait(t testing.TB, jc *freshet.JobClient) {
 	}
 	if got := f.failed.Load(); int(got) != f.failures || jc.Restarts() != f.failures {
 		t.Fatalf("%d injected failures, %d restarts; want %d", got, jc.Restarts(), f.failures)
+	}
+}
+
+// restarter returns a function that restarts the server of
+// FRESHET_POSTGRES_DATA (scripts/postgres.sh sets it) and resets p's
+// connections, or nil when the variables are not set.
+func restarter(p *pgxpool.Pool) func(t *testing.T) {
+	data, bin := os.Getenv("FRESHET_POSTGRES_DATA"), os.Getenv("FRESHET_POSTGRES_BIN")
+	if data == "" || bin == "" {
+		return nil
+	}
+	return func(t *testing.T) {
+		// The server logs to a file: with our pipes it would keep
+		// CombinedOutput waiting.
+		args := []string{bin + "/pg_ctl", "-D", data, "-l", data + "/server.log", "-m", "fast", "-w", "-t", "60", "restart"}
+		if os.Geteuid() == 0 {
+			args = append([]string{"runuser", "-u", "postgres", "--"}, args...)
+		}
+		cmd := osexec.Command(args[0], args[1:]...)
+		cmd.Dir = os.TempDir()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("restarting postgres: %v\n%s", err, out)
+		}
+		p.Reset()
 	}
 }
