@@ -66,11 +66,26 @@ func newTable(t testing.TB, p *pgxpool.Pool, columns string) string {
 	if len(name) > 60 {
 		name = name[:60]
 	}
-	exec(t, p, "DROP TABLE IF EXISTS "+pgx.Identifier{name}.Sanitize())
+	drop := func() {
+		// A job that failed for good leaves its prepared transactions
+		// (their ids hold the table's name), whose locks would block
+		// the DROP.
+		rows, err := p.Query(context.Background(), "SELECT gid FROM pg_prepared_xacts WHERE strpos(gid, $1) > 0", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range gids {
+			exec(t, p, "ROLLBACK PREPARED '"+g+"'")
+		}
+		exec(t, p, "DROP TABLE IF EXISTS "+pgx.Identifier{name}.Sanitize())
+	}
+	drop()
 	exec(t, p, "CREATE TABLE "+pgx.Identifier{name}.Sanitize()+" ("+columns+")")
-	t.Cleanup(func() {
-		_, _ = p.Exec(context.Background(), "DROP TABLE IF EXISTS "+pgx.Identifier{name}.Sanitize())
-	})
+	t.Cleanup(drop)
 	return name
 }
 
