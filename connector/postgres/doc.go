@@ -38,7 +38,11 @@
 // Source's partition column must be unique, and rows outside its bounds
 // are not read.
 //
+// A job that fails for good leaves its prepared transactions for a restore
+// to commit, holding their locks until a job with the same prefix starts or
+// someone ends them.
+//
 // The tests need a server: scripts/postgres.sh installs PostgreSQL from
 // Debian's packages, starts it and prints FRESHET_POSTGRES_DSN; tests skip
-// without it.
+// without it. They include the connectors' conformance suite.
 package postgres
