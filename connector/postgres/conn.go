@@ -36,7 +36,7 @@ type Retry struct {
 	// retries.
 	Attempts int
 	// Backoff is the wait before the first retry; it doubles after every
-	// retry, up to MaxBackoff.
+	// retry, up to MaxBackoff (DefaultRetry's when 0).
 	Backoff    time.Duration
 	MaxBackoff time.Duration
 }
@@ -54,9 +54,10 @@ func (r Retry) orDefault() Retry {
 	if r.Backoff <= 0 {
 		r.Backoff = DefaultRetry.Backoff
 	}
-	if r.MaxBackoff < r.Backoff {
-		r.MaxBackoff = r.Backoff
+	if r.MaxBackoff == 0 {
+		r.MaxBackoff = DefaultRetry.MaxBackoff
 	}
+	r.MaxBackoff = max(r.MaxBackoff, r.Backoff)
 	return r
 }
 
