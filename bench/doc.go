@@ -55,6 +55,13 @@
 // writing the same lines to one file through a bufio.Writer; both also
 // report MB/s, the bytes of lines written per second of the run.
 //
+// BenchmarkPostgresSink (in postgres_test.go) writes one row per record
+// through connector/postgres's upsert sink (freshet) and exactly-once sink
+// (freshet-2pc) into a PostgreSQL table, against a loop sending the same
+// multi-row upserts with pgx (loop) and one queuing an upsert per row in a
+// pgx.Batch (loop-pgxbatch). It needs the server scripts/postgres.sh starts
+// (FRESHET_POSTGRES_DSN) and skips without it.
+//
 // # Checkpoint benchmarks
 //
 // BenchmarkCheckpointOverhead and BenchmarkCheckpointDuration (in
