@@ -56,6 +56,9 @@ var layer = map[string]int{
 	// other package's test binary.
 	"internal/checkpoint/storage": 1,
 	"internal/restart":            1,
+	"internal/metrics":            1,
+	// The REST API and its Prometheus export, over the JobManager.
+	"internal/rest": 9,
 }
 
 // levelOf returns the layer of pkg or of the nearest listed directory
