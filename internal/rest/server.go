@@ -396,7 +396,9 @@ func (s *Server) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	name := part.FileName()
+	// The name as sent: Part.FileName would drop directories silently.
+	_, disp, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+	name := disp["filename"]
 	if !ValidArtifactName(name) {
 		s.fail(w, r, badField("file name", "%q is not a plain file name", name))
 		return

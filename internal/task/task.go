@@ -342,7 +342,7 @@ func (t *Task) newWriter(ctx context.Context, je *graph.JobEdge, failure *operat
 		if err != nil {
 			return nil, fmt.Errorf("connecting to %s subtask %d: %w", je.Target.Name(), j, err)
 		}
-		targets = append(targets, cw)
+		targets = append(targets, countingWriter{cw, t.m})
 	}
 	from := je.Edge.From
 	typ := from.Out
