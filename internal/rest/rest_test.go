@@ -34,7 +34,9 @@ var quiet = freshet.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 // counter is a sink counting what it receives.
 type counter struct{ n atomic.Int64 }
 
-func (c *counter) CreateWriter(sink.InitContext) (sink.Writer[int64], error) { return counterWriter{c}, nil }
+func (c *counter) CreateWriter(sink.InitContext) (sink.Writer[int64], error) {
+	return counterWriter{c}, nil
+}
 
 type counterWriter struct{ c *counter }
 
