@@ -12,6 +12,8 @@ import (
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/jobmanager"
 	"github.com/freshet-io/freshet/internal/keygroup"
+	"github.com/freshet-io/freshet/internal/metrics"
+	"github.com/freshet-io/freshet/internal/rest"
 	"github.com/freshet-io/freshet/internal/restart"
 	"github.com/freshet-io/freshet/internal/rpc"
 	"github.com/freshet-io/freshet/internal/statebackend"
@@ -25,6 +27,7 @@ type Env struct {
 	cfg   config
 	nodes []*graph.Node
 	errs  []error
+	rest  restState
 }
 
 type config struct {
@@ -44,6 +47,7 @@ type config struct {
 	restoreFrom      string
 	allowNonRestored bool
 	stateBackend     statebackend.Config
+	restAddr         string // "": no REST API
 }
 
 // Option configures an Env.
@@ -270,7 +274,15 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 	if logger == nil {
 		logger = slog.Default()
 	}
+	var dispatcher *rest.Embedded
+	if e.cfg.restAddr != "" {
+		if dispatcher, err = e.startREST(); err != nil {
+			return nil, err
+		}
+	}
+	reg := metrics.NewRegistry()
 	mini, err := cluster.NewMini(cluster.MiniConfig{
+		Metrics:      reg,
 		Logger:       logger,
 		TaskManagers: e.cfg.taskManagers,
 		SlotsPerTM:   (jobmanager.SlotsNeeded(g) + e.cfg.taskManagers - 1) / e.cfg.taskManagers,
@@ -320,6 +332,9 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 	if err != nil {
 		cleanup()
 		return nil, err
+	}
+	if dispatcher != nil {
+		dispatcher.Add(j, mini.JM, reg)
 	}
 	c := &JobClient{job: j, done: make(chan struct{})}
 	go func() {

@@ -1,9 +1,15 @@
-// Command freshet is Freshet's command-line tool. For now it runs
-// benchmarks on the embedded runtime:
+// Command freshet is Freshet's command-line tool. It runs benchmarks on
+// the embedded runtime:
 //
 //	freshet bench nexmark --query q5 --events 10000000 --parallelism 2
 //
-// See docs/nexmark.md.
+// (see docs/nexmark.md), and manages jobs through the REST API:
+//
+//	freshet list
+//	freshet savepoint JOB /savepoints
+//	freshet stop --savepoint-path /savepoints JOB
+//
+// (see docs/rest.md for every command and the exit codes).
 package main
 
 import (
@@ -22,7 +28,7 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "freshet:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -31,6 +37,7 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "freshet",
 		Short:         "Freshet's command-line tool",
+		Long:          "Freshet's command-line tool.\n\n" + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -41,5 +48,6 @@ func newRootCmd() *cobra.Command {
 	}
 	bench.AddCommand(newNexmarkCmd(), newChartCmd())
 	root.AddCommand(bench)
+	addAPICommands(root)
 	return root
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/jobmanager"
+	"github.com/freshet-io/freshet/internal/metrics"
 	"github.com/freshet-io/freshet/internal/taskmanager"
 )
 
@@ -21,6 +22,9 @@ type MiniConfig struct {
 	TaskManagers int
 	SlotsPerTM   int
 	GateCapacity int
+	// Metrics receives the counters of every TaskManager's subtasks; nil
+	// gives each TaskManager a registry of its own.
+	Metrics *metrics.Registry
 }
 
 // Mini is a JobManager and TaskManagers in one process.
@@ -41,7 +45,7 @@ func NewMini(cfg MiniConfig) (*Mini, error) {
 	reg := exchange.NewRegistry()
 	m := &Mini{JM: jm}
 	for i := range cfg.TaskManagers {
-		tm := taskmanager.New(taskmanager.Config{ID: fmt.Sprintf("tm-%d", i), Slots: cfg.SlotsPerTM, GateCapacity: cfg.GateCapacity, Logger: cfg.Logger}, jm, reg)
+		tm := taskmanager.New(taskmanager.Config{ID: fmt.Sprintf("tm-%d", i), Slots: cfg.SlotsPerTM, GateCapacity: cfg.GateCapacity, Logger: cfg.Logger, Metrics: cfg.Metrics}, jm, reg)
 		if err := jm.RegisterTaskManager(context.Background(), tm); err != nil {
 			return nil, err
 		}

@@ -635,6 +635,9 @@ func (ck *checkpointer) complete(id int64) {
 	j.log.Info("checkpoint completed", slog.Int64("checkpoint", id), slog.Int64("bytes", st.Size),
 		slog.Duration("duration", st.Duration), slog.Int("files", len(c.Files)), slog.String("path", where))
 	ck.notify(id, true)
+	// The history shows the checkpoint completed before a savepoint's
+	// requester hears of it.
+	ck.record()
 	if req, ok := ck.savepoints[id]; ok {
 		delete(ck.savepoints, id)
 		ck.copySavepoint(c, req)

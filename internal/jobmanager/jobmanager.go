@@ -91,6 +91,23 @@ func (jm *JobManager) RegisterTaskManager(_ context.Context, tm rpc.TaskManagerG
 	return nil
 }
 
+// TaskManagerInfo describes a registered TaskManager.
+type TaskManagerInfo struct {
+	ID               string
+	Slots, FreeSlots int
+}
+
+// TaskManagers returns the registered TaskManagers, in registration order.
+func (jm *JobManager) TaskManagers() []TaskManagerInfo {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	out := make([]TaskManagerInfo, 0, len(jm.mu.tms))
+	for _, tm := range jm.mu.tms {
+		out = append(out, TaskManagerInfo{ID: tm.ID(), Slots: tm.Slots(), FreeSlots: tm.Slots() - jm.mu.used[tm.ID()]})
+	}
+	return out
+}
+
 func (jm *JobManager) job(id rpc.JobID) *Job {
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
@@ -318,7 +335,69 @@ type Job struct {
 	// stopped is set when a stop-with-savepoint completed: the job ends
 	// FINISHED however its subtasks stop.
 	stopped bool
+	// endTime is set before done is closed.
+	endTime time.Time
+	// failures is the job's exception history, oldest first.
+	failures struct {
+		sync.Mutex
+		list []Failure
+	}
 }
+
+// Failure is one failure of a job: what made an attempt fail.
+type Failure struct {
+	Time time.Time
+	// Message is the failure's full text.
+	Message string
+	// Operator, Subtask and Attempt tell where it happened, when a
+	// subtask failed (Operator is "" otherwise); Stack is a panic's.
+	Operator         string
+	Subtask, Attempt int
+	Stack            string
+}
+
+// maxFailures is how many failures a job's exception history keeps.
+const maxFailures = 32
+
+// recordFailure adds err to the job's exception history.
+func (j *Job) recordFailure(err error) {
+	f := Failure{Time: time.Now(), Message: err.Error(), Subtask: -1}
+	var oe *operator.Error
+	if errors.As(err, &oe) {
+		f.Operator, f.Subtask, f.Attempt, f.Stack = oe.Operator, oe.Subtask, oe.Attempt, oe.Stack
+	}
+	j.failures.Lock()
+	defer j.failures.Unlock()
+	j.failures.list = append(j.failures.list, f)
+	if n := len(j.failures.list); n > maxFailures {
+		j.failures.list = append([]Failure(nil), j.failures.list[n-maxFailures:]...)
+	}
+}
+
+// Failures returns the job's failures, oldest first: one per failed
+// attempt, the last its final failure if it failed.
+func (j *Job) Failures() []Failure {
+	j.failures.Lock()
+	defer j.failures.Unlock()
+	return append([]Failure(nil), j.failures.list...)
+}
+
+// StartTime is when the job started.
+func (j *Job) StartTime() time.Time { return j.startTime }
+
+// EndTime is when the job ended; zero while it runs.
+func (j *Job) EndTime() time.Time {
+	select {
+	case <-j.done:
+		return j.endTime
+	default:
+		return time.Time{}
+	}
+}
+
+// CheckpointingEnabled reports whether the job takes checkpoints (and
+// so savepoints).
+func (j *Job) CheckpointingEnabled() bool { return j.ck != nil }
 
 // Status returns the job's current status.
 func (j *Job) Status() JobStatus { return JobStatus(j.status.Load()) }
@@ -534,6 +613,7 @@ func (j *Job) run() {
 		j.status.Store(uint32(JobFinished))
 		j.log.Info("job stopped with a savepoint", slog.Duration("duration", time.Since(j.startTime)))
 	case j.err != nil:
+		j.recordFailure(j.err)
 		j.status.Store(uint32(JobFailed))
 		j.log.Error("job failed", slog.Any("error", j.err))
 	case JobStatus(j.status.Load()) == JobCanceling:
@@ -545,6 +625,7 @@ func (j *Job) run() {
 	}
 	j.closeCheckpoints(JobStatus(j.status.Load()))
 	j.jm.release(j)
+	j.endTime = time.Now()
 	close(j.done)
 }
 
@@ -577,6 +658,7 @@ func (j *Job) restart() bool {
 		j.log.Warn("restart strategy gave up", slog.String("strategy", j.cfg.Restart.String()), slog.Int("attempt", j.attempt))
 		return false
 	}
+	j.recordFailure(j.err)
 	j.status.Store(uint32(JobRestarting))
 	j.log.Warn("job restarting", slog.Int("attempt", j.attempt+1), slog.Duration("delay", delay), slog.Any("error", j.err))
 	// The subtasks of the failed attempt have all ended, and follow

@@ -58,6 +58,9 @@ var layer = map[string]int{
 	"internal/checkpoint/storage": 1,
 	"internal/restart":            1,
 	"internal/config":             1,
+	"internal/metrics":            1,
+	// The REST API and its Prometheus export, over the JobManager.
+	"internal/rest": 9,
 }
 
 // levelOf returns the layer of pkg or of the nearest listed directory

@@ -36,6 +36,7 @@ import (
 	"github.com/freshet-io/freshet/internal/checkpoint/barrier"
 	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/metrics"
 	"github.com/freshet-io/freshet/internal/operator"
 	"github.com/freshet-io/freshet/internal/statebackend"
 	"github.com/freshet-io/freshet/internal/valve"
@@ -76,6 +77,9 @@ type Spec struct {
 	Restore *Restore
 	// Logger receives the subtask's warnings; nil logs nothing.
 	Logger *slog.Logger
+	// Metrics receives the subtask's counters, updated once per batch or
+	// event by the subtask's goroutine; nil keeps them to the task.
+	Metrics *metrics.Subtask
 }
 
 // Task is one running subtask.
@@ -126,11 +130,19 @@ type Task struct {
 	// handled, so what it forwards is marked a savepoint's.
 	savepointBarriers *barrier.Handler
 	inSavepoint       bool
+	// m counts records, bytes, backpressure and the input watermark;
+	// inputWM holds each input's watermark (index 1 and 2).
+	m       *metrics.Subtask
+	inputWM [3]int64
 }
 
 // New returns a task for spec; Run starts it.
 func New(spec Spec) *Task {
-	t := &Task{spec: spec, mail: newMailbox(), barrierCh: -1}
+	t := &Task{spec: spec, mail: newMailbox(), barrierCh: -1, m: spec.Metrics}
+	if t.m == nil {
+		t.m = metrics.NewSubtask(spec.Attempt)
+	}
+	t.inputWM = [3]int64{metrics.NoWatermark, metrics.NoWatermark, metrics.NoWatermark}
 	clock := spec.Clock
 	if clock == nil {
 		clock = time.Now
@@ -330,7 +342,7 @@ func (t *Task) newWriter(ctx context.Context, je *graph.JobEdge, failure *operat
 		if err != nil {
 			return nil, fmt.Errorf("connecting to %s subtask %d: %w", je.Target.Name(), j, err)
 		}
-		targets = append(targets, cw)
+		targets = append(targets, countingWriter{cw, t.m})
 	}
 	from := je.Edge.From
 	typ := from.Out
@@ -436,12 +448,15 @@ func (t *Task) awaitOutput(ctx context.Context) error {
 		if wait == nil {
 			return nil
 		}
+		t.m.BackPressureStart(time.Now())
 		select {
 		case <-wait:
 		case <-t.mail.wake:
 		case <-ctx.Done():
+			t.m.BackPressureEnd(time.Now())
 			return ctx.Err()
 		}
+		t.m.BackPressureEnd(time.Now())
 	}
 }
 
@@ -578,6 +593,7 @@ func (t *Task) handle(e *exchange.Envelope) error {
 	in := t.inputOf[e.Channel]
 	switch e.Kind {
 	case exchange.KindRecords, exchange.KindEncoded:
+		t.m.AddIn(e.Count, len(e.Bytes))
 		if t.chState != nil {
 			if err := t.record(e); err != nil {
 				return err
@@ -675,6 +691,15 @@ func (t *Task) watermark(in, ch int, wm int64) error {
 // forwardWatermark hands input in's new watermark to the chain's head,
 // through the interface of its kind (checked when the chain was built).
 func (t *Task) forwardWatermark(in int, out int64) error {
+	t.inputWM[in] = out
+	switch {
+	case t.two == nil:
+		t.m.SetInputWatermark(out)
+	case t.valves[1] == nil || t.valves[2] == nil:
+		t.m.SetInputWatermark(max(t.inputWM[1], t.inputWM[2]))
+	default:
+		t.m.SetInputWatermark(min(t.inputWM[1], t.inputWM[2]))
+	}
 	switch {
 	case t.two == nil:
 		return t.one.ProcessWatermark(out)
@@ -758,4 +783,18 @@ func (t *Task) endOutputs() error {
 		}
 	}
 	return nil
+}
+
+// countingWriter counts the records and encoded bytes of every batch sent
+// to a channel.
+type countingWriter struct {
+	exchange.ChannelWriter
+	m *metrics.Subtask
+}
+
+func (w countingWriter) Send(ctx context.Context, e exchange.Envelope) error {
+	if e.Kind == exchange.KindRecords || e.Kind == exchange.KindEncoded {
+		w.m.AddOut(e.Count, len(e.Bytes))
+	}
+	return w.ChannelWriter.Send(ctx, e)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/freshet-io/freshet/internal/checkpoint/storage"
 	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/metrics"
 	"github.com/freshet-io/freshet/internal/rpc"
 	"github.com/freshet-io/freshet/internal/task"
 )
@@ -37,6 +38,9 @@ type Config struct {
 	GateCapacity int
 	// Logger receives the subtasks' lifecycle logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics receives the subtasks' counters; nil means a registry of
+	// the TaskManager's own (see TaskManager.Metrics).
+	Metrics *metrics.Registry
 }
 
 // TaskManager runs subtasks. It implements rpc.TaskManagerGateway.
@@ -72,6 +76,7 @@ type subtask struct {
 	log      *slog.Logger // with the subtask's attributes
 	gate     *exchange.Gate
 	key      exchange.GateKey
+	metrics  *metrics.Subtask
 	// ran is closed when the subtask's Run has returned.
 	ran chan struct{}
 	// ended makes ending it happen once: by its goroutine, or by the
@@ -87,6 +92,9 @@ func New(cfg Config, jm rpc.JobManagerGateway, registry *exchange.Registry) *Tas
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewRegistry()
+	}
 	tm := &TaskManager{cfg: cfg, jm: jm, registry: registry}
 	tm.mu.jobs = map[rpc.JobID]*job{}
 	tm.mu.tasks = map[rpc.ExecutionID]*subtask{}
@@ -95,6 +103,9 @@ func New(cfg Config, jm rpc.JobManagerGateway, registry *exchange.Registry) *Tas
 
 // ID implements rpc.TaskManagerGateway.
 func (tm *TaskManager) ID() string { return tm.cfg.ID }
+
+// Metrics is the registry of the counters of the TaskManager's subtasks.
+func (tm *TaskManager) Metrics() *metrics.Registry { return tm.cfg.Metrics }
 
 // Slots implements rpc.TaskManagerGateway.
 func (tm *TaskManager) Slots() int { return tm.cfg.Slots }
@@ -126,6 +137,7 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 		operator: vertex.Name(),
 		key:      exchange.GateKey{Job: string(exec.Job), Vertex: vertex.ID, Subtask: exec.Subtask},
 		ran:      make(chan struct{}),
+		metrics:  tm.cfg.Metrics.Subtask(metrics.Key{Job: string(exec.Job), Vertex: vertex.ID, Subtask: exec.Subtask}, exec.Attempt),
 		log: tm.cfg.Logger.With(
 			slog.String("job", string(exec.Job)), slog.String("job_name", d.Graph.Name),
 			slog.String("operator", vertex.Name()), slog.Int("subtask", exec.Subtask), slog.Int("attempt", exec.Attempt),
@@ -147,6 +159,7 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 		Checkpoints: tm.checkpointSpec(exec, d.Checkpoints),
 		Restore:     d.Restore,
 		Logger:      s.log,
+		Metrics:     s.metrics,
 	})
 	s.name = s.task.Name()
 	tm.mu.Lock()
@@ -158,6 +171,7 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 
 	tm.wg.Add(1)
 	go func() {
+		s.metrics.SetState(rpc.TaskRunning.String())
 		tm.report(j.ctx, s.log, rpc.TaskUpdate{Exec: exec, State: rpc.TaskRunning})
 		err := s.task.Run(j.ctx)
 		close(s.ran)
@@ -191,6 +205,7 @@ func (tm *TaskManager) end(s *subtask, u rpc.TaskUpdate) bool {
 		tm.mu.Lock()
 		delete(tm.mu.tasks, s.exec)
 		tm.mu.Unlock()
+		s.metrics.SetState(u.State.String())
 		tm.report(context.Background(), s.log, u)
 		tm.wg.Done()
 	})
