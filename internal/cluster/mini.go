@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/freshet-io/freshet/internal/checkpoint/storage"
 	"github.com/freshet-io/freshet/internal/exchange"
+	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/jobmanager"
+	"github.com/freshet-io/freshet/internal/rpc"
 	"github.com/freshet-io/freshet/internal/taskmanager"
 )
 
@@ -37,11 +40,16 @@ func NewMini(cfg MiniConfig) (*Mini, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	jm := jobmanager.New(jobmanager.Config{Logger: cfg.Logger})
+	// What the JobManager and TaskManagers of this process share: the job
+	// graphs and open checkpoint storages their messages refer to, and
+	// the original errors behind the serialized ones.
+	graphs, storages, errs := graph.NewRegistry(), storage.NewRegistry(), rpc.NewErrorTable()
+	jm := jobmanager.New(jobmanager.Config{Logger: cfg.Logger, Graphs: graphs, Storages: storages, Errors: errs})
 	reg := exchange.NewRegistry()
 	m := &Mini{JM: jm}
 	for i := range cfg.TaskManagers {
-		tm := taskmanager.New(taskmanager.Config{ID: fmt.Sprintf("tm-%d", i), Slots: cfg.SlotsPerTM, GateCapacity: cfg.GateCapacity, Logger: cfg.Logger}, jm, reg)
+		tm := taskmanager.New(taskmanager.Config{ID: fmt.Sprintf("tm-%d", i), Slots: cfg.SlotsPerTM, GateCapacity: cfg.GateCapacity, Logger: cfg.Logger,
+			Graphs: graphs, Storages: storages, Errors: errs}, jm, reg)
 		if err := jm.RegisterTaskManager(context.Background(), tm); err != nil {
 			return nil, err
 		}

@@ -128,11 +128,11 @@ type Node struct {
 type SourceSpec struct {
 	Bounded bool
 	// NewCoordinator creates the split enumerator side of the source for one
-	// job run; send delivers an event to a reader subtask, fail fails
+	// job run; send delivers an encoded event to a reader subtask, fail fails
 	// the job, and log (carrying the job's and the operator's attributes)
 	// receives the coordinator's logs; restored, when not nil, is the
 	// enumerator's state from a checkpoint.
-	NewCoordinator func(parallelism int, send func(subtask int, event any), fail func(error), log *slog.Logger, restored []byte) (operator.Coordinator, error)
+	NewCoordinator func(parallelism int, send func(subtask int, event []byte), fail func(error), log *slog.Logger, restored []byte) (operator.Coordinator, error)
 }
 
 // StateID identifies the node's state in checkpoints: its UID, or one

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/freshet-io/freshet/internal/checkpoint/storage"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
 	"github.com/freshet-io/freshet/internal/restart"
@@ -52,14 +53,28 @@ var ErrNotEnoughSlots = errors.New("freshet: not enough task slots")
 type Config struct {
 	// Logger receives the jobs' lifecycle logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Graphs is the process-local registry the JobManager registers its
+	// jobs' graphs in, for TaskManagers of this process to resolve the
+	// graph references of their deployments; nil keeps one of its own.
+	Graphs *graph.Registry
+	// Storages is the process-local registry the JobManager registers its
+	// jobs' open checkpoint storages in, for TaskManagers of this process
+	// to use rather than open them again; nil keeps one of its own.
+	Storages *storage.Registry
+	// Errors, shared with the TaskManagers of this process, gives back the
+	// original errors their messages serialized; nil keeps none.
+	Errors *rpc.ErrorTable
 }
 
 // JobManager accepts jobs and runs them on its TaskManagers. It implements
 // rpc.JobManagerGateway.
 type JobManager struct {
-	log     *slog.Logger
-	nextJob atomic.Int64
-	mu      struct {
+	log      *slog.Logger
+	graphs   *graph.Registry
+	storages *storage.Registry
+	errors   *rpc.ErrorTable
+	nextJob  atomic.Int64
+	mu       struct {
 		sync.Mutex
 		tms  []rpc.TaskManagerGateway
 		used map[string]int // slots in use per TaskManager
@@ -72,7 +87,13 @@ func New(cfg Config) *JobManager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	jm := &JobManager{log: cfg.Logger}
+	if cfg.Graphs == nil {
+		cfg.Graphs = graph.NewRegistry()
+	}
+	if cfg.Storages == nil {
+		cfg.Storages = storage.NewRegistry()
+	}
+	jm := &JobManager{log: cfg.Logger, graphs: cfg.Graphs, storages: cfg.Storages, errors: cfg.Errors}
 	jm.mu.used = map[string]int{}
 	jm.mu.jobs = map[rpc.JobID]*Job{}
 	return jm
@@ -99,17 +120,39 @@ func (jm *JobManager) job(id rpc.JobID) *Job {
 
 // UpdateTaskState implements rpc.JobManagerGateway.
 func (jm *JobManager) UpdateTaskState(_ context.Context, u rpc.TaskUpdate) error {
-	return jm.post(u.Exec.Job, "task update", u)
+	return jm.post(u.Exec.Job, "task update", taskUpdate{Exec: u.Exec, State: u.State, Err: u.Err.Err(jm.errors)})
 }
 
 // AcknowledgeCheckpoint implements rpc.JobManagerGateway.
 func (jm *JobManager) AcknowledgeCheckpoint(_ context.Context, a rpc.CheckpointAck) error {
-	return jm.post(a.Exec.Job, "checkpoint acknowledgement", a)
+	return jm.post(a.Exec.Job, "checkpoint acknowledgement", checkpointAck{Exec: a.Exec, Checkpoint: a.Checkpoint, Files: task.FilesFromRPC(a.Files), Size: a.Size})
 }
 
 // DeclineCheckpoint implements rpc.JobManagerGateway.
 func (jm *JobManager) DeclineCheckpoint(_ context.Context, d rpc.CheckpointDecline) error {
-	return jm.post(d.Exec.Job, "checkpoint decline", d)
+	return jm.post(d.Exec.Job, "checkpoint decline", checkpointDecline{Exec: d.Exec, Checkpoint: d.Checkpoint, Err: d.Err.Err(jm.errors)})
+}
+
+// taskUpdate is an rpc.TaskUpdate with its error decoded.
+type taskUpdate struct {
+	Exec  rpc.ExecutionID
+	State rpc.TaskState
+	Err   error
+}
+
+// checkpointAck is an rpc.CheckpointAck with its files decoded.
+type checkpointAck struct {
+	Exec       rpc.ExecutionID
+	Checkpoint int64
+	Files      []storage.File
+	Size       int64
+}
+
+// checkpointDecline is an rpc.CheckpointDecline with its error decoded.
+type checkpointDecline struct {
+	Exec       rpc.ExecutionID
+	Checkpoint int64
+	Err        error
 }
 
 // AwaitFinalCheckpoint implements rpc.JobManagerGateway.
@@ -128,7 +171,7 @@ func (jm *JobManager) post(id rpc.JobID, what string, ev any) error {
 }
 
 // SendOperatorEvent implements rpc.JobManagerGateway.
-func (jm *JobManager) SendOperatorEvent(_ context.Context, exec rpc.ExecutionID, event any) error {
+func (jm *JobManager) SendOperatorEvent(_ context.Context, exec rpc.ExecutionID, event []byte) error {
 	j := jm.job(exec.Job)
 	if j == nil {
 		return fmt.Errorf("operator event for unknown job %s", exec.Job)
@@ -186,9 +229,11 @@ func (jm *JobManager) Submit(ctx context.Context, g *graph.JobGraph, cfg JobConf
 	}
 	j := &Job{
 		ID: id, Graph: g, jm: jm, cfg: cfg, slots: slots, log: log,
-		updates:   make(chan any, 64),
-		done:      make(chan struct{}),
-		cancelReq: make(chan struct{}),
+		// As submitted: a restore may set max parallelisms left unset.
+		fingerprint: g.Fingerprint(),
+		updates:     make(chan any, 64),
+		done:        make(chan struct{}),
+		cancelReq:   make(chan struct{}),
 	}
 	j.status.Store(uint32(JobCreated))
 	if err := j.openCheckpoints(ctx); err != nil {
@@ -199,6 +244,7 @@ func (jm *JobManager) Submit(ctx context.Context, g *graph.JobGraph, cfg JobConf
 	jm.mu.Lock()
 	jm.mu.jobs[id] = j
 	jm.mu.Unlock()
+	jm.graphs.Register(string(id), g, j.fingerprint)
 	if err := j.start(ctx); err != nil {
 		log.Error("job failed", slog.Any("error", err))
 		return nil, err
@@ -273,6 +319,7 @@ func (jm *JobManager) release(j *Job) {
 		}
 	}
 	delete(jm.mu.jobs, j.ID)
+	jm.graphs.Unregister(string(j.ID))
 }
 
 // Job is a submitted job.
@@ -281,12 +328,14 @@ type Job struct {
 	Graph *graph.JobGraph
 	jm    *JobManager
 	cfg   JobConfig
-	slots map[string][]slot
-	log   *slog.Logger // with the job's attributes
+	// fingerprint is the graph's, as deployments name it.
+	fingerprint string
+	slots       map[string][]slot
+	log         *slog.Logger // with the job's attributes
 
 	status     atomic.Uint32
 	restarts   atomic.Int32
-	updates    chan any // rpc.TaskUpdate, checkpoint acks and declines
+	updates    chan any // taskUpdate, checkpoint acks and declines
 	done       chan struct{}
 	cancelReq  chan struct{}
 	cancelOnce sync.Once
@@ -401,7 +450,7 @@ func (j *Job) deploy(ctx context.Context) error {
 			return err
 		}
 		v := v
-		send := func(subtask int, event any) {
+		send := func(subtask int, event []byte) {
 			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: subtask, Attempt: attempt}
 			// An event for a subtask that has ended is dropped: if it
 			// failed, its own failure is the job's error.
@@ -425,17 +474,23 @@ func (j *Job) deploy(ctx context.Context) error {
 	j.setCoordinators(coordinators)
 	var ckd *rpc.CheckpointDeployment
 	if cfg := j.cfg.Checkpoint; cfg != nil {
-		ckd = &rpc.CheckpointDeployment{Mode: cfg.Mode, AlignedTimeout: cfg.AlignedTimeout, Storage: j.ck.store,
+		ckd = &rpc.CheckpointDeployment{Mode: task.ModeToRPC(cfg.Mode), AlignedTimeout: cfg.AlignedTimeout, Storage: task.StorageRef(j.ck.store),
 			Final: cfg.Coordinator.Interval > 0 && cfg.Coordinator.Interval < neverInterval}
 	}
+	var rd *rpc.RestoreDeployment
+	if restore != nil {
+		rd = &rpc.RestoreDeployment{Storage: task.StorageRef(restore.Storage), Checkpoint: task.CheckpointToRPC(restore.Checkpoint)}
+	}
+	ref := rpc.GraphRef{Job: j.ID, Name: j.Graph.Name, Fingerprint: j.fingerprint}
+	taskCfg := j.cfg.Task.ToRPC()
 	j.status.Store(uint32(JobRunning))
 	j.log.Info("job running", slog.Int("attempt", attempt))
 deploy:
 	for _, v := range j.Graph.Vertices {
 		for i := 0; i < v.Parallelism; i++ {
 			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: attempt}
-			d := rpc.TaskDeployment{Exec: exec, Graph: j.Graph, Config: j.cfg.Task, CancellationTimeout: j.cfg.CancellationTimeout,
-				Checkpoints: ckd, Restore: restore}
+			d := rpc.TaskDeployment{Exec: exec, Graph: ref, Config: taskCfg, CancellationTimeout: j.cfg.CancellationTimeout,
+				Checkpoints: ckd, Restore: rd}
 			if err := j.tmFor(v, i).SubmitTask(ctx, d); err != nil {
 				j.err = fmt.Errorf("deploying %s subtask %d: %w", v.Name(), i, err)
 				j.deployFailed = true
@@ -551,9 +606,9 @@ func (j *Job) run() {
 // current reports whether a checkpoint event is of the current attempt.
 func (j *Job) current(ev any) bool {
 	switch e := ev.(type) {
-	case rpc.CheckpointAck:
+	case checkpointAck:
 		return e.Exec.Attempt == j.attempt
-	case rpc.CheckpointDecline:
+	case checkpointDecline:
 		return e.Exec.Attempt == j.attempt
 	case rpc.FinalCheckpointWanted:
 		return e.Exec.Attempt == j.attempt
@@ -647,7 +702,7 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 			}
 			stop(JobFailed, j.err)
 		}
-		u, isUpdate := ev.(rpc.TaskUpdate)
+		u, isUpdate := ev.(taskUpdate)
 		if req, ok := ev.(savepointRequest); ok && j.ckr == nil {
 			req.reply <- savepointResult{err: fmt.Errorf("%w: the job is stopping", ErrNoSavepoint)}
 		} else if ev != nil && !isUpdate && j.current(ev) {

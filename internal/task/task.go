@@ -66,8 +66,8 @@ type Spec struct {
 	// Channel resolves the writer for channel ch of the gate of subtask j of
 	// vertex; it may block until that subtask has registered its gate.
 	Channel func(ctx context.Context, vertex, subtask, ch int) (exchange.ChannelWriter, error)
-	// SendEvent sends a source reader's event to its coordinator.
-	SendEvent func(event any)
+	// SendEvent sends a source reader's encoded event to its coordinator.
+	SendEvent func(event []byte)
 	// Clock returns the processing time; nil means the machine clock.
 	Clock func() time.Time
 	// Checkpoints, when set, makes the subtask take part in checkpoints.
@@ -148,10 +148,10 @@ var ErrTaskEnded = errors.New("freshet: task has ended")
 
 // HandleEvent hands a coordinator's event to the chain's source reader. It
 // must run on the task's goroutine (through Post).
-func (t *Task) HandleEvent(event any) error {
+func (t *Task) HandleEvent(event []byte) error {
 	d, ok := t.head.(operator.SourceDriver)
 	if !ok {
-		return fmt.Errorf("event %T for a task without a source", event)
+		return fmt.Errorf("%s for a task without a source", operator.DescribeEvent(event))
 	}
 	return d.HandleEvent(event)
 }
