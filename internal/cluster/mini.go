@@ -45,11 +45,16 @@ func NewMini(cfg MiniConfig) (*Mini, error) {
 	// the original errors behind the serialized ones.
 	graphs, storages, errs := graph.NewRegistry(), storage.NewRegistry(), rpc.NewErrorTable()
 	jm := jobmanager.New(jobmanager.Config{Logger: cfg.Logger, Graphs: graphs, Storages: storages, Errors: errs})
-	reg := exchange.NewRegistry()
+	// Each TaskManager has its own gates; between TaskManagers records
+	// pass encoded, as they would over the network.
+	data := taskmanager.NewLocalDataPlane()
 	m := &Mini{JM: jm}
 	for i := range cfg.TaskManagers {
-		tm := taskmanager.New(taskmanager.Config{ID: fmt.Sprintf("tm-%d", i), Slots: cfg.SlotsPerTM, GateCapacity: cfg.GateCapacity, Logger: cfg.Logger,
-			Graphs: graphs, Storages: storages, Errors: errs}, jm, reg)
+		id := fmt.Sprintf("tm-%d", i)
+		reg := exchange.NewRegistry()
+		data.Add(id, reg)
+		tm := taskmanager.New(taskmanager.Config{ID: id, Slots: cfg.SlotsPerTM, GateCapacity: cfg.GateCapacity, Logger: cfg.Logger,
+			Graphs: graphs, Storages: storages, Errors: errs, DataPlane: data}, jm, reg)
 		if err := jm.RegisterTaskManager(context.Background(), tm); err != nil {
 			return nil, err
 		}

@@ -76,9 +76,11 @@ type JobManager struct {
 	nextJob  atomic.Int64
 	mu       struct {
 		sync.Mutex
-		tms  []rpc.TaskManagerGateway
-		used map[string]int // slots in use per TaskManager
-		jobs map[rpc.JobID]*Job
+		tms []rpc.TaskManagerGateway
+		// slots are the slots each TaskManager offered, by index: the
+		// job each is allocated to, "" for a free one.
+		slots map[string][]rpc.JobID
+		jobs  map[rpc.JobID]*Job
 	}
 }
 
@@ -94,7 +96,7 @@ func New(cfg Config) *JobManager {
 		cfg.Storages = storage.NewRegistry()
 	}
 	jm := &JobManager{log: cfg.Logger, graphs: cfg.Graphs, storages: cfg.Storages, errors: cfg.Errors}
-	jm.mu.used = map[string]int{}
+	jm.mu.slots = map[string][]rpc.JobID{}
 	jm.mu.jobs = map[rpc.JobID]*Job{}
 	return jm
 }
@@ -109,6 +111,7 @@ func (jm *JobManager) RegisterTaskManager(_ context.Context, tm rpc.TaskManagerG
 		}
 	}
 	jm.mu.tms = append(jm.mu.tms, tm)
+	jm.mu.slots[tm.ID()] = make([]rpc.JobID, tm.Slots())
 	return nil
 }
 
@@ -222,7 +225,7 @@ func (jm *JobManager) Submit(ctx context.Context, g *graph.JobGraph, cfg JobConf
 	id := rpc.JobID(fmt.Sprintf("%s-%d", sanitize(g.Name), jm.nextJob.Add(1)))
 	log := jm.log.With(slog.String("job", string(id)), slog.String("job_name", g.Name))
 	log.Info("job submitted")
-	slots, err := jm.allocate(g)
+	slots, err := jm.allocate(id, g)
 	if err != nil {
 		log.Error("job failed", slog.Any("error", err))
 		return nil, err
@@ -275,17 +278,21 @@ type slot struct {
 }
 
 // allocate takes the slots a job needs, spreading them over TaskManagers in
-// registration order.
-func (jm *JobManager) allocate(g *graph.JobGraph) (map[string][]slot, error) {
+// registration order, each TaskManager's free slots lowest first.
+func (jm *JobManager) allocate(id rpc.JobID, g *graph.JobGraph) (map[string][]slot, error) {
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
 	need := SlotsNeeded(g)
-	free := 0
+	var free []slot
 	for _, tm := range jm.mu.tms {
-		free += tm.Slots() - jm.mu.used[tm.ID()]
+		for i, owner := range jm.mu.slots[tm.ID()] {
+			if owner == "" {
+				free = append(free, slot{tm: tm, index: i})
+			}
+		}
 	}
-	if free < need {
-		return nil, fmt.Errorf("%w: job %q needs %d, the cluster has %d free", ErrNotEnoughSlots, g.Name, need, free)
+	if len(free) < need {
+		return nil, fmt.Errorf("%w: job %q needs %d, the cluster has %d free", ErrNotEnoughSlots, g.Name, need, len(free))
 	}
 	groups := map[string]int{}
 	var order []string
@@ -296,15 +303,12 @@ func (jm *JobManager) allocate(g *graph.JobGraph) (map[string][]slot, error) {
 		groups[v.SlotSharingGroup] = max(groups[v.SlotSharingGroup], v.Parallelism)
 	}
 	out := map[string][]slot{}
-	ti := 0
 	for _, grp := range order {
 		for range groups[grp] {
-			for jm.mu.tms[ti].Slots()-jm.mu.used[jm.mu.tms[ti].ID()] == 0 {
-				ti++
-			}
-			tm := jm.mu.tms[ti]
-			out[grp] = append(out[grp], slot{tm: tm, index: jm.mu.used[tm.ID()]})
-			jm.mu.used[tm.ID()]++
+			s := free[0]
+			free = free[1:]
+			jm.mu.slots[s.tm.ID()][s.index] = id
+			out[grp] = append(out[grp], s)
 		}
 	}
 	return out, nil
@@ -315,7 +319,9 @@ func (jm *JobManager) release(j *Job) {
 	defer jm.mu.Unlock()
 	for _, ss := range j.slots {
 		for _, s := range ss {
-			jm.mu.used[s.tm.ID()]--
+			if owners := jm.mu.slots[s.tm.ID()]; owners[s.index] == j.ID {
+				owners[s.index] = ""
+			}
 		}
 	}
 	delete(jm.mu.jobs, j.ID)
@@ -397,6 +403,15 @@ func (j *Job) post(u any) {
 
 func (j *Job) tmFor(v *graph.Vertex, subtask int) rpc.TaskManagerGateway {
 	return j.slots[v.SlotSharingGroup][subtask].tm
+}
+
+// locations returns where every subtask of v runs.
+func (j *Job) locations(v *graph.Vertex) []rpc.SubtaskLocation {
+	out := make([]rpc.SubtaskLocation, v.Parallelism)
+	for i := range out {
+		out[i] = rpc.SubtaskLocation{Vertex: v.ID, Subtask: i, TaskManager: j.tmFor(v, i).ID()}
+	}
+	return out
 }
 
 // coordinator returns the coordinator of vertex for an event of a subtask
@@ -490,7 +505,13 @@ deploy:
 		for i := 0; i < v.Parallelism; i++ {
 			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: attempt}
 			d := rpc.TaskDeployment{Exec: exec, Graph: ref, Config: taskCfg, CancellationTimeout: j.cfg.CancellationTimeout,
-				Checkpoints: ckd, Restore: rd}
+				Checkpoints: ckd, Restore: rd, TaskManager: j.tmFor(v, i).ID(), Slot: j.slots[v.SlotSharingGroup][i].index}
+			for _, out := range v.Outputs {
+				d.Consumers = append(d.Consumers, j.locations(out.Target)...)
+			}
+			for _, in := range v.Inputs {
+				d.Producers = append(d.Producers, j.locations(in.Source)...)
+			}
 			if err := j.tmFor(v, i).SubmitTask(ctx, d); err != nil {
 				j.err = fmt.Errorf("deploying %s subtask %d: %w", v.Name(), i, err)
 				j.deployFailed = true
@@ -581,9 +602,7 @@ func (j *Job) run() {
 			break
 		}
 	}
-	for _, tm := range j.taskManagers() {
-		_ = tm.CancelJob(context.Background(), j.ID)
-	}
+	j.cancelAt(j.taskManagers())
 	switch {
 	case j.stopped && j.err == nil:
 		j.status.Store(uint32(JobFinished))
@@ -663,11 +682,21 @@ func (j *Job) restart() bool {
 func (j *Job) follow() (canceled bool, abandoned []error) {
 	live := len(j.states)
 	stopping := false
+	// finalC fires when the subtasks had the cancellation timeout, and
+	// their TaskManagers a grace period more, to report their final
+	// states: the JobManager waits no longer for a TaskManager that is
+	// gone or stuck.
+	var finalC <-chan time.Time
+	var finalWait time.Duration
 	stop := func(status JobStatus, cause error) {
 		if stopping {
 			return
 		}
 		stopping = true
+		if d := j.cfg.CancellationTimeout; d > 0 {
+			finalWait = d + finalStateGrace
+			finalC = time.After(finalWait)
+		}
 		j.ckr.stop()
 		j.ckr = nil
 		j.status.Store(uint32(status))
@@ -676,9 +705,7 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 		} else {
 			j.log.Info("job cancelling")
 		}
-		for _, tm := range j.taskManagers() {
-			_ = tm.CancelJob(context.Background(), j.ID)
-		}
+		j.cancelAt(j.taskManagers())
 	}
 	cancelReq := j.cancelReq
 	for live > 0 {
@@ -701,6 +728,18 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 				j.err = err
 			}
 			stop(JobFailed, j.err)
+		case <-finalC:
+			finalC = nil
+			for exec, st := range j.states {
+				if st.Terminal() {
+					continue
+				}
+				j.states[exec] = rpc.TaskFailed
+				live--
+				err := fmt.Errorf("%w: subtask %s: no final state reported within %s of the cancellation", rpc.ErrCancellationTimeout, exec, finalWait)
+				j.log.Error("subtask lost", slog.String("subtask", exec.String()), slog.Any("error", err))
+				abandoned = append(abandoned, err)
+			}
 		}
 		u, isUpdate := ev.(taskUpdate)
 		if req, ok := ev.(savepointRequest); ok && j.ckr == nil {
@@ -746,6 +785,20 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 		j.err = nil
 	}
 	return canceled, abandoned
+}
+
+// finalStateGrace is how long past the cancellation timeout the JobManager
+// waits for a subtask's final state.
+const finalStateGrace = 10 * time.Second
+
+// cancelAt cancels the job at tms; a TaskManager that cannot be reached is
+// logged, and its subtasks are given up on after the cancellation timeout.
+func (j *Job) cancelAt(tms []rpc.TaskManagerGateway) {
+	for _, tm := range tms {
+		if err := tm.CancelJob(context.Background(), j.ID); err != nil {
+			j.log.Warn("cancelling the job at a TaskManager", slog.String("task_manager", tm.ID()), slog.Any("error", err))
+		}
+	}
 }
 
 func (j *Job) taskManagers() []rpc.TaskManagerGateway {

@@ -17,6 +17,10 @@ var ErrNoSuchTask = errors.New("freshet: no such task")
 // the subtask's goroutine is abandoned, as Go cannot stop it.
 var ErrCancellationTimeout = errors.New("freshet: cancellation timed out")
 
+// ErrSlotNotAllocated is returned for a deployment into a slot the
+// TaskManager does not have, or that holds a subtask of another job.
+var ErrSlotNotAllocated = errors.New("freshet: slot not allocated to the job")
+
 // sentinels are the errors a SerializedError still matches with errors.Is
 // after crossing, by code.
 var sentinels = [...]struct {
@@ -25,6 +29,7 @@ var sentinels = [...]struct {
 }{
 	{"no_such_task", ErrNoSuchTask},
 	{"cancellation_timeout", ErrCancellationTimeout},
+	{"slot_not_allocated", ErrSlotNotAllocated},
 	{"canceled", context.Canceled},
 	{"deadline_exceeded", context.DeadlineExceeded},
 }

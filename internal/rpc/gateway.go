@@ -35,16 +35,19 @@ func (e ExecutionID) String() string {
 // TaskState is the state of a subtask attempt.
 type TaskState uint8
 
-// Task states.
+// Task states. A subtask is DEPLOYING until its goroutine starts,
+// INITIALIZING while it builds its operators and restores their state, and
+// RUNNING once it takes input.
 const (
 	TaskDeploying TaskState = iota
+	TaskInitializing
 	TaskRunning
 	TaskFinished
 	TaskCanceled
 	TaskFailed
 )
 
-var taskStateNames = [...]string{"DEPLOYING", "RUNNING", "FINISHED", "CANCELED", "FAILED"}
+var taskStateNames = [...]string{"DEPLOYING", "INITIALIZING", "RUNNING", "FINISHED", "CANCELED", "FAILED"}
 
 func (s TaskState) String() string {
 	if int(s) < len(taskStateNames) {
@@ -104,6 +107,27 @@ type TaskDeployment struct {
 	Checkpoints *CheckpointDeployment
 	// Restore, when set, is the checkpoint the subtask restores from.
 	Restore *RestoreDeployment
+	// Slot is the TaskManager's slot (from 0) the resource manager
+	// allocated to the job for the subtask; the TaskManager refuses a
+	// slot it does not have or that holds another job.
+	Slot int
+	// TaskManager is the TaskManager the subtask is deployed to: the
+	// producer's location of the partitions it writes.
+	TaskManager string
+	// Consumers are where the subtasks it sends records to run: every
+	// subtask of every vertex its chain's outputs go to. A channel to a
+	// subtask of the same TaskManager passes typed batches; one to
+	// another TaskManager is encoded.
+	Consumers []SubtaskLocation
+	// Producers are where the subtasks that send it records run.
+	Producers []SubtaskLocation
+}
+
+// SubtaskLocation is the TaskManager a subtask of a vertex runs in.
+type SubtaskLocation struct {
+	Vertex      int
+	Subtask     int
+	TaskManager string
 }
 
 // CheckpointMode is how a subtask handles barriers; the values are

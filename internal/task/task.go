@@ -76,6 +76,9 @@ type Spec struct {
 	Restore *Restore
 	// Logger receives the subtask's warnings; nil logs nothing.
 	Logger *slog.Logger
+	// Running, when set, is called on the subtask's goroutine once its
+	// operators are built, restored and open, before it takes input.
+	Running func()
 }
 
 // Task is one running subtask.
@@ -228,6 +231,9 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	}
 	if err := t.open(chainCtx); err != nil {
 		return err
+	}
+	if t.spec.Running != nil {
+		t.spec.Running()
 	}
 	if src, ok := t.head.(operator.SourceDriver); ok {
 		err = t.runSource(chainCtx, src)

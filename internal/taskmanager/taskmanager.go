@@ -48,6 +48,54 @@ type Config struct {
 	// Errors, shared with a JobManager in this process, keeps the original
 	// errors the TaskManager's messages serialize; nil keeps none.
 	Errors *rpc.ErrorTable
+	// DataPlane reaches the input gates of subtasks on other
+	// TaskManagers; nil reaches none.
+	DataPlane DataPlane
+}
+
+// DataPlane connects a subtask's record writers to the input gates of
+// subtasks running on other TaskManagers.
+type DataPlane interface {
+	// Channel returns the writer of channel ch of the gate under key on
+	// TaskManager tm, waiting until ctx ends for the gate to be
+	// registered. Record writers encode what they send it.
+	Channel(ctx context.Context, tm string, key exchange.GateKey, ch int) (exchange.ChannelWriter, error)
+}
+
+// LocalDataPlane joins the TaskManagers of one process, each with its own
+// gate registry: a stand-in for the network data plane in which channels
+// between TaskManagers pass encoded batches through the consumer's
+// registry. Its methods may be called from any goroutine.
+type LocalDataPlane struct {
+	mu  sync.Mutex
+	tms map[string]*exchange.Registry
+}
+
+// NewLocalDataPlane returns a data plane joining no TaskManager yet.
+func NewLocalDataPlane() *LocalDataPlane {
+	return &LocalDataPlane{tms: map[string]*exchange.Registry{}}
+}
+
+// Add joins the TaskManager tm whose gates are in registry.
+func (p *LocalDataPlane) Add(tm string, registry *exchange.Registry) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tms[tm] = registry
+}
+
+// Channel implements DataPlane.
+func (p *LocalDataPlane) Channel(ctx context.Context, tm string, key exchange.GateKey, ch int) (exchange.ChannelWriter, error) {
+	p.mu.Lock()
+	r := p.tms[tm]
+	p.mu.Unlock()
+	if r == nil {
+		return nil, fmt.Errorf("reaching gate %s: no TaskManager %q", key, tm)
+	}
+	w, err := r.Channel(ctx, key, ch)
+	if err != nil {
+		return nil, err
+	}
+	return exchange.Remote(w), nil
 }
 
 // TaskManager runs subtasks. It implements rpc.TaskManagerGateway.
@@ -63,6 +111,8 @@ type TaskManager struct {
 		sync.Mutex
 		jobs  map[rpc.JobID]*job
 		tasks map[rpc.ExecutionID]*subtask
+		// slots holds the job each slot runs subtasks of ("" for free).
+		slots []rpc.JobID
 	}
 }
 
@@ -98,7 +148,8 @@ type subtask struct {
 	ended sync.Once
 }
 
-// New returns a TaskManager that reports to jm and finds gates in registry.
+// New returns a TaskManager that reports to jm and registers the input
+// gates of its subtasks in registry, which is its own.
 func New(cfg Config, jm rpc.JobManagerGateway, registry *exchange.Registry) *TaskManager {
 	if cfg.GateCapacity < 1 {
 		cfg.GateCapacity = 4
@@ -109,6 +160,7 @@ func New(cfg Config, jm rpc.JobManagerGateway, registry *exchange.Registry) *Tas
 	tm := &TaskManager{cfg: cfg, jm: jm, registry: registry}
 	tm.mu.jobs = map[rpc.JobID]*job{}
 	tm.mu.tasks = map[rpc.ExecutionID]*subtask{}
+	tm.mu.slots = make([]rpc.JobID, max(cfg.Slots, 0))
 	return tm
 }
 
@@ -150,7 +202,20 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 		return fmt.Errorf("deploying %s: job graph has no vertex %d", d.Exec, d.Exec.Vertex)
 	}
 	exec := d.Exec
+	consumers := make(map[[2]int]string, len(d.Consumers))
+	for _, c := range d.Consumers {
+		consumers[[2]int{c.Vertex, c.Subtask}] = c.TaskManager
+	}
 	tm.mu.Lock()
+	if d.Slot < 0 || d.Slot >= len(tm.mu.slots) {
+		tm.mu.Unlock()
+		return fmt.Errorf("deploying %s: %w: the TaskManager %s has no slot %d", d.Exec, rpc.ErrSlotNotAllocated, tm.cfg.ID, d.Slot)
+	}
+	if owner := tm.mu.slots[d.Slot]; owner != "" && owner != exec.Job {
+		tm.mu.Unlock()
+		return fmt.Errorf("deploying %s: %w: slot %d of TaskManager %s holds job %s", d.Exec, rpc.ErrSlotNotAllocated, d.Slot, tm.cfg.ID, owner)
+	}
+	tm.mu.slots[d.Slot] = exec.Job
 	j := tm.jobLocked(exec.Job)
 	j.live++ // held while deploying, so the job's storages stay open
 	tm.mu.Unlock()
@@ -179,7 +244,18 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 	s.task = task.New(task.Spec{
 		Vertex: vertex, Subtask: exec.Subtask, Attempt: exec.Attempt, Config: task.ConfigFromRPC(d.Config), Gate: s.gate,
 		Channel: func(ctx context.Context, v, j, ch int) (exchange.ChannelWriter, error) {
-			return tm.registry.Channel(ctx, exchange.GateKey{Job: string(exec.Job), Vertex: v, Subtask: j}, ch)
+			key := exchange.GateKey{Job: string(exec.Job), Vertex: v, Subtask: j}
+			at, ok := consumers[[2]int{v, j}]
+			if !ok {
+				return nil, fmt.Errorf("the deployment names no location for subtask %d of vertex %d", j, v)
+			}
+			if at == tm.cfg.ID {
+				return tm.registry.Channel(ctx, key, ch)
+			}
+			if tm.cfg.DataPlane == nil {
+				return nil, fmt.Errorf("reaching gate %s on TaskManager %s: no data plane", key, at)
+			}
+			return tm.cfg.DataPlane.Channel(ctx, at, key, ch)
 		},
 		SendEvent: func(event []byte) {
 			// The coordinator never blocks its callers, so neither does this.
@@ -187,7 +263,10 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 		},
 		Checkpoints: ckSpec,
 		Restore:     restore,
-		Logger:      s.log,
+		Running: func() {
+			tm.report(j.ctx, s.log, update{Exec: exec, State: rpc.TaskRunning})
+		},
+		Logger: s.log,
 	})
 	s.name = s.task.Name()
 	tm.mu.Lock()
@@ -198,7 +277,7 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 
 	tm.wg.Add(1)
 	go func() {
-		tm.report(j.ctx, s.log, update{Exec: exec, State: rpc.TaskRunning})
+		tm.report(j.ctx, s.log, update{Exec: exec, State: rpc.TaskInitializing})
 		err := s.task.Run(j.ctx)
 		close(s.ran)
 		u := update{Exec: exec, State: rpc.TaskFinished}
@@ -241,6 +320,8 @@ func (tm *TaskManager) end(s *subtask, u update) bool {
 // report logs a subtask's state change and sends it to the JobManager.
 func (tm *TaskManager) report(ctx context.Context, log *slog.Logger, u update) {
 	switch {
+	case u.State == rpc.TaskInitializing:
+		log.Info("subtask initializing")
 	case u.State == rpc.TaskRunning:
 		log.Info("subtask running")
 	case u.State == rpc.TaskFinished:
@@ -320,6 +401,11 @@ func (tm *TaskManager) CancelJob(_ context.Context, id rpc.JobID) error {
 		j.canceled = true
 		j.live++
 		tm.releaseLocked(j) // closes the storages if no subtask runs
+	}
+	for i, owner := range tm.mu.slots {
+		if owner == id {
+			tm.mu.slots[i] = ""
+		}
 	}
 	var running []*subtask
 	if ok && j.cancelTimeout > 0 {

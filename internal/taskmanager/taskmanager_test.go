@@ -94,8 +94,10 @@ func TestCancelledSubtaskIsAbandonedAfterTimeout(t *testing.T) {
 			if err := tm.SubmitTask(context.Background(), d); err != nil {
 				t.Fatal(err)
 			}
-			if u := jm.next(t, 5*time.Second); u.State != rpc.TaskRunning {
-				t.Fatalf("first update %v, want RUNNING", u.State)
+			for _, want := range []rpc.TaskState{rpc.TaskInitializing, rpc.TaskRunning} {
+				if u := jm.next(t, 5*time.Second); u.State != want {
+					t.Fatalf("update %v, want %v", u.State, want)
+				}
 			}
 			<-op.polling
 
@@ -138,7 +140,8 @@ func TestNoCancellationTimeoutWaitsForTheSubtask(t *testing.T) {
 	if err := tm.SubmitTask(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
-	jm.next(t, 5*time.Second)
+	jm.next(t, 5*time.Second) // INITIALIZING
+	jm.next(t, 5*time.Second) // RUNNING
 	<-op.polling
 	closed := make(chan struct{})
 	go func() { _ = tm.Close(); close(closed) }()
@@ -152,4 +155,35 @@ func TestNoCancellationTimeoutWaitsForTheSubtask(t *testing.T) {
 		t.Errorf("update %v %v, want CANCELED", u.State, u.Err)
 	}
 	<-closed
+}
+
+// TestDeploymentNeedsItsSlot: a deployment into a slot the TaskManager
+// does not have, or that holds another job, is refused.
+func TestDeploymentNeedsItsSlot(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	op := &stuckSource{polling: make(chan struct{}), release: make(chan struct{})}
+	jm := &fakeJM{updates: make(chan rpc.TaskUpdate, 8)}
+	graphs := graph.NewRegistry()
+	tm := New(Config{ID: "tm", Slots: 1, Logger: slog.New(slog.DiscardHandler), Graphs: graphs}, jm, exchange.NewRegistry())
+	d := stuckDeployment(graphs, op, 0)
+	defer func() { _ = tm.Close() }()
+	defer close(op.release)
+	d.Slot = 1
+	if err := tm.SubmitTask(context.Background(), d); !errors.Is(err, rpc.ErrSlotNotAllocated) {
+		t.Fatalf("deploying into slot 1 of 1: %v, want ErrSlotNotAllocated", err)
+	}
+	d.Slot = 0
+	if err := tm.SubmitTask(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	other := d
+	other.Exec.Job, other.Graph.Job = "job-2", "job-2"
+	g, err := graphs.Lookup("job-1", d.Graph.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	graphs.Register("job-2", g, d.Graph.Fingerprint)
+	if err := tm.SubmitTask(context.Background(), other); !errors.Is(err, rpc.ErrSlotNotAllocated) || !strings.Contains(err.Error(), "holds job job-1") {
+		t.Fatalf("deploying another job into a taken slot: %v, want ErrSlotNotAllocated", err)
+	}
 }
