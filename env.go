@@ -140,7 +140,8 @@ func WithForcedSerialization() Option {
 }
 
 // WithTaskManagers sets how many TaskManagers the embedded cluster starts
-// (default 1).
+// (default 1). Records between subtasks of different TaskManagers are
+// encoded, as between processes, so the job's types need codecs.
 func WithTaskManagers(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
@@ -308,7 +309,7 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 			_ = os.RemoveAll(localRoot)
 		}
 	}
-	if e.cfg.encode {
+	if e.cfg.encode || e.cfg.taskManagers > 1 {
 		for _, n := range e.nodes {
 			if n.Out != nil {
 				if err := n.Out.CheckCodec(); err != nil {

@@ -173,7 +173,7 @@ func TestLogsFinishedJobLifecycle(t *testing.T) {
 	}
 	for _, k := range keys {
 		es := subtasks[k]
-		if got, want := msgs(es), []string{"subtask deployed", "subtask running", "subtask finished"}; !slices.Equal(got, want) {
+		if got, want := msgs(es), []string{"subtask deployed", "subtask initializing", "subtask running", "subtask finished"}; !slices.Equal(got, want) {
 			t.Errorf("%s subtask %d logged %q, want %q", k.operator, k.subtask, got, want)
 		}
 		checkJobAttrs(t, es, c.ID(), "logged sum")
@@ -247,7 +247,7 @@ func TestLogsCancelledJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for seen.Load() < 1000 {
+	for seen.Load() < 1000 || len(l.where("subtask running")) < 4 {
 		time.Sleep(time.Millisecond)
 	}
 	c.Cancel()
@@ -265,7 +265,7 @@ func TestLogsCancelledJob(t *testing.T) {
 		t.Errorf("logs name %d subtasks, want 4", len(subtasks))
 	}
 	for k, es := range subtasks {
-		if got, want := msgs(es), []string{"subtask deployed", "subtask running", "subtask cancelled"}; !slices.Equal(got, want) {
+		if got, want := msgs(es), []string{"subtask deployed", "subtask initializing", "subtask running", "subtask cancelled"}; !slices.Equal(got, want) {
 			t.Errorf("%s subtask %d logged %q, want %q", k.operator, k.subtask, got, want)
 		}
 	}

@@ -21,7 +21,7 @@ func FromSource[T any, S source.Split](env *Env, src source.Source[T, S], name s
 	n.NewOperator = func() (operator.Operator, error) { return &operator.Source[T, S]{Src: src}, nil }
 	n.Source = &graph.SourceSpec{
 		Bounded: src != nil && src.Boundedness() == source.Bounded,
-		NewCoordinator: func(parallelism int, send func(int, any), fail func(error), log *slog.Logger, restored []byte) (operator.Coordinator, error) {
+		NewCoordinator: func(parallelism int, send func(int, []byte), fail func(error), log *slog.Logger, restored []byte) (operator.Coordinator, error) {
 			return operator.NewSourceCoordinator(src, parallelism, send, fail, log, restored), nil
 		},
 	}

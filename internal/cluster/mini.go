@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/freshet-io/freshet/internal/checkpoint/storage"
 	"github.com/freshet-io/freshet/internal/exchange"
+	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/jobmanager"
 	"github.com/freshet-io/freshet/internal/metrics"
+	"github.com/freshet-io/freshet/internal/rpc"
 	"github.com/freshet-io/freshet/internal/taskmanager"
 )
 
@@ -41,11 +44,21 @@ func NewMini(cfg MiniConfig) (*Mini, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	jm := jobmanager.New(jobmanager.Config{Logger: cfg.Logger})
-	reg := exchange.NewRegistry()
+	// What the JobManager and TaskManagers of this process share: the job
+	// graphs and open checkpoint storages their messages refer to, and
+	// the original errors behind the serialized ones.
+	graphs, storages, errs := graph.NewRegistry(), storage.NewRegistry(), rpc.NewErrorTable()
+	jm := jobmanager.New(jobmanager.Config{Logger: cfg.Logger, Graphs: graphs, Storages: storages, Errors: errs})
+	// Each TaskManager has its own gates; between TaskManagers records
+	// pass encoded, as they would over the network.
+	data := taskmanager.NewLocalDataPlane()
 	m := &Mini{JM: jm}
 	for i := range cfg.TaskManagers {
-		tm := taskmanager.New(taskmanager.Config{ID: fmt.Sprintf("tm-%d", i), Slots: cfg.SlotsPerTM, GateCapacity: cfg.GateCapacity, Logger: cfg.Logger, Metrics: cfg.Metrics}, jm, reg)
+		id := fmt.Sprintf("tm-%d", i)
+		reg := exchange.NewRegistry()
+		data.Add(id, reg)
+		tm := taskmanager.New(taskmanager.Config{ID: id, Slots: cfg.SlotsPerTM, GateCapacity: cfg.GateCapacity, Logger: cfg.Logger,
+			Graphs: graphs, Storages: storages, Errors: errs, DataPlane: data, Metrics: cfg.Metrics}, jm, reg)
 		if err := jm.RegisterTaskManager(context.Background(), tm); err != nil {
 			return nil, err
 		}

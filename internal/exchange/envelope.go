@@ -102,5 +102,22 @@ type ChannelWriter interface {
 	Available() <-chan struct{}
 }
 
+// RemoteChannel is a ChannelWriter to a subtask of another process: a
+// record writer sends it encoded batches, while a channel to a subtask of
+// its own process gets typed batches, unencoded.
+type RemoteChannel interface {
+	ChannelWriter
+	// Remote reports whether the channel's batches must be encoded.
+	Remote() bool
+}
+
+// Remote wraps a channel writer so that record writers encode what they
+// send it, as for a subtask of another process.
+func Remote(w ChannelWriter) ChannelWriter { return remoteChannel{w} }
+
+type remoteChannel struct{ ChannelWriter }
+
+func (remoteChannel) Remote() bool { return true }
+
 // ErrGateClosed is returned when sending to a gate whose task has ended.
 var ErrGateClosed = errors.New("freshet: input gate closed")

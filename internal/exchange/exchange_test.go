@@ -738,3 +738,50 @@ func TestGateSpill(t *testing.T) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
+
+// TestEncodingPerChannel: a writer sends typed batches to a local channel
+// and encoded ones to a remote channel, each decoding to the same records.
+func TestEncodingPerChannel(t *testing.T) {
+	local, remote := &recorder[string]{}, &recorder[string]{}
+	w, err := NewRecordWriter[string](context.Background(), []ChannelWriter{local, Remote(remote)}, nil, WriterConfig{BatchSize: 2, Broadcast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []operator.Record[string]{{Value: "a", Timestamp: 1}, {Value: "b", Timestamp: 2}, {Value: "c", Timestamp: 3}}
+	for _, x := range in {
+		w.Collect(x)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(local.records, in) {
+		t.Errorf("local channel got %v, want %v", local.records, in)
+	}
+	for _, e := range local.envs {
+		if e.Kind != KindRecords {
+			t.Errorf("local channel got a %s envelope", e.Kind)
+		}
+	}
+	c, _ := codec.Of[string]()
+	var got []operator.Record[string]
+	for _, e := range remote.envs {
+		if e.Kind != KindEncoded {
+			t.Fatalf("remote channel got a %s envelope", e.Kind)
+		}
+		b := &Batch[string]{}
+		if err := DecodeBatch(c, e.Bytes, b); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b.Records...)
+	}
+	if !slices.Equal(got, in) {
+		t.Errorf("remote channel got %v, want %v", got, in)
+	}
+	// A type without a codec cannot go to a remote channel.
+	if _, err := NewRecordWriter[func()](context.Background(), []ChannelWriter{Remote(&recorder[func()]{})}, nil, WriterConfig{}); err == nil {
+		t.Error("a writer of funcs to a remote channel was made")
+	}
+	if _, err := NewRecordWriter[func()](context.Background(), []ChannelWriter{&recorder[func()]{}}, nil, WriterConfig{}); err != nil {
+		t.Errorf("a writer of funcs to a local channel: %v", err)
+	}
+}

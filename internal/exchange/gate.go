@@ -117,12 +117,13 @@ func (g *Gate) Channel(i int) ChannelWriter { return g.channels[i] }
 // their way when the event overtakes them; Spill waits for them, so the
 // network must keep delivering the envelopes sent before a priority event
 // while the channel is over its capacity.
-func (g *Gate) RemoteChannel(i int) ChannelWriter { return remoteChannel{g.channels[i]} }
+func (g *Gate) RemoteChannel(i int) ChannelWriter { return networkChannel{g.channels[i]} }
 
-type remoteChannel struct{ *channel }
+// networkChannel is a gate channel fed by the network data plane.
+type networkChannel struct{ *channel }
 
 // Send implements ChannelWriter.
-func (c remoteChannel) Send(ctx context.Context, e Envelope) error {
+func (c networkChannel) Send(ctx context.Context, e Envelope) error {
 	if e.Priority {
 		e.Channel = c.index
 		return c.sendPriority(e)

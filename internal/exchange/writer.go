@@ -75,7 +75,8 @@ type WriterConfig struct {
 	BatchSize int
 	// Broadcast sends every record to every target.
 	Broadcast bool
-	// Encode makes the writer send encoded batches (as a remote channel would).
+	// Encode makes the writer send encoded batches to every target, as it
+	// does to a RemoteChannel.
 	Encode bool
 	// Failure is the failure slot of the writer's chain: an error sending a
 	// batch, or a partitioner's choice out of range, is raised on it.
@@ -98,7 +99,8 @@ type RecordWriter[T any] struct {
 	pool    *sync.Pool
 	pend    []pending[T] // per target
 	codec   codec.Codec[T]
-	encoded int // size of the last encoded batch, to size the next buffer
+	encode  []bool // per target: send encoded batches (a remote channel)
+	encoded int    // size of the last encoded batch, to size the next buffer
 	// sel holds the record being partitioned: handing the partitioner a
 	// pointer into the writer rather than to Collect's argument keeps the
 	// record from escaping to the heap on every call.
@@ -149,7 +151,14 @@ func NewRecordWriter[T any](ctx context.Context, targets []ChannelWriter, part P
 			w.idx = make([]int32, selectRun)
 		}
 	}
-	if cfg.Encode {
+	encodeAny := false
+	w.encode = make([]bool, len(targets))
+	for i, t := range targets {
+		r, ok := t.(RemoteChannel)
+		w.encode[i] = cfg.Encode || ok && r.Remote()
+		encodeAny = encodeAny || w.encode[i]
+	}
+	if encodeAny {
 		c, err := codec.Of[T]()
 		if err != nil {
 			return nil, fmt.Errorf("encoding exchange: %w", err)
@@ -281,7 +290,7 @@ func (w *RecordWriter[T]) flushOne(i int) error {
 	b.Records = p.recs
 	p.batch, p.recs = nil, nil
 	e := Envelope{Kind: KindRecords, Batch: b, Count: len(b.Records)}
-	if w.codec != nil {
+	if w.encode[i] {
 		buf, err := EncodeBatch(w.codec, make([]byte, 0, w.encoded+w.encoded/8), b.Records)
 		if err != nil {
 			Release(w.pool, b)

@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -333,4 +335,46 @@ func (g *JobGraph) Plan() Plan {
 func (g *JobGraph) PlanJSON() string {
 	b, _ := json.MarshalIndent(g.Plan(), "", "  ")
 	return string(b)
+}
+
+// Fingerprint is a hash of the graph's structure: its name, every node's
+// id, name, UID, kind, parallelisms, chaining, slot sharing group and
+// element types, every edge's ends, side output, partitioning and input,
+// and the vertices' chains and parallelisms. A process that rebuilds the
+// graph from the same program (a TaskManager's worker) gets the same
+// fingerprint, which it checks before running the graph's subtasks.
+func (g *JobGraph) Fingerprint() string {
+	h := sha256.New()
+	w := func(format string, args ...any) { fmt.Fprintf(h, format, args...) }
+	typ := func(t Type) string {
+		if t == nil {
+			return "-"
+		}
+		return t.String()
+	}
+	w("job %q\n", g.Name)
+	for _, n := range g.Nodes {
+		w("node %d %q uid=%q kind=%d p=%d maxp=%d/%t nonpar=%t chain=%d group=%q keyed=%t out=%s in=%s,%s source=%t\n",
+			n.ID, n.Name, n.UID, n.Kind, n.Parallelism, n.MaxParallelism, n.MaxParallelismSet, n.NonParallel, n.Chaining,
+			n.SlotSharingGroup, n.Keyed, typ(n.Out), typ(n.In[0]), typ(n.In[1]), n.Source != nil)
+		tags := make([]string, 0, len(n.Side))
+		for tag := range n.Side {
+			tags = append(tags, tag)
+		}
+		sort.Strings(tags)
+		for _, tag := range tags {
+			w("  side %q %s\n", tag, typ(n.Side[tag]))
+		}
+		for _, e := range n.Inputs {
+			w("  edge %d->%d tag=%q part=%s input=%d\n", e.From.ID, e.To.ID, e.Tag, e.Part.Kind, e.Input)
+		}
+	}
+	for _, v := range g.Vertices {
+		w("vertex %d p=%d maxp=%d group=%q nodes=", v.ID, v.Parallelism, v.MaxParallelism, v.SlotSharingGroup)
+		for _, n := range v.Nodes {
+			w("%d,", n.ID)
+		}
+		w("\n")
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -129,11 +129,11 @@ type Node struct {
 type SourceSpec struct {
 	Bounded bool
 	// NewCoordinator creates the split enumerator side of the source for one
-	// job run; send delivers an event to a reader subtask, fail fails
+	// job run; send delivers an encoded event to a reader subtask, fail fails
 	// the job, and log (carrying the job's and the operator's attributes)
 	// receives the coordinator's logs; restored, when not nil, is the
 	// enumerator's state from a checkpoint.
-	NewCoordinator func(parallelism int, send func(subtask int, event any), fail func(error), log *slog.Logger, restored []byte) (operator.Coordinator, error)
+	NewCoordinator func(parallelism int, send func(subtask int, event []byte), fail func(error), log *slog.Logger, restored []byte) (operator.Coordinator, error)
 	// SideTypes are the types of the side outputs the source declares
 	// (source.SideOutputTypes), by tag id; nil if it declares none.
 	SideTypes map[string]reflect.Type

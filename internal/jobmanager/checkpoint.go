@@ -248,6 +248,7 @@ func (j *Job) openCheckpoints(ctx context.Context) error {
 		return fmt.Errorf("opening checkpoint storage: %w", err)
 	}
 	j.ck = &checkpointState{store: st, paths: map[int64]string{}, location: strings.TrimRight(loc, "/"), key: key}
+	j.jm.storages.Register(st)
 	if cfg.Coordinator.Interval < neverInterval {
 		j.warnMissingUIDs()
 	}
@@ -259,10 +260,12 @@ func (j *Job) openCheckpoints(ctx context.Context) error {
 			}
 		}
 		if err != nil {
+			j.jm.storages.Unregister(st)
 			_ = st.Close()
 			return err
 		}
 		j.ck.restoreStore, j.ck.restore = rs, c
+		j.jm.storages.Register(rs)
 		j.log.Info("restoring from checkpoint", slog.String("path", cfg.RestoreFrom), slog.Uint64("checkpoint", c.ID))
 	}
 	return nil
@@ -287,8 +290,10 @@ func (j *Job) closeCheckpoints(status JobStatus) {
 	if err := j.ck.store.Shutdown(context.Background(), s); err != nil {
 		j.log.Warn("cleaning up checkpoints", slog.Any("error", err))
 	}
+	j.jm.storages.Unregister(j.ck.store)
 	_ = j.ck.store.Close()
 	if j.ck.restoreStore != nil {
+		j.jm.storages.Unregister(j.ck.restoreStore)
 		_ = j.ck.restoreStore.Close()
 	}
 }
@@ -421,7 +426,7 @@ func (ck *checkpointer) handle(ev any) {
 	switch e := ev.(type) {
 	case rpc.FinalCheckpointWanted:
 		ck.finalWanted[e.Exec] = ck.triggers
-	case rpc.TaskUpdate:
+	case taskUpdate:
 		if e.State == rpc.TaskFinished {
 			delete(ck.finalWanted, e.Exec)
 			ck.finished[e.Exec] = true
@@ -437,7 +442,7 @@ func (ck *checkpointer) handle(ev any) {
 				}
 			}
 		}
-	case rpc.CheckpointAck:
+	case checkpointAck:
 		if p := ck.pending[e.Checkpoint]; p != nil {
 			if ck.acked[e.Checkpoint] == nil {
 				ck.acked[e.Checkpoint] = map[rpc.ExecutionID]bool{}
@@ -449,7 +454,7 @@ func (ck *checkpointer) handle(ev any) {
 			}
 		}
 		ck.do(ck.coord.Ack(now, e.Checkpoint, subtaskID(e.Exec.Vertex, e.Exec.Subtask), e.Size))
-	case rpc.CheckpointDecline:
+	case checkpointDecline:
 		ck.do(ck.coord.Decline(now, e.Checkpoint, subtaskID(e.Exec.Vertex, e.Exec.Subtask), e.Err))
 	case savepointRequest:
 		actions := ck.coord.TriggerNow(now)
@@ -568,7 +573,7 @@ func (ck *checkpointer) trigger(id int64) {
 			for i := 0; i < v.Parallelism; i++ {
 				exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: attempt}
 				// A subtask that has finished owes nothing.
-				_ = j.tmFor(v, i).TriggerCheckpoint(context.Background(), exec, id, opts)
+				_ = j.tmFor(v, i).TriggerCheckpoint(context.Background(), exec, id, opts.ToRPC())
 			}
 		})
 	}
@@ -593,7 +598,7 @@ func (ck *checkpointer) triggerFinishedInputs(v *graph.Vertex, id int64) {
 		exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: j.attempt}
 		if !ck.finished[exec] {
 			_, savepoint := ck.savepoints[id]
-			_ = j.tmFor(v, i).TriggerCheckpoint(context.Background(), exec, id, task.TriggerOptions{Savepoint: savepoint})
+			_ = j.tmFor(v, i).TriggerCheckpoint(context.Background(), exec, id, rpc.TriggerOptions{Savepoint: savepoint})
 		}
 	}
 }

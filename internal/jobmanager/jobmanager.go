@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/freshet-io/freshet/internal/checkpoint/storage"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
 	"github.com/freshet-io/freshet/internal/restart"
@@ -52,18 +53,34 @@ var ErrNotEnoughSlots = errors.New("freshet: not enough task slots")
 type Config struct {
 	// Logger receives the jobs' lifecycle logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Graphs is the process-local registry the JobManager registers its
+	// jobs' graphs in, for TaskManagers of this process to resolve the
+	// graph references of their deployments; nil keeps one of its own.
+	Graphs *graph.Registry
+	// Storages is the process-local registry the JobManager registers its
+	// jobs' open checkpoint storages in, for TaskManagers of this process
+	// to use rather than open them again; nil keeps one of its own.
+	Storages *storage.Registry
+	// Errors, shared with the TaskManagers of this process, gives back the
+	// original errors their messages serialized; nil keeps none.
+	Errors *rpc.ErrorTable
 }
 
 // JobManager accepts jobs and runs them on its TaskManagers. It implements
 // rpc.JobManagerGateway.
 type JobManager struct {
-	log     *slog.Logger
-	nextJob atomic.Int64
-	mu      struct {
+	log      *slog.Logger
+	graphs   *graph.Registry
+	storages *storage.Registry
+	errors   *rpc.ErrorTable
+	nextJob  atomic.Int64
+	mu       struct {
 		sync.Mutex
-		tms  []rpc.TaskManagerGateway
-		used map[string]int // slots in use per TaskManager
-		jobs map[rpc.JobID]*Job
+		tms []rpc.TaskManagerGateway
+		// slots are the slots each TaskManager offered, by index: the
+		// job each is allocated to, "" for a free one.
+		slots map[string][]rpc.JobID
+		jobs  map[rpc.JobID]*Job
 	}
 }
 
@@ -72,8 +89,14 @@ func New(cfg Config) *JobManager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	jm := &JobManager{log: cfg.Logger}
-	jm.mu.used = map[string]int{}
+	if cfg.Graphs == nil {
+		cfg.Graphs = graph.NewRegistry()
+	}
+	if cfg.Storages == nil {
+		cfg.Storages = storage.NewRegistry()
+	}
+	jm := &JobManager{log: cfg.Logger, graphs: cfg.Graphs, storages: cfg.Storages, errors: cfg.Errors}
+	jm.mu.slots = map[string][]rpc.JobID{}
 	jm.mu.jobs = map[rpc.JobID]*Job{}
 	return jm
 }
@@ -88,6 +111,7 @@ func (jm *JobManager) RegisterTaskManager(_ context.Context, tm rpc.TaskManagerG
 		}
 	}
 	jm.mu.tms = append(jm.mu.tms, tm)
+	jm.mu.slots[tm.ID()] = make([]rpc.JobID, tm.Slots())
 	return nil
 }
 
@@ -103,7 +127,13 @@ func (jm *JobManager) TaskManagers() []TaskManagerInfo {
 	defer jm.mu.Unlock()
 	out := make([]TaskManagerInfo, 0, len(jm.mu.tms))
 	for _, tm := range jm.mu.tms {
-		out = append(out, TaskManagerInfo{ID: tm.ID(), Slots: tm.Slots(), FreeSlots: tm.Slots() - jm.mu.used[tm.ID()]})
+		free := 0
+		for _, j := range jm.mu.slots[tm.ID()] {
+			if j == "" {
+				free++
+			}
+		}
+		out = append(out, TaskManagerInfo{ID: tm.ID(), Slots: tm.Slots(), FreeSlots: free})
 	}
 	return out
 }
@@ -116,17 +146,39 @@ func (jm *JobManager) job(id rpc.JobID) *Job {
 
 // UpdateTaskState implements rpc.JobManagerGateway.
 func (jm *JobManager) UpdateTaskState(_ context.Context, u rpc.TaskUpdate) error {
-	return jm.post(u.Exec.Job, "task update", u)
+	return jm.post(u.Exec.Job, "task update", taskUpdate{Exec: u.Exec, State: u.State, Err: u.Err.Err(jm.errors)})
 }
 
 // AcknowledgeCheckpoint implements rpc.JobManagerGateway.
 func (jm *JobManager) AcknowledgeCheckpoint(_ context.Context, a rpc.CheckpointAck) error {
-	return jm.post(a.Exec.Job, "checkpoint acknowledgement", a)
+	return jm.post(a.Exec.Job, "checkpoint acknowledgement", checkpointAck{Exec: a.Exec, Checkpoint: a.Checkpoint, Files: task.FilesFromRPC(a.Files), Size: a.Size})
 }
 
 // DeclineCheckpoint implements rpc.JobManagerGateway.
 func (jm *JobManager) DeclineCheckpoint(_ context.Context, d rpc.CheckpointDecline) error {
-	return jm.post(d.Exec.Job, "checkpoint decline", d)
+	return jm.post(d.Exec.Job, "checkpoint decline", checkpointDecline{Exec: d.Exec, Checkpoint: d.Checkpoint, Err: d.Err.Err(jm.errors)})
+}
+
+// taskUpdate is an rpc.TaskUpdate with its error decoded.
+type taskUpdate struct {
+	Exec  rpc.ExecutionID
+	State rpc.TaskState
+	Err   error
+}
+
+// checkpointAck is an rpc.CheckpointAck with its files decoded.
+type checkpointAck struct {
+	Exec       rpc.ExecutionID
+	Checkpoint int64
+	Files      []storage.File
+	Size       int64
+}
+
+// checkpointDecline is an rpc.CheckpointDecline with its error decoded.
+type checkpointDecline struct {
+	Exec       rpc.ExecutionID
+	Checkpoint int64
+	Err        error
 }
 
 // AwaitFinalCheckpoint implements rpc.JobManagerGateway.
@@ -145,7 +197,7 @@ func (jm *JobManager) post(id rpc.JobID, what string, ev any) error {
 }
 
 // SendOperatorEvent implements rpc.JobManagerGateway.
-func (jm *JobManager) SendOperatorEvent(_ context.Context, exec rpc.ExecutionID, event any) error {
+func (jm *JobManager) SendOperatorEvent(_ context.Context, exec rpc.ExecutionID, event []byte) error {
 	j := jm.job(exec.Job)
 	if j == nil {
 		return fmt.Errorf("operator event for unknown job %s", exec.Job)
@@ -196,16 +248,18 @@ func (jm *JobManager) Submit(ctx context.Context, g *graph.JobGraph, cfg JobConf
 	id := rpc.JobID(fmt.Sprintf("%s-%d", sanitize(g.Name), jm.nextJob.Add(1)))
 	log := jm.log.With(slog.String("job", string(id)), slog.String("job_name", g.Name))
 	log.Info("job submitted")
-	slots, err := jm.allocate(g)
+	slots, err := jm.allocate(id, g)
 	if err != nil {
 		log.Error("job failed", slog.Any("error", err))
 		return nil, err
 	}
 	j := &Job{
 		ID: id, Graph: g, jm: jm, cfg: cfg, slots: slots, log: log,
-		updates:   make(chan any, 64),
-		done:      make(chan struct{}),
-		cancelReq: make(chan struct{}),
+		// As submitted: a restore may set max parallelisms left unset.
+		fingerprint: g.Fingerprint(),
+		updates:     make(chan any, 64),
+		done:        make(chan struct{}),
+		cancelReq:   make(chan struct{}),
 	}
 	j.status.Store(uint32(JobCreated))
 	if err := j.openCheckpoints(ctx); err != nil {
@@ -216,6 +270,7 @@ func (jm *JobManager) Submit(ctx context.Context, g *graph.JobGraph, cfg JobConf
 	jm.mu.Lock()
 	jm.mu.jobs[id] = j
 	jm.mu.Unlock()
+	jm.graphs.Register(string(id), g, j.fingerprint)
 	if err := j.start(ctx); err != nil {
 		log.Error("job failed", slog.Any("error", err))
 		return nil, err
@@ -246,17 +301,21 @@ type slot struct {
 }
 
 // allocate takes the slots a job needs, spreading them over TaskManagers in
-// registration order.
-func (jm *JobManager) allocate(g *graph.JobGraph) (map[string][]slot, error) {
+// registration order, each TaskManager's free slots lowest first.
+func (jm *JobManager) allocate(id rpc.JobID, g *graph.JobGraph) (map[string][]slot, error) {
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
 	need := SlotsNeeded(g)
-	free := 0
+	var free []slot
 	for _, tm := range jm.mu.tms {
-		free += tm.Slots() - jm.mu.used[tm.ID()]
+		for i, owner := range jm.mu.slots[tm.ID()] {
+			if owner == "" {
+				free = append(free, slot{tm: tm, index: i})
+			}
+		}
 	}
-	if free < need {
-		return nil, fmt.Errorf("%w: job %q needs %d, the cluster has %d free", ErrNotEnoughSlots, g.Name, need, free)
+	if len(free) < need {
+		return nil, fmt.Errorf("%w: job %q needs %d, the cluster has %d free", ErrNotEnoughSlots, g.Name, need, len(free))
 	}
 	groups := map[string]int{}
 	var order []string
@@ -267,15 +326,12 @@ func (jm *JobManager) allocate(g *graph.JobGraph) (map[string][]slot, error) {
 		groups[v.SlotSharingGroup] = max(groups[v.SlotSharingGroup], v.Parallelism)
 	}
 	out := map[string][]slot{}
-	ti := 0
 	for _, grp := range order {
 		for range groups[grp] {
-			for jm.mu.tms[ti].Slots()-jm.mu.used[jm.mu.tms[ti].ID()] == 0 {
-				ti++
-			}
-			tm := jm.mu.tms[ti]
-			out[grp] = append(out[grp], slot{tm: tm, index: jm.mu.used[tm.ID()]})
-			jm.mu.used[tm.ID()]++
+			s := free[0]
+			free = free[1:]
+			jm.mu.slots[s.tm.ID()][s.index] = id
+			out[grp] = append(out[grp], s)
 		}
 	}
 	return out, nil
@@ -286,10 +342,13 @@ func (jm *JobManager) release(j *Job) {
 	defer jm.mu.Unlock()
 	for _, ss := range j.slots {
 		for _, s := range ss {
-			jm.mu.used[s.tm.ID()]--
+			if owners := jm.mu.slots[s.tm.ID()]; owners[s.index] == j.ID {
+				owners[s.index] = ""
+			}
 		}
 	}
 	delete(jm.mu.jobs, j.ID)
+	jm.graphs.Unregister(string(j.ID))
 }
 
 // Job is a submitted job.
@@ -298,12 +357,14 @@ type Job struct {
 	Graph *graph.JobGraph
 	jm    *JobManager
 	cfg   JobConfig
-	slots map[string][]slot
-	log   *slog.Logger // with the job's attributes
+	// fingerprint is the graph's, as deployments name it.
+	fingerprint string
+	slots       map[string][]slot
+	log         *slog.Logger // with the job's attributes
 
 	status     atomic.Uint32
 	restarts   atomic.Int32
-	updates    chan any // rpc.TaskUpdate, checkpoint acks and declines
+	updates    chan any // taskUpdate, checkpoint acks and declines
 	done       chan struct{}
 	cancelReq  chan struct{}
 	cancelOnce sync.Once
@@ -429,6 +490,15 @@ func (j *Job) tmFor(v *graph.Vertex, subtask int) rpc.TaskManagerGateway {
 	return j.slots[v.SlotSharingGroup][subtask].tm
 }
 
+// locations returns where every subtask of v runs.
+func (j *Job) locations(v *graph.Vertex) []rpc.SubtaskLocation {
+	out := make([]rpc.SubtaskLocation, v.Parallelism)
+	for i := range out {
+		out[i] = rpc.SubtaskLocation{Vertex: v.ID, Subtask: i, TaskManager: j.tmFor(v, i).ID()}
+	}
+	return out
+}
+
 // coordinator returns the coordinator of vertex for an event of a subtask
 // of attempt; nil if the event is from an earlier attempt.
 func (j *Job) coordinator(vertex, attempt int) (operator.Coordinator, bool) {
@@ -480,7 +550,7 @@ func (j *Job) deploy(ctx context.Context) error {
 			return err
 		}
 		v := v
-		send := func(subtask int, event any) {
+		send := func(subtask int, event []byte) {
 			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: subtask, Attempt: attempt}
 			// An event for a subtask that has ended is dropped: if it
 			// failed, its own failure is the job's error.
@@ -504,17 +574,29 @@ func (j *Job) deploy(ctx context.Context) error {
 	j.setCoordinators(coordinators)
 	var ckd *rpc.CheckpointDeployment
 	if cfg := j.cfg.Checkpoint; cfg != nil {
-		ckd = &rpc.CheckpointDeployment{Mode: cfg.Mode, AlignedTimeout: cfg.AlignedTimeout, Storage: j.ck.store,
+		ckd = &rpc.CheckpointDeployment{Mode: task.ModeToRPC(cfg.Mode), AlignedTimeout: cfg.AlignedTimeout, Storage: task.StorageRef(j.ck.store),
 			Final: cfg.Coordinator.Interval > 0 && cfg.Coordinator.Interval < neverInterval}
 	}
+	var rd *rpc.RestoreDeployment
+	if restore != nil {
+		rd = &rpc.RestoreDeployment{Storage: task.StorageRef(restore.Storage), Checkpoint: task.CheckpointToRPC(restore.Checkpoint)}
+	}
+	ref := rpc.GraphRef{Job: j.ID, Name: j.Graph.Name, Fingerprint: j.fingerprint}
+	taskCfg := j.cfg.Task.ToRPC()
 	j.status.Store(uint32(JobRunning))
 	j.log.Info("job running", slog.Int("attempt", attempt))
 deploy:
 	for _, v := range j.Graph.Vertices {
 		for i := 0; i < v.Parallelism; i++ {
 			exec := rpc.ExecutionID{Job: j.ID, Vertex: v.ID, Subtask: i, Attempt: attempt}
-			d := rpc.TaskDeployment{Exec: exec, Graph: j.Graph, Config: j.cfg.Task, CancellationTimeout: j.cfg.CancellationTimeout,
-				Checkpoints: ckd, Restore: restore}
+			d := rpc.TaskDeployment{Exec: exec, Graph: ref, Config: taskCfg, CancellationTimeout: j.cfg.CancellationTimeout,
+				Checkpoints: ckd, Restore: rd, TaskManager: j.tmFor(v, i).ID(), Slot: j.slots[v.SlotSharingGroup][i].index}
+			for _, out := range v.Outputs {
+				d.Consumers = append(d.Consumers, j.locations(out.Target)...)
+			}
+			for _, in := range v.Inputs {
+				d.Producers = append(d.Producers, j.locations(in.Source)...)
+			}
 			if err := j.tmFor(v, i).SubmitTask(ctx, d); err != nil {
 				j.err = fmt.Errorf("deploying %s subtask %d: %w", v.Name(), i, err)
 				j.deployFailed = true
@@ -605,9 +687,7 @@ func (j *Job) run() {
 			break
 		}
 	}
-	for _, tm := range j.taskManagers() {
-		_ = tm.CancelJob(context.Background(), j.ID)
-	}
+	j.cancelAt(j.taskManagers())
 	switch {
 	case j.stopped && j.err == nil:
 		j.status.Store(uint32(JobFinished))
@@ -632,9 +712,9 @@ func (j *Job) run() {
 // current reports whether a checkpoint event is of the current attempt.
 func (j *Job) current(ev any) bool {
 	switch e := ev.(type) {
-	case rpc.CheckpointAck:
+	case checkpointAck:
 		return e.Exec.Attempt == j.attempt
-	case rpc.CheckpointDecline:
+	case checkpointDecline:
 		return e.Exec.Attempt == j.attempt
 	case rpc.FinalCheckpointWanted:
 		return e.Exec.Attempt == j.attempt
@@ -690,11 +770,21 @@ func (j *Job) restart() bool {
 func (j *Job) follow() (canceled bool, abandoned []error) {
 	live := len(j.states)
 	stopping := false
+	// finalC fires when the subtasks had the cancellation timeout, and
+	// their TaskManagers a grace period more, to report their final
+	// states: the JobManager waits no longer for a TaskManager that is
+	// gone or stuck.
+	var finalC <-chan time.Time
+	var finalWait time.Duration
 	stop := func(status JobStatus, cause error) {
 		if stopping {
 			return
 		}
 		stopping = true
+		if d := j.cfg.CancellationTimeout; d > 0 {
+			finalWait = d + finalStateGrace
+			finalC = time.After(finalWait)
+		}
 		j.ckr.stop()
 		j.ckr = nil
 		j.status.Store(uint32(status))
@@ -703,9 +793,7 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 		} else {
 			j.log.Info("job cancelling")
 		}
-		for _, tm := range j.taskManagers() {
-			_ = tm.CancelJob(context.Background(), j.ID)
-		}
+		j.cancelAt(j.taskManagers())
 	}
 	cancelReq := j.cancelReq
 	for live > 0 {
@@ -728,8 +816,20 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 				j.err = err
 			}
 			stop(JobFailed, j.err)
+		case <-finalC:
+			finalC = nil
+			for exec, st := range j.states {
+				if st.Terminal() {
+					continue
+				}
+				j.states[exec] = rpc.TaskFailed
+				live--
+				err := fmt.Errorf("%w: subtask %s: no final state reported within %s of the cancellation", rpc.ErrCancellationTimeout, exec, finalWait)
+				j.log.Error("subtask lost", slog.String("subtask", exec.String()), slog.Any("error", err))
+				abandoned = append(abandoned, err)
+			}
 		}
-		u, isUpdate := ev.(rpc.TaskUpdate)
+		u, isUpdate := ev.(taskUpdate)
 		if req, ok := ev.(savepointRequest); ok && j.ckr == nil {
 			req.reply <- savepointResult{err: fmt.Errorf("%w: the job is stopping", ErrNoSavepoint)}
 		} else if ev != nil && !isUpdate && j.current(ev) {
@@ -773,6 +873,20 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 		j.err = nil
 	}
 	return canceled, abandoned
+}
+
+// finalStateGrace is how long past the cancellation timeout the JobManager
+// waits for a subtask's final state.
+const finalStateGrace = 10 * time.Second
+
+// cancelAt cancels the job at tms; a TaskManager that cannot be reached is
+// logged, and its subtasks are given up on after the cancellation timeout.
+func (j *Job) cancelAt(tms []rpc.TaskManagerGateway) {
+	for _, tm := range tms {
+		if err := tm.CancelJob(context.Background(), j.ID); err != nil {
+			j.log.Warn("cancelling the job at a TaskManager", slog.String("task_manager", tm.ID()), slog.Any("error", err))
+		}
+	}
 }
 
 func (j *Job) taskManagers() []rpc.TaskManagerGateway {

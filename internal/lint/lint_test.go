@@ -39,7 +39,6 @@ var layer = map[string]int{
 	"internal/graph":             5,
 	"internal/bridge":            6,
 	"internal/task":              6,
-	"internal/rpc":               7,
 	"internal/taskmanager":       8,
 	"internal/jobmanager":        8,
 	"internal/cluster":           9,
@@ -61,6 +60,9 @@ var layer = map[string]int{
 	"internal/metrics":            1,
 	// The REST API and its Prometheus export, over the JobManager.
 	"internal/rest": 9,
+	// The messages between JobManager and TaskManagers are plain data:
+	// the package that defines them imports nothing of Freshet's.
+	"internal/rpc": 0,
 }
 
 // levelOf returns the layer of pkg or of the nearest listed directory

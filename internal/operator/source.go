@@ -20,8 +20,9 @@ type Coordinator interface {
 	Start(ctx context.Context) error
 	// ReaderStarted is called when a reader subtask has opened.
 	ReaderStarted(subtask int)
-	// HandleEvent handles an event a reader sent.
-	HandleEvent(subtask int, event any)
+	// HandleEvent handles an event a reader sent, encoded (see
+	// EncodeSplitRequest).
+	HandleEvent(subtask int, event []byte)
 	// Checkpoint snapshots the enumerator for checkpoint id on the
 	// coordinator's goroutine and calls done there with its encoded state:
 	// events the coordinator sends to readers from then on are sent after
@@ -32,14 +33,50 @@ type Coordinator interface {
 	Close() error
 }
 
-// SplitRequest is the event a reader sends to ask for a split.
-type SplitRequest struct{}
+// The events between a source's coordinator and its readers cross as
+// bytes, as they would between processes: a kind, then for a split
+// assignment the splits encoded with their codec (as the enumerator's
+// checkpoints encode them).
+const (
+	// eventSplitRequest: a reader asks for a split.
+	eventSplitRequest byte = 1 + iota
+	// eventAddSplits hands splits to a reader.
+	eventAddSplits
+	// eventNoMoreSplits tells a reader no more splits will come.
+	eventNoMoreSplits
+)
 
-// AddSplits is the event that hands splits to a reader.
-type AddSplits struct{ Splits any } // []S
+// EncodeSplitRequest returns the event a reader sends to ask for a split.
+func EncodeSplitRequest() []byte { return []byte{eventSplitRequest} }
 
-// NoMoreSplits is the event that tells a reader no more splits will come.
-type NoMoreSplits struct{}
+// EncodeNoMoreSplits returns the event that tells a reader no more splits
+// will come.
+func EncodeNoMoreSplits() []byte { return []byte{eventNoMoreSplits} }
+
+// EncodeAddSplits returns the event that hands splits to a reader.
+func EncodeAddSplits[S any](splits []S) ([]byte, error) {
+	b, err := codec.Marshal(splits)
+	if err != nil {
+		return nil, fmt.Errorf("encoding splits: %w", err)
+	}
+	return append([]byte{eventAddSplits}, b...), nil
+}
+
+// DescribeEvent names an encoded event for messages.
+func DescribeEvent(event []byte) string {
+	if len(event) == 0 {
+		return "empty event"
+	}
+	switch event[0] {
+	case eventSplitRequest:
+		return "split request"
+	case eventAddSplits:
+		return "split assignment"
+	case eventNoMoreSplits:
+		return "no more splits"
+	}
+	return fmt.Sprintf("unknown event kind %d", event[0])
+}
 
 // SourceDriver is how a source subtask drives its reader; a source node's
 // operator must implement it.
@@ -51,10 +88,10 @@ type SourceDriver interface {
 	// Poll lets the reader emit; see source.Reader.PollNext.
 	Poll() (source.InputStatus, error)
 	Available() <-chan struct{}
-	// HandleEvent handles an event from the coordinator.
-	HandleEvent(event any) error
+	// HandleEvent handles an encoded event from the coordinator.
+	HandleEvent(event []byte) error
 	// SetEventSender gives the driver the way to reach its coordinator.
-	SetEventSender(send func(event any))
+	SetEventSender(send func(event []byte))
 }
 
 // Source is the operator that runs a source's reader in a subtask. With a
@@ -65,7 +102,7 @@ type Source[T any, S source.Split] struct {
 	Watermarks *watermark.Strategy[T]
 	out        Output[T]
 	reader     source.Reader[T, S]
-	send       func(event any)
+	send       func(event []byte)
 	ctx        *Context
 	emit       sourceOutput[T]
 	splits     *watermark.SplitWatermarks[T]
@@ -306,7 +343,7 @@ func (s *Source[T, S]) Setup(main any, side map[string]any) error {
 }
 
 // SetEventSender implements SourceDriver.
-func (s *Source[T, S]) SetEventSender(send func(event any)) { s.send = send }
+func (s *Source[T, S]) SetEventSender(send func(event []byte)) { s.send = send }
 
 // Open implements Operator.
 func (s *Source[T, S]) Open(ctx *Context) error {
@@ -388,18 +425,18 @@ func (s *Source[T, S]) Poll() (source.InputStatus, error) {
 func (s *Source[T, S]) Available() <-chan struct{} { return s.reader.Available() }
 
 // HandleEvent implements SourceDriver.
-func (s *Source[T, S]) HandleEvent(event any) error {
-	switch e := event.(type) {
-	case AddSplits:
-		splits, ok := e.Splits.([]S)
-		if !ok {
-			return fmt.Errorf("source reader got splits of type %T", e.Splits)
+func (s *Source[T, S]) HandleEvent(event []byte) error {
+	switch {
+	case len(event) > 0 && event[0] == eventAddSplits:
+		splits, err := codec.Unmarshal[[]S](event[1:])
+		if err != nil {
+			return fmt.Errorf("source reader decoding splits: %w", err)
 		}
 		s.reader.AddSplits(splits)
-	case NoMoreSplits:
+	case len(event) == 1 && event[0] == eventNoMoreSplits:
 		s.reader.NotifyNoMoreSplits()
 	default:
-		return fmt.Errorf("source reader got unknown event %T", event)
+		return fmt.Errorf("source reader got %s", DescribeEvent(event))
 	}
 	return nil
 }
@@ -417,14 +454,14 @@ func (s *Source[T, S]) Close() error {
 
 type readerContext struct {
 	ctx  *Context
-	send func(any)
+	send func([]byte)
 }
 
 func (r readerContext) SubtaskIndex() int { return r.ctx.Subtask }
 func (r readerContext) Parallelism() int  { return r.ctx.Parallelism }
 func (r readerContext) SendSplitRequest() {
 	if r.send != nil {
-		r.send(SplitRequest{})
+		r.send(EncodeSplitRequest())
 	}
 }
 
@@ -435,7 +472,7 @@ const sourceSplitsState = "source-splits"
 type SourceCoordinator[T any, S source.Split] struct {
 	src         source.Source[T, S]
 	parallelism int
-	send        func(subtask int, event any)
+	send        func(subtask int, event []byte)
 	log         *slog.Logger
 	mu          struct {
 		sync.Mutex
@@ -458,7 +495,7 @@ type SourceCoordinator[T any, S source.Split] struct {
 //
 // restored, when not nil, is the enumerator's state from a checkpoint (what
 // Checkpoint encoded): the enumerator is created with RestoreEnumerator.
-func NewSourceCoordinator[T any, S source.Split](src source.Source[T, S], parallelism int, send func(subtask int, event any), onError func(error), log *slog.Logger, restored []byte) *SourceCoordinator[T, S] {
+func NewSourceCoordinator[T any, S source.Split](src source.Source[T, S], parallelism int, send func(subtask int, event []byte), onError func(error), log *slog.Logger, restored []byte) *SourceCoordinator[T, S] {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -492,13 +529,18 @@ func (c *SourceCoordinator[T, S]) AssignSplits(subtask int, splits ...S) {
 		ids[i] = s.SplitID()
 	}
 	c.log.Info("splits assigned", slog.Int("subtask", subtask), slog.Any("splits", ids))
-	c.send(subtask, AddSplits{Splits: append([]S(nil), splits...)})
+	event, err := EncodeAddSplits(splits)
+	if err != nil {
+		c.fail(fmt.Errorf("assigning splits %v to subtask %d: %w", ids, subtask, err))
+		return
+	}
+	c.send(subtask, event)
 }
 
 // SignalNoMoreSplits implements source.EnumeratorContext.
 func (c *SourceCoordinator[T, S]) SignalNoMoreSplits(subtask int) {
 	c.log.Debug("no more splits", slog.Int("subtask", subtask))
-	c.send(subtask, NoMoreSplits{})
+	c.send(subtask, EncodeNoMoreSplits())
 }
 
 // Start implements Coordinator. A panic in the user's enumerator becomes
@@ -552,16 +594,21 @@ func (c *SourceCoordinator[T, S]) run(ctx context.Context) {
 		c.mu.Unlock()
 		for _, f := range queue {
 			if err := c.call(f); err != nil {
-				c.errOnce.Do(func() {
-					c.err = err
-					if c.onError != nil {
-						c.onError(err)
-					}
-				})
+				c.fail(err)
 				return
 			}
 		}
 	}
+}
+
+// fail reports the coordinator's first failure.
+func (c *SourceCoordinator[T, S]) fail(err error) {
+	c.errOnce.Do(func() {
+		c.err = err
+		if c.onError != nil {
+			c.onError(err)
+		}
+	})
 }
 
 func (c *SourceCoordinator[T, S]) call(f func() error) (err error) {
@@ -589,9 +636,9 @@ func (c *SourceCoordinator[T, S]) ReaderStarted(subtask int) {
 }
 
 // HandleEvent implements Coordinator.
-func (c *SourceCoordinator[T, S]) HandleEvent(subtask int, event any) {
-	switch event.(type) {
-	case SplitRequest:
+func (c *SourceCoordinator[T, S]) HandleEvent(subtask int, event []byte) {
+	switch {
+	case len(event) == 1 && event[0] == eventSplitRequest:
 		c.post(func() error { c.enum.HandleSplitRequest(subtask); return nil })
 	}
 }

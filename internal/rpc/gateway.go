@@ -2,18 +2,19 @@
 // interfaces and the messages they carry. The embedded runtime implements
 // them with direct calls; a network transport implements the same
 // interfaces for a distributed cluster, so neither side knows which it has.
+//
+// Every message is plain data — ids, numbers, strings and bytes — never a
+// pointer into the runtime, a closure, a channel or a Go error value, even
+// in one process: a deployment names its job graph by reference (the job
+// and the graph's fingerprint), which the TaskManager resolves in its own
+// process; errors cross as SerializedError; operator events as bytes. So
+// this package imports no other package of Freshet.
 package rpc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/freshet-io/freshet/internal/checkpoint/barrier"
-	"github.com/freshet-io/freshet/internal/checkpoint/storage"
-	"github.com/freshet-io/freshet/internal/graph"
-	"github.com/freshet-io/freshet/internal/task"
 )
 
 // JobID identifies a job.
@@ -34,47 +35,162 @@ func (e ExecutionID) String() string {
 // TaskState is the state of a subtask attempt.
 type TaskState uint8
 
-// Task states.
+// Task states. A subtask is DEPLOYING until its goroutine starts,
+// INITIALIZING while it builds its operators and restores their state, and
+// RUNNING once it takes input.
 const (
 	TaskDeploying TaskState = iota
+	TaskInitializing
 	TaskRunning
 	TaskFinished
 	TaskCanceled
 	TaskFailed
 )
 
-var taskStateNames = [...]string{"DEPLOYING", "RUNNING", "FINISHED", "CANCELED", "FAILED"}
+var taskStateNames = [...]string{"DEPLOYING", "INITIALIZING", "RUNNING", "FINISHED", "CANCELED", "FAILED"}
 
-func (s TaskState) String() string { return taskStateNames[s] }
+func (s TaskState) String() string {
+	if int(s) < len(taskStateNames) {
+		return taskStateNames[s]
+	}
+	return fmt.Sprintf("TaskState(%d)", uint8(s))
+}
 
 // Terminal reports whether the task has ended.
 func (s TaskState) Terminal() bool { return s >= TaskFinished }
 
+// GraphRef names a job graph without carrying it: the receiving process
+// resolves it in its own graph registry (the embedded cluster's JobManager
+// registered it; a worker process rebuilt it from the same program) and
+// checks that the graph it has has the same fingerprint.
+type GraphRef struct {
+	Job JobID
+	// Name is the job's name, for logs.
+	Name string
+	// Fingerprint is the graph's structural hash (graph.JobGraph.Fingerprint).
+	Fingerprint string
+}
+
+// StateBackendConfig selects where a subtask keeps keyed state; the fields
+// mirror statebackend.Config.
+type StateBackendConfig struct {
+	Kind                 string // "" or "heap", "pebble"
+	PebbleDir            string
+	PebbleCacheSize      int64
+	PebbleMemTableSize   uint64
+	PebbleEntryCacheSize int64
+	PebbleIncremental    bool
+	PebbleLocalRoot      string
+}
+
+// TaskConfig is the runtime configuration of a subtask; the fields mirror
+// task.Config.
+type TaskConfig struct {
+	JobName               string
+	BatchSize             int
+	BufferTimeout         time.Duration
+	Encode                bool
+	AutoWatermarkInterval time.Duration
+	StateBackend          StateBackendConfig
+}
+
 // TaskDeployment is what a TaskManager needs to run a subtask.
 type TaskDeployment struct {
-	Exec   ExecutionID
-	Graph  *graph.JobGraph
-	Config task.Config
+	Exec ExecutionID
+	// Graph is the job graph the subtask's vertex (Exec.Vertex) is in.
+	Graph  GraphRef
+	Config TaskConfig
 	// CancellationTimeout is how long the subtask may take to stop once its
 	// job is cancelled before the TaskManager abandons it; 0 waits for ever.
 	CancellationTimeout time.Duration
 	// Checkpoints, when set, makes the subtask take part in checkpoints.
 	Checkpoints *CheckpointDeployment
 	// Restore, when set, is the checkpoint the subtask restores from.
-	Restore *task.Restore
+	Restore *RestoreDeployment
+	// Slot is the TaskManager's slot (from 0) the resource manager
+	// allocated to the job for the subtask; the TaskManager refuses a
+	// slot it does not have or that holds another job.
+	Slot int
+	// TaskManager is the TaskManager the subtask is deployed to: the
+	// producer's location of the partitions it writes.
+	TaskManager string
+	// Consumers are where the subtasks it sends records to run: every
+	// subtask of every vertex its chain's outputs go to. A channel to a
+	// subtask of the same TaskManager passes typed batches; one to
+	// another TaskManager is encoded.
+	Consumers []SubtaskLocation
+	// Producers are where the subtasks that send it records run.
+	Producers []SubtaskLocation
+}
+
+// SubtaskLocation is the TaskManager a subtask of a vertex runs in.
+type SubtaskLocation struct {
+	Vertex      int
+	Subtask     int
+	TaskManager string
+}
+
+// CheckpointMode is how a subtask handles barriers; the values are
+// barrier.Mode's.
+type CheckpointMode uint8
+
+// StorageRef names a job's checkpoint storage: its location (a directory
+// or a bucket URL) and the job's folder in it. The TaskManager opens it,
+// or, in the embedded cluster, uses the one the JobManager has open.
+type StorageRef struct {
+	Location string
+	Job      string
 }
 
 // CheckpointDeployment is how a deployed subtask takes checkpoints.
 type CheckpointDeployment struct {
-	Mode           barrier.Mode
+	Mode           CheckpointMode
 	AlignedTimeout time.Duration
 	// Storage is the job's checkpoint storage.
-	Storage *storage.Storage
+	Storage StorageRef
 	// Final makes a subtask that finished wait for a checkpoint taken
 	// after it finished (its final checkpoint) to complete before it
 	// ends, so that what it commits on completion is committed: set when
 	// the job takes checkpoints periodically.
 	Final bool
+}
+
+// KeyGroupRange is an inclusive range of key groups; End < Start holds none.
+type KeyGroupRange struct{ Start, End int }
+
+// StateFile describes one stored state file; the fields mirror
+// storage.File.
+type StateFile struct {
+	Name      string
+	Operator  string
+	Subtask   int
+	KeyGroups KeyGroupRange
+	Size      int64
+	CRC32C    uint32
+	Shared    bool
+}
+
+// Checkpoint is a completed checkpoint's metadata; the fields mirror
+// storage.Checkpoint.
+type Checkpoint struct {
+	ID              uint64
+	JobID           string
+	TimestampMillis int64
+	Properties      map[string][]byte
+	Files           []StateFile
+}
+
+// RestoreDeployment is the checkpoint a subtask restores from, and where
+// it is stored.
+type RestoreDeployment struct {
+	Storage    StorageRef
+	Checkpoint Checkpoint
+}
+
+// TriggerOptions says what a source does around a savepoint's barrier; the
+// fields mirror task.TriggerOptions.
+type TriggerOptions struct {
+	Stop, Drain, Savepoint bool
 }
 
 // FinalCheckpointWanted tells that a subtask finished and waits for its
@@ -88,7 +204,7 @@ type FinalCheckpointWanted struct {
 type CheckpointAck struct {
 	Exec       ExecutionID
 	Checkpoint int64
-	Files      []storage.File
+	Files      []StateFile
 	Size       int64
 }
 
@@ -96,16 +212,16 @@ type CheckpointAck struct {
 type CheckpointDecline struct {
 	Exec       ExecutionID
 	Checkpoint int64
-	Err        error
+	Err        *SerializedError
 }
 
 // TaskUpdate reports a subtask's state change to the JobManager.
 type TaskUpdate struct {
 	Exec  ExecutionID
 	State TaskState
-	// Err is the failure, for TaskFailed; it wraps ErrCancellationTimeout
+	// Err is the failure, for TaskFailed; it matches ErrCancellationTimeout
 	// when the TaskManager abandoned a subtask that ignored cancellation.
-	Err error
+	Err *SerializedError
 }
 
 // TaskManagerGateway is the JobManager's view of a TaskManager.
@@ -119,11 +235,12 @@ type TaskManagerGateway interface {
 	SubmitTask(ctx context.Context, d TaskDeployment) error
 	// CancelJob cancels every subtask of the job.
 	CancelJob(ctx context.Context, job JobID) error
-	// SendOperatorEvent delivers a coordinator's event to a subtask's chain head.
-	SendOperatorEvent(ctx context.Context, exec ExecutionID, event any) error
+	// SendOperatorEvent delivers a coordinator's event, encoded, to a
+	// subtask's chain head.
+	SendOperatorEvent(ctx context.Context, exec ExecutionID, event []byte) error
 	// TriggerCheckpoint starts checkpoint id at a source subtask, after
 	// the events sent to it before.
-	TriggerCheckpoint(ctx context.Context, exec ExecutionID, id int64, opts task.TriggerOptions) error
+	TriggerCheckpoint(ctx context.Context, exec ExecutionID, id int64, opts TriggerOptions) error
 	// NotifyCheckpoint tells the subtasks of a job's attempt that
 	// checkpoint id completed (or was aborted).
 	NotifyCheckpoint(ctx context.Context, job JobID, attempt int, id int64, complete bool) error
@@ -135,8 +252,9 @@ type JobManagerGateway interface {
 	RegisterTaskManager(ctx context.Context, tm TaskManagerGateway) error
 	// UpdateTaskState reports a subtask's state.
 	UpdateTaskState(ctx context.Context, u TaskUpdate) error
-	// SendOperatorEvent delivers a subtask's event to its operator coordinator.
-	SendOperatorEvent(ctx context.Context, exec ExecutionID, event any) error
+	// SendOperatorEvent delivers a subtask's event, encoded, to its
+	// operator coordinator.
+	SendOperatorEvent(ctx context.Context, exec ExecutionID, event []byte) error
 	// AcknowledgeCheckpoint reports a subtask's part of a checkpoint. A
 	// subtask acknowledges before it reports that it finished.
 	AcknowledgeCheckpoint(ctx context.Context, ack CheckpointAck) error
@@ -146,13 +264,3 @@ type JobManagerGateway interface {
 	// a checkpoint to complete before it ends.
 	AwaitFinalCheckpoint(ctx context.Context, w FinalCheckpointWanted) error
 }
-
-// ErrNoSuchTask is returned for an event to a subtask that is not running
-// (it ended or has not been deployed); the JobManager drops such events,
-// as Flink does.
-var ErrNoSuchTask = errors.New("freshet: no such task")
-
-// ErrCancellationTimeout is wrapped by the failure a TaskManager reports
-// for a subtask still running when its job's cancellation timeout expired;
-// the subtask's goroutine is abandoned, as Go cannot stop it.
-var ErrCancellationTimeout = errors.New("freshet: cancellation timed out")

@@ -67,8 +67,8 @@ type Spec struct {
 	// Channel resolves the writer for channel ch of the gate of subtask j of
 	// vertex; it may block until that subtask has registered its gate.
 	Channel func(ctx context.Context, vertex, subtask, ch int) (exchange.ChannelWriter, error)
-	// SendEvent sends a source reader's event to its coordinator.
-	SendEvent func(event any)
+	// SendEvent sends a source reader's encoded event to its coordinator.
+	SendEvent func(event []byte)
 	// Clock returns the processing time; nil means the machine clock.
 	Clock func() time.Time
 	// Checkpoints, when set, makes the subtask take part in checkpoints.
@@ -80,6 +80,9 @@ type Spec struct {
 	// Metrics receives the subtask's counters, updated once per batch or
 	// event by the subtask's goroutine; nil keeps them to the task.
 	Metrics *metrics.Subtask
+	// Running, when set, is called on the subtask's goroutine once its
+	// operators are built, restored and open, before it takes input.
+	Running func()
 }
 
 // Task is one running subtask.
@@ -160,10 +163,10 @@ var ErrTaskEnded = errors.New("freshet: task has ended")
 
 // HandleEvent hands a coordinator's event to the chain's source reader. It
 // must run on the task's goroutine (through Post).
-func (t *Task) HandleEvent(event any) error {
+func (t *Task) HandleEvent(event []byte) error {
 	d, ok := t.head.(operator.SourceDriver)
 	if !ok {
-		return fmt.Errorf("event %T for a task without a source", event)
+		return fmt.Errorf("%s for a task without a source", operator.DescribeEvent(event))
 	}
 	return d.HandleEvent(event)
 }
@@ -240,6 +243,9 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	}
 	if err := t.open(chainCtx); err != nil {
 		return err
+	}
+	if t.spec.Running != nil {
+		t.spec.Running()
 	}
 	if src, ok := t.head.(operator.SourceDriver); ok {
 		err = t.runSource(chainCtx, src)

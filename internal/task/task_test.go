@@ -47,10 +47,10 @@ type emitter struct {
 	log      eventLog
 }
 
-func (e *emitter) EndOfInput()                {}
-func (e *emitter) Available() <-chan struct{} { return nil }
-func (e *emitter) HandleEvent(any) error      { return nil }
-func (e *emitter) SetEventSender(func(any))   {}
+func (e *emitter) EndOfInput()                 {}
+func (e *emitter) Available() <-chan struct{}  { return nil }
+func (e *emitter) HandleEvent([]byte) error    { return nil }
+func (e *emitter) SetEventSender(func([]byte)) {}
 func (e *emitter) Poll() (source.InputStatus, error) {
 	n := int(e.polls.Add(1)) - 1
 	if e.logPolls.Load() {
@@ -115,7 +115,7 @@ func startRig(t *testing.T, op operator.Operator, kind graph.Kind, capacity, bat
 		Channel: func(_ context.Context, _, _, ch int) (exchange.ChannelWriter, error) {
 			return r.out.Channel(ch), nil
 		},
-		SendEvent: func(any) {},
+		SendEvent: func([]byte) {},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -41,6 +41,65 @@ type Config struct {
 	// Metrics receives the subtasks' counters; nil means a registry of
 	// the TaskManager's own (see TaskManager.Metrics).
 	Metrics *metrics.Registry
+	// Graphs resolves the graph references of deployments: the process's
+	// job graphs (registered by the JobManager of an embedded cluster, or
+	// rebuilt by a worker). Nil resolves none.
+	Graphs *graph.Registry
+	// Storages holds the checkpoint storages open in this process (the
+	// embedded JobManager's); a deployment's storage not there is opened
+	// by the TaskManager from its location. Nil holds none.
+	Storages *storage.Registry
+	// Errors, shared with a JobManager in this process, keeps the original
+	// errors the TaskManager's messages serialize; nil keeps none.
+	Errors *rpc.ErrorTable
+	// DataPlane reaches the input gates of subtasks on other
+	// TaskManagers; nil reaches none.
+	DataPlane DataPlane
+}
+
+// DataPlane connects a subtask's record writers to the input gates of
+// subtasks running on other TaskManagers.
+type DataPlane interface {
+	// Channel returns the writer of channel ch of the gate under key on
+	// TaskManager tm, waiting until ctx ends for the gate to be
+	// registered. Record writers encode what they send it.
+	Channel(ctx context.Context, tm string, key exchange.GateKey, ch int) (exchange.ChannelWriter, error)
+}
+
+// LocalDataPlane joins the TaskManagers of one process, each with its own
+// gate registry: a stand-in for the network data plane in which channels
+// between TaskManagers pass encoded batches through the consumer's
+// registry. Its methods may be called from any goroutine.
+type LocalDataPlane struct {
+	mu  sync.Mutex
+	tms map[string]*exchange.Registry
+}
+
+// NewLocalDataPlane returns a data plane joining no TaskManager yet.
+func NewLocalDataPlane() *LocalDataPlane {
+	return &LocalDataPlane{tms: map[string]*exchange.Registry{}}
+}
+
+// Add joins the TaskManager tm whose gates are in registry.
+func (p *LocalDataPlane) Add(tm string, registry *exchange.Registry) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tms[tm] = registry
+}
+
+// Channel implements DataPlane.
+func (p *LocalDataPlane) Channel(ctx context.Context, tm string, key exchange.GateKey, ch int) (exchange.ChannelWriter, error) {
+	p.mu.Lock()
+	r := p.tms[tm]
+	p.mu.Unlock()
+	if r == nil {
+		return nil, fmt.Errorf("reaching gate %s: no TaskManager %q", key, tm)
+	}
+	w, err := r.Channel(ctx, key, ch)
+	if err != nil {
+		return nil, err
+	}
+	return exchange.Remote(w), nil
 }
 
 // TaskManager runs subtasks. It implements rpc.TaskManagerGateway.
@@ -56,12 +115,21 @@ type TaskManager struct {
 		sync.Mutex
 		jobs  map[rpc.JobID]*job
 		tasks map[rpc.ExecutionID]*subtask
+		// slots holds the job each slot runs subtasks of ("" for free).
+		slots []rpc.JobID
 	}
 }
 
 type job struct {
 	ctx    context.Context
 	cancel context.CancelFunc
+	// storages are the checkpoint storages the TaskManager opened for the
+	// job's subtasks; closed once the job is cancelled and its last
+	// subtask has ended. live counts its subtasks, canceled tells that it
+	// was cancelled.
+	storages map[rpc.StorageRef]*storage.Storage
+	live     int
+	canceled bool
 	// cancelTimeout is how long its subtasks may take to stop once it is
 	// cancelled; 0 waits for ever.
 	cancelTimeout time.Duration
@@ -70,6 +138,7 @@ type job struct {
 // subtask is a deployed subtask, from SubmitTask until it ends or is abandoned.
 type subtask struct {
 	exec     rpc.ExecutionID
+	job      *job
 	task     *task.Task
 	name     string       // "Name (i/n)", as Flink names subtasks
 	operator string       // the vertex's name
@@ -84,7 +153,8 @@ type subtask struct {
 	ended sync.Once
 }
 
-// New returns a TaskManager that reports to jm and finds gates in registry.
+// New returns a TaskManager that reports to jm and registers the input
+// gates of its subtasks in registry, which is its own.
 func New(cfg Config, jm rpc.JobManagerGateway, registry *exchange.Registry) *TaskManager {
 	if cfg.GateCapacity < 1 {
 		cfg.GateCapacity = 4
@@ -98,6 +168,7 @@ func New(cfg Config, jm rpc.JobManagerGateway, registry *exchange.Registry) *Tas
 	tm := &TaskManager{cfg: cfg, jm: jm, registry: registry}
 	tm.mu.jobs = map[rpc.JobID]*job{}
 	tm.mu.tasks = map[rpc.ExecutionID]*subtask{}
+	tm.mu.slots = make([]rpc.JobID, max(cfg.Slots, 0))
 	return tm
 }
 
@@ -122,8 +193,18 @@ func (tm *TaskManager) jobLocked(id rpc.JobID) *job {
 
 // SubmitTask implements rpc.TaskManagerGateway.
 func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) error {
+	if d.Graph.Job != d.Exec.Job {
+		return fmt.Errorf("deploying %s: the graph reference names job %s", d.Exec, d.Graph.Job)
+	}
+	if tm.cfg.Graphs == nil {
+		return fmt.Errorf("deploying %s: %w: the TaskManager has no graph registry", d.Exec, graph.ErrNoGraph)
+	}
+	g, err := tm.cfg.Graphs.Lookup(string(d.Graph.Job), d.Graph.Fingerprint)
+	if err != nil {
+		return fmt.Errorf("deploying %s: %w", d.Exec, err)
+	}
 	var vertex *graph.Vertex
-	for _, v := range d.Graph.Vertices {
+	for _, v := range g.Vertices {
 		if v.ID == d.Exec.Vertex {
 			vertex = v
 		}
@@ -132,14 +213,39 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 		return fmt.Errorf("deploying %s: job graph has no vertex %d", d.Exec, d.Exec.Vertex)
 	}
 	exec := d.Exec
+	consumers := make(map[[2]int]string, len(d.Consumers))
+	for _, c := range d.Consumers {
+		consumers[[2]int{c.Vertex, c.Subtask}] = c.TaskManager
+	}
+	tm.mu.Lock()
+	if d.Slot < 0 || d.Slot >= len(tm.mu.slots) {
+		tm.mu.Unlock()
+		return fmt.Errorf("deploying %s: %w: the TaskManager %s has no slot %d", d.Exec, rpc.ErrSlotNotAllocated, tm.cfg.ID, d.Slot)
+	}
+	if owner := tm.mu.slots[d.Slot]; owner != "" && owner != exec.Job {
+		tm.mu.Unlock()
+		return fmt.Errorf("deploying %s: %w: slot %d of TaskManager %s holds job %s", d.Exec, rpc.ErrSlotNotAllocated, d.Slot, tm.cfg.ID, owner)
+	}
+	tm.mu.slots[d.Slot] = exec.Job
+	j := tm.jobLocked(exec.Job)
+	j.live++ // held while deploying, so the job's storages stay open
+	tm.mu.Unlock()
+	ckSpec, restore, err := tm.checkpointSpec(ctx, j, exec, d)
+	if err != nil {
+		tm.mu.Lock()
+		tm.releaseLocked(j)
+		tm.mu.Unlock()
+		return fmt.Errorf("deploying %s: %w", d.Exec, err)
+	}
 	s := &subtask{
 		exec:     exec,
+		job:      j,
 		operator: vertex.Name(),
 		key:      exchange.GateKey{Job: string(exec.Job), Vertex: vertex.ID, Subtask: exec.Subtask},
 		ran:      make(chan struct{}),
 		metrics:  tm.cfg.Metrics.Subtask(metrics.Key{Job: string(exec.Job), Vertex: vertex.ID, Subtask: exec.Subtask}, exec.Attempt),
 		log: tm.cfg.Logger.With(
-			slog.String("job", string(exec.Job)), slog.String("job_name", d.Graph.Name),
+			slog.String("job", string(exec.Job)), slog.String("job_name", g.Name),
 			slog.String("operator", vertex.Name()), slog.Int("subtask", exec.Subtask), slog.Int("attempt", exec.Attempt),
 			slog.String("task_manager", tm.cfg.ID)),
 	}
@@ -148,22 +254,36 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 		tm.registry.Register(s.key, s.gate)
 	}
 	s.task = task.New(task.Spec{
-		Vertex: vertex, Subtask: exec.Subtask, Attempt: exec.Attempt, Config: d.Config, Gate: s.gate,
+		Vertex: vertex, Subtask: exec.Subtask, Attempt: exec.Attempt, Config: task.ConfigFromRPC(d.Config), Gate: s.gate,
 		Channel: func(ctx context.Context, v, j, ch int) (exchange.ChannelWriter, error) {
-			return tm.registry.Channel(ctx, exchange.GateKey{Job: string(exec.Job), Vertex: v, Subtask: j}, ch)
+			key := exchange.GateKey{Job: string(exec.Job), Vertex: v, Subtask: j}
+			at, ok := consumers[[2]int{v, j}]
+			if !ok {
+				return nil, fmt.Errorf("the deployment names no location for subtask %d of vertex %d", j, v)
+			}
+			if at == tm.cfg.ID {
+				return tm.registry.Channel(ctx, key, ch)
+			}
+			if tm.cfg.DataPlane == nil {
+				return nil, fmt.Errorf("reaching gate %s on TaskManager %s: no data plane", key, at)
+			}
+			return tm.cfg.DataPlane.Channel(ctx, at, key, ch)
 		},
-		SendEvent: func(event any) {
+		SendEvent: func(event []byte) {
 			// The coordinator never blocks its callers, so neither does this.
 			_ = tm.jm.SendOperatorEvent(context.Background(), exec, event)
 		},
-		Checkpoints: tm.checkpointSpec(exec, d.Checkpoints),
-		Restore:     d.Restore,
-		Logger:      s.log,
-		Metrics:     s.metrics,
+		Checkpoints: ckSpec,
+		Restore:     restore,
+		Running: func() {
+			s.metrics.SetState(rpc.TaskRunning.String())
+			tm.report(j.ctx, s.log, update{Exec: exec, State: rpc.TaskRunning})
+		},
+		Logger:  s.log,
+		Metrics: s.metrics,
 	})
 	s.name = s.task.Name()
 	tm.mu.Lock()
-	j := tm.jobLocked(exec.Job)
 	j.cancelTimeout = d.CancellationTimeout
 	tm.mu.tasks[exec] = s
 	tm.mu.Unlock()
@@ -171,11 +291,11 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 
 	tm.wg.Add(1)
 	go func() {
-		s.metrics.SetState(rpc.TaskRunning.String())
-		tm.report(j.ctx, s.log, rpc.TaskUpdate{Exec: exec, State: rpc.TaskRunning})
+		s.metrics.SetState(rpc.TaskInitializing.String())
+		tm.report(j.ctx, s.log, update{Exec: exec, State: rpc.TaskInitializing})
 		err := s.task.Run(j.ctx)
 		close(s.ran)
-		u := rpc.TaskUpdate{Exec: exec, State: rpc.TaskFinished}
+		u := update{Exec: exec, State: rpc.TaskFinished}
 		switch {
 		case err == nil:
 		case errors.Is(err, context.Canceled) && (j.ctx.Err() != nil || errors.Is(err, task.ErrDownstreamClosed)):
@@ -192,7 +312,7 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 
 // end releases what the TaskManager holds for s and reports u, unless s
 // has already ended; it reports whether it did.
-func (tm *TaskManager) end(s *subtask, u rpc.TaskUpdate) bool {
+func (tm *TaskManager) end(s *subtask, u update) bool {
 	first := false
 	s.ended.Do(func() {
 		first = true
@@ -204,6 +324,7 @@ func (tm *TaskManager) end(s *subtask, u rpc.TaskUpdate) bool {
 		}
 		tm.mu.Lock()
 		delete(tm.mu.tasks, s.exec)
+		tm.releaseLocked(s.job)
 		tm.mu.Unlock()
 		s.metrics.SetState(u.State.String())
 		tm.report(context.Background(), s.log, u)
@@ -213,8 +334,10 @@ func (tm *TaskManager) end(s *subtask, u rpc.TaskUpdate) bool {
 }
 
 // report logs a subtask's state change and sends it to the JobManager.
-func (tm *TaskManager) report(ctx context.Context, log *slog.Logger, u rpc.TaskUpdate) {
+func (tm *TaskManager) report(ctx context.Context, log *slog.Logger, u update) {
 	switch {
+	case u.State == rpc.TaskInitializing:
+		log.Info("subtask initializing")
 	case u.State == rpc.TaskRunning:
 		log.Info("subtask running")
 	case u.State == rpc.TaskFinished:
@@ -226,7 +349,61 @@ func (tm *TaskManager) report(ctx context.Context, log *slog.Logger, u rpc.TaskU
 	default:
 		log.Warn("subtask failed", slog.Any("error", u.Err))
 	}
-	_ = tm.jm.UpdateTaskState(ctx, u)
+	_ = tm.jm.UpdateTaskState(ctx, rpc.TaskUpdate{Exec: u.Exec, State: u.State, Err: rpc.SerializeError(u.Err, tm.cfg.Errors)})
+}
+
+// update is a subtask's state change before it is sent.
+type update struct {
+	Exec  rpc.ExecutionID
+	State rpc.TaskState
+	Err   error
+}
+
+// releaseLocked drops a hold on j's storages, and closes those the
+// TaskManager opened once j was cancelled and nothing holds them.
+func (tm *TaskManager) releaseLocked(j *job) {
+	j.live--
+	if j.live > 0 || !j.canceled {
+		return
+	}
+	for ref, st := range j.storages {
+		_ = st.Close()
+		delete(j.storages, ref)
+	}
+}
+
+// storage returns the storage ref names for j's subtasks: the one open in
+// this process, or one the TaskManager opens for the job.
+func (tm *TaskManager) storage(ctx context.Context, j *job, ref rpc.StorageRef) (*storage.Storage, error) {
+	if tm.cfg.Storages != nil {
+		if st, ok := tm.cfg.Storages.Lookup(ref.Location, ref.Job); ok {
+			return st, nil
+		}
+	}
+	tm.mu.Lock()
+	st := j.storages[ref]
+	tm.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	if ref.Location == "" {
+		return nil, fmt.Errorf("checkpoint storage of job folder %q has no location to open it at", ref.Job)
+	}
+	st, err := storage.Open(ctx, ref.Location, ref.Job)
+	if err != nil {
+		return nil, err
+	}
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if prev := j.storages[ref]; prev != nil {
+		_ = st.Close()
+		return prev, nil
+	}
+	if j.storages == nil {
+		j.storages = map[rpc.StorageRef]*storage.Storage{}
+	}
+	j.storages[ref] = st
+	return st, nil
 }
 
 // CancelJob implements rpc.TaskManagerGateway. It cancels the job's
@@ -236,6 +413,16 @@ func (tm *TaskManager) CancelJob(_ context.Context, id rpc.JobID) error {
 	tm.mu.Lock()
 	j, ok := tm.mu.jobs[id]
 	delete(tm.mu.jobs, id)
+	if ok {
+		j.canceled = true
+		j.live++
+		tm.releaseLocked(j) // closes the storages if no subtask runs
+	}
+	for i, owner := range tm.mu.slots {
+		if owner == id {
+			tm.mu.slots[i] = ""
+		}
+	}
 	var running []*subtask
 	if ok && j.cancelTimeout > 0 {
 		for exec, s := range tm.mu.tasks {
@@ -285,30 +472,46 @@ func (tm *TaskManager) watch(timeout time.Duration, subtasks []*subtask) {
 func (tm *TaskManager) abandon(s *subtask, timeout time.Duration) {
 	err := fmt.Errorf("%w: subtask %q (operator %q, attempt %d) still running %s after cancellation; its goroutine is abandoned",
 		rpc.ErrCancellationTimeout, s.name, s.operator, s.exec.Attempt, timeout)
-	tm.end(s, rpc.TaskUpdate{Exec: s.exec, State: rpc.TaskFailed, Err: err})
+	tm.end(s, update{Exec: s.exec, State: rpc.TaskFailed, Err: err})
 }
 
-func (tm *TaskManager) checkpointSpec(exec rpc.ExecutionID, d *rpc.CheckpointDeployment) *task.CheckpointSpec {
-	if d == nil {
-		return nil
+// checkpointSpec returns how the subtask of d takes checkpoints and what
+// it restores from.
+func (tm *TaskManager) checkpointSpec(ctx context.Context, j *job, exec rpc.ExecutionID, d rpc.TaskDeployment) (*task.CheckpointSpec, *task.Restore, error) {
+	var restore *task.Restore
+	if r := d.Restore; r != nil {
+		st, err := tm.storage(ctx, j, r.Storage)
+		if err != nil {
+			return nil, nil, fmt.Errorf("opening the storage of checkpoint %d: %w", r.Checkpoint.ID, err)
+		}
+		restore = &task.Restore{Storage: st, Checkpoint: task.CheckpointFromRPC(r.Checkpoint)}
+	}
+	c := d.Checkpoints
+	if c == nil {
+		return nil, restore, nil
+	}
+	st, err := tm.storage(ctx, j, c.Storage)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening checkpoint storage: %w", err)
 	}
 	return &task.CheckpointSpec{
-		Mode: d.Mode, AlignedTimeout: d.AlignedTimeout, Storage: d.Storage,
+		Mode: task.ModeFromRPC(c.Mode), AlignedTimeout: c.AlignedTimeout, Storage: st,
 		Ack: func(id int64, files []storage.File, size int64) {
-			_ = tm.jm.AcknowledgeCheckpoint(context.Background(), rpc.CheckpointAck{Exec: exec, Checkpoint: id, Files: files, Size: size})
+			_ = tm.jm.AcknowledgeCheckpoint(context.Background(), rpc.CheckpointAck{Exec: exec, Checkpoint: id, Files: task.FilesToRPC(files), Size: size})
 		},
 		Decline: func(id int64, err error) {
-			_ = tm.jm.DeclineCheckpoint(context.Background(), rpc.CheckpointDecline{Exec: exec, Checkpoint: id, Err: err})
+			_ = tm.jm.DeclineCheckpoint(context.Background(), rpc.CheckpointDecline{Exec: exec, Checkpoint: id, Err: rpc.SerializeError(err, tm.cfg.Errors)})
 		},
-		Final: d.Final,
+		Final: c.Final,
 		AwaitFinal: func() {
 			_ = tm.jm.AwaitFinalCheckpoint(context.Background(), rpc.FinalCheckpointWanted{Exec: exec})
 		},
-	}
+	}, restore, nil
 }
 
 // TriggerCheckpoint implements rpc.TaskManagerGateway.
-func (tm *TaskManager) TriggerCheckpoint(_ context.Context, exec rpc.ExecutionID, id int64, opts task.TriggerOptions) error {
+func (tm *TaskManager) TriggerCheckpoint(_ context.Context, exec rpc.ExecutionID, id int64, o rpc.TriggerOptions) error {
+	opts := task.TriggerOptionsFromRPC(o)
 	tm.mu.Lock()
 	s, ok := tm.mu.tasks[exec]
 	tm.mu.Unlock()
@@ -340,7 +543,7 @@ func (tm *TaskManager) NotifyCheckpoint(_ context.Context, job rpc.JobID, attemp
 }
 
 // SendOperatorEvent implements rpc.TaskManagerGateway.
-func (tm *TaskManager) SendOperatorEvent(ctx context.Context, exec rpc.ExecutionID, event any) error {
+func (tm *TaskManager) SendOperatorEvent(ctx context.Context, exec rpc.ExecutionID, event []byte) error {
 	tm.mu.Lock()
 	s, ok := tm.mu.tasks[exec]
 	tm.mu.Unlock()

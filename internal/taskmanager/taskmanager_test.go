@@ -25,7 +25,7 @@ func (f *fakeJM) UpdateTaskState(_ context.Context, u rpc.TaskUpdate) error {
 	f.updates <- u
 	return nil
 }
-func (f *fakeJM) SendOperatorEvent(context.Context, rpc.ExecutionID, any) error         { return nil }
+func (f *fakeJM) SendOperatorEvent(context.Context, rpc.ExecutionID, []byte) error      { return nil }
 func (f *fakeJM) AcknowledgeCheckpoint(context.Context, rpc.CheckpointAck) error        { return nil }
 func (f *fakeJM) DeclineCheckpoint(context.Context, rpc.CheckpointDecline) error        { return nil }
 func (f *fakeJM) AwaitFinalCheckpoint(context.Context, rpc.FinalCheckpointWanted) error { return nil }
@@ -60,18 +60,22 @@ func (s *stuckSource) Poll() (source.InputStatus, error) {
 	return source.EndOfInput, nil
 }
 func (s *stuckSource) Available() <-chan struct{}   { return nil }
-func (s *stuckSource) HandleEvent(any) error        { return nil }
-func (s *stuckSource) SetEventSender(func(any))     {}
+func (s *stuckSource) HandleEvent([]byte) error     { return nil }
+func (s *stuckSource) SetEventSender(func([]byte))  {}
 func (s *stuckSource) ProcessWatermark(int64) error { return nil }
 
-func stuckDeployment(op *stuckSource, timeout time.Duration) rpc.TaskDeployment {
+// stuckDeployment registers a job of one stuck subtask in graphs and
+// returns its deployment.
+func stuckDeployment(graphs *graph.Registry, op *stuckSource, timeout time.Duration) rpc.TaskDeployment {
 	v := &graph.Vertex{ID: 1, Parallelism: 1, MaxParallelism: 128, Nodes: []*graph.Node{{
 		Name: "stuck", MaxParallelism: 128,
 		NewOperator: func() (operator.Operator, error) { return op, nil },
 	}}}
+	g := &graph.JobGraph{Name: "job", Vertices: []*graph.Vertex{v}}
+	graphs.Register("job-1", g, g.Fingerprint())
 	return rpc.TaskDeployment{
 		Exec:                rpc.ExecutionID{Job: "job-1", Vertex: 1},
-		Graph:               &graph.JobGraph{Name: "job", Vertices: []*graph.Vertex{v}},
+		Graph:               rpc.GraphRef{Job: "job-1", Name: "job", Fingerprint: g.Fingerprint()},
 		CancellationTimeout: timeout,
 	}
 }
@@ -83,14 +87,17 @@ func TestCancelledSubtaskIsAbandonedAfterTimeout(t *testing.T) {
 			op := &stuckSource{polling: make(chan struct{}), release: make(chan struct{})}
 			defer close(op.release)
 			jm := &fakeJM{updates: make(chan rpc.TaskUpdate, 8)}
-			tm := New(Config{ID: "tm", Slots: 1, Logger: slog.New(slog.DiscardHandler)}, jm, exchange.NewRegistry())
+			graphs := graph.NewRegistry()
+			tm := New(Config{ID: "tm", Slots: 1, Logger: slog.New(slog.DiscardHandler), Graphs: graphs}, jm, exchange.NewRegistry())
 			const timeout = 100 * time.Millisecond
-			d := stuckDeployment(op, timeout)
+			d := stuckDeployment(graphs, op, timeout)
 			if err := tm.SubmitTask(context.Background(), d); err != nil {
 				t.Fatal(err)
 			}
-			if u := jm.next(t, 5*time.Second); u.State != rpc.TaskRunning {
-				t.Fatalf("first update %v, want RUNNING", u.State)
+			for _, want := range []rpc.TaskState{rpc.TaskInitializing, rpc.TaskRunning} {
+				if u := jm.next(t, 5*time.Second); u.State != want {
+					t.Fatalf("update %v, want %v", u.State, want)
+				}
 			}
 			<-op.polling
 
@@ -103,7 +110,8 @@ func TestCancelledSubtaskIsAbandonedAfterTimeout(t *testing.T) {
 			}
 			go func() { _ = tm.Close(); close(closed) }()
 			u := jm.next(t, timeout+3*time.Second)
-			if u.State != rpc.TaskFailed || !errors.Is(u.Err, rpc.ErrCancellationTimeout) || !strings.Contains(u.Err.Error(), `"stuck (1/1)"`) {
+			// No error table: the error arrives as it would from another process.
+			if err := u.Err.Err(nil); u.State != rpc.TaskFailed || !errors.Is(err, rpc.ErrCancellationTimeout) || !strings.Contains(err.Error(), `"stuck (1/1)"`) {
 				t.Errorf("update %v %v, want FAILED with a cancellation timeout naming the subtask", u.State, u.Err)
 			}
 			if took := time.Since(start); took < timeout {
@@ -126,12 +134,14 @@ func TestNoCancellationTimeoutWaitsForTheSubtask(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	op := &stuckSource{polling: make(chan struct{}), release: make(chan struct{})}
 	jm := &fakeJM{updates: make(chan rpc.TaskUpdate, 8)}
-	tm := New(Config{ID: "tm", Slots: 1, Logger: slog.New(slog.DiscardHandler)}, jm, exchange.NewRegistry())
-	d := stuckDeployment(op, 0)
+	graphs := graph.NewRegistry()
+	tm := New(Config{ID: "tm", Slots: 1, Logger: slog.New(slog.DiscardHandler), Graphs: graphs}, jm, exchange.NewRegistry())
+	d := stuckDeployment(graphs, op, 0)
 	if err := tm.SubmitTask(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
-	jm.next(t, 5*time.Second)
+	jm.next(t, 5*time.Second) // INITIALIZING
+	jm.next(t, 5*time.Second) // RUNNING
 	<-op.polling
 	closed := make(chan struct{})
 	go func() { _ = tm.Close(); close(closed) }()
@@ -145,4 +155,35 @@ func TestNoCancellationTimeoutWaitsForTheSubtask(t *testing.T) {
 		t.Errorf("update %v %v, want CANCELED", u.State, u.Err)
 	}
 	<-closed
+}
+
+// TestDeploymentNeedsItsSlot: a deployment into a slot the TaskManager
+// does not have, or that holds another job, is refused.
+func TestDeploymentNeedsItsSlot(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	op := &stuckSource{polling: make(chan struct{}), release: make(chan struct{})}
+	jm := &fakeJM{updates: make(chan rpc.TaskUpdate, 8)}
+	graphs := graph.NewRegistry()
+	tm := New(Config{ID: "tm", Slots: 1, Logger: slog.New(slog.DiscardHandler), Graphs: graphs}, jm, exchange.NewRegistry())
+	d := stuckDeployment(graphs, op, 0)
+	defer func() { _ = tm.Close() }()
+	defer close(op.release)
+	d.Slot = 1
+	if err := tm.SubmitTask(context.Background(), d); !errors.Is(err, rpc.ErrSlotNotAllocated) {
+		t.Fatalf("deploying into slot 1 of 1: %v, want ErrSlotNotAllocated", err)
+	}
+	d.Slot = 0
+	if err := tm.SubmitTask(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	other := d
+	other.Exec.Job, other.Graph.Job = "job-2", "job-2"
+	g, err := graphs.Lookup("job-1", d.Graph.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	graphs.Register("job-2", g, d.Graph.Fingerprint)
+	if err := tm.SubmitTask(context.Background(), other); !errors.Is(err, rpc.ErrSlotNotAllocated) || !strings.Contains(err.Error(), "holds job job-1") {
+		t.Fatalf("deploying another job into a taken slot: %v, want ErrSlotNotAllocated", err)
+	}
 }

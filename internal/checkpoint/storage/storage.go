@@ -227,8 +227,11 @@ type Storage struct {
 	bucket *blob.Bucket
 	owned  bool   // Close closes the bucket
 	dir    string // the local directory behind the bucket, if any
-	job    string
-	cfg    config
+	// location is what Open was given, to open the storage again
+	// elsewhere; "" for OpenBucket's.
+	location string
+	job      string
+	cfg      config
 
 	mu struct {
 		sync.Mutex
@@ -266,9 +269,17 @@ func Open(ctx context.Context, location, job string, opts ...Option) (*Storage, 
 		b.Close()
 		return nil, err
 	}
-	s.owned, s.dir = true, dir
+	s.owned, s.dir, s.location = true, dir, location
 	return s, nil
 }
+
+// Location is the location the storage was opened at (a directory or a
+// bucket URL), with Job enough for another process to open it again; ""
+// for a storage made with OpenBucket.
+func (s *Storage) Location() string { return s.location }
+
+// Job is the job's folder in the storage.
+func (s *Storage) Job() string { return s.job }
 
 // OpenBucket uses an open bucket for job's checkpoints. Close leaves the
 // bucket open.
