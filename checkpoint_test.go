@@ -42,8 +42,10 @@ type failer struct {
 	rng      *rand.Rand
 	lo, hi   int64
 	failed   atomic.Int32
-	// armed, when set, holds failures back until it is true.
-	armed *atomic.Bool
+	// armed, when set, holds failures back until it is true, in the
+	// attempts from armFrom on.
+	armed   *atomic.Bool
+	armFrom int
 	fired map[int]bool // attempts that failed
 }
 
@@ -91,7 +93,7 @@ func (f *failer) check(attempt int) error {
 	}
 	limit := f.limits[attempt]
 	f.mu.Unlock()
-	if n := c.Add(1); n >= limit && attempt < f.attempts && (f.armed == nil || f.armed.Load()) {
+	if n := c.Add(1); n >= limit && attempt < f.attempts && (f.armed == nil || attempt < f.armFrom || f.armed.Load()) {
 		// One failure per attempt, however many subtasks get here.
 		f.mu.Lock()
 		fired := f.fired[attempt]
@@ -248,7 +250,13 @@ func TestExactlyOnceUnderFailures(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			// The first four failures come at a random record of their
+			// attempts, however slow checkpoints are; the last only
+			// once a checkpoint completed in its attempt, so the last
+			// attempt restores from a checkpoint. Four attempts use at
+			// most half the input, so the fifth has records to fail at.
 			f := newFailer(5, n/12, n/8, uint64(i+1))
+			f.armed, f.armFrom = new(atomic.Bool), 4
 			out := &collectSink[keyCount]{}
 			ckOpts := append([]freshet.CheckpointOption{freshet.CheckpointStorage(t.TempDir())}, tc.opts...)
 			env := countingJob(t, tc.p, n, keys, 20000, f, out, freshet.WithCheckpointing(100*time.Millisecond, ckOpts...))
@@ -258,6 +266,7 @@ func TestExactlyOnceUnderFailures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			f.armAfterCheckpoints(jc)
 			if err := jc.Wait(); err != nil {
 				t.Fatalf("job failed: %v", err)
 			}
@@ -741,8 +750,11 @@ func TestWindowsAndJoinsExactlyOnceUnderFailures(t *testing.T) {
 	}
 
 	forEachStateBackend(t, func(t *testing.T, backend func(t *testing.T) freshet.StateBackend) {
+		// The last failure waits for a checkpoint of its attempt; the
+		// others come at a random record, so four attempts use at most
+		// 3,600 of the 6,000 records, however slow checkpoints are.
 		f := newFailer(5, 300, 900, 3)
-		f.armed = new(atomic.Bool)
+		f.armed, f.armFrom = new(atomic.Bool), 4
 		windows, joined := &collectSink[keyAgg]{}, &collectSink[keyAgg]{}
 		env := freshet.NewEnv(freshet.WithParallelism(2), freshet.WithStateBackend(backend(t)),
 			freshet.WithRestartStrategy(freshet.FixedDelayRestart(20, 10*time.Millisecond)),
