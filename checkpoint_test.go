@@ -46,7 +46,7 @@ type failer struct {
 	// attempts from armFrom on.
 	armed   *atomic.Bool
 	armFrom int
-	fired map[int]bool // attempts that failed
+	fired   map[int]bool // attempts that failed
 }
 
 func newFailer(attempts int, lo, hi int64, seed uint64) *failer {
