@@ -17,7 +17,12 @@ func FromSource[T any, S source.Split](env *Env, src source.Source[T, S], name s
 		env.fail(fmt.Errorf("%w: FromSource %q: source is nil", ErrInvalidProgram, name))
 	}
 	n := &graph.Node{Name: name, Kind: graph.KindSource, Out: graph.TypeOf[T]()}
-	n.Validate = func() error { return validateConfig(src, "source", reflect.TypeFor[source.Validator]()) }
+	n.Validate = func() error {
+		if err := mistyped(src, "source", reflect.TypeFor[source.SideOutputTypes]()); err != nil {
+			return err
+		}
+		return validateConfig(src, "source", reflect.TypeFor[source.Validator]())
+	}
 	n.NewOperator = func() (operator.Operator, error) { return &operator.Source[T, S]{Src: src}, nil }
 	n.Source = &graph.SourceSpec{
 		Bounded: src != nil && src.Boundedness() == source.Bounded,
@@ -57,11 +62,23 @@ func validateConfig(v any, what string, iface reflect.Type) error {
 		}
 		return nil
 	}
+	return mistyped(v, what, iface)
+}
+
+// mistyped reports a v that does not implement the optional interface
+// iface but has one of its methods, under another signature: the runtime,
+// which finds the interface by a type assertion, would never call it.
+func mistyped(v any, what string, iface reflect.Type) error {
 	t := reflect.TypeOf(v)
-	if m, ok := t.MethodByName("Validate"); ok {
-		want, _ := iface.MethodByName("Validate")
-		return fmt.Errorf("%w: %s %s has method Validate%s, but %s wants Validate%s: it would never be called",
-			ErrInvalidProgram, what, t, signature(m.Type, true), iface, signature(want.Type, false))
+	if t == nil || t.Implements(iface) {
+		return nil
+	}
+	for i := range iface.NumMethod() {
+		want := iface.Method(i)
+		if m, ok := t.MethodByName(want.Name); ok {
+			return fmt.Errorf("%w: %s %s has method %s%s, but %s wants %s%s: it would never be called",
+				ErrInvalidProgram, what, t, want.Name, signature(m.Type, true), iface, want.Name, signature(want.Type, false))
+		}
 	}
 	return nil
 }

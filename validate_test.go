@@ -84,3 +84,21 @@ func TestSourceAndSinkConfigValidatedAtBuild(t *testing.T) {
 		t.Fatalf("a valid configuration: %v", err)
 	}
 }
+
+// mistypedSideTypesSource names its side outputs' types under another
+// signature than source.SideOutputTypes.
+type mistypedSideTypesSource struct{ *source.Slice[int] }
+
+func (mistypedSideTypesSource) SideOutputTypes() map[string]any { return nil }
+
+// TestMistypedSideOutputTypesFails: a source whose SideOutputTypes has the
+// wrong signature makes the program invalid rather than being ignored.
+func TestMistypedSideOutputTypesFails(t *testing.T) {
+	env := freshet.NewEnv()
+	freshet.SinkTo(freshet.FromSource(env, mistypedSideTypesSource{source.FromSlice([]int{1})}, "orders"), discardSink{}, "out")
+	err := env.Execute(context.Background(), t.Name())
+	if !errors.Is(err, freshet.ErrInvalidProgram) || !strings.Contains(err.Error(), "SideOutputTypes() map[string]interface {}") ||
+		!strings.Contains(err.Error(), "source.SideOutputTypes") {
+		t.Fatalf("got %v, want an invalid program naming SideOutputTypes", err)
+	}
+}
