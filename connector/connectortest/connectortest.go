@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -257,16 +258,16 @@ func sourceResume(t *testing.T, s Source) {
 	p := parallelism(s.Parallelism)
 	env := failures(t, p)
 	f := newFailer(len(recs), p, 5)
-	c := newCollector()
+	c := NewCollector[Record]()
 	checked := pass(sc.Stream(env), f.check)
-	freshet.SinkTo(checked, c.sink(), "collect").UID("collect")
+	freshet.SinkTo(checked, c.Sink(), "collect").UID("collect")
 	if _, err := run(t, env, "conformance-source-resume"); err != nil {
 		t.Fatalf("job failed: %v", err)
 	}
 	if got := f.failed.Load(); got < 5 {
 		t.Fatalf("%d injected failures, want at least 5", got)
 	}
-	checkOnce(t, c.final(), recs, s.Guarantee)
+	checkOnce(t, c.Final(), recs, s.Guarantee)
 }
 
 func sourceBadRecord(t *testing.T, s Source) {
@@ -309,7 +310,7 @@ func sourceRestart(t *testing.T, s Source) {
 	recs := Records(s.Partitions, 300)
 	publishAll(t, sc, recs)
 	env := failures(t, parallelism(s.Parallelism))
-	c := newCollector()
+	c := NewCollector[Record]()
 	var seen atomic.Int64
 	restarted := make(chan struct{})
 	go func() {
@@ -324,13 +325,13 @@ func sourceRestart(t *testing.T, s Source) {
 		time.Sleep(200 * time.Microsecond)
 		return nil
 	})
-	freshet.SinkTo(counted, c.sink(), "collect").UID("collect")
+	freshet.SinkTo(counted, c.Sink(), "collect").UID("collect")
 	_, err := run(t, env, "conformance-source-restart")
 	<-restarted
 	if err != nil {
 		t.Fatalf("job failed: %v", err)
 	}
-	checkOnce(t, c.final(), recs, s.Guarantee)
+	checkOnce(t, c.Final(), recs, s.Guarantee)
 }
 
 // RunSink runs the sink scenarios.
@@ -538,56 +539,74 @@ func (f *failer) check(ctx *freshet.Context) error {
 	return nil
 }
 
-// collector is a sink that keeps what it was written in its checkpointed
-// state; final is the state of the last checkpoint that completed in
-// each subtask (all it was written, after the end of input): what the
-// job's state holds after its failures.
-type collector struct {
-	mu    sync.Mutex
-	state map[int][]Record
+// Collector is a sink that keeps what it is written in its checkpointed
+// state. Final is the state of the last checkpoint that completed in each
+// subtask (all it was written, after the end of input): what the job's
+// state holds after its failures, so a test can tell exactly-once state
+// from at-least-once. Written counts every write, replays included.
+type Collector[T comparable] struct {
+	mu      sync.Mutex
+	state   map[int][]T
+	written map[T]int
 }
 
-func newCollector() *collector { return &collector{state: map[int][]Record{}} }
+// NewCollector returns an empty collector.
+func NewCollector[T comparable]() *Collector[T] {
+	return &Collector[T]{state: map[int][]T{}, written: map[T]int{}}
+}
 
-func (c *collector) sink() *sink.StatefulSink[Record, Record] {
-	return &sink.StatefulSink[Record, Record]{
-		NewWriter: func(ctx sink.InitContext, restored []Record) (sink.StatefulWriter[Record, Record], error) {
-			return &collectWriter{c: c, subtask: ctx.SubtaskIndex(), seen: slices.Clone(restored), snaps: map[int64][]Record{}}, nil
+// Sink returns the sink writing to c; its state's elements need a codec
+// (codec.Of[T]).
+func (c *Collector[T]) Sink() *sink.StatefulSink[T, T] {
+	return &sink.StatefulSink[T, T]{
+		NewWriter: func(ctx sink.InitContext, restored []T) (sink.StatefulWriter[T, T], error) {
+			return &collectWriter[T]{c: c, subtask: ctx.SubtaskIndex(), seen: slices.Clone(restored), snaps: map[int64][]T{}}, nil
 		},
 	}
 }
 
-func (c *collector) final() []Record {
+// Final returns the values in the subtasks' last completed checkpoints.
+func (c *Collector[T]) Final() []T {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []Record
-	for _, rs := range c.state {
-		out = append(out, rs...)
+	var out []T
+	for _, vs := range c.state {
+		out = append(out, vs...)
 	}
 	return out
 }
 
-type collectWriter struct {
-	c       *collector
-	subtask int
-	seen    []Record
-	snaps   map[int64][]Record
+// Written returns how many times each value was written, in any attempt.
+func (c *Collector[T]) Written() map[T]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.written)
 }
 
-func (w *collectWriter) Write(r Record, _ sink.Context) error {
-	w.seen = append(w.seen, r)
+type collectWriter[T comparable] struct {
+	c       *Collector[T]
+	subtask int
+	seen    []T
+	snaps   map[int64][]T
+}
+
+func (w *collectWriter[T]) Write(v T, _ sink.Context) error {
+	w.seen = append(w.seen, v)
+	w.c.mu.Lock()
+	w.c.written[v]++
+	w.c.mu.Unlock()
 	return nil
 }
 
-func (w *collectWriter) Flush(bool) error { return nil }
-func (w *collectWriter) Close() error     { return nil }
+func (w *collectWriter[T]) Flush(bool) error { return nil }
+func (w *collectWriter[T]) Close() error     { return nil }
 
-func (w *collectWriter) SnapshotState(id int64) ([]Record, error) {
+func (w *collectWriter[T]) SnapshotState(id int64) ([]T, error) {
 	w.snaps[id] = slices.Clone(w.seen)
 	return w.seen, nil
 }
 
-func (w *collectWriter) NotifyCheckpointComplete(id int64) error {
+func (w *collectWriter[T]) NotifyCheckpointComplete(id int64) error {
 	s, ok := w.snaps[id]
 	if !ok && id == sink.EndOfInput {
 		s, ok = w.seen, true
@@ -605,7 +624,7 @@ func (w *collectWriter) NotifyCheckpointComplete(id int64) error {
 	return nil
 }
 
-func (w *collectWriter) NotifyCheckpointAborted(id int64) error {
+func (w *collectWriter[T]) NotifyCheckpointAborted(id int64) error {
 	delete(w.snaps, id)
 	return nil
 }

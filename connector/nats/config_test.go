@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/connector/connectortest"
 	natsconn "github.com/freshet-io/freshet/connector/nats"
 )
 
@@ -33,10 +34,10 @@ func TestInvalidConfig(t *testing.T) {
 			freshet.SinkTo(freshet.FromElements(env, int64(1)), natsconn.NewSink("nats://127.0.0.1:1", "p", itoaSerializer, natsconn.SinkMaxPending(0)), "s")
 		}},
 		{"source without durable", func(env *freshet.Env) {
-			freshet.SinkTo(freshet.FromSource(env, natsconn.NewSource("nats://127.0.0.1:1", "S", "", deser), "n"), newCountSink().sink(), "s")
+			freshet.SinkTo(freshet.FromSource(env, natsconn.NewSource("nats://127.0.0.1:1", "S", "", deser), "n"), connectortest.NewCollector[int64]().Sink(), "s")
 		}},
 		{"source with ack wait 0", func(env *freshet.Env) {
-			freshet.SinkTo(freshet.FromSource(env, natsconn.NewSource("nats://127.0.0.1:1", "S", "d", deser, natsconn.SourceAckWait(0)), "n"), newCountSink().sink(), "s")
+			freshet.SinkTo(freshet.FromSource(env, natsconn.NewSource("nats://127.0.0.1:1", "S", "d", deser, natsconn.SourceAckWait(0)), "n"), connectortest.NewCollector[int64]().Sink(), "s")
 		}},
 	}
 	for _, tc := range cases {

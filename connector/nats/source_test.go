@@ -4,15 +4,14 @@ import (
 	"context"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/connector/connectortest"
 	natsconn "github.com/freshet-io/freshet/connector/nats"
-	"github.com/freshet-io/freshet/sink"
 	"github.com/freshet-io/freshet/source"
 )
 
@@ -36,77 +35,11 @@ func atoiDeserializer(m jetstream.Msg) (int64, error) {
 	return strconv.ParseInt(string(m.Data()), 10, 64)
 }
 
-// countSink keeps the values it was written in checkpoints and reports,
-// per subtask, the values of the last checkpoint that completed: the
-// job's final checkpointed state.
-type countSink struct {
-	mu    sync.Mutex
-	final map[int][]int64
-	all   map[int64]int // every write, replays included
-}
-
-func newCountSink() *countSink {
-	return &countSink{final: map[int][]int64{}, all: map[int64]int{}}
-}
-
-func (c *countSink) sink() *sink.StatefulSink[int64, int64] {
-	return &sink.StatefulSink[int64, int64]{
-		NewWriter: func(ctx sink.InitContext, restored []int64) (sink.StatefulWriter[int64, int64], error) {
-			return &countWriter{c: c, subtask: ctx.SubtaskIndex(), seen: slices.Clone(restored), snaps: map[int64][]int64{}}, nil
-		},
-	}
-}
-
-type countWriter struct {
-	c       *countSink
-	subtask int
-	seen    []int64
-	snaps   map[int64][]int64
-}
-
-func (w *countWriter) Write(v int64, _ sink.Context) error {
-	w.seen = append(w.seen, v)
-	w.c.mu.Lock()
-	w.c.all[v]++
-	w.c.mu.Unlock()
-	return nil
-}
-func (w *countWriter) Flush(bool) error { return nil }
-func (w *countWriter) Close() error     { return nil }
-func (w *countWriter) SnapshotState(id int64) ([]int64, error) {
-	w.snaps[id] = slices.Clone(w.seen)
-	return w.seen, nil
-}
-func (w *countWriter) NotifyCheckpointComplete(id int64) error {
-	s, ok := w.snaps[id]
-	if !ok && id == sink.EndOfInput {
-		s, ok = w.seen, true
-	}
-	if ok {
-		w.c.mu.Lock()
-		w.c.final[w.subtask] = s
-		w.c.mu.Unlock()
-	}
-	for k := range w.snaps {
-		if k <= id {
-			delete(w.snaps, k)
-		}
-	}
-	return nil
-}
-func (w *countWriter) NotifyCheckpointAborted(id int64) error {
-	delete(w.snaps, id)
-	return nil
-}
-
-func (c *countSink) finalCounts() map[int64]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// finalCounts counts the values in the job's final checkpointed state.
+func finalCounts(c *connectortest.Collector[int64]) map[int64]int {
 	out := map[int64]int{}
-	for _, vs := range c.final {
-		for _, v := range vs {
-			out[v]++
-		}
+	for _, v := range c.Final() {
+		out[v]++
 	}
 	return out
 }
@@ -135,18 +68,18 @@ func TestSourceReadsAll(t *testing.T) {
 	createStream(t, js, "IN", "in.>")
 	publishNumbers(t, js, "in.a", n)
 
-	cs := newCountSink()
+	cs := connectortest.NewCollector[int64]()
 	env := quietEnv(freshet.WithParallelism(2),
 		freshet.WithCheckpointing(50*time.Millisecond, freshet.CheckpointStorage(t.TempDir())))
 	nums := freshet.FromSource(env, natsconn.NewSource(url, "IN", "reader", atoiDeserializer,
 		natsconn.SourceStopWhenDrained(), natsconn.SourceFetchBatch(100)), "nats")
-	freshet.SinkTo(nums, cs.sink(), "count").UID("count")
+	freshet.SinkTo(nums, cs.Sink(), "count").UID("count")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := env.Execute(ctx, "nats-source"); err != nil {
 		t.Fatalf("job failed: %v", err)
 	}
-	counts := cs.finalCounts()
+	counts := finalCounts(cs)
 	for i := range int64(n) {
 		if counts[i] != 1 {
 			t.Errorf("value %d counted %d times, want once", i, counts[i])
@@ -174,7 +107,7 @@ func testSourceUnderFailures(t *testing.T, parallelism int) {
 	createStream(t, js, "IN", "in.>")
 	publishNumbers(t, js, "in.a", n)
 
-	cs := newCountSink()
+	cs := connectortest.NewCollector[int64]()
 	f := &failer{attempts: 3, at: n / 4}
 	env := quietEnv(freshet.WithParallelism(parallelism),
 		freshet.WithRestartStrategy(freshet.FixedDelayRestart(20, 10*time.Millisecond)),
@@ -189,7 +122,7 @@ func testSourceUnderFailures(t *testing.T, parallelism int) {
 		out.Collect(v)
 		return nil
 	}))
-	freshet.SinkTo(checked, cs.sink(), "count").UID("count")
+	freshet.SinkTo(checked, cs.Sink(), "count").UID("count")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	jc, err := env.ExecuteAsync(ctx, "nats-source-failures")
@@ -202,14 +135,13 @@ func testSourceUnderFailures(t *testing.T, parallelism int) {
 	if got := f.failed.Load(); got < 2 {
 		t.Fatalf("%d injected failures, want at least 2", got)
 	}
-	cs.mu.Lock()
+	written := cs.Written()
 	for i := range int64(n) {
-		if cs.all[i] < 1 {
+		if written[i] < 1 {
 			t.Errorf("value %d never processed", i)
 		}
 	}
-	cs.mu.Unlock()
-	counts := cs.finalCounts()
+	counts := finalCounts(cs)
 	for i := range int64(n) {
 		if counts[i] < 1 || (parallelism == 1 && counts[i] != 1) {
 			t.Errorf("value %d counted %d times in the final state, want once", i, counts[i])
