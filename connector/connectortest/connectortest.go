@@ -628,3 +628,54 @@ func (w *collectWriter[T]) NotifyCheckpointAborted(id int64) error {
 	delete(w.snaps, id)
 	return nil
 }
+
+// Attempts is a sink that keeps what each attempt of a job wrote, for a
+// job whose attempts write each key at most once (its total, when input
+// ends): LastByKey gives each key's value from the latest attempt that
+// wrote it.
+type Attempts[T any] struct {
+	mu   sync.Mutex
+	vals map[int][]T
+}
+
+// CreateWriter implements sink.Sink.
+func (a *Attempts[T]) CreateWriter(ctx sink.InitContext) (sink.Writer[T], error) {
+	return &attemptWriter[T]{a: a, attempt: ctx.Attempt()}, nil
+}
+
+type attemptWriter[T any] struct {
+	a       *Attempts[T]
+	attempt int
+}
+
+func (w *attemptWriter[T]) Write(v T, _ sink.Context) error {
+	w.a.mu.Lock()
+	defer w.a.mu.Unlock()
+	if w.a.vals == nil {
+		w.a.vals = map[int][]T{}
+	}
+	w.a.vals[w.attempt] = append(w.a.vals[w.attempt], v)
+	return nil
+}
+
+func (w *attemptWriter[T]) Flush(bool) error { return nil }
+func (w *attemptWriter[T]) Close() error     { return nil }
+
+// LastByKey returns every key's value from the latest attempt that wrote
+// the key: a subtask that finished before the checkpoint a later attempt
+// restored from writes nothing again, so its keys' values come from the
+// earlier attempt.
+func LastByKey[T any, K comparable](a *Attempts[T], key func(T) K) map[K]T {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	latest, out := map[K]int{}, map[K]T{}
+	for n, vs := range a.vals {
+		for _, v := range vs {
+			k := key(v)
+			if prev, ok := latest[k]; !ok || n > prev {
+				latest[k], out[k] = n, v
+			}
+		}
+	}
+	return out
+}

@@ -21,8 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/connector/connectortest"
 	"github.com/freshet-io/freshet/connector/kafka"
-	"github.com/freshet-io/freshet/sink"
 	"github.com/freshet-io/freshet/state"
 )
 
@@ -263,48 +263,6 @@ var (
 	nState   = state.NewValue[int64]("n")
 )
 
-// attemptSink keeps what every attempt wrote.
-type attemptSink struct {
-	mu   sync.Mutex
-	vals map[int][]keySum
-}
-
-func (s *attemptSink) CreateWriter(ctx sink.InitContext) (sink.Writer[keySum], error) {
-	return &attemptWriter{s: s, attempt: ctx.Attempt()}, nil
-}
-
-type attemptWriter struct {
-	s       *attemptSink
-	attempt int
-}
-
-func (w *attemptWriter) Write(v keySum, _ sink.Context) error {
-	w.s.mu.Lock()
-	defer w.s.mu.Unlock()
-	if w.s.vals == nil {
-		w.s.vals = map[int][]keySum{}
-	}
-	w.s.vals[w.attempt] = append(w.s.vals[w.attempt], v)
-	return nil
-}
-func (w *attemptWriter) Flush(bool) error { return nil }
-func (w *attemptWriter) Close() error     { return nil }
-
-// final is each key's totals from the last attempt that emitted them.
-func (s *attemptSink) final() map[int]keySum {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	latest, out := map[int]int{}, map[int]keySum{}
-	for a, vs := range s.vals {
-		for _, v := range vs {
-			if prev, ok := latest[v.K]; !ok || a > prev {
-				latest[v.K], out[v.K] = a, v
-			}
-		}
-	}
-	return out
-}
-
 var errInjected = errors.New("injected failure")
 
 // TestRestoreResumesExactly sums the records of a 3-partition topic per
@@ -358,7 +316,7 @@ func TestRestoreResumesExactly(t *testing.T) {
 				out.Collect(keySum{K: ctx.CurrentKey(), Sum: s, N: c})
 				return nil
 			})).UID("sums")
-	out := &attemptSink{}
+	out := &connectortest.Attempts[keySum]{}
 	freshet.SinkTo(sums, out, "sums")
 	jc := execute(t, env, "restore")
 	// Arm the failure once the current attempt has completed a checkpoint.
@@ -388,7 +346,7 @@ func TestRestoreResumesExactly(t *testing.T) {
 		k.K, k.Sum, k.N = int(i%keys), k.Sum+i, k.N+1
 		want[int(i%keys)] = k
 	}
-	got := out.final()
+	got := connectortest.LastByKey(out, func(v keySum) int { return v.K })
 	keysGot := slices.Sorted(func(yield func(int) bool) {
 		for k := range got {
 			if !yield(k) {

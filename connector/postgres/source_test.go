@@ -3,14 +3,13 @@ package postgres_test
 import (
 	"fmt"
 	"math"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/connector/connectortest"
 	"github.com/freshet-io/freshet/connector/postgres"
-	"github.com/freshet-io/freshet/sink"
 	"github.com/freshet-io/freshet/state"
 )
 
@@ -121,7 +120,7 @@ func TestSourceRestoreResumesExactly(t *testing.T) {
 				out.Collect(keySum{K: ctx.CurrentKey(), Sum: s, N: c})
 				return nil
 			})).UID("sums")
-	out := &attemptSink{}
+	out := &connectortest.Attempts[keySum]{}
 	freshet.SinkTo(sums, out, "sums")
 	jc := execute(t, env, "restore")
 	f.watch(jc)
@@ -132,7 +131,7 @@ func TestSourceRestoreResumesExactly(t *testing.T) {
 		k.K, k.Sum, k.N = i%keys, k.Sum+i, k.N+1
 		want[i%keys] = k
 	}
-	got := out.final()
+	got := connectortest.LastByKey(out, func(v keySum) int64 { return v.K })
 	if len(got) != keys {
 		t.Fatalf("totals for %d keys, want %d", len(got), keys)
 	}
@@ -141,46 +140,4 @@ func TestSourceRestoreResumesExactly(t *testing.T) {
 			t.Errorf("key %d: got %+v, want %+v", k, got[k], w)
 		}
 	}
-}
-
-// attemptSink keeps what every attempt wrote.
-type attemptSink struct {
-	mu   sync.Mutex
-	vals map[int][]keySum
-}
-
-func (s *attemptSink) CreateWriter(ctx sink.InitContext) (sink.Writer[keySum], error) {
-	return &attemptWriter{s: s, attempt: ctx.Attempt()}, nil
-}
-
-type attemptWriter struct {
-	s       *attemptSink
-	attempt int
-}
-
-func (w *attemptWriter) Write(v keySum, _ sink.Context) error {
-	w.s.mu.Lock()
-	defer w.s.mu.Unlock()
-	if w.s.vals == nil {
-		w.s.vals = map[int][]keySum{}
-	}
-	w.s.vals[w.attempt] = append(w.s.vals[w.attempt], v)
-	return nil
-}
-func (w *attemptWriter) Flush(bool) error { return nil }
-func (w *attemptWriter) Close() error     { return nil }
-
-// final is each key's totals from the last attempt that emitted them.
-func (s *attemptSink) final() map[int64]keySum {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	latest, out := map[int64]int{}, map[int64]keySum{}
-	for a, vs := range s.vals {
-		for _, v := range vs {
-			if prev, ok := latest[v.K]; !ok || a > prev {
-				latest[v.K], out[v.K] = a, v
-			}
-		}
-	}
-	return out
 }
