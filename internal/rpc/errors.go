@@ -30,6 +30,8 @@ var sentinels = [...]struct {
 	{"no_such_task", ErrNoSuchTask},
 	{"cancellation_timeout", ErrCancellationTimeout},
 	{"slot_not_allocated", ErrSlotNotAllocated},
+	{"unknown_taskmanager", ErrUnknownTaskManager},
+	{"unknown_job", ErrUnknownJob},
 	{"canceled", context.Canceled},
 	{"deadline_exceeded", context.DeadlineExceeded},
 }

@@ -121,6 +121,10 @@ type TaskDeployment struct {
 	Consumers []SubtaskLocation
 	// Producers are where the subtasks that send it records run.
 	Producers []SubtaskLocation
+	// DataAddresses are where the workers of the TaskManagers named in
+	// Consumers take data connections (host:port, by TaskManager);
+	// empty when they all run in one process.
+	DataAddresses map[string]string
 }
 
 // SubtaskLocation is the TaskManager a subtask of a vertex runs in.

@@ -13,6 +13,8 @@ import (
 var messages = []any{
 	TaskDeployment{}, TaskUpdate{}, CheckpointAck{}, CheckpointDecline{},
 	FinalCheckpointWanted{}, TriggerOptions{}, ExecutionID{}, SerializedError{},
+	TaskManagerRegistration{}, SlotGrant{}, JobMasterRegistration{}, JobArchive{},
+	JobStart{}, Worker{}, HeartbeatConfig{},
 }
 
 // TestMessagesArePlainData walks every message type and fails on anything
@@ -55,7 +57,7 @@ func TestMessagesArePlainData(t *testing.T) {
 		walk(typ.Name(), typ)
 	}
 	// The gateways' methods take only such messages, strings, numbers and bytes.
-	for _, gw := range []reflect.Type{reflect.TypeFor[TaskManagerGateway](), reflect.TypeFor[JobManagerGateway]()} {
+	for _, gw := range []reflect.Type{reflect.TypeFor[TaskManagerGateway](), reflect.TypeFor[JobManagerGateway](), reflect.TypeFor[TaskExecutorGateway](), reflect.TypeFor[ResourceManagerGateway](), reflect.TypeFor[DispatcherGateway]()} {
 		for i := range gw.NumMethod() {
 			m := gw.Method(i)
 			for j := range m.Type.NumIn() {
