@@ -41,7 +41,7 @@ type config struct {
 	encode           bool
 	taskManagers     int
 	network          *cluster.MiniNetwork // nil: TaskManagers joined in memory
-	logger           *slog.Logger // nil: slog.Default() when the job starts
+	logger           *slog.Logger         // nil: slog.Default() when the job starts
 	cancelTimeout    time.Duration
 	restart          RestartStrategy // zero: NoRestart, or exponential delay with checkpoints
 	checkpoint       *checkpointConfig
