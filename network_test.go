@@ -246,28 +246,42 @@ func TestNetworkExactlyOnceUnderFailures(t *testing.T) {
 		n    = 30000
 		keys = 50
 	)
-	f := newFailer(3, n/12, n/8, 7)
-	f.armed, f.armFrom = new(atomic.Bool), 2
-	out := &collectSink[keySum]{}
-	env := sumJob(4, n, keys, 20000, f, out, freshet.WithNetworkDataPlane(),
-		freshet.WithCheckpointing(100*time.Millisecond, freshet.CheckpointStorage(t.TempDir())))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	jc, err := env.ExecuteAsync(ctx, "network-sum-failures")
-	if err != nil {
-		t.Fatal(err)
+	for i, tc := range []struct {
+		name string
+		opts []freshet.CheckpointOption
+	}{
+		{"aligned", nil},
+		// Barriers overtake the buffers in flight, on the wire as
+		// priority events.
+		{"unaligned", []freshet.CheckpointOption{freshet.UnalignedCheckpoints()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The last failure only once a checkpoint completed in its
+			// attempt, so that the last attempt restores.
+			f := newFailer(3, n/12, n/8, uint64(7+i))
+			f.armed, f.armFrom = new(atomic.Bool), 2
+			out := &collectSink[keySum]{}
+			ckOpts := append([]freshet.CheckpointOption{freshet.CheckpointStorage(t.TempDir())}, tc.opts...)
+			env := sumJob(4, n, keys, 20000, f, out, freshet.WithNetworkDataPlane(), freshet.WithCheckpointing(100*time.Millisecond, ckOpts...))
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			jc, err := env.ExecuteAsync(ctx, "network-sum-"+tc.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.armAfterCheckpoints(jc)
+			if err := jc.Wait(); err != nil {
+				t.Fatalf("job failed: %v", err)
+			}
+			if got := jc.Restarts(); got < 3 || f.failed.Load() < 3 {
+				t.Fatalf("restarted %d times after %d injected failures, want at least 3", got, f.failed.Load())
+			}
+			if last := f.processed(jc.Restarts()); last >= n {
+				t.Fatalf("the last attempt processed %d records, want fewer than %d (a restore)", last, n)
+			}
+			checkSums(t, lastSums(out), n, keys)
+		})
 	}
-	f.armAfterCheckpoints(jc)
-	if err := jc.Wait(); err != nil {
-		t.Fatalf("job failed: %v", err)
-	}
-	if got := jc.Restarts(); got < 3 || f.failed.Load() < 3 {
-		t.Fatalf("restarted %d times after %d injected failures, want at least 3", got, f.failed.Load())
-	}
-	if last := f.processed(jc.Restarts()); last >= n {
-		t.Fatalf("the last attempt processed %d records, want fewer than %d (a restore)", last, n)
-	}
-	checkSums(t, lastSums(out), n, keys)
 }
 
 // TestNetworkMalformedFrame injects a truncated buffer frame into a data
