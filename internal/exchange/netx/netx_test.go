@@ -303,4 +303,3 @@ func TestNewAttemptForgetsEarlier(t *testing.T) {
 		t.Fatalf("Send on the closed channel of attempt 1: got %v, want ErrChannelClosed", err)
 	}
 }
-
