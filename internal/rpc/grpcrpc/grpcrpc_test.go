@@ -35,7 +35,7 @@ type clients struct {
 // serve starts a server of the four services on fakes that record in r,
 // over an in-memory listener, and returns clients connected to it. The
 // cleanup closes the connection and stops the server.
-func serve(t *testing.T, r *recorder) clients {
+func serve(t testing.TB, r *recorder) clients {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	s := grpcrpc.NewServer()
@@ -490,5 +490,21 @@ func TestLargeDeployment(t *testing.T) {
 	calls := r.take()
 	if len(calls) != 1 || !reflect.DeepEqual(calls[0].args, []any{d}) {
 		t.Errorf("the server did not receive the deployment")
+	}
+}
+
+// BenchmarkSubmitTask is one deployment with every field set, from client
+// to gateway and back, over an in-memory connection.
+func BenchmarkSubmitTask(b *testing.B) {
+	r := newRecorder()
+	c := serve(b, r)
+	d := fill[rpc.TaskDeployment](&filler{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.te.SubmitTask(ctx, d); err != nil {
+			b.Fatal(err)
+		}
+		r.take()
 	}
 }
