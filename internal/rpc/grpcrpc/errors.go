@@ -3,6 +3,7 @@ package grpcrpc
 import (
 	"context"
 	"errors"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -78,7 +79,6 @@ type targeter interface{ Target() string }
 // peer is the client side of a connection: it turns a call's error back
 // into the gateway's error, or into a CallError naming method and target.
 type peer struct {
-	cc     grpc.ClientConnInterface
 	target string
 }
 
@@ -87,7 +87,7 @@ func newPeer(cc grpc.ClientConnInterface) peer {
 	if t, ok := cc.(targeter); ok {
 		target = t.Target()
 	}
-	return peer{cc: cc, target: target}
+	return peer{target: target}
 }
 
 // err returns the error of a call of method with ctx.
@@ -96,10 +96,13 @@ func (p peer) err(ctx context.Context, method string, err error) error {
 		return nil
 	}
 	st := status.Convert(err)
-	if c := st.Code(); (c == codes.Canceled || c == codes.DeadlineExceeded) && ctx.Err() != nil {
-		// The caller's context ended the call, whether this side or the
-		// gateway's (which has the same deadline) saw it first.
-		return &CallError{Method: method, Target: p.target, Code: c, Message: ctx.Err().Error(), cause: ctx.Err()}
+	if c := st.Code(); c == codes.Canceled || c == codes.DeadlineExceeded {
+		if ctxErr := contextEnded(ctx); ctxErr != nil {
+			// The caller's context ended the call, whether this side or
+			// the gateway's (whose deadline is the same or a little
+			// later) saw it first.
+			return &CallError{Method: method, Target: p.target, Code: status.FromContextError(ctxErr).Code(), Message: ctxErr.Error(), cause: ctxErr}
+		}
 	}
 	for _, d := range st.Details() {
 		if se, ok := d.(*rpcpb.SerializedError); ok {
@@ -114,4 +117,16 @@ func (p peer) err(ctx context.Context, method string, err error) error {
 		e.cause = context.DeadlineExceeded
 	}
 	return e
+}
+
+// contextEnded is ctx's error, or context.DeadlineExceeded when its
+// deadline passed but its timer has not fired yet.
+func contextEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
