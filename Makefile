@@ -1,4 +1,4 @@
-.PHONY: test bench fuzz
+.PHONY: test bench fuzz proto
 
 # test is what CI runs: vet plus the race-enabled suite over the module.
 test:
@@ -15,3 +15,8 @@ fuzz:
 	go test ./internal/statebackend -run '^$$' -fuzz FuzzRestore -fuzztime 30s
 	go test ./freshettest -run '^$$' -fuzz FuzzRestoreHarness -fuzztime 30s
 	go test ./internal/config -run '^$$' -fuzz FuzzLoadYAML -fuzztime 30s
+
+# proto regenerates internal/rpc/rpcpb from proto/ (installing protoc and
+# the pinned plugins when missing).
+proto:
+	sh scripts/proto.sh

@@ -63,6 +63,10 @@ var layer = map[string]int{
 	// The messages between JobManager and TaskManagers are plain data:
 	// the package that defines them imports nothing of Freshet's.
 	"internal/rpc": 0,
+	// The control plane over gRPC: the generated messages and services
+	// import nothing of Freshet's; the adapters only rpc and rpcpb.
+	"internal/rpc/rpcpb":   0,
+	"internal/rpc/grpcrpc": 1,
 }
 
 // levelOf returns the layer of pkg or of the nearest listed directory
@@ -137,5 +141,57 @@ func TestImportLayers(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// onlyImports lists, for packages held to a narrower rule than their
+// layer, every package their non-test files may import: the standard
+// library, and the module paths (or prefixes ending in "/") listed.
+var onlyImports = map[string][]string{
+	// The control plane's transport is a thin adapter: rpc's gateways
+	// over gRPC, nothing else of Freshet's.
+	"internal/rpc/grpcrpc": {module + "/internal/rpc", module + "/internal/rpc/rpcpb", "google.golang.org/grpc/", "google.golang.org/protobuf/"},
+	"internal/rpc/rpcpb":   {"google.golang.org/grpc/", "google.golang.org/protobuf/"},
+}
+
+func TestOnlyImports(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for pkg, allowed := range onlyImports {
+		files, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(pkg), "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) == 0 {
+			t.Errorf("package %s has no files", pkg)
+		}
+		for _, path := range files {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, imp := range f.Imports {
+				p := strings.Trim(imp.Path.Value, `"`)
+				if !strings.Contains(strings.SplitN(p, "/", 2)[0], ".") {
+					continue // the standard library
+				}
+				ok := false
+				for _, a := range allowed {
+					if p == a || strings.HasSuffix(a, "/") && (strings.HasPrefix(p, a) || p == strings.TrimSuffix(a, "/")) {
+						ok = true
+					}
+				}
+				if !ok {
+					rp, _ := filepath.Rel(root, path)
+					t.Errorf("%s imports %s; %s may import only %v", rp, p, pkg, allowed)
+				}
+			}
+		}
 	}
 }
