@@ -41,16 +41,18 @@ var layer = map[string]int{
 	"internal/task":              6,
 	"internal/taskmanager":       8,
 	"internal/jobmanager":        8,
-	"internal/cluster":           9,
-	"":                           10, // the root package freshet
-	"freshettest":                11,
+	"internal/cluster":           10, // over the REST API
+	"":                           11, // the root package freshet
+	"freshettest":                12,
 	// The connectors' conformance suite runs jobs on the root package.
-	"connector/connectortest": 11,
-	"nexmark":                 11, // a user's program on the public API
-	"bench":                   12,
-	"examples":                12,
-	"internal/lint":           12,
-	"cmd":                     13,
+	"connector/connectortest": 12,
+	"nexmark":                 12, // a user's program on the public API
+	"bench":                   13,
+	"examples":                13,
+	"internal/lint":           13,
+	"cmd":                     14,
+	// End-to-end tests run the command and the examples as processes.
+	"e2e": 14,
 
 	// Leaves with no Freshet imports, so gocloud.dev stays out of every
 	// other package's test binary.
