@@ -405,7 +405,7 @@ func (e *Env) executeJobMaster(ctx context.Context, g *graph.JobGraph, name stri
 	if err != nil {
 		return nil, err
 	}
-	if ck := jc.Checkpoint; ck != nil && strings.HasPrefix(ck.Location, "mem://") {
+	if ck := jc.Checkpoint; ck != nil && (ck.Location == "" || strings.HasPrefix(ck.Location, "mem://")) {
 		// Subtasks in other processes write the state: it goes where
 		// every process of the cluster reaches.
 		ck.Location = cluster.CheckpointDir()
