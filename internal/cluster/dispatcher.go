@@ -221,7 +221,7 @@ func (d *Dispatcher) forward(ctx context.Context, restAddr, method, path string,
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
-			Errors []string `json:"errors"`
+			Errors []string  `json:"errors"`
 			Code   rest.Code `json:"code"`
 		}
 		if json.Unmarshal(b, &e) == nil && e.Code != "" && len(e.Errors) > 0 {

@@ -75,7 +75,9 @@ func heartbeatFromEnv() (rpc.HeartbeatConfig, error) {
 	return parseHeartbeat(v)
 }
 
-func formatHeartbeat(h rpc.HeartbeatConfig) string { return h.Interval.String() + "/" + h.Timeout.String() }
+func formatHeartbeat(h rpc.HeartbeatConfig) string {
+	return h.Interval.String() + "/" + h.Timeout.String()
+}
 
 func parseHeartbeat(v string) (rpc.HeartbeatConfig, error) {
 	i, t, ok := strings.Cut(v, "/")
