@@ -64,7 +64,7 @@ func StartJobMaster(ctx context.Context, g *graph.JobGraph, jc jobmanager.JobCon
 	m.slots = &clusterSlots{log: log, rm: ctl.rm, hb: hb, slotTimeout: slotRequestTimeout, tms: map[string]*remoteTM{}, lost: map[string]bool{},
 		start: rpc.JobStart{Job: sub.Job, Artifact: os.Getenv(EnvArtifact), Checksum: os.Getenv(EnvArtifact), Dispatcher: restAddr,
 			Args: os.Args[1:], Env: workerEnv()}}
-	m.JM = jobmanager.New(jobmanager.Config{Logger: log, Slots: m.slots})
+	m.JM = jobmanager.New(jobmanager.Config{Logger: log, Slots: m.slots, KillsAbandoned: true})
 	m.slots.jm = m.JM
 	addr, srv, err := serveJobMaster(host()+":0", m.JM)
 	if err != nil {
@@ -241,6 +241,15 @@ func (c *clusterSlots) taskManager(ctx context.Context, g rpc.SlotGrant) (*remot
 	tm := c.tms[g.TaskManager]
 	c.mu.Unlock()
 	if tm != nil && tm.address == g.Address {
+		// Its worker may have died with the last attempt: StartJob
+		// starts another, or finds the one running.
+		w, err := tm.StartJob(ctx, c.start)
+		if err != nil {
+			return nil, fmt.Errorf("starting the job's worker in TaskManager %s at %s: %w", g.TaskManager, g.Address, err)
+		}
+		c.mu.Lock()
+		tm.data = w.DataAddress
+		c.mu.Unlock()
 		return tm, nil
 	}
 	te, closer, err := dialTaskExecutor(ctx, g.Address, g.TaskManager)

@@ -69,6 +69,11 @@ type Config struct {
 	// JobManager; it is asked again before every restart, so that a
 	// TaskManager found lost is replaced.
 	Slots SlotSource
+	// KillsAbandoned tells that a subtask that ignores cancellation has
+	// its process killed (a cluster's worker), so its job may restart;
+	// otherwise its goroutine may still hold the job's resources and the
+	// job fails for good.
+	KillsAbandoned bool
 }
 
 // SlotSource gives a job master the slots of its job.
@@ -91,8 +96,10 @@ type JobManager struct {
 	storages *storage.Registry
 	errors   *rpc.ErrorTable
 	source   SlotSource
-	nextJob  atomic.Int64
-	mu       struct {
+	// killsAbandoned: see Config.KillsAbandoned.
+	killsAbandoned bool
+	nextJob        atomic.Int64
+	mu             struct {
 		sync.Mutex
 		tms []rpc.TaskManagerGateway
 		// slots are the slots each TaskManager offered, by index: the
@@ -113,7 +120,7 @@ func New(cfg Config) *JobManager {
 	if cfg.Storages == nil {
 		cfg.Storages = storage.NewRegistry()
 	}
-	jm := &JobManager{log: cfg.Logger, graphs: cfg.Graphs, storages: cfg.Storages, errors: cfg.Errors, source: cfg.Slots}
+	jm := &JobManager{log: cfg.Logger, graphs: cfg.Graphs, storages: cfg.Storages, errors: cfg.Errors, source: cfg.Slots, killsAbandoned: cfg.KillsAbandoned}
 	jm.mu.slots = map[string][]rpc.JobID{}
 	jm.mu.jobs = map[rpc.JobID]*Job{}
 	return jm
@@ -906,7 +913,7 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 			j.ckr.handle(u)
 			switch {
 			case u.State != rpc.TaskFailed:
-			case errors.Is(u.Err, rpc.ErrCancellationTimeout):
+			case errors.Is(u.Err, rpc.ErrCancellationTimeout) && !j.jm.killsAbandoned:
 				// Not a root cause: the subtask was being cancelled.
 				abandoned = append(abandoned, u.Err)
 				stop(JobFailed, u.Err)
