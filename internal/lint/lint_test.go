@@ -50,6 +50,7 @@ var layer = map[string]int{
 	"bench":                   13,
 	"examples":                13,
 	"internal/lint":           13,
+	"deploy":                  13, // tests of the deployment artifacts
 	"cmd":                     14,
 	// End-to-end tests run the command and the examples as processes.
 	"e2e": 14,
