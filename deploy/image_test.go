@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -57,19 +58,47 @@ func run(t *testing.T, ctx context.Context, dir, name string, args ...string) []
 	return out
 }
 
-// buildImage runs `make image` with its build context in a temporary
-// directory and returns the binary it built.
+// built is the image `make image` built once for the package's tests.
+var built struct {
+	once sync.Once
+	dir  string // the build context, removed by TestMain
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// buildImage runs `make image` (once for all the tests) with its build
+// context in a temporary directory and returns the binary it built.
 func buildImage(t *testing.T) string {
 	t.Helper()
 	requireDocker(t)
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make is not installed: apt-get install -y make, then rerun to test the image")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	dir := filepath.Join(t.TempDir(), "image")
-	run(t, ctx, repoRoot, "make", "--no-print-directory", "image", "IMAGE="+image, "IMAGE_DIR="+dir)
-	return filepath.Join(dir, "rootfs", "freshet")
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "freshet-image-")
+		if built.err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		args := []string{"--no-print-directory", "image", "IMAGE=" + image, "IMAGE_DIR=" + filepath.Join(built.dir, "image")}
+		cmd := exec.CommandContext(ctx, "make", args...)
+		cmd.Dir = repoRoot
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("make %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return filepath.Join(built.dir, "image", "rootfs", "freshet")
 }
 
 // commands lists the commands a cobra --help output lists.
