@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -99,7 +100,16 @@ type (
 		Image           string   `yaml:"image"`
 		ImagePullPolicy string   `yaml:"imagePullPolicy"`
 		Args            []string `yaml:"args"`
-		Ports           []struct {
+		Env             []struct {
+			Name      string `yaml:"name"`
+			Value     string `yaml:"value"`
+			ValueFrom *struct {
+				FieldRef struct {
+					FieldPath string `yaml:"fieldPath"`
+				} `yaml:"fieldRef"`
+			} `yaml:"valueFrom"`
+		} `yaml:"env"`
+		Ports []struct {
 			Name          string `yaml:"name"`
 			ContainerPort int    `yaml:"containerPort"`
 		} `yaml:"ports"`
@@ -329,6 +339,24 @@ func port(t *testing.T, what string, c container, name string) int {
 	return 0
 }
 
+// envs lists the container's variables as NAME=value, or NAME=<field>
+// for one from a field of the pod.
+func envs(c container) []string {
+	var out []string
+	for _, e := range c.Env {
+		if e.ValueFrom != nil {
+			out = append(out, e.Name+"=<"+e.ValueFrom.FieldRef.FieldPath+">")
+		} else {
+			out = append(out, e.Name+"="+e.Value)
+		}
+	}
+	return out
+}
+
+// varRef is a variable's reference in a container's arguments, which
+// Kubernetes expands only if the container defines the variable.
+var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
 // configPath returns where the pod mounts the ConfigMap's file, checking
 // that the volume is the ConfigMap.
 func configPath(t *testing.T, what string, p podSpec, c container, cm string) string {
@@ -366,6 +394,17 @@ func checkPod(t *testing.T, what string, p podSpec) {
 	}
 	if !tmp {
 		t.Errorf("%s's container %s mounts no writable emptyDir on /tmp", what, c.Name)
+	}
+	defined := map[string]bool{}
+	for _, e := range c.Env {
+		defined[e.Name] = true
+	}
+	for _, a := range c.Args {
+		for _, m := range varRef.FindAllStringSubmatch(a, -1) {
+			if !defined[m[1]] {
+				t.Errorf("%s's container %s: argument %q refers to $(%s), which it does not define", what, c.Name, a, m[1])
+			}
+		}
 	}
 	named := map[string]bool{}
 	for _, port := range c.Ports {
@@ -446,6 +485,11 @@ func TestSessionCluster(t *testing.T) {
 		if got := port(t, what, c, "rpc"); got != cfg.RPCPort {
 			t.Errorf("%s's rpc port is %d, the configuration's jobmanager.rpc.port %d", what, got, cfg.RPCPort)
 		}
+		// It listens for RPC on its pod's IP, over the ConfigMap's
+		// address, which is the Service's, for TaskManagers.
+		if got, want := envs(c), []string{config.EnvName("jobmanager.rpc.address") + "=<status.podIP>"}; !slices.Equal(got, want) {
+			t.Errorf("%s's environment %q, want %q", what, got, want)
+		}
 		if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/overview" {
 			t.Errorf("%s has readiness probe %+v, want GET /overview", what, c.ReadinessProbe)
 		}
@@ -480,9 +524,12 @@ func TestSessionCluster(t *testing.T) {
 			t.Errorf("%s runs image %q, want %q", what, c.Image, image)
 		}
 		want := []string{"taskmanager", "--jobmanager", svc.Metadata.Name + ":" + strconv.Itoa(cfg.RPCPort),
-			"--config", configPath(t, what, tm.Spec.Template.Spec, c, cm)}
+			"--host", "$(POD_IP)", "--id", "$(POD_NAME)", "--config", configPath(t, what, tm.Spec.Template.Spec, c, cm)}
 		if !slices.Equal(c.Args, want) {
 			t.Errorf("%s runs %q, want %q", what, c.Args, want)
+		}
+		if got, want := envs(c), []string{"POD_IP=<status.podIP>", "POD_NAME=<metadata.name>"}; !slices.Equal(got, want) {
+			t.Errorf("%s's environment %q, want %q", what, got, want)
 		}
 	})
 }
@@ -530,7 +577,7 @@ func TestApplication(t *testing.T) {
 		t.Errorf("the application's Dockerfile builds FROM %q, want %q", from, image)
 	}
 	address := fmt.Sprintf("http://%s:%d", s.service.Metadata.Name, s.config.RESTPort)
-	want := []string{"run", "--address", address, dest}
+	want := []string{"run", "--detached", "--address", address, dest}
 	if !slices.Equal(c.Args, want) {
 		t.Errorf("Job %s runs %q, want %q (the JobManager Service's REST port and the program's path in the Dockerfile)", j.Metadata.Name, c.Args, want)
 	}
