@@ -128,7 +128,7 @@ func TestImage(t *testing.T) {
 	t.Run("help", func(t *testing.T) {
 		help := run(t, ctx, "", "docker", "run", "--rm", image, "--help")
 		got := commands(help)
-		for _, want := range []string{"bench", "cancel", "checkpoints", "info", "list", "overview", "savepoint", "stop", "taskmanagers"} {
+		for _, want := range []string{"bench", "cancel", "checkpoints", "cluster", "info", "jobmanager", "list", "overview", "run", "savepoint", "stop", "taskmanager", "taskmanagers"} {
 			if !slices.Contains(got, want) {
 				t.Errorf("docker run --rm %s --help lists commands %v, without %q:\n%s", image, got, want, help)
 			}

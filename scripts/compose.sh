@@ -139,13 +139,18 @@ up() {
 		say "network $name: created"
 	fi
 
+	# Every process listens on its container's name, which resolves to
+	# the container's address on the network: the JobManager's RPC service
+	# and job masters (jobmanager.rpc.address), a TaskManager's service
+	# and workers (--host).
 	keep "$jm" || start "$jm" jobmanager --publish "$rest:8081" -- \
 		jobmanager -D "jobmanager.rpc.address=$jm"
 
 	i=1
 	while [ "$i" -le "$n" ]; do
-		keep "$name-taskmanager-$i" || start "$name-taskmanager-$i" taskmanager -- \
-			taskmanager --jobmanager "$jm:6123" --slots "$slots"
+		c=$name-taskmanager-$i
+		keep "$c" || start "$c" taskmanager -- \
+			taskmanager --jobmanager "$jm:6123" --slots "$slots" --host "$c" --id "$c"
 		i=$((i + 1))
 	done
 	for c in $(docker ps -a --filter "label=$label" --filter label=io.freshet.role=taskmanager --format '{{.Names}}'); do

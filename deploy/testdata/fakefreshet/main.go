@@ -84,8 +84,9 @@ func jobManager(args []string) {
 }
 
 func taskManager(args []string) {
-	if len(args) != 4 || args[0] != "--jobmanager" || args[2] != "--slots" {
-		fail("taskmanager %q, want --jobmanager HOST:PORT --slots N", args)
+	if len(args) != 8 || args[0] != "--jobmanager" || args[2] != "--slots" ||
+		!slices.Equal(args[4:], []string{"--host", hostname(), "--id", hostname()}) {
+		fail("taskmanager %q, want --jobmanager HOST:PORT --slots N --host %[2]s --id %[2]s", args, hostname())
 	}
 	host, port, err := net.SplitHostPort(args[1])
 	if err != nil || port != "6123" {
