@@ -264,6 +264,15 @@ func TestComposeCluster(t *testing.T) {
 		t.Errorf("the JobManager has %d TaskManagers with %d slots, want 2 with 4", o.TaskManagers, o.Slots)
 	}
 
+	submitWordCount(t, ctx, bin, addr)
+}
+
+// submitWordCount runs examples/wordcount on the cluster whose REST API is
+// at addr with the image's freshet, bin, and checks that the job finishes:
+// the program is uploaded, fetched by a TaskManager and run there as a
+// worker in the image.
+func submitWordCount(t *testing.T, ctx context.Context, bin, addr string) {
+	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skipf("the image's freshet is for linux, this host is %s: the job is submitted from a linux host", runtime.GOOS)
 	}
