@@ -22,6 +22,7 @@ type pod struct {
 	spec     podSpec
 	publish  string // a container port to publish on 127.0.0.1, or ""
 	hostConf string // the directory holding the ConfigMap's file
+	image    string // the image to run instead of the manifest's, or ""
 }
 
 // dockerArgs translates the pod into docker run's arguments as Kubernetes
@@ -70,7 +71,11 @@ func (p pod) dockerArgs(t *testing.T, network, label string) []string {
 	if p.publish != "" {
 		args = append(args, "--publish", "127.0.0.1::"+p.publish)
 	}
-	args = append(args, c.Image)
+	if p.image != "" {
+		args = append(args, p.image)
+	} else {
+		args = append(args, c.Image)
+	}
 	for _, a := range c.Args {
 		args = append(args, varRef.ReplaceAllStringFunc(a, func(ref string) string { return env[ref[2:len(ref)-1]] }))
 	}
@@ -80,7 +85,8 @@ func (p pod) dockerArgs(t *testing.T, network, label string) []string {
 // TestKubernetesSessionInDocker runs the session cluster's pods as Docker
 // containers translated from the manifests — the Service's name as the
 // JobManager's network alias — and checks that the TaskManagers register
-// their slots and a job runs.
+// their slots and a job runs, submitted from the host and by the
+// application's Job in an image built from its Dockerfile.
 func TestKubernetesSessionInDocker(t *testing.T) {
 	bin := buildImage(t)
 	s := loadSession(t)
@@ -158,4 +164,50 @@ func TestKubernetesSessionInDocker(t *testing.T) {
 	}
 
 	submitWordCount(t, ctx, bin, addr)
+
+	t.Run("application", func(t *testing.T) {
+		var j job
+		decode(t, find(t, loadManifests(t), "application/job.yaml", "Job", "wordcount"), &j)
+		c := only(t, "Job "+j.Metadata.Name, j.Spec.Template.Spec)
+		program := c.Args[len(c.Args)-1]
+
+		// The application's image, from its Dockerfile, under a tag of
+		// the test's own.
+		dir := t.TempDir()
+		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, filepath.Base(program)), "./examples/wordcount")
+		build.Dir = repoRoot
+		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building examples/wordcount: %v\n%s", err, out)
+		}
+		tag := network + ":application"
+		run(t, ctx, "", "docker", "build", "-q", "-f", filepath.Join(kubernetesDir, "application", "Dockerfile"), "-t", tag, dir)
+		t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
+
+		p := pod{name: network + "-" + j.Metadata.Name, spec: j.Spec.Template.Spec, image: tag}
+		run(t, ctx, "", "docker", p.dockerArgs(t, network, label)...)
+		code := strings.TrimSpace(string(run(t, ctx, "", "docker", "wait", p.name)))
+		logs, _ := exec.Command("docker", "logs", p.name).CombinedOutput()
+		if code != "0" {
+			t.Fatalf("the Job's pod exited with %s; its logs:\n%s", code, logs)
+		}
+		id, ok := strings.CutPrefix(strings.TrimSpace(string(logs)), "Job has been submitted with JobID ")
+		if !ok {
+			t.Fatalf("the Job's pod printed %q, want the job's id", logs)
+		}
+		// --detached returns once the job runs; wordcount ends soon after.
+		state := ""
+		for deadline := time.Now().Add(30 * time.Second); state != "FINISHED"; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s is %s, want FINISHED", id, state)
+			}
+			var d struct {
+				State string `json:"state"`
+			}
+			if err := json.Unmarshal([]byte(httpGet(t, "http://"+addr+"/jobs/"+id)), &d); err != nil {
+				t.Fatalf("decoding job %s: %v", id, err)
+			}
+			state = d.State
+		}
+	})
 }
