@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/freshet-io/freshet/internal/cluster"
+	clusterconfig "github.com/freshet-io/freshet/internal/config"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/jobmanager"
 	"github.com/freshet-io/freshet/internal/keygroup"
@@ -392,6 +393,36 @@ func (e *Env) jobConfig(name string, encoded bool) (jc jobmanager.JobConfig, rel
 	return jc, release, nil
 }
 
+// clusterDefaults applies the cluster's defaults for jobs — its checkpoint
+// interval and restart strategy, given to the job master as environment
+// variables — where the program set none.
+func (e *Env) clusterDefaults() error {
+	cfg := clusterconfig.Default()
+	if err := cfg.LoadEnv(os.LookupEnv); err != nil {
+		return err
+	}
+	if e.cfg.checkpoint == nil && cfg.CheckpointInterval > 0 {
+		if err := WithCheckpointing(cfg.CheckpointInterval)(&e.cfg); err != nil {
+			return err
+		}
+	}
+	if e.cfg.restart.make != nil || cfg.Source("restart-strategy.type") == "default" {
+		return nil
+	}
+	r := cfg.Restart
+	switch r.Type {
+	case "none":
+		e.cfg.restart = NoRestart()
+	case "fixed-delay":
+		e.cfg.restart = FixedDelayRestart(r.Attempts, r.Delay)
+	case "failure-rate":
+		e.cfg.restart = FailureRateRestart(r.MaxFailures, r.FailureInterval, r.Delay)
+	case "exponential-delay":
+		e.cfg.restart = ExponentialDelayRestart(r.InitialBackoff, r.MaxBackoff)
+	}
+	return nil
+}
+
 // executeJobMaster runs the job as the job master of a cluster's job.
 func (e *Env) executeJobMaster(ctx context.Context, g *graph.JobGraph, name string, logger *slog.Logger) (*JobClient, error) {
 	sub, err := cluster.SubmissionFromEnv()
@@ -400,6 +431,9 @@ func (e *Env) executeJobMaster(ctx context.Context, g *graph.JobGraph, name stri
 	}
 	if sub.Savepoint != "" && e.cfg.restoreFrom == "" {
 		e.cfg.restoreFrom = sub.Savepoint
+	}
+	if err := e.clusterDefaults(); err != nil {
+		return nil, err
 	}
 	jc, release, err := e.jobConfig(name, true)
 	if err != nil {

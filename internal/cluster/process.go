@@ -63,7 +63,21 @@ func RunJobManager(ctx context.Context, cfg *config.Config, log *slog.Logger, re
 	return nil
 }
 
-// jobMasterEnv passes the cluster's job defaults to job masters.
+// jobDefaults are the keys of a cluster's defaults for its jobs, which a
+// job's program overrides with options of its own.
+var jobDefaults = []string{
+	"execution.checkpointing.interval",
+	"restart-strategy.type",
+	"restart-strategy.fixed-delay.attempts",
+	"restart-strategy.fixed-delay.delay",
+	"restart-strategy.failure-rate.max-failures-per-interval",
+	"restart-strategy.failure-rate.failure-rate-interval",
+	"restart-strategy.exponential-delay.initial-backoff",
+	"restart-strategy.exponential-delay.max-backoff",
+}
+
+// jobMasterEnv passes the cluster's job defaults to job masters, as the
+// environment variables of their keys (those set other than by default).
 func jobMasterEnv(cfg *config.Config) []string {
 	var out []string
 	if cfg.CheckpointDir != "" {
@@ -71,6 +85,15 @@ func jobMasterEnv(cfg *config.Config) []string {
 	}
 	if cfg.SavepointDir != "" {
 		out = append(out, "FRESHET_SAVEPOINT_DIR="+cfg.SavepointDir)
+	}
+	values := map[string]string{}
+	for _, kv := range cfg.Effective() {
+		values[kv[0]] = kv[1]
+	}
+	for _, k := range jobDefaults {
+		if cfg.Source(k) != "default" {
+			out = append(out, config.EnvName(k)+"="+values[k])
+		}
 	}
 	return out
 }

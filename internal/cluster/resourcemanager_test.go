@@ -27,7 +27,7 @@ func TestResourceManagerSlots(t *testing.T) {
 	}
 	// A job fills the first TaskManager, then the next.
 	got, err := rm.AllocateSlots(ctx, "j1", 3, nil)
-	want := []rpc.SlotGrant{{"a", "h:1", 0}, {"a", "h:1", 1}, {"b", "h:2", 0}}
+	want := []rpc.SlotGrant{{TaskManager: "a", Address: "h:1", Slot: 0}, {TaskManager: "a", Address: "h:1", Slot: 1}, {TaskManager: "b", Address: "h:2", Slot: 0}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("allocated %v, %v; want %v", got, err, want)
 	}
@@ -37,7 +37,7 @@ func TestResourceManagerSlots(t *testing.T) {
 	// Allocating again releases the job's slots first; excluded
 	// TaskManagers give none.
 	got, err = rm.AllocateSlots(ctx, "j1", 2, []string{"a"})
-	want = []rpc.SlotGrant{{"b", "h:2", 0}, {"b", "h:2", 1}}
+	want = []rpc.SlotGrant{{TaskManager: "b", Address: "h:2", Slot: 0}, {TaskManager: "b", Address: "h:2", Slot: 1}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("reallocated %v, %v; want %v", got, err, want)
 	}
