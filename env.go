@@ -319,7 +319,7 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 	}
 	switch cluster.Role() {
 	case cluster.RoleWorker:
-		if err := cluster.RunWorker(ctx, g, logger); err != nil {
+		if err := cluster.RunWorker(ctx, g, e.cfg.bufferTimeout, logger); err != nil {
 			logger.Error("worker failed", slog.Any("error", err))
 			os.Exit(1)
 		}

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/graph"
@@ -22,7 +23,7 @@ import (
 // returns when the TaskManager stops it (or ctx ends). A deployment whose
 // graph fingerprint is not g's is refused: the program built another job
 // than the one submitted.
-func RunWorker(ctx context.Context, g *graph.JobGraph, log *slog.Logger) (err error) {
+func RunWorker(ctx context.Context, g *graph.JobGraph, bufferTimeout time.Duration, log *slog.Logger) (err error) {
 	ready := os.NewFile(readyFD, "ready")
 	report := func(r workerReady) {
 		if ready == nil {
@@ -59,14 +60,14 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, log *slog.Logger) (err er
 		return fmt.Errorf("worker: reaching the job master at %s: %w", jmAddr, err)
 	}
 	defer jmCloser.Close()
-	data, err := newDataPlane(host())
+	data, err := newWorkerData(host(), tmID, bufferTimeout)
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer data.Close()
 	tm := taskmanager.New(taskmanager.Config{ID: tmID, Slots: slots, Logger: log, Graphs: graphs, DataPlane: data}, jm, exchange.NewRegistry())
 	defer tm.Close()
-	addr, srv, err := serveTaskExecutor(host()+":0", &workerGateway{TaskManager: tm, data: data})
+	addr, srv, err := serveTaskExecutor(host()+":0", &workerGateway{TaskManager: tm, data: data.Address()})
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -81,20 +82,13 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, log *slog.Logger) (err er
 // it.
 type workerGateway struct {
 	*taskmanager.TaskManager
-	data workerDataPlane
+	data string
 }
 
 // StartJob implements rpc.TaskExecutorGateway: the worker runs one job.
 func (w *workerGateway) StartJob(context.Context, rpc.JobStart) (rpc.Worker, error) {
-	return rpc.Worker{DataAddress: w.data.Address()}, nil
+	return rpc.Worker{DataAddress: w.data}, nil
 }
 
 // Heartbeat implements rpc.TaskExecutorGateway.
 func (w *workerGateway) Heartbeat(context.Context, rpc.JobID) error { return nil }
-
-// SubmitTask implements rpc.TaskManagerGateway: it learns where the
-// subtask's consumers take data before it deploys it.
-func (w *workerGateway) SubmitTask(ctx context.Context, d rpc.TaskDeployment) error {
-	w.data.SetAddresses(d.DataAddresses)
-	return w.TaskManager.SubmitTask(ctx, d)
-}
