@@ -65,7 +65,14 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, bufferTimeout time.Durati
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer data.Close()
-	tm := taskmanager.New(taskmanager.Config{ID: tmID, Slots: slots, Logger: log, Graphs: graphs, DataPlane: data}, jm, exchange.NewRegistry())
+	abandoned := make(chan error, 1)
+	tm := taskmanager.New(taskmanager.Config{ID: tmID, Slots: slots, Logger: log, Graphs: graphs, DataPlane: data,
+		OnAbandon: func(err error) {
+			select {
+			case abandoned <- err:
+			default:
+			}
+		}}, jm, exchange.NewRegistry())
 	defer tm.Close()
 	addr, srv, err := serveTaskExecutor(host()+":0", &workerGateway{TaskManager: tm, data: data.Address()})
 	if err != nil {
@@ -74,8 +81,17 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, bufferTimeout time.Durati
 	defer srv.Close()
 	report(workerReady{RPC: addr, Data: data.Address(), Fingerprint: fp})
 	log.Info("worker running", slog.String("rpc", addr), slog.String("data", data.Address()))
-	<-ctx.Done()
-	return nil
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-abandoned:
+		// A subtask ignored its cancellation: the process ends, so that
+		// its goroutine does not outlive the attempt (the TaskManager
+		// reports the worker's other subtasks failed).
+		log.Error("worker exiting: a subtask ignored cancellation", slog.Any("error", err))
+		os.Exit(3)
+		return nil
+	}
 }
 
 // workerGateway is a worker's TaskManager as its TaskManager process sees
