@@ -56,6 +56,10 @@ type Config struct {
 	// a LocalDataPlane in an embedded cluster, a NetworkDataPlane over
 	// the TaskManager's netx.Manager between processes. Nil reaches none.
 	DataPlane DataPlane
+	// OnAbandon, when set, is called with the failure of a subtask that
+	// ignored cancellation, once its failure is reported: a cluster's
+	// worker then exits, as Go cannot stop the subtask's goroutine.
+	OnAbandon func(error)
 }
 
 // TaskManager runs subtasks. It implements rpc.TaskManagerGateway.
@@ -525,6 +529,9 @@ func (tm *TaskManager) abandon(s *subtask, timeout time.Duration) {
 	err := fmt.Errorf("%w: subtask %q (operator %q, attempt %d) still running %s after cancellation; its goroutine is abandoned",
 		rpc.ErrCancellationTimeout, s.name, s.operator, s.exec.Attempt, timeout)
 	tm.end(s, update{Exec: s.exec, State: rpc.TaskFailed, Err: err})
+	if tm.cfg.OnAbandon != nil {
+		tm.cfg.OnAbandon(err)
+	}
 }
 
 // checkpointSpec returns how the subtask of d takes checkpoints and what
