@@ -26,6 +26,7 @@ import (
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/connector/file"
 	"github.com/freshet-io/freshet/connector/file/parquetfile"
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/source"
 )
 
@@ -259,11 +260,15 @@ func TestSourceFormats(t *testing.T) {
 }
 
 // fakeReaderContext is the context of a reader driven by a test.
-type fakeReaderContext struct{ requests int }
+type fakeReaderContext struct {
+	requests int
+	metrics  *metric.Group
+}
 
-func (*fakeReaderContext) SubtaskIndex() int   { return 0 }
-func (*fakeReaderContext) Parallelism() int    { return 1 }
-func (c *fakeReaderContext) SendSplitRequest() { c.requests++ }
+func (*fakeReaderContext) SubtaskIndex() int        { return 0 }
+func (*fakeReaderContext) Parallelism() int         { return 1 }
+func (c *fakeReaderContext) SendSplitRequest()      { c.requests++ }
+func (c *fakeReaderContext) Metrics() *metric.Group { return c.metrics }
 
 type sliceOutput[T any] struct{ vs []T }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/connector/connectortest"
 	natsconn "github.com/freshet-io/freshet/connector/nats"
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/source"
 )
 
@@ -154,9 +155,10 @@ func testSourceUnderFailures(t *testing.T, parallelism int) {
 
 type readerCtx struct{}
 
-func (readerCtx) SubtaskIndex() int { return 0 }
-func (readerCtx) Parallelism() int  { return 1 }
-func (readerCtx) SendSplitRequest() {}
+func (readerCtx) SubtaskIndex() int      { return 0 }
+func (readerCtx) Parallelism() int       { return 1 }
+func (readerCtx) SendSplitRequest()      {}
+func (readerCtx) Metrics() *metric.Group { return nil }
 
 type sliceOutput struct{ vs []int64 }
 

@@ -7,18 +7,21 @@ import (
 	"time"
 
 	"github.com/freshet-io/freshet/connector/postgres"
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/sink"
 )
 
 type initCtx struct {
 	ctx                   context.Context
 	subtask, par, attempt int
+	metrics               *metric.Group
 }
 
 func (c initCtx) Context() context.Context { return c.ctx }
 func (c initCtx) SubtaskIndex() int        { return c.subtask }
 func (c initCtx) Parallelism() int         { return max(c.par, 1) }
 func (c initCtx) Attempt() int             { return c.attempt }
+func (c initCtx) Metrics() *metric.Group   { return c.metrics }
 
 // TestExactlyOnceRestore drives an exactly-once writer as the runtime
 // does through checkpoints 1 and 2, closes it with a transaction open
