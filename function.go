@@ -35,7 +35,10 @@ func (r *RuntimeContext) Attempt() int { return r.c.Attempt }
 
 // Metrics is the group of the operator's own metrics in this subtask:
 // counters and gauges the REST API and Prometheus show beside the
-// runtime's (see package metric). Register them in Open.
+// runtime's (see package metric). The function value is shared by the
+// operator's subtasks, so get a metric where it is updated, from the
+// call's context (ctx.Runtime().Metrics().Counter("badLines").Inc()): a
+// registered name is found without a lock or an allocation.
 func (r *RuntimeContext) Metrics() *metric.Group { return r.c.Metrics }
 
 // Lifecycle is part of every function interface of the process family

@@ -7,16 +7,27 @@
 //
 // A reader gets its group from source.ReaderContext.Metrics, a sink writer
 // from sink.InitContext.Metrics and a function from
-// freshet.RuntimeContext.Metrics:
+// freshet.RuntimeContext.Metrics. Readers and writers are made per
+// subtask: they register their metrics once and keep them.
 //
-//	func (f *parse) Open(rc *freshet.RuntimeContext) error {
-//		f.bad = rc.Metrics().Counter("badLines")
+//	r := &reader{bytesRead: ctx.Metrics().Counter("bytesRead"), lag: ctx.Metrics().Gauge("lag")}
+//
+// A function value is shared by the subtasks of its operator, so it finds
+// its metrics through the call's context; finding one registered before
+// takes no lock and does not allocate:
+//
+//	func (parse) ProcessElement(ctx *freshet.Context, line string, out freshet.Collector[Event]) error {
+//		e, err := parseEvent(line)
+//		if err != nil {
+//			ctx.Runtime().Metrics().Counter("badLines").Inc()
+//			return nil
+//		}
+//		out.Collect(e)
 //		return nil
 //	}
 //
 // Updates are one atomic operation with no allocation, safe from any
-// goroutine; register metrics once (in Open, CreateReader, CreateWriter)
-// and keep them, rather than looking them up per record.
+// goroutine.
 //
 // A name is an ASCII letter followed by letters, digits and underscores,
 // at most 128 of them: Flink's usual camelCase names (bytesRead, numPending)
@@ -30,6 +41,7 @@ package metric
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"sort"
 	"sync"
@@ -87,64 +99,74 @@ type Value struct {
 }
 
 // Group is the metrics of one operator in one subtask. It is safe for
-// concurrent use. A nil *Group hands out metrics that count but are
+// concurrent use; finding a metric registered before takes no lock and
+// does not allocate. A nil *Group hands out metrics that count but are
 // reported nowhere (a context without a registry).
 type Group struct {
-	mu struct {
-		sync.Mutex
-		counters map[string]*Counter
-		gauges   map[string]*Gauge
-	}
+	// metrics holds every *Counter and *Gauge by name; a registration
+	// replaces the whole map, under mu.
+	metrics atomic.Pointer[map[string]any]
+	mu      sync.Mutex
 }
 
 // NewGroup returns an empty group.
-func NewGroup() *Group {
-	g := &Group{}
-	g.mu.counters = map[string]*Counter{}
-	g.mu.gauges = map[string]*Gauge{}
-	return g
-}
+func NewGroup() *Group { return &Group{} }
 
 // Counter returns the counter called name, registering it the first time:
 // the same name gives the same counter. It panics when name is not valid
 // (see ValidName) or already names a gauge of g.
 func (g *Group) Counter(name string) *Counter {
-	mustValid(name)
-	if g == nil {
-		return &Counter{}
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if c, ok := g.mu.counters[name]; ok {
-		return c
-	}
-	if _, ok := g.mu.gauges[name]; ok {
-		panic(fmt.Sprintf("freshet: metric %q is registered as a gauge, not a counter", name))
-	}
-	c := &Counter{}
-	g.mu.counters[name] = c
-	return c
+	return register(g, name, KindCounter, func() *Counter { return &Counter{} })
 }
 
 // Gauge returns the gauge called name, registering it the first time: the
 // same name gives the same gauge. It panics when name is not valid (see
 // ValidName) or already names a counter of g.
 func (g *Group) Gauge(name string) *Gauge {
-	mustValid(name)
+	return register(g, name, KindGauge, func() *Gauge { return &Gauge{} })
+}
+
+// register returns the metric called name of g, registering a new one
+// the first time.
+func register[M any](g *Group, name string, kind Kind, newMetric func() *M) *M {
 	if g == nil {
-		return &Gauge{}
+		mustValid(name)
+		return newMetric()
 	}
+	if m := g.metrics.Load(); m != nil {
+		if v, ok := (*m)[name]; ok {
+			return as[M](v, name, kind)
+		}
+	}
+	mustValid(name)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if v, ok := g.mu.gauges[name]; ok {
-		return v
+	old := g.metrics.Load()
+	if old != nil {
+		if v, ok := (*old)[name]; ok {
+			return as[M](v, name, kind)
+		}
 	}
-	if _, ok := g.mu.counters[name]; ok {
-		panic(fmt.Sprintf("freshet: metric %q is registered as a counter, not a gauge", name))
+	next := make(map[string]any, 1)
+	if old != nil {
+		next = maps.Clone(*old)
 	}
-	v := &Gauge{}
-	g.mu.gauges[name] = v
+	v := newMetric()
+	next[name] = v
+	g.metrics.Store(&next)
 	return v
+}
+
+// as is v as an *M, or a panic saying that name is of the other kind.
+func as[M any](v any, name string, kind Kind) *M {
+	if m, ok := v.(*M); ok {
+		return m
+	}
+	other := KindGauge
+	if kind == KindGauge {
+		other = KindCounter
+	}
+	panic(fmt.Sprintf("freshet: metric %q is registered as a %s, not a %s", name, other, kind))
 }
 
 // Values returns the current value of every metric of g, by name.
@@ -152,15 +174,19 @@ func (g *Group) Values() []Value {
 	if g == nil {
 		return nil
 	}
-	g.mu.Lock()
-	out := make([]Value, 0, len(g.mu.counters)+len(g.mu.gauges))
-	for n, c := range g.mu.counters {
-		out = append(out, Value{Name: n, Kind: KindCounter, Value: float64(c.Count())})
+	m := g.metrics.Load()
+	if m == nil {
+		return []Value{}
 	}
-	for n, v := range g.mu.gauges {
-		out = append(out, Value{Name: n, Kind: KindGauge, Value: v.Value()})
+	out := make([]Value, 0, len(*m))
+	for n, v := range *m {
+		switch v := v.(type) {
+		case *Counter:
+			out = append(out, Value{Name: n, Kind: KindCounter, Value: float64(v.Count())})
+		case *Gauge:
+			out = append(out, Value{Name: n, Kind: KindGauge, Value: v.Value()})
+		}
 	}
-	g.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
