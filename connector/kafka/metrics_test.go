@@ -2,13 +2,17 @@ package kafka_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/connector/kafka"
 	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/sink"
@@ -150,5 +154,65 @@ func TestWriterMetrics(t *testing.T) {
 				t.Errorf("%+v, want %+v", got, want)
 			}
 		})
+	}
+}
+
+// TestJobMetrics copies a topic in a bounded job and reads the source's
+// and sink's metrics from the REST API's job details: every byte read and
+// written, and no lag left.
+func TestJobMetrics(t *testing.T) {
+	const n = 3000
+	brokers := newCluster(t, 3, "in", "out")
+	produce(t, brokers, "in", 3, n)
+	env := quietEnv(freshet.WithREST("127.0.0.1:0"))
+	defer env.Close()
+	in := freshet.FromSource(env, &kafka.Source[[]byte]{Brokers: brokers, Topics: []string{"in"}, Deserializer: kafka.Values, Bounded: true}, "in")
+	freshet.SinkTo(in, &kafka.Sink[[]byte]{Brokers: brokers, DeliveryGuarantee: kafka.AtLeastOnce,
+		Serializer: func(v []byte) (*kgo.Record, error) { return &kgo.Record{Topic: "out", Value: v}, nil }}, "out")
+	if err := execute(t, env, "metrics").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var jobs struct {
+		Jobs []struct{ ID string } `json:"jobs"`
+	}
+	getJSON(t, "http://"+env.RESTAddress()+"/jobs", &jobs)
+	if len(jobs.Jobs) != 1 {
+		t.Fatalf("jobs %+v", jobs)
+	}
+	type userMetric struct {
+		Operator, Name, Type string
+		Value                float64
+	}
+	var det struct {
+		Vertices []struct {
+			Subtasks []struct {
+				UserMetrics []userMetric `json:"user-metrics"`
+			} `json:"subtasks"`
+		} `json:"vertices"`
+	}
+	getJSON(t, "http://"+env.RESTAddress()+"/jobs/"+jobs.Jobs[0].ID, &det)
+	if len(det.Vertices) != 1 || len(det.Vertices[0].Subtasks) != 1 {
+		t.Fatalf("job details %+v, want one vertex of one subtask", det)
+	}
+	b := float64(valueBytes(n))
+	want := []userMetric{
+		{"in", "bytesRead", "counter", b},
+		{"in", "lag", "gauge", 0},
+		{"out", "bytesWritten", "counter", b},
+	}
+	if got := det.Vertices[0].Subtasks[0].UserMetrics; !slices.Equal(got, want) {
+		t.Errorf("user metrics %+v, want %+v", got, want)
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
 }
