@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/freshet-io/freshet/internal/cluster"
+	clusterconfig "github.com/freshet-io/freshet/internal/config"
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/jobmanager"
 	"github.com/freshet-io/freshet/internal/keygroup"
@@ -32,6 +34,7 @@ type Env struct {
 
 type config struct {
 	parallelism      int
+	parallelismSet   bool // by WithParallelism: a cluster's submission does not override it
 	maxParallelism   int
 	batchSize        int
 	bufferTimeout    time.Duration
@@ -59,7 +62,7 @@ func WithParallelism(n int) Option {
 		if n < 1 {
 			return fmt.Errorf("parallelism must be at least 1, got %d", n)
 		}
-		c.parallelism = n
+		c.parallelism, c.parallelismSet = n, true
 		return nil
 	}
 }
@@ -229,7 +232,19 @@ func (e *Env) plan(name string) (*graph.JobGraph, error) {
 	}
 	// Build on a copy: the job graph fills in defaults, and the environment
 	// may be executed again (or planned) while a run of it is still going.
-	return graph.Build(name, graph.Clone(e.nodes), graph.Config{Parallelism: e.cfg.parallelism, MaxParallelism: e.cfg.maxParallelism, Chaining: e.cfg.chaining})
+	p := e.cfg.parallelism
+	if cluster.Role() != "" && !e.cfg.parallelismSet {
+		// The parallelism asked when the job was submitted to a cluster;
+		// the job master and every worker read the same.
+		sub, err := cluster.SubmissionFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		if sub.Parallelism > 0 {
+			p = sub.Parallelism
+		}
+	}
+	return graph.Build(name, graph.Clone(e.nodes), graph.Config{Parallelism: p, MaxParallelism: e.cfg.maxParallelism, Chaining: e.cfg.chaining})
 }
 
 // ExecutionPlan returns the job's plan as JSON, in the shape of Flink's
@@ -266,6 +281,14 @@ func (e *Env) Execute(ctx context.Context, name string) error {
 }
 
 // ExecuteAsync starts the job on an embedded cluster and returns at once.
+//
+// A program submitted to a cluster (freshet run) is started by the cluster
+// again, in other roles, where ExecuteAsync does not start an embedded
+// cluster: as the job's job master it runs the job on the cluster's
+// TaskManagers, and as a TaskManager's worker it runs the job's subtasks
+// there and never returns (the process exits when the TaskManager stops
+// it). The program must therefore build the same job in every role: the
+// cluster checks the job graph's fingerprint.
 func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error) {
 	g, err := e.plan(name)
 	if err != nil {
@@ -274,6 +297,16 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 	logger := e.cfg.logger
 	if logger == nil {
 		logger = slog.Default()
+	}
+	switch cluster.Role() {
+	case cluster.RoleWorker:
+		if err := cluster.RunWorker(ctx, g, logger); err != nil {
+			logger.Error("worker failed", slog.Any("error", err))
+			os.Exit(1)
+		}
+		os.Exit(0)
+	case cluster.RoleJobMaster:
+		return e.executeJobMaster(ctx, g, name, logger)
 	}
 	var dispatcher *rest.Embedded
 	if e.cfg.restAddr != "" {
@@ -292,42 +325,14 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 	if err != nil {
 		return nil, err
 	}
-	cfg := task.Config{JobName: name, BatchSize: e.cfg.batchSize, BufferTimeout: e.cfg.bufferTimeout, Encode: e.cfg.encode, AutoWatermarkInterval: e.cfg.autoWatermark, StateBackend: e.cfg.stateBackend}
-	// The local copies of incremental checkpoints outlive the attempts
-	// of the job, and go with it.
-	var localRoot string
-	if sb := &cfg.StateBackend; sb.Kind == statebackend.KindPebble && sb.Pebble.Incremental {
-		if localRoot, err = os.MkdirTemp(sb.Pebble.Dir, "freshet-local-"); err != nil {
-			_ = mini.Close()
-			return nil, fmt.Errorf("making the directory of local state copies: %w", err)
-		}
-		sb.Pebble.LocalRoot = localRoot
+	jc, release, err := e.jobConfig(name, e.cfg.encode || e.cfg.taskManagers > 1)
+	if err != nil {
+		_ = mini.Close()
+		return nil, err
 	}
 	cleanup := func() {
 		_ = mini.Close()
-		if localRoot != "" {
-			_ = os.RemoveAll(localRoot)
-		}
-	}
-	if e.cfg.encode || e.cfg.taskManagers > 1 {
-		for _, n := range e.nodes {
-			if n.Out != nil {
-				if err := n.Out.CheckCodec(); err != nil {
-					cleanup()
-					return nil, fmt.Errorf("%w: operator %q: %w", ErrInvalidProgram, n.Name, err)
-				}
-			}
-		}
-	}
-	jc := jobmanager.JobConfig{Task: cfg, CancellationTimeout: e.cfg.cancelTimeout, Checkpoint: e.cfg.jobCheckpointConfig()}
-	switch {
-	case e.cfg.restart.make != nil:
-		if jc.Restart, err = e.cfg.restart.make(); err != nil {
-			cleanup()
-			return nil, fmt.Errorf("restart strategy %s: %w", e.cfg.restart.name, err)
-		}
-	case e.cfg.checkpoint != nil:
-		jc.Restart = restart.Default(true)
+		release()
 	}
 	j, err := mini.JM.Submit(ctx, g, jc)
 	if err != nil {
@@ -341,6 +346,113 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 	go func() {
 		<-j.Done()
 		cleanup()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// jobConfig is how the job runs; release removes what it made. With
+// encoded, every operator's output must have a codec: records cross
+// between TaskManagers.
+func (e *Env) jobConfig(name string, encoded bool) (jc jobmanager.JobConfig, release func(), err error) {
+	cfg := task.Config{JobName: name, BatchSize: e.cfg.batchSize, BufferTimeout: e.cfg.bufferTimeout, Encode: e.cfg.encode, AutoWatermarkInterval: e.cfg.autoWatermark, StateBackend: e.cfg.stateBackend}
+	// The local copies of incremental checkpoints outlive the attempts
+	// of the job, and go with it.
+	var localRoot string
+	if sb := &cfg.StateBackend; sb.Kind == statebackend.KindPebble && sb.Pebble.Incremental {
+		if localRoot, err = os.MkdirTemp(sb.Pebble.Dir, "freshet-local-"); err != nil {
+			return jc, nil, fmt.Errorf("making the directory of local state copies: %w", err)
+		}
+		sb.Pebble.LocalRoot = localRoot
+	}
+	release = func() {
+		if localRoot != "" {
+			_ = os.RemoveAll(localRoot)
+		}
+	}
+	if encoded {
+		for _, n := range e.nodes {
+			if n.Out != nil {
+				if err := n.Out.CheckCodec(); err != nil {
+					release()
+					return jc, nil, fmt.Errorf("%w: operator %q: %w", ErrInvalidProgram, n.Name, err)
+				}
+			}
+		}
+	}
+	jc = jobmanager.JobConfig{Task: cfg, CancellationTimeout: e.cfg.cancelTimeout, Checkpoint: e.cfg.jobCheckpointConfig()}
+	switch {
+	case e.cfg.restart.make != nil:
+		if jc.Restart, err = e.cfg.restart.make(); err != nil {
+			release()
+			return jc, nil, fmt.Errorf("restart strategy %s: %w", e.cfg.restart.name, err)
+		}
+	case e.cfg.checkpoint != nil:
+		jc.Restart = restart.Default(true)
+	}
+	return jc, release, nil
+}
+
+// clusterDefaults applies the cluster's defaults for jobs — its checkpoint
+// interval and restart strategy, given to the job master as environment
+// variables — where the program set none.
+func (e *Env) clusterDefaults() error {
+	cfg := clusterconfig.Default()
+	if err := cfg.LoadEnv(os.LookupEnv); err != nil {
+		return err
+	}
+	if e.cfg.checkpoint == nil && cfg.CheckpointInterval > 0 {
+		if err := WithCheckpointing(cfg.CheckpointInterval)(&e.cfg); err != nil {
+			return err
+		}
+	}
+	if e.cfg.restart.make != nil || cfg.Source("restart-strategy.type") == "default" {
+		return nil
+	}
+	r := cfg.Restart
+	switch r.Type {
+	case "none":
+		e.cfg.restart = NoRestart()
+	case "fixed-delay":
+		e.cfg.restart = FixedDelayRestart(r.Attempts, r.Delay)
+	case "failure-rate":
+		e.cfg.restart = FailureRateRestart(r.MaxFailures, r.FailureInterval, r.Delay)
+	case "exponential-delay":
+		e.cfg.restart = ExponentialDelayRestart(r.InitialBackoff, r.MaxBackoff)
+	}
+	return nil
+}
+
+// executeJobMaster runs the job as the job master of a cluster's job.
+func (e *Env) executeJobMaster(ctx context.Context, g *graph.JobGraph, name string, logger *slog.Logger) (*JobClient, error) {
+	sub, err := cluster.SubmissionFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	if sub.Savepoint != "" && e.cfg.restoreFrom == "" {
+		e.cfg.restoreFrom = sub.Savepoint
+	}
+	if err := e.clusterDefaults(); err != nil {
+		return nil, err
+	}
+	jc, release, err := e.jobConfig(name, true)
+	if err != nil {
+		return nil, err
+	}
+	if ck := jc.Checkpoint; ck != nil && (ck.Location == "" || strings.HasPrefix(ck.Location, "mem://")) {
+		// Subtasks in other processes write the state: it goes where
+		// every process of the cluster reaches.
+		ck.Location = cluster.CheckpointDir()
+	}
+	m, err := cluster.StartJobMaster(ctx, g, jc, logger)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	c := &JobClient{job: m.Job, done: make(chan struct{})}
+	go func() {
+		<-m.Done()
+		release()
 		close(c.done)
 	}()
 	return c, nil

@@ -89,6 +89,7 @@ func addAPICommands(root *cobra.Command) {
 		apiCmd(o, "checkpoints JOB", "Show a job's checkpoints", 1, cmdCheckpoints),
 		newSavepointCmd(o),
 		newStopCmd(o),
+		newRunCmd(o),
 	)
 }
 

@@ -49,5 +49,6 @@ func newRootCmd() *cobra.Command {
 	bench.AddCommand(newNexmarkCmd(), newChartCmd())
 	root.AddCommand(bench)
 	addAPICommands(root)
+	root.AddCommand(newJobManagerCmd(), newTaskManagerCmd(), newClusterCmd())
 	return root
 }

@@ -64,6 +64,28 @@ type Config struct {
 	// Errors, shared with the TaskManagers of this process, gives back the
 	// original errors their messages serialized; nil keeps none.
 	Errors *rpc.ErrorTable
+	// Slots, when set, gives jobs their slots (a cluster's resource
+	// manager) instead of the TaskManagers registered with the
+	// JobManager; it is asked again before every restart, so that a
+	// TaskManager found lost is replaced.
+	Slots SlotSource
+	// KillsAbandoned tells that a subtask that ignores cancellation has
+	// its process killed (a cluster's worker), so its job may restart;
+	// otherwise its goroutine may still hold the job's resources and the
+	// job fails for good.
+	KillsAbandoned bool
+}
+
+// SlotSource gives a job master the slots of its job.
+type SlotSource interface {
+	// Slots returns n slots for the job, releasing those it had.
+	Slots(ctx context.Context, job rpc.JobID, n int) ([]Slot, error)
+}
+
+// Slot is a slot of a TaskManager.
+type Slot struct {
+	TaskManager rpc.TaskManagerGateway
+	Index       int
 }
 
 // JobManager accepts jobs and runs them on its TaskManagers. It implements
@@ -73,8 +95,11 @@ type JobManager struct {
 	graphs   *graph.Registry
 	storages *storage.Registry
 	errors   *rpc.ErrorTable
-	nextJob  atomic.Int64
-	mu       struct {
+	source   SlotSource
+	// killsAbandoned: see Config.KillsAbandoned.
+	killsAbandoned bool
+	nextJob        atomic.Int64
+	mu             struct {
 		sync.Mutex
 		tms []rpc.TaskManagerGateway
 		// slots are the slots each TaskManager offered, by index: the
@@ -95,7 +120,7 @@ func New(cfg Config) *JobManager {
 	if cfg.Storages == nil {
 		cfg.Storages = storage.NewRegistry()
 	}
-	jm := &JobManager{log: cfg.Logger, graphs: cfg.Graphs, storages: cfg.Storages, errors: cfg.Errors}
+	jm := &JobManager{log: cfg.Logger, graphs: cfg.Graphs, storages: cfg.Storages, errors: cfg.Errors, source: cfg.Slots, killsAbandoned: cfg.KillsAbandoned}
 	jm.mu.slots = map[string][]rpc.JobID{}
 	jm.mu.jobs = map[rpc.JobID]*Job{}
 	return jm
@@ -226,6 +251,8 @@ func SlotsNeeded(g *graph.JobGraph) int {
 
 // JobConfig is how a job runs.
 type JobConfig struct {
+	// ID is the job's id; "" makes one from its name.
+	ID rpc.JobID
 	// Task is the configuration of every subtask.
 	Task task.Config
 	// CancellationTimeout is how long a subtask may take to stop once the
@@ -245,10 +272,13 @@ type JobConfig struct {
 // Submit starts a job and returns its handle. The job runs until it finishes,
 // fails, or is cancelled; ctx only bounds the submission.
 func (jm *JobManager) Submit(ctx context.Context, g *graph.JobGraph, cfg JobConfig) (*Job, error) {
-	id := rpc.JobID(fmt.Sprintf("%s-%d", sanitize(g.Name), jm.nextJob.Add(1)))
+	id := cfg.ID
+	if id == "" {
+		id = rpc.JobID(fmt.Sprintf("%s-%d", sanitize(g.Name), jm.nextJob.Add(1)))
+	}
 	log := jm.log.With(slog.String("job", string(id)), slog.String("job_name", g.Name))
 	log.Info("job submitted")
-	slots, err := jm.allocate(id, g)
+	slots, err := jm.allocate(ctx, id, g)
 	if err != nil {
 		log.Error("job failed", slog.Any("error", err))
 		return nil, err
@@ -302,15 +332,29 @@ type slot struct {
 
 // allocate takes the slots a job needs, spreading them over TaskManagers in
 // registration order, each TaskManager's free slots lowest first.
-func (jm *JobManager) allocate(id rpc.JobID, g *graph.JobGraph) (map[string][]slot, error) {
-	jm.mu.Lock()
-	defer jm.mu.Unlock()
+func (jm *JobManager) allocate(ctx context.Context, id rpc.JobID, g *graph.JobGraph) (map[string][]slot, error) {
 	need := SlotsNeeded(g)
 	var free []slot
-	for _, tm := range jm.mu.tms {
-		for i, owner := range jm.mu.slots[tm.ID()] {
-			if owner == "" {
-				free = append(free, slot{tm: tm, index: i})
+	if jm.source != nil {
+		got, err := jm.source.Slots(ctx, id, need)
+		if err != nil {
+			return nil, err
+		}
+		if len(got) < need {
+			return nil, fmt.Errorf("%w: job %q needs %d, was given %d", ErrNotEnoughSlots, g.Name, need, len(got))
+		}
+		for _, s := range got {
+			free = append(free, slot{tm: s.TaskManager, index: s.Index})
+		}
+	}
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	if jm.source == nil {
+		for _, tm := range jm.mu.tms {
+			for i, owner := range jm.mu.slots[tm.ID()] {
+				if owner == "" {
+					free = append(free, slot{tm: tm, index: i})
+				}
 			}
 		}
 	}
@@ -330,7 +374,9 @@ func (jm *JobManager) allocate(id rpc.JobID, g *graph.JobGraph) (map[string][]sl
 		for range groups[grp] {
 			s := free[0]
 			free = free[1:]
-			jm.mu.slots[s.tm.ID()][s.index] = id
+			if jm.source == nil {
+				jm.mu.slots[s.tm.ID()][s.index] = id
+			}
 			out[grp] = append(out[grp], s)
 		}
 	}
@@ -342,7 +388,7 @@ func (jm *JobManager) release(j *Job) {
 	defer jm.mu.Unlock()
 	for _, ss := range j.slots {
 		for _, s := range ss {
-			if owners := jm.mu.slots[s.tm.ID()]; owners[s.index] == j.ID {
+			if owners := jm.mu.slots[s.tm.ID()]; s.index < len(owners) && owners[s.index] == j.ID {
 				owners[s.index] = ""
 			}
 		}
@@ -598,9 +644,9 @@ deploy:
 				d.Producers = append(d.Producers, j.locations(in.Source)...)
 			}
 			if err := j.tmFor(v, i).SubmitTask(ctx, d); err != nil {
-				j.err = fmt.Errorf("deploying %s subtask %d: %w", v.Name(), i, err)
-				j.deployFailed = true
-				j.Cancel()
+				// Like a subtask's failure: the attempt fails and the
+				// restart strategy decides.
+				j.failCoordinator(fmt.Errorf("deploying %s subtask %d to TaskManager %s: %w", v.Name(), i, d.TaskManager, err))
 				break deploy
 			}
 			j.states[exec] = rpc.TaskDeploying
@@ -756,6 +802,16 @@ func (j *Job) restart() bool {
 	j.attempt++
 	j.restarts.Add(1)
 	j.err = nil
+	if j.jm.source != nil {
+		// A TaskManager of the failed attempt may be gone: the next
+		// attempt runs on the slots the resource manager gives now.
+		slots, err := j.jm.allocate(context.Background(), j.ID, j.Graph)
+		if err != nil {
+			j.err = fmt.Errorf("restarting: %w", err)
+			return false
+		}
+		j.slots = slots
+	}
 	if err := j.deploy(context.Background()); err != nil {
 		j.err = err
 		return false
@@ -857,7 +913,7 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 			j.ckr.handle(u)
 			switch {
 			case u.State != rpc.TaskFailed:
-			case errors.Is(u.Err, rpc.ErrCancellationTimeout):
+			case errors.Is(u.Err, rpc.ErrCancellationTimeout) && !j.jm.killsAbandoned:
 				// Not a root cause: the subtask was being cancelled.
 				abandoned = append(abandoned, u.Err)
 				stop(JobFailed, u.Err)

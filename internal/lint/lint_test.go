@@ -42,16 +42,19 @@ var layer = map[string]int{
 	"internal/task":              6,
 	"internal/taskmanager":       8,
 	"internal/jobmanager":        8,
-	"internal/cluster":           9,
-	"":                           10, // the root package freshet
-	"freshettest":                11,
+	"internal/cluster":           10, // over the REST API
+	"":                           11, // the root package freshet
+	"freshettest":                12,
 	// The connectors' conformance suite runs jobs on the root package.
-	"connector/connectortest": 11,
-	"nexmark":                 11, // a user's program on the public API
-	"bench":                   12,
-	"examples":                12,
-	"internal/lint":           12,
-	"cmd":                     13,
+	"connector/connectortest": 12,
+	"nexmark":                 12, // a user's program on the public API
+	"bench":                   13,
+	"examples":                13,
+	"internal/lint":           13,
+	"deploy":                  13, // tests of the deployment artifacts
+	"cmd":                     14,
+	// End-to-end tests run the command and the examples as processes.
+	"e2e": 14,
 
 	// Leaves with no Freshet imports, so gocloud.dev stays out of every
 	// other package's test binary.
@@ -64,6 +67,10 @@ var layer = map[string]int{
 	// The messages between JobManager and TaskManagers are plain data:
 	// the package that defines them imports nothing of Freshet's.
 	"internal/rpc": 0,
+	// The control plane over gRPC: the generated messages and services
+	// import nothing of Freshet's; the adapters only rpc and rpcpb.
+	"internal/rpc/rpcpb":   0,
+	"internal/rpc/grpcrpc": 1,
 }
 
 // levelOf returns the layer of pkg or of the nearest listed directory
@@ -138,5 +145,57 @@ func TestImportLayers(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// onlyImports lists, for packages held to a narrower rule than their
+// layer, every package their non-test files may import: the standard
+// library, and the module paths (or prefixes ending in "/") listed.
+var onlyImports = map[string][]string{
+	// The control plane's transport is a thin adapter: rpc's gateways
+	// over gRPC, nothing else of Freshet's.
+	"internal/rpc/grpcrpc": {module + "/internal/rpc", module + "/internal/rpc/rpcpb", "google.golang.org/grpc/", "google.golang.org/protobuf/"},
+	"internal/rpc/rpcpb":   {"google.golang.org/grpc/", "google.golang.org/protobuf/"},
+}
+
+func TestOnlyImports(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for pkg, allowed := range onlyImports {
+		files, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(pkg), "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) == 0 {
+			t.Errorf("package %s has no files", pkg)
+		}
+		for _, path := range files {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, imp := range f.Imports {
+				p := strings.Trim(imp.Path.Value, `"`)
+				if !strings.Contains(strings.SplitN(p, "/", 2)[0], ".") {
+					continue // the standard library
+				}
+				ok := false
+				for _, a := range allowed {
+					if p == a || strings.HasSuffix(a, "/") && (strings.HasPrefix(p, a) || p == strings.TrimSuffix(a, "/")) {
+						ok = true
+					}
+				}
+				if !ok {
+					rp, _ := filepath.Rel(root, path)
+					t.Errorf("%s imports %s; %s may import only %v", rp, p, pkg, allowed)
+				}
+			}
+		}
 	}
 }

@@ -386,6 +386,22 @@ func (d *Embedded) TriggerSavepoint(_ context.Context, id string, req SavepointR
 	return tid, nil
 }
 
+// Triggers returns the ids of the savepoint triggers of job id, and
+// whether they are all done.
+func (d *Embedded) Triggers(id string) (ids []string, done bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	done = true
+	for tid, tr := range d.mu.triggers {
+		if tr.job == id {
+			ids = append(ids, tid)
+			done = done && tr.done
+		}
+	}
+	sort.Strings(ids)
+	return ids, done
+}
+
 // SavepointStatus implements Dispatcher.
 func (d *Embedded) SavepointStatus(_ context.Context, id, tid string) (SavepointStatus, error) {
 	if _, err := d.find(id); err != nil {

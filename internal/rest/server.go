@@ -94,6 +94,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /jobs/{jobid}/stop", s.stop)
 	m.HandleFunc("GET /jars", s.artifacts)
 	m.HandleFunc("POST /jars/upload", s.uploadArtifact)
+	m.HandleFunc("GET /jars/{jarid}", s.downloadArtifact)
 	m.HandleFunc("POST /jars/{jarid}/run", s.runArtifact)
 	m.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{}))
 }
@@ -477,6 +478,28 @@ func (s *Server) artifacts(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(out.Files, func(i, j int) bool { return out.Files[i].Uploaded > out.Files[j].Uploaded })
 	writeJSON(w, http.StatusOK, out)
+}
+
+// downloadArtifact serves an uploaded artifact's bytes: TaskManagers fetch
+// job programs here.
+func (s *Server) downloadArtifact(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("jarid")
+	if !artifactIDPattern.MatchString(id) {
+		s.fail(w, r, badField("artifact id", "%q is not an artifact id (64 hex digits)", id))
+		return
+	}
+	if s.cfg.ArtifactDir == "" {
+		s.fail(w, r, Errorf(CodeArtifactNotFound, "no artifact %s", id))
+		return
+	}
+	f, err := os.Open(filepath.Join(s.cfg.ArtifactDir, id))
+	if err != nil {
+		s.fail(w, r, Errorf(CodeArtifactNotFound, "no artifact %s", id))
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	http.ServeContent(w, r, id, time.Time{}, f)
 }
 
 func (s *Server) runArtifact(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,412 @@
+// Package e2e holds end-to-end tests of a Freshet cluster: real JobManager
+// and TaskManager processes on 127.0.0.1, jobs submitted with the CLI.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	bins      string
+	buildErr  error
+)
+
+// binaries builds the freshet command and the counting example once.
+func binaries(t *testing.T) (freshet, counting string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		bins, buildErr = os.MkdirTemp("", "freshet-e2e-bin-")
+		if buildErr != nil {
+			return
+		}
+		for _, p := range [][2]string{{"freshet", "../cmd/freshet"}, {"counting", "../examples/counting"}} {
+			out, err := exec.Command("go", "build", "-o", filepath.Join(bins, p[0]), p[1]).CombinedOutput()
+			if err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", p[1], err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(bins, "freshet"), filepath.Join(bins, "counting")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bins != "" {
+		os.RemoveAll(bins)
+	}
+	os.Exit(code)
+}
+
+// cluster is a standalone cluster started with freshet cluster start.
+type cluster struct {
+	t        *testing.T
+	freshet  string
+	dir      string
+	rest     string // http://host:port
+	rpc      string
+	props    []string
+	ckDir    string
+	counting string
+}
+
+func startCluster(t *testing.T, taskManagers int) *cluster {
+	t.Helper()
+	freshet, counting := binaries(t)
+	c := &cluster{t: t, freshet: freshet, counting: counting, dir: t.TempDir(), ckDir: t.TempDir()}
+	c.props = []string{"-D", "rest.port=0", "-D", "jobmanager.rpc.port=0", "-D", "taskmanager.numberOfTaskSlots=2",
+		"-D", "heartbeat.interval=300ms", "-D", "heartbeat.timeout=3s", "-D", "execution.checkpointing.dir=" + c.ckDir,
+		"-D", "artifact.dir=" + filepath.Join(c.dir, "artifacts")}
+	out := c.cli(0, append([]string{"cluster", "start", "--dir", c.dir, "--taskmanagers", strconv.Itoa(taskManagers)}, c.props...)...)
+	m := regexp.MustCompile(`REST API at (\S+), RPC at (\S+),`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("cluster start printed %q", out)
+	}
+	c.rest, c.rpc = m[1], m[2]
+	t.Cleanup(func() {
+		_ = exec.Command(freshet, "cluster", "stop", "--dir", c.dir).Run()
+		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(c.dir, "*.log"))
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				if len(b) > 6000 {
+					b = b[len(b)-6000:]
+				}
+				t.Logf("%s:\n%s", filepath.Base(l), b)
+			}
+		}
+	})
+	return c
+}
+
+// cli runs the freshet command against the cluster and checks its exit
+// code; it returns the standard output.
+func (c *cluster) cli(want int, args ...string) string {
+	c.t.Helper()
+	if c.rest != "" {
+		args = append([]string{"--address", c.rest}, args...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.freshet, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		c.t.Fatalf("freshet %s: %v", strings.Join(args, " "), err)
+	}
+	if code != want {
+		c.t.Fatalf("freshet %s: exit code %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+var jobIDPattern = regexp.MustCompile(`JobID ([0-9a-f]{32})`)
+
+// submit runs the counting job detached and returns its id.
+func (c *cluster) submit(parallelism int, savepoint string, args ...string) string {
+	c.t.Helper()
+	run := []string{"run", "--detached", "--parallelism", strconv.Itoa(parallelism)}
+	if savepoint != "" {
+		run = append(run, "--from-savepoint", savepoint)
+	}
+	out := c.cli(0, append(append(run, c.counting), args...)...)
+	m := jobIDPattern.FindStringSubmatch(out)
+	if m == nil {
+		c.t.Fatalf("freshet run printed %q", out)
+	}
+	return m[1]
+}
+
+func (c *cluster) get(path string, v any) error {
+	resp, err := http.Get(c.rest + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
+	}
+	return json.Unmarshal(b, v)
+}
+
+// waitFor polls cond until it holds.
+func (c *cluster) waitFor(what string, timeout time.Duration, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (c *cluster) state(job string) string {
+	var d struct {
+		State string `json:"state"`
+	}
+	if err := c.get("/jobs/"+job, &d); err != nil {
+		return "?" + err.Error()
+	}
+	return d.State
+}
+
+func (c *cluster) completedCheckpoints(job string) int {
+	var cp struct {
+		Counts struct {
+			Completed int `json:"completed"`
+		} `json:"counts"`
+	}
+	if c.get("/jobs/"+job+"/checkpoints", &cp) != nil {
+		return 0
+	}
+	return cp.Counts.Completed
+}
+
+// counts reads the committed output of the counting job: every count of
+// every key, in no order.
+func counts(t *testing.T, dir string) map[int][]int {
+	t.Helper()
+	parts, err := filepath.Glob(filepath.Join(dir, "part-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int][]int{}
+	for _, p := range parts {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		for _, r := range rows {
+			k, _ := strconv.Atoi(r[0])
+			n, _ := strconv.Atoi(r[1])
+			out[k] = append(out[k], n)
+		}
+	}
+	for k := range out {
+		slices.Sort(out[k])
+	}
+	return out
+}
+
+// checkRun checks that each key's counts are from[k]+1 … perKey, each
+// once; from nil means from 0. It returns the first count of each key.
+func checkRun(t *testing.T, got map[int][]int, keys, perKey int, from map[int]int) {
+	t.Helper()
+	if len(got) != keys {
+		t.Fatalf("%d keys in the output, want %d", len(got), keys)
+	}
+	for k := range keys {
+		c := got[k]
+		start := from[k] + 1
+		if len(c) == 0 || c[0] != start || c[len(c)-1] != perKey || len(c) != perKey-start+1 {
+			t.Fatalf("key %d: %d counts from %v to %v, want each of %d…%d once", k, len(c), first(c), last(c), start, perKey)
+		}
+		for i := 1; i < len(c); i++ {
+			if c[i] != c[i-1]+1 {
+				t.Fatalf("key %d: count %d follows %d", k, c[i], c[i-1])
+			}
+		}
+	}
+}
+
+func first(s []int) any {
+	if len(s) == 0 {
+		return nil
+	}
+	return s[0]
+}
+
+func last(s []int) any {
+	if len(s) == 0 {
+		return nil
+	}
+	return s[len(s)-1]
+}
+
+// TestClusterEndToEnd runs the counting job at parallelism 4 on a
+// JobManager and two TaskManagers (processes), checks its exact output,
+// lists and inspects it; then runs it again slowly, takes a savepoint,
+// cancels it, and resumes it from the savepoint at parallelism 2.
+func TestClusterEndToEnd(t *testing.T) {
+	c := startCluster(t, 2)
+	out1 := t.TempDir()
+	const keys, events = 8, 8000
+	runOut := c.cli(0, "run", "--parallelism", "4", c.counting, "--out", out1, "--events", strconv.Itoa(events), "--keys", strconv.Itoa(keys))
+	job := jobIDPattern.FindStringSubmatch(runOut)[1]
+	if !strings.Contains(runOut, "Job "+job+" finished") {
+		t.Fatalf("freshet run printed %q", runOut)
+	}
+	checkRun(t, counts(t, out1), keys, events/keys, nil)
+
+	list := c.cli(0, "list")
+	if !regexp.MustCompile(job + `\s+counting\s+FINISHED`).MatchString(list) {
+		t.Fatalf("freshet list:\n%s", list)
+	}
+	info := c.cli(0, "info", job)
+	for _, op := range []string{"events", "count", "counts"} {
+		if !strings.Contains(info, op) {
+			t.Fatalf("freshet info lacks operator %q:\n%s", op, info)
+		}
+	}
+	var details struct {
+		Vertices []struct {
+			Parallelism int `json:"parallelism"`
+		} `json:"vertices"`
+	}
+	if err := c.get("/jobs/"+job, &details); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range details.Vertices {
+		if v.Parallelism != 4 {
+			t.Fatalf("a vertex runs at parallelism %d, want 4", v.Parallelism)
+		}
+	}
+	tms := c.cli(0, "taskmanagers")
+	if strings.Count(tms, "taskmanager-") != 2 {
+		t.Fatalf("freshet taskmanagers:\n%s", tms)
+	}
+
+	// A slow run: savepoint, cancel, resume at parallelism 2.
+	out2, sp := t.TempDir(), t.TempDir()
+	const slow = 24000
+	job2 := c.submit(4, "", "--out", out2, "--events", strconv.Itoa(slow), "--keys", strconv.Itoa(keys), "--rate", "4000")
+	c.waitFor("a checkpoint of the slow job", 30*time.Second, func() bool { return c.completedCheckpoints(job2) > 0 })
+	spOut := c.cli(0, "savepoint", job2, sp)
+	m := regexp.MustCompile(`Savepoint completed: (\S+)`).FindStringSubmatch(spOut)
+	if m == nil {
+		t.Fatalf("freshet savepoint printed %q", spOut)
+	}
+	savepoint := m[1]
+	c.cli(0, "cancel", job2)
+	c.waitFor("the slow job to be cancelled", 30*time.Second, func() bool { return c.state(job2) == "CANCELED" })
+	if st := c.state(job2); st != "CANCELED" {
+		t.Fatalf("job %s is %s after cancel", job2, st)
+	}
+	for k, c := range counts(t, out2) {
+		// What the first run committed is each key's counts from 1, once.
+		for i, n := range c {
+			if n != i+1 {
+				t.Fatalf("first run, key %d: counts %v", k, c)
+			}
+		}
+	}
+	// The resumed job writes to the same directory: the savepoint holds
+	// its sink's pending part files there.
+	job3 := c.submit(2, savepoint, "--out", out2, "--events", strconv.Itoa(slow), "--keys", strconv.Itoa(keys))
+	c.waitFor("the resumed job to finish", 2*time.Minute, func() bool { return c.state(job3) == "FINISHED" })
+	// Between the savepoint and the cancellation the first run went on, so
+	// the counts it committed after the savepoint are there twice; every
+	// count is there, and the last once, only if the resumed job started
+	// from the savepoint's state.
+	all := counts(t, out2)
+	if len(all) != keys {
+		t.Fatalf("%d keys in the output, want %d", len(all), keys)
+	}
+	for k := range keys {
+		seen := map[int]int{}
+		for _, n := range all[k] {
+			seen[n]++
+		}
+		for n := 1; n <= slow/keys; n++ {
+			if seen[n] == 0 || seen[n] > 2 {
+				t.Fatalf("key %d: count %d is there %d times", k, n, seen[n])
+			}
+		}
+		if len(seen) != slow/keys || seen[slow/keys] != 1 {
+			t.Fatalf("key %d: %d distinct counts, the last %d times; want %d, once", k, len(seen), seen[slow/keys], slow/keys)
+		}
+	}
+	if err := c.get("/jobs/"+job3, &details); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range details.Vertices {
+		if v.Parallelism != 2 {
+			t.Fatalf("a resumed vertex runs at parallelism %d, want 2", v.Parallelism)
+		}
+	}
+}
+
+// TestTaskManagerKilled kills a TaskManager process with SIGKILL while the
+// counting job runs on both, starts a new one, and checks that the job
+// finishes with its output exactly once.
+func TestTaskManagerKilled(t *testing.T) {
+	c := startCluster(t, 2)
+	out := t.TempDir()
+	const keys, events = 8, 24000
+	job := c.submit(4, "", "--out", out, "--events", strconv.Itoa(events), "--keys", strconv.Itoa(keys), "--rate", "4000")
+	c.waitFor("a checkpoint", 30*time.Second, func() bool { return c.completedCheckpoints(job) > 0 })
+	b, err := os.ReadFile(filepath.Join(c.dir, "cluster.pids"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := strings.Fields(string(b))
+	victim, _ := strconv.Atoi(pids[1]) // the first TaskManager
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// A replacement, as a supervisor would start.
+	log, err := os.Create(filepath.Join(c.dir, "taskmanager-new.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	tm := exec.Command(c.freshet, append([]string{"taskmanager", "--jobmanager", c.rpc, "--id", "taskmanager-new"}, c.props...)...)
+	tm.Stdout, tm.Stderr = log, log
+	if err := tm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = tm.Process.Signal(syscall.SIGTERM)
+		_ = tm.Wait()
+	})
+	c.waitFor("the job to finish", 2*time.Minute, func() bool {
+		st := c.state(job)
+		if st == "FAILED" || st == "CANCELED" {
+			t.Fatalf("job %s: %s", job, st)
+		}
+		return st == "FINISHED"
+	})
+	checkRun(t, counts(t, out), keys, events/keys, nil)
+	var ex struct {
+		History struct {
+			Entries []struct {
+				Exception string `json:"exceptionName"`
+			} `json:"entries"`
+		} `json:"exceptionHistory"`
+	}
+	if err := c.get("/jobs/"+job+"/exceptions", &ex); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("failures: %+v", ex.History.Entries)
+}

@@ -1,0 +1,495 @@
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/freshet-io/freshet/internal/rpc"
+)
+
+// TaskExecutorConfig configures a TaskManager process.
+type TaskExecutorConfig struct {
+	ID    string
+	Slots int
+	// Address is where its TaskExecutor service is reached (host:port),
+	// as registered with the resource manager.
+	Address string
+	// Host is the host its workers listen on.
+	Host string
+	// CacheDir keeps fetched job programs, by checksum.
+	CacheDir  string
+	Heartbeat rpc.HeartbeatConfig
+	// CancellationTimeout is how long a cancelled job's worker may take
+	// before it is killed; 0 waits for ever.
+	CancellationTimeout time.Duration
+	Logger              *slog.Logger
+}
+
+// TaskExecutor is a TaskManager process: it offers slots to the resource
+// manager and runs each job's subtasks in a worker process — the job's
+// own program, fetched from the dispatcher and started in the worker role
+// — to which it forwards what the job master asks. It implements
+// rpc.TaskExecutorGateway.
+type TaskExecutor struct {
+	cfg  TaskExecutorConfig
+	log  *slog.Logger
+	http *http.Client
+
+	mu      sync.Mutex
+	workers map[rpc.JobID]*worker
+	closed  bool
+}
+
+// worker is a job's worker process.
+type worker struct {
+	job      rpc.JobID
+	cmd      *exec.Cmd
+	gw       rpc.TaskExecutorGateway
+	closer   io.Closer
+	data     string
+	jm       rpc.JobManagerGateway // the job master, to report a dead worker
+	jmCloser io.Closer
+	stderr   *tailBuffer
+	exited   chan struct{}
+
+	mu        sync.Mutex
+	deployed  []rpc.ExecutionID
+	heartbeat time.Time
+	stopping  bool
+}
+
+// NewTaskExecutor returns a TaskManager process's executor.
+func NewTaskExecutor(cfg TaskExecutorConfig) *TaskExecutor {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Heartbeat.Interval <= 0 {
+		cfg.Heartbeat = rpc.DefaultHeartbeat
+	}
+	return &TaskExecutor{cfg: cfg, log: cfg.Logger.With(slog.String("taskmanager", cfg.ID)), http: &http.Client{Timeout: 10 * time.Minute},
+		workers: map[rpc.JobID]*worker{}}
+}
+
+// ID implements rpc.TaskManagerGateway.
+func (te *TaskExecutor) ID() string { return te.cfg.ID }
+
+// Slots implements rpc.TaskManagerGateway.
+func (te *TaskExecutor) Slots() int { return te.cfg.Slots }
+
+func (te *TaskExecutor) worker(job rpc.JobID) (*worker, error) {
+	te.mu.Lock()
+	defer te.mu.Unlock()
+	w := te.workers[job]
+	if w == nil {
+		return nil, fmt.Errorf("%w: TaskManager %s runs no worker of job %s", rpc.ErrUnknownJob, te.cfg.ID, job)
+	}
+	return w, nil
+}
+
+// StartJob implements rpc.TaskExecutorGateway.
+func (te *TaskExecutor) StartJob(ctx context.Context, s rpc.JobStart) (rpc.Worker, error) {
+	te.mu.Lock()
+	defer te.mu.Unlock()
+	if te.closed {
+		return rpc.Worker{}, fmt.Errorf("TaskManager %s is shutting down", te.cfg.ID)
+	}
+	if w := te.workers[s.Job]; w != nil {
+		select {
+		case <-w.exited:
+		default:
+			w.mu.Lock()
+			w.heartbeat = time.Now()
+			w.mu.Unlock()
+			return rpc.Worker{DataAddress: w.data}, nil
+		}
+	}
+	path, err := te.fetch(ctx, s)
+	if err != nil {
+		return rpc.Worker{}, err
+	}
+	w, err := te.spawn(ctx, path, s)
+	if err != nil {
+		return rpc.Worker{}, err
+	}
+	te.workers[s.Job] = w
+	return rpc.Worker{DataAddress: w.data}, nil
+}
+
+// fetch returns the path of the job's program, fetching it from the
+// dispatcher unless it is cached, and checking its checksum.
+func (te *TaskExecutor) fetch(ctx context.Context, s rpc.JobStart) (string, error) {
+	if len(s.Checksum) != 64 {
+		return "", fmt.Errorf("job %s: artifact checksum %q is not a SHA-256", s.Job, s.Checksum)
+	}
+	if _, err := hex.DecodeString(s.Checksum); err != nil {
+		return "", fmt.Errorf("job %s: artifact checksum %q is not a SHA-256", s.Job, s.Checksum)
+	}
+	if err := os.MkdirAll(te.cfg.CacheDir, 0o755); err != nil {
+		return "", fmt.Errorf("making the artifact cache: %w", err)
+	}
+	path := filepath.Join(te.cfg.CacheDir, s.Checksum)
+	if sum, err := fileSHA256(path); err == nil && sum == s.Checksum {
+		return path, nil
+	}
+	url := "http://" + s.Dispatcher + "/jars/" + s.Artifact
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := te.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("fetching the program of job %s: %w", s.Job, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return "", fmt.Errorf("fetching the program of job %s from %s: %s: %s", s.Job, url, resp.Status, bytes.TrimSpace(b))
+	}
+	tmp, err := os.CreateTemp(te.cfg.CacheDir, ".fetch-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(tmp, h), resp.Body)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("fetching the program of job %s from %s: %w", s.Job, url, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != s.Checksum {
+		return "", fmt.Errorf("the program of job %s fetched from %s has SHA-256 %s, want %s", s.Job, url, got, s.Checksum)
+	}
+	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// workerReady is what a worker writes on its ready descriptor.
+type workerReady struct {
+	RPC         string `json:"rpc,omitempty"`
+	Data        string `json:"data,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+// workerStartTimeout bounds a worker's start: its program builds the job
+// graph and opens its servers.
+var workerStartTimeout = 2 * time.Minute
+
+func (te *TaskExecutor) spawn(ctx context.Context, path string, s rpc.JobStart) (*worker, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer pr.Close()
+	cmd := exec.Command(path, s.Args...)
+	cmd.Env = append(os.Environ(), s.Env...)
+	cmd.Env = append(cmd.Env, EnvRole+"="+RoleWorker, EnvJob+"="+string(s.Job), EnvJobMaster+"="+s.JobMaster,
+		EnvTaskManager+"="+te.cfg.ID, fmt.Sprintf("%s=%d", EnvSlots, te.cfg.Slots), EnvHost+"="+te.cfg.Host,
+		EnvArtifact+"="+s.Artifact, EnvHeartbeat+"="+formatHeartbeat(te.cfg.Heartbeat))
+	cmd.ExtraFiles = []*os.File{pw} // descriptor 3 = readyFD
+	w := &worker{job: s.Job, cmd: cmd, stderr: newTailBuffer(16 << 10), exited: make(chan struct{}), heartbeat: time.Now()}
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = io.MultiWriter(os.Stderr, w.stderr)
+	setParentDeath(cmd)
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		return nil, fmt.Errorf("starting the worker of job %s: %w", s.Job, err)
+	}
+	pw.Close()
+	go func() {
+		_ = cmd.Wait()
+		close(w.exited)
+		te.workerExited(w)
+	}()
+	ready := make(chan workerReady, 1)
+	go func() {
+		var r workerReady
+		line, err := bufio.NewReader(pr).ReadBytes('\n')
+		if err != nil || json.Unmarshal(line, &r) != nil {
+			r.Error = "the worker exited before it was ready"
+		}
+		ready <- r
+	}()
+	var r workerReady
+	select {
+	case r = <-ready:
+	case <-time.After(workerStartTimeout):
+		r.Error = fmt.Sprintf("not ready within %s", workerStartTimeout)
+	case <-ctx.Done():
+		r.Error = ctx.Err().Error()
+	}
+	fail := func(err error) (*worker, error) {
+		w.stop()
+		<-w.exited
+		return nil, fmt.Errorf("the worker of job %s in TaskManager %s: %w%s", s.Job, te.cfg.ID, err, w.stderr.suffix())
+	}
+	if r.Error != "" {
+		if r.RPC == "" {
+			<-w.exited
+		}
+		return fail(errors.New(r.Error))
+	}
+	if w.gw, w.closer, err = dialTaskExecutor(ctx, r.RPC, te.cfg.ID); err != nil {
+		return fail(err)
+	}
+	if w.jm, w.jmCloser, err = dialJobMaster(ctx, s.JobMaster); err != nil {
+		return fail(err)
+	}
+	w.data = r.Data
+	te.log.Info("worker started", slog.String("job", string(s.Job)), slog.Int("pid", cmd.Process.Pid), slog.String("data", r.Data))
+	return w, nil
+}
+
+// workerExited reports the subtasks of a worker that died failed.
+func (te *TaskExecutor) workerExited(w *worker) {
+	te.mu.Lock()
+	if te.workers[w.job] == w {
+		delete(te.workers, w.job)
+	}
+	te.mu.Unlock()
+	w.mu.Lock()
+	stopping, deployed := w.stopping, w.deployed
+	w.mu.Unlock()
+	if w.closer != nil {
+		_ = w.closer.Close()
+	}
+	if stopping || w.jm == nil {
+		if w.jmCloser != nil {
+			_ = w.jmCloser.Close()
+		}
+		return
+	}
+	err := fmt.Errorf("the worker of job %s in TaskManager %s exited: %s%s", w.job, te.cfg.ID, w.cmd.ProcessState, w.stderr.suffix())
+	te.log.Error("worker lost", slog.String("job", string(w.job)), slog.Any("error", err))
+	se := rpc.SerializeError(err, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), te.cfg.Heartbeat.Timeout)
+	defer cancel()
+	for _, exec := range deployed {
+		_ = w.jm.UpdateTaskState(ctx, rpc.TaskUpdate{Exec: exec, State: rpc.TaskFailed, Err: se})
+	}
+	_ = w.jmCloser.Close()
+}
+
+// stop ends the worker process: a signal to stop, then, after the grace
+// period, a kill.
+func (w *worker) stop() {
+	w.mu.Lock()
+	w.stopping = true
+	w.mu.Unlock()
+	if w.cmd.Process == nil {
+		return
+	}
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	go func() {
+		select {
+		case <-w.exited:
+		case <-time.After(10 * time.Second):
+			_ = w.cmd.Process.Kill()
+		}
+	}()
+}
+
+// SubmitTask implements rpc.TaskManagerGateway.
+func (te *TaskExecutor) SubmitTask(ctx context.Context, d rpc.TaskDeployment) error {
+	if d.Slot < 0 || d.Slot >= te.cfg.Slots {
+		return fmt.Errorf("%w: TaskManager %s has slots 0 to %d, the deployment of %s names slot %d", rpc.ErrSlotNotAllocated, te.cfg.ID, te.cfg.Slots-1, d.Exec, d.Slot)
+	}
+	w, err := te.worker(d.Exec.Job)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.deployed = append(w.deployed, d.Exec)
+	w.mu.Unlock()
+	return w.gw.SubmitTask(ctx, d)
+}
+
+// CancelJob implements rpc.TaskManagerGateway. A worker whose subtasks do
+// not all end within the cancellation timeout is killed.
+func (te *TaskExecutor) CancelJob(ctx context.Context, job rpc.JobID) error {
+	w, err := te.worker(job)
+	if err != nil {
+		return nil // nothing of the job runs here
+	}
+	return w.gw.CancelJob(ctx, job)
+}
+
+// SendOperatorEvent implements rpc.TaskManagerGateway.
+func (te *TaskExecutor) SendOperatorEvent(ctx context.Context, exec rpc.ExecutionID, event []byte) error {
+	w, err := te.worker(exec.Job)
+	if err != nil {
+		return fmt.Errorf("%w: %w", rpc.ErrNoSuchTask, err)
+	}
+	return w.gw.SendOperatorEvent(ctx, exec, event)
+}
+
+// TriggerCheckpoint implements rpc.TaskManagerGateway.
+func (te *TaskExecutor) TriggerCheckpoint(ctx context.Context, exec rpc.ExecutionID, id int64, o rpc.TriggerOptions) error {
+	w, err := te.worker(exec.Job)
+	if err != nil {
+		return fmt.Errorf("%w: %w", rpc.ErrNoSuchTask, err)
+	}
+	return w.gw.TriggerCheckpoint(ctx, exec, id, o)
+}
+
+// NotifyCheckpoint implements rpc.TaskManagerGateway.
+func (te *TaskExecutor) NotifyCheckpoint(ctx context.Context, job rpc.JobID, attempt int, id int64, complete bool) error {
+	w, err := te.worker(job)
+	if err != nil {
+		return nil
+	}
+	return w.gw.NotifyCheckpoint(ctx, job, attempt, id, complete)
+}
+
+// Heartbeat implements rpc.TaskExecutorGateway.
+func (te *TaskExecutor) Heartbeat(_ context.Context, job rpc.JobID) error {
+	te.mu.Lock()
+	defer te.mu.Unlock()
+	if w := te.workers[job]; w != nil {
+		w.mu.Lock()
+		w.heartbeat = time.Now()
+		w.mu.Unlock()
+	}
+	return nil
+}
+
+// Run registers with the resource manager, heartbeats it (registering
+// again whenever it does not know the TaskManager), and stops the workers
+// whose job master went silent, until ctx ends; then it stops every
+// worker.
+func (te *TaskExecutor) Run(ctx context.Context, rm rpc.ResourceManagerGateway) error {
+	reg := rpc.TaskManagerRegistration{ID: te.cfg.ID, Address: te.cfg.Address, Slots: te.cfg.Slots}
+	registered := false
+	t := time.NewTicker(te.cfg.Heartbeat.Interval)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, te.cfg.Heartbeat.Interval)
+		var err error
+		if !registered {
+			if err = rm.RegisterTaskManager(cctx, reg); err == nil {
+				registered = true
+				te.log.Info("registered with the resource manager", slog.Int("slots", te.cfg.Slots))
+			}
+		} else if err = rm.HeartbeatTaskManager(cctx, te.cfg.ID); errors.Is(err, rpc.ErrUnknownTaskManager) {
+			registered = false
+		}
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			te.log.Warn("the resource manager is unreachable", slog.Any("error", err))
+		}
+		te.expireWorkers()
+		select {
+		case <-ctx.Done():
+			te.Close()
+			return nil
+		case <-t.C:
+		}
+		if !registered {
+			// Register again at once rather than a heartbeat later.
+			continue
+		}
+	}
+}
+
+// expireWorkers stops the workers whose job master sent no heartbeat for
+// the timeout: the job ended or its job master is gone.
+func (te *TaskExecutor) expireWorkers() {
+	te.mu.Lock()
+	defer te.mu.Unlock()
+	for job, w := range te.workers {
+		w.mu.Lock()
+		silent := time.Since(w.heartbeat)
+		w.mu.Unlock()
+		if silent > te.cfg.Heartbeat.Timeout {
+			te.log.Info("stopping the worker of a silent job master", slog.String("job", string(job)), slog.Duration("silent", silent))
+			delete(te.workers, job)
+			w.stop()
+		}
+	}
+}
+
+// Close stops every worker and waits for them to exit.
+func (te *TaskExecutor) Close() {
+	te.mu.Lock()
+	te.closed = true
+	ws := make([]*worker, 0, len(te.workers))
+	for _, w := range te.workers {
+		ws = append(ws, w)
+	}
+	te.workers = map[rpc.JobID]*worker{}
+	te.mu.Unlock()
+	for _, w := range ws {
+		w.stop()
+	}
+	for _, w := range ws {
+		<-w.exited
+	}
+}
+
+// tailBuffer keeps the last bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+// suffix is ": its standard error's last lines" or "".
+func (t *tailBuffer) suffix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := bytes.TrimSpace(t.b)
+	if len(s) == 0 {
+		return ""
+	}
+	if len(s) > 2048 {
+		s = s[len(s)-2048:]
+	}
+	return "; its standard error ends: " + string(s)
+}

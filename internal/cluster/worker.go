@@ -1,0 +1,100 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/freshet-io/freshet/internal/exchange"
+	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/rpc"
+	"github.com/freshet-io/freshet/internal/taskmanager"
+)
+
+// RunWorker runs this process as a job's worker in a TaskManager (see
+// Role): it registers g, the job graph the program built, under the job's
+// id, serves the TaskManager's deployments of the job's subtasks, and
+// returns when the TaskManager stops it (or ctx ends). A deployment whose
+// graph fingerprint is not g's is refused: the program built another job
+// than the one submitted.
+func RunWorker(ctx context.Context, g *graph.JobGraph, log *slog.Logger) (err error) {
+	ready := os.NewFile(readyFD, "ready")
+	report := func(r workerReady) {
+		if ready == nil {
+			return
+		}
+		b, _ := json.Marshal(r)
+		_, _ = ready.Write(append(b, '\n'))
+		_ = ready.Close()
+		ready = nil
+	}
+	defer func() {
+		if err != nil {
+			report(workerReady{Error: err.Error()})
+		}
+	}()
+	sub, err := SubmissionFromEnv()
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	tmID, jmAddr := os.Getenv(EnvTaskManager), os.Getenv(EnvJobMaster)
+	slots, _ := strconv.Atoi(os.Getenv(EnvSlots))
+	if tmID == "" || jmAddr == "" || slots < 1 {
+		return fmt.Errorf("worker: %s, %s and %s must be set", EnvTaskManager, EnvJobMaster, EnvSlots)
+	}
+	log = log.With(slog.String("job", string(sub.Job)), slog.String("taskmanager", tmID))
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+
+	graphs := graph.NewRegistry()
+	fp := g.Fingerprint()
+	graphs.Register(string(sub.Job), g, fp)
+	jm, jmCloser, err := dialJobMaster(ctx, jmAddr)
+	if err != nil {
+		return fmt.Errorf("worker: reaching the job master at %s: %w", jmAddr, err)
+	}
+	defer jmCloser.Close()
+	data, err := newDataPlane(host())
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer data.Close()
+	tm := taskmanager.New(taskmanager.Config{ID: tmID, Slots: slots, Logger: log, Graphs: graphs, DataPlane: data}, jm, exchange.NewRegistry())
+	defer tm.Close()
+	addr, srv, err := serveTaskExecutor(host()+":0", &workerGateway{TaskManager: tm, data: data})
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer srv.Close()
+	report(workerReady{RPC: addr, Data: data.Address(), Fingerprint: fp})
+	log.Info("worker running", slog.String("rpc", addr), slog.String("data", data.Address()))
+	<-ctx.Done()
+	return nil
+}
+
+// workerGateway is a worker's TaskManager as its TaskManager process sees
+// it.
+type workerGateway struct {
+	*taskmanager.TaskManager
+	data workerDataPlane
+}
+
+// StartJob implements rpc.TaskExecutorGateway: the worker runs one job.
+func (w *workerGateway) StartJob(context.Context, rpc.JobStart) (rpc.Worker, error) {
+	return rpc.Worker{DataAddress: w.data.Address()}, nil
+}
+
+// Heartbeat implements rpc.TaskExecutorGateway.
+func (w *workerGateway) Heartbeat(context.Context, rpc.JobID) error { return nil }
+
+// SubmitTask implements rpc.TaskManagerGateway: it learns where the
+// subtask's consumers take data before it deploys it.
+func (w *workerGateway) SubmitTask(ctx context.Context, d rpc.TaskDeployment) error {
+	w.data.SetAddresses(d.DataAddresses)
+	return w.TaskManager.SubmitTask(ctx, d)
+}
