@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/internal/metrics"
 	"github.com/freshet-io/freshet/internal/rest"
 	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/sink"
@@ -571,5 +572,51 @@ func TestUserMetricBadName(t *testing.T) {
 	if err == nil || !errors.Is(err, metric.ErrInvalidName) || !strings.Contains(err.Error(), `operator "Process"`) ||
 		!strings.Contains(err.Error(), `freshet: invalid metric name "records seen": ' ' at 7 is not an ASCII letter, digit or '_'`) {
 		t.Fatalf("Execute: %v, want the invalid metric name, naming the operator", err)
+	}
+}
+
+// TestTaskManagerUserMetrics scrapes a TaskManager's registry whose
+// operators use one name for a counter and for a gauge: the kind seen
+// first (by operator name) is exported, the other left out, and the
+// scrape succeeds.
+func TestTaskManagerUserMetrics(t *testing.T) {
+	reg := metrics.NewRegistry()
+	s := reg.Subtask(metrics.Key{Job: "j", Vertex: 3, Subtask: 1}, 0)
+	s.Operator("A").Counter("n").Add(5)
+	s.Operator("B").Gauge("n").Set(7)
+	s.Operator("B").Gauge("lag").Set(2)
+	srv := httptest.NewServer(rest.TaskManagerMetrics(reg))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("scrape: %s", resp.Status)
+	}
+	families, err := new(expfmt.TextParser).TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for name, f := range families {
+		if !strings.HasPrefix(name, "freshet_operator_") {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetName()+"="+l.GetValue())
+			}
+			got[name+"{"+strings.Join(ls, ",")+"}"] = fmt.Sprintf("%s %v", f.GetType(), m.GetCounter().GetValue()+m.GetGauge().GetValue())
+		}
+	}
+	want := map[string]string{
+		"freshet_operator_n{job=j,operator=A,subtask=1,vertex=3}":   "COUNTER 5",
+		"freshet_operator_lag{job=j,operator=B,subtask=1,vertex=3}": "GAUGE 2",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }
