@@ -702,6 +702,7 @@ type reader[T any] struct {
 	// watermark - next offset, as of the latest fetch.
 	bytesRead *metric.Counter
 	lag       *metric.Gauge
+	lagAt     time.Time     // when lag was last computed
 	avail     chan struct{} // signalled when PollNext may have work
 	space     chan struct{} // signalled when PollNext took a fetched batch
 
@@ -953,8 +954,11 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 		for _, hw := range hws {
 			r.highWatermarks[hw.id] = hw.offset
 		}
+		if len(hws) > 0 {
+			r.lagAt = time.Time{} // new high watermarks: update at this poll's end
+		}
 	}
-	defer r.updateLag()
+	defer r.maybeUpdateLag()
 	so, _ := out.(source.SplitOutputs[T])
 	var bytes int64
 	defer func() { r.bytesRead.Add(bytes) }()
@@ -1049,10 +1053,25 @@ type highWatermark struct {
 	offset int64
 }
 
+// lagInterval is how often at most a poll in the middle of a fetched
+// batch computes the lag, which visits every split of the reader.
+const lagInterval = 100 * time.Millisecond
+
+// maybeUpdateLag updates the lag when the poll took a fetch with new high
+// watermarks or finished one, or lagInterval has passed since the last
+// update.
+func (r *reader[T]) maybeUpdateLag() {
+	if len(r.batch) > 0 && time.Since(r.lagAt) < lagInterval {
+		return
+	}
+	r.updateLag()
+}
+
 // updateLag sets the lag gauge: over the reader's partitions whose high
 // watermark a fetch reported, the records between the next offset to
 // read and the high watermark.
 func (r *reader[T]) updateLag() {
+	r.lagAt = time.Now()
 	var lag int64
 	for id, sp := range r.splits {
 		if hw, ok := r.highWatermarks[id]; ok && hw > sp.Next {
