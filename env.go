@@ -43,7 +43,8 @@ type config struct {
 	chaining         bool
 	encode           bool
 	taskManagers     int
-	logger           *slog.Logger // nil: slog.Default() when the job starts
+	network          *cluster.MiniNetwork // nil: TaskManagers joined in memory
+	logger           *slog.Logger         // nil: slog.Default() when the job starts
 	cancelTimeout    time.Duration
 	restart          RestartStrategy // zero: NoRestart, or exponential delay with checkpoints
 	checkpoint       *checkpointConfig
@@ -151,6 +152,24 @@ func WithTaskManagers(n int) Option {
 			return fmt.Errorf("task managers must be at least 1, got %d", n)
 		}
 		c.taskManagers = n
+		return nil
+	}
+}
+
+// WithNetworkDataPlane makes the TaskManagers of the embedded cluster (see
+// WithTaskManagers) exchange records over TCP, as the workers of a
+// distributed cluster do: each TaskManager gets a network manager of its
+// own listening on a port of 127.0.0.1 the system picks, and the records
+// between subtasks of different TaskManagers cross loopback connections
+// in 32 KiB buffers with credit-based flow control (see docs/network.md).
+// Without it they pass encoded in memory. It is for testing and measuring
+// the network data plane within one process; a job with one TaskManager
+// makes no connection.
+func WithNetworkDataPlane() Option {
+	return func(c *config) error {
+		if c.network == nil {
+			c.network = &cluster.MiniNetwork{}
+		}
 		return nil
 	}
 }
@@ -300,7 +319,7 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 	}
 	switch cluster.Role() {
 	case cluster.RoleWorker:
-		if err := cluster.RunWorker(ctx, g, logger); err != nil {
+		if err := cluster.RunWorker(ctx, g, e.cfg.bufferTimeout, logger); err != nil {
 			logger.Error("worker failed", slog.Any("error", err))
 			os.Exit(1)
 		}
@@ -321,6 +340,7 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 		TaskManagers: e.cfg.taskManagers,
 		SlotsPerTM:   (jobmanager.SlotsNeeded(g) + e.cfg.taskManagers - 1) / e.cfg.taskManagers,
 		GateCapacity: e.cfg.gateCapacity,
+		Network:      e.cfg.network,
 	})
 	if err != nil {
 		return nil, err

@@ -23,9 +23,11 @@ import (
 	"github.com/freshet-io/freshet/internal/operator"
 )
 
-// The network benchmarks. BenchmarkNetworkExchange sends records from this
-// process to a child process (the test binary re-run as
-// TestHelperProcess), so they really cross processes; one op is one record.
+// The network benchmarks. BenchmarkNetworkExchange runs a keyed exchange
+// between two TaskManagers of the embedded cluster joined by the network
+// data plane; BenchmarkNetxExchange sends records with netx alone from
+// this process to a child process (the test binary re-run as
+// TestHelperProcess), so they really cross processes. One op is one record.
 
 const (
 	// helperEnv tells a re-run test binary which receiver to be.
@@ -68,7 +70,7 @@ var netRecords = func() []netRecord {
 
 var netKey = func(v netRecord) int64 { return int64(binary.LittleEndian.Uint64(v[:])) }
 
-// TestHelperProcess is the receiving side of BenchmarkNetworkExchange when
+// TestHelperProcess is the receiving side of BenchmarkNetxExchange when
 // run as a child with helperEnv set; otherwise it skips.
 func TestHelperProcess(t *testing.T) {
 	switch os.Getenv(helperEnv) {
@@ -77,7 +79,7 @@ func TestHelperProcess(t *testing.T) {
 	case "loop":
 		receiveLoop()
 	default:
-		t.Skip("the child process of BenchmarkNetworkExchange")
+		t.Skip("the child process of BenchmarkNetxExchange")
 	}
 }
 
@@ -242,13 +244,13 @@ func checkDone(b *testing.B, f []string, count, sum int64) {
 	}
 }
 
-// BenchmarkNetworkExchange measures a keyed exchange of 100-byte records
+// BenchmarkNetxExchange measures a keyed exchange of 100-byte records
 // from this process to another over loopback: one producer partitions
 // records by key group into batches for two channels, which netx encodes
 // into 32 KiB buffers and sends over one connection with credit-based flow
 // control; the other process decodes every record. loop writes the same
 // bytes over one plain TCP connection and reads them.
-func BenchmarkNetworkExchange(b *testing.B) {
+func BenchmarkNetxExchange(b *testing.B) {
 	b.Run("freshet", func(b *testing.B) {
 		c := startChild(b, "freshet")
 		m, err := netx.NewManager(nil, netx.WithProcessID("sender"))
@@ -337,7 +339,7 @@ func BenchmarkNetworkExchange(b *testing.B) {
 }
 
 // latencyRate is the rate of BenchmarkNetworkLatency: a tenth of the 3
-// million records/s BenchmarkNetworkExchange aims for.
+// million records/s BenchmarkNetxExchange aims for.
 const latencyRate = 300_000
 
 // BenchmarkNetworkLatency measures how long single records take from a

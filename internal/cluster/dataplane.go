@@ -1,30 +1,38 @@
 package cluster
 
 import (
-	"context"
 	"fmt"
+	"net"
+	"time"
 
-	"github.com/freshet-io/freshet/internal/exchange"
+	"github.com/freshet-io/freshet/internal/exchange/netx"
 	"github.com/freshet-io/freshet/internal/taskmanager"
 )
 
-// workerDataPlane is a worker's side of the network data plane.
-type workerDataPlane interface {
-	taskmanager.DataPlane
-	// Address is where the worker takes data connections.
-	Address() string
-	// SetAddresses learns where other TaskManagers' workers take them.
-	SetAddresses(map[string]string)
-	Close() error
+// workerData is a worker's side of the network data plane: a netx
+// Manager listening on the TaskManager's host, whose connections carry
+// the channels between the worker's subtasks and those of the job's
+// other workers.
+type workerData struct {
+	m *netx.Manager
+	*taskmanager.NetworkDataPlane
 }
 
-func newDataPlane(host string) (workerDataPlane, error) { return noDataPlane{}, nil }
-
-type noDataPlane struct{}
-
-func (noDataPlane) Channel(_ context.Context, tm string, key exchange.GateKey, _ int) (exchange.ChannelWriter, error) {
-	return nil, fmt.Errorf("reaching gate %s in TaskManager %s: no network data plane", key, tm)
+func newWorkerData(host, tm string, bufferTimeout time.Duration) (*workerData, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, fmt.Errorf("listening for data connections on %s: %w", host, err)
+	}
+	m, err := netx.NewManager(ln, netx.WithProcessID(tm), netx.WithBufferTimeout(bufferTimeout))
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("starting the data plane: %w", err)
+	}
+	return &workerData{m: m, NetworkDataPlane: taskmanager.NewNetworkDataPlane(m)}, nil
 }
-func (noDataPlane) Address() string                { return "" }
-func (noDataPlane) SetAddresses(map[string]string) {}
-func (noDataPlane) Close() error                   { return nil }
+
+// Address is where the worker takes data connections.
+func (w *workerData) Address() string { return w.m.Addr().String() }
+
+// Close closes the worker's data connections.
+func (w *workerData) Close() error { return w.m.Close() }

@@ -382,7 +382,7 @@ func (tm *remoteTM) lose(err error) {
 	tm.mu.Unlock()
 	tm.c.log.Warn("TaskManager lost", slog.String("taskmanager", tm.id), slog.Any("error", err))
 	tm.c.mu.Lock()
-	tm.c.lost[tm.id] = true
+	tm.c.lost[tm.id+"@"+tm.address] = true
 	if tm.c.tms[tm.id] == tm {
 		delete(tm.c.tms, tm.id)
 	}

@@ -100,7 +100,9 @@ func (rm *ResourceManager) expireLocked() {
 
 // AllocateSlots implements rpc.ResourceManagerGateway: slots are taken
 // from TaskManagers in registration order, each one's free slots lowest
-// first, so that a job fills a TaskManager before the next.
+// first, so that a job fills a TaskManager before the next. An entry of
+// exclude is a TaskManager's id, or its id@address: that process only, so
+// that a TaskManager restarted under its id is used again.
 func (rm *ResourceManager) AllocateSlots(_ context.Context, job rpc.JobID, n int, exclude []string) ([]rpc.SlotGrant, error) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
@@ -112,10 +114,10 @@ func (rm *ResourceManager) AllocateSlots(_ context.Context, job rpc.JobID, n int
 	}
 	var free []rpc.SlotGrant
 	for _, id := range rm.order {
-		if skip[id] {
+		e := rm.tms[id]
+		if skip[id] || skip[id+"@"+e.reg.Address] {
 			continue
 		}
-		e := rm.tms[id]
 		for i, owner := range e.owners {
 			if owner == "" {
 				free = append(free, rpc.SlotGrant{TaskManager: id, Address: e.reg.Address, Slot: i})

@@ -72,11 +72,18 @@ func TestResourceManagerSlots(t *testing.T) {
 	if tms := rm.TaskManagers(); len(tms) != 1 || tms[0].ID != "b" {
 		t.Fatalf("TaskManagers after a timeout: %+v", tms)
 	}
-	// Another process under the same id gets fresh slots.
+	// Another process under the same id gets fresh slots, and is not
+	// excluded as the process it replaced is.
 	if err := rm.RegisterTaskManager(ctx, rpc.TaskManagerRegistration{ID: "b", Address: "h:9", Slots: 3}); err != nil {
 		t.Fatal(err)
 	}
 	if tms := rm.TaskManagers(); tms[0].Address != "h:9" || tms[0].FreeSlots != 3 {
 		t.Fatalf("replaced TaskManager: %+v", tms[0])
+	}
+	if got, err := rm.AllocateSlots(ctx, "j4", 1, []string{"b@h:2"}); err != nil || got[0].Address != "h:9" {
+		t.Fatalf("excluding the old process: %v, %v", got, err)
+	}
+	if _, err := rm.AllocateSlots(ctx, "j4", 1, []string{"b@h:9"}); !errors.Is(err, jobmanager.ErrNotEnoughSlots) {
+		t.Fatalf("excluding the new process: %v", err)
 	}
 }

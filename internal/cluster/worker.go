@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/graph"
@@ -22,7 +23,7 @@ import (
 // returns when the TaskManager stops it (or ctx ends). A deployment whose
 // graph fingerprint is not g's is refused: the program built another job
 // than the one submitted.
-func RunWorker(ctx context.Context, g *graph.JobGraph, log *slog.Logger) (err error) {
+func RunWorker(ctx context.Context, g *graph.JobGraph, bufferTimeout time.Duration, log *slog.Logger) (err error) {
 	ready := os.NewFile(readyFD, "ready")
 	report := func(r workerReady) {
 		if ready == nil {
@@ -59,42 +60,51 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, log *slog.Logger) (err er
 		return fmt.Errorf("worker: reaching the job master at %s: %w", jmAddr, err)
 	}
 	defer jmCloser.Close()
-	data, err := newDataPlane(host())
+	data, err := newWorkerData(host(), tmID, bufferTimeout)
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer data.Close()
-	tm := taskmanager.New(taskmanager.Config{ID: tmID, Slots: slots, Logger: log, Graphs: graphs, DataPlane: data}, jm, exchange.NewRegistry())
+	abandoned := make(chan error, 1)
+	tm := taskmanager.New(taskmanager.Config{ID: tmID, Slots: slots, Logger: log, Graphs: graphs, DataPlane: data,
+		OnAbandon: func(err error) {
+			select {
+			case abandoned <- err:
+			default:
+			}
+		}}, jm, exchange.NewRegistry())
 	defer tm.Close()
-	addr, srv, err := serveTaskExecutor(host()+":0", &workerGateway{TaskManager: tm, data: data})
+	addr, srv, err := serveTaskExecutor(host()+":0", &workerGateway{TaskManager: tm, data: data.Address()})
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer srv.Close()
 	report(workerReady{RPC: addr, Data: data.Address(), Fingerprint: fp})
 	log.Info("worker running", slog.String("rpc", addr), slog.String("data", data.Address()))
-	<-ctx.Done()
-	return nil
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-abandoned:
+		// A subtask ignored its cancellation: the process ends, so that
+		// its goroutine does not outlive the attempt (the TaskManager
+		// reports the worker's other subtasks failed).
+		log.Error("worker exiting: a subtask ignored cancellation", slog.Any("error", err))
+		os.Exit(3)
+		return nil
+	}
 }
 
 // workerGateway is a worker's TaskManager as its TaskManager process sees
 // it.
 type workerGateway struct {
 	*taskmanager.TaskManager
-	data workerDataPlane
+	data string
 }
 
 // StartJob implements rpc.TaskExecutorGateway: the worker runs one job.
 func (w *workerGateway) StartJob(context.Context, rpc.JobStart) (rpc.Worker, error) {
-	return rpc.Worker{DataAddress: w.data.Address()}, nil
+	return rpc.Worker{DataAddress: w.data}, nil
 }
 
 // Heartbeat implements rpc.TaskExecutorGateway.
 func (w *workerGateway) Heartbeat(context.Context, rpc.JobID) error { return nil }
-
-// SubmitTask implements rpc.TaskManagerGateway: it learns where the
-// subtask's consumers take data before it deploys it.
-func (w *workerGateway) SubmitTask(ctx context.Context, d rpc.TaskDeployment) error {
-	w.data.SetAddresses(d.DataAddresses)
-	return w.TaskManager.SubmitTask(ctx, d)
-}

@@ -61,8 +61,9 @@ type ResourceManagerGateway interface {
 	// manager does not know it, and the TaskManager registers again.
 	HeartbeatTaskManager(ctx context.Context, tm string) error
 	// AllocateSlots gives the job n free slots, spread over TaskManagers,
-	// none on a TaskManager in exclude; the job's slots allocated before
-	// are released first.
+	// none on a TaskManager in exclude (by id, or by id@address for one
+	// process of it); the job's slots allocated before are released
+	// first.
 	AllocateSlots(ctx context.Context, job JobID, n int, exclude []string) ([]SlotGrant, error)
 	// ReleaseSlots frees the job's slots.
 	ReleaseSlots(ctx context.Context, job JobID) error

@@ -799,6 +799,13 @@ type countingWriter struct {
 	m *metrics.Subtask
 }
 
+// Remote implements exchange.RemoteChannel: a channel to another
+// TaskManager stays one through the count, so its batches are encoded.
+func (w countingWriter) Remote() bool {
+	r, ok := w.ChannelWriter.(exchange.RemoteChannel)
+	return ok && r.Remote()
+}
+
 func (w countingWriter) Send(ctx context.Context, e exchange.Envelope) error {
 	if e.Kind == exchange.KindRecords || e.Kind == exchange.KindEncoded {
 		w.m.AddOut(e.Count, len(e.Bytes))

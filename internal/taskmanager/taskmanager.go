@@ -52,54 +52,14 @@ type Config struct {
 	// Errors, shared with a JobManager in this process, keeps the original
 	// errors the TaskManager's messages serialize; nil keeps none.
 	Errors *rpc.ErrorTable
-	// DataPlane reaches the input gates of subtasks on other
-	// TaskManagers; nil reaches none.
+	// DataPlane connects the subtasks with those of other TaskManagers:
+	// a LocalDataPlane in an embedded cluster, a NetworkDataPlane over
+	// the TaskManager's netx.Manager between processes. Nil reaches none.
 	DataPlane DataPlane
-}
-
-// DataPlane connects a subtask's record writers to the input gates of
-// subtasks running on other TaskManagers.
-type DataPlane interface {
-	// Channel returns the writer of channel ch of the gate under key on
-	// TaskManager tm, waiting until ctx ends for the gate to be
-	// registered. Record writers encode what they send it.
-	Channel(ctx context.Context, tm string, key exchange.GateKey, ch int) (exchange.ChannelWriter, error)
-}
-
-// LocalDataPlane joins the TaskManagers of one process, each with its own
-// gate registry: a stand-in for the network data plane in which channels
-// between TaskManagers pass encoded batches through the consumer's
-// registry. Its methods may be called from any goroutine.
-type LocalDataPlane struct {
-	mu  sync.Mutex
-	tms map[string]*exchange.Registry
-}
-
-// NewLocalDataPlane returns a data plane joining no TaskManager yet.
-func NewLocalDataPlane() *LocalDataPlane {
-	return &LocalDataPlane{tms: map[string]*exchange.Registry{}}
-}
-
-// Add joins the TaskManager tm whose gates are in registry.
-func (p *LocalDataPlane) Add(tm string, registry *exchange.Registry) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.tms[tm] = registry
-}
-
-// Channel implements DataPlane.
-func (p *LocalDataPlane) Channel(ctx context.Context, tm string, key exchange.GateKey, ch int) (exchange.ChannelWriter, error) {
-	p.mu.Lock()
-	r := p.tms[tm]
-	p.mu.Unlock()
-	if r == nil {
-		return nil, fmt.Errorf("reaching gate %s: no TaskManager %q", key, tm)
-	}
-	w, err := r.Channel(ctx, key, ch)
-	if err != nil {
-		return nil, err
-	}
-	return exchange.Remote(w), nil
+	// OnAbandon, when set, is called with the failure of a subtask that
+	// ignored cancellation, once its failure is reported: a cluster's
+	// worker then exits, as Go cannot stop the subtask's goroutine.
+	OnAbandon func(error)
 }
 
 // TaskManager runs subtasks. It implements rpc.TaskManagerGateway.
@@ -151,6 +111,39 @@ type subtask struct {
 	// ended makes ending it happen once: by its goroutine, or by the
 	// watchdog that abandons it.
 	ended sync.Once
+	// receivers stop its gate channels' receiving from other
+	// TaskManagers; set before it runs.
+	receivers []func()
+	// out holds its channels to other TaskManagers, closed once it ends.
+	out struct {
+		sync.Mutex
+		writers []DataWriter
+		closed  bool
+	}
+}
+
+// addWriter keeps w to close when s ends; it closes w and fails when s
+// has ended already (an abandoned subtask still building its outputs).
+func (s *subtask) addWriter(w DataWriter) error {
+	s.out.Lock()
+	defer s.out.Unlock()
+	if s.out.closed {
+		_ = w.Close()
+		return fmt.Errorf("subtask %s has ended", s.exec)
+	}
+	s.out.writers = append(s.out.writers, w)
+	return nil
+}
+
+// closeWriters closes s's channels to other TaskManagers.
+func (s *subtask) closeWriters() {
+	s.out.Lock()
+	ws := s.out.writers
+	s.out.writers, s.out.closed = nil, true
+	s.out.Unlock()
+	for _, w := range ws {
+		_ = w.Close()
+	}
 }
 
 // New returns a TaskManager that reports to jm and registers the input
@@ -217,6 +210,10 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 	for _, c := range d.Consumers {
 		consumers[[2]int{c.Vertex, c.Subtask}] = c.TaskManager
 	}
+	producers := make(map[[2]int]string, len(d.Producers))
+	for _, p := range d.Producers {
+		producers[[2]int{p.Vertex, p.Subtask}] = p.TaskManager
+	}
 	tm.mu.Lock()
 	if d.Slot < 0 || d.Slot >= len(tm.mu.slots) {
 		tm.mu.Unlock()
@@ -267,7 +264,16 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 			if tm.cfg.DataPlane == nil {
 				return nil, fmt.Errorf("reaching gate %s on TaskManager %s: no data plane", key, at)
 			}
-			return tm.cfg.DataPlane.Channel(ctx, at, key, ch)
+			w, err := tm.cfg.DataPlane.Channel(ctx, DataChannel{Job: string(exec.Job), Attempt: exec.Attempt,
+				ProducerVertex: exec.Vertex, ProducerSubtask: exec.Subtask, ConsumerVertex: v, ConsumerSubtask: j, Channel: ch,
+				TaskManager: at, Address: d.DataAddresses[at]})
+			if err != nil {
+				return nil, err
+			}
+			if err := s.addWriter(w); err != nil {
+				return nil, err
+			}
+			return w, nil
 		},
 		SendEvent: func(event []byte) {
 			// The coordinator never blocks its callers, so neither does this.
@@ -283,6 +289,16 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d rpc.TaskDeployment) err
 		Metrics: s.metrics,
 	})
 	s.name = s.task.Name()
+	if err := tm.receive(s, vertex, producers); err != nil {
+		for _, stop := range s.receivers {
+			stop()
+		}
+		tm.registry.Unregister(s.key, s.gate)
+		tm.mu.Lock()
+		tm.releaseLocked(j)
+		tm.mu.Unlock()
+		return fmt.Errorf("deploying %s: %w", d.Exec, err)
+	}
 	tm.mu.Lock()
 	j.cancelTimeout = d.CancellationTimeout
 	tm.mu.tasks[exec] = s
@@ -322,15 +338,55 @@ func (tm *TaskManager) end(s *subtask, u update) bool {
 			// producers (for one that returned, the gate is closed already).
 			s.gate.Close()
 		}
+		for _, stop := range s.receivers {
+			stop()
+		}
 		tm.mu.Lock()
 		delete(tm.mu.tasks, s.exec)
 		tm.releaseLocked(s.job)
 		tm.mu.Unlock()
 		s.metrics.SetState(u.State.String())
 		tm.report(context.Background(), s.log, u)
+		// After the report: a consumer elsewhere that learns of a
+		// failure through its closed channel reports after the cause.
+		s.closeWriters()
 		tm.wg.Done()
 	})
 	return first
+}
+
+// receive has the data plane feed the channels of s's input gate whose
+// producers run on other TaskManagers (by producers, the deployment's
+// locations); a channel whose producer has no location given is taken to
+// be local. A channel that fails fails s, unless its job is cancelled.
+func (tm *TaskManager) receive(s *subtask, vertex *graph.Vertex, producers map[[2]int]string) error {
+	if s.gate == nil {
+		return nil
+	}
+	exec := s.exec
+	for i, cs := range vertex.GateChannels(exec.Subtask) {
+		at, ok := producers[[2]int{cs.Edge.Source.ID, cs.Subtask}]
+		if !ok || at == tm.cfg.ID {
+			continue
+		}
+		if tm.cfg.DataPlane == nil {
+			return fmt.Errorf("receiving from subtask %d of vertex %d on TaskManager %s: no data plane", cs.Subtask, cs.Edge.Source.ID, at)
+		}
+		ch := DataChannel{Job: string(exec.Job), Attempt: exec.Attempt, ProducerVertex: cs.Edge.Source.ID, ProducerSubtask: cs.Subtask,
+			ConsumerVertex: exec.Vertex, ConsumerSubtask: exec.Subtask, Channel: i, TaskManager: at}
+		stop, err := tm.cfg.DataPlane.Receive(ch, s.gate.RemoteChannel(i), func(err error) {
+			if s.job.ctx.Err() != nil {
+				return // cancelled: its channels fail as their peers stop
+			}
+			// A subtask that has ended needs no failure.
+			_ = s.task.PostPriority(func() error { return err })
+		})
+		if err != nil {
+			return err
+		}
+		s.receivers = append(s.receivers, stop)
+	}
+	return nil
 }
 
 // report logs a subtask's state change and sends it to the JobManager.
@@ -473,6 +529,9 @@ func (tm *TaskManager) abandon(s *subtask, timeout time.Duration) {
 	err := fmt.Errorf("%w: subtask %q (operator %q, attempt %d) still running %s after cancellation; its goroutine is abandoned",
 		rpc.ErrCancellationTimeout, s.name, s.operator, s.exec.Attempt, timeout)
 	tm.end(s, update{Exec: s.exec, State: rpc.TaskFailed, Err: err})
+	if tm.cfg.OnAbandon != nil {
+		tm.cfg.OnAbandon(err)
+	}
 }
 
 // checkpointSpec returns how the subtask of d takes checkpoints and what

@@ -350,8 +350,10 @@ func (c *conn) addWriter(w *Writer) error {
 	c.mu.next++
 	w.num = c.mu.next
 	c.mu.writers[w.num] = w
-	c.mu.Unlock()
+	// Queued under the lock, so that channels opened at once by several
+	// producers are opened in the order of their numbers.
 	c.send(outFrame{data: appendChanString(nil, frameOpen, w.num, string(w.id.append(nil)))}, true)
+	c.mu.Unlock()
 	return nil
 }
 

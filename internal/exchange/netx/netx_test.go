@@ -214,3 +214,48 @@ func TestDelivery(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentOpens opens many channels at once from several goroutines
+// over one connection: the receiver sees them opened in the order of
+// their numbers, and every channel delivers its end of input.
+func TestConcurrentOpens(t *testing.T) {
+	const n = 32
+	recv, send := newManager(t), newManager(t)
+	gate := exchange.NewGate(n, 4)
+	fails := newFailures()
+	for i := range n {
+		if err := recv.Register(chanID(i), gate.Channel(i), fails.fn(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := recv.Addr().String()
+	ctx := context.Background()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			w, err := send.Writer(ctx, addr, chanID(i), nil)
+			if err == nil {
+				err = w.Send(ctx, exchange.Envelope{Kind: exchange.KindEndOfInput})
+				w.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended := make([]bool, n)
+	for range n {
+		e, _, err := gate.Next(ctx, nil, fails.sig)
+		if err != nil || e.Kind != exchange.KindEndOfInput {
+			_, ferr := fails.wait(t)
+			t.Fatalf("got %v (%v), want end of input; a channel failed with %v", e.Kind, err, ferr)
+		}
+		if ended[e.Channel] {
+			t.Fatalf("channel %d ended twice", e.Channel)
+		}
+		ended[e.Channel] = true
+	}
+}
