@@ -180,7 +180,19 @@ type Registry struct {
 	mu struct {
 		sync.Mutex
 		subtasks map[Key]*Subtask
+		sources  []Source
 	}
+}
+
+// Source gives the snapshots of a job's subtasks counted elsewhere (in a
+// cluster's worker processes), for Snapshot to add.
+type Source func(job string, now time.Time) []SubtaskSnapshot
+
+// AddSource makes Snapshot add the subtasks src gives.
+func (r *Registry) AddSource(src Source) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mu.sources = append(r.mu.sources, src)
 }
 
 // NewRegistry returns an empty registry.
@@ -219,8 +231,14 @@ const ratioWindow = time.Second
 // ordered by job, vertex and subtask.
 func (r *Registry) Snapshot(job string, now time.Time) []SubtaskSnapshot {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	sources := r.mu.sources
+	r.mu.Unlock()
 	var out []SubtaskSnapshot
+	for _, src := range sources {
+		out = append(out, src(job, now)...)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for k, s := range r.mu.subtasks {
 		if job != "" && k.Job != job {
 			continue
