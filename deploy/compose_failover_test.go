@@ -248,7 +248,7 @@ func TestComposeFailover(t *testing.T) {
 		}
 		return details.State == "FINISHED"
 	})
-	t.Logf("finished at %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("finished at %v after %d restarts", time.Since(start).Round(time.Millisecond), details.Restarts)
 	if details.Restarts < 1 {
 		t.Errorf("the job finished with %d restarts, want at least 1: the kill did not fail it", details.Restarts)
 	}
