@@ -155,6 +155,20 @@ func (c *cluster) get(path string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
+func httpText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return string(b)
+}
+
 // waitFor polls cond until it holds.
 func (c *cluster) waitFor(what string, timeout time.Duration, cond func() bool) {
 	c.t.Helper()
@@ -281,7 +295,12 @@ func TestClusterEndToEnd(t *testing.T) {
 	}
 	var details struct {
 		Vertices []struct {
-			Parallelism int `json:"parallelism"`
+			Name        string `json:"name"`
+			Parallelism int    `json:"parallelism"`
+			Metrics     struct {
+				ReadRecords  int64 `json:"read-records"`
+				WriteRecords int64 `json:"write-records"`
+			} `json:"metrics"`
 		} `json:"vertices"`
 	}
 	if err := c.get("/jobs/"+job, &details); err != nil {
@@ -291,6 +310,11 @@ func TestClusterEndToEnd(t *testing.T) {
 		if v.Parallelism != 4 {
 			t.Fatalf("a vertex runs at parallelism %d, want 4", v.Parallelism)
 		}
+	}
+	// The counters of the workers' subtasks, kept in the job's archive:
+	// every event leaves the source and reaches the counter.
+	if len(details.Vertices) != 2 || details.Vertices[0].Metrics.WriteRecords != events || details.Vertices[1].Metrics.ReadRecords != events {
+		t.Fatalf("vertex metrics %+v, want %d records out of the source and into the counter", details.Vertices, events)
 	}
 	tms := c.cli(0, "taskmanagers")
 	if strings.Count(tms, "taskmanager-") != 2 {
@@ -302,6 +326,25 @@ func TestClusterEndToEnd(t *testing.T) {
 	const slow = 24000
 	job2 := c.submit(4, "", "--out", out2, "--events", strconv.Itoa(slow), "--keys", strconv.Itoa(keys), "--rate", "4000")
 	c.waitFor("a checkpoint of the slow job", 30*time.Second, func() bool { return c.completedCheckpoints(job2) > 0 })
+	// Each TaskManager's /metrics gathers its worker's subtasks; the
+	// JobManager's has the job's.
+	for i := range 2 {
+		b, err := os.ReadFile(filepath.Join(c.dir, fmt.Sprintf("taskmanager-%d.log", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`metrics=(\S+)`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("taskmanager-%d logged no metrics address", i)
+		}
+		text := httpText(t, "http://"+string(m[1])+"/metrics")
+		if !strings.Contains(text, `freshet_subtask_records_out_total{job="`+job2+`"`) {
+			t.Fatalf("taskmanager-%d's /metrics has no subtask of job %s:\n%s", i, job2, text)
+		}
+	}
+	if text := httpText(t, c.rest+"/metrics"); !strings.Contains(text, `freshet_job_info{job="`+job2+`"`) {
+		t.Fatalf("the JobManager's /metrics lacks job %s:\n%s", job2, text)
+	}
 	spOut := c.cli(0, "savepoint", job2, sp)
 	m := regexp.MustCompile(`Savepoint completed: (\S+)`).FindStringSubmatch(spOut)
 	if m == nil {

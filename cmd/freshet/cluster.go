@@ -102,6 +102,7 @@ func newTaskManagerCmd() *cobra.Command {
 	cmd.Flags().IntVar(&slots, "slots", 0, "the slots it offers (default taskmanager.numberOfTaskSlots)")
 	cmd.Flags().StringVar(&tc.ID, "id", "", "its id (default host name and process id)")
 	cmd.Flags().StringVar(&tc.Host, "host", "127.0.0.1", "the address it and its workers listen on and are reached at")
+	cmd.Flags().IntVar(&tc.MetricsPort, "metrics-port", 0, "the port of its Prometheus /metrics, on --host (0: a free port, logged; -1: none)")
 	return cmd
 }
 
