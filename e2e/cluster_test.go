@@ -324,7 +324,9 @@ func TestClusterEndToEnd(t *testing.T) {
 	// A slow run: savepoint, cancel, resume at parallelism 2.
 	out2, sp := t.TempDir(), t.TempDir()
 	const slow = 24000
-	job2 := c.submit(4, "", "--out", out2, "--events", strconv.Itoa(slow), "--keys", strconv.Itoa(keys), "--rate", "4000")
+	// Its key groups are not the default's: the resumed job, which sets
+	// none, takes the savepoint's, in the job master and every worker.
+	job2 := c.submit(4, "", "--out", out2, "--events", strconv.Itoa(slow), "--keys", strconv.Itoa(keys), "--rate", "4000", "--max-parallelism", "16")
 	c.waitFor("a checkpoint of the slow job", 30*time.Second, func() bool { return c.completedCheckpoints(job2) > 0 })
 	// Each TaskManager's /metrics gathers its worker's subtasks; the
 	// JobManager's has the job's.

@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/jobmanager"
 	"github.com/freshet-io/freshet/internal/metrics"
 	"github.com/freshet-io/freshet/internal/rest"
 	"github.com/freshet-io/freshet/internal/rpc"
@@ -84,7 +86,7 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, bufferTimeout time.Durati
 			}
 		}}, jm, exchange.NewRegistry())
 	defer tm.Close()
-	addr, srv, err := serveTaskExecutor(host()+":0", &workerGateway{TaskManager: tm, worker: rpc.Worker{DataAddress: data.Address(), MetricsAddress: metricsAddr}})
+	addr, srv, err := serveTaskExecutor(host()+":0", &workerGateway{TaskManager: tm, graph: g, worker: rpc.Worker{DataAddress: data.Address(), MetricsAddress: metricsAddr}})
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -109,6 +111,29 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, bufferTimeout time.Durati
 type workerGateway struct {
 	*taskmanager.TaskManager
 	worker rpc.Worker
+	graph  *graph.JobGraph
+	// adopt serialises deployments while the first that restores makes
+	// the graph's max parallelisms the checkpoint's, as the job master's.
+	adopt struct {
+		sync.Mutex
+		done bool
+	}
+}
+
+// SubmitTask implements rpc.TaskManagerGateway.
+func (w *workerGateway) SubmitTask(ctx context.Context, d rpc.TaskDeployment) error {
+	if d.Restore != nil {
+		w.adopt.Lock()
+		if !w.adopt.done {
+			w.adopt.done = true
+			if err := jobmanager.AdoptMaxParallelism(w.graph, d.Restore.Checkpoint.Properties); err != nil {
+				w.adopt.Unlock()
+				return err
+			}
+		}
+		w.adopt.Unlock()
+	}
+	return w.TaskManager.SubmitTask(ctx, d)
 }
 
 // StartJob implements rpc.TaskExecutorGateway: the worker runs one job.
