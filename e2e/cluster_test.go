@@ -75,7 +75,7 @@ func startCluster(t *testing.T, taskManagers int) *cluster {
 	t.Helper()
 	freshet, counting := binaries(t)
 	c := &cluster{t: t, freshet: freshet, counting: counting, dir: t.TempDir(), ckDir: t.TempDir()}
-	c.props = []string{"-D", "rest.port=0", "-D", "jobmanager.rpc.port=0", "-D", "taskmanager.numberOfTaskSlots=2",
+	c.props = []string{"-D", "rest.port=0", "-D", "jobmanager.rpc.port=0", "-D", "taskmanager.numberOfTaskSlots=3",
 		"-D", "heartbeat.interval=300ms", "-D", "heartbeat.timeout=3s", "-D", "execution.checkpointing.dir=" + c.ckDir,
 		"-D", "artifact.dir=" + filepath.Join(c.dir, "artifacts")}
 	out := c.cli(0, append([]string{"cluster", "start", "--dir", c.dir, "--taskmanagers", strconv.Itoa(taskManagers)}, c.props...)...)
@@ -317,7 +317,7 @@ func TestClusterEndToEnd(t *testing.T) {
 		t.Fatalf("vertex metrics %+v, want %d records out of the source and into the counter", details.Vertices, events)
 	}
 	tms := c.cli(0, "taskmanagers")
-	if strings.Count(tms, "taskmanager-") != 2 {
+	if strings.Count(tms, "taskmanager-") != 2 || strings.Count(tms, " 3 ") != 4 {
 		t.Fatalf("freshet taskmanagers:\n%s", tms)
 	}
 
@@ -328,6 +328,15 @@ func TestClusterEndToEnd(t *testing.T) {
 	// none, takes the savepoint's, in the job master and every worker.
 	job2 := c.submit(4, "", "--out", out2, "--events", strconv.Itoa(slow), "--keys", strconv.Itoa(keys), "--rate", "4000", "--max-parallelism", "16")
 	c.waitFor("a checkpoint of the slow job", 30*time.Second, func() bool { return c.completedCheckpoints(job2) > 0 })
+	// Another job shares the cluster meanwhile, in worker processes of
+	// its own, on the slots the first leaves (3 of TaskManager 0 and 1 of
+	// TaskManager 1 run the slow job).
+	out4 := t.TempDir()
+	c.cli(0, "run", "--parallelism", "2", c.counting, "--out", out4, "--events", "4000", "--keys", strconv.Itoa(keys))
+	checkRun(t, counts(t, out4), keys, 4000/keys, nil)
+	if st := c.state(job2); st != "RUNNING" {
+		t.Fatalf("the slow job is %s while another ran", st)
+	}
 	// Each TaskManager's /metrics gathers its worker's subtasks; the
 	// JobManager's has the job's.
 	for i := range 2 {
