@@ -316,6 +316,14 @@ func TestClusterEndToEnd(t *testing.T) {
 	if len(details.Vertices) != 2 || details.Vertices[0].Metrics.WriteRecords != events || details.Vertices[1].Metrics.ReadRecords != events {
 		t.Fatalf("vertex metrics %+v, want %d records out of the source and into the counter", details.Vertices, events)
 	}
+	// The program submits itself, and waits for its job.
+	self := t.TempDir()
+	prog := exec.Command(c.counting, "--jobmanager", c.rest, "--out", self, "--events", "4000", "--keys", strconv.Itoa(keys))
+	if out, err := prog.CombinedOutput(); err != nil {
+		t.Fatalf("counting --jobmanager %s: %v\n%s", c.rest, err, out)
+	}
+	checkRun(t, counts(t, self), keys, 4000/keys, nil)
+
 	tms := c.cli(0, "taskmanagers")
 	if strings.Count(tms, "taskmanager-") != 2 || strings.Count(tms, " 3 ") != 4 {
 		t.Fatalf("freshet taskmanagers:\n%s", tms)
