@@ -39,7 +39,9 @@ type ConnectError struct {
 	Err error
 }
 
-func (e *ConnectError) Error() string { return fmt.Sprintf("cannot reach the REST API at %s: %v", e.URL, e.Err) }
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("cannot reach the REST API at %s: %v", e.URL, e.Err)
+}
 func (e *ConnectError) Unwrap() error { return e.Err }
 
 // answer reads a response: its body, or an *Error with the server's code.
