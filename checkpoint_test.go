@@ -336,9 +336,14 @@ func TestCheckpointsUnderBackpressure(t *testing.T) {
 		name      string
 		opts      []freshet.CheckpointOption
 		unaligned bool
+		env       []freshet.Option
 	}{
-		{"unaligned", []freshet.CheckpointOption{freshet.UnalignedCheckpoints()}, true},
-		{"aligned", nil, false},
+		{"unaligned", []freshet.CheckpointOption{freshet.UnalignedCheckpoints()}, true, nil},
+		{"aligned", nil, false, nil},
+		// Half the channels cross a TCP connection between two
+		// TaskManagers: the barriers overtake the network's buffers too.
+		{"unaligned-network", []freshet.CheckpointOption{freshet.UnalignedCheckpoints()}, true,
+			[]freshet.Option{freshet.WithTaskManagers(2), freshet.WithNetworkDataPlane()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -349,7 +354,7 @@ func TestCheckpointsUnderBackpressure(t *testing.T) {
 			out := &collectSink[keyCount]{}
 			ckOpts := append([]freshet.CheckpointOption{freshet.CheckpointStorage(dir),
 				freshet.RetainedCheckpoints(1000), freshet.ExternalizedCheckpoints(freshet.RetainOnCancellation)}, tc.opts...)
-			env := pressureJob(t, 2, n, keys, f, out, freshet.WithCheckpointing(100*time.Millisecond, ckOpts...))
+			env := pressureJob(t, 2, n, keys, f, out, append(tc.env, freshet.WithCheckpointing(100*time.Millisecond, ckOpts...))...)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			jc, err := env.ExecuteAsync(ctx, "pressure-"+tc.name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -106,9 +107,11 @@ type tap struct {
 	net.Listener
 	accepted atomic.Int32
 	// inject, when set, is the frame the first connection of any tap to
-	// carry after frames of its peer reads next; injected tells that one
-	// did.
+	// carry after frames of its peer reads next; with cut, that
+	// connection is closed there instead, as if its peer had gone.
+	// injected tells that one was.
 	inject   []byte
+	cut      bool
 	after    int
 	injected *atomic.Bool
 }
@@ -144,7 +147,11 @@ func (c *tapConn) Read(p []byte) (int, error) {
 	}
 	atBoundary := c.hdr == 0 && c.rem == 0
 	if len(c.pending) == 0 {
-		if atBoundary && c.tap.inject != nil && c.frames >= c.tap.after && c.tap.injected.CompareAndSwap(false, true) {
+		if atBoundary && (c.tap.inject != nil || c.tap.cut) && c.frames >= c.tap.after && c.tap.injected.CompareAndSwap(false, true) {
+			if c.tap.cut {
+				c.Conn.Close()
+				return 0, io.EOF
+			}
 			c.inject = c.tap.inject
 			return c.Read(p)
 		}
@@ -190,7 +197,7 @@ func (c *tapConn) Read(p []byte) (int, error) {
 
 // taps returns a listen function for WithTestNetwork that makes every
 // TaskManager's listener a tap, and the taps by TaskManager.
-func taps(t *testing.T, inject []byte, after int) (func(string) (net.Listener, error), map[string]*tap) {
+func taps(t *testing.T, inject []byte, cut bool, after int) (func(string) (net.Listener, error), map[string]*tap) {
 	t.Helper()
 	var mu sync.Mutex
 	out := map[string]*tap{}
@@ -200,7 +207,7 @@ func taps(t *testing.T, inject []byte, after int) (func(string) (net.Listener, e
 		if err != nil {
 			return nil, err
 		}
-		l := &tap{Listener: ln, inject: inject, after: after, injected: injected}
+		l := &tap{Listener: ln, inject: inject, cut: cut, after: after, injected: injected}
 		mu.Lock()
 		out[tm] = l
 		mu.Unlock()
@@ -219,7 +226,7 @@ func TestNetworkKeyedSum(t *testing.T) {
 		n    = 200000
 		keys = 100
 	)
-	listen, tms := taps(t, nil, 0)
+	listen, tms := taps(t, nil, false, 0)
 	out := &collectSink[keySum]{}
 	env := sumJob(4, n, keys, 0, nil, out, freshet.WithTestNetwork(listen))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -246,79 +253,108 @@ func TestNetworkExactlyOnceUnderFailures(t *testing.T) {
 		n    = 30000
 		keys = 50
 	)
-	f := newFailer(3, n/12, n/8, 7)
-	f.armed, f.armFrom = new(atomic.Bool), 2
-	out := &collectSink[keySum]{}
-	env := sumJob(4, n, keys, 20000, f, out, freshet.WithNetworkDataPlane(),
-		freshet.WithCheckpointing(100*time.Millisecond, freshet.CheckpointStorage(t.TempDir())))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	jc, err := env.ExecuteAsync(ctx, "network-sum-failures")
-	if err != nil {
-		t.Fatal(err)
+	for i, tc := range []struct {
+		name string
+		opts []freshet.CheckpointOption
+	}{
+		{"aligned", nil},
+		// Barriers overtake the buffers in flight, on the wire as
+		// priority events.
+		{"unaligned", []freshet.CheckpointOption{freshet.UnalignedCheckpoints()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The last failure only once a checkpoint completed in its
+			// attempt, so that the last attempt restores.
+			f := newFailer(3, n/12, n/8, uint64(7+i))
+			f.armed, f.armFrom = new(atomic.Bool), 2
+			out := &collectSink[keySum]{}
+			ckOpts := append([]freshet.CheckpointOption{freshet.CheckpointStorage(t.TempDir())}, tc.opts...)
+			env := sumJob(4, n, keys, 20000, f, out, freshet.WithNetworkDataPlane(), freshet.WithCheckpointing(100*time.Millisecond, ckOpts...))
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			jc, err := env.ExecuteAsync(ctx, "network-sum-"+tc.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.armAfterCheckpoints(jc)
+			if err := jc.Wait(); err != nil {
+				t.Fatalf("job failed: %v", err)
+			}
+			if got := jc.Restarts(); got < 3 || f.failed.Load() < 3 {
+				t.Fatalf("restarted %d times after %d injected failures, want at least 3", got, f.failed.Load())
+			}
+			if last := f.processed(jc.Restarts()); last >= n {
+				t.Fatalf("the last attempt processed %d records, want fewer than %d (a restore)", last, n)
+			}
+			checkSums(t, lastSums(out), n, keys)
+		})
 	}
-	f.armAfterCheckpoints(jc)
-	if err := jc.Wait(); err != nil {
-		t.Fatalf("job failed: %v", err)
-	}
-	if got := jc.Restarts(); got < 3 || f.failed.Load() < 3 {
-		t.Fatalf("restarted %d times after %d injected failures, want at least 3", got, f.failed.Load())
-	}
-	if last := f.processed(jc.Restarts()); last >= n {
-		t.Fatalf("the last attempt processed %d records, want fewer than %d (a restore)", last, n)
-	}
-	checkSums(t, lastSums(out), n, keys)
 }
 
-// TestNetworkMalformedFrame injects a truncated buffer frame into a data
-// connection while the job runs: the receiving TaskManager fails the
-// connection, the subtasks using it fail with an error naming the peer,
-// and the job restarts and finishes with exact sums.
-func TestNetworkMalformedFrame(t *testing.T) {
-	defer goleak.VerifyNone(t)
+// TestNetworkConnectionFailures breaks a data connection while the job
+// runs, with a truncated buffer frame injected into it or by closing it as
+// if its peer had gone: the subtasks using it fail with an error naming
+// the peer, and the job restarts and finishes with exact sums.
+func TestNetworkConnectionFailures(t *testing.T) {
 	const (
 		n    = 200000
 		keys = 100
 	)
-	// A buffer frame of 3 bytes: too short for its channel number.
-	bad := []byte{0, 0, 0, 3, 3, 0, 0, 0}
-	listen, tms := taps(t, bad, 16)
-	logger, logs := newLogger()
-	out := &collectSink[keySum]{}
-	env := sumJob(4, n, keys, 0, nil, out, freshet.WithTestNetwork(listen), freshet.WithLogger(logger))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	jc, err := env.ExecuteAsync(ctx, "network-malformed")
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name   string
+		inject []byte
+		cut    bool
+		// want is what the failure of the side that found the
+		// connection broken says, after naming the peer.
+		want  string
+		match error
+	}{
+		// A buffer frame of 3 bytes: too short for its channel number.
+		{"truncated frame", []byte{0, 0, 0, 3, 3, 0, 0, 0}, false, "malformed buffer channel", netx.ErrProtocol},
+		{"peer gone", nil, true, "connection closed by peer", netx.ErrConnection},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t)
+			listen, tms := taps(t, tc.inject, tc.cut, 16)
+			logger, logs := newLogger()
+			out := &collectSink[keySum]{}
+			env := sumJob(4, n, keys, 0, nil, out, freshet.WithTestNetwork(listen), freshet.WithLogger(logger))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			jc, err := env.ExecuteAsync(ctx, "network-failure")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := jc.Wait(); err != nil {
+				t.Fatalf("job failed: %v", err)
+			}
+			if !tms["tm-0"].injected.Load() {
+				t.Fatal("the connection was not broken")
+			}
+			if jc.Restarts() < 1 {
+				t.Fatalf("the job did not restart after the connection broke")
+			}
+			checkSums(t, lastSums(out), n, keys)
+			// The receiving side found what was wrong: its subtasks
+			// fail with an error naming the peer's TaskManager and
+			// address.
+			var cause error
+			for _, e := range logs.where("subtask failed") {
+				if err, ok := e.Attrs["error"].Any().(error); ok && errors.Is(err, tc.match) && strings.Contains(err.Error(), tc.want) {
+					cause = err
+					break
+				}
+			}
+			if cause == nil {
+				t.Fatalf("no subtask failed with %q; failures: %v", tc.want, logs.where("subtask failed"))
+			}
+			msg := cause.Error()
+			if !errors.Is(cause, netx.ErrConnection) || !strings.Contains(msg, `(process "tm-`) || !strings.Contains(msg, "TaskManager tm-") {
+				t.Fatalf("failure %q does not name the peer", msg)
+			}
+			t.Logf("failure: %v", cause)
+		})
 	}
-	if err := jc.Wait(); err != nil {
-		t.Fatalf("job failed: %v", err)
-	}
-	if !tms["tm-0"].injected.Load() {
-		t.Fatal("no frame was injected")
-	}
-	if jc.Restarts() < 1 {
-		t.Fatalf("the job did not restart after the malformed frame")
-	}
-	checkSums(t, lastSums(out), n, keys)
-	// The first failure (the job's cause) is a protocol error of the
-	// receiving side, naming the peer's process.
-	var cause error
-	for _, e := range logs.where("subtask failed") {
-		if err, ok := e.Attrs["error"].Any().(error); ok && errors.Is(err, netx.ErrProtocol) {
-			cause = err
-			break
-		}
-	}
-	if cause == nil {
-		t.Fatalf("no subtask failed with a protocol error; failures: %v", logs.where("subtask failed"))
-	}
-	msg := cause.Error()
-	if !errors.Is(cause, netx.ErrConnection) || !strings.Contains(msg, `(process "tm-`) || !strings.Contains(msg, "from TaskManager tm-") || !strings.Contains(msg, "malformed buffer channel") {
-		t.Fatalf("failure %q does not name the peer and what was wrong", msg)
-	}
-	t.Logf("failure: %v", cause)
 }
 
 // heldSink's writers block in their first write until release is
@@ -367,7 +403,7 @@ func TestNetworkSlowConsumer(t *testing.T) {
 	}()
 	fast := &tallySink{}
 	var emittedA atomic.Int64
-	listen, tms := taps(t, nil, 0)
+	listen, tms := taps(t, nil, false, 0)
 	env := freshet.NewEnv(freshet.WithTaskManagers(2), freshet.WithTestNetwork(listen), freshet.WithLogger(slog.New(slog.DiscardHandler)))
 	a := freshet.Map(freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(n)), "a"),
 		func(v int64) int64 { emittedA.Add(1); return v })

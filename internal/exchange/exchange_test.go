@@ -689,7 +689,10 @@ func TestGateSpill(t *testing.T) {
 	if err != nil || b.Kind != KindBarrier || b.Seq != capacity+Overdraft {
 		t.Fatalf("got %+v, %v; want the barrier at Seq %d", b, err, capacity+Overdraft)
 	}
-	spilled := g.Spill(0, b.Seq)
+	spilled, err := g.Spill(context.Background(), 0, b.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(spilled) != capacity+Overdraft {
 		t.Fatalf("spilled %d envelopes, want %d", len(spilled), capacity+Overdraft)
 	}
@@ -712,7 +715,9 @@ func TestGateSpill(t *testing.T) {
 	}
 	_ = c.Send(ctx, Envelope{Kind: KindBarrier, Checkpoint: 2, Priority: true})
 	b, _, _ = g.Next(ctx, nil, nil)
-	g.Spill(0, b.Seq)
+	if _, err := g.Spill(context.Background(), 0, b.Seq); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -783,5 +788,46 @@ func TestEncodingPerChannel(t *testing.T) {
 	}
 	if _, err := NewRecordWriter[func()](context.Background(), []ChannelWriter{&recorder[func()]{}}, nil, WriterConfig{}); err != nil {
 		t.Errorf("a writer of funcs to a local channel: %v", err)
+	}
+}
+
+// TestSpillWaitsForTheNetwork: a priority event from the network may
+// overtake envelopes still on their way; Spill waits for them, and
+// returns when its context ends (their producer went away) or the gate
+// closes.
+func TestSpillWaitsForTheNetwork(t *testing.T) {
+	ctx := context.Background()
+	g := NewGate(1, 4)
+	ch := g.RemoteChannel(0)
+	if err := ch.Send(ctx, Envelope{Kind: KindWatermark, Watermark: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// The producer had sent 3 envelopes before its barrier; 1 arrived.
+	if err := ch.Send(ctx, Envelope{Kind: KindBarrier, Checkpoint: 1, Priority: true, Seq: 3}); err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := g.Next(ctx, nil, nil)
+	if err != nil || e.Kind != KindBarrier {
+		t.Fatalf("got %v (%v), want the barrier", e.Kind, err)
+	}
+	if err := ch.Send(ctx, Envelope{Kind: KindWatermark, Watermark: 2}); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := g.Spill(cctx, 0, e.Seq)
+		done <- err
+	}()
+	cancel() // the third never comes
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Spill returned %v, want context.Canceled", err)
+	}
+	if got := g.Taken(0); got != 2 {
+		t.Fatalf("Spill took %d envelopes, want the 2 that arrived", got)
+	}
+	g.Close()
+	if _, err := g.Spill(ctx, 0, e.Seq); !errors.Is(err, ErrGateClosed) {
+		t.Fatalf("Spill on a closed gate returned %v, want ErrGateClosed", err)
 	}
 }

@@ -291,16 +291,33 @@ func (c *channel) popPriority(seq int64) (Envelope, bool) {
 // order: the records in flight an unaligned checkpoint's barrier (at Seq
 // until) overtook. Next still hands them out, before the rest of the
 // channel. The slice is valid until the next call to Next or Spill.
-func (g *Gate) Spill(i int, until int64) []Envelope {
+//
+// For a local channel, what was sent before the barrier is queued already
+// and Spill does not wait. A channel fed by the network (RemoteChannel)
+// may still have some of it on its way: Spill waits for it until ctx ends
+// or the gate closes, and returns the error then (the producer went away
+// before delivering it, and the job is failing).
+func (g *Gate) Spill(ctx context.Context, i int, until int64) ([]Envelope, error) {
 	c := g.channels[i]
 	for g.taken[i] < until {
-		// Sent before the barrier, so queued already: this cannot block.
 		// Its room stays taken until Next hands it out, so spilling does
 		// not loosen backpressure.
-		g.local[i] = append(g.local[i], <-c.q)
+		var e Envelope
+		select {
+		case e = <-c.q:
+		default:
+			select {
+			case e = <-c.q:
+			case <-ctx.Done():
+				return nil, fmt.Errorf("waiting for the records in flight on channel %d: %w", i, ctx.Err())
+			case <-g.done:
+				return nil, fmt.Errorf("waiting for the records in flight on channel %d: %w", i, ErrGateClosed)
+			}
+		}
+		g.local[i] = append(g.local[i], e)
 		g.taken[i]++
 	}
-	return g.local[i]
+	return g.local[i], nil
 }
 
 // SpillAll is Spill of everything queued in channel i, for a channel whose

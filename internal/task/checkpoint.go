@@ -478,7 +478,11 @@ func (t *Task) onBarrier(e *exchange.Envelope) error {
 // spill records the records of channel ch that the barrier at Seq until
 // overtook.
 func (t *Task) spill(ch int, until int64) error {
-	for _, e := range t.spec.Gate.Spill(ch, until) {
+	spilled, err := t.spec.Gate.Spill(t.runCtx, ch, until)
+	if err != nil {
+		return err
+	}
+	for _, e := range spilled {
 		if e.Kind == exchange.KindRecords || e.Kind == exchange.KindEncoded {
 			if err := t.recordAlways(&e); err != nil {
 				return err

@@ -133,6 +133,9 @@ type Task struct {
 	// handled, so what it forwards is marked a savepoint's.
 	savepointBarriers *barrier.Handler
 	inSavepoint       bool
+	// runCtx is the context the chain runs in, for waits outside the
+	// main loop (Gate.Spill).
+	runCtx context.Context
 	// m counts records, bytes, backpressure and the input watermark;
 	// inputWM holds each input's watermark (index 1 and 2).
 	m       *metrics.Subtask
@@ -279,6 +282,7 @@ func (t *Task) Run(ctx context.Context) (err error) {
 
 // build creates the chain's operators and wires their outputs.
 func (t *Task) build(ctx context.Context, cancel func()) error {
+	t.runCtx = ctx
 	v := t.spec.Vertex
 	jobEdge := map[*graph.Edge]*graph.JobEdge{}
 	for _, je := range v.Outputs {

@@ -69,13 +69,16 @@ func (c *conn) errorf(err error) error {
 	return fmt.Errorf("%w with %s: %w", ErrConnection, who, err)
 }
 
-// fail closes c and fails every channel on it with err.
+// fail closes c and fails every channel on it with err. The channels fail
+// before the socket closes, so that the side that found what was wrong
+// (a malformed frame) tells its consumers before its peer sees the
+// connection go.
 func (c *conn) fail(err error) {
 	c.failOnce.Do(func() {
 		c.err = c.errorf(err)
 		close(c.done)
-		c.nc.Close()
 		c.m.removeConn(c)
+		defer c.nc.Close()
 		c.mu.Lock()
 		writers := make([]*Writer, 0, len(c.mu.writers))
 		for _, w := range c.mu.writers {

@@ -264,7 +264,10 @@ func TestUnalignedBarrier(t *testing.T) {
 	if err != nil || e.Kind != exchange.KindBarrier || e.Seq != int64(sent) {
 		t.Fatalf("first envelope %+v (%v), want the barrier with Seq %d", e, err, sent)
 	}
-	spilled := gate.Spill(0, e.Seq)
+	spilled, err := gate.Spill(ctx, 0, e.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(spilled) != sent {
 		t.Fatalf("spilled %d envelopes, want %d", len(spilled), sent)
 	}

@@ -303,12 +303,23 @@ func (m *Manager) Writer(ctx context.Context, addr string, id ChannelID, enc Enc
 // channel fails (its connection failed or its producer abandoned it); the
 // consuming task then fails. The channel may be registered before or after
 // its producer opens it.
+//
+// Registering a channel of an attempt of a job forgets what earlier
+// attempts of the job left: channels opened by their producers that no
+// consumer will register (closed, which fails their producers with
+// ErrChannelClosed), and the failures of such channels.
 func (m *Manager) Register(id ChannelID, target exchange.ChannelWriter, fail func(error)) error {
 	m.mu.Lock()
 	if m.mu.closed {
 		m.mu.Unlock()
 		return ErrClosed
 	}
+	stale := m.forgetEarlierLocked(id)
+	defer func() {
+		for _, in := range stale {
+			in.consumerClosed(fmt.Errorf("attempt %d of job %s has started", id.Attempt, id.Job))
+		}
+	}()
 	if err, ok := m.mu.failed[id]; ok {
 		delete(m.mu.failed, id)
 		m.mu.Unlock()
@@ -328,6 +339,24 @@ func (m *Manager) Register(id ChannelID, target exchange.ChannelWriter, fail fun
 	m.mu.inputs[id] = input{target: target, fail: fail}
 	m.mu.Unlock()
 	return nil
+}
+
+// forgetEarlierLocked drops the failures and unregistered channels of the
+// attempts of id's job before id's, and returns those channels.
+func (m *Manager) forgetEarlierLocked(id ChannelID) []*inChan {
+	for old := range m.mu.failed {
+		if old.Job == id.Job && old.Attempt < id.Attempt {
+			delete(m.mu.failed, old)
+		}
+	}
+	var stale []*inChan
+	for old, in := range m.mu.pending {
+		if old.Job == id.Job && old.Attempt < id.Attempt {
+			delete(m.mu.pending, old)
+			stale = append(stale, in)
+		}
+	}
+	return stale
 }
 
 // Unregister forgets a channel registered and not yet opened.

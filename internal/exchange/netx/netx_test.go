@@ -2,6 +2,7 @@ package netx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -257,5 +258,48 @@ func TestConcurrentOpens(t *testing.T) {
 			t.Fatalf("channel %d ended twice", e.Channel)
 		}
 		ended[e.Channel] = true
+	}
+}
+
+// TestNewAttemptForgetsEarlier opens channels of attempt 1 that no
+// consumer registers, one of which its producer then abandons: registering
+// a channel of attempt 2 forgets both, closing the one still open, whose
+// producer learns it on its next Send.
+func TestNewAttemptForgetsEarlier(t *testing.T) {
+	recv, send := newManager(t), newManager(t)
+	addr := recv.Addr().String()
+	ctx := context.Background()
+	open := func(id ChannelID) *Writer {
+		t.Helper()
+		w, err := send.Writer(ctx, addr, id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	old0, old1 := chanID(0), chanID(1)
+	w0, w1 := open(old0), open(old1)
+	defer w0.Close()
+	w1.Close() // before its end of input: the receiver records the failure
+	waitFor(t, "the receiver to hold the channel opened and the one failed", func() bool {
+		recv.mu.Lock()
+		defer recv.mu.Unlock()
+		return recv.mu.pending[old0] != nil && recv.mu.failed[old1] != nil
+	})
+	next := chanID(0)
+	next.Attempt = 2
+	gate := exchange.NewGate(1, 4)
+	if err := recv.Register(next, gate.Channel(0), func(error) {}); err != nil {
+		t.Fatal(err)
+	}
+	recv.mu.Lock()
+	left := len(recv.mu.pending) + len(recv.mu.failed)
+	recv.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d channels of attempt 1 left after attempt 2 registered", left)
+	}
+	waitFor(t, "the producer of attempt 1 to learn its channel closed", w0.failed.Load)
+	if err := w0.Send(ctx, exchange.Envelope{Kind: exchange.KindWatermark, Watermark: 1}); !errors.Is(err, ErrChannelClosed) {
+		t.Fatalf("Send on the closed channel of attempt 1: got %v, want ErrChannelClosed", err)
 	}
 }
