@@ -136,8 +136,22 @@
 // time bounds; CoWindow with WindowJoin, WindowFlatJoin and WindowCoGroup
 // joins them per window.
 //
+// # Metrics
+//
+// Beside the runtime's counters (records, bytes, backpressure, watermark),
+// a function reports its own through the metric group of its call's
+// RuntimeContext (package metric, like Flink's MetricGroup); the REST API
+// shows them per subtask and /metrics exports them as
+// freshet_operator_<name>:
+//
+//	ctx.Runtime().Metrics().Counter("badLines").Inc()
+//
+// Connectors report theirs the same way, from source.ReaderContext and
+// sink.InitContext (bytes read and written, lag).
+//
 // # Testing
 //
 // Package freshettest runs the operators of a function without a job,
-// pushing elements, watermarks and processing time in and reading outputs.
+// pushing elements, watermarks and processing time in and reading outputs
+// (and the metrics it registered).
 package freshet

@@ -52,6 +52,7 @@ type config struct {
 	allowNonRestored bool
 	stateBackend     statebackend.Config
 	restAddr         string // "": no REST API
+	jobManager       string // "": embedded, unless FRESHET_JOBMANAGER is set
 }
 
 // Option configures an Env.
@@ -281,8 +282,12 @@ func (e *Env) ExecutionPlan(name string) (string, error) {
 // error when it was cancelled, and the failure otherwise. A subtask that
 // ignores cancellation holds it up for at most the cancellation timeout,
 // after which it returns an error matching ErrCancellationTimeout (see
-// WithCancellationTimeout).
+// WithCancellationTimeout). With WithJobManager (or FRESHET_JOBMANAGER)
+// it submits the program to a cluster and waits for the job there instead.
 func (e *Env) Execute(ctx context.Context, name string) error {
+	if addr := e.jobManagerAddress(); addr != "" {
+		return e.executeRemote(ctx, addr, name)
+	}
 	j, err := e.ExecuteAsync(ctx, name)
 	if err != nil {
 		return err
@@ -309,6 +314,9 @@ func (e *Env) Execute(ctx context.Context, name string) error {
 // it). The program must therefore build the same job in every role: the
 // cluster checks the job graph's fingerprint.
 func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error) {
+	if e.jobManagerAddress() != "" {
+		return nil, fmt.Errorf("%w: ExecuteAsync runs jobs embedded; submit to the cluster with Execute or freshet run --detached", ErrInvalidConfig)
+	}
 	g, err := e.plan(name)
 	if err != nil {
 		return nil, err

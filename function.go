@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/freshet-io/freshet/internal/operator"
+	"github.com/freshet-io/freshet/metric"
 )
 
 // Collector receives the values a function emits.
@@ -31,6 +32,14 @@ func (r *RuntimeContext) MaxParallelism() int { return r.c.MaxParallelism }
 
 // Attempt is the attempt number of this subtask, from 0; it grows on restarts.
 func (r *RuntimeContext) Attempt() int { return r.c.Attempt }
+
+// Metrics is the group of the operator's own metrics in this subtask:
+// counters and gauges the REST API and Prometheus show beside the
+// runtime's (see package metric). The function value is shared by the
+// operator's subtasks, so get a metric where it is updated, from the
+// call's context (ctx.Runtime().Metrics().Counter("badLines").Inc()): a
+// registered name is found without a lock or an allocation.
+func (r *RuntimeContext) Metrics() *metric.Group { return r.c.Metrics }
 
 // Lifecycle is part of every function interface of the process family
 // (Flink's RichFunction): Open is called before the first element, with

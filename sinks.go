@@ -12,6 +12,7 @@ import (
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/operator"
 	"github.com/freshet-io/freshet/internal/statebackend"
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/sink"
 )
 
@@ -128,6 +129,7 @@ func (i initContext) Context() context.Context { return i.c.Ctx }
 func (i initContext) SubtaskIndex() int        { return i.c.Subtask }
 func (i initContext) Parallelism() int         { return i.c.Parallelism }
 func (i initContext) Attempt() int             { return i.c.Attempt }
+func (i initContext) Metrics() *metric.Group   { return i.c.Metrics }
 
 func (o *sinkOp[T]) Open(c *operator.Context) error {
 	o.wm = operator.NoTimestamp

@@ -76,6 +76,14 @@ func TestComposeUsage(t *testing.T) {
 			stderr: "compose: FRESHET_COMPOSE_SLOTS must be a number of slots, got '0'\n"},
 		{name: "bad timeout", env: []string{"FRESHET_COMPOSE_TIMEOUT=1m"}, args: []string{"up"}, code: 1,
 			stderr: "compose: FRESHET_COMPOSE_TIMEOUT must be a number of seconds, got '1m'\n"},
+		{name: "relative volume", env: []string{"FRESHET_COMPOSE_VOLUME=data"}, args: []string{"up"}, code: 1,
+			stderr: "compose: FRESHET_COMPOSE_VOLUME must be an absolute path, got 'data'\n"},
+		{name: "volume with a colon", env: []string{"FRESHET_COMPOSE_VOLUME=/data:/etc"}, args: []string{"up"}, code: 1,
+			stderr: "compose: FRESHET_COMPOSE_VOLUME may hold only letters, digits and '_', '.', '/', '-', got '/data:/etc'\n"},
+		{name: "props with a semicolon", env: []string{"FRESHET_COMPOSE_PROPS=-D a=b;reboot"}, args: []string{"up"}, code: 1,
+			stderr: "compose: FRESHET_COMPOSE_PROPS may hold only letters, digits, blanks and '_', '.', ',', ':', '=', '/', '@', '+', '-', got '-D a=b;reboot'\n"},
+		{name: "props with a glob", env: []string{"FRESHET_COMPOSE_PROPS=-D a=*"}, args: []string{"ps"}, code: 1,
+			stderr: "compose: FRESHET_COMPOSE_PROPS may hold only letters, digits, blanks and '_', '.', ',', ':', '=', '/', '@', '+', '-', got '-D a=*'\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, code := compose(t, tc.env, tc.args...)
@@ -222,6 +230,33 @@ func TestCompose(t *testing.T) {
 		rest,
 	}, true)
 
+	// A volume that is not a directory is refused; one that is replaces
+	// the containers, which mount it at its path.
+	vol := filepath.Join(dir, "shared")
+	stdout, stderr, code := compose(t, append(env, "FRESHET_COMPOSE_VOLUME="+vol), "up", "1")
+	if want := "compose: FRESHET_COMPOSE_VOLUME " + vol + " is not a directory: create it (mkdir -p " + vol + " && chmod 0777 " + vol + ")\n"; code != 1 || stderr != want {
+		t.Errorf("up with a missing volume: exit %d, stderr %q; want exit 1, stderr %q\nstdout:\n%s", code, stderr, want, stdout)
+	}
+	if err := os.Mkdir(vol, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	addr = "" // the new JobManager publishes another port
+	step(t, append(env, "FRESHET_COMPOSE_VOLUME="+vol), []string{"up", "1"}, 0, []string{
+		"network " + name + ": exists",
+		jm + ": runs with other settings, replacing it",
+		jm + ": started",
+		tm(1) + ": runs with other settings, replacing it",
+		tm(1) + ": started",
+		"up: " + jm + " and 1 TaskManager(s) on network " + name + "; the JobManager counts 1",
+		rest,
+	}, false)
+	for _, c := range []string{jm, tm(1)} {
+		got := strings.TrimSpace(string(run(t, ctx, "", "docker", "inspect", "--format", "{{range .Mounts}}{{.Type}} {{.Source}}:{{.Destination}} {{.RW}};{{end}}", c)))
+		if want := "bind " + vol + ":" + vol + " true;"; got != want {
+			t.Errorf("%s mounts %q, want %q", c, got, want)
+		}
+	}
+
 	step(t, env, []string{"down"}, 0, []string{jm + ": removed", tm(1) + ": removed", "network " + name + ": removed"}, true)
 	step(t, env, []string{"down"}, 0, []string{"nothing to remove: no containers labelled io.freshet.compose=" + name}, false)
 	if got := composeContainers(t, name); len(got) != 0 {
@@ -229,7 +264,7 @@ func TestCompose(t *testing.T) {
 	}
 
 	// A TaskManager that exits fails up with its logs.
-	stdout, stderr, code := compose(t, append(env, "FRESHET_COMPOSE_SLOTS=13"), "up", "1")
+	stdout, stderr, code = compose(t, append(env, "FRESHET_COMPOSE_SLOTS=13"), "up", "1")
 	want := "compose: " + tm(1) + " is not running (exited); its last logs:\n" +
 		"fakefreshet: refusing 13 slots\n" +
 		"compose: " + tm(1) + " did not start; 'scripts/compose.sh down' removes the cluster\n"

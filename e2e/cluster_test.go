@@ -75,7 +75,7 @@ func startCluster(t *testing.T, taskManagers int) *cluster {
 	t.Helper()
 	freshet, counting := binaries(t)
 	c := &cluster{t: t, freshet: freshet, counting: counting, dir: t.TempDir(), ckDir: t.TempDir()}
-	c.props = []string{"-D", "rest.port=0", "-D", "jobmanager.rpc.port=0", "-D", "taskmanager.numberOfTaskSlots=2",
+	c.props = []string{"-D", "rest.port=0", "-D", "jobmanager.rpc.port=0", "-D", "taskmanager.numberOfTaskSlots=3",
 		"-D", "heartbeat.interval=300ms", "-D", "heartbeat.timeout=3s", "-D", "execution.checkpointing.dir=" + c.ckDir,
 		"-D", "artifact.dir=" + filepath.Join(c.dir, "artifacts")}
 	out := c.cli(0, append([]string{"cluster", "start", "--dir", c.dir, "--taskmanagers", strconv.Itoa(taskManagers)}, c.props...)...)
@@ -153,6 +153,20 @@ func (c *cluster) get(path string, v any) error {
 		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
 	}
 	return json.Unmarshal(b, v)
+}
+
+func httpText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return string(b)
 }
 
 // waitFor polls cond until it holds.
@@ -281,7 +295,12 @@ func TestClusterEndToEnd(t *testing.T) {
 	}
 	var details struct {
 		Vertices []struct {
-			Parallelism int `json:"parallelism"`
+			Name        string `json:"name"`
+			Parallelism int    `json:"parallelism"`
+			Metrics     struct {
+				ReadRecords  int64 `json:"read-records"`
+				WriteRecords int64 `json:"write-records"`
+			} `json:"metrics"`
 		} `json:"vertices"`
 	}
 	if err := c.get("/jobs/"+job, &details); err != nil {
@@ -292,16 +311,59 @@ func TestClusterEndToEnd(t *testing.T) {
 			t.Fatalf("a vertex runs at parallelism %d, want 4", v.Parallelism)
 		}
 	}
+	// The counters of the workers' subtasks, kept in the job's archive:
+	// every event leaves the source and reaches the counter.
+	if len(details.Vertices) != 2 || details.Vertices[0].Metrics.WriteRecords != events || details.Vertices[1].Metrics.ReadRecords != events {
+		t.Fatalf("vertex metrics %+v, want %d records out of the source and into the counter", details.Vertices, events)
+	}
+	// The program submits itself, and waits for its job.
+	self := t.TempDir()
+	prog := exec.Command(c.counting, "--jobmanager", c.rest, "--out", self, "--events", "4000", "--keys", strconv.Itoa(keys))
+	if out, err := prog.CombinedOutput(); err != nil {
+		t.Fatalf("counting --jobmanager %s: %v\n%s", c.rest, err, out)
+	}
+	checkRun(t, counts(t, self), keys, 4000/keys, nil)
+
 	tms := c.cli(0, "taskmanagers")
-	if strings.Count(tms, "taskmanager-") != 2 {
+	if strings.Count(tms, "taskmanager-") != 2 || strings.Count(tms, " 3 ") != 4 {
 		t.Fatalf("freshet taskmanagers:\n%s", tms)
 	}
 
 	// A slow run: savepoint, cancel, resume at parallelism 2.
 	out2, sp := t.TempDir(), t.TempDir()
 	const slow = 24000
-	job2 := c.submit(4, "", "--out", out2, "--events", strconv.Itoa(slow), "--keys", strconv.Itoa(keys), "--rate", "4000")
+	// Its key groups are not the default's: the resumed job, which sets
+	// none, takes the savepoint's, in the job master and every worker.
+	job2 := c.submit(4, "", "--out", out2, "--events", strconv.Itoa(slow), "--keys", strconv.Itoa(keys), "--rate", "4000", "--max-parallelism", "16")
 	c.waitFor("a checkpoint of the slow job", 30*time.Second, func() bool { return c.completedCheckpoints(job2) > 0 })
+	// Another job shares the cluster meanwhile, in worker processes of
+	// its own, on the slots the first leaves (3 of TaskManager 0 and 1 of
+	// TaskManager 1 run the slow job).
+	out4 := t.TempDir()
+	c.cli(0, "run", "--parallelism", "2", c.counting, "--out", out4, "--events", "4000", "--keys", strconv.Itoa(keys))
+	checkRun(t, counts(t, out4), keys, 4000/keys, nil)
+	if st := c.state(job2); st != "RUNNING" {
+		t.Fatalf("the slow job is %s while another ran", st)
+	}
+	// Each TaskManager's /metrics gathers its worker's subtasks; the
+	// JobManager's has the job's.
+	for i := range 2 {
+		b, err := os.ReadFile(filepath.Join(c.dir, fmt.Sprintf("taskmanager-%d.log", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`metrics=(\S+)`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("taskmanager-%d logged no metrics address", i)
+		}
+		text := httpText(t, "http://"+string(m[1])+"/metrics")
+		if !strings.Contains(text, `freshet_subtask_records_out_total{job="`+job2+`"`) {
+			t.Fatalf("taskmanager-%d's /metrics has no subtask of job %s:\n%s", i, job2, text)
+		}
+	}
+	if text := httpText(t, c.rest+"/metrics"); !strings.Contains(text, `freshet_job_info{job="`+job2+`"`) {
+		t.Fatalf("the JobManager's /metrics lacks job %s:\n%s", job2, text)
+	}
 	spOut := c.cli(0, "savepoint", job2, sp)
 	m := regexp.MustCompile(`Savepoint completed: (\S+)`).FindStringSubmatch(spOut)
 	if m == nil {

@@ -32,10 +32,12 @@ import (
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/internal/bridge"
 	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/metrics"
 	"github.com/freshet-io/freshet/internal/operator"
 	"github.com/freshet-io/freshet/internal/statebackend"
 	"github.com/freshet-io/freshet/internal/task"
 	"github.com/freshet-io/freshet/internal/valve"
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/sink"
 	"github.com/freshet-io/freshet/source"
 )
@@ -142,6 +144,9 @@ type core[OUT any] struct {
 	closed   bool
 	// checkpoints counts the snapshots taken, the ids of their checkpoints.
 	checkpoints int64
+	// metrics holds what the operators register on their contexts'
+	// metric groups.
+	metrics *metrics.Subtask
 }
 
 type sideCapture interface {
@@ -308,6 +313,8 @@ func (c *core[OUT]) build(nodes []*graph.Node) error {
 	}
 	chain.UseBackends(backends)
 	chain.UseOperatorState(opStates)
+	c.metrics = metrics.NewSubtask(c.cfg.attempt)
+	chain.UseMetrics(c.metrics)
 	c.timers.now = &c.cfg.now
 	return chain.Open(operator.Context{
 		Ctx: c.ctx, JobName: "freshettest", Subtask: c.cfg.subtask,
@@ -337,6 +344,16 @@ func (c *core[OUT]) SetProcessingTime(ms int64) error {
 
 // ProcessingTime is the harness's current processing time.
 func (c *core[OUT]) ProcessingTime() int64 { return c.cfg.now }
+
+// Metrics returns the metrics the operator called name registered on its
+// metric group (RuntimeContext.Metrics), by metric name, with their
+// current values.
+func (c *core[OUT]) Metrics(name string) []metric.Value {
+	if c.metrics == nil {
+		return nil
+	}
+	return c.metrics.Operator(name).Values()
+}
 
 // Events returns the main output, records and watermarks, in order.
 func (c *core[OUT]) Events() []Event[OUT] { return append([]Event[OUT](nil), c.out.events...) }

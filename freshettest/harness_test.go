@@ -9,6 +9,7 @@ import (
 
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/freshettest"
+	"github.com/freshet-io/freshet/metric"
 )
 
 func TestMapFilterChain(t *testing.T) {
@@ -167,5 +168,29 @@ func TestBuildErrors(t *testing.T) {
 	}, freshettest.WithSubtask(3, 2))
 	if err == nil {
 		t.Error("bad subtask: want error")
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	h, err := freshettest.New(func(in *freshet.Stream[string]) *freshet.Stream[string] {
+		return freshet.Process(in, freshet.ProcessFunc(func(ctx *freshet.Context, v string, out freshet.Collector[string]) error {
+			ctx.Runtime().Metrics().Counter("bytes").Add(int64(len(v)))
+			ctx.Runtime().Metrics().Gauge("lastLen").Set(float64(len(v)))
+			out.Collect(v)
+			return nil
+		}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, s := range []string{"hello", "go"} {
+		if err := h.Process(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []metric.Value{{Name: "bytes", Kind: metric.KindCounter, Value: 7}, {Name: "lastLen", Kind: metric.KindGauge, Value: 2}}
+	if got := h.Metrics("Process"); !slices.Equal(got, want) {
+		t.Errorf("Metrics(Process) = %+v, want %+v", got, want)
 	}
 }

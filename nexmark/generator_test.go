@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/nexmark"
 	"github.com/freshet-io/freshet/source"
 )
@@ -153,9 +154,10 @@ func (o *sliceOutput) CollectWithTimestamp(e nexmark.Event, ts int64) {
 
 type readerCtx struct{ p int }
 
-func (readerCtx) SubtaskIndex() int  { return 0 }
-func (c readerCtx) Parallelism() int { return c.p }
-func (readerCtx) SendSplitRequest()  {}
+func (readerCtx) SubtaskIndex() int      { return 0 }
+func (c readerCtx) Parallelism() int     { return c.p }
+func (readerCtx) SendSplitRequest()      {}
+func (readerCtx) Metrics() *metric.Group { return nil }
 
 // readAll reads splits with a fresh reader, at most limit events (all when
 // limit < 0), and returns the events and the reader's snapshot.

@@ -20,6 +20,18 @@
 #                            (127.0.0.1:8081; 127.0.0.1: picks a free port)
 #   FRESHET_COMPOSE_SLOTS    slots per TaskManager (2)
 #   FRESHET_COMPOSE_TIMEOUT  seconds `up` waits for the TaskManagers (60)
+#   FRESHET_COMPOSE_VOLUME   a host directory (absolute path) bind-mounted at
+#                            the same path in the JobManager and every
+#                            TaskManager, for checkpoints and output files
+#                            they share (none). The containers run as user
+#                            65532: make it writable for it (chmod 0777 DIR).
+#   FRESHET_COMPOSE_PROPS    extra configuration for every freshet process, as
+#                            -D key=value words (none), e.g.
+#                            '-D heartbeat.interval=300ms -D heartbeat.timeout=3s';
+#                            letters, digits, blanks and _.,:=/@+- only.
+#
+# A container whose image or settings (slots, volume, properties) are not
+# the current ones is replaced by `up`.
 #
 # Exit status: 0 done, 1 failed (the message says why), 2 usage error.
 set -eu
@@ -47,6 +59,8 @@ name=${FRESHET_COMPOSE_NAME:-freshet}
 rest=${FRESHET_COMPOSE_REST:-127.0.0.1:8081}
 slots=${FRESHET_COMPOSE_SLOTS:-2}
 timeout=${FRESHET_COMPOSE_TIMEOUT:-60}
+volume=${FRESHET_COMPOSE_VOLUME:-}
+props=${FRESHET_COMPOSE_PROPS:-}
 
 [ $# -ge 1 ] || usage
 cmd=$1
@@ -73,6 +87,18 @@ if ! whole "$slots" || [ "$slots" -lt 1 ]; then
 	die "FRESHET_COMPOSE_SLOTS must be a number of slots, got '$slots'"
 fi
 whole "$timeout" || die "FRESHET_COMPOSE_TIMEOUT must be a number of seconds, got '$timeout'"
+# The volume and the properties are split into words unquoted: they may
+# hold no character the shell or docker run's --volume would read.
+case $volume in
+'' | /*) ;;
+*) die "FRESHET_COMPOSE_VOLUME must be an absolute path, got '$volume'" ;;
+esac
+case $volume in
+*[!a-zA-Z0-9_./-]*) die "FRESHET_COMPOSE_VOLUME may hold only letters, digits and '_', '.', '/', '-', got '$volume'" ;;
+esac
+case $props in
+*[!a-zA-Z0-9_.,:=/@+\ -]*) die "FRESHET_COMPOSE_PROPS may hold only letters, digits, blanks and '_', '.', ',', ':', '=', '/', '@', '+', '-', got '$props'" ;;
+esac
 
 command -v docker >/dev/null 2>&1 || die "the docker command is not installed"
 docker info >/dev/null 2>&1 || die "cannot reach the Docker engine (docker info fails): start it and rerun"
@@ -84,17 +110,20 @@ jm=$name-jobmanager
 # state prints a container's status (running, exited, ...) or nothing.
 state() { docker inspect --format '{{.State.Status}}' "$1" 2>/dev/null || true; }
 
-# keep tells whether container $1 runs the current image, removing it if it
-# exists but does not.
+# keep tells whether container $1 runs the current image with settings $2
+# (its io.freshet.settings label), removing it if it exists but does not.
 keep() {
 	st=$(state "$1")
 	[ -n "$st" ] || return 1
-	if [ "$st" = running ] && [ "$(docker inspect --format '{{.Image}}' "$1")" = "$image_id" ]; then
-		say "$1: running"
-		return 0
-	fi
 	if [ "$st" = running ]; then
-		say "$1: runs another image, replacing it"
+		case $(docker inspect --format '{{.Image}} {{index .Config.Labels "io.freshet.settings"}}' "$1") in
+		"$image_id $2")
+			say "$1: running"
+			return 0
+			;;
+		"$image_id "*) say "$1: runs with other settings, replacing it" ;;
+		*) say "$1: runs another image, replacing it" ;;
+		esac
 	else
 		say "$1: $st, replacing it"
 	fi
@@ -102,20 +131,25 @@ keep() {
 	return 1
 }
 
-# start runs container $1 with role $2; the rest are docker run's options,
-# then --, then the freshet command's arguments.
+# start runs container $1 with role $2 and settings $3; the rest are
+# docker run's options, then --, then the freshet command's arguments, to
+# which it adds the properties.
 start() {
-	c=$1 role=$2
-	shift 2
+	c=$1 role=$2 settings=$3
+	shift 3
 	opts=
 	while [ "$1" != -- ]; do
 		opts="$opts $1"
 		shift
 	done
 	shift
-	# shellcheck disable=SC2086 # opts holds words without blanks
+	if [ -n "$volume" ]; then
+		opts="$opts --volume $volume:$volume"
+	fi
+	# shellcheck disable=SC2086 # opts and props hold words without blanks
 	docker run -d --name "$c" --hostname "$c" --network "$name" \
-		--label "$label" --label "io.freshet.role=$role" $opts "$image" "$@" >/dev/null
+		--label "$label" --label "io.freshet.role=$role" --label "io.freshet.settings=$settings" \
+		$opts "$image" "$@" $props >/dev/null
 	say "$c: started"
 }
 
@@ -131,6 +165,9 @@ failed() {
 up() {
 	image_id=$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null) ||
 		die "no image $image: build it with 'make image' (or set FRESHET_COMPOSE_IMAGE)"
+	if [ -n "$volume" ] && [ ! -d "$volume" ]; then
+		die "FRESHET_COMPOSE_VOLUME $volume is not a directory: create it (mkdir -p $volume && chmod 0777 $volume)"
+	fi
 
 	if docker network inspect "$name" >/dev/null 2>&1; then
 		say "network $name: exists"
@@ -143,13 +180,14 @@ up() {
 	# the container's address on the network: the JobManager's RPC service
 	# and job masters (jobmanager.rpc.address), a TaskManager's service
 	# and workers (--host).
-	keep "$jm" || start "$jm" jobmanager --publish "$rest:8081" -- \
+	jm_settings="volume=$volume props=$props"
+	keep "$jm" "$jm_settings" || start "$jm" jobmanager "$jm_settings" --publish "$rest:8081" -- \
 		jobmanager -D "jobmanager.rpc.address=$jm"
 
 	i=1
 	while [ "$i" -le "$n" ]; do
 		c=$name-taskmanager-$i
-		keep "$c" || start "$c" taskmanager -- \
+		keep "$c" "slots=$slots $jm_settings" || start "$c" taskmanager "slots=$slots $jm_settings" -- \
 			taskmanager --jobmanager "$jm:6123" --slots "$slots" --host "$c" --id "$c"
 		i=$((i + 1))
 	done

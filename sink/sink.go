@@ -22,6 +22,8 @@ import (
 	"context"
 	"errors"
 	"math"
+
+	"github.com/freshet-io/freshet/metric"
 )
 
 // Sink creates the writers of one sink.
@@ -36,6 +38,11 @@ type InitContext interface {
 	SubtaskIndex() int
 	Parallelism() int
 	Attempt() int
+	// Metrics is the group of the writer's own metrics (bytes written,
+	// flush latency), shown per subtask by the REST API and Prometheus;
+	// see package metric. It may be nil (a test's context): its metrics
+	// then count but are not shown.
+	Metrics() *metric.Group
 }
 
 // Context describes the record being written.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/sink"
 )
 
@@ -16,6 +17,7 @@ func (initCtx) Context() context.Context { return context.Background() }
 func (c initCtx) SubtaskIndex() int      { return c.sub }
 func (initCtx) Parallelism() int         { return 1 }
 func (initCtx) Attempt() int             { return 0 }
+func (initCtx) Metrics() *metric.Group   { return nil }
 
 // txn is a transaction of the test's writer: its id and records.
 type txn struct {

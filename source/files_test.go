@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/freshet-io/freshet/metric"
 )
 
 func writeFile(t testing.TB, path, content string) {
@@ -244,9 +246,10 @@ func TestFileReaderSplitOutputs(t *testing.T) {
 
 type countingCtx struct{ n *int }
 
-func (c countingCtx) SubtaskIndex() int { return 0 }
-func (c countingCtx) Parallelism() int  { return 1 }
-func (c countingCtx) SendSplitRequest() { *c.n++ }
+func (c countingCtx) SubtaskIndex() int    { return 0 }
+func (c countingCtx) Parallelism() int     { return 1 }
+func (c countingCtx) SendSplitRequest()    { *c.n++ }
+func (countingCtx) Metrics() *metric.Group { return nil }
 
 func TestReadLine(t *testing.T) {
 	// A 16-byte buffer forces lines across several ReadSlice calls.

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/freshet-io/freshet/metric"
 )
 
 // The harness runs a source the way the runtime does: the enumerator on a
@@ -67,9 +69,10 @@ type readerCtx struct {
 	enum       *mailbox
 }
 
-func (c readerCtx) SubtaskIndex() int { return c.subtask }
-func (c readerCtx) Parallelism() int  { return c.p }
-func (c readerCtx) SendSplitRequest() { c.enum.put(evSplitRequest{c.subtask}) }
+func (c readerCtx) SubtaskIndex() int    { return c.subtask }
+func (c readerCtx) Parallelism() int     { return c.p }
+func (c readerCtx) SendSplitRequest()    { c.enum.put(evSplitRequest{c.subtask}) }
+func (readerCtx) Metrics() *metric.Group { return nil }
 
 // collector is an Output that records what one subtask emits.
 type collector[T any] struct {

@@ -29,6 +29,8 @@ import (
 	"context"
 	"errors"
 	"reflect"
+
+	"github.com/freshet-io/freshet/metric"
 )
 
 // Boundedness tells whether a source ends.
@@ -113,6 +115,11 @@ type ReaderContext interface {
 	Parallelism() int
 	// SendSplitRequest asks the enumerator for a split.
 	SendSplitRequest()
+	// Metrics is the group of the reader's own metrics (bytes read, lag),
+	// shown per subtask by the REST API and Prometheus; see package
+	// metric. It may be nil (a test's context): its metrics then count
+	// but are not shown.
+	Metrics() *metric.Group
 }
 
 // Output receives what a Reader reads.

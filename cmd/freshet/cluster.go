@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -102,6 +100,7 @@ func newTaskManagerCmd() *cobra.Command {
 	cmd.Flags().IntVar(&slots, "slots", 0, "the slots it offers (default taskmanager.numberOfTaskSlots)")
 	cmd.Flags().StringVar(&tc.ID, "id", "", "its id (default host name and process id)")
 	cmd.Flags().StringVar(&tc.Host, "host", "127.0.0.1", "the address it and its workers listen on and are reached at")
+	cmd.Flags().IntVar(&tc.MetricsPort, "metrics-port", 0, "the port of its Prometheus /metrics, on --host (0: a free port, logged; -1: none)")
 	return cmd
 }
 
@@ -163,51 +162,20 @@ func newRunCmd(o *apiOptions) *cobra.Command {
 
 // upload sends the program to the cluster and returns its artifact id.
 func (c *client) upload(ctx context.Context, path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", usageErr("the program: %v", err)
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-		return "", usageErr("the program %s is not an executable file", path)
-	}
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		part, err := mw.CreateFormFile("jarfile", filepath.Base(path))
-		if err == nil {
-			_, err = io.Copy(part, f)
-		}
-		if err == nil {
-			err = mw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/jars/upload", pr)
-	if err != nil {
+	rc := &rest.Client{Base: c.base, HTTP: c.http}
+	id, err := rc.Upload(ctx, path)
+	var connect *rest.ConnectError
+	var server *rest.Error
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.As(err, &connect):
+		return "", &exitError{code: exitConnect, err: err}
+	case errors.As(err, &server):
+		return "", &exitError{code: exitServer, err: fmt.Errorf("%s (%s)", server.Message, server.Code)}
+	default:
 		return "", usageErr("%v", err)
 	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	hc := *c.http
-	hc.Timeout = 10 * time.Minute
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", &exitError{code: exitConnect, err: fmt.Errorf("uploading to %s: %w", c.base, err)}
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		var e rest.ErrorBody
-		if json.Unmarshal(b, &e) == nil && len(e.Errors) > 0 {
-			return "", &exitError{code: exitServer, err: fmt.Errorf("uploading %s: %s (%s)", path, strings.Join(e.Errors, "; "), e.Code)}
-		}
-		return "", &exitError{code: exitServer, err: fmt.Errorf("uploading %s: HTTP %d", path, resp.StatusCode)}
-	}
-	var ur rest.UploadResponse
-	if err := json.Unmarshal(b, &ur); err != nil {
-		return "", &exitError{code: exitServer, err: fmt.Errorf("decoding the upload answer: %w", err)}
-	}
-	return ur.Artifact.ID, nil
 }
 
 // waitJob polls the job until it ends; a job that did not finish is an

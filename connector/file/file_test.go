@@ -28,6 +28,7 @@ import (
 
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/connector/file"
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/sink"
 	"github.com/freshet-io/freshet/source"
 )
@@ -457,6 +458,7 @@ func (initCtx) Context() context.Context { return context.Background() }
 func (initCtx) SubtaskIndex() int        { return 0 }
 func (initCtx) Parallelism() int         { return 1 }
 func (initCtx) Attempt() int             { return 0 }
+func (initCtx) Metrics() *metric.Group   { return nil }
 
 // TestRestoreCommitsPendingAndDiscardsLater drives a file sink's writer as
 // the runtime does through a crash: after the restore, the parts pending

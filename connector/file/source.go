@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/source"
 )
 
@@ -335,7 +336,9 @@ func (s *Source[T]) CreateReader(ctx source.ReaderContext) (source.Reader[T, Spl
 	if log == nil {
 		log = slog.Default()
 	}
-	r := &reader[T]{ctx: ctx, dec: s.dec, cfg: s.cfg, log: log, wake: make(chan struct{}, 1)}
+	m := ctx.Metrics()
+	r := &reader[T]{ctx: ctx, dec: s.dec, cfg: s.cfg, log: log, wake: make(chan struct{}, 1),
+		bytesRead: m.Counter("bytesRead"), filesRemaining: m.Gauge("filesRemaining")}
 	return r, nil
 }
 
@@ -358,6 +361,13 @@ type reader[T any] struct {
 	noMore    bool
 	closed    bool
 	skipped   int64
+	// counted is the offset in cur up to which bytesRead counted.
+	counted int64
+	// bytesRead counts the bytes of the files read (decompressed; 0 for
+	// Parquet, whose positions count rows); filesRemaining is the files
+	// the reader was given and has not read to the end.
+	bytesRead      *metric.Counter
+	filesRemaining *metric.Gauge
 	// A continuous source's reader with nothing to read asks the
 	// enumerator again every interval: timer signals wake.
 	wake    chan struct{}
@@ -417,6 +427,7 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 		return source.EndOfInput, source.ErrReaderClosed
 	}
 	defer r.emit(out)
+	defer r.count()
 	for n := 0; n < pollBatch; {
 		if r.d == nil {
 			if len(r.pending) == 0 {
@@ -466,6 +477,20 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 	return source.MoreAvailable, nil
 }
 
+// count adds what the decoder read since the last count to bytesRead and
+// sets filesRemaining.
+func (r *reader[T]) count() {
+	held := len(r.pending)
+	if r.d != nil {
+		held++
+		if off := r.d.Position().Offset; off > r.counted {
+			r.bytesRead.Add(off - r.counted)
+			r.counted = off
+		}
+	}
+	r.filesRemaining.Set(float64(held))
+}
+
 // emit hands the records read to the current file's output.
 func (r *reader[T]) emit(out source.Output[T]) {
 	if len(r.recs) == 0 {
@@ -490,7 +515,7 @@ func (r *reader[T]) open(sp Split, out source.Output[T]) error {
 	if err != nil {
 		return fmt.Errorf("opening %s at %+v: %w", sp.Path, sp.Pos, err)
 	}
-	r.d, r.cur = d, sp
+	r.d, r.cur, r.counted = d, sp, sp.Pos.Offset
 	if outs, ok := out.(source.SplitOutputs[T]); ok {
 		r.outs, r.curOut = outs, outs.ForSplit(sp.SplitID())
 	}
@@ -498,6 +523,7 @@ func (r *reader[T]) open(sp Split, out source.Output[T]) error {
 }
 
 func (r *reader[T]) closeFile() error {
+	r.count()
 	d := r.d
 	r.d, r.curOut = nil, nil
 	if r.outs != nil {
@@ -514,6 +540,7 @@ func (r *reader[T]) Available() <-chan struct{} { return r.wake }
 func (r *reader[T]) AddSplits(splits []Split) {
 	r.pending = append(r.pending, splits...)
 	r.requested = false
+	r.count()
 }
 
 func (r *reader[T]) NotifyNoMoreSplits() { r.noMore = true }

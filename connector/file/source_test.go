@@ -26,6 +26,7 @@ import (
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/connector/file"
 	"github.com/freshet-io/freshet/connector/file/parquetfile"
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/source"
 )
 
@@ -259,11 +260,15 @@ func TestSourceFormats(t *testing.T) {
 }
 
 // fakeReaderContext is the context of a reader driven by a test.
-type fakeReaderContext struct{ requests int }
+type fakeReaderContext struct {
+	requests int
+	metrics  *metric.Group
+}
 
-func (*fakeReaderContext) SubtaskIndex() int   { return 0 }
-func (*fakeReaderContext) Parallelism() int    { return 1 }
-func (c *fakeReaderContext) SendSplitRequest() { c.requests++ }
+func (*fakeReaderContext) SubtaskIndex() int        { return 0 }
+func (*fakeReaderContext) Parallelism() int         { return 1 }
+func (c *fakeReaderContext) SendSplitRequest()      { c.requests++ }
+func (c *fakeReaderContext) Metrics() *metric.Group { return c.metrics }
 
 type sliceOutput[T any] struct{ vs []T }
 
@@ -760,4 +765,57 @@ func (l *level) UnmarshalText(b []byte) error {
 		return fmt.Errorf("level %q", b)
 	}
 	return nil
+}
+
+// TestReaderMetrics reads two text files of 300 lines of 9 bytes: after
+// the first poll, 256 lines in, bytesRead is their bytes and both files
+// remain; at the end every byte is counted and no file remains.
+func TestReaderMetrics(t *testing.T) {
+	dir := t.TempDir()
+	var splits []file.Split
+	for i := range 2 {
+		var b bytes.Buffer
+		for j := range 300 {
+			fmt.Fprintf(&b, "line-%03d\n", j)
+		}
+		p := filepath.Join(dir, fmt.Sprintf("f%d.txt", i))
+		writeAtomically(t, p, b.Bytes())
+		splits = append(splits, file.Split{Path: p})
+	}
+	m := metric.NewGroup()
+	r, err := file.NewSource(file.DecodeLines(), []string{dir}).CreateReader(&fakeReaderContext{metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.AddSplits(splits)
+	r.NotifyNoMoreSplits()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := &sliceOutput[string]{}
+	check := func(when string, bytesRead int64, files float64) {
+		t.Helper()
+		want := []metric.Value{{Name: "bytesRead", Kind: metric.KindCounter, Value: float64(bytesRead)}, {Name: "filesRemaining", Kind: metric.KindGauge, Value: files}}
+		if got := m.Values(); !slices.Equal(got, want) {
+			t.Errorf("%s: %+v, want %+v", when, got, want)
+		}
+	}
+	if _, err := r.PollNext(out); err != nil {
+		t.Fatal(err)
+	}
+	check("after 256 lines", 256*9, 2)
+	for {
+		st, err := r.PollNext(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == source.EndOfInput {
+			break
+		}
+	}
+	if len(out.vs) != 600 {
+		t.Fatalf("read %d lines, want 600", len(out.vs))
+	}
+	check("at the end", 2*300*9, 0)
 }

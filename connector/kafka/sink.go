@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/freshet-io/freshet/codec"
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/sink"
 )
 
@@ -140,7 +141,7 @@ func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]by
 					return nil, err
 				}
 				return &txnWriter[T]{s: s, ctx: ctx.Context(), subtask: ctx.SubtaskIndex(), parallelism: ctx.Parallelism(),
-					removed: map[int]int64{}}, nil
+					removed: map[int]int64{}, bytesWritten: ctx.Metrics().Counter("bytesWritten")}, nil
 			},
 		}
 		return tp.CreateCheckpointedWriter(ctx, restored)
@@ -149,7 +150,7 @@ func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]by
 	if err != nil {
 		return nil, sink.CheckpointHooks{}, err
 	}
-	w := &writer[T]{s: s, ctx: ctx.Context(), cl: cl}
+	w := &writer[T]{s: s, ctx: ctx.Context(), cl: cl, errs: newProduceErr(ctx.Metrics().Counter("bytesWritten"))}
 	var hooks sink.CheckpointHooks
 	if s.DeliveryGuarantee == AtLeastOnce {
 		hooks.SnapshotState = func(id int64) ([][]byte, error) {
@@ -209,27 +210,40 @@ func (s *Sink[T]) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
 	return cl, nil
 }
 
-// produceErr keeps the first error of asynchronous produce callbacks.
+// produceErr keeps the first error of asynchronous produce callbacks. The
+// subtask checks it before every record, so it is one atomic load.
 type produceErr struct {
-	mu  sync.Mutex
-	err error
+	err atomic.Pointer[error]
+	// written counts the keys' and values' bytes of the records the
+	// brokers acknowledged.
+	written *metric.Counter
+	// promise is set, the callback given to every Produce: a method value
+	// made once rather than once per record.
+	promise func(*kgo.Record, error)
+}
+
+func newProduceErr(written *metric.Counter) *produceErr {
+	p := &produceErr{written: written}
+	p.promise = p.set
+	return p
 }
 
 func (p *produceErr) set(r *kgo.Record, err error) {
 	if err == nil {
+		p.written.Add(int64(len(r.Key) + len(r.Value)))
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.err == nil {
-		p.err = fmt.Errorf("producing to %s: %w", r.Topic, err)
-	}
+	// A variable of its own: taking the parameter's address would move
+	// it to the heap on every call.
+	first := fmt.Errorf("producing to %s: %w", r.Topic, err)
+	p.err.CompareAndSwap(nil, &first)
 }
 
 func (p *produceErr) get() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
+	if err := p.err.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // writer is the writer of a None or AtLeastOnce sink: one idempotent
@@ -238,7 +252,7 @@ type writer[T any] struct {
 	s    *Sink[T]
 	ctx  context.Context
 	cl   *kgo.Client
-	errs produceErr
+	errs *produceErr
 }
 
 func (w *writer[T]) Write(v T, _ sink.Context) error {
@@ -249,7 +263,22 @@ func (w *writer[T]) Write(v T, _ sink.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafka sink: serializing: %w", err)
 	}
-	w.cl.Produce(w.ctx, rec, w.errs.set)
+	w.cl.Produce(w.ctx, rec, w.errs.promise)
+	return nil
+}
+
+// WriteBatch implements sink.BatchWriter.
+func (w *writer[T]) WriteBatch(rs []sink.Record[T], _ int64) error {
+	if err := w.errs.get(); err != nil {
+		return fmt.Errorf("kafka sink: %w", err)
+	}
+	for i := range rs {
+		rec, err := w.s.Serializer(rs[i].Value)
+		if err != nil {
+			return fmt.Errorf("kafka sink: serializing: %w", err)
+		}
+		w.cl.Produce(w.ctx, rec, w.errs.promise)
+	}
 	return nil
 }
 
@@ -362,6 +391,9 @@ type txnWriter[T any] struct {
 	// from which to abort them (-1 when no restored transaction of theirs
 	// came to this subtask: from 0). Cleared once done.
 	removed map[int]int64
+	// bytesWritten counts the keys' and values' bytes the brokers
+	// acknowledged, in every transaction.
+	bytesWritten *metric.Counter
 }
 
 func (w *txnWriter[T]) txnID(subtask int, n int64) string {
@@ -372,7 +404,7 @@ func (w *txnWriter[T]) txnID(subtask int, n int64) string {
 // initialises it, which aborts a transaction left open under that id.
 func (w *txnWriter[T]) initTxn(subtask int, n int64) (*txn, error) {
 	id := w.txnID(subtask, n)
-	t := &txn{ID: id, Counter: n, Subtask: subtask, Parallelism: w.parallelism, errs: &produceErr{}}
+	t := &txn{ID: id, Counter: n, Subtask: subtask, Parallelism: w.parallelism, errs: newProduceErr(w.bytesWritten)}
 	cl, err := w.s.newClient(kgo.TransactionalID(id))
 	if err != nil {
 		return nil, err
@@ -467,7 +499,7 @@ func (w *txnWriter[T]) Write(t *txn, v T, _ sink.Context) error {
 		return fmt.Errorf("kafka sink: serializing: %w", err)
 	}
 	t.Written = true
-	t.cl.Produce(w.ctx, rec, t.errs.set)
+	t.cl.Produce(w.ctx, rec, t.errs.promise)
 	return nil
 }
 

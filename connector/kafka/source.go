@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/source"
 )
 
@@ -653,11 +654,14 @@ func (s *Source[T]) discover(ctx context.Context, known map[topicPartition]bool)
 }
 
 // CreateReader implements source.Source.
-func (s *Source[T]) CreateReader(source.ReaderContext) (source.Reader[T, Split], error) {
+func (s *Source[T]) CreateReader(ctx source.ReaderContext) (source.Reader[T, Split], error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	r := &reader[T]{src: s, splits: map[string]*Split{}, avail: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+	r := &reader[T]{src: s, splits: map[string]*Split{}, avail: make(chan struct{}, 1), space: make(chan struct{}, 1),
+		highWatermarks: map[string]int64{}}
+	m := ctx.Metrics()
+	r.bytesRead, r.lag = m.Counter("bytesRead"), m.Gauge("lag")
 	if s.GroupID != "" && !s.DisableOffsetCommits {
 		r.snapshots = map[int64]kadm.Offsets{}
 		r.commitWake = make(chan struct{}, 1)
@@ -690,8 +694,17 @@ type reader[T any] struct {
 	// pending are partitions to consume once the reader has started.
 	pending []map[string]map[int32]kgo.Offset
 	batch   []*kgo.Record // fetched, not yet emitted
-	avail   chan struct{} // signalled when PollNext may have work
-	space   chan struct{} // signalled when PollNext took a fetched batch
+	// highWatermarks are the partitions' high watermarks the fetches
+	// reported, by split id.
+	highWatermarks map[string]int64
+	// bytesRead counts the keys' and values' bytes of the records
+	// emitted; lag is the sum over the reader's partitions of high
+	// watermark - next offset, as of the latest fetch.
+	bytesRead *metric.Counter
+	lag       *metric.Gauge
+	lagAt     time.Time     // when lag was last computed
+	avail     chan struct{} // signalled when PollNext may have work
+	space     chan struct{} // signalled when PollNext took a fetched batch
 
 	// snapshots are the offsets of the checkpoints taken and not yet
 	// completed or dropped, by checkpoint id; nil when the reader does not
@@ -701,7 +714,7 @@ type reader[T any] struct {
 
 	mu struct {
 		sync.Mutex
-		fetched [][]*kgo.Record
+		fetched []fetched
 		err     error
 	}
 	commit struct {
@@ -892,12 +905,16 @@ func (r *reader[T]) fetch() {
 			r.setErr(err)
 			return
 		}
-		recs := fs.Records()
-		if len(recs) == 0 {
+		var f fetched
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			f.highWatermarks = append(f.highWatermarks, highWatermark{id: p.Topic + "-" + strconv.Itoa(int(p.Partition)), offset: p.HighWatermark})
+			f.records = append(f.records, p.Records...)
+		})
+		if len(f.records) == 0 && len(f.highWatermarks) == 0 {
 			continue
 		}
 		r.mu.Lock()
-		r.mu.fetched = append(r.mu.fetched, recs)
+		r.mu.fetched = append(r.mu.fetched, f)
 		full := len(r.mu.fetched) >= maxQueued
 		r.mu.Unlock()
 		r.signal()
@@ -921,8 +938,9 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 	if len(r.batch) == 0 {
 		r.mu.Lock()
 		err := r.mu.err
+		var hws []highWatermark
 		if len(r.mu.fetched) > 0 {
-			r.batch = r.mu.fetched[0]
+			r.batch, hws = r.mu.fetched[0].records, r.mu.fetched[0].highWatermarks
 			r.mu.fetched = r.mu.fetched[1:]
 		}
 		r.mu.Unlock()
@@ -933,9 +951,31 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 		if err != nil {
 			return source.EndOfInput, err
 		}
+		for _, hw := range hws {
+			r.highWatermarks[hw.id] = hw.offset
+		}
+		if len(hws) > 0 {
+			r.lagAt = time.Time{} // new high watermarks: update at this poll's end
+		}
 	}
+	defer r.maybeUpdateLag()
 	so, _ := out.(source.SplitOutputs[T])
+	var bytes int64
+	defer func() { r.bytesRead.Add(bytes) }()
 	emitted := 0
+	// A fetch holds runs of records of one partition: the split, its id
+	// and its output are looked up when the partition changes, not per
+	// record.
+	var (
+		id   string
+		sp   *Split
+		o    source.Output[T]
+		last struct {
+			topic string
+			part  int32
+			ok    bool
+		}
+	)
 	for i, rec := range r.batch {
 		if emitted == maxPerPoll {
 			// Return between runs of records, so that checkpoints
@@ -943,8 +983,14 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 			r.batch = r.batch[i:]
 			return source.MoreAvailable, nil
 		}
-		id := rec.Topic + "-" + strconv.Itoa(int(rec.Partition))
-		sp := r.splits[id]
+		if !last.ok || rec.Partition != last.part || rec.Topic != last.topic {
+			last.topic, last.part, last.ok = rec.Topic, rec.Partition, true
+			id = rec.Topic + "-" + strconv.Itoa(int(rec.Partition))
+			sp, o = r.splits[id], out
+			if so != nil && sp != nil && !sp.done() {
+				o = so.ForSplit(id)
+			}
+		}
 		if sp == nil || sp.done() || rec.Offset < sp.Next {
 			continue
 		}
@@ -973,11 +1019,8 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 			}
 			continue
 		}
-		o := out
-		if so != nil {
-			o = so.ForSplit(id)
-		}
 		o.CollectWithTimestamp(v, rec.Timestamp.UnixMilli())
+		bytes += int64(len(rec.Key) + len(rec.Value))
 		emitted++
 		sp.Next = rec.Offset + 1
 		if sp.done() {
@@ -997,10 +1040,52 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 	return source.NothingAvailable, nil
 }
 
+// fetched is what one poll of the client returned.
+type fetched struct {
+	records        []*kgo.Record
+	highWatermarks []highWatermark
+}
+
+// highWatermark is a partition's high watermark (the offset after the last
+// record written) as a fetch reported it.
+type highWatermark struct {
+	id     string // the split id
+	offset int64
+}
+
+// lagInterval is how often at most a poll in the middle of a fetched
+// batch computes the lag, which visits every split of the reader.
+const lagInterval = 100 * time.Millisecond
+
+// maybeUpdateLag updates the lag when the poll took a fetch with new high
+// watermarks or finished one, or lagInterval has passed since the last
+// update.
+func (r *reader[T]) maybeUpdateLag() {
+	if len(r.batch) > 0 && time.Since(r.lagAt) < lagInterval {
+		return
+	}
+	r.updateLag()
+}
+
+// updateLag sets the lag gauge: over the reader's partitions whose high
+// watermark a fetch reported, the records between the next offset to
+// read and the high watermark.
+func (r *reader[T]) updateLag() {
+	r.lagAt = time.Now()
+	var lag int64
+	for id, sp := range r.splits {
+		if hw, ok := r.highWatermarks[id]; ok && hw > sp.Next {
+			lag += hw - sp.Next
+		}
+	}
+	r.lag.Set(float64(lag))
+}
+
 // finish drops a split read to its stopping offset.
 func (r *reader[T]) finish(id string, so source.SplitOutputs[T]) {
 	sp := r.splits[id]
 	delete(r.splits, id)
+	delete(r.highWatermarks, id)
 	r.order = slices.DeleteFunc(r.order, func(s string) bool { return s == id })
 	if r.cl != nil {
 		r.cl.RemoveConsumePartitions(map[string][]int32{sp.Topic: {sp.Partition}})

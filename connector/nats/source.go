@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/source"
 )
 
@@ -184,16 +185,19 @@ func (s *Source[T]) RestoreEnumerator(ctx source.EnumeratorContext[Split], unass
 }
 
 // CreateReader implements source.Source.
-func (s *Source[T]) CreateReader(source.ReaderContext) (source.Reader[T, Split], error) {
+func (s *Source[T]) CreateReader(ctx source.ReaderContext) (source.Reader[T, Split], error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	m := ctx.Metrics()
 	return &reader[T]{
-		src:    s,
-		seen:   map[uint64]int64{},
-		groups: map[int64][]jetstream.Msg{},
-		msgs:   make(chan []jetstream.Msg, 4),
-		notify: make(chan struct{}, 1),
+		src:       s,
+		bytesRead: m.Counter("bytesRead"),
+		pending:   m.Gauge("pending"),
+		seen:      map[uint64]int64{},
+		groups:    map[int64][]jetstream.Msg{},
+		msgs:      make(chan []jetstream.Msg, 4),
+		notify:    make(chan struct{}, 1),
 	}, nil
 }
 
@@ -228,6 +232,12 @@ type reader[T any] struct {
 		drained bool
 	}
 	ended, snappedAfterEnd, closed bool
+
+	// bytesRead counts the data bytes of the messages emitted; pending
+	// is the consumer's NumPending (messages not yet delivered to it), as
+	// the fetcher last read it (about once a second).
+	bytesRead *metric.Counter
+	pending   *metric.Gauge
 }
 
 func (r *reader[T]) Start(ctx context.Context) error {
@@ -290,6 +300,7 @@ func (r *reader[T]) fetch(ctx context.Context, cons jetstream.Consumer) {
 			// deliver again.
 			if info, err := cons.Info(ctx); err == nil {
 				r.ackFloor.Store(info.AckFloor.Stream)
+				r.pending.Set(float64(info.NumPending))
 				floorRead = time.Now()
 			}
 		}
@@ -314,6 +325,7 @@ func (r *reader[T]) fetch(ctx context.Context, cons jetstream.Consumer) {
 				}
 				return
 			}
+			r.pending.Set(float64(info.NumPending))
 			if info.NumPending == 0 {
 				r.mu.Lock()
 				r.mu.drained = true
@@ -365,6 +377,8 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 		}
 		return source.NothingAvailable, nil
 	}
+	var bytes int64
+	defer func() { r.bytesRead.Add(bytes) }()
 	for _, m := range r.buf {
 		md, err := m.Metadata()
 		if err != nil {
@@ -390,6 +404,7 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 			return source.EndOfInput, fmt.Errorf("deserializing message %d on %s: %w", md.Sequence.Stream, m.Subject(), err)
 		}
 		out.CollectWithTimestamp(v, md.Timestamp.UnixMilli())
+		bytes += int64(len(m.Data()))
 		r.cur = append(r.cur, m)
 		r.seen[seq] = 0
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/connector/connectortest"
 	natsconn "github.com/freshet-io/freshet/connector/nats"
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/source"
 )
 
@@ -152,11 +153,12 @@ func testSourceUnderFailures(t *testing.T, parallelism int) {
 	}
 }
 
-type readerCtx struct{}
+type readerCtx struct{ m *metric.Group }
 
-func (readerCtx) SubtaskIndex() int { return 0 }
-func (readerCtx) Parallelism() int  { return 1 }
-func (readerCtx) SendSplitRequest() {}
+func (readerCtx) SubtaskIndex() int        { return 0 }
+func (readerCtx) Parallelism() int         { return 1 }
+func (readerCtx) SendSplitRequest()        {}
+func (c readerCtx) Metrics() *metric.Group { return c.m }
 
 type sliceOutput struct{ vs []int64 }
 
@@ -166,7 +168,8 @@ func (o *sliceOutput) CollectWithTimestamp(v int64, _ int64) { o.vs = append(o.v
 // TestSourceAcknowledgesOnCheckpointCompletion drives a reader through a
 // checkpoint: what it emitted stays unacknowledged when the checkpoint is
 // taken and when it is aborted, and is acknowledged once a checkpoint
-// covering it completes.
+// covering it completes. Its metrics count the bytes read and the
+// messages pending, in batches of 10.
 func TestSourceAcknowledgesOnCheckpointCompletion(t *testing.T) {
 	const n = 50
 	url := startServer(t)
@@ -175,7 +178,8 @@ func TestSourceAcknowledgesOnCheckpointCompletion(t *testing.T) {
 	publishNumbers(t, js, "in.a", n)
 
 	src := natsconn.NewSource(url, "IN", "reader", atoiDeserializer, natsconn.SourceFetchBatch(10))
-	r, err := src.CreateReader(readerCtx{})
+	m := metric.NewGroup()
+	r, err := src.CreateReader(readerCtx{m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,9 +199,17 @@ func TestSourceAcknowledgesOnCheckpointCompletion(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("read %d messages, want %d", len(out.vs), n)
 		}
+		before := len(out.vs)
 		st, err := r.PollNext(&out)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if before == 0 && len(out.vs) > 0 {
+			// The fetcher read the consumer's pending count after its
+			// first fetch of 10 (40 left), and again a second later.
+			if p := m.Gauge("pending").Value(); p < 0 || p >= n || int(p)%10 != 0 {
+				t.Errorf("pending %v after the first batch, want a multiple of 10 below %d (40 unless a second passed)", p, n)
+			}
 		}
 		if st == source.NothingAvailable {
 			select {
@@ -212,6 +224,15 @@ func TestSourceAcknowledgesOnCheckpointCompletion(t *testing.T) {
 	}
 	if !slices.Equal(out.vs, want) {
 		t.Fatalf("read %v, want %v", out.vs, want)
+	}
+	if got, bytes := m.Counter("bytesRead").Count(), int64(10+2*(n-10)); got != bytes {
+		t.Errorf("bytesRead %d, want %d", got, bytes)
+	}
+	for p := m.Gauge("pending"); p.Value() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("pending %v once every message was read, want 0", p.Value())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	ackPending := func() int {
 		return consumerInfo(t, js, "IN", "reader").NumAckPending

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/sink"
 )
 
@@ -206,7 +207,7 @@ func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]by
 		}
 		return w, hooks, nil
 	}
-	w := &upsertWriter[T]{s: s, ctx: ctx.Context(), pool: pool, stmt: newStatement(s), last: time.Now()}
+	w := &upsertWriter[T]{s: s, ctx: ctx.Context(), pool: pool, stmt: newStatement(s), last: time.Now(), m: newFlushMetrics(ctx)}
 	hooks := sink.CheckpointHooks{
 		SnapshotState: func(id int64) ([][]byte, error) {
 			if err := w.flush(); err != nil {
@@ -383,6 +384,25 @@ func (st *statement) take() (string, []any) {
 	return sql, args
 }
 
+// flushMetrics are a writer's metrics: rowsFlushed counts the rows sent
+// to the database, flushLatencyMillis is how long the latest statement
+// that sent them took (with its retries).
+type flushMetrics struct {
+	rows    *metric.Counter
+	latency *metric.Gauge
+}
+
+func newFlushMetrics(ctx sink.InitContext) flushMetrics {
+	m := ctx.Metrics()
+	return flushMetrics{rows: m.Counter("rowsFlushed"), latency: m.Gauge("flushLatencyMillis")}
+}
+
+// flushed records a flush of n rows that began at start.
+func (m flushMetrics) flushed(n int, start time.Time) {
+	m.rows.Add(int64(n))
+	m.latency.Set(float64(time.Since(start).Microseconds()) / 1000)
+}
+
 // upsertWriter is the writer of an AtLeastOnce sink.
 type upsertWriter[T any] struct {
 	s    *Sink[T]
@@ -390,6 +410,7 @@ type upsertWriter[T any] struct {
 	pool *pgxpool.Pool
 	stmt *statement
 	last time.Time // of the last flush
+	m    flushMetrics
 }
 
 func (w *upsertWriter[T]) Write(v T, _ sink.Context) error {
@@ -417,6 +438,7 @@ func (w *upsertWriter[T]) flush() error {
 	}
 	n := w.stmt.rows
 	sql, args := w.stmt.take()
+	start := time.Now()
 	err := w.s.Retry.do(w.ctx, func(ctx context.Context) error {
 		_, err := w.pool.Exec(ctx, sql, args...)
 		return err
@@ -424,6 +446,7 @@ func (w *upsertWriter[T]) flush() error {
 	if err != nil {
 		return fmt.Errorf("upserting %d rows into %s: %w", n, w.s.Table, err)
 	}
+	w.m.flushed(n, start)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -74,6 +75,7 @@ type txnWriter[T any] struct {
 	next    int64  // counter of the next transaction
 	cleaned bool   // lingering prepared transactions were rolled back
 	live    map[*txn]struct{}
+	m       flushMetrics
 }
 
 func newTxnWriter[T any](s *Sink[T], ctx sink.InitContext, pool *pgxpool.Pool) (*txnWriter[T], error) {
@@ -81,6 +83,7 @@ func newTxnWriter[T any](s *Sink[T], ctx sink.InitContext, pool *pgxpool.Pool) (
 		s: s, ctx: ctx.Context(), pool: pool, stmt: newStatement(s),
 		prefix: s.TransactionPrefix + "-" + strconv.Itoa(ctx.Parallelism()) + "-" + strconv.Itoa(ctx.SubtaskIndex()) + "-",
 		live:   map[*txn]struct{}{},
+		m:      newFlushMetrics(ctx),
 	}, nil
 }
 
@@ -190,9 +193,11 @@ func (w *txnWriter[T]) send(t *txn) error {
 	}
 	n := w.stmt.rows
 	sql, args := w.stmt.take()
+	start := time.Now()
 	if _, err := t.conn.Exec(w.ctx, sql, args...); err != nil {
 		return fmt.Errorf("postgres sink: writing %d rows into %s in transaction %s: %w", n, w.s.Table, t.GID, err)
 	}
+	w.m.flushed(n, start)
 	return nil
 }
 

@@ -7,18 +7,21 @@ import (
 	"time"
 
 	"github.com/freshet-io/freshet/connector/postgres"
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/sink"
 )
 
 type initCtx struct {
 	ctx                   context.Context
 	subtask, par, attempt int
+	metrics               *metric.Group
 }
 
 func (c initCtx) Context() context.Context { return c.ctx }
 func (c initCtx) SubtaskIndex() int        { return c.subtask }
 func (c initCtx) Parallelism() int         { return max(c.par, 1) }
 func (c initCtx) Attempt() int             { return c.attempt }
+func (c initCtx) Metrics() *metric.Group   { return c.metrics }
 
 // TestExactlyOnceRestore drives an exactly-once writer as the runtime
 // does through checkpoints 1 and 2, closes it with a transaction open
@@ -187,6 +190,53 @@ func TestUpsertFlushes(t *testing.T) {
 			if got := count(); got != 3 {
 				t.Fatalf("after the checkpoint: %d rows, want 3", got)
 			}
+		})
+	}
+}
+
+// TestFlushMetrics counts the rows each delivery guarantee's writer sends
+// and times the latest statement that sent them.
+func TestFlushMetrics(t *testing.T) {
+	for _, g := range []postgres.DeliveryGuarantee{postgres.AtLeastOnce, postgres.ExactlyOnce} {
+		t.Run(g.String(), func(t *testing.T) {
+			d := dsn(t, dsnVar)
+			p := pool(t, d)
+			tbl := newTable(t, p, "k bigint PRIMARY KEY, v bigint NOT NULL")
+			snk := &postgres.Sink[kv]{
+				DSN: d, Table: tbl, Columns: []string{"k", "v"}, KeyColumns: []string{"k"}, Row: kvRow,
+				DeliveryGuarantee: g, TransactionPrefix: "metrics-" + tbl, BatchSize: 4, FlushInterval: -1,
+			}
+			m := metric.NewGroup()
+			w, hooks, err := snk.CreateCheckpointedWriter(initCtx{ctx: t.Context(), metrics: m}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			for i := range int64(10) {
+				if err := w.Write(kv{K: i, V: 2 * i}, sink.Context{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Two full batches of 4 went out as they filled; the
+			// checkpoint sends the last 2.
+			if got := m.Counter("rowsFlushed").Count(); got != 8 {
+				t.Errorf("rowsFlushed %d before the checkpoint, want 8", got)
+			}
+			if _, err := hooks.SnapshotState(1); err != nil {
+				t.Fatal(err)
+			}
+			if hooks.NotifyCheckpointComplete != nil {
+				if err := hooks.NotifyCheckpointComplete(1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := m.Counter("rowsFlushed").Count(); got != 10 {
+				t.Errorf("rowsFlushed %d after the checkpoint, want 10", got)
+			}
+			if l := m.Gauge("flushLatencyMillis").Value(); l <= 0 || l > 60_000 {
+				t.Errorf("flushLatencyMillis %v, want the latest statement's time", l)
+			}
+			checkOnce(t, pairs(t, p, tbl), 10)
 		})
 	}
 }

@@ -7,6 +7,7 @@
 //
 //	go run ./examples/counting --out /tmp/counts            # embedded
 //	freshet run --parallelism 4 ./counting --out /tmp/counts # on a cluster
+//	./counting --jobmanager 127.0.0.1:8081 --out /tmp/counts  # the same, by itself
 //
 // The job sets no parallelism of its own, so a cluster's --parallelism
 // applies (1 embedded).
@@ -41,6 +42,7 @@ type Options struct {
 	Rate               float64
 	CheckpointInterval time.Duration
 	CheckpointDir      string
+	MaxParallelism     int
 }
 
 // Build declares the job on env.
@@ -65,6 +67,8 @@ func main() {
 	flag.Float64Var(&o.Rate, "rate", 0, "events per second (0: as fast as possible)")
 	flag.DurationVar(&o.CheckpointInterval, "checkpoint-interval", 500*time.Millisecond, "the checkpoint interval")
 	flag.StringVar(&o.CheckpointDir, "checkpoint-dir", "", "where checkpoints are kept (default: the cluster's, or in memory embedded)")
+	jobManager := flag.String("jobmanager", "", "submit to the cluster whose REST API is at this address rather than run embedded")
+	flag.IntVar(&o.MaxParallelism, "max-parallelism", 0, "the max parallelism (key groups) of the counts (0: the default, or a restored savepoint's)")
 	flag.Parse()
 	if o.Out == "" || o.Keys < 1 {
 		fmt.Fprintln(os.Stderr, "counting: --out is required and --keys must be at least 1")
@@ -74,7 +78,11 @@ func main() {
 	if o.CheckpointDir != "" {
 		ck = append(ck, freshet.CheckpointStorage(o.CheckpointDir))
 	}
-	env := freshet.NewEnv(freshet.WithCheckpointing(o.CheckpointInterval, ck...))
+	opts := []freshet.Option{freshet.WithCheckpointing(o.CheckpointInterval, ck...), freshet.WithJobManager(*jobManager)}
+	if o.MaxParallelism > 0 {
+		opts = append(opts, freshet.WithMaxParallelism(o.MaxParallelism))
+	}
+	env := freshet.NewEnv(opts...)
 	Build(env, o)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -83,7 +83,9 @@ func StartJobMaster(ctx context.Context, g *graph.JobGraph, jc jobmanager.JobCon
 	}
 	m.Job = j
 	m.embedded = rest.NewEmbedded(os.Getenv("FRESHET_SAVEPOINT_DIR"))
-	m.embedded.Add(j, m.JM, metrics.NewRegistry())
+	reg := metrics.NewRegistry()
+	reg.AddSource(m.slots.snapshots)
+	m.embedded.Add(j, m.JM, reg)
 	m.restSrv = rest.NewServer(m.embedded, rest.Config{Logger: log})
 	restLocal, err := m.restSrv.Serve(host() + ":0")
 	if err == nil {
@@ -248,7 +250,7 @@ func (c *clusterSlots) taskManager(ctx context.Context, g rpc.SlotGrant) (*remot
 			return nil, fmt.Errorf("starting the job's worker in TaskManager %s at %s: %w", g.TaskManager, g.Address, err)
 		}
 		c.mu.Lock()
-		tm.data = w.DataAddress
+		tm.data, tm.metrics = w.DataAddress, w.MetricsAddress
 		c.mu.Unlock()
 		return tm, nil
 	}
@@ -261,7 +263,8 @@ func (c *clusterSlots) taskManager(ctx context.Context, g rpc.SlotGrant) (*remot
 		_ = closer.Close()
 		return nil, fmt.Errorf("starting the job's worker in TaskManager %s at %s: %w", g.TaskManager, g.Address, err)
 	}
-	tm = &remoteTM{TaskExecutorGateway: te, c: c, id: g.TaskManager, address: g.Address, data: w.DataAddress, closer: closer, stop: make(chan struct{})}
+	tm = &remoteTM{TaskExecutorGateway: te, c: c, id: g.TaskManager, address: g.Address, data: w.DataAddress, metrics: w.MetricsAddress,
+		closer: closer, stop: make(chan struct{})}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -283,6 +286,35 @@ func (c *clusterSlots) dataAddresses() map[string]string {
 	out := make(map[string]string, len(c.tms))
 	for id, tm := range c.tms {
 		out[id] = tm.data
+	}
+	return out
+}
+
+// snapshots reads the counters of the job's subtasks from the workers of
+// its TaskManagers (a metrics.Source).
+func (c *clusterSlots) snapshots(job string, _ time.Time) []metrics.SubtaskSnapshot {
+	c.mu.Lock()
+	var addrs []string
+	for _, tm := range c.tms {
+		if tm.metrics != "" {
+			addrs = append(addrs, tm.metrics)
+		}
+	}
+	c.mu.Unlock()
+	var out []metrics.SubtaskSnapshot
+	for _, addr := range addrs {
+		var snaps []metrics.SubtaskSnapshot
+		resp, err := metricsClient.Get("http://" + addr + "/snapshot?job=" + job)
+		if err != nil {
+			continue // the worker is gone: its subtasks' failures tell
+		}
+		err = json.NewDecoder(resp.Body).Decode(&snaps)
+		resp.Body.Close()
+		if err != nil {
+			c.log.Warn("reading a worker's metrics", slog.String("address", addr), slog.Any("error", err))
+			continue
+		}
+		out = append(out, snaps...)
 	}
 	return out
 }
@@ -309,6 +341,7 @@ type remoteTM struct {
 	id      string
 	address string
 	data    string
+	metrics string // its worker's metrics address
 	closer  io.Closer
 	stop    chan struct{}
 

@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/freshet-io/freshet/internal/config"
 	"github.com/freshet-io/freshet/internal/rest"
@@ -128,6 +132,9 @@ type TaskManagerConfig struct {
 	// Host is the address it and its workers listen on and are reached
 	// at.
 	Host string
+	// MetricsPort is the port of its /metrics (Prometheus); 0 picks a
+	// free one, negative serves none.
+	MetricsPort int
 }
 
 // RunTaskManager runs a TaskManager process until ctx ends: it registers
@@ -156,7 +163,21 @@ func RunTaskManager(ctx context.Context, cfg *config.Config, tc TaskManagerConfi
 	}
 	defer srv.Close()
 	te.cfg.Address = addr
-	log.Info("taskmanager running", slog.String("id", tc.ID), slog.String("rpc", addr), slog.Int("slots", cfg.Slots), slog.String("jobmanager", tc.JobManager))
+	metricsAddr := "none"
+	if tc.MetricsPort >= 0 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(tc.Host, strconv.Itoa(tc.MetricsPort)))
+		if err != nil {
+			return fmt.Errorf("listening for metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(te, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ms.Serve(ln) }()
+		defer ms.Close()
+		metricsAddr = ln.Addr().String()
+	}
+	log.Info("taskmanager running", slog.String("id", tc.ID), slog.String("rpc", addr), slog.Int("slots", cfg.Slots), slog.String("jobmanager", tc.JobManager),
+		slog.String("metrics", metricsAddr))
 	var ctl *controlClient
 	for ctl == nil {
 		if ctl, err = dialControl(ctx, tc.JobManager); err != nil {

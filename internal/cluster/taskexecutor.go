@@ -19,6 +19,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
 	"github.com/freshet-io/freshet/internal/rpc"
 )
 
@@ -62,6 +66,7 @@ type worker struct {
 	gw       rpc.TaskExecutorGateway
 	closer   io.Closer
 	data     string
+	metrics  string
 	jm       rpc.JobManagerGateway // the job master, to report a dead worker
 	jmCloser io.Closer
 	stderr   *tailBuffer
@@ -115,7 +120,7 @@ func (te *TaskExecutor) StartJob(ctx context.Context, s rpc.JobStart) (rpc.Worke
 			w.mu.Lock()
 			w.heartbeat = time.Now()
 			w.mu.Unlock()
-			return rpc.Worker{DataAddress: w.data}, nil
+			return rpc.Worker{DataAddress: w.data, MetricsAddress: w.metrics}, nil
 		}
 	}
 	path, err := te.fetch(ctx, s)
@@ -127,7 +132,7 @@ func (te *TaskExecutor) StartJob(ctx context.Context, s rpc.JobStart) (rpc.Worke
 		return rpc.Worker{}, err
 	}
 	te.workers[s.Job] = w
-	return rpc.Worker{DataAddress: w.data}, nil
+	return rpc.Worker{DataAddress: w.data, MetricsAddress: w.metrics}, nil
 }
 
 // fetch returns the path of the job's program, fetching it from the
@@ -202,6 +207,7 @@ func fileSHA256(path string) (string, error) {
 type workerReady struct {
 	RPC         string `json:"rpc,omitempty"`
 	Data        string `json:"data,omitempty"`
+	Metrics     string `json:"metrics,omitempty"`
 	Fingerprint string `json:"fingerprint,omitempty"`
 	Error       string `json:"error,omitempty"`
 }
@@ -270,7 +276,7 @@ func (te *TaskExecutor) spawn(ctx context.Context, path string, s rpc.JobStart) 
 	if w.jm, w.jmCloser, err = dialJobMaster(ctx, s.JobMaster); err != nil {
 		return fail(err)
 	}
-	w.data = r.Data
+	w.data, w.metrics = r.Data, r.Metrics
 	te.log.Info("worker started", slog.String("job", string(s.Job)), slog.Int("pid", cmd.Process.Pid), slog.String("data", r.Data))
 	return w, nil
 }
@@ -493,3 +499,40 @@ func (t *tailBuffer) suffix() string {
 	}
 	return "; its standard error ends: " + string(s)
 }
+
+// Gather implements prometheus.Gatherer: the metrics of every worker's
+// subtasks, read from the workers' /metrics.
+func (te *TaskExecutor) Gather() ([]*dto.MetricFamily, error) {
+	te.mu.Lock()
+	var addrs []string
+	for _, w := range te.workers {
+		if w.metrics != "" {
+			addrs = append(addrs, w.metrics)
+		}
+	}
+	te.mu.Unlock()
+	gs := make(prometheus.Gatherers, 0, len(addrs))
+	for _, addr := range addrs {
+		gs = append(gs, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+			resp, err := metricsClient.Get("http://" + addr + "/metrics")
+			if err != nil {
+				return nil, nil // the worker ended since
+			}
+			defer resp.Body.Close()
+			var p expfmt.TextParser
+			fams, err := p.TextToMetricFamilies(resp.Body)
+			if err != nil {
+				return nil, fmt.Errorf("reading the metrics of the worker at %s: %w", addr, err)
+			}
+			out := make([]*dto.MetricFamily, 0, len(fams))
+			for _, f := range fams {
+				out = append(out, f)
+			}
+			return out, nil
+		}))
+	}
+	return gs.Gather()
+}
+
+// metricsClient reads workers' metrics.
+var metricsClient = &http.Client{Timeout: 5 * time.Second}

@@ -5,14 +5,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/freshet-io/freshet/internal/exchange"
 	"github.com/freshet-io/freshet/internal/graph"
+	"github.com/freshet-io/freshet/internal/jobmanager"
+	"github.com/freshet-io/freshet/internal/metrics"
+	"github.com/freshet-io/freshet/internal/rest"
 	"github.com/freshet-io/freshet/internal/rpc"
 	"github.com/freshet-io/freshet/internal/taskmanager"
 )
@@ -65,8 +71,14 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, bufferTimeout time.Durati
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer data.Close()
+	reg := metrics.NewRegistry()
+	metricsAddr, metricsSrv, err := serveWorkerMetrics(host(), reg)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer metricsSrv.Close()
 	abandoned := make(chan error, 1)
-	tm := taskmanager.New(taskmanager.Config{ID: tmID, Slots: slots, Logger: log, Graphs: graphs, DataPlane: data,
+	tm := taskmanager.New(taskmanager.Config{ID: tmID, Slots: slots, Logger: log, Graphs: graphs, DataPlane: data, Metrics: reg,
 		OnAbandon: func(err error) {
 			select {
 			case abandoned <- err:
@@ -74,12 +86,12 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, bufferTimeout time.Durati
 			}
 		}}, jm, exchange.NewRegistry())
 	defer tm.Close()
-	addr, srv, err := serveTaskExecutor(host()+":0", &workerGateway{TaskManager: tm, data: data.Address()})
+	addr, srv, err := serveTaskExecutor(host()+":0", &workerGateway{TaskManager: tm, graph: g, worker: rpc.Worker{DataAddress: data.Address(), MetricsAddress: metricsAddr}})
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer srv.Close()
-	report(workerReady{RPC: addr, Data: data.Address(), Fingerprint: fp})
+	report(workerReady{RPC: addr, Data: data.Address(), Metrics: metricsAddr, Fingerprint: fp})
 	log.Info("worker running", slog.String("rpc", addr), slog.String("data", data.Address()))
 	select {
 	case <-ctx.Done():
@@ -98,13 +110,55 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, bufferTimeout time.Durati
 // it.
 type workerGateway struct {
 	*taskmanager.TaskManager
-	data string
+	worker rpc.Worker
+	graph  *graph.JobGraph
+	// adopt serialises deployments while the first that restores makes
+	// the graph's max parallelisms the checkpoint's, as the job master's.
+	adopt struct {
+		sync.Mutex
+		done bool
+	}
+}
+
+// SubmitTask implements rpc.TaskManagerGateway.
+func (w *workerGateway) SubmitTask(ctx context.Context, d rpc.TaskDeployment) error {
+	if d.Restore != nil {
+		w.adopt.Lock()
+		if !w.adopt.done {
+			w.adopt.done = true
+			if err := jobmanager.AdoptMaxParallelism(w.graph, d.Restore.Checkpoint.Properties); err != nil {
+				w.adopt.Unlock()
+				return err
+			}
+		}
+		w.adopt.Unlock()
+	}
+	return w.TaskManager.SubmitTask(ctx, d)
 }
 
 // StartJob implements rpc.TaskExecutorGateway: the worker runs one job.
 func (w *workerGateway) StartJob(context.Context, rpc.JobStart) (rpc.Worker, error) {
-	return rpc.Worker{DataAddress: w.data}, nil
+	return w.worker, nil
 }
 
 // Heartbeat implements rpc.TaskExecutorGateway.
 func (w *workerGateway) Heartbeat(context.Context, rpc.JobID) error { return nil }
+
+// serveWorkerMetrics serves a worker's metrics over HTTP on host: /metrics
+// in Prometheus' format (gathered by its TaskManager's /metrics) and
+// /snapshot?job=ID as JSON (read by the job master for the REST API).
+func serveWorkerMetrics(host string, reg *metrics.Registry) (string, *http.Server, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", nil, fmt.Errorf("listening for metrics on %s: %w", host, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", rest.TaskManagerMetrics(reg))
+	mux.HandleFunc("GET /snapshot", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(reg.Snapshot(r.URL.Query().Get("job"), time.Now()))
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), srv, nil
+}

@@ -130,23 +130,31 @@ func (j *Job) checkRestore(c *storage.Checkpoint) error {
 			j.log.Warn("state not restored: the job has no such operator", slog.String("operator_id", id), slog.Uint64("checkpoint", c.ID))
 		}
 	}
-	for id, n := range nodes {
-		b, ok := c.Properties[task.MaxParallelismProperty(id)]
-		if !ok {
-			continue
-		}
-		mp, err := strconv.Atoi(string(b))
-		if err != nil || mp == n.MaxParallelism {
-			continue
-		}
-		if n.MaxParallelismSet {
-			return fmt.Errorf("%w: operator %q has max parallelism %d, the checkpoint %d", ErrMaxParallelismChanged, n.Name, n.MaxParallelism, mp)
-		}
-		if mp < n.Parallelism {
-			return fmt.Errorf("%w: operator %q runs at parallelism %d, above the checkpoint's max parallelism %d", ErrMaxParallelismChanged, n.Name, n.Parallelism, mp)
-		}
-		n.MaxParallelism = mp
-		for _, v := range j.Graph.Vertices {
+	return AdoptMaxParallelism(j.Graph, c.Properties)
+}
+
+// AdoptMaxParallelism gives the operators of g whose max parallelism was
+// left unset the max parallelism the checkpoint with properties props
+// recorded for them; one set must equal it. A cluster's worker does the
+// same as its job master, so that both key their state alike.
+func AdoptMaxParallelism(g *graph.JobGraph, props map[string][]byte) error {
+	for _, v := range g.Vertices {
+		for _, n := range v.Nodes {
+			b, ok := props[task.MaxParallelismProperty(n.StateID())]
+			if !ok {
+				continue
+			}
+			mp, err := strconv.Atoi(string(b))
+			if err != nil || mp == n.MaxParallelism {
+				continue
+			}
+			if n.MaxParallelismSet {
+				return fmt.Errorf("%w: operator %q has max parallelism %d, the checkpoint %d", ErrMaxParallelismChanged, n.Name, n.MaxParallelism, mp)
+			}
+			if mp < n.Parallelism {
+				return fmt.Errorf("%w: operator %q runs at parallelism %d, above the checkpoint's max parallelism %d", ErrMaxParallelismChanged, n.Name, n.Parallelism, mp)
+			}
+			n.MaxParallelism = mp
 			if v.Head() == n {
 				v.MaxParallelism = mp
 			}

@@ -16,6 +16,7 @@ const module = "github.com/freshet-io/freshet"
 // of a lower level (and the standard library or third-party modules).
 var layer = map[string]int{
 	"codec":                            0,
+	"metric":                           0,
 	"state":                            1,
 	"watermark":                        1,
 	"window":                           1,
@@ -27,8 +28,8 @@ var layer = map[string]int{
 	"internal/checkpoint/coordinator":  1,
 	"internal/checkpoint/redistribute": 1,
 	"internal/statebackend":            2,
-	// Connectors use only the public codec, source, sink and watermark
-	// packages, like a user's own.
+	// Connectors use only the public codec, metric, source, sink and
+	// watermark packages, like a user's own.
 	"connector": 2,
 	// Formats of the file sink in packages of their own.
 	"connector/file/parquetfile": 3,

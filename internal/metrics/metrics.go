@@ -1,6 +1,7 @@
 // Package metrics holds the runtime's per-subtask counters: records and
 // bytes in and out, time backpressured, the current input watermark and
-// the subtask's state.
+// the subtask's state, and the metrics its operators register themselves
+// (package metric's groups, one per operator).
 //
 // Counting is cheap on the hot path: a subtask's goroutine is the only
 // writer of its Subtask and updates it once per batch or event, never per
@@ -17,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/freshet-io/freshet/metric"
 )
 
 // NoWatermark is the input watermark of a subtask that has received none
@@ -42,6 +45,12 @@ type Subtask struct {
 	// ratio is measured from.
 	sampleAt time.Time
 	sampleBP int64
+
+	// user are the operators' own metrics, by operator name.
+	user struct {
+		sync.Mutex
+		groups map[string]*metric.Group
+	}
 }
 
 // NewSubtask returns the counters of a subtask attempt starting now.
@@ -51,6 +60,48 @@ func NewSubtask(attempt int) *Subtask {
 	s.SetState("DEPLOYING")
 	s.sampleAt = s.started
 	return s
+}
+
+// Operator returns the group of metrics the operator called name
+// registers (the same group for the same name: operators of one chain
+// with the same name share it). Called when the operator opens.
+func (s *Subtask) Operator(name string) *metric.Group {
+	s.user.Lock()
+	defer s.user.Unlock()
+	g, ok := s.user.groups[name]
+	if !ok {
+		g = metric.NewGroup()
+		if s.user.groups == nil {
+			s.user.groups = map[string]*metric.Group{}
+		}
+		s.user.groups[name] = g
+	}
+	return g
+}
+
+// userValues returns the operators' metrics, by operator and name.
+func (s *Subtask) userValues() []UserMetric {
+	s.user.Lock()
+	defer s.user.Unlock()
+	var out []UserMetric
+	for op, g := range s.user.groups {
+		for _, v := range g.Values() {
+			out = append(out, UserMetric{Operator: op, Value: v})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Operator != out[j].Operator {
+			return out[i].Operator < out[j].Operator
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// UserMetric is a metric an operator registered, at one moment.
+type UserMetric struct {
+	Operator string
+	metric.Value
 }
 
 // AddIn counts a batch of records taken from an input; bytes is its
@@ -113,6 +164,8 @@ type SubtaskSnapshot struct {
 	BackPressureRatio float64
 	// InputWatermark is NoWatermark when none arrived.
 	InputWatermark int64
+	// User are the metrics its operators registered, by operator and name.
+	User []UserMetric
 }
 
 // Key names a subtask; attempts of it replace each other.
@@ -127,7 +180,19 @@ type Registry struct {
 	mu struct {
 		sync.Mutex
 		subtasks map[Key]*Subtask
+		sources  []Source
 	}
+}
+
+// Source gives the snapshots of a job's subtasks counted elsewhere (in a
+// cluster's worker processes), for Snapshot to add.
+type Source func(job string, now time.Time) []SubtaskSnapshot
+
+// AddSource makes Snapshot add the subtasks src gives.
+func (r *Registry) AddSource(src Source) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mu.sources = append(r.mu.sources, src)
 }
 
 // NewRegistry returns an empty registry.
@@ -166,8 +231,14 @@ const ratioWindow = time.Second
 // ordered by job, vertex and subtask.
 func (r *Registry) Snapshot(job string, now time.Time) []SubtaskSnapshot {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	sources := r.mu.sources
+	r.mu.Unlock()
 	var out []SubtaskSnapshot
+	for _, src := range sources {
+		out = append(out, src(job, now)...)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for k, s := range r.mu.subtasks {
 		if job != "" && k.Job != job {
 			continue
@@ -186,6 +257,7 @@ func (r *Registry) Snapshot(job string, now time.Time) []SubtaskSnapshot {
 			BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
 			BackPressuredSum: time.Duration(bp), BackPressureRatio: ratio,
 			InputWatermark: s.inputWatermark.Load(),
+			User:           s.userValues(),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool {

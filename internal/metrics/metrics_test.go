@@ -1,8 +1,11 @@
 package metrics
 
 import (
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/freshet-io/freshet/metric"
 )
 
 func TestRegistrySnapshot(t *testing.T) {
@@ -27,7 +30,7 @@ func TestRegistrySnapshot(t *testing.T) {
 	s := got[1]
 	want := SubtaskSnapshot{Job: "j", Vertex: 2, Subtask: 1, State: "RUNNING", RecordsIn: 266, RecordsOut: 5, BytesIn: 100, BytesOut: 40,
 		BackPressuredSum: 350 * time.Millisecond, BackPressureRatio: 0.7, InputWatermark: 42}
-	if s != want {
+	if !reflect.DeepEqual(s, want) {
 		t.Errorf("got %+v\nwant %+v", s, want)
 	}
 	if got[0].InputWatermark != NoWatermark || got[0].RecordsOut != 7 || got[0].State != "DEPLOYING" {
@@ -36,6 +39,31 @@ func TestRegistrySnapshot(t *testing.T) {
 	r.Forget("j")
 	if n := len(r.Snapshot("", time.Now())); n != 1 {
 		t.Errorf("after Forget %d subtasks left, want 1", n)
+	}
+}
+
+func TestUserMetrics(t *testing.T) {
+	r := NewRegistry()
+	s := r.Subtask(Key{Job: "j", Vertex: 1, Subtask: 0}, 0)
+	src, snk := s.Operator("Source: in"), s.Operator("Sink: out")
+	if s.Operator("Source: in") != src {
+		t.Fatal("the same operator name gave another group")
+	}
+	src.Counter("bytesRead").Add(120)
+	src.Gauge("lag").Set(7)
+	snk.Counter("bytesWritten").Inc()
+	got := r.Snapshot("j", time.Now())[0].User
+	want := []UserMetric{
+		{Operator: "Sink: out", Value: metric.Value{Name: "bytesWritten", Kind: metric.KindCounter, Value: 1}},
+		{Operator: "Source: in", Value: metric.Value{Name: "bytesRead", Kind: metric.KindCounter, Value: 120}},
+		{Operator: "Source: in", Value: metric.Value{Name: "lag", Kind: metric.KindGauge, Value: 7}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	// A new attempt starts its operators' metrics again.
+	if u := r.Subtask(Key{Job: "j", Vertex: 1, Subtask: 0}, 1).Operator("Source: in").Values(); len(u) != 0 {
+		t.Errorf("a new attempt's group holds %+v", u)
 	}
 }
 

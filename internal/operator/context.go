@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/freshet-io/freshet/internal/statebackend"
+	"github.com/freshet-io/freshet/metric"
 )
 
 // Context is what the runtime gives an operator at Open.
@@ -43,6 +44,10 @@ type Context struct {
 	// OperatorState is the operator's operator state (lists not tied to a
 	// key), restored from a checkpoint when OperatorState.IsRestored.
 	OperatorState *statebackend.OperatorState
+	// Metrics is the group of the metrics the operator (its reader,
+	// writer or user function) registers; nil when nothing shows them:
+	// they count, unseen.
+	Metrics *metric.Group
 	// hooks are called at checkpoints, in the order registered.
 	hooks []CheckpointHooks
 }

@@ -142,6 +142,13 @@ type PanicError struct{ Value any }
 
 func (p *PanicError) Error() string { return fmt.Sprintf("panic: %v", p.Value) }
 
+// Unwrap returns the value of a panic with an error (a metric name
+// rejected by package metric), so that errors.Is finds it.
+func (p *PanicError) Unwrap() error {
+	err, _ := p.Value.(error)
+	return err
+}
+
 // Failure holds the first error of a chain raised where it cannot be
 // returned: in an Output's Collect, a partitioner, or a user function's
 // call into its context. Raising it never unwinds the caller: the call

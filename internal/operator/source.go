@@ -10,6 +10,7 @@ import (
 
 	"github.com/freshet-io/freshet/codec"
 	"github.com/freshet-io/freshet/internal/statebackend"
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/source"
 	"github.com/freshet-io/freshet/watermark"
 )
@@ -459,6 +460,9 @@ type readerContext struct {
 
 func (r readerContext) SubtaskIndex() int { return r.ctx.Subtask }
 func (r readerContext) Parallelism() int  { return r.ctx.Parallelism }
+
+// Metrics implements source.ReaderContext.
+func (r readerContext) Metrics() *metric.Group { return r.ctx.Metrics }
 func (r readerContext) SendSplitRequest() {
 	if r.send != nil {
 		r.send(EncodeSplitRequest())

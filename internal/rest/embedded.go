@@ -190,7 +190,7 @@ func (d *Embedded) details(ej *embeddedJob, now time.Time) JobDetails {
 		v := Vertex{ID: strconv.Itoa(gv.ID), Name: gv.Name(), Parallelism: gv.Parallelism, MaxParallelism: gv.MaxParallelism,
 			Tasks: map[string]int{}, Subtasks: []Subtask{}}
 		for i := 0; i < gv.Parallelism; i++ {
-			st := Subtask{Subtask: i, Status: "CREATED"}
+			st := Subtask{Subtask: i, Status: "CREATED", UserMetrics: []UserMetric{}}
 			if s, ok := snaps[[2]int{gv.ID, i}]; ok {
 				st.Status, st.Attempt = s.State, s.Attempt
 				st.Metrics = IOMetrics{ReadBytes: s.BytesIn, WriteBytes: s.BytesOut, ReadRecords: s.RecordsIn, WriteRecords: s.RecordsOut}
@@ -199,6 +199,9 @@ func (d *Embedded) details(ej *embeddedJob, now time.Time) JobDetails {
 				if s.InputWatermark != metrics.NoWatermark {
 					wm := s.InputWatermark
 					st.InputWatermark = &wm
+				}
+				for _, u := range s.User {
+					st.UserMetrics = append(st.UserMetrics, UserMetric{Operator: u.Operator, Name: u.Name, Type: u.Kind.String(), Value: u.Value.Value})
 				}
 			}
 			v.Tasks[st.Status]++

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/freshet-io/freshet/internal/metrics"
+	"github.com/freshet-io/freshet/metric"
 )
 
 var (
@@ -27,16 +28,52 @@ var (
 	descCkSize      = prometheus.NewDesc("freshet_job_last_checkpoint_size_bytes", "State size of a job's latest completed checkpoint.", []string{"job"}, nil)
 )
 
-// jobCollector exports what the Dispatcher reports, at each scrape: the
-// same numbers as the REST API.
-type jobCollector struct{ d Dispatcher }
+// userPrefix begins the Prometheus name of every metric an operator
+// registered: freshet_operator_<name>.
+const userPrefix = "freshet_operator_"
 
-func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecordsIn, descRecordsOut, descBytesIn, descBytesOut, descBPSeconds, descBPRatio, descWatermark,
-		descJobUp, descRestarts, descCheckpoints, descCkDuration, descCkSize} {
-		ch <- d
+// userLabels label the metrics operators registered.
+var userLabels = []string{"job", "vertex", "subtask", "operator"}
+
+// userMetrics emits the metrics operators registered, one family per
+// name. Names are only known at a scrape, so the collectors that call it
+// describe nothing (prometheus' unchecked collectors). A name used by
+// one operator for a counter and by another for a gauge is exported as
+// the kind seen first; kinds, from the scrape's start, remembers them.
+type userMetrics struct {
+	kinds map[string]metric.Kind
+	descs map[string]*prometheus.Desc
+}
+
+func newUserMetrics() *userMetrics {
+	return &userMetrics{kinds: map[string]metric.Kind{}, descs: map[string]*prometheus.Desc{}}
+}
+
+func (u *userMetrics) emit(ch chan<- prometheus.Metric, ms []metrics.UserMetric, job, vertex, subtask string) {
+	for _, m := range ms {
+		if k, ok := u.kinds[m.Name]; ok && k != m.Kind {
+			continue
+		}
+		d, ok := u.descs[m.Name]
+		if !ok {
+			u.kinds[m.Name] = m.Kind
+			d = prometheus.NewDesc(userPrefix+m.Name, "A "+m.Kind.String()+" an operator registered (package metric).", userLabels, nil)
+			u.descs[m.Name] = d
+		}
+		typ := prometheus.GaugeValue
+		if m.Kind == metric.KindCounter {
+			typ = prometheus.CounterValue
+		}
+		ch <- prometheus.MustNewConstMetric(d, typ, m.Value.Value, job, vertex, subtask, m.Operator)
 	}
 }
+
+// jobCollector exports what the Dispatcher reports, at each scrape: the
+// same numbers as the REST API. It describes nothing: the names of the
+// metrics operators register are only known at a scrape.
+type jobCollector struct{ d Dispatcher }
+
+func (c *jobCollector) Describe(chan<- *prometheus.Desc) {}
 
 func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx := context.Background()
@@ -44,6 +81,7 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
+	user := newUserMetrics()
 	for _, js := range jobs {
 		j, err := c.d.Job(ctx, js.ID)
 		if err != nil {
@@ -60,7 +98,14 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 				if s.InputWatermark != nil {
 					snap.InputWatermark = *s.InputWatermark
 				}
-				emitSubtask(ch, snap, j.ID, v.ID, strconv.Itoa(s.Subtask))
+				for _, m := range s.UserMetrics {
+					k := metric.KindGauge
+					if m.Type == metric.KindCounter.String() {
+						k = metric.KindCounter
+					}
+					snap.User = append(snap.User, metrics.UserMetric{Operator: m.Operator, Value: metric.Value{Name: m.Name, Kind: k, Value: m.Value}})
+				}
+				emitSubtask(ch, user, snap, j.ID, v.ID, strconv.Itoa(s.Subtask))
 			}
 		}
 		ck, err := c.d.Checkpoints(ctx, js.ID)
@@ -77,7 +122,7 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func emitSubtask(ch chan<- prometheus.Metric, s metrics.SubtaskSnapshot, labels ...string) {
+func emitSubtask(ch chan<- prometheus.Metric, user *userMetrics, s metrics.SubtaskSnapshot, labels ...string) {
 	ch <- prometheus.MustNewConstMetric(descRecordsIn, prometheus.CounterValue, float64(s.RecordsIn), labels...)
 	ch <- prometheus.MustNewConstMetric(descRecordsOut, prometheus.CounterValue, float64(s.RecordsOut), labels...)
 	ch <- prometheus.MustNewConstMetric(descBytesIn, prometheus.CounterValue, float64(s.BytesIn), labels...)
@@ -87,20 +132,19 @@ func emitSubtask(ch chan<- prometheus.Metric, s metrics.SubtaskSnapshot, labels 
 	if s.InputWatermark != metrics.NoWatermark {
 		ch <- prometheus.MustNewConstMetric(descWatermark, prometheus.GaugeValue, float64(s.InputWatermark), labels...)
 	}
+	user.emit(ch, s.User, labels[0], labels[1], labels[2])
 }
 
-// subtaskCollector exports a TaskManager's registry.
+// subtaskCollector exports a TaskManager's registry. Like jobCollector
+// it describes nothing.
 type subtaskCollector struct{ reg *metrics.Registry }
 
-func (c subtaskCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecordsIn, descRecordsOut, descBytesIn, descBytesOut, descBPSeconds, descBPRatio, descWatermark} {
-		ch <- d
-	}
-}
+func (c subtaskCollector) Describe(chan<- *prometheus.Desc) {}
 
 func (c subtaskCollector) Collect(ch chan<- prometheus.Metric) {
+	user := newUserMetrics()
 	for _, s := range c.reg.Snapshot("", timeNow()) {
-		emitSubtask(ch, s, s.Job, strconv.Itoa(s.Vertex), strconv.Itoa(s.Subtask))
+		emitSubtask(ch, user, s, s.Job, strconv.Itoa(s.Vertex), strconv.Itoa(s.Subtask))
 	}
 }
 

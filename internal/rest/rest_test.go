@@ -10,21 +10,26 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/internal/metrics"
 	"github.com/freshet-io/freshet/internal/rest"
+	"github.com/freshet-io/freshet/metric"
 	"github.com/freshet-io/freshet/sink"
 	"github.com/freshet-io/freshet/source"
 )
@@ -452,3 +457,166 @@ func FuzzValidJobID(f *testing.F) {
 
 var _ = errors.New
 var _ = fmt.Sprint
+
+// tally is a process function that reports metrics of its own.
+type tally struct{ freshet.BaseFunction }
+
+func (tally) Open(rc *freshet.RuntimeContext) error {
+	rc.Metrics().Gauge("subtaskIndex").Set(float64(rc.SubtaskIndex()))
+	return nil
+}
+
+func (tally) ProcessElement(ctx *freshet.Context, v int64, out freshet.Collector[int64]) error {
+	ctx.Runtime().Metrics().Counter("seen").Inc()
+	out.Collect(v)
+	return nil
+}
+
+// meteredSink counts what its writers write on their metric groups.
+type meteredSink struct{}
+
+func (meteredSink) CreateWriter(ctx sink.InitContext) (sink.Writer[int64], error) {
+	return meteredWriter{ctx.Metrics().Counter("written")}, nil
+}
+
+type meteredWriter struct{ n *metric.Counter }
+
+func (w meteredWriter) Write(int64, sink.Context) error { w.n.Inc(); return nil }
+func (w meteredWriter) Flush(bool) error                { return nil }
+func (w meteredWriter) Close() error                    { return nil }
+
+func TestUserMetrics(t *testing.T) {
+	const n = 1000
+	env := freshet.NewEnv(quiet, freshet.WithParallelism(2), freshet.WithREST("127.0.0.1:0"))
+	defer env.Close()
+	s := freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(n)), "Numbers")
+	freshet.SinkTo(freshet.Process(s.Rebalance(), freshet.ProcessFunction[int64, int64](tally{})), meteredSink{}, "Metered")
+	if err := env.Execute(context.Background(), "user metrics"); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + env.RESTAddress()
+	var list rest.JobList
+	if code := call(t, "GET", base+"/jobs", nil, &list); code != 200 || len(list.Jobs) != 1 {
+		t.Fatalf("GET /jobs: %d %+v", code, list)
+	}
+	var det rest.JobDetails
+	if code := call(t, "GET", base+"/jobs/"+list.Jobs[0].ID, nil, &det); code != 200 || len(det.Vertices) != 2 {
+		t.Fatalf("GET job: %d %+v", code, det)
+	}
+	if src := det.Vertices[0]; len(src.Subtasks) != 2 || len(src.Subtasks[0].UserMetrics) != 0 || src.Subtasks[0].UserMetrics == nil {
+		t.Errorf("source subtasks: %+v, want no user metrics ([])", src.Subtasks)
+	}
+	v := det.Vertices[1]
+	var total int64
+	want := map[string]float64{} // Prometheus sample by name, vertex and subtask
+	for _, st := range v.Subtasks {
+		got := st.Metrics.ReadRecords
+		total += got
+		w := []rest.UserMetric{
+			{Operator: "Metered", Name: "written", Type: "counter", Value: float64(got)},
+			{Operator: "Process", Name: "seen", Type: "counter", Value: float64(got)},
+			{Operator: "Process", Name: "subtaskIndex", Type: "gauge", Value: float64(st.Subtask)},
+		}
+		if !slices.Equal(st.UserMetrics, w) {
+			t.Errorf("subtask %d user metrics\n%+v, want\n%+v", st.Subtask, st.UserMetrics, w)
+		}
+		for _, m := range w {
+			want[fmt.Sprintf("freshet_operator_%s{job=%s,operator=%s,subtask=%d,vertex=%s} %s", m.Name, list.Jobs[0].ID, m.Operator, st.Subtask, v.ID, m.Type)] = m.Value
+		}
+	}
+	if total != n {
+		t.Errorf("the sink's vertex read %d records, want %d", total, n)
+	}
+
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	families, err := new(expfmt.TextParser).TextToMetricFamilies(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for name, f := range families {
+		if !strings.HasPrefix(name, "freshet_operator_") {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetName()+"="+l.GetValue())
+			}
+			val := m.GetCounter().GetValue()
+			if f.GetType() == dto.MetricType_GAUGE {
+				val = m.GetGauge().GetValue()
+			}
+			got[fmt.Sprintf("%s{%s} %s", name, strings.Join(ls, ","), strings.ToLower(f.GetType().String()))] = val
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("/metrics user metrics\n%v, want\n%v", got, want)
+	}
+}
+
+func TestUserMetricBadName(t *testing.T) {
+	env := freshet.NewEnv(quiet)
+	defer env.Close()
+	s := freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(10)), "Numbers")
+	bad := freshet.ProcessFunc(func(ctx *freshet.Context, v int64, out freshet.Collector[int64]) error {
+		ctx.Runtime().Metrics().Counter("records seen").Inc()
+		return nil
+	})
+	freshet.SinkTo(freshet.Process(s, bad), &counter{}, "Count")
+	err := env.Execute(context.Background(), "bad metric")
+	if err == nil || !errors.Is(err, metric.ErrInvalidName) || !strings.Contains(err.Error(), `operator "Process"`) ||
+		!strings.Contains(err.Error(), `freshet: invalid metric name "records seen": ' ' at 7 is not an ASCII letter, digit or '_'`) {
+		t.Fatalf("Execute: %v, want the invalid metric name, naming the operator", err)
+	}
+}
+
+// TestTaskManagerUserMetrics scrapes a TaskManager's registry whose
+// operators use one name for a counter and for a gauge: the kind seen
+// first (by operator name) is exported, the other left out, and the
+// scrape succeeds.
+func TestTaskManagerUserMetrics(t *testing.T) {
+	reg := metrics.NewRegistry()
+	s := reg.Subtask(metrics.Key{Job: "j", Vertex: 3, Subtask: 1}, 0)
+	s.Operator("A").Counter("n").Add(5)
+	s.Operator("B").Gauge("n").Set(7)
+	s.Operator("B").Gauge("lag").Set(2)
+	srv := httptest.NewServer(rest.TaskManagerMetrics(reg))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("scrape: %s", resp.Status)
+	}
+	families, err := new(expfmt.TextParser).TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for name, f := range families {
+		if !strings.HasPrefix(name, "freshet_operator_") {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetName()+"="+l.GetValue())
+			}
+			got[name+"{"+strings.Join(ls, ",")+"}"] = fmt.Sprintf("%s %v", f.GetType(), m.GetCounter().GetValue()+m.GetGauge().GetValue())
+		}
+	}
+	want := map[string]string{
+		"freshet_operator_n{job=j,operator=A,subtask=1,vertex=3}":   "COUNTER 5",
+		"freshet_operator_lag{job=j,operator=B,subtask=1,vertex=3}": "GAUGE 2",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

@@ -107,6 +107,18 @@ type Subtask struct {
 	// InputWatermark is null until a watermark arrives (always for a
 	// source).
 	InputWatermark *int64 `json:"current-input-watermark"`
+	// UserMetrics are the metrics the subtask's operators registered
+	// (package metric), by operator and name; empty when none.
+	UserMetrics []UserMetric `json:"user-metrics"`
+}
+
+// UserMetric is a metric an operator registered.
+type UserMetric struct {
+	Operator string `json:"operator"`
+	Name     string `json:"name"`
+	// Type is "counter" or "gauge".
+	Type  string  `json:"type"`
+	Value float64 `json:"value"`
 }
 
 // Vertex is one vertex (a chain of operators) of GET /jobs/:jobid.

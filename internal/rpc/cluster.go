@@ -120,6 +120,9 @@ type JobStart struct {
 type Worker struct {
 	// DataAddress is where the worker takes data connections.
 	DataAddress string
+	// MetricsAddress is where it serves its subtasks' metrics over HTTP
+	// (/metrics in Prometheus' format, /snapshot as JSON).
+	MetricsAddress string
 }
 
 // TaskExecutorGateway is a TaskManager process as a job master sees it:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/freshet-io/freshet/internal/graph"
 	"github.com/freshet-io/freshet/internal/keygroup"
+	"github.com/freshet-io/freshet/internal/metrics"
 	"github.com/freshet-io/freshet/internal/operator"
 	"github.com/freshet-io/freshet/internal/statebackend"
 )
@@ -33,6 +34,8 @@ type Chain struct {
 	opStates []*statebackend.OperatorState
 	// ctxs holds operator i's context from Open.
 	ctxs []*operator.Context
+	// metrics, if set, holds the groups of metrics the operators register.
+	metrics *metrics.Subtask
 }
 
 // Ends says where the outputs that leave a chain go.
@@ -186,6 +189,9 @@ func (c *Chain) MakeBackends(newBackend func(n *graph.Node) func(int) (stateback
 // (nil for none); call it before Open.
 func (c *Chain) UseOperatorState(ss []*statebackend.OperatorState) { c.opStates = ss }
 
+// UseMetrics gives every operator the group of metrics its name has in m.
+func (c *Chain) UseMetrics(m *metrics.Subtask) { c.metrics = m }
+
 // Nodes are the chain's graph nodes, in order.
 func (c *Chain) Nodes() []*graph.Node { return c.nodes }
 
@@ -214,6 +220,9 @@ func (c *Chain) Open(tmpl operator.Context) error {
 			}
 			if i < len(c.opStates) && c.opStates[i] != nil {
 				oc.OperatorState = c.opStates[i]
+			}
+			if c.metrics != nil {
+				oc.Metrics = c.metrics.Operator(n.Name)
 			}
 			c.ctxs[i] = &oc
 			if tmpl.Timers != nil {

@@ -368,6 +368,7 @@ func (t *Task) open(ctx context.Context) error {
 		src.SetEventSender(t.spec.SendEvent)
 	}
 	t.chain.MakeBackends(t.newBackend)
+	t.chain.UseMetrics(t.m)
 	return t.chain.Open(operator.Context{
 		Ctx: ctx, JobName: t.spec.Config.JobName, Subtask: t.spec.Subtask,
 		Parallelism: v.Parallelism, Attempt: t.spec.Attempt,

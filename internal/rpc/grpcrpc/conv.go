@@ -280,11 +280,11 @@ func jobStartFromPB(s *rpcpb.JobStart) rpc.JobStart {
 }
 
 func workerToPB(w rpc.Worker) *rpcpb.Worker {
-	return &rpcpb.Worker{DataAddress: w.DataAddress}
+	return &rpcpb.Worker{DataAddress: w.DataAddress, MetricsAddress: w.MetricsAddress}
 }
 
 func workerFromPB(w *rpcpb.Worker) rpc.Worker {
-	return rpc.Worker{DataAddress: w.GetDataAddress()}
+	return rpc.Worker{DataAddress: w.GetDataAddress(), MetricsAddress: w.GetMetricsAddress()}
 }
 
 // mapSlice converts every element with f; an empty slice is nil.

@@ -1816,10 +1816,11 @@ func (x *JobStart) GetEnv() []string {
 
 // Worker is a job's worker process in a TaskManager (rpc.Worker).
 type Worker struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DataAddress   string                 `protobuf:"bytes,1,opt,name=data_address,json=dataAddress,proto3" json:"data_address,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	DataAddress    string                 `protobuf:"bytes,1,opt,name=data_address,json=dataAddress,proto3" json:"data_address,omitempty"`
+	MetricsAddress string                 `protobuf:"bytes,2,opt,name=metrics_address,json=metricsAddress,proto3" json:"metrics_address,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Worker) Reset() {
@@ -1855,6 +1856,13 @@ func (*Worker) Descriptor() ([]byte, []int) {
 func (x *Worker) GetDataAddress() string {
 	if x != nil {
 		return x.DataAddress
+	}
+	return ""
+}
+
+func (x *Worker) GetMetricsAddress() string {
+	if x != nil {
+		return x.MetricsAddress
 	}
 	return ""
 }
@@ -2493,9 +2501,10 @@ const file_freshet_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"job_master\x18\x05 \x01(\tR\tjobMaster\x12\x12\n" +
 	"\x04args\x18\x06 \x03(\tR\x04args\x12\x10\n" +
-	"\x03env\x18\a \x03(\tR\x03env\"+\n" +
+	"\x03env\x18\a \x03(\tR\x03env\"T\n" +
 	"\x06Worker\x12!\n" +
-	"\fdata_address\x18\x01 \x01(\tR\vdataAddress\"$\n" +
+	"\fdata_address\x18\x01 \x01(\tR\vdataAddress\x12'\n" +
+	"\x0fmetrics_address\x18\x02 \x01(\tR\x0emetricsAddress\"$\n" +
 	"\x10CancelJobRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\"]\n" +
 	"\x18SendOperatorEventRequest\x12+\n" +
