@@ -155,6 +155,26 @@ func (c *cluster) get(path string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
+// children lists the processes whose parent is pid.
+func children(t *testing.T, pid int) []int {
+	t.Helper()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var out []int
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, not ')'.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			n, _ := strconv.Atoi(filepath.Base(filepath.Dir(st)))
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func httpText(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -419,9 +439,10 @@ func TestClusterEndToEnd(t *testing.T) {
 	}
 }
 
-// TestTaskManagerKilled kills a TaskManager process with SIGKILL while the
-// counting job runs on both, starts a new one, and checks that the job
-// finishes with its output exactly once.
+// TestTaskManagerKilled kills a worker process, then a TaskManager process,
+// with SIGKILL while the counting job runs on both TaskManagers, starts a
+// new TaskManager, and checks that the job finishes with its output
+// exactly once.
 func TestTaskManagerKilled(t *testing.T) {
 	c := startCluster(t, 2)
 	out := t.TempDir()
@@ -433,7 +454,25 @@ func TestTaskManagerKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	pids := strings.Fields(string(b))
-	victim, _ := strconv.Atoi(pids[1]) // the first TaskManager
+	// First the second TaskManager's worker of the job dies: that
+	// TaskManager reports its subtasks failed and starts another.
+	tm1, _ := strconv.Atoi(pids[2])
+	workers := children(t, tm1)
+	if len(workers) != 1 {
+		t.Fatalf("TaskManager 1 runs %d workers, want 1", len(workers))
+	}
+	before := c.completedCheckpoints(job)
+	if err := syscall.Kill(workers[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("a restart and a checkpoint after it", time.Minute, func() bool {
+		var d struct {
+			Restarts int `json:"restarts"`
+		}
+		return c.get("/jobs/"+job, &d) == nil && d.Restarts >= 1 && c.completedCheckpoints(job) > before
+	})
+	// Then the first TaskManager dies, with its worker.
+	victim, _ := strconv.Atoi(pids[1])
 	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -88,7 +88,9 @@ func TestCancelledSubtaskIsAbandonedAfterTimeout(t *testing.T) {
 			defer close(op.release)
 			jm := &fakeJM{updates: make(chan rpc.TaskUpdate, 8)}
 			graphs := graph.NewRegistry()
-			tm := New(Config{ID: "tm", Slots: 1, Logger: slog.New(slog.DiscardHandler), Graphs: graphs}, jm, exchange.NewRegistry())
+			abandoned := make(chan error, 2)
+			tm := New(Config{ID: "tm", Slots: 1, Logger: slog.New(slog.DiscardHandler), Graphs: graphs,
+				OnAbandon: func(err error) { abandoned <- err }}, jm, exchange.NewRegistry())
 			const timeout = 100 * time.Millisecond
 			d := stuckDeployment(graphs, op, timeout)
 			if err := tm.SubmitTask(context.Background(), d); err != nil {
@@ -116,6 +118,15 @@ func TestCancelledSubtaskIsAbandonedAfterTimeout(t *testing.T) {
 			}
 			if took := time.Since(start); took < timeout {
 				t.Errorf("abandoned after %s, before the %s timeout", took, timeout)
+			}
+			// A cluster's worker exits on this, once the failure is reported.
+			select {
+			case err := <-abandoned:
+				if !errors.Is(err, rpc.ErrCancellationTimeout) || len(abandoned) != 0 {
+					t.Errorf("OnAbandon got %v (and %d more), want the cancellation timeout once", err, len(abandoned))
+				}
+			case <-time.After(3 * time.Second):
+				t.Error("OnAbandon was not called")
 			}
 			select {
 			case <-closed:
