@@ -3,7 +3,6 @@ package deploy
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/freshet-io/freshet/examples/counting/output"
 )
 
 // startBuild starts building the package at pkg (relative to the module's
@@ -90,42 +91,6 @@ func logContainers(t *testing.T, name string) {
 		logs, err := exec.Command("docker", "logs", "--tail", "100", c).CombinedOutput()
 		t.Logf("docker logs %s (%v):\n%s", c, err, logs)
 	}
-}
-
-// countsIn reads the committed part files of examples/counting in dir:
-// every count of every key, sorted.
-func countsIn(t *testing.T, dir string) map[int][]int {
-	t.Helper()
-	parts, err := filepath.Glob(filepath.Join(dir, "part-*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[int][]int{}
-	for _, p := range parts {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
-		if err != nil {
-			t.Fatalf("reading %s: %v", p, err)
-		}
-		for i, r := range rows {
-			if len(r) != 2 {
-				t.Fatalf("%s, line %d: %q, want key,count", p, i+1, r)
-			}
-			k, err1 := strconv.Atoi(r[0])
-			n, err2 := strconv.Atoi(r[1])
-			if err1 != nil || err2 != nil {
-				t.Fatalf("%s, line %d: %q, want key,count as numbers", p, i+1, r)
-			}
-			out[k] = append(out[k], n)
-		}
-	}
-	for k := range out {
-		slices.Sort(out[k])
-	}
-	return out
 }
 
 // TestComposeFailover runs examples/counting at parallelism 4 on a
@@ -253,49 +218,17 @@ func TestComposeFailover(t *testing.T) {
 		t.Errorf("the job finished with %d restarts, want at least 1: the kill did not fail it", details.Restarts)
 	}
 
-	got := countsIn(t, out)
+	got, err := output.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(got) != keys {
 		t.Errorf("%d keys in the output, want %d", len(got), keys)
 	}
 	for k := range keys {
-		if missing, extra := onceEach(got[k], events/keys); len(missing)+len(extra) > 0 {
-			t.Errorf("key %d: %d counts, want each of 1…%d once; missing %v, extra %v", k, len(got[k]), events/keys, missing, extra)
-		}
-	}
-}
-
-// onceEach compares sorted counts with 1…n, each once: it returns the
-// first ten missing, and the first ten extra (there twice, or out of range).
-func onceEach(counts []int, n int) (missing, extra []int) {
-	for c, i := 1, 0; c <= n || i < len(counts); {
-		switch {
-		case i < len(counts) && (counts[i] < c || c > n):
-			extra = append(extra, counts[i])
-			i++
-		case i < len(counts) && counts[i] == c:
-			i++
-			c++
-		default:
-			missing = append(missing, c)
-			c++
-		}
-	}
-	return missing[:min(len(missing), 10)], extra[:min(len(extra), 10)]
-}
-
-func TestOnceEach(t *testing.T) {
-	for _, tc := range []struct {
-		counts         []int
-		missing, extra []int
-	}{
-		{counts: []int{1, 2, 3}},
-		{counts: nil, missing: []int{1, 2, 3}},
-		{counts: []int{1, 1, 2, 3, 3}, extra: []int{1, 3}},
-		{counts: []int{0, 2, 4}, missing: []int{1, 3}, extra: []int{0, 4}},
-	} {
-		missing, extra := onceEach(tc.counts, 3)
-		if !slices.Equal(missing, tc.missing) || !slices.Equal(extra, tc.extra) {
-			t.Errorf("onceEach(%v, 3) = missing %v, extra %v; want %v, %v", tc.counts, missing, extra, tc.missing, tc.extra)
+		if missing, extra := output.OnceEach(got[k], 0, events/keys); len(missing)+len(extra) > 0 {
+			t.Errorf("key %d: %d counts, want each of 1…%d once; missing %v, extra %v", k, len(got[k]), events/keys,
+				missing[:min(len(missing), 10)], extra[:min(len(extra), 10)])
 		}
 	}
 }

@@ -5,7 +5,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,13 +13,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/freshet-io/freshet/examples/counting/output"
 )
 
 var (
@@ -224,31 +224,12 @@ func (c *cluster) completedCheckpoints(job string) int {
 }
 
 // counts reads the committed output of the counting job: every count of
-// every key, in no order.
+// every key, sorted.
 func counts(t *testing.T, dir string) map[int][]int {
 	t.Helper()
-	parts, err := filepath.Glob(filepath.Join(dir, "part-*"))
+	out, err := output.Read(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	out := map[int][]int{}
-	for _, p := range parts {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
-		if err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		for _, r := range rows {
-			k, _ := strconv.Atoi(r[0])
-			n, _ := strconv.Atoi(r[1])
-			out[k] = append(out[k], n)
-		}
-	}
-	for k := range out {
-		slices.Sort(out[k])
 	}
 	return out
 }
@@ -261,31 +242,11 @@ func checkRun(t *testing.T, got map[int][]int, keys, perKey int, from map[int]in
 		t.Fatalf("%d keys in the output, want %d", len(got), keys)
 	}
 	for k := range keys {
-		c := got[k]
-		start := from[k] + 1
-		if len(c) == 0 || c[0] != start || c[len(c)-1] != perKey || len(c) != perKey-start+1 {
-			t.Fatalf("key %d: %d counts from %v to %v, want each of %d…%d once", k, len(c), first(c), last(c), start, perKey)
-		}
-		for i := 1; i < len(c); i++ {
-			if c[i] != c[i-1]+1 {
-				t.Fatalf("key %d: count %d follows %d", k, c[i], c[i-1])
-			}
+		if missing, extra := output.OnceEach(got[k], from[k], perKey); len(missing)+len(extra) > 0 {
+			t.Fatalf("key %d: %d counts, want each of %d…%d once; missing %v, extra %v", k, len(got[k]), from[k]+1, perKey,
+				missing[:min(len(missing), 10)], extra[:min(len(extra), 10)])
 		}
 	}
-}
-
-func first(s []int) any {
-	if len(s) == 0 {
-		return nil
-	}
-	return s[0]
-}
-
-func last(s []int) any {
-	if len(s) == 0 {
-		return nil
-	}
-	return s[len(s)-1]
 }
 
 // TestClusterEndToEnd runs the counting job at parallelism 4 on a

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -195,48 +194,7 @@ func (d *Dispatcher) lookup(id string) (*clusterJob, string, *rpc.JobArchive, er
 // forward sends a request to the job master of a running job and decodes
 // its answer into out; an error answer keeps its code.
 func (d *Dispatcher) forward(ctx context.Context, restAddr, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+restAddr+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := d.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("reaching the job master at %s: %w", restAddr, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("reading the job master's answer to %s %s: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Errors []string  `json:"errors"`
-			Code   rest.Code `json:"code"`
-		}
-		if json.Unmarshal(b, &e) == nil && e.Code != "" && len(e.Errors) > 0 {
-			return rest.Errorf(e.Code, "%s", e.Errors[0])
-		}
-		return fmt.Errorf("the job master answered %s %s with %s", method, path, resp.Status)
-	}
-	if out == nil {
-		return nil
-	}
-	if raw, ok := out.(*json.RawMessage); ok {
-		*raw = b
-		return nil
-	}
-	return json.Unmarshal(b, out)
+	return (&rest.Client{Base: "http://" + restAddr, HTTP: d.http}).Do(ctx, method, path, body, out)
 }
 
 // document serves a GET of a job's document: from the job master while
@@ -251,10 +209,6 @@ func (d *Dispatcher) document(ctx context.Context, id, suffix string, out any) e
 		b, ok := a.Documents[path]
 		if !ok {
 			return rest.Errorf(rest.CodeNotFound, "job %s ended (%s) and its archive has no %s", id, a.Status, path)
-		}
-		if raw, ok := out.(*json.RawMessage); ok {
-			*raw = b
-			return nil
 		}
 		return json.Unmarshal(b, out)
 	}

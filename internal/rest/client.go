@@ -54,9 +54,13 @@ func (c *Client) answer(resp *http.Response, what string) ([]byte, error) {
 	if resp.StatusCode >= 300 {
 		var e ErrorBody
 		if json.Unmarshal(b, &e) == nil && len(e.Errors) > 0 {
-			return nil, &Error{Code: e.Code, Message: fmt.Sprintf("%s: %s", what, strings.Join(e.Errors, "; "))}
+			msg := strings.Join(e.Errors, "; ")
+			if what != "" {
+				msg = what + ": " + msg
+			}
+			return nil, &Error{Code: e.Code, Message: msg}
 		}
-		return nil, &Error{Code: CodeInternal, Message: fmt.Sprintf("%s: HTTP %d", what, resp.StatusCode)}
+		return nil, &Error{Code: CodeInternal, Message: fmt.Sprintf("%s %s: HTTP %d", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode)}
 	}
 	return b, nil
 }
@@ -83,7 +87,8 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return &ConnectError{URL: c.Base, Err: err}
 	}
-	b, err := c.answer(resp, method+" "+path)
+	// The server's message says what failed, as the caller asked.
+	b, err := c.answer(resp, "")
 	if err != nil || out == nil {
 		return err
 	}
