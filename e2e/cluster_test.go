@@ -472,3 +472,34 @@ func TestTaskManagerKilled(t *testing.T) {
 	}
 	t.Logf("failures: %+v", ex.History.Entries)
 }
+
+// TestStopWithSavepoint stops the counting job with a savepoint and
+// resumes it from there at another parallelism into the same output: a
+// stop commits everything up to its savepoint, so together the runs write
+// every count exactly once.
+func TestStopWithSavepoint(t *testing.T) {
+	c := startCluster(t, 2)
+	out, sp := t.TempDir(), t.TempDir()
+	const keys, events = 8, 16000
+	job := c.submit(2, "", "--out", out, "--events", strconv.Itoa(events), "--keys", strconv.Itoa(keys), "--rate", "4000")
+	c.waitFor("a checkpoint", 30*time.Second, func() bool { return c.completedCheckpoints(job) > 0 })
+	start := time.Now()
+	stopOut := c.cli(0, "stop", "--savepoint-path", sp, job)
+	t.Logf("stopped in %s", time.Since(start).Round(time.Millisecond))
+	m := regexp.MustCompile(`Savepoint completed: (\S+)`).FindStringSubmatch(stopOut)
+	if m == nil {
+		t.Fatalf("freshet stop printed %q", stopOut)
+	}
+	if st := c.state(job); st != "FINISHED" {
+		t.Fatalf("a stopped job is %s", st)
+	}
+	stopped := counts(t, out)
+	if len(stopped[0]) == 0 || len(stopped[0]) == events/keys {
+		t.Fatalf("the stopped run wrote %d counts of key 0: stopped too late to test anything", len(stopped[0]))
+	}
+	resumed := c.submit(3, m[1], "--out", out, "--events", strconv.Itoa(events), "--keys", strconv.Itoa(keys))
+	start = time.Now()
+	c.waitFor("the resumed job to finish", 2*time.Minute, func() bool { return c.state(resumed) == "FINISHED" })
+	t.Logf("resumed job ran for %s", time.Since(start).Round(time.Millisecond))
+	checkRun(t, counts(t, out), keys, events/keys, nil)
+}

@@ -356,12 +356,13 @@ func (d *Dispatcher) TriggerSavepoint(ctx context.Context, id string, req rest.S
 	if err != nil {
 		return "", err
 	}
-	path := "/jobs/" + id + "/savepoints"
+	path, body := "/jobs/"+id+"/savepoints", any(req)
 	if req.Stop {
-		path = "/jobs/" + id + "/stop"
+		// Flink's stop request names its field differently.
+		path, body = "/jobs/"+id+"/stop", map[string]any{"targetDirectory": req.TargetDirectory, "drain": req.Drain}
 	}
 	var out rest.TriggerResponse
-	err = d.forward(ctx, addr, http.MethodPost, path, req, &out)
+	err = d.forward(ctx, addr, http.MethodPost, path, body, &out)
 	return out.RequestID, err
 }
 
