@@ -54,7 +54,6 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, bufferTimeout time.Durati
 	if tmID == "" || jmAddr == "" || slots < 1 {
 		return fmt.Errorf("worker: %s, %s and %s must be set", EnvTaskManager, EnvJobMaster, EnvSlots)
 	}
-	log = log.With(slog.String("job", string(sub.Job)), slog.String("taskmanager", tmID))
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
@@ -92,7 +91,7 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, bufferTimeout time.Durati
 	}
 	defer srv.Close()
 	report(workerReady{RPC: addr, Data: data.Address(), Metrics: metricsAddr, Fingerprint: fp})
-	log.Info("worker running", slog.String("rpc", addr), slog.String("data", data.Address()))
+	log.Info("worker running", slog.String("job", string(sub.Job)), slog.String("task_manager", tmID), slog.String("rpc", addr), slog.String("data", data.Address()))
 	select {
 	case <-ctx.Done():
 		return nil
