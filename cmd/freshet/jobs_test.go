@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -117,6 +119,14 @@ func TestAPICommands(t *testing.T) {
 	closed := httptest.NewServer(nil)
 	closed.Close()
 	addr := "--address=" + srv.URL
+	dir := t.TempDir()
+	prog, text := filepath.Join(dir, "prog"), filepath.Join(dir, "text")
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(text, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	cases := []struct {
 		args []string
@@ -161,8 +171,15 @@ func TestAPICommands(t *testing.T) {
 		{[]string{"list", "--address", "ftp://x"}, 2, "--address must be an http(s) URL"},
 		{[]string{"list", "--bogus"}, 2, "unknown flag"},
 		{[]string{"info", "../etc", addr}, 2, "is not a job id"},
+		{[]string{"run", addr}, 2, "run needs the program to submit"},
+		{[]string{"run", addr, text}, 2, "not an executable file"},
+		{[]string{"run", addr, filepath.Join(dir, "none")}, 2, "no such file"},
+		{[]string{"run", addr, "--parallelism", "-1", prog}, 2, "--parallelism must be at least 1"},
+		// This server keeps no artifacts.
+		{[]string{"run", addr, prog}, 1, "(not_implemented)"},
 		// No server: 3.
 		{[]string{"list", "--address", closed.URL}, 3, "cannot reach the REST API"},
+		{[]string{"run", "--address", closed.URL, prog}, 3, "cannot reach the REST API"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args[:1], " "), func(t *testing.T) {
