@@ -38,7 +38,11 @@ func binaries(t *testing.T) (freshet, counting string) {
 			return
 		}
 		for _, p := range [][2]string{{"freshet", "../cmd/freshet"}, {"counting", "../examples/counting"}} {
-			out, err := exec.Command("go", "build", "-o", filepath.Join(bins, p[0]), p[1]).CombinedOutput()
+			// Built as make image builds the image's binary (static,
+			// -trimpath), so the packages compiled for one serve the other.
+			build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(bins, p[0]), p[1])
+			build.Env = append(os.Environ(), "CGO_ENABLED=0")
+			out, err := build.CombinedOutput()
 			if err != nil {
 				buildErr = fmt.Errorf("go build %s: %v\n%s", p[1], err, out)
 				return
