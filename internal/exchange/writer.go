@@ -385,19 +385,26 @@ func DecodeBatch[T any](c codec.Codec[T], src []byte, b *Batch[T]) error {
 		return fmt.Errorf("decoding batch header: %w", codec.ErrCorrupt)
 	}
 	src = src[k:]
-	b.Records = slices.Grow(b.Records, int(n))
+	// Each record is decoded into its place in the batch: a value
+	// returned and then appended would be copied twice more.
+	recs := slices.Grow(b.Records, int(n))
+	defer func() { b.Records = recs }()
 	for i := uint64(0); i < n; i++ {
 		ts, k := binary.Varint(src)
 		if k <= 0 {
 			return fmt.Errorf("decoding timestamp of record %d: %w", i, codec.ErrCorrupt)
 		}
 		src = src[k:]
-		v, m, err := c.Decode(src)
-		if err != nil {
+		recs = recs[:len(recs)+1]
+		r := &recs[len(recs)-1]
+		var m int
+		var err error
+		if r.Value, m, err = c.Decode(src); err != nil {
+			recs = recs[:len(recs)-1]
 			return fmt.Errorf("decoding record %d: %w", i, err)
 		}
+		r.Timestamp = ts
 		src = src[m:]
-		b.Records = append(b.Records, operator.Record[T]{Value: v, Timestamp: ts})
 	}
 	if len(src) != 0 {
 		return fmt.Errorf("decoding batch: %d trailing bytes: %w", len(src), codec.ErrCorrupt)
