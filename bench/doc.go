@@ -62,6 +62,19 @@
 // pgx.Batch (loop-pgxbatch). It needs the server scripts/postgres.sh starts
 // (FRESHET_POSTGRES_DSN) and skips without it.
 //
+// # Network benchmarks between processes
+//
+// BenchmarkNetworkExchange/freshet and BenchmarkNetworkLatency/cluster (in
+// netjob_test.go, network_test.go and netcluster_test.go) run the job
+// program bench/netjob on a cluster of processes (a JobManager and two
+// TaskManagers) that the first of them starts with freshet cluster start,
+// from binaries it builds, and TestMain stops. Their job's sink measures
+// what they report (records/s from its first record to its last, the
+// latency of paced records), so the job's start is out of records/s though
+// in ns/op. One op is one record: with the default -benchtime a single
+// run of one record takes over a second and ends the benchmark, so run them
+// with a count, such as -benchtime 3000000x (docs/network.md).
+//
 // # Checkpoint benchmarks
 //
 // BenchmarkCheckpointOverhead and BenchmarkCheckpointDuration (in

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/freshet-io/freshet"
 	"github.com/freshet-io/freshet/sink"
@@ -53,16 +54,35 @@ func (w *netSinkWriter) Close() error {
 }
 
 // BenchmarkNetworkExchange measures a keyed exchange of 100-byte records
-// between two TaskManagers of the embedded cluster joined by the network
-// data plane (freshet.WithNetworkDataPlane): a generator source at
-// parallelism 2 on one TaskManager, keyed by the records' first 8 bytes,
-// and a sink at parallelism 2 on the other (its own slot sharing group),
-// so that every record is encoded, crosses one loopback TCP connection
-// with credit-based flow control and is decoded. loop writes the same
-// bytes over one plain TCP connection from one goroutine and reads them
-// in another. One op is one record; the time includes the job's start.
+// between two TaskManagers joined by the network data plane: a generator
+// source at parallelism 2 on one TaskManager, keyed by the records' first
+// 8 bytes, and a sink at parallelism 2 on the other (its own slot sharing
+// group), so that every record is encoded, crosses one loopback TCP
+// connection with credit-based flow control and is decoded. One op is one
+// record.
+//
+//   - freshet runs the job program bench/netjob on a cluster of processes
+//     (a JobManager and two TaskManagers with two slots each, started once
+//     by the benchmark process, see netCluster): the sources run in one
+//     TaskManager's worker process and the sinks in the other's. records/s
+//     is measured by the sinks, from the first record they receive to the
+//     last, so it leaves out the job's start; ns/op includes it.
+//   - inprocess runs the same job on the embedded cluster's two
+//     TaskManagers in this process (freshet.WithNetworkDataPlane); its time
+//     includes the job's start.
+//   - loop writes the same bytes over one plain TCP connection from one
+//     goroutine and reads them in another.
 func BenchmarkNetworkExchange(b *testing.B) {
 	b.Run("freshet", func(b *testing.B) {
+		c := startNetCluster(b)
+		b.ResetTimer()
+		res := c.run(b, b.N, 0, 100*time.Millisecond)
+		b.StopTimer()
+		if res.window > 0 {
+			b.ReportMetric(float64(res.records)/res.window.Seconds(), "records/s")
+		}
+	})
+	b.Run("inprocess", func(b *testing.B) {
 		var sum int64
 		for i := range b.N {
 			sum += int64(netRecords[i&1023][recordSize-1])

@@ -24,7 +24,8 @@ import (
 )
 
 // The network benchmarks. BenchmarkNetworkExchange runs a keyed exchange
-// between two TaskManagers of the embedded cluster joined by the network
+// between two TaskManager processes of a cluster (freshet) and between two
+// TaskManagers of the embedded cluster (inprocess), joined by the network
 // data plane; BenchmarkNetxExchange sends records with netx alone from
 // this process to a child process (the test binary re-run as
 // TestHelperProcess), so they really cross processes. One op is one record.
@@ -348,6 +349,15 @@ const latencyRate = 300_000
 // writer, as at a buffer timeout of 0 in the task), with the network
 // buffer timeout at 0 and at 100 ms. One op is one record; it reports the
 // 50th and 99th percentiles. Run it with -benchtime=300000x for a second.
+//
+// cluster/timeout=0s and cluster/timeout=100ms run the job program
+// bench/netjob on a cluster of processes (see netCluster) at latencyRate
+// with the job's buffer timeout (freshet.WithBufferTimeout, which the
+// workers' network managers take too) at 0 and 100 ms: 100-byte records
+// carrying their creation time from a generator source in one TaskManager
+// process, keyed, to sinks in the other, which take each record's latency
+// from its creation to the sink. They report its p50-ms and p99-ms, and
+// the records/s the sinks saw.
 func BenchmarkNetworkLatency(b *testing.B) {
 	for _, timeout := range []time.Duration{0, 100 * time.Millisecond} {
 		b.Run(fmt.Sprintf("timeout=%s", timeout), func(b *testing.B) {
@@ -422,4 +432,20 @@ func BenchmarkNetworkLatency(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		})
 	}
+	b.Run("cluster", func(b *testing.B) {
+		for _, timeout := range []time.Duration{0, 100 * time.Millisecond} {
+			b.Run(fmt.Sprintf("timeout=%s", timeout), func(b *testing.B) {
+				c := startNetCluster(b)
+				b.ResetTimer()
+				res := c.run(b, b.N, latencyRate, timeout)
+				b.StopTimer()
+				ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+				b.ReportMetric(ms(res.percentile(0.5)), "p50-ms")
+				b.ReportMetric(ms(res.percentile(0.99)), "p99-ms")
+				if res.window > 0 {
+					b.ReportMetric(float64(res.records)/res.window.Seconds(), "records/s")
+				}
+			})
+		}
+	})
 }

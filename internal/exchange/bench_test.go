@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/freshet-io/freshet/codec"
 	"github.com/freshet-io/freshet/internal/keygroup"
 	"github.com/freshet-io/freshet/internal/operator"
 )
@@ -86,4 +87,45 @@ func BenchmarkGateBatches(b *testing.B) {
 		Release(pool, bt)
 	}
 	<-done
+}
+
+// rec100 is a 100-byte record with a codec that copies its bytes, the
+// record of the network benchmarks in package bench.
+type rec100 [100]byte
+
+type rec100Codec struct{}
+
+func (rec100Codec) Append(dst []byte, v rec100) []byte { return append(dst, v[:]...) }
+
+func (rec100Codec) Decode(src []byte) (v rec100, n int, err error) {
+	if len(src) < len(v) {
+		return v, 0, codec.ErrCorrupt
+	}
+	return rec100(src[:len(v)]), len(v), nil
+}
+
+// BenchmarkDecodeBatch decodes batches of 256 100-byte records, as a
+// gate's reader does with what arrives from another process: one op is one
+// record.
+func BenchmarkDecodeBatch(b *testing.B) {
+	recs := make([]operator.Record[rec100], 256)
+	for i := range recs {
+		recs[i].Value[0], recs[i].Value[99] = byte(i), byte(i+1)
+	}
+	src, err := EncodeBatch[rec100](rec100Codec{}, nil, recs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var batch Batch[rec100]
+	b.ReportAllocs()
+	b.SetBytes(100)
+	for i := 0; i < b.N; i += len(recs) {
+		batch.Records = batch.Records[:0]
+		if err := DecodeBatch[rec100](rec100Codec{}, src, &batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if batch.Records[255] != recs[255] {
+		b.Fatalf("decoded %v, want %v", batch.Records[255], recs[255])
+	}
 }

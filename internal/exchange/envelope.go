@@ -111,6 +111,16 @@ type RemoteChannel interface {
 	Remote() bool
 }
 
+// CopyingChannel is a ChannelWriter whose Send is done with an encoded
+// envelope's Bytes when it returns (a network writer copies them into its
+// buffer): a record writer then encodes every batch for it into the same
+// buffer, rather than into a new one the channel would only copy.
+type CopyingChannel interface {
+	ChannelWriter
+	// CopiesBytes reports whether Send keeps no reference to e.Bytes.
+	CopiesBytes() bool
+}
+
 // Remote wraps a channel writer so that record writers encode what they
 // send it, as for a subtask of another process.
 func Remote(w ChannelWriter) ChannelWriter { return remoteChannel{w} }

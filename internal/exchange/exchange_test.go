@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/freshet-io/freshet/codec"
 	"github.com/freshet-io/freshet/internal/keygroup"
@@ -829,5 +830,65 @@ func TestSpillWaitsForTheNetwork(t *testing.T) {
 	g.Close()
 	if _, err := g.Spill(ctx, 0, e.Seq); !errors.Is(err, ErrGateClosed) {
 		t.Fatalf("Spill on a closed gate returned %v, want ErrGateClosed", err)
+	}
+}
+
+// copier is a remote channel that is done with an encoded envelope's bytes
+// when Send returns: it decodes them there and notes where they were.
+type copier struct {
+	roomy
+	records []operator.Record[string]
+	at      []*byte // each envelope's Bytes' first byte
+}
+
+func (c *copier) Remote() bool      { return true }
+func (c *copier) CopiesBytes() bool { return true }
+
+func (c *copier) Send(_ context.Context, e Envelope) error {
+	if e.Kind == KindEncoded {
+		b := &Batch[string]{}
+		if err := DecodeBatch(codec.Must[string](), e.Bytes, b); err != nil {
+			return err
+		}
+		c.records = append(c.records, b.Records...)
+		c.at = append(c.at, unsafe.SliceData(e.Bytes))
+	}
+	return nil
+}
+
+// TestEncodeBufferReuse: a writer encodes every batch for a channel that
+// copies them into one buffer, and each batch for one that keeps them into
+// a buffer of its own.
+func TestEncodeBufferReuse(t *testing.T) {
+	cp, keeper := &copier{}, &recorder[string]{}
+	w, err := NewRecordWriter[string](context.Background(), []ChannelWriter{cp, Remote(keeper)}, nil, WriterConfig{BatchSize: 2, Broadcast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []operator.Record[string]{{Value: "a", Timestamp: 1}, {Value: "b", Timestamp: 2}, {Value: "c", Timestamp: 3}, {Value: "d", Timestamp: 4}, {Value: "e", Timestamp: 5}, {Value: "f", Timestamp: 6}}
+	for _, x := range in {
+		w.Collect(x)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cp.records, in) {
+		t.Errorf("the copying channel got %v, want %v", cp.records, in)
+	}
+	if len(cp.at) != 3 || cp.at[1] != cp.at[0] || cp.at[2] != cp.at[0] {
+		t.Errorf("the copying channel's batches were encoded at %v, want 3 at one place", cp.at)
+	}
+	var got []operator.Record[string]
+	seen := map[*byte]bool{}
+	for _, e := range keeper.envs {
+		b := &Batch[string]{}
+		if err := DecodeBatch(codec.Must[string](), e.Bytes, b); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b.Records...)
+		seen[unsafe.SliceData(e.Bytes)] = true
+	}
+	if !slices.Equal(got, in) || len(seen) != 3 {
+		t.Errorf("the keeping channel got %v in %d buffers, want %v in 3", got, len(seen), in)
 	}
 }

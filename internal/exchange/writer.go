@@ -101,6 +101,10 @@ type RecordWriter[T any] struct {
 	codec   codec.Codec[T]
 	encode  []bool // per target: send encoded batches (a remote channel)
 	encoded int    // size of the last encoded batch, to size the next buffer
+	// reuse is, per target, whether its batches are encoded into scratch,
+	// which the target is done with when Send returns (CopyingChannel).
+	reuse   []bool
+	scratch []byte
 	// sel holds the record being partitioned: handing the partitioner a
 	// pointer into the writer rather than to Collect's argument keeps the
 	// record from escaping to the heap on every call.
@@ -152,11 +156,13 @@ func NewRecordWriter[T any](ctx context.Context, targets []ChannelWriter, part P
 		}
 	}
 	encodeAny := false
-	w.encode = make([]bool, len(targets))
+	w.encode, w.reuse = make([]bool, len(targets)), make([]bool, len(targets))
 	for i, t := range targets {
 		r, ok := t.(RemoteChannel)
 		w.encode[i] = cfg.Encode || ok && r.Remote()
 		encodeAny = encodeAny || w.encode[i]
+		c, ok := t.(CopyingChannel)
+		w.reuse[i] = w.encode[i] && ok && c.CopiesBytes()
 	}
 	if encodeAny {
 		c, err := codec.Of[T]()
@@ -291,12 +297,21 @@ func (w *RecordWriter[T]) flushOne(i int) error {
 	p.batch, p.recs = nil, nil
 	e := Envelope{Kind: KindRecords, Batch: b, Count: len(b.Records)}
 	if w.encode[i] {
-		buf, err := EncodeBatch(w.codec, make([]byte, 0, w.encoded+w.encoded/8), b.Records)
+		var dst []byte
+		if w.reuse[i] {
+			dst = w.scratch[:0]
+		} else {
+			dst = make([]byte, 0, w.encoded+w.encoded/8)
+		}
+		buf, err := EncodeBatch(w.codec, dst, b.Records)
 		if err != nil {
 			Release(w.pool, b)
 			return err
 		}
 		w.encoded = len(buf)
+		if w.reuse[i] {
+			w.scratch = buf
+		}
 		e = Envelope{Kind: KindEncoded, Bytes: buf, Count: len(b.Records)}
 		Release(w.pool, b)
 	}
@@ -385,19 +400,26 @@ func DecodeBatch[T any](c codec.Codec[T], src []byte, b *Batch[T]) error {
 		return fmt.Errorf("decoding batch header: %w", codec.ErrCorrupt)
 	}
 	src = src[k:]
-	b.Records = slices.Grow(b.Records, int(n))
+	// Each record is decoded into its place in the batch: a value
+	// returned and then appended would be copied twice more.
+	recs := slices.Grow(b.Records, int(n))
+	defer func() { b.Records = recs }()
 	for i := uint64(0); i < n; i++ {
 		ts, k := binary.Varint(src)
 		if k <= 0 {
 			return fmt.Errorf("decoding timestamp of record %d: %w", i, codec.ErrCorrupt)
 		}
 		src = src[k:]
-		v, m, err := c.Decode(src)
-		if err != nil {
+		recs = recs[:len(recs)+1]
+		r := &recs[len(recs)-1]
+		var m int
+		var err error
+		if r.Value, m, err = c.Decode(src); err != nil {
+			recs = recs[:len(recs)-1]
 			return fmt.Errorf("decoding record %d: %w", i, err)
 		}
+		r.Timestamp = ts
 		src = src[m:]
-		b.Records = append(b.Records, operator.Record[T]{Value: v, Timestamp: ts})
 	}
 	if len(src) != 0 {
 		return fmt.Errorf("decoding batch: %d trailing bytes: %w", len(src), codec.ErrCorrupt)

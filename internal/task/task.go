@@ -810,6 +810,13 @@ func (w countingWriter) Remote() bool {
 	return ok && r.Remote()
 }
 
+// CopiesBytes implements exchange.CopyingChannel: the count keeps no
+// reference to what it counts.
+func (w countingWriter) CopiesBytes() bool {
+	c, ok := w.ChannelWriter.(exchange.CopyingChannel)
+	return ok && c.CopiesBytes()
+}
+
 func (w countingWriter) Send(ctx context.Context, e exchange.Envelope) error {
 	if e.Kind == exchange.KindRecords || e.Kind == exchange.KindEncoded {
 		w.m.AddOut(e.Count, len(e.Bytes))

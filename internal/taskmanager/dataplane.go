@@ -181,4 +181,5 @@ func (n netWriter) Send(ctx context.Context, e exchange.Envelope) error {
 func (n netWriter) IsAvailable() bool          { return n.w.IsAvailable() }
 func (n netWriter) Available() <-chan struct{} { return n.w.Available() }
 func (n netWriter) Remote() bool               { return true }
+func (n netWriter) CopiesBytes() bool          { return n.w.CopiesBytes() }
 func (n netWriter) Close() error               { return n.w.Close() }

@@ -1,6 +1,7 @@
 package taskmanager
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -66,11 +67,17 @@ func TestNetworkDataPlaneChannel(t *testing.T) {
 		if !w.Remote() {
 			t.Fatal("a network channel is not remote: its batches would not be encoded")
 		}
+		if c, ok := w.(exchange.CopyingChannel); !ok || !c.CopiesBytes() {
+			t.Fatal("a network channel does not copy what it is sent: its batches would each be encoded into a new buffer")
+		}
 		ws = append(ws, w)
 	}
-	if err := ws[0].Send(ctx, exchange.Envelope{Kind: exchange.KindEncoded, Bytes: []byte{0}, Count: 0}); err != nil {
+	// What was sent is copied: the sender may reuse it once Send returns.
+	sent := []byte{0}
+	if err := ws[0].Send(ctx, exchange.Envelope{Kind: exchange.KindEncoded, Bytes: sent, Count: 0}); err != nil {
 		t.Fatal(err)
 	}
+	sent[0] = 7
 	if err := ws[0].Send(ctx, exchange.Envelope{Kind: exchange.KindEndOfInput}); err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +86,9 @@ func TestNetworkDataPlaneChannel(t *testing.T) {
 		e, _, err := gate.Next(ctx, nil, nil)
 		if err != nil || e.Kind != want || e.Channel != 0 {
 			t.Fatalf("got %v on channel %d (%v), want %v on channel 0", e.Kind, e.Channel, err, want)
+		}
+		if want == exchange.KindEncoded && !bytes.Equal(e.Bytes, []byte{0}) {
+			t.Fatalf("got bytes %v, want [0] as sent", e.Bytes)
 		}
 	}
 	// Channel 1's producer goes away before its end of input.

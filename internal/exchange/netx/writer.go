@@ -94,7 +94,12 @@ func (w *Writer) Available() <-chan struct{} {
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// Send implements exchange.ChannelWriter.
+// CopiesBytes implements exchange.CopyingChannel: Send copies an encoded
+// envelope's bytes into the current buffer.
+func (w *Writer) CopiesBytes() bool { return true }
+
+// Send implements exchange.ChannelWriter. It keeps no reference to an
+// encoded envelope's Bytes: they are copied into the current buffer.
 func (w *Writer) Send(ctx context.Context, e exchange.Envelope) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
