@@ -497,6 +497,9 @@ const (
 	JobCanceling = jobmanager.JobCanceling
 	JobCanceled  = jobmanager.JobCanceled
 	JobFailed    = jobmanager.JobFailed
+	// JobFailing: a subtask failed and the others are being cancelled;
+	// the job then restarts (JobRestarting) or fails (JobFailed).
+	JobFailing = jobmanager.JobFailing
 	// JobRestarting: a failed attempt has ended and the next one starts
 	// after the restart strategy's delay.
 	JobRestarting = jobmanager.JobRestarting

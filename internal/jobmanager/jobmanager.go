@@ -37,9 +37,12 @@ const (
 	JobCanceled
 	JobFailed
 	JobRestarting
+	// JobFailing: a subtask failed and the others are being cancelled;
+	// the job then restarts or fails.
+	JobFailing
 )
 
-var jobStatusNames = [...]string{"CREATED", "RUNNING", "FINISHED", "CANCELLING", "CANCELED", "FAILED", "RESTARTING"}
+var jobStatusNames = [...]string{"CREATED", "RUNNING", "FINISHED", "CANCELLING", "CANCELED", "FAILED", "RESTARTING", "FAILING"}
 
 func (s JobStatus) String() string { return jobStatusNames[s] }
 
@@ -862,7 +865,7 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 			cancelReq = nil
 			if j.err != nil {
 				// A deployment failed: the job is failing, not cancelled.
-				stop(JobFailed, j.err)
+				stop(JobFailing, j.err)
 				continue
 			}
 			canceled = true
@@ -871,7 +874,7 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 			if j.err == nil {
 				j.err = err
 			}
-			stop(JobFailed, j.err)
+			stop(JobFailing, j.err)
 		case <-finalC:
 			finalC = nil
 			for exec, st := range j.states {
@@ -895,7 +898,7 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 			if j.err == nil {
 				j.err = j.ckr.failJob
 			}
-			stop(JobFailed, j.err)
+			stop(JobFailing, j.err)
 		}
 		if !isUpdate {
 			continue
@@ -916,10 +919,10 @@ func (j *Job) follow() (canceled bool, abandoned []error) {
 			case errors.Is(u.Err, rpc.ErrCancellationTimeout) && !j.jm.killsAbandoned:
 				// Not a root cause: the subtask was being cancelled.
 				abandoned = append(abandoned, u.Err)
-				stop(JobFailed, u.Err)
+				stop(JobFailing, u.Err)
 			case j.err == nil:
 				j.err = u.Err
-				stop(JobFailed, j.err)
+				stop(JobFailing, j.err)
 			}
 		}
 	}
