@@ -316,7 +316,9 @@ func TestClusterEndToEnd(t *testing.T) {
 
 	// A slow run: savepoint, cancel, resume at parallelism 2.
 	out2, sp := t.TempDir(), t.TempDir()
-	const slow = 24000
+	// Slow enough (12 s) to be running still when it is saved and
+	// cancelled on a busy machine; the resumed job runs at full speed.
+	const slow = 48000
 	// Its key groups are not the default's: the resumed job, which sets
 	// none, takes the savepoint's, in the job master and every worker.
 	job2 := c.submit(4, "", "--out", out2, "--events", strconv.Itoa(slow), "--keys", strconv.Itoa(keys), "--rate", "4000", "--max-parallelism", "16")
@@ -411,7 +413,7 @@ func TestClusterEndToEnd(t *testing.T) {
 func TestTaskManagerKilled(t *testing.T) {
 	c := startCluster(t, 2)
 	out := t.TempDir()
-	const keys, events = 8, 24000
+	const keys, events = 8, 40000
 	job := c.submit(4, "", "--out", out, "--events", strconv.Itoa(events), "--keys", strconv.Itoa(keys), "--rate", "4000")
 	c.waitFor("a checkpoint", 30*time.Second, func() bool { return c.completedCheckpoints(job) > 0 })
 	b, err := os.ReadFile(filepath.Join(c.dir, "cluster.pids"))
@@ -484,7 +486,7 @@ func TestTaskManagerKilled(t *testing.T) {
 func TestStopWithSavepoint(t *testing.T) {
 	c := startCluster(t, 2)
 	out, sp := t.TempDir(), t.TempDir()
-	const keys, events = 8, 16000
+	const keys, events = 8, 32000
 	job := c.submit(2, "", "--out", out, "--events", strconv.Itoa(events), "--keys", strconv.Itoa(keys), "--rate", "4000")
 	c.waitFor("a checkpoint", 30*time.Second, func() bool { return c.completedCheckpoints(job) > 0 })
 	start := time.Now()
