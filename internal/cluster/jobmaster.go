@@ -433,24 +433,3 @@ func (tm *remoteTM) shutdown() {
 		_ = tm.closer.Close()
 	})
 }
-
-// jobDocument fetches one of a job's REST documents from its job master.
-func jobDocument(ctx context.Context, client *http.Client, restAddr, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+restAddr+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s from the job master at %s: %s: %s", path, restAddr, resp.Status, strings.TrimSpace(string(b)))
-	}
-	return json.Unmarshal(b, out)
-}
