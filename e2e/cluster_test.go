@@ -268,8 +268,19 @@ func TestClusterEndToEnd(t *testing.T) {
 	}
 	checkRun(t, counts(t, out1), keys, events/keys, nil)
 
+	// A program that runs no job is refused with what it said, and leaves
+	// no job behind.
+	bad := filepath.Join(t.TempDir(), "bad")
+	if err := os.WriteFile(bad, []byte("#!/bin/sh\necho boom >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	badRun := exec.Command(c.freshet, "--address", c.rest, "run", bad)
+	if out, err := badRun.CombinedOutput(); badRun.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "did not start its job: it exited with exit status 3; its standard error ends: boom") {
+		t.Fatalf("running a program that runs no job: %v\n%s", err, out)
+	}
+
 	list := c.cli(0, "list")
-	if !regexp.MustCompile(job + `\s+counting\s+FINISHED`).MatchString(list) {
+	if !regexp.MustCompile(job+`\s+counting\s+FINISHED`).MatchString(list) || strings.Count(list, "\n") != 2 {
 		t.Fatalf("freshet list:\n%s", list)
 	}
 	info := c.cli(0, "info", job)

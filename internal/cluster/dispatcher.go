@@ -130,21 +130,31 @@ func (d *Dispatcher) RunArtifact(ctx context.Context, artifact string, req rest.
 		close(j.exited)
 		_ = d.rm.ReleaseSlots(context.Background(), rpc.JobID(id))
 	}()
+	// A program that runs no job leaves no job behind.
+	forget := func() {
+		d.mu.Lock()
+		delete(d.jobs, id)
+		d.mu.Unlock()
+	}
 	select {
 	case <-j.registered:
 		return id, nil
 	case <-j.exited:
 		d.mu.Lock()
-		defer d.mu.Unlock()
-		if j.restAddr != "" {
+		ran := j.restAddr != ""
+		d.mu.Unlock()
+		if ran {
 			return id, nil // it ran and ended at once
 		}
+		forget()
 		return "", rest.Errorf(rest.CodeBadRequest, "the program did not start its job: it exited with %v%s", cmd.ProcessState, j.stderr.suffix())
 	case <-time.After(jobMasterStartTimeout):
 		_ = cmd.Process.Kill()
+		forget()
 		return "", fmt.Errorf("the program did not start its job within %s%s", jobMasterStartTimeout, j.stderr.suffix())
 	case <-ctx.Done():
 		_ = cmd.Process.Kill()
+		forget()
 		return "", ctx.Err()
 	}
 }
