@@ -103,17 +103,7 @@ func BenchmarkNetworkExchange(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer ln.Close()
-		chunk := make([]byte, 0, 32<<10)
-		for len(chunk)+recordSize <= cap(chunk) {
-			chunk = append(chunk, netRecords[len(chunk)/recordSize&1023][:]...)
-		}
-		perChunk := len(chunk) / recordSize
-		var want int64
-		for i := range b.N {
-			for _, v := range netRecords[i%perChunk&1023] {
-				want += int64(v)
-			}
-		}
+		chunk, perChunk, want := loopChunk(b.N)
 		type result struct {
 			n, sum int64
 			err    error

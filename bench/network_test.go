@@ -312,17 +312,7 @@ func BenchmarkNetxExchange(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer nc.Close()
-		chunk := make([]byte, 0, 32<<10)
-		for len(chunk)+recordSize <= cap(chunk) {
-			chunk = append(chunk, netRecords[len(chunk)/recordSize&1023][:]...)
-		}
-		perChunk := len(chunk) / recordSize
-		var sum int64
-		for i := range b.N {
-			for _, v := range netRecords[i%perChunk&1023] {
-				sum += int64(v)
-			}
-		}
+		chunk, perChunk, sum := loopChunk(b.N)
 		run(b, b.N, func() error {
 			for i := 0; i < b.N; i += perChunk {
 				n := min(perChunk, b.N-i)
@@ -448,4 +438,21 @@ func BenchmarkNetworkLatency(b *testing.B) {
 			})
 		}
 	})
+}
+
+// loopChunk is what the loops write: a 32 KiB chunk of whole records,
+// how many records it holds, and the sum of the bytes of the first n
+// records sent chunk after chunk, which the reader must count.
+func loopChunk(n int) (chunk []byte, perChunk int, sum int64) {
+	chunk = make([]byte, 0, 32<<10)
+	for len(chunk)+recordSize <= cap(chunk) {
+		chunk = append(chunk, netRecords[len(chunk)/recordSize&1023][:]...)
+	}
+	perChunk = len(chunk) / recordSize
+	for i := range n {
+		for _, v := range netRecords[i%perChunk&1023] {
+			sum += int64(v)
+		}
+	}
+	return chunk, perChunk, sum
 }
