@@ -46,6 +46,7 @@ type config struct {
 	network          *cluster.MiniNetwork // nil: TaskManagers joined in memory
 	logger           *slog.Logger         // nil: slog.Default() when the job starts
 	cancelTimeout    time.Duration
+	cancelTimeoutSet bool            // by WithCancellationTimeout: a cluster's default does not override it
 	restart          RestartStrategy // zero: NoRestart, or exponential delay with checkpoints
 	checkpoint       *checkpointConfig
 	restoreFrom      string
@@ -204,7 +205,7 @@ func WithCancellationTimeout(d time.Duration) Option {
 		if d < 0 {
 			return fmt.Errorf("cancellation timeout must not be negative, got %s", d)
 		}
-		c.cancelTimeout = d
+		c.cancelTimeout, c.cancelTimeoutSet = d, true
 		return nil
 	}
 }
@@ -422,7 +423,7 @@ func (e *Env) jobConfig(name string, encoded bool) (jc jobmanager.JobConfig, rel
 }
 
 // clusterDefaults applies the cluster's defaults for jobs — its checkpoint
-// interval and restart strategy, given to the job master as environment
+// interval, cancellation timeout and restart strategy, given to the job master as environment
 // variables — where the program set none.
 func (e *Env) clusterDefaults() error {
 	cfg := clusterconfig.Default()
@@ -433,6 +434,9 @@ func (e *Env) clusterDefaults() error {
 		if err := WithCheckpointing(cfg.CheckpointInterval)(&e.cfg); err != nil {
 			return err
 		}
+	}
+	if !e.cfg.cancelTimeoutSet && cfg.Source("task.cancellation.timeout") != "default" {
+		e.cfg.cancelTimeout = cfg.CancellationTimeout
 	}
 	if e.cfg.restart.make != nil || cfg.Source("restart-strategy.type") == "default" {
 		return nil

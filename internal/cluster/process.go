@@ -71,6 +71,7 @@ func RunJobManager(ctx context.Context, cfg *config.Config, log *slog.Logger, re
 // job's program overrides with options of its own.
 var jobDefaults = []string{
 	"execution.checkpointing.interval",
+	"task.cancellation.timeout",
 	"restart-strategy.type",
 	"restart-strategy.fixed-delay.attempts",
 	"restart-strategy.fixed-delay.delay",
@@ -156,7 +157,7 @@ func RunTaskManager(ctx context.Context, cfg *config.Config, tc TaskManagerConfi
 	}
 	cache := filepath.Join(os.TempDir(), "freshet-taskmanager-cache")
 	te := NewTaskExecutor(TaskExecutorConfig{ID: tc.ID, Slots: cfg.Slots, Host: tc.Host, CacheDir: cache,
-		Heartbeat: rpc.HeartbeatConfig{Interval: cfg.HeartbeatInterval, Timeout: cfg.HeartbeatTimeout}, CancellationTimeout: cfg.CancellationTimeout, Logger: log})
+		Heartbeat: rpc.HeartbeatConfig{Interval: cfg.HeartbeatInterval, Timeout: cfg.HeartbeatTimeout}, Logger: log})
 	addr, srv, err := serveTaskExecutor(net.JoinHostPort(tc.Host, "0"), te)
 	if err != nil {
 		return err

@@ -38,10 +38,7 @@ type TaskExecutorConfig struct {
 	// CacheDir keeps fetched job programs, by checksum.
 	CacheDir  string
 	Heartbeat rpc.HeartbeatConfig
-	// CancellationTimeout is how long a cancelled job's worker may take
-	// before it is killed; 0 waits for ever.
-	CancellationTimeout time.Duration
-	Logger              *slog.Logger
+	Logger    *slog.Logger
 }
 
 // TaskExecutor is a TaskManager process: it offers slots to the resource
@@ -345,8 +342,9 @@ func (te *TaskExecutor) SubmitTask(ctx context.Context, d rpc.TaskDeployment) er
 	return w.gw.SubmitTask(ctx, d)
 }
 
-// CancelJob implements rpc.TaskManagerGateway. A worker whose subtasks do
-// not all end within the cancellation timeout is killed.
+// CancelJob implements rpc.TaskManagerGateway. A worker whose subtask
+// does not end within the deployment's cancellation timeout exits by
+// itself (see RunWorker), and its other subtasks are reported failed.
 func (te *TaskExecutor) CancelJob(ctx context.Context, job rpc.JobID) error {
 	w, err := te.worker(job)
 	if err != nil {
