@@ -61,7 +61,7 @@ func StartJobMaster(ctx context.Context, g *graph.JobGraph, jc jobmanager.JobCon
 		return nil, fmt.Errorf("job master: %w", err)
 	}
 	m := &JobMaster{log: log, ctl: ctl, done: make(chan struct{})}
-	m.slots = &clusterSlots{log: log, rm: ctl.rm, hb: hb, slotTimeout: slotRequestTimeout, tms: map[string]*remoteTM{}, lost: map[string]bool{},
+	m.slots = &clusterSlots{log: log, rm: ctl.rm, hb: hb, slotTimeout: slotRequestTimeout, tms: map[string]*remoteTM{}, lost: map[string]time.Time{},
 		start: rpc.JobStart{Job: sub.Job, Artifact: os.Getenv(EnvArtifact), Checksum: os.Getenv(EnvArtifact), Dispatcher: restAddr,
 			Args: os.Args[1:], Env: workerEnv()}}
 	m.JM = jobmanager.New(jobmanager.Config{Logger: log, Slots: m.slots, KillsAbandoned: true})
@@ -196,7 +196,7 @@ type clusterSlots struct {
 
 	mu     sync.Mutex
 	tms    map[string]*remoteTM // live, by id
-	lost   map[string]bool
+	lost   map[string]time.Time // id@address → when it was lost
 	closed bool
 }
 
@@ -204,10 +204,19 @@ type clusterSlots struct {
 func (c *clusterSlots) Slots(ctx context.Context, job rpc.JobID, n int) ([]jobmanager.Slot, error) {
 	deadline := time.Now().Add(c.slotTimeout)
 	var grants []rpc.SlotGrant
+	waiting := ""
 	for {
 		c.mu.Lock()
 		exclude := make([]string, 0, len(c.lost))
-		for id := range c.lost {
+		for id, at := range c.lost {
+			// A lost TaskManager is left out for a heartbeat timeout
+			// and an interval: the resource manager has forgotten it by
+			// then if it died, and it serves again if it only missed
+			// heartbeats (a pause, a busy machine).
+			if time.Since(at) > c.hb.Timeout+c.hb.Interval {
+				delete(c.lost, id)
+				continue
+			}
 			exclude = append(exclude, id)
 		}
 		c.mu.Unlock()
@@ -218,7 +227,12 @@ func (c *clusterSlots) Slots(ctx context.Context, job rpc.JobID, n int) ([]jobma
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("no slots within %s: %w", c.slotTimeout, err)
 		}
-		c.log.Info("waiting for slots", slog.Int("slots", n), slog.Any("error", err))
+		if msg := err.Error(); msg != waiting {
+			// Once per change, not every attempt: a job waiting for a
+			// TaskManager would fill its log.
+			waiting = msg
+			c.log.Info("waiting for slots", slog.Int("slots", n), slog.Any("error", err))
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -415,7 +429,7 @@ func (tm *remoteTM) lose(err error) {
 	tm.mu.Unlock()
 	tm.c.log.Warn("TaskManager lost", slog.String("taskmanager", tm.id), slog.Any("error", err))
 	tm.c.mu.Lock()
-	tm.c.lost[tm.id+"@"+tm.address] = true
+	tm.c.lost[tm.id+"@"+tm.address] = time.Now()
 	if tm.c.tms[tm.id] == tm {
 		delete(tm.c.tms, tm.id)
 	}

@@ -51,9 +51,10 @@ type TaskExecutor struct {
 	log  *slog.Logger
 	http *http.Client
 
-	mu      sync.Mutex
-	workers map[rpc.JobID]*worker
-	closed  bool
+	mu       sync.Mutex
+	workers  map[rpc.JobID]*worker
+	starting map[rpc.JobID]chan struct{} // closed when the job's worker started or failed to
+	closed   bool
 }
 
 // worker is a job's worker process.
@@ -84,7 +85,7 @@ func NewTaskExecutor(cfg TaskExecutorConfig) *TaskExecutor {
 		cfg.Heartbeat = rpc.DefaultHeartbeat
 	}
 	return &TaskExecutor{cfg: cfg, log: cfg.Logger.With(slog.String("taskmanager", cfg.ID)), http: &http.Client{Timeout: 10 * time.Minute},
-		workers: map[rpc.JobID]*worker{}}
+		workers: map[rpc.JobID]*worker{}, starting: map[rpc.JobID]chan struct{}{}}
 }
 
 // ID implements rpc.TaskManagerGateway.
@@ -103,33 +104,66 @@ func (te *TaskExecutor) worker(job rpc.JobID) (*worker, error) {
 	return w, nil
 }
 
-// StartJob implements rpc.TaskExecutorGateway.
+// StartJob implements rpc.TaskExecutorGateway. The program is fetched and
+// its worker started without holding the executor's lock, so heartbeats and
+// the other jobs' calls are answered meanwhile; a second StartJob of the
+// same job waits for the first.
 func (te *TaskExecutor) StartJob(ctx context.Context, s rpc.JobStart) (rpc.Worker, error) {
-	te.mu.Lock()
-	defer te.mu.Unlock()
-	if te.closed {
-		return rpc.Worker{}, fmt.Errorf("TaskManager %s is shutting down", te.cfg.ID)
-	}
-	if w := te.workers[s.Job]; w != nil {
-		select {
-		case <-w.exited:
-		default:
-			w.mu.Lock()
-			w.heartbeat = time.Now()
-			w.mu.Unlock()
-			return rpc.Worker{DataAddress: w.data, MetricsAddress: w.metrics}, nil
+	for {
+		te.mu.Lock()
+		if te.closed {
+			te.mu.Unlock()
+			return rpc.Worker{}, fmt.Errorf("TaskManager %s is shutting down", te.cfg.ID)
 		}
+		if w := te.workers[s.Job]; w != nil {
+			select {
+			case <-w.exited:
+			default:
+				w.mu.Lock()
+				w.heartbeat = time.Now()
+				w.mu.Unlock()
+				te.mu.Unlock()
+				return rpc.Worker{DataAddress: w.data, MetricsAddress: w.metrics}, nil
+			}
+		}
+		if started := te.starting[s.Job]; started != nil {
+			te.mu.Unlock()
+			select {
+			case <-started:
+				continue
+			case <-ctx.Done():
+				return rpc.Worker{}, ctx.Err()
+			}
+		}
+		started := make(chan struct{})
+		te.starting[s.Job] = started
+		te.mu.Unlock()
+
+		w, err := te.startWorker(ctx, s)
+		te.mu.Lock()
+		delete(te.starting, s.Job)
+		close(started)
+		if err == nil && te.closed {
+			err = fmt.Errorf("TaskManager %s is shutting down", te.cfg.ID)
+			w.stop()
+		} else if err == nil {
+			te.workers[s.Job] = w
+		}
+		te.mu.Unlock()
+		if err != nil {
+			return rpc.Worker{}, err
+		}
+		return rpc.Worker{DataAddress: w.data, MetricsAddress: w.metrics}, nil
 	}
+}
+
+// startWorker fetches the job's program and starts its worker.
+func (te *TaskExecutor) startWorker(ctx context.Context, s rpc.JobStart) (*worker, error) {
 	path, err := te.fetch(ctx, s)
 	if err != nil {
-		return rpc.Worker{}, err
+		return nil, err
 	}
-	w, err := te.spawn(ctx, path, s)
-	if err != nil {
-		return rpc.Worker{}, err
-	}
-	te.workers[s.Job] = w
-	return rpc.Worker{DataAddress: w.data, MetricsAddress: w.metrics}, nil
+	return te.spawn(ctx, path, s)
 }
 
 // fetch returns the path of the job's program, fetching it from the

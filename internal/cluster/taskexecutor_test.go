@@ -1,0 +1,122 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/freshet-io/freshet/internal/jobmanager"
+	"github.com/freshet-io/freshet/internal/rpc"
+)
+
+// TestStartJobLeavesHeartbeatsFree checks that a TaskManager answers
+// heartbeats while it fetches a job's program (a worker starting on a busy
+// machine takes seconds: a job master must not take the TaskManager for
+// lost meanwhile), and that a second start of the same job waits for the
+// first rather than fetching beside it.
+func TestStartJobLeavesHeartbeatsFree(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fetches.Add(1) == 1 {
+			close(entered)
+			<-release
+		}
+		http.Error(w, "no such artifact", http.StatusNotFound)
+	}))
+	defer srv.Close()
+	te := NewTaskExecutor(TaskExecutorConfig{ID: "tm", Slots: 1, CacheDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	defer te.Close()
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock() // first: srv.Close and te.Close wait for the fetch
+	start := rpc.JobStart{Job: "j", Artifact: "a", Checksum: strings.Repeat("0", 64), Dispatcher: strings.TrimPrefix(srv.URL, "http://")}
+
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, errs[0] = te.StartJob(context.Background(), start)
+	}()
+	<-entered
+	second := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(second)
+		_, errs[1] = te.StartJob(context.Background(), start)
+	}()
+
+	answered := make(chan error, 1)
+	go func() { answered <- te.Heartbeat(context.Background(), "j") }()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatalf("heartbeat: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a heartbeat waited for a worker's start")
+	}
+	select {
+	case <-second:
+		t.Fatal("a second start of the job did not wait for the first")
+	default:
+	}
+	unblock()
+	wg.Wait()
+	for i, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "404") {
+			t.Errorf("start %d: %v, want the fetch's 404", i, err)
+		}
+	}
+	if n := fetches.Load(); n != 2 {
+		t.Errorf("%d fetches, want 2 (the second start tries again after the first failed)", n)
+	}
+}
+
+// recordingRM fails every allocation and records what it was asked to
+// exclude.
+type recordingRM struct {
+	rpc.ResourceManagerGateway
+	mu       sync.Mutex
+	excludes [][]string
+}
+
+func (r *recordingRM) AllocateSlots(_ context.Context, job rpc.JobID, n int, exclude []string) ([]rpc.SlotGrant, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.excludes = append(r.excludes, exclude)
+	return nil, jobmanager.ErrNotEnoughSlots
+}
+
+// TestLostTaskManagerServesAgain checks that a TaskManager the job master
+// lost is kept out of its slot requests for a heartbeat timeout and an
+// interval only: one that merely missed heartbeats serves the job again.
+func TestLostTaskManagerServesAgain(t *testing.T) {
+	rm := &recordingRM{}
+	hb := rpc.HeartbeatConfig{Interval: 200 * time.Millisecond, Timeout: time.Second}
+	c := &clusterSlots{log: slog.New(slog.DiscardHandler), rm: rm, hb: hb, slotTimeout: 2500 * time.Millisecond,
+		tms: map[string]*remoteTM{}, lost: map[string]time.Time{"tm-1@127.0.0.1:1": time.Now()}}
+	if _, err := c.Slots(context.Background(), "j", 2); !errors.Is(err, jobmanager.ErrNotEnoughSlots) {
+		t.Fatalf("Slots: %v", err)
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if len(rm.excludes) < 2 {
+		t.Fatalf("%d allocation attempts", len(rm.excludes))
+	}
+	if first := rm.excludes[0]; len(first) != 1 || first[0] != "tm-1@127.0.0.1:1" {
+		t.Errorf("the first request excluded %v, want the lost TaskManager", first)
+	}
+	if last := rm.excludes[len(rm.excludes)-1]; len(last) != 0 {
+		t.Errorf("a request %s after the loss excluded %v", c.slotTimeout, last)
+	}
+}
