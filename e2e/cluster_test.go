@@ -29,15 +29,16 @@ var (
 	buildErr  error
 )
 
-// binaries builds the freshet command and the counting example once.
-func binaries(t *testing.T) (freshet, counting string) {
+// binaries builds the freshet command, the counting example and the stuck
+// job of testdata once.
+func binaries(t *testing.T) (freshet, counting, stuck string) {
 	t.Helper()
 	buildOnce.Do(func() {
 		bins, buildErr = os.MkdirTemp("", "freshet-e2e-bin-")
 		if buildErr != nil {
 			return
 		}
-		for _, p := range [][2]string{{"freshet", "../cmd/freshet"}, {"counting", "../examples/counting"}} {
+		for _, p := range [][2]string{{"freshet", "../cmd/freshet"}, {"counting", "../examples/counting"}, {"stuck", "./testdata/stuck"}} {
 			// Built as make image builds the image's binary (static,
 			// -trimpath), so the packages compiled for one serve the other.
 			build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(bins, p[0]), p[1])
@@ -52,7 +53,7 @@ func binaries(t *testing.T) (freshet, counting string) {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	return filepath.Join(bins, "freshet"), filepath.Join(bins, "counting")
+	return filepath.Join(bins, "freshet"), filepath.Join(bins, "counting"), filepath.Join(bins, "stuck")
 }
 
 func TestMain(m *testing.M) {
@@ -73,15 +74,19 @@ type cluster struct {
 	props    []string
 	ckDir    string
 	counting string
+	stuck    string
 }
 
-func startCluster(t *testing.T, taskManagers int) *cluster {
+// startCluster starts a JobManager and taskManagers TaskManagers of 3
+// slots each; props, -D flags, are set after (and so over) the defaults.
+func startCluster(t *testing.T, taskManagers int, props ...string) *cluster {
 	t.Helper()
-	freshet, counting := binaries(t)
-	c := &cluster{t: t, freshet: freshet, counting: counting, dir: t.TempDir(), ckDir: t.TempDir()}
+	freshet, counting, stuck := binaries(t)
+	c := &cluster{t: t, freshet: freshet, counting: counting, stuck: stuck, dir: t.TempDir(), ckDir: t.TempDir()}
 	c.props = []string{"-D", "rest.port=0", "-D", "jobmanager.rpc.port=0", "-D", "taskmanager.numberOfTaskSlots=3",
 		"-D", "heartbeat.interval=300ms", "-D", "heartbeat.timeout=3s", "-D", "execution.checkpointing.dir=" + c.ckDir,
 		"-D", "artifact.dir=" + filepath.Join(c.dir, "artifacts")}
+	c.props = append(c.props, props...)
 	out := c.cli(0, append([]string{"cluster", "start", "--dir", c.dir, "--taskmanagers", strconv.Itoa(taskManagers)}, c.props...)...)
 	m := regexp.MustCompile(`REST API at (\S+), RPC at (\S+),`).FindStringSubmatch(out)
 	if m == nil {
@@ -134,11 +139,17 @@ var jobIDPattern = regexp.MustCompile(`JobID ([0-9a-f]{32})`)
 // submit runs the counting job detached and returns its id.
 func (c *cluster) submit(parallelism int, savepoint string, args ...string) string {
 	c.t.Helper()
+	return c.submitProgram(c.counting, parallelism, savepoint, args...)
+}
+
+// submitProgram runs the job of program detached and returns its id.
+func (c *cluster) submitProgram(program string, parallelism int, savepoint string, args ...string) string {
+	c.t.Helper()
 	run := []string{"run", "--detached", "--parallelism", strconv.Itoa(parallelism)}
 	if savepoint != "" {
 		run = append(run, "--from-savepoint", savepoint)
 	}
-	out := c.cli(0, append(append(run, c.counting), args...)...)
+	out := c.cli(0, append(append(run, program), args...)...)
 	m := jobIDPattern.FindStringSubmatch(out)
 	if m == nil {
 		c.t.Fatalf("freshet run printed %q", out)
@@ -177,6 +188,25 @@ func children(t *testing.T, pid int) []int {
 		}
 	}
 	return out
+}
+
+// taskManagerPIDs reads the TaskManagers' process ids from cluster.pids
+// (whose first line is the JobManager's).
+func (c *cluster) taskManagerPIDs() []int {
+	c.t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.dir, "cluster.pids"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b))[1:] {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			c.t.Fatalf("cluster.pids: %v", err)
+		}
+		pids = append(pids, pid)
+	}
+	return pids
 }
 
 func httpText(t *testing.T, url string) string {
@@ -427,15 +457,10 @@ func TestTaskManagerKilled(t *testing.T) {
 	const keys, events = 8, 40000
 	job := c.submit(4, "", "--out", out, "--events", strconv.Itoa(events), "--keys", strconv.Itoa(keys), "--rate", "4000")
 	c.waitFor("a checkpoint", 30*time.Second, func() bool { return c.completedCheckpoints(job) > 0 })
-	b, err := os.ReadFile(filepath.Join(c.dir, "cluster.pids"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pids := strings.Fields(string(b))
+	tms := c.taskManagerPIDs()
 	// First the second TaskManager's worker of the job dies: that
 	// TaskManager reports its subtasks failed and starts another.
-	tm1, _ := strconv.Atoi(pids[2])
-	workers := children(t, tm1)
+	workers := children(t, tms[1])
 	if len(workers) != 1 {
 		t.Fatalf("TaskManager 1 runs %d workers, want 1", len(workers))
 	}
@@ -450,8 +475,7 @@ func TestTaskManagerKilled(t *testing.T) {
 		return c.get("/jobs/"+job, &d) == nil && d.Restarts >= 1 && c.completedCheckpoints(job) > before
 	})
 	// Then the first TaskManager dies, with its worker.
-	victim, _ := strconv.Atoi(pids[1])
-	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(tms[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	// A replacement, as a supervisor would start.
@@ -518,5 +542,92 @@ func TestStopWithSavepoint(t *testing.T) {
 	start = time.Now()
 	c.waitFor("the resumed job to finish", 2*time.Minute, func() bool { return c.state(resumed) == "FINISHED" })
 	t.Logf("resumed job ran for %s", time.Since(start).Round(time.Millisecond))
+	checkRun(t, counts(t, out), keys, events/keys, nil)
+}
+
+// TestCancellationIgnored cancels a job whose map function blocks without
+// looking at any context, on two TaskManagers of one slot each with a
+// cancellation timeout of 2 s: each worker abandons its stuck subtask and
+// exits, the job ends cancelled, the TaskManagers stay, and their slots
+// run the next job.
+func TestCancellationIgnored(t *testing.T) {
+	const timeout = 2 * time.Second
+	c := startCluster(t, 2, "-D", "task.cancellation.timeout="+timeout.String(), "-D", "taskmanager.numberOfTaskSlots=1")
+	marks := t.TempDir()
+	job := c.submitProgram(c.stuck, 2, "", "--marks", marks)
+	c.waitFor("both subtasks to block", time.Minute, func() bool {
+		m, _ := filepath.Glob(filepath.Join(marks, "blocked-*"))
+		return len(m) == 2
+	})
+	tms := c.taskManagerPIDs()
+	if len(tms) != 2 {
+		t.Fatalf("%d TaskManager processes, want 2", len(tms))
+	}
+	for i, pid := range tms {
+		if w := children(t, pid); len(w) != 1 {
+			t.Fatalf("TaskManager %d runs %d workers, want 1", i, len(w))
+		}
+	}
+
+	start := time.Now()
+	c.cli(0, "cancel", job)
+	c.waitFor("the job to be cancelled", 10*timeout+20*time.Second, func() bool {
+		st := c.state(job)
+		if st == "FAILED" || st == "FINISHED" {
+			t.Fatalf("cancelled job %s is %s", job, st)
+		}
+		return st == "CANCELED"
+	})
+	t.Logf("cancelled in %s", time.Since(start).Round(time.Millisecond))
+
+	// The workers exited by themselves, having abandoned their subtasks;
+	// the TaskManagers live on.
+	c.waitFor("the workers to exit", 30*time.Second, func() bool {
+		return len(children(t, tms[0]))+len(children(t, tms[1])) == 0
+	})
+	for i, pid := range tms {
+		if err := syscall.Kill(pid, 0); err != nil {
+			t.Fatalf("TaskManager %d (pid %d): %v", i, pid, err)
+		}
+		b, err := os.ReadFile(filepath.Join(c.dir, fmt.Sprintf("taskmanager-%d.log", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte("worker exiting: a subtask ignored cancellation")) {
+			t.Fatalf("the worker of TaskManager %d did not exit for its abandoned subtask", i)
+		}
+	}
+
+	// Both TaskManagers are registered, with their slots free again.
+	var reg struct {
+		TaskManagers []struct {
+			ID        string `json:"id"`
+			Slots     int    `json:"slotsNumber"`
+			FreeSlots int    `json:"freeSlots"`
+		} `json:"taskmanagers"`
+	}
+	c.waitFor("both TaskManagers registered with a free slot", 30*time.Second, func() bool {
+		if err := json.Unmarshal([]byte(c.cli(0, "taskmanagers", "--output", "json")), &reg); err != nil {
+			t.Fatalf("freshet taskmanagers --output json: %v", err)
+		}
+		free := 0
+		for _, tm := range reg.TaskManagers {
+			free += tm.FreeSlots
+		}
+		return len(reg.TaskManagers) == 2 && free == 2
+	})
+	for i, tm := range reg.TaskManagers {
+		if want := fmt.Sprintf("taskmanager-%d", i); tm.ID != want || tm.Slots != 1 {
+			t.Fatalf("TaskManager %d is %+v, want %s with 1 slot", i, tm, want)
+		}
+	}
+
+	// The counting job runs on both slots.
+	out := t.TempDir()
+	const keys, events = 8, 4000
+	runOut := c.cli(0, "run", "--parallelism", "2", c.counting, "--out", out, "--events", strconv.Itoa(events), "--keys", strconv.Itoa(keys))
+	if m := jobIDPattern.FindStringSubmatch(runOut); m == nil || !strings.Contains(runOut, "Job "+m[1]+" finished") {
+		t.Fatalf("freshet run printed %q", runOut)
+	}
 	checkRun(t, counts(t, out), keys, events/keys, nil)
 }
