@@ -598,6 +598,14 @@ func TestCancellationIgnored(t *testing.T) {
 		}
 	}
 
+	// The job master lost no TaskManager: a worker exiting as it is
+	// cancelled a second time, when the job has ended, is no failure.
+	if b, err := os.ReadFile(filepath.Join(c.dir, "jobmanager.log")); err != nil {
+		t.Fatal(err)
+	} else if i := bytes.Index(b, []byte("TaskManager lost")); i >= 0 {
+		t.Fatalf("the job master lost a TaskManager: %s", b[i:i+bytes.IndexByte(b[i:], '\n')])
+	}
+
 	// Both TaskManagers are registered, with their slots free again.
 	var reg struct {
 		TaskManagers []struct {

@@ -379,12 +379,29 @@ func (te *TaskExecutor) SubmitTask(ctx context.Context, d rpc.TaskDeployment) er
 // CancelJob implements rpc.TaskManagerGateway. A worker whose subtask
 // does not end within the deployment's cancellation timeout exits by
 // itself (see RunWorker), and its other subtasks are reported failed.
+//
+// A worker that exits while it is asked — one abandoning a subtask that
+// ignored an earlier cancellation — has nothing left to cancel: its
+// closing connection fails the call just before its exit is seen, so a
+// failed call waits for the exit (at most a heartbeat timeout) rather
+// than have the job master take the TaskManager for lost.
 func (te *TaskExecutor) CancelJob(ctx context.Context, job rpc.JobID) error {
 	w, err := te.worker(job)
 	if err != nil {
 		return nil // nothing of the job runs here
 	}
-	return w.gw.CancelJob(ctx, job)
+	err = w.gw.CancelJob(ctx, job)
+	if err == nil {
+		return nil
+	}
+	wait, cancel := context.WithTimeout(ctx, te.cfg.Heartbeat.Timeout)
+	defer cancel()
+	select {
+	case <-w.exited:
+		return nil
+	case <-wait.Done():
+		return fmt.Errorf("cancelling job %s in its worker in TaskManager %s: %w", job, te.cfg.ID, err)
+	}
 }
 
 // SendOperatorEvent implements rpc.TaskManagerGateway.

@@ -120,3 +120,48 @@ func TestLostTaskManagerServesAgain(t *testing.T) {
 		t.Errorf("a request %s after the loss excluded %v", c.slotTimeout, last)
 	}
 }
+
+// exitingWorker is a worker's gateway whose CancelJob fails as its
+// connection closes; exit, when set, makes its process exit then.
+type exitingWorker struct {
+	rpc.TaskExecutorGateway
+	exit func()
+}
+
+func (w exitingWorker) CancelJob(context.Context, rpc.JobID) error {
+	if w.exit != nil {
+		go w.exit()
+	}
+	return errors.New("error reading from server: connection reset by peer")
+}
+
+// TestCancelJobAtExitingWorker checks that cancelling a job whose worker
+// exits meanwhile (it abandons a subtask that ignored an earlier
+// cancellation) succeeds, so that the job master does not take the
+// TaskManager for lost; a worker that fails the call and runs on is an
+// error.
+func TestCancelJobAtExitingWorker(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		exits bool
+	}{{"exits", true}, {"runs on", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			te := NewTaskExecutor(TaskExecutorConfig{ID: "tm", Slots: 1, Heartbeat: rpc.HeartbeatConfig{Interval: 50 * time.Millisecond, Timeout: 200 * time.Millisecond},
+				Logger: slog.New(slog.DiscardHandler)})
+			w := &worker{job: "j", exited: make(chan struct{})}
+			gw := exitingWorker{}
+			if tc.exits {
+				gw.exit = func() { close(w.exited) }
+			}
+			w.gw = gw
+			te.workers["j"] = w
+			err := te.CancelJob(context.Background(), "j")
+			switch {
+			case tc.exits && err != nil:
+				t.Fatalf("CancelJob at a worker that exits: %v", err)
+			case !tc.exits && (err == nil || !strings.Contains(err.Error(), "cancelling job j in its worker in TaskManager tm: error reading from server")):
+				t.Fatalf("CancelJob at a worker that fails the call and runs on: %v", err)
+			}
+		})
+	}
+}
