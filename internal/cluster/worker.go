@@ -76,13 +76,15 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, bufferTimeout time.Durati
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer metricsSrv.Close()
-	abandoned := make(chan error, 1)
 	tm := taskmanager.New(taskmanager.Config{ID: tmID, Slots: slots, Logger: log, Graphs: graphs, DataPlane: data, Metrics: reg,
 		OnAbandon: func(err error) {
-			select {
-			case abandoned <- err:
-			default:
-			}
+			// A subtask ignored its cancellation: the process ends at
+			// once, so that its goroutine does not outlive the attempt
+			// and a restart finds no dying worker; the TaskManager
+			// process reports the worker's subtasks failed when it sees
+			// the exit.
+			log.Error("worker exiting: a subtask ignored cancellation", slog.Any("error", err))
+			os.Exit(3)
 		}}, jm, exchange.NewRegistry())
 	defer tm.Close()
 	addr, srv, err := serveTaskExecutor(host()+":0", &workerGateway{TaskManager: tm, graph: g, worker: rpc.Worker{DataAddress: data.Address(), MetricsAddress: metricsAddr}})
@@ -92,17 +94,8 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, bufferTimeout time.Durati
 	defer srv.Close()
 	report(workerReady{RPC: addr, Data: data.Address(), Metrics: metricsAddr, Fingerprint: fp})
 	log.Info("worker running", slog.String("job", string(sub.Job)), slog.String("task_manager", tmID), slog.String("rpc", addr), slog.String("data", data.Address()))
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-abandoned:
-		// A subtask ignored its cancellation: the process ends, so that
-		// its goroutine does not outlive the attempt (the TaskManager
-		// reports the worker's other subtasks failed).
-		log.Error("worker exiting: a subtask ignored cancellation", slog.Any("error", err))
-		os.Exit(3)
-		return nil
-	}
+	<-ctx.Done()
+	return nil
 }
 
 // workerGateway is a worker's TaskManager as its TaskManager process sees

@@ -57,8 +57,10 @@ type Config struct {
 	// the TaskManager's netx.Manager between processes. Nil reaches none.
 	DataPlane DataPlane
 	// OnAbandon, when set, is called with the failure of a subtask that
-	// ignored cancellation, once its failure is reported: a cluster's
-	// worker then exits, as Go cannot stop the subtask's goroutine.
+	// ignored cancellation, before its failure is reported: a cluster's
+	// worker then exits, as Go cannot stop the subtask's goroutine, and
+	// its TaskManager process reports the failure once it sees the exit —
+	// so a restart never finds the dying worker still there.
 	OnAbandon func(error)
 }
 
@@ -528,10 +530,10 @@ func (tm *TaskManager) watch(timeout time.Duration, subtasks []*subtask) {
 func (tm *TaskManager) abandon(s *subtask, timeout time.Duration) {
 	err := fmt.Errorf("%w: subtask %q (operator %q, attempt %d) still running %s after cancellation; its goroutine is abandoned",
 		rpc.ErrCancellationTimeout, s.name, s.operator, s.exec.Attempt, timeout)
-	tm.end(s, update{Exec: s.exec, State: rpc.TaskFailed, Err: err})
 	if tm.cfg.OnAbandon != nil {
 		tm.cfg.OnAbandon(err)
 	}
+	tm.end(s, update{Exec: s.exec, State: rpc.TaskFailed, Err: err})
 }
 
 // checkpointSpec returns how the subtask of d takes checkpoints and what
