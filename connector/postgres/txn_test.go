@@ -14,6 +14,7 @@ import (
 type initCtx struct {
 	ctx                   context.Context
 	subtask, par, attempt int
+	restored              int64 // checkpoint, 0 for a fresh start
 	metrics               *metric.Group
 }
 
@@ -22,6 +23,8 @@ func (c initCtx) SubtaskIndex() int        { return c.subtask }
 func (c initCtx) Parallelism() int         { return max(c.par, 1) }
 func (c initCtx) Attempt() int             { return c.attempt }
 func (c initCtx) Metrics() *metric.Group   { return c.metrics }
+
+func (c initCtx) RestoredCheckpointID() (int64, bool) { return c.restored, c.restored > 0 }
 
 // TestExactlyOnceRestore drives an exactly-once writer as the runtime
 // does through checkpoints 1 and 2, closes it with a transaction open
