@@ -195,16 +195,23 @@ func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]by
 		return nil, sink.CheckpointHooks{}, fmt.Errorf("postgres sink: %w", err)
 	}
 	if s.DeliveryGuarantee == ExactlyOnce {
+		var tw *txnWriter[T]
 		tp := &sink.TwoPhaseCommit[T, *txn]{
 			Codec: txnCodec{},
 			NewWriter: func(ictx sink.InitContext) (sink.TransactionalWriter[T, *txn], error) {
-				return newTxnWriter(s, ictx, pool)
+				tw = newTxnWriter(s, ictx, pool)
+				return tw, nil
 			},
 		}
 		w, hooks, err := tp.CreateCheckpointedWriter(ctx, restored)
 		if err != nil {
+			if tw == nil { // the state did not decode: no writer owns the pool
+				pool.Close()
+			}
 			return nil, hooks, fmt.Errorf("postgres sink: %w", err)
 		}
+		snap := hooks.SnapshotState
+		hooks.SnapshotState = func(id int64) ([][]byte, error) { return tw.snapshot(id, snap) }
 		return w, hooks, nil
 	}
 	w := &upsertWriter[T]{s: s, ctx: ctx.Context(), pool: pool, stmt: newStatement(s), last: time.Now(), m: newFlushMetrics(ctx)}
