@@ -63,18 +63,21 @@ const maxParams = 65535
 //
 // With ExactlyOnce rows are written on sink.TwoPhaseCommit: every subtask
 // writes the rows between two checkpoints in one database transaction
-// (plain INSERTs, or upserts when KeyColumns are set) whose global id is
-// TransactionPrefix-parallelism-subtask-n, n counting up through
-// checkpoints; the
-// transaction is prepared at the checkpoint and committed with COMMIT
-// PREPARED when the checkpoint completes. A commit is idempotent: a
-// prepared id that is no longer in pg_prepared_xacts was committed. When a
-// writer starts, prepared transactions under its subtask's ids that its
-// restored state does not hold (left by a failed attempt) are rolled back.
-// The parallelism in the ids keeps a restore at another parallelism, whose
-// subtasks may commit transactions of other old subtasks, from rolling
-// back the transactions another new subtask is about to commit; it also
-// leaves the lingering ones of the old parallelism to the operator.
+// (plain INSERTs, or upserts when KeyColumns are set), prepared at the
+// checkpoint under the global id TransactionPrefix-subtask-checkpoint and
+// committed with COMMIT PREPARED when the checkpoint completes; the last
+// transaction of a bounded input is prepared at its end and names the
+// checkpoint after the subtask's last one. A commit is idempotent: a
+// prepared id that is no longer in pg_prepared_xacts was committed. After
+// a restore from checkpoint C, at the same or another parallelism, the
+// transactions the restored state holds are committed by the subtasks the
+// state went to, and every other prepared transaction of the prefix,
+// which names a checkpoint after C whatever subtask it names, is rolled
+// back, once: new subtask k of p rolls back those naming old subtasks i
+// with i mod p == k, before it prepares one of its own, so it never rolls
+// back what another subtask commits or prepares. A fresh start rolls back
+// every prepared transaction of the prefix. An id is the prefix and two
+// numbers, so the ids of prefixes "p" and "p-1" never mix.
 // The server's max_prepared_transactions must be above 0, and at least the
 // sink's parallelism times the checkpoints that may be pending at once.
 // Prepared transactions hold their locks until committed: key the stream
