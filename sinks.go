@@ -131,6 +131,10 @@ func (i initContext) Parallelism() int         { return i.c.Parallelism }
 func (i initContext) Attempt() int             { return i.c.Attempt }
 func (i initContext) Metrics() *metric.Group   { return i.c.Metrics }
 
+func (i initContext) RestoredCheckpointID() (int64, bool) {
+	return i.c.RestoredCheckpoint, i.c.RestoredCheckpoint > 0
+}
+
 func (o *sinkOp[T]) Open(c *operator.Context) error {
 	o.wm = operator.NoTimestamp
 	var w sink.Writer[T]

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/savepoint"
 	"github.com/freshet-io/freshet/sink"
 	"github.com/freshet-io/freshet/source"
 )
@@ -214,5 +215,82 @@ func TestFinalCheckpointCommitsTheLastTransaction(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSinkSeesRestoredCheckpoint: a sink writer learns the checkpoint its
+// job was restored from, also in a subtask given no state. A job at
+// parallelism 2 stops with a savepoint (two state elements, one per
+// subtask) and resumes at 3, where one subtask gets none.
+func TestSinkSeesRestoredCheckpoint(t *testing.T) {
+	type seen struct {
+		id       int64
+		restored bool
+		elems    int
+	}
+	var mu sync.Mutex
+	got := map[string]map[int]seen{} // by run, then subtask
+	job := func(run string, p int, opts ...freshet.Option) *freshet.Env {
+		env := freshet.NewEnv(append([]freshet.Option{freshet.WithParallelism(p), freshet.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
+		nums := freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(1_000_000), source.GeneratorRate(2000)), "numbers").UID("numbers")
+		freshet.SinkTo(nums, &sink.StatefulSink[int64, int64]{
+			NewWriter: func(ctx sink.InitContext, restored []int64) (sink.StatefulWriter[int64, int64], error) {
+				id, ok := ctx.RestoredCheckpointID()
+				mu.Lock()
+				defer mu.Unlock()
+				if got[run] == nil {
+					got[run] = map[int]seen{}
+				}
+				got[run][ctx.SubtaskIndex()] = seen{id, ok, len(restored)}
+				return &countWriter{ended: func(int64) {}, seen: new(atomic.Int64)}, nil
+			},
+		}, "counts").UID("counts")
+		return env
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	jc, err := job("first", 2).ExecuteAsync(ctx, "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := jc.StopWithSavepoint(ctx, t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jc.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := savepoint.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spID := int64(sp.ID())
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	jc, err = job("second", 3, freshet.WithRestoreFrom(path)).ExecuteAsync(ctx, "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every writer is created before the savepoint can be taken.
+	if _, err := jc.StopWithSavepoint(ctx, t.TempDir(), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := jc.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]map[int]seen{
+		"first":  {0: {0, false, 0}, 1: {0, false, 0}},
+		"second": {0: {spID, true, 1}, 1: {spID, true, 1}, 2: {spID, true, 0}},
+	}
+	for run, subs := range want {
+		for sub, w := range subs {
+			if g := got[run][sub]; g != w {
+				t.Errorf("%s run, subtask %d: restored checkpoint %d (%v) with %d state elements, want %d (%v) with %d",
+					run, sub, g.id, g.restored, g.elems, w.id, w.restored, w.elems)
+			}
+		}
 	}
 }

@@ -38,6 +38,14 @@ type InitContext interface {
 	SubtaskIndex() int
 	Parallelism() int
 	Attempt() int
+	// RestoredCheckpointID is the id of the checkpoint or savepoint the
+	// job was restored from (Flink's InitContext.getRestoredCheckpointId);
+	// ok is false on a fresh start. A restored subtask may have been
+	// given no state (at a higher parallelism there can be more
+	// subtasks than state elements), so this, not the state, tells a
+	// writer that it runs after a restore: the checkpoint ids it sees
+	// next are higher.
+	RestoredCheckpointID() (id int64, ok bool)
 	// Metrics is the group of the writer's own metrics (bytes written,
 	// flush latency), shown per subtask by the REST API and Prometheus;
 	// see package metric. It may be nil (a test's context): its metrics

@@ -19,6 +19,8 @@ func (initCtx) Parallelism() int         { return 1 }
 func (initCtx) Attempt() int             { return 0 }
 func (initCtx) Metrics() *metric.Group   { return nil }
 
+func (initCtx) RestoredCheckpointID() (int64, bool) { return 0, false }
+
 // txn is a transaction of the test's writer: its id and records.
 type txn struct {
 	ID      int

@@ -460,6 +460,8 @@ func (initCtx) Parallelism() int         { return 1 }
 func (initCtx) Attempt() int             { return 0 }
 func (initCtx) Metrics() *metric.Group   { return nil }
 
+func (initCtx) RestoredCheckpointID() (int64, bool) { return 0, false }
+
 // TestRestoreCommitsPendingAndDiscardsLater drives a file sink's writer as
 // the runtime does through a crash: after the restore, the parts pending
 // at the checkpoint are visible and those staged after it are gone.

@@ -115,6 +115,8 @@ func (initCtx) Parallelism() int           { return 1 }
 func (initCtx) Attempt() int               { return 0 }
 func (c initCtx) Metrics() *metric.Group   { return c.m }
 
+func (initCtx) RestoredCheckpointID() (int64, bool) { return 0, false }
+
 // TestWriterMetrics counts the bytes the brokers acknowledged, keys and
 // values, for each delivery guarantee.
 func TestWriterMetrics(t *testing.T) {

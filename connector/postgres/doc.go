@@ -14,7 +14,10 @@
 //     transaction per subtask, prepared with PREPARE TRANSACTION at the
 //     checkpoint and committed with COMMIT PREPARED when the checkpoint
 //     completes (sink.TwoPhaseCommit). Readers see every record once.
-//     The server needs max_prepared_transactions > 0.
+//     The server needs max_prepared_transactions > 0. After a restore,
+//     at any parallelism, what the restored checkpoint holds is
+//     committed and every other prepared transaction of the sink is
+//     rolled back (see Sink).
 //
 // Source is a bounded scan of a query, partitioned like Flink's JDBC
 // source on an integer column into ranges read in parallel, each in pages
@@ -31,16 +34,14 @@
 // Limits: the sinks' configurations are checked when a writer is created
 // (the sink API has no hook when the job is built; call Validate to check
 // earlier). An idle upsert sink sends its partial batch at the next
-// checkpoint, not on a timer. After a restore at another parallelism,
-// prepared transactions that the failed attempt left under the old
-// parallelism's ids and no checkpoint holds are not rolled back; list them
-// in pg_prepared_xacts by the prefix.
-// Source's partition column must be unique, and rows outside its bounds
-// are not read.
+// checkpoint, not on a timer. Source's partition column must be unique,
+// and rows outside its bounds are not read.
 //
 // A job that fails for good leaves its prepared transactions for a restore
-// to commit, holding their locks until a job with the same prefix starts or
-// someone ends them.
+// to commit, holding their locks until a job with the same prefix starts,
+// at any parallelism (resumed from a checkpoint it commits what that holds
+// and rolls back the rest; started afresh it rolls back all), or someone
+// ends them.
 //
 // The tests need a server: scripts/postgres.sh installs PostgreSQL from
 // Debian's packages, starts it and prints FRESHET_POSTGRES_DSN; tests skip

@@ -63,18 +63,21 @@ const maxParams = 65535
 //
 // With ExactlyOnce rows are written on sink.TwoPhaseCommit: every subtask
 // writes the rows between two checkpoints in one database transaction
-// (plain INSERTs, or upserts when KeyColumns are set) whose global id is
-// TransactionPrefix-parallelism-subtask-n, n counting up through
-// checkpoints; the
-// transaction is prepared at the checkpoint and committed with COMMIT
-// PREPARED when the checkpoint completes. A commit is idempotent: a
-// prepared id that is no longer in pg_prepared_xacts was committed. When a
-// writer starts, prepared transactions under its subtask's ids that its
-// restored state does not hold (left by a failed attempt) are rolled back.
-// The parallelism in the ids keeps a restore at another parallelism, whose
-// subtasks may commit transactions of other old subtasks, from rolling
-// back the transactions another new subtask is about to commit; it also
-// leaves the lingering ones of the old parallelism to the operator.
+// (plain INSERTs, or upserts when KeyColumns are set), prepared at the
+// checkpoint under the global id TransactionPrefix-subtask-checkpoint and
+// committed with COMMIT PREPARED when the checkpoint completes; the last
+// transaction of a bounded input is prepared at its end and names the
+// checkpoint after the subtask's last one. A commit is idempotent: a
+// prepared id that is no longer in pg_prepared_xacts was committed. After
+// a restore from checkpoint C, at the same or another parallelism, the
+// transactions the restored state holds are committed by the subtasks the
+// state went to, and every other prepared transaction of the prefix,
+// which names a checkpoint after C whatever subtask it names, is rolled
+// back, once: new subtask k of p rolls back those naming old subtasks i
+// with i mod p == k, before it prepares one of its own, so it never rolls
+// back what another subtask commits or prepares. A fresh start rolls back
+// every prepared transaction of the prefix. An id is the prefix and two
+// numbers, so the ids of prefixes "p" and "p-1" never mix.
 // The server's max_prepared_transactions must be above 0, and at least the
 // sink's parallelism times the checkpoints that may be pending at once.
 // Prepared transactions hold their locks until committed: key the stream
@@ -195,16 +198,23 @@ func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]by
 		return nil, sink.CheckpointHooks{}, fmt.Errorf("postgres sink: %w", err)
 	}
 	if s.DeliveryGuarantee == ExactlyOnce {
+		var tw *txnWriter[T]
 		tp := &sink.TwoPhaseCommit[T, *txn]{
 			Codec: txnCodec{},
 			NewWriter: func(ictx sink.InitContext) (sink.TransactionalWriter[T, *txn], error) {
-				return newTxnWriter(s, ictx, pool)
+				tw = newTxnWriter(s, ictx, pool)
+				return tw, nil
 			},
 		}
 		w, hooks, err := tp.CreateCheckpointedWriter(ctx, restored)
 		if err != nil {
+			if tw == nil { // the state did not decode: no writer owns the pool
+				pool.Close()
+			}
 			return nil, hooks, fmt.Errorf("postgres sink: %w", err)
 		}
+		snap := hooks.SnapshotState
+		hooks.SnapshotState = func(id int64) ([][]byte, error) { return tw.snapshot(id, snap) }
 		return w, hooks, nil
 	}
 	w := &upsertWriter[T]{s: s, ctx: ctx.Context(), pool: pool, stmt: newStatement(s), last: time.Now(), m: newFlushMetrics(ctx)}

@@ -17,11 +17,13 @@ import (
 )
 
 // txn is one transaction of an ExactlyOnce sink. In a checkpoint it is
-// its global id, its counter and whether it has rows: enough to commit
-// it from another process once prepared.
+// its global id, the checkpoint the id names and whether it has rows:
+// enough to commit it from another process once prepared.
 type txn struct {
-	GID     string
-	Counter int64
+	// GID is the global id it was prepared under, empty before.
+	GID string
+	// Checkpoint is the checkpoint GID names (see gid).
+	Checkpoint int64
 	// Written is whether a row was written: an empty transaction is never
 	// begun in the database and has nothing to prepare or commit.
 	Written bool
@@ -34,7 +36,7 @@ type txnCodec struct{}
 func (txnCodec) Append(dst []byte, t *txn) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(t.GID)))
 	dst = append(dst, t.GID...)
-	dst = binary.AppendVarint(dst, t.Counter)
+	dst = binary.AppendVarint(dst, t.Checkpoint)
 	if t.Written {
 		return append(dst, 1)
 	}
@@ -53,7 +55,7 @@ func (txnCodec) Decode(src []byte) (*txn, int, error) {
 	if m <= 0 {
 		return nil, 0, corrupt
 	}
-	t.Counter, off = c, off+m
+	t.Checkpoint, off = c, off+m
 	if off >= len(src) || src[off] > 1 {
 		return nil, 0, corrupt
 	}
@@ -65,51 +67,137 @@ func (txnCodec) Decode(src []byte) (*txn, int, error) {
 // parameters).
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// txnWriter is the sink.TransactionalWriter of one subtask.
-type txnWriter[T any] struct {
-	s       *Sink[T]
-	ctx     context.Context
-	pool    *pgxpool.Pool
-	stmt    *statement
-	prefix  string // of this subtask's global ids: TransactionPrefix-parallelism-subtask-
-	next    int64  // counter of the next transaction
-	cleaned bool   // lingering prepared transactions were rolled back
-	live    map[*txn]struct{}
-	m       flushMetrics
+// The global ids of an ExactlyOnce sink's prepared transactions are
+//
+//	TransactionPrefix-subtask-checkpoint
+//
+// where subtask is the index of the subtask that prepared it and
+// checkpoint the checkpoint at whose snapshot it was prepared; the last
+// transaction of a bounded input, prepared at the end of input, names the
+// checkpoint after the last one the subtask took (or was restored from),
+// which is at most the checkpoint that holds it (its final checkpoint): no
+// checkpoint between them took the subtask's snapshot. A subtask prepares
+// at most one transaction per checkpoint, so an id is never prepared twice
+// at once.
+//
+// The rule that cleans up after a failure follows: a prepared transaction
+// whose id names checkpoint c is held, as pending, by the state of every
+// checkpoint from c whose snapshot came before its commit, and by none
+// before c. After a restore from checkpoint C, a transaction of the prefix
+// still prepared that names c <= C is held by the restored state, which
+// commits it in whichever new subtask the state went to; one that names
+// c > C was prepared after C (by the attempt that failed, or an earlier
+// one that got no further than C) and no state holds it: it is rolled
+// back. A fresh start holds nothing and rolls back every one.
+//
+// Each of them is rolled back by one subtask, before that subtask prepares
+// anything: new subtask k of p answers for the ids naming old subtasks i
+// with i mod p == k, whatever the old parallelism was. A subtask therefore
+// never rolls back a transaction another new subtask prepares (those name
+// that subtask's own index, which maps to itself), nor one a restored
+// state holds (those name c <= C), whatever the order in which the
+// subtasks start. Checkpoint ids start again at C+1 after a restore, so a
+// lingering id may be one a new subtask is about to use: that subtask is
+// the one that answers for it, and has rolled it back by then.
+
+// gid is the global id of subtask's transaction naming checkpoint c.
+func gid(prefix string, subtask int, c int64) string {
+	return prefix + "-" + strconv.Itoa(subtask) + "-" + strconv.FormatInt(c, 10)
 }
 
-func newTxnWriter[T any](s *Sink[T], ctx sink.InitContext, pool *pgxpool.Pool) (*txnWriter[T], error) {
+// parseGID returns the subtask and checkpoint a global id of prefix names;
+// ok is false for any other id (of a longer prefix such as "prefix-x", or
+// not in canonical decimal form).
+func parseGID(prefix, g string) (subtask int, c int64, ok bool) {
+	rest, ok := strings.CutPrefix(g, prefix+"-")
+	if !ok {
+		return 0, 0, false
+	}
+	sub, ck, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	i, err := strconv.Atoi(sub)
+	if err != nil || i < 0 || strconv.Itoa(i) != sub {
+		return 0, 0, false
+	}
+	c, err = strconv.ParseInt(ck, 10, 64)
+	if err != nil || c < 0 || strconv.FormatInt(c, 10) != ck {
+		return 0, 0, false
+	}
+	return i, c, true
+}
+
+// txnWriter is the sink.TransactionalWriter of one subtask.
+type txnWriter[T any] struct {
+	s                    *Sink[T]
+	ctx                  context.Context
+	pool                 *pgxpool.Pool
+	stmt                 *statement
+	subtask, parallelism int
+	// restored is the checkpoint the job was restored from, 0 on a fresh
+	// start.
+	restored int64
+	// last is the last checkpoint the subtask took its snapshot for, or
+	// restored; at is the checkpoint whose snapshot is running, 0
+	// outside one (see snapshot).
+	last, at int64
+	// sawRestored is set when a restored transaction is committed or
+	// aborted.
+	sawRestored bool
+	cleaned     bool // lingering prepared transactions were rolled back
+	live        map[*txn]struct{}
+	m           flushMetrics
+}
+
+func newTxnWriter[T any](s *Sink[T], ctx sink.InitContext, pool *pgxpool.Pool) *txnWriter[T] {
+	restored, ok := ctx.RestoredCheckpointID()
+	if !ok {
+		restored = 0
+	}
 	return &txnWriter[T]{
 		s: s, ctx: ctx.Context(), pool: pool, stmt: newStatement(s),
-		prefix: s.TransactionPrefix + "-" + strconv.Itoa(ctx.Parallelism()) + "-" + strconv.Itoa(ctx.SubtaskIndex()) + "-",
-		live:   map[*txn]struct{}{},
-		m:      newFlushMetrics(ctx),
-	}, nil
+		subtask: ctx.SubtaskIndex(), parallelism: ctx.Parallelism(),
+		restored: restored, last: restored,
+		live: map[*txn]struct{}{},
+		m:    newFlushMetrics(ctx),
+	}
+}
+
+// snapshot runs snap, the snapshot of the sink.TwoPhaseCommit writer,
+// which pre-commits the open transaction, for checkpoint id: the
+// transaction's id names it.
+func (w *txnWriter[T]) snapshot(id int64, snap func(int64) ([][]byte, error)) ([][]byte, error) {
+	w.at = id
+	defer func() { w.at, w.last = 0, max(w.last, id) }()
+	return snap(id)
 }
 
 // BeginTransaction implements sink.TransactionalWriter. The database
 // transaction begins with the first row. The first call, which follows
-// the commits of the restored transactions, rolls back every prepared
-// transaction left under this subtask's ids.
+// the commits of the restored transactions, rolls back the prepared
+// transactions this subtask answers for that no restored state holds.
 func (w *txnWriter[T]) BeginTransaction() (*txn, error) {
 	if !w.cleaned {
+		if w.sawRestored && w.restored == 0 {
+			return nil, fmt.Errorf("postgres sink: %w: the writer was given restored transactions, but its context reports no restored checkpoint", sink.ErrInvalidSink)
+		}
 		if err := w.rollbackLingering(); err != nil {
 			return nil, err
 		}
 		w.cleaned = true
 	}
-	t := &txn{GID: w.prefix + strconv.FormatInt(w.next, 10), Counter: w.next}
-	w.next++
-	return t, nil
+	return &txn{}, nil
 }
 
-// rollbackLingering rolls back the prepared transactions whose ids start
-// with this subtask's prefix.
+// rollbackLingering rolls back the prepared transactions of the sink's
+// prefix that name a checkpoint after the restored one (any, on a fresh
+// start) and an old subtask this one answers for (see gid).
 func (w *txnWriter[T]) rollbackLingering() error {
 	var gids []string
 	err := w.s.Retry.do(w.ctx, func(ctx context.Context) error {
 		gids = gids[:0]
-		rows, err := w.pool.Query(ctx, "SELECT gid FROM pg_prepared_xacts WHERE starts_with(gid, $1) AND database = current_database()", w.prefix)
+		rows, err := w.pool.Query(ctx, "SELECT gid FROM pg_prepared_xacts WHERE starts_with(gid, $1) AND database = current_database()", w.s.TransactionPrefix+"-")
 		if err != nil {
 			return err
 		}
@@ -127,9 +215,8 @@ func (w *txnWriter[T]) rollbackLingering() error {
 		return fmt.Errorf("postgres sink: listing prepared transactions: %w", err)
 	}
 	for _, g := range gids {
-		// Only ids of this subtask: "p-2-1-" must not take "p-2-1-x-…" of
-		// another prefix; the rest must be a counter.
-		if _, err := strconv.ParseInt(g[len(w.prefix):], 10, 64); err != nil {
+		sub, c, ok := parseGID(w.s.TransactionPrefix, g)
+		if !ok || sub%w.parallelism != w.subtask || c <= w.restored {
 			continue
 		}
 		err := w.s.Retry.do(w.ctx, func(ctx context.Context) error {
@@ -202,7 +289,7 @@ func (w *txnWriter[T]) send(t *txn) error {
 }
 
 // PreCommit implements sink.TransactionalWriter: it writes the buffered
-// rows and prepares t, which frees its connection.
+// rows and prepares t under its global id, which frees its connection.
 func (w *txnWriter[T]) PreCommit(t *txn) error {
 	if err := w.send(t); err != nil {
 		return err
@@ -210,6 +297,11 @@ func (w *txnWriter[T]) PreCommit(t *txn) error {
 	if t.conn == nil {
 		return nil
 	}
+	t.Checkpoint = w.at
+	if t.Checkpoint == 0 { // the end of input
+		t.Checkpoint = w.last + 1
+	}
+	t.GID = gid(w.s.TransactionPrefix, w.subtask, t.Checkpoint)
 	_, err := t.conn.Exec(w.ctx, "PREPARE TRANSACTION "+literal(t.GID))
 	w.release(t)
 	if err != nil {
@@ -222,7 +314,9 @@ func (w *txnWriter[T]) PreCommit(t *txn) error {
 // prepared transaction no longer in pg_prepared_xacts was committed
 // before (by this writer before a failure, or by a restore).
 func (w *txnWriter[T]) Commit(t *txn) error {
-	w.next = max(w.next, t.Counter+1)
+	if !w.cleaned {
+		w.sawRestored = true
+	}
 	if !t.Written {
 		return nil
 	}
@@ -244,11 +338,13 @@ func (w *txnWriter[T]) Commit(t *txn) error {
 }
 
 // Abort implements sink.TransactionalWriter. A live transaction is rolled
-// back; a restored one, open at the checkpoint, was never prepared then,
+// back; a restored one, open at the checkpoint, was not prepared then,
 // and the first BeginTransaction rolls it back if the failed attempt
-// prepared it later.
+// prepared it later (it names a later checkpoint).
 func (w *txnWriter[T]) Abort(t *txn) error {
-	w.next = max(w.next, t.Counter+1)
+	if !w.cleaned {
+		w.sawRestored = true
+	}
 	w.stmt.take()
 	if t.conn == nil {
 		return nil

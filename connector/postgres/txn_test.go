@@ -14,6 +14,7 @@ import (
 type initCtx struct {
 	ctx                   context.Context
 	subtask, par, attempt int
+	restored              int64 // checkpoint, 0 for a fresh start
 	metrics               *metric.Group
 }
 
@@ -22,6 +23,8 @@ func (c initCtx) SubtaskIndex() int        { return c.subtask }
 func (c initCtx) Parallelism() int         { return max(c.par, 1) }
 func (c initCtx) Attempt() int             { return c.attempt }
 func (c initCtx) Metrics() *metric.Group   { return c.metrics }
+
+func (c initCtx) RestoredCheckpointID() (int64, bool) { return c.restored, c.restored > 0 }
 
 // TestExactlyOnceRestore drives an exactly-once writer as the runtime
 // does through checkpoints 1 and 2, closes it with a transaction open
@@ -78,7 +81,7 @@ func TestExactlyOnceRestore(t *testing.T) {
 			if restoreFrom == 2 {
 				st, resume = st2, 20
 			}
-			w, hooks, err = snk.CreateCheckpointedWriter(initCtx{ctx: t.Context(), attempt: 1}, st)
+			w, hooks, err = snk.CreateCheckpointedWriter(initCtx{ctx: t.Context(), attempt: 1, restored: restoreFrom}, st)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,9 +108,9 @@ func TestExactlyOnceRestore(t *testing.T) {
 }
 
 // TestExactlyOnceRescale restores a parallelism-1 writer's checkpoint at
-// parallelism 2, its state going to the new subtask 1: the new subtask 0
-// starts first and must not roll back the old subtask 0's prepared
-// transaction, which the new subtask 1 commits.
+// parallelism 2, its state going to the new subtask 1: the new subtask 0,
+// which answers for the old subtask 0's ids, starts first and must not
+// roll back its prepared transaction, which the new subtask 1 commits.
 func TestExactlyOnceRescale(t *testing.T) {
 	d := dsn(t, dsnVar)
 	p := pool(t, d)
@@ -132,12 +135,12 @@ func TestExactlyOnceRescale(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	w0, _, err := snk.CreateCheckpointedWriter(initCtx{ctx: t.Context(), subtask: 0, par: 2, attempt: 1}, nil)
+	w0, _, err := snk.CreateCheckpointedWriter(initCtx{ctx: t.Context(), subtask: 0, par: 2, attempt: 1, restored: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w0.Close()
-	w1, _, err := snk.CreateCheckpointedWriter(initCtx{ctx: t.Context(), subtask: 1, par: 2, attempt: 1}, st)
+	w1, _, err := snk.CreateCheckpointedWriter(initCtx{ctx: t.Context(), subtask: 1, par: 2, attempt: 1, restored: 1}, st)
 	if err != nil {
 		t.Fatal(err)
 	}

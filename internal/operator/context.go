@@ -18,6 +18,10 @@ type Context struct {
 	Parallelism    int
 	MaxParallelism int
 	Attempt        int
+	// RestoredCheckpoint is the id of the checkpoint (or savepoint) the
+	// subtask was restored from, 0 on a fresh start. It is set even when
+	// the checkpoint held no state for this operator or subtask.
+	RestoredCheckpoint int64
 	// KeyGroups is the first and last key group this subtask owns (keyed operators).
 	KeyGroupStart, KeyGroupEnd int
 	// Current points at the index of the operator in the chain that is running,

@@ -369,9 +369,13 @@ func (t *Task) open(ctx context.Context) error {
 	}
 	t.chain.MakeBackends(t.newBackend)
 	t.chain.UseMetrics(t.m)
+	var restored int64
+	if r := t.spec.Restore; r != nil {
+		restored = int64(r.Checkpoint.ID)
+	}
 	return t.chain.Open(operator.Context{
 		Ctx: ctx, JobName: t.spec.Config.JobName, Subtask: t.spec.Subtask,
-		Parallelism: v.Parallelism, Attempt: t.spec.Attempt,
+		Parallelism: v.Parallelism, Attempt: t.spec.Attempt, RestoredCheckpoint: restored,
 		Timers:                t.timers,
 		SetIdle:               t.setIdle,
 		AutoWatermarkInterval: t.spec.Config.AutoWatermarkInterval,
