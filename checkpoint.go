@@ -296,7 +296,7 @@ var ErrNoSavepoint = jobmanager.ErrNoSavepoint
 // It is taken at once, whatever the checkpoint interval, also in a job
 // without periodic checkpoints.
 func (c *JobClient) TriggerSavepoint(ctx context.Context, dir string) (string, error) {
-	return c.job.TriggerSavepoint(ctx, dir, task.TriggerOptions{})
+	return c.h.savepoint(ctx, dir, task.TriggerOptions{})
 }
 
 // StopWithSavepoint takes a savepoint into dir and stops the job, which
@@ -307,7 +307,7 @@ func (c *JobClient) TriggerSavepoint(ctx context.Context, dir string) (string, e
 // stop reading at the barrier and the job is stopped once the savepoint
 // completes, so resuming from it continues exactly where it stopped.
 func (c *JobClient) StopWithSavepoint(ctx context.Context, dir string, drain bool) (string, error) {
-	return c.job.TriggerSavepoint(ctx, dir, task.TriggerOptions{Stop: !drain, Drain: drain})
+	return c.h.savepoint(ctx, dir, task.TriggerOptions{Stop: !drain, Drain: drain})
 }
 
 // CheckpointStatus is the state of a checkpoint.
@@ -336,12 +336,7 @@ type CheckpointStats struct {
 // Checkpoints returns the job's recent checkpoints (up to 100), oldest
 // first; empty without checkpointing.
 func (c *JobClient) Checkpoints() []CheckpointStats {
-	h := c.job.Checkpoints()
-	out := make([]CheckpointStats, len(h))
-	for i, s := range h {
-		out[i] = CheckpointStats{ID: s.ID, Status: s.Status, Trigger: s.Triggered, Duration: s.Duration, Size: s.Size, Path: s.Path, Failure: s.Failure}
-	}
-	return out
+	return c.h.checkpoints()
 }
 
 // LatestCheckpoint returns the job's latest completed checkpoint, if any.

@@ -284,10 +284,25 @@ func (e *Env) ExecutionPlan(name string) (string, error) {
 // ignores cancellation holds it up for at most the cancellation timeout,
 // after which it returns an error matching ErrCancellationTimeout (see
 // WithCancellationTimeout). With WithJobManager (or FRESHET_JOBMANAGER)
-// it submits the program to a cluster and waits for the job there instead.
+// it submits the program to a cluster and waits for the job there instead,
+// as ExecuteAsync and JobClient.Wait do; a job that failed or was
+// cancelled there returns an error matching ErrJobNotFinished.
 func (e *Env) Execute(ctx context.Context, name string) error {
-	if addr := e.jobManagerAddress(); addr != "" {
-		return e.executeRemote(ctx, addr, name)
+	if cluster.Role() == cluster.RoleJobMaster {
+		j, ended, err := e.startJobMaster(ctx, name)
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ended:
+		case <-ctx.Done():
+			j.Cancel()
+			<-ended
+			if j.Err() == nil {
+				return ctx.Err()
+			}
+		}
+		return j.Err()
 	}
 	j, err := e.ExecuteAsync(ctx, name)
 	if err != nil {
@@ -302,39 +317,59 @@ func (e *Env) Execute(ctx context.Context, name string) error {
 			return ctx.Err()
 		}
 	}
-	return j.Err()
+	if err := j.Err(); err != nil {
+		return err
+	}
+	if r, ok := j.h.(*remoteJob); ok {
+		if st, _ := r.last(); st == JobCanceled {
+			return fmt.Errorf("%w: job %s on the cluster at %s %s", ErrJobNotFinished, r.job, r.c.Base, st)
+		}
+	}
+	return nil
 }
 
 // ExecuteAsync starts the job on an embedded cluster and returns at once.
 //
-// A program submitted to a cluster (freshet run) is started by the cluster
-// again, in other roles, where ExecuteAsync does not start an embedded
-// cluster: as the job's job master it runs the job on the cluster's
-// TaskManagers, and as a TaskManager's worker it runs the job's subtasks
-// there and never returns (the process exits when the TaskManager stops
-// it). The program must therefore build the same job in every role: the
-// cluster checks the job graph's fingerprint.
+// With WithJobManager (or FRESHET_JOBMANAGER) it submits the program to
+// that cluster instead, as Execute does, and returns once the job runs
+// there: the JobClient then follows and controls the job through the
+// cluster's REST API, and a savepoint's directory is one the cluster's
+// processes write to ("" is the cluster's default).
+//
+// A program submitted to a cluster (by itself, or with freshet run) is
+// started by the cluster again, in other roles, where ExecuteAsync does
+// not start an embedded cluster and never returns: as the job's job
+// master it runs the job on the cluster's TaskManagers, and as a
+// TaskManager's worker it runs the job's subtasks there; the process
+// exits when the job has ended (a worker, when its TaskManager stops it).
+// What the program does with the JobClient therefore happens only in the
+// process that submitted it. The program must build the same job in every
+// role: the cluster checks the job graph's fingerprint.
 func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error) {
-	if e.jobManagerAddress() != "" {
-		return nil, fmt.Errorf("%w: ExecuteAsync runs jobs embedded; submit to the cluster with Execute or freshet run --detached", ErrInvalidConfig)
+	if addr := e.jobManagerAddress(); addr != "" {
+		return e.submit(ctx, addr, name)
+	}
+	logger := e.logger()
+	if cluster.Role() == cluster.RoleJobMaster {
+		// ctx bounds only the start, as for a job run here.
+		_, ended, err := e.startJobMaster(ctx, name)
+		if err != nil {
+			logger.Error("starting the job master", slog.String("job_name", name), slog.Any("error", err))
+			os.Exit(1)
+		}
+		<-ended
+		os.Exit(0)
 	}
 	g, err := e.plan(name)
 	if err != nil {
 		return nil, err
 	}
-	logger := e.cfg.logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	switch cluster.Role() {
-	case cluster.RoleWorker:
+	if cluster.Role() == cluster.RoleWorker {
 		if err := cluster.RunWorker(ctx, g, e.cfg.bufferTimeout, logger); err != nil {
 			logger.Error("worker failed", slog.Any("error", err))
 			os.Exit(1)
 		}
 		os.Exit(0)
-	case cluster.RoleJobMaster:
-		return e.executeJobMaster(ctx, g, name, logger)
 	}
 	var dispatcher *rest.Embedded
 	if e.cfg.restAddr != "" {
@@ -371,13 +406,13 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 	if dispatcher != nil {
 		dispatcher.Add(j, mini.JM, reg)
 	}
-	c := &JobClient{job: j, done: make(chan struct{})}
+	h := &embeddedJob{job: j, end: make(chan struct{})}
 	go func() {
 		<-j.Done()
 		cleanup()
-		close(c.done)
+		close(h.end)
 	}()
-	return c, nil
+	return &JobClient{h: h}, nil
 }
 
 // jobConfig is how the job runs; release removes what it made. With
@@ -455,39 +490,53 @@ func (e *Env) clusterDefaults() error {
 	return nil
 }
 
-// executeJobMaster runs the job as the job master of a cluster's job.
-func (e *Env) executeJobMaster(ctx context.Context, g *graph.JobGraph, name string, logger *slog.Logger) (*JobClient, error) {
+// startJobMaster starts the job as the job master of a cluster's job; ctx
+// bounds the start. ended is closed once the job has ended, the
+// dispatcher has its archive, and what the job made here is removed.
+func (e *Env) startJobMaster(ctx context.Context, name string) (job *jobmanager.Job, ended <-chan struct{}, err error) {
+	g, err := e.plan(name)
+	if err != nil {
+		return nil, nil, err
+	}
 	sub, err := cluster.SubmissionFromEnv()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if sub.Savepoint != "" && e.cfg.restoreFrom == "" {
 		e.cfg.restoreFrom = sub.Savepoint
 	}
 	if err := e.clusterDefaults(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	jc, release, err := e.jobConfig(name, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if ck := jc.Checkpoint; ck != nil && (ck.Location == "" || strings.HasPrefix(ck.Location, "mem://")) {
 		// Subtasks in other processes write the state: it goes where
 		// every process of the cluster reaches.
 		ck.Location = cluster.CheckpointDir()
 	}
-	m, err := cluster.StartJobMaster(ctx, g, jc, logger)
+	m, err := cluster.StartJobMaster(ctx, g, jc, e.logger())
 	if err != nil {
 		release()
-		return nil, err
+		return nil, nil, err
 	}
-	c := &JobClient{job: m.Job, done: make(chan struct{})}
+	end := make(chan struct{})
 	go func() {
 		<-m.Done()
 		release()
-		close(c.done)
+		close(end)
 	}()
-	return c, nil
+	return m.Job, end, nil
+}
+
+// logger is the Env's logger, slog.Default() unless set.
+func (e *Env) logger() *slog.Logger {
+	if e.cfg.logger != nil {
+		return e.cfg.logger
+	}
+	return slog.Default()
 }
 
 // JobStatus is the state of a running or ended job.
@@ -508,37 +557,3 @@ const (
 	// after the restart strategy's delay.
 	JobRestarting = jobmanager.JobRestarting
 )
-
-// JobClient is the handle of a job started with ExecuteAsync.
-type JobClient struct {
-	job  *jobmanager.Job
-	done chan struct{}
-}
-
-// ID is the job's identifier.
-func (c *JobClient) ID() string { return string(c.job.ID) }
-
-// Status returns the job's current status.
-func (c *JobClient) Status() JobStatus { return c.job.Status() }
-
-// Restarts is how many times the job has restarted after a failure.
-func (c *JobClient) Restarts() int { return c.job.Restarts() }
-
-// Cancel asks the job to stop; Wait or Done tell when it has.
-func (c *JobClient) Cancel() { c.job.Cancel() }
-
-// Done is closed when the job has ended and every goroutine it started has
-// returned, except those of subtasks abandoned after the cancellation
-// timeout (see WithCancellationTimeout), which are left running.
-func (c *JobClient) Done() <-chan struct{} { return c.done }
-
-// Wait blocks until the job ends and returns its failure, if any. A cancelled
-// job returns nil, unless a subtask did not stop within the cancellation
-// timeout (an error matching ErrCancellationTimeout).
-func (c *JobClient) Wait() error {
-	<-c.done
-	return c.job.Err()
-}
-
-// Err returns the job's failure once Done is closed.
-func (c *JobClient) Err() error { return c.Wait() }

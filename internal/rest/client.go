@@ -153,28 +153,48 @@ func (c *Client) Run(ctx context.Context, artifact string, req RunRequest) (stri
 	return rr.JobID, err
 }
 
-// Wait polls the job every interval until it ends, and returns its final
-// state with, unless it finished, its root exception.
-func (c *Client) Wait(ctx context.Context, job string, interval time.Duration) (state, rootCause string, err error) {
-	for {
-		var d struct {
-			State string `json:"state"`
-		}
-		if err := c.Do(ctx, http.MethodGet, "/jobs/"+job, nil, &d); err != nil {
-			return "", "", err
-		}
-		switch d.State {
-		case "FINISHED":
-			return d.State, "", nil
-		case "CANCELED", "FAILED":
-			var ex Exceptions
-			_ = c.Do(ctx, http.MethodGet, "/jobs/"+job+"/exceptions", nil, &ex)
-			return d.State, ex.RootException, nil
-		}
-		select {
-		case <-time.After(interval):
-		case <-ctx.Done():
-			return "", "", ctx.Err()
-		}
+// Job returns the job's details (GET /jobs/:jobid).
+func (c *Client) Job(ctx context.Context, job string) (JobDetails, error) {
+	var d JobDetails
+	err := c.Do(ctx, http.MethodGet, "/jobs/"+job, nil, &d)
+	return d, err
+}
+
+// Checkpoints returns the job's checkpoint statistics.
+func (c *Client) Checkpoints(ctx context.Context, job string) (Checkpoints, error) {
+	var cp Checkpoints
+	err := c.Do(ctx, http.MethodGet, "/jobs/"+job+"/checkpoints", nil, &cp)
+	return cp, err
+}
+
+// Exceptions returns the job's failures.
+func (c *Client) Exceptions(ctx context.Context, job string) (Exceptions, error) {
+	var ex Exceptions
+	err := c.Do(ctx, http.MethodGet, "/jobs/"+job+"/exceptions", nil, &ex)
+	return ex, err
+}
+
+// Cancel asks the job to stop.
+func (c *Client) Cancel(ctx context.Context, job string) error {
+	return c.Do(ctx, http.MethodPatch, "/jobs/"+job+"?mode=cancel", nil, nil)
+}
+
+// TriggerSavepoint starts a savepoint of the job into req's directory —
+// with req.Stop, a stop with a savepoint — and returns its trigger id.
+func (c *Client) TriggerSavepoint(ctx context.Context, job string, req SavepointRequest) (string, error) {
+	path, body := "/jobs/"+job+"/savepoints", any(req)
+	if req.Stop {
+		// The stop request names its fields as Flink's does.
+		path, body = "/jobs/"+job+"/stop", map[string]any{"targetDirectory": req.TargetDirectory, "drain": req.Drain}
 	}
+	var tr TriggerResponse
+	err := c.Do(ctx, http.MethodPost, path, body, &tr)
+	return tr.RequestID, err
+}
+
+// SavepointStatus returns the state of a savepoint trigger.
+func (c *Client) SavepointStatus(ctx context.Context, job, trigger string) (SavepointStatus, error) {
+	var st SavepointStatus
+	err := c.Do(ctx, http.MethodGet, "/jobs/"+job+"/savepoints/"+trigger, nil, &st)
+	return st, err
 }

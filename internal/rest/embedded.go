@@ -421,7 +421,7 @@ func (d *Embedded) SavepointStatus(_ context.Context, id, tid string) (Savepoint
 		if tr.err != nil {
 			class := "error"
 			if errors.Is(tr.err, jobmanager.ErrNoSavepoint) {
-				class = "savepoint_not_taken"
+				class = SavepointNotTaken
 			}
 			st.Operation = &SavepointOperation{FailureCause: &FailureCause{Class: class, StackTrace: tr.err.Error()}}
 		}

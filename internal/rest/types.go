@@ -243,6 +243,10 @@ const (
 	SavepointCompleted  = "COMPLETED"
 )
 
+// SavepointNotTaken is the failure class of a savepoint that was not
+// taken (the job ended first, or had no savepoint directory).
+const SavepointNotTaken = "savepoint_not_taken"
+
 // SavepointStatus is GET /jobs/:jobid/savepoints/:triggerid.
 type SavepointStatus struct {
 	Status struct {
