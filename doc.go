@@ -2,12 +2,14 @@
 // the DataStream model of Apache Flink.
 //
 // A job is built on an Env from sources, transformations and sinks, then
-// run with Execute (blocking) or ExecuteAsync (a JobClient with status and
-// cancellation). By default it runs on an embedded runtime — a JobManager
-// and TaskManagers inside the process — each parallel subtask a goroutine
-// that drives its chain of operators, with bounded queues between subtasks
-// so that a slow operator slows its producers down instead of filling
-// memory.
+// run with Execute (blocking) or ExecuteAsync (a JobClient with status,
+// checkpoints, savepoints and cancellation). By default it runs on an
+// embedded runtime — a JobManager and TaskManagers inside the process —
+// each parallel subtask a goroutine that drives its chain of operators,
+// with bounded queues between subtasks so that a slow operator slows its
+// producers down instead of filling memory. With WithJobManager the
+// program submits itself to a cluster instead, and the JobClient of
+// ExecuteAsync works through the cluster's REST API.
 //
 //	env := freshet.NewEnv(freshet.WithParallelism(4))
 //	lines := freshet.FromSource(env, source.TextFiles("logs/"), "Logs")
