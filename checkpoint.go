@@ -294,7 +294,8 @@ var ErrNoSavepoint = jobmanager.ErrNoSavepoint
 // delete it, and a job can resume from it with another parallelism, with
 // operators added or (with AllowNonRestoredState) removed, matched by UID.
 // It is taken at once, whatever the checkpoint interval, also in a job
-// without periodic checkpoints.
+// without periodic checkpoints. On a cluster, dir is one the cluster's
+// processes write to, and "" is the cluster's default directory.
 func (c *JobClient) TriggerSavepoint(ctx context.Context, dir string) (string, error) {
 	return c.h.savepoint(ctx, dir, task.TriggerOptions{})
 }
@@ -334,7 +335,9 @@ type CheckpointStats struct {
 }
 
 // Checkpoints returns the job's recent checkpoints (up to 100), oldest
-// first; empty without checkpointing.
+// first, savepoints among them; empty without checkpointing. On a cluster
+// it asks the REST API (for at most 10 s) and returns nothing, logging
+// why, should that fail.
 func (c *JobClient) Checkpoints() []CheckpointStats {
 	return c.h.checkpoints()
 }
