@@ -8,8 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -73,7 +75,7 @@ func matchLines(t *testing.T, out string, patterns ...string) [][]string {
 // TestExecuteAsyncOnCluster runs a program that submits itself with
 // ExecuteAsync and drives its job through the JobClient over the
 // cluster's REST API: a savepoint and a cancellation, a stop with a
-// savepoint, and a job that fails.
+// savepoint, a job that fails, and one whose job master dies.
 func TestExecuteAsyncOnCluster(t *testing.T) {
 	c := startCluster(t, 1)
 	prog := asyncJob(t)
@@ -131,5 +133,55 @@ func TestExecuteAsyncOnCluster(t *testing.T) {
 	list := c.cli(0, "list")
 	if strings.Count(list, "asyncjob") != 3 {
 		t.Errorf("freshet list:\n%s", list)
+	}
+
+	// A job whose job master dies failed: the cluster says so, and the
+	// program's Wait says why.
+	b, err := os.ReadFile(filepath.Join(c.dir, "cluster.pids"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jm, _ := strconv.Atoi(strings.Fields(string(b))[0])
+	c.waitFor("the ended jobs' job masters to exit", time.Minute, func() bool { return len(children(t, jm)) == 0 })
+	cmd := exec.Command(prog, "--mode", "wait")
+	cmd.Env = append(os.Environ(), "FRESHET_JOBMANAGER="+c.rest)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var master int
+	c.waitFor("the job to run", time.Minute, func() bool {
+		var jobs struct {
+			Jobs []struct{ Status string } `json:"jobs"`
+		}
+		running := c.get("/jobs", &jobs) == nil && len(jobs.Jobs) == 4 && jobs.Jobs[3].Status == "RUNNING"
+		masters := children(t, jm)
+		if running && len(masters) == 1 {
+			master = masters[0]
+		}
+		return master != 0
+	})
+	if err := syscall.Kill(master, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("asyncjob --mode wait: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
+		}
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatalf("asyncjob --mode wait did not end\nstdout: %s\nstderr: %s", stdout.String(), stderr.String())
+	}
+	m = matchLines(t, stdout.String(),
+		job,
+		regexp.QuoteMeta(`wait: freshet: the job did not finish: job JOB on the cluster at ADDRESS FAILED: the job master of job JOB exited (signal: killed) before the job ended`)+`(; its standard error ends: .*)?`,
+		`not finished: true`,
+		`status: FAILED`)
+	if st := c.state(m[0][1]); st != "FAILED" {
+		t.Errorf("the cluster has job %s %s", m[0][1], st)
 	}
 }

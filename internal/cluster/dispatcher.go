@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -317,7 +318,20 @@ func (d *Dispatcher) Jobs(ctx context.Context) ([]rest.JobSummary, error) {
 // Job implements rest.Dispatcher.
 func (d *Dispatcher) Job(ctx context.Context, id string) (rest.JobDetails, error) {
 	var out rest.JobDetails
-	return out, d.document(ctx, id, "", &out)
+	err := d.document(ctx, id, "", &out)
+	var re *rest.Error
+	if errors.As(err, &re) && re.Code == rest.CodeNotFound {
+		// A job master that died left an archive without the job's
+		// details, but with how the job ended.
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if j := d.jobs[id]; j != nil && j.archive != nil {
+			end := j.end.UnixMilli()
+			return rest.JobDetails{ID: id, Name: j.name, State: j.archive.Status, StartTime: j.start.UnixMilli(), EndTime: end,
+				Duration: end - j.start.UnixMilli(), Now: time.Now().UnixMilli(), Vertices: []rest.Vertex{}}, nil
+		}
+	}
+	return out, err
 }
 
 // Plan implements rest.Dispatcher.

@@ -3,7 +3,7 @@
 // what it sees: with --mode cancel it waits for a checkpoint, takes a
 // savepoint into --savepoints, cancels the job and waits for it; with
 // stop it stops the job with a savepoint; with fail the job fails at tick
-// 500 and does not restart.
+// 500 and does not restart; with wait it waits for the job to end.
 package main
 
 import (
@@ -21,7 +21,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "cancel", "cancel, stop or fail")
+	mode := flag.String("mode", "cancel", "cancel, stop, fail or wait")
 	savepoints := flag.String("savepoints", "", "the directory of savepoints")
 	flag.Parse()
 	env := freshet.NewEnv(freshet.WithCheckpointing(200*time.Millisecond), freshet.WithRestartStrategy(freshet.NoRestart()))
@@ -48,10 +48,11 @@ func main() {
 		if err == nil {
 			return "<nil>"
 		}
-		s := strings.ReplaceAll(err.Error(), jc.ID(), "JOB")
+		s, _, _ := strings.Cut(err.Error(), "\n")
+		s = strings.ReplaceAll(s, jc.ID(), "JOB")
 		return strings.ReplaceAll(s, os.Getenv(freshet.EnvJobManager), "ADDRESS")
 	}
-	if *mode == "fail" {
+	if *mode == "fail" || *mode == "wait" {
 		err := jc.Wait()
 		fmt.Println("wait:", show(err))
 		fmt.Println("not finished:", errors.Is(err, freshet.ErrJobNotFinished))
