@@ -620,3 +620,67 @@ func TestTaskManagerUserMetrics(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
+
+// TestClient calls the API with Client's typed calls: a job's details,
+// checkpoints, a savepoint, a stop with a savepoint, its exceptions, and
+// the errors of an unknown job and of an ended one.
+func TestClient(t *testing.T) {
+	_, jc, base := unbounded(t)
+	c := rest.NewClient(strings.TrimPrefix(base, "http://"))
+	ctx := context.Background()
+	poll(t, "the job to run", func() bool {
+		d, err := c.Job(ctx, jc.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.State == "RUNNING"
+	})
+	dir := t.TempDir()
+	savepoint := func(req rest.SavepointRequest) string {
+		t.Helper()
+		trigger, err := c.TriggerSavepoint(ctx, jc.ID(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st rest.SavepointStatus
+		poll(t, "the savepoint", func() bool {
+			if st, err = c.SavepointStatus(ctx, jc.ID(), trigger); err != nil {
+				t.Fatal(err)
+			}
+			return st.Status.ID == rest.SavepointCompleted
+		})
+		if st.Operation == nil || st.Operation.FailureCause != nil || !strings.HasPrefix(st.Operation.Location, dir) {
+			t.Fatalf("savepoint %+v: %+v", req, st.Operation)
+		}
+		return st.Operation.Location
+	}
+	savepoint(rest.SavepointRequest{TargetDirectory: dir})
+	if cp, err := c.Checkpoints(ctx, jc.ID()); err != nil || cp.Counts.Completed != 1 || cp.Latest.Savepoint == nil {
+		t.Fatalf("checkpoints: %+v, %v", cp, err)
+	}
+	savepoint(rest.SavepointRequest{TargetDirectory: dir, Stop: true})
+	if err := jc.Wait(); err != nil || jc.Status() != freshet.JobFinished {
+		t.Fatalf("after stop: %v, %s", err, jc.Status())
+	}
+	if ex, err := c.Exceptions(ctx, jc.ID()); err != nil || ex.RootException != "" {
+		t.Fatalf("exceptions: %+v, %v", ex, err)
+	}
+	var re *rest.Error
+	if err := c.Cancel(ctx, jc.ID()); !errors.As(err, &re) || re.Code != rest.CodeJobNotRunning {
+		t.Fatalf("cancelling an ended job: %v", err)
+	}
+	if _, err := c.Job(ctx, "nope"); !errors.As(err, &re) || re.Code != rest.CodeJobNotFound || err.Error() != "freshet: no job nope" {
+		t.Fatalf("an unknown job: %v", err)
+	}
+}
+
+func TestClientCancel(t *testing.T) {
+	_, jc, base := unbounded(t)
+	c := rest.NewClient(base)
+	if err := c.Cancel(context.Background(), jc.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := jc.Wait(); err != nil || jc.Status() != freshet.JobCanceled {
+		t.Fatalf("after cancel: %v, %s", err, jc.Status())
+	}
+}
