@@ -38,6 +38,7 @@ type config struct {
 	maxParallelism   int
 	batchSize        int
 	bufferTimeout    time.Duration
+	bufferTimeoutSet bool // by WithBufferTimeout: a cluster's default does not override it
 	autoWatermark    time.Duration
 	gateCapacity     int
 	chaining         bool
@@ -52,6 +53,7 @@ type config struct {
 	restoreFrom      string
 	allowNonRestored bool
 	stateBackend     statebackend.Config
+	stateBackendSet  bool   // by WithStateBackend: a cluster's default does not override it
 	restAddr         string // "": no REST API
 	jobManager       string // "": embedded, unless FRESHET_JOBMANAGER is set
 }
@@ -102,7 +104,7 @@ func WithBufferTimeout(d time.Duration) Option {
 		if d < 0 {
 			return fmt.Errorf("buffer timeout must not be negative, got %s", d)
 		}
-		c.bufferTimeout = d
+		c.bufferTimeout, c.bufferTimeoutSet = d, true
 		return nil
 	}
 }
@@ -261,8 +263,17 @@ func (e *Env) plan(name string) (*graph.JobGraph, error) {
 		if err != nil {
 			return nil, err
 		}
-		if sub.Parallelism > 0 {
+		cfg := clusterconfig.Default()
+		if err := cfg.LoadEnv(os.LookupEnv); err != nil {
+			return nil, err
+		}
+		switch {
+		case sub.Parallelism > 0:
 			p = sub.Parallelism
+		case cfg.Source("parallelism.default") != "default":
+			// The cluster's parallelism.default, for a submission that
+			// asked for none.
+			p = cfg.DefaultParallelism
 		}
 	}
 	return graph.Build(name, graph.Clone(e.nodes), graph.Config{Parallelism: p, MaxParallelism: e.cfg.maxParallelism, Chaining: e.cfg.chaining})
@@ -365,6 +376,10 @@ func (e *Env) ExecuteAsync(ctx context.Context, name string) (*JobClient, error)
 		return nil, err
 	}
 	if cluster.Role() == cluster.RoleWorker {
+		if err := e.clusterDefaults(); err != nil {
+			logger.Error("worker failed", slog.Any("error", err))
+			os.Exit(1)
+		}
 		if err := cluster.RunWorker(ctx, g, e.cfg.bufferTimeout, logger); err != nil {
 			logger.Error("worker failed", slog.Any("error", err))
 			os.Exit(1)
@@ -458,7 +473,8 @@ func (e *Env) jobConfig(name string, encoded bool) (jc jobmanager.JobConfig, rel
 }
 
 // clusterDefaults applies the cluster's defaults for jobs — its checkpoint
-// interval, cancellation timeout and restart strategy, given to the job master as environment
+// interval, cancellation timeout, restart strategy, buffer timeout and
+// state backend, given to the job master and workers as environment
 // variables — where the program set none.
 func (e *Env) clusterDefaults() error {
 	cfg := clusterconfig.Default()
@@ -472,6 +488,16 @@ func (e *Env) clusterDefaults() error {
 	}
 	if !e.cfg.cancelTimeoutSet && cfg.Source("task.cancellation.timeout") != "default" {
 		e.cfg.cancelTimeout = cfg.CancellationTimeout
+	}
+	if !e.cfg.bufferTimeoutSet && cfg.Source("execution.buffer-timeout") != "default" {
+		e.cfg.bufferTimeout = cfg.BufferTimeout
+	}
+	if !e.cfg.stateBackendSet && (cfg.Source("state.backend.type") != "default" || cfg.Source("state.backend.incremental") != "default") {
+		b := HeapBackend()
+		if cfg.StateBackend == "pebble" {
+			b = PebbleBackend(PebbleIncremental(cfg.IncrementalState))
+		}
+		e.cfg.stateBackend = b.cfg
 	}
 	if e.cfg.restart.make != nil || cfg.Source("restart-strategy.type") == "default" {
 		return nil

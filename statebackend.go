@@ -118,7 +118,7 @@ func WithStateBackend(b StateBackend) Option {
 		if err := b.cfg.Validate(); err != nil {
 			return err
 		}
-		c.stateBackend = b.cfg
+		c.stateBackend, c.stateBackendSet = b.cfg, true
 		return nil
 	}
 }

@@ -3,8 +3,11 @@ package cluster
 import (
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"time"
 
+	"github.com/freshet-io/freshet/internal/config"
 	"github.com/freshet-io/freshet/internal/exchange/netx"
 	"github.com/freshet-io/freshet/internal/taskmanager"
 )
@@ -18,17 +21,35 @@ type workerData struct {
 	*taskmanager.NetworkDataPlane
 }
 
-func newWorkerData(host, tm string, bufferTimeout time.Duration) (*workerData, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+func newWorkerData(host, tm string, bufferTimeout time.Duration, n NetworkConfig) (*workerData, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(n.DataPort)))
 	if err != nil {
-		return nil, fmt.Errorf("listening for data connections on %s: %w", host, err)
+		return nil, fmt.Errorf("listening for data connections on %s (taskmanager.data.port %d): %w", host, n.DataPort, err)
 	}
-	m, err := netx.NewManager(ln, netx.WithProcessID(tm), netx.WithBufferTimeout(bufferTimeout))
+	opts := []netx.Option{netx.WithProcessID(tm), netx.WithBufferTimeout(bufferTimeout)}
+	if n.SegmentSize > 0 {
+		// A frame holds a buffer and its header.
+		opts = append(opts, netx.WithBufferSize(int(n.SegmentSize)), netx.WithMaxFrameSize(max(netx.DefaultMaxFrameSize, int(n.SegmentSize)+64<<10)))
+	}
+	if n.BuffersPerChannel > 0 {
+		opts = append(opts, netx.WithBuffers(n.BuffersPerChannel))
+	}
+	m, err := netx.NewManager(ln, opts...)
 	if err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("starting the data plane: %w", err)
 	}
 	return &workerData{m: m, NetworkDataPlane: taskmanager.NewNetworkDataPlane(m)}, nil
+}
+
+// networkFromEnv reads a worker's data plane settings, which its
+// TaskManager passes as the environment variables of their keys.
+func networkFromEnv() (NetworkConfig, error) {
+	cfg := config.Default()
+	if err := cfg.LoadEnv(os.LookupEnv); err != nil {
+		return NetworkConfig{}, err
+	}
+	return NetworkConfig{DataPort: cfg.DataPort, SegmentSize: cfg.SegmentSize, BuffersPerChannel: cfg.BuffersPerChannel}, nil
 }
 
 // Address is where the worker takes data connections.

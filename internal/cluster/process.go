@@ -70,6 +70,10 @@ func RunJobManager(ctx context.Context, cfg *config.Config, log *slog.Logger, re
 // jobDefaults are the keys of a cluster's defaults for its jobs, which a
 // job's program overrides with options of its own.
 var jobDefaults = []string{
+	"parallelism.default",
+	"execution.buffer-timeout",
+	"state.backend.type",
+	"state.backend.incremental",
 	"execution.checkpointing.interval",
 	"task.cancellation.timeout",
 	"restart-strategy.type",
@@ -157,7 +161,8 @@ func RunTaskManager(ctx context.Context, cfg *config.Config, tc TaskManagerConfi
 	}
 	cache := filepath.Join(os.TempDir(), "freshet-taskmanager-cache")
 	te := NewTaskExecutor(TaskExecutorConfig{ID: tc.ID, Slots: cfg.Slots, Host: tc.Host, CacheDir: cache,
-		Heartbeat: rpc.HeartbeatConfig{Interval: cfg.HeartbeatInterval, Timeout: cfg.HeartbeatTimeout}, Logger: log})
+		Heartbeat: rpc.HeartbeatConfig{Interval: cfg.HeartbeatInterval, Timeout: cfg.HeartbeatTimeout}, Logger: log,
+		Network: NetworkConfig{DataPort: cfg.DataPort, SegmentSize: cfg.SegmentSize, BuffersPerChannel: cfg.BuffersPerChannel}})
 	addr, srv, err := serveTaskExecutor(net.JoinHostPort(tc.Host, "0"), te)
 	if err != nil {
 		return err

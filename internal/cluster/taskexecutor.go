@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -23,6 +24,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/freshet-io/freshet/internal/config"
 	"github.com/freshet-io/freshet/internal/rpc"
 )
 
@@ -38,7 +40,25 @@ type TaskExecutorConfig struct {
 	// CacheDir keeps fetched job programs, by checksum.
 	CacheDir  string
 	Heartbeat rpc.HeartbeatConfig
-	Logger    *slog.Logger
+	// Network sets its workers' data planes.
+	Network NetworkConfig
+	Logger  *slog.Logger
+}
+
+// NetworkConfig is a TaskManager's settings of its workers' data planes,
+// passed to each worker as the environment variables of their keys.
+type NetworkConfig struct {
+	// DataPort is the first of the ports its workers take data
+	// connections on, one per worker counting up (taskmanager.data.port);
+	// 0 lets each pick a free port.
+	DataPort int
+	// SegmentSize is the size of a network buffer
+	// (taskmanager.memory.segment-size); 0 keeps the default.
+	SegmentSize int64
+	// BuffersPerChannel is the credit of an input channel
+	// (taskmanager.network.memory.buffers-per-channel); 0 keeps the
+	// default.
+	BuffersPerChannel int
 }
 
 // TaskExecutor is a TaskManager process: it offers slots to the resource
@@ -54,6 +74,7 @@ type TaskExecutor struct {
 	mu       sync.Mutex
 	workers  map[rpc.JobID]*worker
 	starting map[rpc.JobID]chan struct{} // closed when the job's worker started or failed to
+	ports    map[int]bool                // data ports taken by workers (with Network.DataPort)
 	closed   bool
 }
 
@@ -69,6 +90,7 @@ type worker struct {
 	jmCloser io.Closer
 	stderr   *tailBuffer
 	exited   chan struct{}
+	dataPort int // taken from Network.DataPort's range, or 0
 
 	mu        sync.Mutex
 	deployed  []rpc.ExecutionID
@@ -85,7 +107,7 @@ func NewTaskExecutor(cfg TaskExecutorConfig) *TaskExecutor {
 		cfg.Heartbeat = rpc.DefaultHeartbeat
 	}
 	return &TaskExecutor{cfg: cfg, log: cfg.Logger.With(slog.String("taskmanager", cfg.ID)), http: &http.Client{Timeout: 10 * time.Minute},
-		workers: map[rpc.JobID]*worker{}, starting: map[rpc.JobID]chan struct{}{}}
+		workers: map[rpc.JobID]*worker{}, starting: map[rpc.JobID]chan struct{}{}, ports: map[int]bool{}}
 }
 
 // ID implements rpc.TaskManagerGateway.
@@ -137,9 +159,10 @@ func (te *TaskExecutor) StartJob(ctx context.Context, s rpc.JobStart) (rpc.Worke
 		}
 		started := make(chan struct{})
 		te.starting[s.Job] = started
+		port := te.takePortLocked()
 		te.mu.Unlock()
 
-		w, err := te.startWorker(ctx, s)
+		w, err := te.startWorker(ctx, s, port)
 		te.mu.Lock()
 		delete(te.starting, s.Job)
 		close(started)
@@ -157,13 +180,36 @@ func (te *TaskExecutor) StartJob(ctx context.Context, s rpc.JobStart) (rpc.Worke
 	}
 }
 
-// startWorker fetches the job's program and starts its worker.
-func (te *TaskExecutor) startWorker(ctx context.Context, s rpc.JobStart) (*worker, error) {
+// takePortLocked takes the lowest data port of Network.DataPort's range
+// that no worker has, or returns 0 when the range is not set.
+func (te *TaskExecutor) takePortLocked() int {
+	if te.cfg.Network.DataPort == 0 {
+		return 0
+	}
+	p := te.cfg.Network.DataPort
+	for te.ports[p] {
+		p++
+	}
+	te.ports[p] = true
+	return p
+}
+
+// startWorker fetches the job's program and starts its worker, with its
+// data plane on port (0: a free one). The port is free again when the
+// worker exits, or at once when none started.
+func (te *TaskExecutor) startWorker(ctx context.Context, s rpc.JobStart, port int) (*worker, error) {
 	path, err := te.fetch(ctx, s)
 	if err != nil {
+		te.releasePort(port)
 		return nil, err
 	}
-	return te.spawn(ctx, path, s)
+	return te.spawn(ctx, path, s, port)
+}
+
+func (te *TaskExecutor) releasePort(port int) {
+	te.mu.Lock()
+	delete(te.ports, port)
+	te.mu.Unlock()
 }
 
 // fetch returns the path of the job's program, fetching it from the
@@ -247,9 +293,10 @@ type workerReady struct {
 // graph and opens its servers.
 var workerStartTimeout = 2 * time.Minute
 
-func (te *TaskExecutor) spawn(ctx context.Context, path string, s rpc.JobStart) (*worker, error) {
+func (te *TaskExecutor) spawn(ctx context.Context, path string, s rpc.JobStart, port int) (*worker, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
+		te.releasePort(port)
 		return nil, err
 	}
 	defer pr.Close()
@@ -258,13 +305,15 @@ func (te *TaskExecutor) spawn(ctx context.Context, path string, s rpc.JobStart) 
 	cmd.Env = append(cmd.Env, EnvRole+"="+RoleWorker, EnvJob+"="+string(s.Job), EnvJobMaster+"="+s.JobMaster,
 		EnvTaskManager+"="+te.cfg.ID, fmt.Sprintf("%s=%d", EnvSlots, te.cfg.Slots), EnvHost+"="+te.cfg.Host,
 		EnvArtifact+"="+s.Artifact, EnvHeartbeat+"="+formatHeartbeat(te.cfg.Heartbeat))
+	cmd.Env = append(cmd.Env, te.cfg.Network.env(port)...)
 	cmd.ExtraFiles = []*os.File{pw} // descriptor 3 = readyFD
-	w := &worker{job: s.Job, cmd: cmd, stderr: newTailBuffer(16 << 10), exited: make(chan struct{}), heartbeat: time.Now()}
+	w := &worker{job: s.Job, cmd: cmd, stderr: newTailBuffer(16 << 10), exited: make(chan struct{}), heartbeat: time.Now(), dataPort: port}
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = io.MultiWriter(os.Stderr, w.stderr)
 	setParentDeath(cmd)
 	if err := cmd.Start(); err != nil {
 		pw.Close()
+		te.releasePort(port)
 		return nil, fmt.Errorf("starting the worker of job %s: %w", s.Job, err)
 	}
 	pw.Close()
@@ -318,6 +367,7 @@ func (te *TaskExecutor) workerExited(w *worker) {
 	if te.workers[w.job] == w {
 		delete(te.workers, w.job)
 	}
+	delete(te.ports, w.dataPort) // once the process is gone
 	te.mu.Unlock()
 	w.mu.Lock()
 	stopping, deployed := w.stopping, w.deployed
@@ -585,3 +635,16 @@ func (te *TaskExecutor) Gather() ([]*dto.MetricFamily, error) {
 
 // metricsClient reads workers' metrics.
 var metricsClient = &http.Client{Timeout: 5 * time.Second}
+
+// env is the settings of a worker's data plane on port (0: a free one), as
+// the environment variables of their keys.
+func (n NetworkConfig) env(port int) []string {
+	out := []string{config.EnvName("taskmanager.data.port") + "=" + strconv.Itoa(port)}
+	if n.SegmentSize > 0 {
+		out = append(out, config.EnvName("taskmanager.memory.segment-size")+"="+strconv.FormatInt(n.SegmentSize, 10))
+	}
+	if n.BuffersPerChannel > 0 {
+		out = append(out, config.EnvName("taskmanager.network.memory.buffers-per-channel")+"="+strconv.Itoa(n.BuffersPerChannel))
+	}
+	return out
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -163,5 +165,56 @@ func TestCancelJobAtExitingWorker(t *testing.T) {
 				t.Fatalf("CancelJob at a worker that fails the call and runs on: %v", err)
 			}
 		})
+	}
+}
+
+// TestWorkerNetwork: a TaskManager's data port range and buffer settings
+// reach its workers' data planes through their environment, each worker
+// on the lowest port of the range no other worker has.
+func TestWorkerNetwork(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	te := NewTaskExecutor(TaskExecutorConfig{ID: "tm", Slots: 1, Logger: slog.New(slog.DiscardHandler),
+		Network: NetworkConfig{DataPort: base, SegmentSize: 4096, BuffersPerChannel: 3}})
+	te.mu.Lock()
+	first, second := te.takePortLocked(), te.takePortLocked()
+	te.mu.Unlock()
+	if first != base || second != base+1 {
+		t.Fatalf("ports %d and %d, want %d and %d", first, second, base, base+1)
+	}
+	te.releasePort(first)
+	te.mu.Lock()
+	again := te.takePortLocked()
+	te.mu.Unlock()
+	if again != base {
+		t.Fatalf("after a worker's exit the next port is %d, want %d again", again, base)
+	}
+
+	for _, kv := range te.cfg.Network.env(first) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	n, err := networkFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (NetworkConfig{DataPort: base, SegmentSize: 4096, BuffersPerChannel: 3}); n != want {
+		t.Fatalf("a worker reads %+v, want %+v", n, want)
+	}
+	d, err := newWorkerData("127.0.0.1", "tm", 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if want := net.JoinHostPort("127.0.0.1", strconv.Itoa(base)); d.Address() != want {
+		t.Errorf("the worker's data plane is at %s, want %s", d.Address(), want)
+	}
+	// A second worker on the same port fails naming it.
+	if _, err := newWorkerData("127.0.0.1", "tm", 0, n); err == nil || !strings.Contains(err.Error(), "taskmanager.data.port "+strconv.Itoa(base)) {
+		t.Errorf("a taken data port: %v", err)
 	}
 }

@@ -65,7 +65,11 @@ func RunWorker(ctx context.Context, g *graph.JobGraph, bufferTimeout time.Durati
 		return fmt.Errorf("worker: reaching the job master at %s: %w", jmAddr, err)
 	}
 	defer jmCloser.Close()
-	data, err := newWorkerData(host(), tmID, bufferTimeout)
+	network, err := networkFromEnv()
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	data, err := newWorkerData(host(), tmID, bufferTimeout, network)
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}

@@ -37,14 +37,16 @@ type Config struct {
 	RPCAddress  string // jobmanager.rpc.address: where TaskManagers reach the JobManager
 	RPCPort     int    // jobmanager.rpc.port
 
-	Slots    int // taskmanager.numberOfTaskSlots
-	DataPort int // taskmanager.data.port; 0 picks a free port
+	Slots int // taskmanager.numberOfTaskSlots
+	// DataPort is the first of the ports a TaskManager's workers take
+	// data connections on, one per job's worker counting up
+	// (taskmanager.data.port); 0 picks free ports.
+	DataPort int
 	// SegmentSize is the size of a network buffer
 	// (taskmanager.memory.segment-size).
-	SegmentSize            int64
-	BuffersPerChannel      int           // taskmanager.network.memory.buffers-per-channel
-	FloatingBuffersPerGate int           // taskmanager.network.memory.floating-buffers-per-gate
-	BufferTimeout          time.Duration // execution.buffer-timeout; 0 flushes every record
+	SegmentSize       int64
+	BuffersPerChannel int           // taskmanager.network.memory.buffers-per-channel
+	BufferTimeout     time.Duration // execution.buffer-timeout; 0 flushes every record
 
 	DefaultParallelism  int           // parallelism.default
 	CheckpointInterval  time.Duration // execution.checkpointing.interval; 0 takes none
@@ -166,10 +168,9 @@ var keys = []key{
 	stringKey("jobmanager.rpc.address", "localhost", "where TaskManagers reach the JobManager", func(c *Config) *string { return &c.RPCAddress }),
 	portKey("jobmanager.rpc.port", "6123", "the JobManager's RPC port", func(c *Config) *int { return &c.RPCPort }),
 	intKey("taskmanager.numberOfTaskSlots", "1", "the slots a TaskManager offers", func(c *Config) *int { return &c.Slots }, 1),
-	portKey("taskmanager.data.port", "0", "the TaskManager's data port (0: any free port)", func(c *Config) *int { return &c.DataPort }),
+	portKey("taskmanager.data.port", "0", "the first data port of the TaskManager's workers, one per job, counting up (0: any free port)", func(c *Config) *int { return &c.DataPort }),
 	sizeKey("taskmanager.memory.segment-size", "32kb", "the size of a network buffer", func(c *Config) *int64 { return &c.SegmentSize }),
-	intKey("taskmanager.network.memory.buffers-per-channel", "2", "exclusive buffers per input channel", func(c *Config) *int { return &c.BuffersPerChannel }, 1),
-	intKey("taskmanager.network.memory.floating-buffers-per-gate", "8", "buffers an input gate shares among its channels", func(c *Config) *int { return &c.FloatingBuffersPerGate }, 0),
+	intKey("taskmanager.network.memory.buffers-per-channel", "4", "buffers per input channel, announced to its sender as credit", func(c *Config) *int { return &c.BuffersPerChannel }, 1),
 	durationKey("execution.buffer-timeout", "100ms", "how long a partly filled buffer waits before it is sent (0: every record)", func(c *Config) *time.Duration { return &c.BufferTimeout }),
 	intKey("parallelism.default", "1", "the parallelism of jobs that set none", func(c *Config) *int { return &c.DefaultParallelism }, 1),
 	durationKey("execution.checkpointing.interval", "0", "the checkpoint interval (0: no checkpoints)", func(c *Config) *time.Duration { return &c.CheckpointInterval }),
@@ -407,6 +408,10 @@ func (c *Config) Validate() error {
 	if c.HeartbeatTimeout <= c.HeartbeatInterval {
 		return fmt.Errorf("%w: heartbeat.timeout %v (%s) must exceed heartbeat.interval %v (%s)", ErrInvalid,
 			c.HeartbeatTimeout, c.Source("heartbeat.timeout"), c.HeartbeatInterval, c.Source("heartbeat.interval"))
+	}
+	if c.SegmentSize < 256 || c.SegmentSize > 16<<20 {
+		return fmt.Errorf("%w: taskmanager.memory.segment-size %d bytes (%s) must be between 256 bytes and 16mb", ErrInvalid,
+			c.SegmentSize, c.Source("taskmanager.memory.segment-size"))
 	}
 	if c.Restart.Type == "exponential-delay" && c.Restart.MaxBackoff < c.Restart.InitialBackoff {
 		return fmt.Errorf("%w: restart-strategy.exponential-delay.max-backoff %v is below initial-backoff %v", ErrInvalid,
