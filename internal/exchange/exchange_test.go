@@ -317,6 +317,43 @@ func TestEncodedRoundTrip(t *testing.T) {
 	}
 }
 
+// TestRawBatches: a codec with the raw encoding (codec.Raw) gives the
+// same bytes as calling it for each record, decodes them back, and a
+// truncated or padded batch is corrupt.
+func TestRawBatches(t *testing.T) {
+	var in []operator.Record[rec100]
+	for i, ts := range []int64{0, 1, -5, operator.NoTimestamp, 1 << 40} {
+		var v rec100
+		for j := range v {
+			v[j] = byte(i*31 + j)
+		}
+		in = append(in, operator.Record[rec100]{Value: v, Timestamp: ts})
+	}
+	want, err := EncodeBatch[rec100](rec100Codec{}, nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := EncodeBatch[rec100](rawRec100Codec{}, []byte("x"), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "x"+string(want) {
+		t.Fatalf("raw encoding differs from the codec's:\n%x\n%x", got[1:], want)
+	}
+	b := &Batch[rec100]{Records: []operator.Record[rec100]{{Timestamp: 9}}}
+	if err := DecodeBatch[rec100](rawRec100Codec{}, want, b); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(b.Records[1:], in) || b.Records[0].Timestamp != 9 {
+		t.Fatalf("decoded %v, want the first record kept and then %v", b.Records, in)
+	}
+	for _, bad := range [][]byte{want[:len(want)-1], append(slices.Clip(want), 0)} {
+		if err := DecodeBatch[rec100](rawRec100Codec{}, bad, &Batch[rec100]{}); !errors.Is(err, codec.ErrCorrupt) {
+			t.Errorf("batch of %d bytes (%d encoded): got %v, want a corrupt batch", len(bad), len(want), err)
+		}
+	}
+}
+
 func TestReleaseClearsOnlyPointers(t *testing.T) {
 	if hasPointers(typeOfRecord[int64]()) || hasPointers(typeOfRecord[struct {
 		A [3]float64

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/freshet-io/freshet/codec"
 	"github.com/freshet-io/freshet/internal/operator"
@@ -385,12 +386,28 @@ func EncodeBatch[T any](c codec.Codec[T], dst []byte, records []operator.Record[
 			err = codec.Recovered(r)
 		}
 	}()
+	if size := codec.RawSize(c); size > 0 {
+		return encodeRaw(dst, records, size), nil
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(records)))
 	for i := range records {
 		dst = binary.AppendVarint(dst, records[i].Timestamp)
 		dst = c.Append(dst, records[i].Value)
 	}
 	return dst, nil
+}
+
+// encodeRaw is EncodeBatch for a codec that encodes values as their size
+// bytes in memory (codec.RawSize): each value is copied as it is, with
+// no call to the codec. The encoding is the same.
+func encodeRaw[T any](dst []byte, records []operator.Record[T], size int) []byte {
+	dst = slices.Grow(dst, binary.MaxVarintLen64+len(records)*(binary.MaxVarintLen64+size))
+	dst = binary.AppendUvarint(dst, uint64(len(records)))
+	for i := range records {
+		dst = binary.AppendVarint(dst, records[i].Timestamp)
+		dst = append(dst, unsafe.Slice((*byte)(unsafe.Pointer(&records[i].Value)), size)...)
+	}
+	return dst
 }
 
 // DecodeBatch decodes a batch encoded by EncodeBatch into b.
@@ -400,6 +417,9 @@ func DecodeBatch[T any](c codec.Codec[T], src []byte, b *Batch[T]) error {
 		return fmt.Errorf("decoding batch header: %w", codec.ErrCorrupt)
 	}
 	src = src[k:]
+	if size := codec.RawSize(c); size > 0 {
+		return decodeRaw(src, int(n), b, size)
+	}
 	// Each record is decoded into its place in the batch: a value
 	// returned and then appended would be copied twice more.
 	recs := slices.Grow(b.Records, int(n))
@@ -420,6 +440,32 @@ func DecodeBatch[T any](c codec.Codec[T], src []byte, b *Batch[T]) error {
 		}
 		r.Timestamp = ts
 		src = src[m:]
+	}
+	if len(src) != 0 {
+		return fmt.Errorf("decoding batch: %d trailing bytes: %w", len(src), codec.ErrCorrupt)
+	}
+	return nil
+}
+
+// decodeRaw is DecodeBatch of the n records in src for a codec that
+// encodes values as their size bytes in memory (codec.RawSize): each value
+// is copied into its record as it is, with no call to the codec.
+func decodeRaw[T any](src []byte, n int, b *Batch[T], size int) error {
+	recs := slices.Grow(b.Records, n)
+	defer func() { b.Records = recs }()
+	for i := range n {
+		ts, k := binary.Varint(src)
+		if k <= 0 {
+			return fmt.Errorf("decoding timestamp of record %d: %w", i, codec.ErrCorrupt)
+		}
+		if len(src)-k < size {
+			return fmt.Errorf("decoding record %d: %d bytes left, want %d: %w", i, len(src)-k, size, codec.ErrCorrupt)
+		}
+		recs = recs[:len(recs)+1]
+		r := &recs[len(recs)-1]
+		r.Timestamp = ts
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.Value)), size), src[k:k+size])
+		src = src[k+size:]
 	}
 	if len(src) != 0 {
 		return fmt.Errorf("decoding batch: %d trailing bytes: %w", len(src), codec.ErrCorrupt)
