@@ -354,6 +354,54 @@ func TestRawBatches(t *testing.T) {
 	}
 }
 
+// TestBatchesWithoutTimestamps: a batch in which no record has a
+// timestamp leaves them out, with every codec, and decodes back; the
+// empty batch of the other form still decodes, and unknown flags are
+// corrupt.
+func TestBatchesWithoutTimestamps(t *testing.T) {
+	v := func(i int) rec100 {
+		var v rec100
+		for j := range v {
+			v[j] = byte(i + j)
+		}
+		return v
+	}
+	none := []operator.Record[rec100]{{Value: v(1), Timestamp: operator.NoTimestamp}, {Value: v(2), Timestamp: operator.NoTimestamp}}
+	for _, bc := range batchCodecs {
+		enc, err := EncodeBatch(bc.c, nil, none)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := 3 + 2*len(rec100{}); len(enc) != want || enc[0] != 0 || enc[1] != batchNoTimestamps || enc[2] != 2 {
+			t.Fatalf("%s: encoded %d bytes starting %x, want %d starting 000102", bc.name, len(enc), enc[:3], want)
+		}
+		b := &Batch[rec100]{}
+		if err := DecodeBatch(bc.c, enc, b); err != nil {
+			t.Fatalf("%s: %v", bc.name, err)
+		}
+		if !slices.Equal(b.Records, none) {
+			t.Fatalf("%s: decoded %v, want %v", bc.name, b.Records, none)
+		}
+		if err := DecodeBatch(bc.c, []byte{0}, b); err != nil || len(b.Records) != 2 {
+			t.Fatalf("%s: the empty batch: %v, %d records, want 2 kept", bc.name, err, len(b.Records))
+		}
+		bad := append([]byte{0, 2}, enc[2:]...)
+		if err := DecodeBatch(bc.c, bad, &Batch[rec100]{}); !errors.Is(err, codec.ErrCorrupt) {
+			t.Errorf("%s: flags 2: got %v, want a corrupt batch", bc.name, err)
+		}
+		// One timestamp among them: every record keeps its own.
+		mixed := append(slices.Clone(none), operator.Record[rec100]{Value: v(3), Timestamp: 7})
+		enc, err = EncodeBatch(bc.c, nil, mixed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = &Batch[rec100]{}
+		if err := DecodeBatch(bc.c, enc, b); err != nil || !slices.Equal(b.Records, mixed) || enc[0] != 3 {
+			t.Fatalf("%s: mixed batch %x...: decoded %v (%v), want %v", bc.name, enc[:2], b.Records, err, mixed)
+		}
+	}
+}
+
 func TestReleaseClearsOnlyPointers(t *testing.T) {
 	if hasPointers(typeOfRecord[int64]()) || hasPointers(typeOfRecord[struct {
 		A [3]float64
