@@ -128,7 +128,9 @@ func receiveFreshet() {
 		switch e.Kind {
 		case exchange.KindEncoded:
 			b := pool.Get().(*exchange.Batch[netRecord])
-			if err := exchange.DecodeBatch(c, e.Bytes, b); err != nil {
+			err := exchange.DecodeBatch(c, e.Bytes, b)
+			e.ReleaseBytes() // as a task's reader does, so the slab is reused
+			if err != nil {
 				fmt.Println("ERR", err)
 				return
 			}
@@ -397,7 +399,9 @@ func BenchmarkNetworkLatency(b *testing.B) {
 						return
 					}
 					batch.Records = batch.Records[:0]
-					if exchange.DecodeBatch(c, e.Bytes, &batch) != nil {
+					err = exchange.DecodeBatch(c, e.Bytes, &batch)
+					e.ReleaseBytes()
+					if err != nil {
 						return
 					}
 					now := time.Now().UnixNano()
