@@ -80,6 +80,28 @@ type Envelope struct {
 	// envelopes sent on the channel before it, priority events excluded.
 	// The channel sets it.
 	Seq int64
+	// Owner, when set, owns the memory Bytes points into (a network
+	// receive buffer) and reuses it once released: the consumer that has
+	// decoded Bytes calls ReleaseBytes. An envelope dropped without that
+	// call leaves its memory to the garbage collector.
+	Owner BytesOwner
+}
+
+// BytesOwner owns the memory the Bytes of encoded envelopes point into.
+// Release is called once for each envelope it was given to, from any
+// goroutine, when nothing will read that envelope's Bytes again.
+type BytesOwner interface {
+	Release()
+}
+
+// ReleaseBytes tells e's owner, if any, that e's Bytes will not be read
+// again, and forgets them. Only the envelope's final consumer calls it,
+// once: whoever keeps the bytes (checkpointed channel state) copies them.
+func (e *Envelope) ReleaseBytes() {
+	if e.Owner != nil {
+		e.Owner.Release()
+	}
+	e.Owner, e.Bytes = nil, nil
 }
 
 // ChannelWriter sends envelopes to one input channel of a downstream subtask.

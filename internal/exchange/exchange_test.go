@@ -317,6 +317,91 @@ func TestEncodedRoundTrip(t *testing.T) {
 	}
 }
 
+// TestRawBatches: a codec with the raw encoding (codec.Raw) gives the
+// same bytes as calling it for each record, decodes them back, and a
+// truncated or padded batch is corrupt.
+func TestRawBatches(t *testing.T) {
+	var in []operator.Record[rec100]
+	for i, ts := range []int64{0, 1, -5, operator.NoTimestamp, 1 << 40} {
+		var v rec100
+		for j := range v {
+			v[j] = byte(i*31 + j)
+		}
+		in = append(in, operator.Record[rec100]{Value: v, Timestamp: ts})
+	}
+	want, err := EncodeBatch[rec100](rec100Codec{}, nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := EncodeBatch[rec100](rawRec100Codec{}, []byte("x"), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "x"+string(want) {
+		t.Fatalf("raw encoding differs from the codec's:\n%x\n%x", got[1:], want)
+	}
+	b := &Batch[rec100]{Records: []operator.Record[rec100]{{Timestamp: 9}}}
+	if err := DecodeBatch[rec100](rawRec100Codec{}, want, b); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(b.Records[1:], in) || b.Records[0].Timestamp != 9 {
+		t.Fatalf("decoded %v, want the first record kept and then %v", b.Records, in)
+	}
+	for _, bad := range [][]byte{want[:len(want)-1], append(slices.Clip(want), 0)} {
+		if err := DecodeBatch[rec100](rawRec100Codec{}, bad, &Batch[rec100]{}); !errors.Is(err, codec.ErrCorrupt) {
+			t.Errorf("batch of %d bytes (%d encoded): got %v, want a corrupt batch", len(bad), len(want), err)
+		}
+	}
+}
+
+// TestBatchesWithoutTimestamps: a batch in which no record has a
+// timestamp leaves them out, with every codec, and decodes back; the
+// empty batch of the other form still decodes, and unknown flags are
+// corrupt.
+func TestBatchesWithoutTimestamps(t *testing.T) {
+	v := func(i int) rec100 {
+		var v rec100
+		for j := range v {
+			v[j] = byte(i + j)
+		}
+		return v
+	}
+	none := []operator.Record[rec100]{{Value: v(1), Timestamp: operator.NoTimestamp}, {Value: v(2), Timestamp: operator.NoTimestamp}}
+	for _, bc := range batchCodecs {
+		enc, err := EncodeBatch(bc.c, nil, none)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := 3 + 2*len(rec100{}); len(enc) != want || enc[0] != 0 || enc[1] != batchNoTimestamps || enc[2] != 2 {
+			t.Fatalf("%s: encoded %d bytes starting %x, want %d starting 000102", bc.name, len(enc), enc[:3], want)
+		}
+		b := &Batch[rec100]{}
+		if err := DecodeBatch(bc.c, enc, b); err != nil {
+			t.Fatalf("%s: %v", bc.name, err)
+		}
+		if !slices.Equal(b.Records, none) {
+			t.Fatalf("%s: decoded %v, want %v", bc.name, b.Records, none)
+		}
+		if err := DecodeBatch(bc.c, []byte{0}, b); err != nil || len(b.Records) != 2 {
+			t.Fatalf("%s: the empty batch: %v, %d records, want 2 kept", bc.name, err, len(b.Records))
+		}
+		bad := append([]byte{0, 2}, enc[2:]...)
+		if err := DecodeBatch(bc.c, bad, &Batch[rec100]{}); !errors.Is(err, codec.ErrCorrupt) {
+			t.Errorf("%s: flags 2: got %v, want a corrupt batch", bc.name, err)
+		}
+		// One timestamp among them: every record keeps its own.
+		mixed := append(slices.Clone(none), operator.Record[rec100]{Value: v(3), Timestamp: 7})
+		enc, err = EncodeBatch(bc.c, nil, mixed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = &Batch[rec100]{}
+		if err := DecodeBatch(bc.c, enc, b); err != nil || !slices.Equal(b.Records, mixed) || enc[0] != 3 {
+			t.Fatalf("%s: mixed batch %x...: decoded %v (%v), want %v", bc.name, enc[:2], b.Records, err, mixed)
+		}
+	}
+}
+
 func TestReleaseClearsOnlyPointers(t *testing.T) {
 	if hasPointers(typeOfRecord[int64]()) || hasPointers(typeOfRecord[struct {
 		A [3]float64

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/freshet-io/freshet/codec"
 	"github.com/freshet-io/freshet/internal/operator"
@@ -373,8 +374,15 @@ func (w *RecordWriter[T]) Event(e Envelope) error {
 	return nil
 }
 
-// EncodeBatch appends the encoding of records to dst: a count, then each
-// record's timestamp and value.
+// The encoding of a batch is its record count (uvarint), then each
+// record's timestamp (varint) and value. A batch in which no record has a
+// timestamp (operator.NoTimestamp, ten bytes as a varint) leaves them out:
+// it starts with a zero byte and the flags byte batchNoTimestamps, then the
+// count and the values. A batch of the first form that starts with a zero
+// byte is the empty batch, one byte long, so the two cannot be mistaken.
+const batchNoTimestamps = 1
+
+// EncodeBatch appends the encoding of records to dst.
 //
 // A codec that cannot encode a value (a MarshalBinary that fails) panics
 // with a *codec.EncodeError; EncodeBatch returns it as its error, so the
@@ -385,31 +393,76 @@ func EncodeBatch[T any](c codec.Codec[T], dst []byte, records []operator.Record[
 			err = codec.Recovered(r)
 		}
 	}()
+	stamped := hasTimestamps(records)
+	if !stamped && len(records) > 0 {
+		dst = append(dst, 0, batchNoTimestamps)
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(records)))
+	if size := codec.RawSize(c); size > 0 {
+		return encodeRaw(dst, records, size, stamped), nil
+	}
 	for i := range records {
-		dst = binary.AppendVarint(dst, records[i].Timestamp)
+		if stamped {
+			dst = binary.AppendVarint(dst, records[i].Timestamp)
+		}
 		dst = c.Append(dst, records[i].Value)
 	}
 	return dst, nil
 }
 
+// hasTimestamps reports whether a record has a timestamp.
+func hasTimestamps[T any](records []operator.Record[T]) bool {
+	for i := range records {
+		if records[i].Timestamp != operator.NoTimestamp {
+			return true
+		}
+	}
+	return false
+}
+
+// encodeRaw encodes the records of a batch for a codec that encodes
+// values as their size bytes in memory (codec.RawSize): each value is
+// copied as it is, with no call to the codec, giving the same bytes.
+func encodeRaw[T any](dst []byte, records []operator.Record[T], size int, stamped bool) []byte {
+	dst = slices.Grow(dst, len(records)*(binary.MaxVarintLen64+size))
+	for i := range records {
+		if stamped {
+			dst = binary.AppendVarint(dst, records[i].Timestamp)
+		}
+		dst = append(dst, unsafe.Slice((*byte)(unsafe.Pointer(&records[i].Value)), size)...)
+	}
+	return dst
+}
+
 // DecodeBatch decodes a batch encoded by EncodeBatch into b.
 func DecodeBatch[T any](c codec.Codec[T], src []byte, b *Batch[T]) error {
+	stamped := true
+	if len(src) > 1 && src[0] == 0 {
+		if src[1] != batchNoTimestamps {
+			return fmt.Errorf("decoding batch header: flags %#x: %w", src[1], codec.ErrCorrupt)
+		}
+		stamped, src = false, src[2:]
+	}
 	n, k := binary.Uvarint(src)
 	if k <= 0 || n > uint64(len(src)) {
 		return fmt.Errorf("decoding batch header: %w", codec.ErrCorrupt)
 	}
 	src = src[k:]
+	if size := codec.RawSize(c); size > 0 {
+		return decodeRaw(src, int(n), b, size, stamped)
+	}
 	// Each record is decoded into its place in the batch: a value
 	// returned and then appended would be copied twice more.
 	recs := slices.Grow(b.Records, int(n))
 	defer func() { b.Records = recs }()
 	for i := uint64(0); i < n; i++ {
-		ts, k := binary.Varint(src)
-		if k <= 0 {
-			return fmt.Errorf("decoding timestamp of record %d: %w", i, codec.ErrCorrupt)
+		ts := int64(operator.NoTimestamp)
+		if stamped {
+			if ts, k = binary.Varint(src); k <= 0 {
+				return fmt.Errorf("decoding timestamp of record %d: %w", i, codec.ErrCorrupt)
+			}
+			src = src[k:]
 		}
-		src = src[k:]
 		recs = recs[:len(recs)+1]
 		r := &recs[len(recs)-1]
 		var m int
@@ -420,6 +473,34 @@ func DecodeBatch[T any](c codec.Codec[T], src []byte, b *Batch[T]) error {
 		}
 		r.Timestamp = ts
 		src = src[m:]
+	}
+	if len(src) != 0 {
+		return fmt.Errorf("decoding batch: %d trailing bytes: %w", len(src), codec.ErrCorrupt)
+	}
+	return nil
+}
+
+// decodeRaw decodes the n records in src for a codec that encodes values
+// as their size bytes in memory (codec.RawSize): each value is copied
+// into its record as it is, with no call to the codec.
+func decodeRaw[T any](src []byte, n int, b *Batch[T], size int, stamped bool) error {
+	recs := slices.Grow(b.Records, n)
+	defer func() { b.Records = recs }()
+	for i := range n {
+		ts, k := int64(operator.NoTimestamp), 0
+		if stamped {
+			if ts, k = binary.Varint(src); k <= 0 {
+				return fmt.Errorf("decoding timestamp of record %d: %w", i, codec.ErrCorrupt)
+			}
+		}
+		if len(src)-k < size {
+			return fmt.Errorf("decoding record %d: %d bytes left, want %d: %w", i, len(src)-k, size, codec.ErrCorrupt)
+		}
+		recs = recs[:len(recs)+1]
+		r := &recs[len(recs)-1]
+		r.Timestamp = ts
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.Value)), size), src[k:k+size])
+		src = src[k+size:]
 	}
 	if len(src) != 0 {
 		return fmt.Errorf("decoding batch: %d trailing bytes: %w", len(src), codec.ErrCorrupt)

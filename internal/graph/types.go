@@ -168,7 +168,11 @@ func (typeOf[T]) NewReader(op operator.Operator, input int) (func(e *exchange.En
 				return cerr
 			}
 			b = pool.Get().(*exchange.Batch[T])
-			if err := exchange.DecodeBatch(c, e.Bytes, b); err != nil {
+			err := exchange.DecodeBatch(c, e.Bytes, b)
+			// The records are decoded into b: the envelope's memory
+			// can be reused.
+			e.ReleaseBytes()
+			if err != nil {
 				exchange.Release(pool, b)
 				return fmt.Errorf("reading channel %d: %w", e.Channel, err)
 			}

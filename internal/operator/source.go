@@ -158,8 +158,11 @@ func (o *sourceOutput[T]) CollectAll(vs []T) {
 		m := len(r.buf)
 		n := min(len(vs), cap(r.buf)-m)
 		rs := r.buf[m : m+n]
-		for i, v := range vs[:n] {
-			rs[i] = Record[T]{Value: v, Timestamp: NoTimestamp}
+		// Field by field: a Record literal would copy each value
+		// twice more.
+		for i := range rs {
+			rs[i].Value = vs[i]
+			rs[i].Timestamp = NoTimestamp
 		}
 		r.buf = r.buf[:m+n]
 		vs = vs[n:]

@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/freshet-io/freshet/internal/exchange"
 )
 
 // conn is one TCP connection between two processes. The dialing side
@@ -263,11 +265,21 @@ func (c *conn) handle(f frame) error {
 		if err != nil {
 			return err
 		}
-		if in, err := c.input(num); in != nil {
-			return in.receive(backlog, envs)
-		} else if err != nil {
+		in, err := c.input(num)
+		if in == nil {
 			return err
 		}
+		// The encoded batches point into the slab: it is reused once
+		// their consumer has released them (see slab).
+		if f.slab != nil {
+			for i := range envs {
+				if envs[i].Kind == exchange.KindEncoded {
+					f.slab.hold()
+					envs[i].Owner = f.slab
+				}
+			}
+		}
+		return in.receive(backlog, envs)
 	case frameEvent:
 		num, e, err := parseEvent(f.payload)
 		if err != nil {

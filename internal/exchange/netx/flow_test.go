@@ -1,6 +1,7 @@
 package netx
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -285,5 +286,83 @@ func TestUnalignedBarrier(t *testing.T) {
 	}
 	if e, _, err := gate.Next(ctx, nil, nil); err != nil || e.Kind != exchange.KindEndOfInput {
 		t.Fatalf("last envelope %+v (%v), want end-of-input", e, err)
+	}
+}
+
+// TestReleasedBytes: a consumer that releases each encoded envelope's
+// bytes once it has read them reads every envelope intact while the
+// receiver reuses its slabs (several megabytes cross the connection, many
+// times a slab), including those it holds on to: the last few, and every
+// 50th until the end.
+func TestReleasedBytes(t *testing.T) {
+	const n, size, window = 1000, 10 << 10, 3
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	recv := newManager(t)
+	send := newManager(t, WithBufferTimeout(0))
+	gate := exchange.NewGate(1, 4)
+	if err := recv.Register(chanID(0), gate.Channel(0), newFailures().fn(0)); err != nil {
+		t.Fatal(err)
+	}
+	w, err := send.Writer(ctx, recv.Addr().String(), chanID(0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	body := func(i int) []byte { return bytes.Repeat([]byte{byte(i), byte(i >> 8)}, size/2) }
+	errs := make(chan error, 1)
+	go func() {
+		for i := range n {
+			for !w.IsAvailable() {
+				select {
+				case <-w.Available():
+				case <-ctx.Done():
+					errs <- ctx.Err()
+					return
+				}
+			}
+			if err := w.Send(ctx, exchange.Envelope{Kind: exchange.KindEncoded, Count: 1, Bytes: body(i)}); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- w.Send(ctx, exchange.Envelope{Kind: exchange.KindEndOfInput})
+	}()
+	held := map[int]*exchange.Envelope{} // read, not yet released
+	release := func(i int) {
+		t.Helper()
+		e := held[i]
+		delete(held, i)
+		if e.Owner == nil {
+			t.Fatalf("envelope %d has no owner", i)
+		}
+		if !bytes.Equal(e.Bytes, body(i)) {
+			t.Fatalf("envelope %d was overwritten before its release", i)
+		}
+		e.ReleaseBytes()
+	}
+	for i := 0; ; i++ {
+		e, _, err := gate.Next(ctx, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind == exchange.KindEndOfInput {
+			if i != n {
+				t.Fatalf("end of input after %d envelopes, want %d", i, n)
+			}
+			break
+		}
+		held[i] = &e
+		if j := i - window; j >= 0 && j%50 != 0 {
+			release(j)
+		}
+	}
+	for i := range n {
+		if held[i] != nil {
+			release(i)
+		}
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/freshet-io/freshet/internal/exchange"
 )
@@ -67,15 +68,48 @@ func frameName(t byte) string {
 }
 
 // frame is a decoded frame. Its payload points into the slab it was read
-// into and stays valid for good: a slab is never reused, since the
-// envelopes of a buffer point into it.
+// into, which the reader reuses once it has moved on to another slab and
+// every envelope holding on to it (the encoded batches of buffer frames,
+// see slab) has been released: only those may keep the payload's bytes
+// past the handling of the frame.
 type frame struct {
 	typ     byte
 	payload []byte
+	slab    *slab
 }
 
 // slabSize is the size of the slabs frames are read into.
 const slabSize = 1 << 20
+
+// freeSlabs is how many released slabs a reader keeps for reuse; more are
+// left to the garbage collector.
+const freeSlabs = 4
+
+// slab is a block of memory a frameReader reads frames into. refs counts
+// its users: the reader while it reads into it, and every encoded envelope
+// whose Bytes point into it (it is their exchange.BytesOwner). The last
+// release puts it back on its reader's free list, so that a busy
+// connection reads into the same few slabs rather than allocating (and
+// zeroing, and collecting) a new one per megabyte.
+type slab struct {
+	buf    []byte
+	refs   atomic.Int32
+	free   chan *slab // the reader's free list
+	pooled bool       // of the reader's slab size, so reused
+}
+
+// hold adds a user of s: an envelope pointing into it.
+func (s *slab) hold() { s.refs.Add(1) }
+
+// Release implements exchange.BytesOwner.
+func (s *slab) Release() {
+	if s.refs.Add(-1) == 0 && s.pooled {
+		select {
+		case s.free <- s:
+		default:
+		}
+	}
+}
 
 // frameReader reads frames straight into large slabs: each read fills as
 // much of the current slab as the connection has ready, and the frames are
@@ -84,13 +118,34 @@ const slabSize = 1 << 20
 // end is copied into the next slab.
 type frameReader struct {
 	r          io.Reader
-	buf        []byte // the current slab
+	cur        *slab  // the slab being read into; nil before the first read
+	buf        []byte // cur's bytes
 	size       int    // the size of a new slab
 	start, end int    // the bytes read and not yet returned
 	err        error  // the reading error after buf[start:end]
+	free       chan *slab
 }
 
-func newFrameReader(r io.Reader) *frameReader { return &frameReader{r: r, size: slabSize} }
+func newFrameReader(r io.Reader) *frameReader {
+	return &frameReader{r: r, size: slabSize, free: make(chan *slab, freeSlabs)}
+}
+
+// newSlab returns a slab of at least k bytes with the reader as its one
+// user: a released one when k fits the usual size, else a new one (one
+// larger than usual, for a frame that does not fit, is not reused).
+func (fr *frameReader) newSlab(k int) *slab {
+	if k <= fr.size {
+		select {
+		case s := <-fr.free:
+			s.refs.Store(1)
+			return s
+		default:
+		}
+	}
+	s := &slab{buf: make([]byte, max(k, fr.size)), free: fr.free, pooled: k <= fr.size}
+	s.refs.Store(1)
+	return s
+}
 
 // fill reads until k bytes are buffered. It returns the reading error (io.EOF
 // included) when they cannot be.
@@ -99,10 +154,15 @@ func (fr *frameReader) fill(k int) error {
 		return nil
 	}
 	if fr.start+k > len(fr.buf) {
-		// The frame runs past the slab: continue it in a new one.
-		nb := make([]byte, max(k, fr.size))
-		fr.end = copy(nb, fr.buf[fr.start:fr.end])
-		fr.buf, fr.start = nb, 0
+		// The frame runs past the slab: continue it in another one. The
+		// reader is done with the old one; the envelopes pointing into it
+		// may not be.
+		ns := fr.newSlab(k)
+		fr.end = copy(ns.buf, fr.buf[fr.start:fr.end])
+		if fr.cur != nil {
+			fr.cur.Release()
+		}
+		fr.cur, fr.buf, fr.start = ns, ns.buf, 0
 	}
 	for fr.end-fr.start < k {
 		if fr.err != nil {
@@ -143,7 +203,7 @@ func (fr *frameReader) next(maxLen int) (frame, error) {
 	}
 	at := fr.start + headerSize
 	fr.start += size
-	return frame{typ: t, payload: fr.buf[at : at+int(n) : at+int(n)]}, nil
+	return frame{typ: t, payload: fr.buf[at : at+int(n) : at+int(n)], slab: fr.cur}, nil
 }
 
 // Read reads the bytes after the last frame returned, for a peer that

@@ -90,6 +90,9 @@ func (in *inChan) receive(backlog int, envs []exchange.Envelope) error {
 	err := in.mu.core.received(backlog)
 	if err != nil || in.mu.done {
 		in.mu.Unlock()
+		for i := range envs {
+			envs[i].ReleaseBytes() // dropped, never handed over
+		}
 		if err != nil {
 			return fmt.Errorf("channel %s: %w", in.id, err)
 		}

@@ -78,3 +78,49 @@ func TestFrameReader(t *testing.T) {
 		}
 	}
 }
+
+// TestSlabReuse: the reader reads into the same few slabs while nothing
+// holds on to them, and never into one an envelope still points into.
+func TestSlabReuse(t *testing.T) {
+	var stream []byte
+	for i := range 100 {
+		stream = append(stream, rawBuffer(1, bytes.Repeat([]byte{byte(i)}, 27)...)...) // 40 bytes
+	}
+	r := newFrameReader(bytes.NewReader(stream))
+	r.size = 64 // a frame and a part of the next per slab
+	first, err := r.next(1 << 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, want := first.slab, string(first.payload)
+	held.hold() // an envelope of the first frame, not yet consumed
+	seen := map[*slab]bool{}
+	for i := 1; i < 100; i++ {
+		f, err := r.next(1 << 10)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if f.payload[len(f.payload)-1] != byte(i) {
+			t.Fatalf("frame %d ends with %d", i, f.payload[len(f.payload)-1])
+		}
+		if f.slab == held && i > 1 {
+			t.Fatalf("frame %d was read into the slab an envelope holds", i)
+		}
+		seen[f.slab] = true
+		if i == 50 {
+			if string(first.payload) != want {
+				t.Fatal("the held frame's bytes were overwritten")
+			}
+			held.Release()
+			held = nil
+		}
+	}
+	// Two slabs take turns (the next one is taken before the reader lets
+	// go of the last), plus the one released half way.
+	if len(seen) > 3 {
+		t.Errorf("the reader used %d slabs for 100 frames, want at most 3", len(seen))
+	}
+	if _, err := r.next(1 << 10); err != io.EOF {
+		t.Errorf("after the last frame: got %v, want io.EOF", err)
+	}
+}
