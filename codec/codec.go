@@ -38,9 +38,24 @@ var registry sync.Map // reflect.Type -> any (a Codec[T] for that type)
 
 // Register makes c the codec for T, replacing any derived or earlier
 // registered codec. Register it before the job that uses T is built.
+//
+// A codec that declares its encoding raw (Raw) wrongly — for a type whose
+// values are not plain memory, with a size not the type's, or with a
+// RawSize method of another signature — is kept, and Of then fails naming
+// the mistake, so the job that uses T does not build.
 func Register[T any](c Codec[T]) {
-	registry.Store(reflect.TypeFor[T](), c)
+	t := reflect.TypeFor[T]()
+	if err := checkRaw(c); err != nil {
+		rawErrs.Store(t, err)
+	} else {
+		rawErrs.Delete(t)
+	}
+	registry.Store(t, c)
 }
+
+// rawErrs holds, by type, why a registered codec's Raw declaration is
+// wrong.
+var rawErrs sync.Map // reflect.Type -> error
 
 // Of returns the codec for T: a registered one, or one derived from T's
 // structure. It fails with ErrUnsupported naming the part of T that cannot
@@ -48,6 +63,9 @@ func Register[T any](c Codec[T]) {
 func Of[T any]() (Codec[T], error) {
 	t := reflect.TypeFor[T]()
 	if c, ok := registry.Load(t); ok {
+		if err, bad := rawErrs.Load(t); bad {
+			return nil, err.(error)
+		}
 		return c.(Codec[T]), nil
 	}
 	if c := primitive[T](); c != nil {

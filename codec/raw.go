@@ -1,6 +1,9 @@
 package codec
 
-import "reflect"
+import (
+	"fmt"
+	"reflect"
+)
 
 // Raw is implemented by a codec whose encoding of a value is the value's
 // own bytes in memory, as they are: RawSize bytes, the size of the type.
@@ -10,9 +13,11 @@ import "reflect"
 //
 // The runtime then copies such values in and out of its buffers without
 // calling Append or Decode for each (a network exchange copies a record's
-// bytes in one step). It does so only for types made of numbers, arrays
-// and structs, whatever the codec says: a type with pointers or bools is
-// always encoded through Append and Decode.
+// bytes in one step). Only types made of numbers, arrays and structs
+// qualify: Register keeps a codec that declares Raw for another type (one
+// with pointers, strings or bools), or with a size not the type's, or that
+// has a RawSize method of another signature, and codec.Of then fails with
+// the mistake, so the job does not build.
 type Raw interface {
 	RawSize() int
 }
@@ -51,4 +56,27 @@ func plainMemory(t reflect.Type) bool {
 		return true
 	}
 	return false
+}
+
+// checkRaw reports a codec whose Raw declaration the runtime could not
+// honour: a RawSize method of another signature (so it does not implement
+// Raw), a size other than T's, or a T that is not plain memory.
+func checkRaw[T any](c Codec[T]) error {
+	t, ct := reflect.TypeFor[T](), reflect.TypeOf(c)
+	r, ok := c.(Raw)
+	if !ok {
+		if ct != nil {
+			if m, has := ct.MethodByName("RawSize"); has {
+				return fmt.Errorf("codec %s of %s has method RawSize with type %s, but codec.Raw wants RawSize() int: its values would never be copied as bytes", ct, t, m.Type)
+			}
+		}
+		return nil
+	}
+	if !plainMemory(t) {
+		return fmt.Errorf("codec %s of %s implements codec.Raw, but %s is not made of numbers, arrays and structs only: its values cannot be copied as bytes", ct, t, t)
+	}
+	if n := r.RawSize(); uintptr(n) != t.Size() {
+		return fmt.Errorf("codec %s of %s implements codec.Raw with RawSize %d, but a %s is %d bytes", ct, t, n, t, t.Size())
+	}
+	return nil
 }
