@@ -219,9 +219,10 @@ func TestFinalCheckpointCommitsTheLastTransaction(t *testing.T) {
 }
 
 // TestSinkSeesRestoredCheckpoint: a sink writer learns the checkpoint its
-// job was restored from, also in a subtask given no state. A job at
-// parallelism 2 stops with a savepoint (two state elements, one per
-// subtask) and resumes at 3, where one subtask gets none.
+// job was restored from, also in a subtask given no state, and the
+// checkpoint ids it sees next are higher. A job at parallelism 2 stops
+// with a savepoint (two state elements, one per subtask) and resumes at
+// 3, where one subtask gets none.
 func TestSinkSeesRestoredCheckpoint(t *testing.T) {
 	type seen struct {
 		id       int64
@@ -273,10 +274,22 @@ func TestSinkSeesRestoredCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every writer is created before the savepoint can be taken.
-	if _, err := jc.StopWithSavepoint(ctx, t.TempDir(), false); err != nil {
+	path, err = jc.StopWithSavepoint(ctx, t.TempDir(), false)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := jc.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// The resumed job's checkpoint ids go on after the savepoint's, in
+	// another storage too.
+	if sp, err = savepoint.Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	if id := int64(sp.ID()); id <= spID {
+		t.Errorf("the resumed job's savepoint is checkpoint %d, want one after %d", id, spID)
+	}
+	if err := sp.Close(); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

@@ -371,8 +371,12 @@ func (j *Job) newCheckpointer(restore *task.Restore) (*checkpointer, error) {
 			ids = append(ids, enumeratorID(v))
 		}
 	}
+	// After a restore, from this job's checkpoints or from a savepoint or
+	// another job's retained checkpoint, ids go on after the restored one
+	// (as Flink's do), as sink.InitContext promises writers: sinks name
+	// their transactions by checkpoint.
 	first := int64(1)
-	if restore != nil && restore.Storage == j.ck.store {
+	if restore != nil {
 		first = int64(restore.Checkpoint.ID) + 1
 	}
 	if last := j.lastCheckpointID(); last >= first {
