@@ -36,18 +36,18 @@
 //     covers them; a failure may write records again.
 //   - ExactlyOnce: records are written in Kafka transactions on
 //     sink.TwoPhaseCommit: a transaction is flushed at each checkpoint and
-//     committed when the checkpoint completes; after a failure the
-//     transactions of the restored checkpoint are committed and lingering
-//     ones aborted, also those of subtasks removed by a restore at a lower
-//     parallelism. The producers' transaction timeout is checked against
+//     committed when the checkpoint completes; after a restore at any
+//     parallelism the transactions of the restored checkpoint are
+//     committed and every transaction of the prefix left open after it is
+//     aborted, each by one subtask (see Sink). The producers' transaction
+//     timeout is checked against
 //     the brokers' transaction.max.timeout.ms when the writers start.
 //     Consumers that read with read_committed isolation see every record
 //     exactly once.
 //
 // Limits: a bounded source whose partitions end in compacted-away offsets
-// may not end; after a restore at another parallelism, a subtask whose old
-// state went to another subtask probes its transactional ids from the
-// highest counter it was given (see Sink).
+// may not end; the exactly-once sink needs brokers that answer
+// ListTransactions (Kafka 3.0 or later).
 //
 // Tests use franz-go's in-process kfake cluster; no broker is needed.
 // docs/connectors/kafka.md describes the connector in full.

@@ -55,27 +55,25 @@ func (g DeliveryGuarantee) String() string {
 // key, value, headers and, with a manual partitioner in ClientOptions, its
 // partition.
 //
-// With ExactlyOnce every subtask writes through transactional producers
-// whose transactional ids are TransactionalIDPrefix-subtask-n, n counting
-// up: a transaction is flushed at each checkpoint's snapshot and committed
-// when the checkpoint completes; a bounded job commits its last
-// transaction with its final checkpoint. After a failure the restored
-// transactions are committed again (a commit already made is recognised)
-// and the ids after them are initialised in turn, which aborts the
-// transactions the failed attempt left open, until an id that was never
-// used. Two jobs must not share a prefix. Transactions stay open across a
-// checkpoint interval, so the producer's transaction timeout
-// (kgo.TransactionTimeout in ClientOptions, 40 s by default) must exceed
-// the interval plus the time a restart takes, and must not exceed the
-// brokers' transaction.max.timeout.ms: the writers check it when they
-// start (ErrTransactionTimeout).
-//
-// Each transaction's state records the parallelism that wrote it. After a
-// restore at a lower parallelism, new subtask i answers for the old
-// subtasks j >= parallelism with j mod parallelism == i: at its first
-// commit, when every subtask has committed the transactions it restored,
-// it initialises j's ids from the last one it knows of (or from the first)
-// up to one never used, which aborts what j left open.
+// With ExactlyOnce every subtask writes through transactional producers,
+// one per transaction, whose transactional ids are
+// TransactionalIDPrefix-subtask-checkpoint, checkpoint being the one after
+// the last the subtask had taken when it began the transaction: one is
+// flushed at each checkpoint's snapshot and committed when the checkpoint
+// completes; a bounded job commits its last transaction with its final
+// checkpoint. After a restore from checkpoint C, at any parallelism, the
+// pending transactions C's state holds are committed again (a commit
+// already made is recognised), and the transactions of the prefix still
+// open under an id naming a checkpoint after C (any, on a fresh start)
+// are aborted, each by the new subtask whose index is the old subtask's
+// modulo the parallelism, before it begins its own; docs/connectors/kafka.md
+// gives the rule and why it holds. The brokers must answer
+// ListTransactions (Kafka 3.0 or later) and let the sink describe its
+// transactional ids. Two jobs must not share a prefix. Transactions stay open across a checkpoint interval, so the
+// producer's transaction timeout (kgo.TransactionTimeout in ClientOptions,
+// 40 s by default) must exceed the interval plus the time a restart
+// takes, and must not exceed the brokers' transaction.max.timeout.ms: the
+// writers check it when they start (ErrTransactionTimeout).
 type Sink[T any] struct {
 	// Brokers are the seed brokers, "host:port". Required.
 	Brokers []string
@@ -134,17 +132,24 @@ func (s *Sink[T]) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]by
 		return nil, sink.CheckpointHooks{}, err
 	}
 	if s.DeliveryGuarantee == ExactlyOnce {
+		var tw *txnWriter[T]
 		tp := &sink.TwoPhaseCommit[T, *txn]{
 			Codec: txnCodec{},
 			NewWriter: func(ctx sink.InitContext) (sink.TransactionalWriter[T, *txn], error) {
 				if err := s.checkTransactionTimeout(ctx.Context()); err != nil {
 					return nil, err
 				}
-				return &txnWriter[T]{s: s, ctx: ctx.Context(), subtask: ctx.SubtaskIndex(), parallelism: ctx.Parallelism(),
-					removed: map[int]int64{}, bytesWritten: ctx.Metrics().Counter("bytesWritten")}, nil
+				tw = newTxnWriter(s, ctx)
+				return tw, nil
 			},
 		}
-		return tp.CreateCheckpointedWriter(ctx, restored)
+		w, hooks, err := tp.CreateCheckpointedWriter(ctx, restored)
+		if err != nil {
+			return nil, hooks, err
+		}
+		snap := hooks.SnapshotState
+		hooks.SnapshotState = func(id int64) ([][]byte, error) { return tw.snapshot(id, snap) }
+		return w, hooks, nil
 	}
 	cl, err := s.newClient()
 	if err != nil {
@@ -308,45 +313,56 @@ func (w *writer[T]) Close() error {
 // is its transactional id, producer id and epoch, which are enough to
 // commit it from another process.
 type txn struct {
-	ID         string
-	Counter    int64
+	ID string
+	// Checkpoint is the checkpoint ID names (see txnID).
+	Checkpoint int64
 	ProducerID int64
 	Epoch      int16
 	// Written is whether a record was produced in the transaction: an
 	// empty one never reached the broker and has nothing to commit.
 	Written bool
-	// Subtask and Parallelism are the writer's that began it.
-	Subtask, Parallelism int
 
 	cl   *kgo.Client // nil for a transaction restored from a checkpoint
 	errs *produceErr
 }
 
+// txnFormat leads every encoded transaction. The sink's earlier format,
+// whose ids counted up instead of naming checkpoints, began with the id's
+// length, which is never 1, so its state is refused rather than cleaned up
+// by a rule it does not follow.
+const txnFormat = 1
+
 type txnCodec struct{}
 
 func (txnCodec) Append(dst []byte, t *txn) []byte {
+	dst = append(dst, txnFormat)
 	dst = binary.AppendUvarint(dst, uint64(len(t.ID)))
 	dst = append(dst, t.ID...)
-	dst = binary.AppendVarint(dst, t.Counter)
+	dst = binary.AppendVarint(dst, t.Checkpoint)
 	dst = binary.AppendVarint(dst, t.ProducerID)
 	dst = binary.AppendVarint(dst, int64(t.Epoch))
 	if t.Written {
-		dst = append(dst, 1)
-	} else {
-		dst = append(dst, 0)
+		return append(dst, 1)
 	}
-	dst = binary.AppendUvarint(dst, uint64(t.Subtask))
-	return binary.AppendUvarint(dst, uint64(t.Parallelism))
+	return append(dst, 0)
 }
 
 func (txnCodec) Decode(src []byte) (*txn, int, error) {
+	if len(src) > 0 && src[0] != txnFormat {
+		return nil, 0, fmt.Errorf("kafka transaction: %w: format %d, not %d (state of an earlier version of the sink)", codec.ErrCorrupt, src[0], txnFormat)
+	}
 	corrupt := fmt.Errorf("kafka transaction: %w", codec.ErrCorrupt)
-	l, n := binary.Uvarint(src)
-	if n <= 0 || uint64(len(src)-n) < l {
+	if len(src) == 0 {
 		return nil, 0, corrupt
 	}
-	t := &txn{ID: string(src[n : n+int(l)])}
-	off := n + int(l)
+	off := 1
+	l, n := binary.Uvarint(src[off:])
+	if n <= 0 || uint64(len(src)-off-n) < l {
+		return nil, 0, corrupt
+	}
+	off += n
+	t := &txn{ID: string(src[off : off+int(l)])}
+	off += int(l)
 	var vals [3]int64
 	for i := range vals {
 		v, m := binary.Varint(src[off:])
@@ -355,135 +371,215 @@ func (txnCodec) Decode(src []byte) (*txn, int, error) {
 		}
 		vals[i], off = v, off+m
 	}
-	t.Counter, t.ProducerID, t.Epoch = vals[0], vals[1], int16(vals[2])
+	t.Checkpoint, t.ProducerID, t.Epoch = vals[0], vals[1], int16(vals[2])
 	if off >= len(src) || src[off] > 1 {
 		return nil, 0, corrupt
 	}
 	t.Written = src[off] == 1
-	off++
-	var ints [2]uint64
-	for i := range ints {
-		v, m := binary.Uvarint(src[off:])
-		if m <= 0 || v > 1<<31 {
-			return nil, 0, corrupt
-		}
-		ints[i], off = v, off+m
+	return t, off + 1, nil
+}
+
+// The transactional ids of an ExactlyOnce sink are
+//
+//	TransactionalIDPrefix-subtask-checkpoint
+//
+// one per transaction, where subtask is the index of the subtask that
+// began it and checkpoint is one more than the last checkpoint whose
+// snapshot the subtask had taken when it began it (or that the job was
+// restored from; 0 on a fresh start): the checkpoint at whose snapshot
+// it is to be pre-committed if the subtask takes the next one. A subtask
+// begins one transaction when it starts and one at each snapshot, so it
+// never uses an id twice in one run, and a transaction named c is
+// pre-committed at a checkpoint c or later.
+//
+// The rule that cleans up after a failure follows. After a restore from
+// checkpoint C every subtask had taken C's snapshot, so every transaction
+// named c <= C of the attempt that took C was pre-committed by then: it
+// was committed, or C's state holds it as pending and the restored
+// writers commit it again. A transaction named c > C was begun at C's
+// snapshot (the one open then, which C's state holds to abort) or after
+// it, by the attempt that failed or an earlier one that got no further
+// than C: no state holds it for a commit, and if it is still open it
+// blocks read_committed consumers until the brokers time it out. Each of
+// these is aborted by initialising a producer with its id, which fences
+// the producer that began it and aborts its transaction. A fresh start
+// holds nothing and aborts every open transaction of the prefix.
+//
+// Each lingering id is aborted by one subtask, before that subtask begins
+// a transaction of its own: new subtask k of p answers for the ids naming
+// old subtasks i with i mod p == k, whatever the old parallelism was. A
+// subtask therefore never aborts a transaction another new subtask begins
+// (those name that subtask's own index, which maps to itself), nor one a
+// restored state holds (those name c <= C), whichever subtask the state
+// went to and in whatever order the subtasks start. Checkpoint ids start
+// again at C+1 after a restore, so a lingering id may be one a new
+// subtask is about to use: that subtask is the one that answers for it,
+// and has aborted it by then.
+//
+// The ids are found with the ListTransactions request (KIP-664, Kafka
+// 3.0 or later), which lists the transactional ids the sink may describe
+// and their state; the ones in a state other than Empty, Dead or
+// completing (PrepareCommit, PrepareAbort, CompleteCommit, CompleteAbort)
+// are initialised.
+
+// txnID is subtask's transactional id naming checkpoint c.
+func txnID(prefix string, subtask int, c int64) string {
+	return prefix + "-" + strconv.Itoa(subtask) + "-" + strconv.FormatInt(c, 10)
+}
+
+// parseTxnID returns the subtask and checkpoint a transactional id of
+// prefix names; ok is false for any other id (of a longer prefix such as
+// "prefix-x", or not in canonical decimal form).
+func parseTxnID(prefix, id string) (subtask int, c int64, ok bool) {
+	rest, ok := strings.CutPrefix(id, prefix+"-")
+	if !ok {
+		return 0, 0, false
 	}
-	t.Subtask, t.Parallelism = int(ints[0]), int(ints[1])
-	return t, off, nil
+	sub, ck, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	i, err := strconv.Atoi(sub)
+	if err != nil || i < 0 || strconv.Itoa(i) != sub {
+		return 0, 0, false
+	}
+	c, err = strconv.ParseInt(ck, 10, 64)
+	if err != nil || c < 0 || strconv.FormatInt(c, 10) != ck {
+		return 0, 0, false
+	}
+	return i, c, true
+}
+
+// lingering reports whether a transactional id in state (as
+// ListTransactions names them) may hold a transaction that nothing will
+// end but its coordinator's timeout. Unknown states count as open.
+func lingering(state string) bool {
+	switch state {
+	case "Empty", "Dead", "PrepareCommit", "PrepareAbort", "CompleteCommit", "CompleteAbort":
+		return false
+	}
+	return true
 }
 
 // txnWriter is the TransactionalWriter of one subtask: a producer per
 // transaction, so that a pre-committed transaction waits for its commit
 // while the next one is written.
 type txnWriter[T any] struct {
-	s           *Sink[T]
-	ctx         context.Context
-	subtask     int
-	parallelism int
-	next        int64 // counter of the next transactional id
-	probed      bool  // the ids a failed attempt may have left open were aborted
-	admin       *kgo.Client
-	live        map[*txn]struct{}
-	// removed are the subtasks of the restored state's parallelism that
-	// no longer exist and whose ids this subtask aborts (old subtask j
-	// >= parallelism with j mod parallelism == subtask), with the counter
-	// from which to abort them (-1 when no restored transaction of theirs
-	// came to this subtask: from 0). Cleared once done.
-	removed map[int]int64
+	s                    *Sink[T]
+	ctx                  context.Context
+	subtask, parallelism int
+	// restored is the checkpoint the job was restored from, 0 on a fresh
+	// start.
+	restored int64
+	// last is the last checkpoint whose snapshot the subtask took (or
+	// began), or restored: the next transaction names last+1.
+	last    int64
+	cleaned bool // lingering transactions were aborted
+	admin   *kgo.Client
+	live    map[*txn]struct{}
 	// bytesWritten counts the keys' and values' bytes the brokers
 	// acknowledged, in every transaction.
 	bytesWritten *metric.Counter
 }
 
-func (w *txnWriter[T]) txnID(subtask int, n int64) string {
-	return w.s.TransactionalIDPrefix + "-" + strconv.Itoa(subtask) + "-" + strconv.FormatInt(n, 10)
+func newTxnWriter[T any](s *Sink[T], ctx sink.InitContext) *txnWriter[T] {
+	restored, ok := ctx.RestoredCheckpointID()
+	if !ok {
+		restored = 0
+	}
+	return &txnWriter[T]{
+		s: s, ctx: ctx.Context(), subtask: ctx.SubtaskIndex(), parallelism: ctx.Parallelism(),
+		restored: restored, last: restored,
+		live:         map[*txn]struct{}{},
+		bytesWritten: ctx.Metrics().Counter("bytesWritten"),
+	}
 }
 
-// initTxn makes a producer with transactional id n of subtask and
-// initialises it, which aborts a transaction left open under that id.
-func (w *txnWriter[T]) initTxn(subtask int, n int64) (*txn, error) {
-	id := w.txnID(subtask, n)
-	t := &txn{ID: id, Counter: n, Subtask: subtask, Parallelism: w.parallelism, errs: newProduceErr(w.bytesWritten)}
+// snapshot runs snap, the snapshot of the sink.TwoPhaseCommit writer,
+// which pre-commits the open transaction and begins the next one, for
+// checkpoint id: the next one names id+1.
+func (w *txnWriter[T]) snapshot(id int64, snap func(int64) ([][]byte, error)) ([][]byte, error) {
+	w.last = max(w.last, id)
+	return snap(id)
+}
+
+// initTxn makes a producer with transactional id id and initialises it,
+// which aborts a transaction left open under that id.
+func (w *txnWriter[T]) initTxn(id string) (*kgo.Client, int64, int16, error) {
 	cl, err := w.s.newClient(kgo.TransactionalID(id))
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
-	if t.ProducerID, t.Epoch, err = cl.ProducerID(w.ctx); err != nil {
+	pid, epoch, err := cl.ProducerID(w.ctx)
+	if err != nil {
 		cl.Close()
 		if errors.Is(err, kerr.InvalidTransactionTimeout) {
 			err = fmt.Errorf("%w: %w", ErrTransactionTimeout, err)
 		}
-		return nil, fmt.Errorf("kafka sink: initialising transactional id %s: %w", id, err)
+		return nil, 0, 0, fmt.Errorf("kafka sink: initialising transactional id %s: %w", id, err)
 	}
-	t.cl = cl
-	return t, nil
+	return cl, pid, epoch, nil
 }
 
-// noteRestored records, for a transaction of the restored state, the
-// parallelism that wrote it, so that the ids of subtasks removed since are
-// aborted.
-func (w *txnWriter[T]) noteRestored(t *txn) {
-	for j := w.parallelism; j < t.Parallelism; j++ {
-		if j%w.parallelism != w.subtask {
+// adminClient is the writer's client without a transactional id.
+func (w *txnWriter[T]) adminClient() (*kgo.Client, error) {
+	if w.admin == nil {
+		cl, err := w.s.newClient()
+		if err != nil {
+			return nil, err
+		}
+		w.admin = cl
+	}
+	return w.admin, nil
+}
+
+// abortLingering aborts the open transactions of the sink's prefix that
+// name a checkpoint after the restored one (any, on a fresh start) and an
+// old subtask this one answers for (see txnID).
+func (w *txnWriter[T]) abortLingering() error {
+	adm, err := w.adminClient()
+	if err != nil {
+		return err
+	}
+	listed, err := kadm.NewClient(adm).ListTransactions(w.ctx, nil, nil)
+	if err != nil {
+		return fmt.Errorf("kafka sink: listing transactions to abort those left open under prefix %s (ListTransactions needs Kafka 3.0 or later and DESCRIBE on the transactional ids): %w",
+			w.s.TransactionalIDPrefix, err)
+	}
+	for _, id := range listed.TransactionalIDs() { // sorted
+		sub, c, ok := parseTxnID(w.s.TransactionalIDPrefix, id)
+		if !ok || sub%w.parallelism != w.subtask || c <= w.restored || !lingering(listed[id].State) {
 			continue
 		}
-		if _, ok := w.removed[j]; !ok {
-			w.removed[j] = -1
+		cl, _, _, err := w.initTxn(id)
+		if err != nil {
+			return fmt.Errorf("kafka sink: aborting lingering transaction %s: %w", id, err)
 		}
-	}
-	if t.Subtask >= w.parallelism && t.Subtask%w.parallelism == w.subtask && strings.HasPrefix(t.ID, w.s.TransactionalIDPrefix+"-") {
-		// Ids after the restored ones may have been left open.
-		w.removed[t.Subtask] = max(w.removed[t.Subtask], t.Counter)
-	}
-}
-
-// abortRemoved initialises the ids of the removed subtasks this subtask
-// answers for, from the counter noted for each (or 0) up to one that was
-// never used, aborting the transactions they left open. It runs at the
-// first commit of this writer's own transactions: by then every subtask
-// has committed the restored transactions it was given, which aborting
-// them first would lose.
-func (w *txnWriter[T]) abortRemoved() error {
-	for j, from := range w.removed {
-		for n := max(from, 0); ; n++ {
-			t, err := w.initTxn(j, n)
-			if err != nil {
-				return fmt.Errorf("aborting transactions of removed subtask %d: %w", j, err)
-			}
-			t.cl.Close()
-			if t.Epoch == 0 {
-				break
-			}
-		}
-		delete(w.removed, j)
+		cl.Close()
 	}
 	return nil
 }
 
-// BeginTransaction implements sink.TransactionalWriter. The first one
-// initialises the ids from the next unused counter on until one that was
-// never used, aborting what a failed attempt left open under them.
+// BeginTransaction implements sink.TransactionalWriter: a producer with
+// the id naming the checkpoint after the last one, initialised. The first
+// call, which follows the commits of the restored transactions, aborts the
+// lingering transactions this subtask answers for (see txnID).
 func (w *txnWriter[T]) BeginTransaction() (*txn, error) {
-	var t *txn
-	for {
-		var err error
-		if t, err = w.initTxn(w.subtask, w.next); err != nil {
+	if !w.cleaned {
+		if err := w.abortLingering(); err != nil {
 			return nil, err
 		}
-		w.next++
-		if w.probed || t.Epoch == 0 {
-			break
-		}
-		t.cl.Close()
+		w.cleaned = true
 	}
-	w.probed = true
+	t := &txn{ID: txnID(w.s.TransactionalIDPrefix, w.subtask, w.last+1), Checkpoint: w.last + 1, errs: newProduceErr(w.bytesWritten)}
+	cl, pid, epoch, err := w.initTxn(t.ID)
+	if err != nil {
+		return nil, err
+	}
+	t.cl, t.ProducerID, t.Epoch = cl, pid, epoch
 	if err := t.cl.BeginTransaction(); err != nil {
 		t.cl.Close()
 		return nil, fmt.Errorf("kafka sink: beginning transaction %s: %w", t.ID, err)
-	}
-	if w.live == nil {
-		w.live = map[*txn]struct{}{}
 	}
 	w.live[t] = struct{}{}
 	return t, nil
@@ -525,15 +621,12 @@ func (w *txnWriter[T]) Commit(t *txn) error {
 		if err != nil {
 			return fmt.Errorf("kafka sink: committing transaction %s: %w", t.ID, err)
 		}
-		if len(w.removed) > 0 {
-			if err := w.abortRemoved(); err != nil {
-				return fmt.Errorf("kafka sink: %w", err)
-			}
-		}
 		return nil
 	}
-	w.noteRestored(t)
-	w.next = max(w.next, t.Counter+1)
+	if t.Checkpoint > w.restored {
+		return fmt.Errorf("kafka sink: %w: restored transaction %s names checkpoint %d, after the checkpoint the job was restored from (%d)",
+			sink.ErrInvalidSink, t.ID, t.Checkpoint, w.restored)
+	}
 	if !t.Written {
 		return nil
 	}
@@ -544,7 +637,8 @@ func (w *txnWriter[T]) Commit(t *txn) error {
 }
 
 // Abort implements sink.TransactionalWriter. A restored transaction is
-// aborted by initialising its id again.
+// aborted by initialising its id again, in the subtask that answers for
+// it.
 func (w *txnWriter[T]) Abort(t *txn) error {
 	if t.cl != nil {
 		err := t.cl.AbortBufferedRecords(w.ctx)
@@ -557,11 +651,9 @@ func (w *txnWriter[T]) Abort(t *txn) error {
 		}
 		return nil
 	}
-	// The open transaction's id is initialised again by the first
-	// BeginTransaction, which aborts it, or, for a removed subtask, by
-	// abortRemoved.
-	w.noteRestored(t)
-	w.next = max(w.next, t.Counter)
+	// The transaction open at the checkpoint names the checkpoint after
+	// it: the subtask that answers for its id aborts it with the other
+	// lingering ones, before it begins a transaction of its own.
 	return nil
 }
 
@@ -574,19 +666,16 @@ func (w *txnWriter[T]) release(t *txn) {
 // endRestored ends a transaction of an earlier attempt with an EndTxn
 // request carrying its producer id and epoch.
 func (w *txnWriter[T]) endRestored(t *txn, commit bool) error {
-	if w.admin == nil {
-		cl, err := w.s.newClient()
-		if err != nil {
-			return err
-		}
-		w.admin = cl
+	adm, err := w.adminClient()
+	if err != nil {
+		return err
 	}
 	req := kmsg.NewPtrEndTxnRequest()
 	req.TransactionalID = t.ID
 	req.ProducerID = t.ProducerID
 	req.ProducerEpoch = t.Epoch
 	req.Commit = commit
-	resp, err := req.RequestWith(w.ctx, w.admin)
+	resp, err := req.RequestWith(w.ctx, adm)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,251 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/connector/kafka"
+	"github.com/freshet-io/freshet/sink"
+	"github.com/freshet-io/freshet/source"
+)
+
+// TestExactlyOnceRestoreAtAnotherParallelism runs a job at parallelism 3
+// whose checkpoints complete but whose writers never hear of it (the
+// notifications are lost), so their transactions stay open, and which
+// fails for good at the snapshot of a later checkpoint, after every
+// subtask has pre-committed a transaction with records for it. Restored
+// from its last completed checkpoint at parallelism 1 and at 4, the job
+// commits the transactions that checkpoint holds, in whichever subtasks
+// its state went to, and aborts the lingering ones, those of old
+// subtasks 1 and 2 too: once it has finished, no transaction of the sink
+// is open, each partition's last stable offset is its high watermark,
+// and a read_committed consumer reads every record exactly once.
+func TestExactlyOnceRestoreAtAnotherParallelism(t *testing.T) {
+	for _, p := range []int{1, 4} {
+		t.Run("parallelism "+strconv.Itoa(p), func(t *testing.T) {
+			const n = 6000
+			brokers := newCluster(t, 3, "out")
+			adm := newAdmin(t, brokers)
+			snk := &kafka.Sink[int64]{
+				Brokers: brokers, Serializer: stringRecord("out"),
+				DeliveryGuarantee: kafka.ExactlyOnce, TransactionalIDPrefix: "rescaled",
+			}
+			job := func(p int, snk sink.Sink[int64], rate float64, opts ...freshet.Option) *freshet.Env {
+				env := quietEnv(append([]freshet.Option{freshet.WithParallelism(p), freshet.WithRestartStrategy(freshet.NoRestart())}, opts...)...)
+				gen := []source.GeneratorOption{source.GeneratorCount(n)}
+				if rate > 0 {
+					gen = append(gen, source.GeneratorRate(rate))
+				}
+				nums := freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, gen...), "numbers").UID("numbers")
+				freshet.SinkTo(nums, snk, "kafka").UID("kafka")
+				return env
+			}
+
+			f := &failAfterPreCommit{Sink: snk, adm: adm, subtasks: 3, changed: make(chan struct{})}
+			env := job(3, f, 3000, freshet.WithCheckpointing(25*time.Millisecond, freshet.CheckpointStorage(t.TempDir()),
+				freshet.ExternalizedCheckpoints(freshet.RetainOnFailure)))
+			jc := execute(t, env, "rescaled-3")
+			if err := jc.Wait(); err == nil || !strings.Contains(err.Error(), errInjected.Error()) {
+				t.Fatalf("the job at parallelism 3 ended with %v, want the injected failure", err)
+			}
+			failed := f.failedAt.Load()
+			last, ok := jc.LatestCheckpoint()
+			if !ok || last.Path == "" || last.ID != failed-1 {
+				t.Fatalf("latest completed checkpoint %+v, want %d", last, failed-1)
+			}
+			// Held by the checkpoint restored, and lingering.
+			open := ongoing(t, adm, snk.TransactionalIDPrefix)
+			for sub := range 3 {
+				for _, c := range []int64{last.ID, failed} {
+					if id := fmt.Sprintf("%s-%d-%d", snk.TransactionalIDPrefix, sub, c); !slices.Contains(open, id) {
+						t.Fatalf("open transactions %v after the failure, want %s among them", open, id)
+					}
+				}
+			}
+			if stable, end := offsets(t, adm); stable >= end {
+				t.Fatalf("after the failure the last stable offsets add up to %d, the high watermarks to %d: want open transactions holding them back", stable, end)
+			}
+			t.Logf("failed at checkpoint %d, restoring checkpoint %d at parallelism %d; open: %v", failed, last.ID, p, open)
+
+			env = job(p, snk, 0, freshet.WithCheckpointing(25*time.Millisecond, freshet.CheckpointStorage(t.TempDir())),
+				freshet.WithRestoreFrom(last.Path))
+			if err := execute(t, env, "rescaled-"+strconv.Itoa(p)).Wait(); err != nil {
+				t.Fatalf("restored at parallelism %d: %v", p, err)
+			}
+			if open := ongoing(t, adm, snk.TransactionalIDPrefix); len(open) != 0 {
+				t.Fatalf("open transactions %v after the restored job finished, want none", open)
+			}
+			if stable, end := offsets(t, adm); stable != end {
+				t.Fatalf("the last stable offsets add up to %d, the high watermarks to %d", stable, end)
+			}
+			checkOnce(t, readTopic(t, brokers, "out", n, true), n)
+		})
+	}
+}
+
+func newAdmin(t *testing.T, brokers []string) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// ongoing lists the transactional ids of prefix with a transaction open.
+func ongoing(t *testing.T, adm *kadm.Client, prefix string) []string {
+	t.Helper()
+	ids, err := ongoingIDs(context.Background(), adm, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func ongoingIDs(ctx context.Context, adm *kadm.Client, prefix string) ([]string, error) {
+	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		return nil, fmt.Errorf("listing transactions: %w", err)
+	}
+	var ids []string
+	for _, id := range listed.TransactionalIDs() {
+		if strings.HasPrefix(id, prefix+"-") {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// offsets adds up the last stable offsets and the high watermarks of the
+// partitions of topic out.
+func offsets(t *testing.T, adm *kadm.Client) (stable, end int64) {
+	t.Helper()
+	ctx := context.Background()
+	lso, err := adm.ListCommittedOffsets(ctx, "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hwm, err := adm.ListEndOffsets(ctx, "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lso.Each(func(o kadm.ListedOffset) { stable += o.Offset })
+	hwm.Each(func(o kadm.ListedOffset) { end += o.Offset })
+	return stable, end
+}
+
+// failAfterPreCommit wraps an exactly-once sink so that its writers never
+// hear that a checkpoint completed and its job fails at the snapshot of
+// the first checkpoint, from the third on, at which every subtask
+// pre-committed a transaction with records, as at the checkpoint before:
+// subtask 0 waits, after its own pre-commit, until every subtask has
+// pre-committed, then fails the checkpoint.
+type failAfterPreCommit struct {
+	*kafka.Sink[int64]
+	adm      *kadm.Client
+	subtasks int
+	failedAt atomic.Int64
+
+	mu sync.Mutex
+	// written holds, by checkpoint, whether each subtask that took its
+	// snapshot pre-committed a transaction with records.
+	written map[int64]map[int]bool
+	changed chan struct{} // closed and replaced when written changes
+}
+
+func (f *failAfterPreCommit) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]byte) (sink.Writer[int64], sink.CheckpointHooks, error) {
+	w, hooks, err := f.Sink.CreateCheckpointedWriter(ctx, restored)
+	if err != nil {
+		return nil, hooks, err
+	}
+	hooks.NotifyCheckpointComplete = nil
+	snap, sub := hooks.SnapshotState, ctx.SubtaskIndex()
+	hooks.SnapshotState = func(id int64) ([][]byte, error) {
+		st, err := snap(id)
+		if err != nil || f.failedAt.Load() != 0 {
+			return st, err
+		}
+		// The transaction has records if it is open under its id (it
+		// names checkpoint id when the subtask took the one before).
+		open, err := ongoingIDs(ctx.Context(), f.adm, f.TransactionalIDPrefix)
+		if err != nil {
+			return nil, err
+		}
+		f.report(id, sub, slices.Contains(open, fmt.Sprintf("%s-%d-%d", f.TransactionalIDPrefix, sub, id)))
+		if sub != 0 || id < 3 {
+			return st, nil
+		}
+		all, err := f.wait(ctx.Context(), id)
+		if err != nil {
+			return nil, err
+		}
+		if all && f.allWritten(id-1) && f.failedAt.CompareAndSwap(0, id) {
+			return nil, fmt.Errorf("after the pre-commits of checkpoint %d: %w", id, errInjected)
+		}
+		return st, nil
+	}
+	return w, hooks, nil
+}
+
+func (f *failAfterPreCommit) report(id int64, sub int, written bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.written == nil {
+		f.written = map[int64]map[int]bool{}
+	}
+	if f.written[id] == nil {
+		f.written[id] = map[int]bool{}
+	}
+	f.written[id][sub] = written
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// allWritten reports whether every subtask took its snapshot of
+// checkpoint id and pre-committed a transaction with records.
+func (f *failAfterPreCommit) allWritten(id int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.allWrittenLocked(id)
+}
+
+func (f *failAfterPreCommit) allWrittenLocked(id int64) bool {
+	subs := f.written[id]
+	for _, w := range subs {
+		if !w {
+			return false
+		}
+	}
+	return len(subs) == f.subtasks
+}
+
+// wait waits until every subtask has taken its snapshot of checkpoint id
+// and reports whether each pre-committed a transaction with records.
+func (f *failAfterPreCommit) wait(ctx context.Context, id int64) (bool, error) {
+	for {
+		f.mu.Lock()
+		done, all, changed := len(f.written[id]) == f.subtasks, f.allWrittenLocked(id), f.changed
+		f.mu.Unlock()
+		if done {
+			return all, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false, errors.New("the subtask stopped while waiting for the others' snapshots")
+		}
+	}
+}
