@@ -249,3 +249,55 @@ func (f *failAfterPreCommit) wait(ctx context.Context, id int64) (bool, error) {
 		}
 	}
 }
+
+// TestFreshStartAbortsLingeringTransactions: transactions left open under
+// the sink's prefix by an earlier run, at an index the new job has and at
+// one it has not, are aborted when the job starts without a checkpoint
+// (before the brokers would time them out), while one of a longer prefix
+// is left alone: only that one holds the last stable offset back, and
+// once it is aborted too, the job's records and none of theirs are read.
+func TestFreshStartAbortsLingeringTransactions(t *testing.T) {
+	const n = 1000
+	brokers := newCluster(t, 1, "out")
+	adm := newAdmin(t, brokers)
+	for _, id := range []string{"fresh-0-3", "fresh-5-1", "fresh-x-0-1"} {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "out", Value: []byte("lingering " + id)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := quietEnv(freshet.WithParallelism(2))
+	nums := freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(n)), "numbers")
+	freshet.SinkTo(nums, &kafka.Sink[int64]{
+		Brokers: brokers, Serializer: stringRecord("out"), DeliveryGuarantee: kafka.ExactlyOnce, TransactionalIDPrefix: "fresh",
+	}, "kafka")
+	if err := execute(t, env, "fresh").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if open := ongoing(t, adm, "fresh"); !slices.Equal(open, []string{"fresh-x-0-1"}) {
+		t.Fatalf("open transactions %v after the job, want only fresh-x-0-1", open)
+	}
+	// The other prefix's record, the third, holds the last stable offset.
+	if stable, end := offsets(t, adm); stable != 2 || end <= n+3 {
+		t.Fatalf("last stable offset %d, high watermark %d; want 2 and more than %d", stable, end, n+3)
+	}
+	abort, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID("fresh-x-0-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer abort.Close()
+	if _, _, err := abort.ProducerID(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if stable, end := offsets(t, adm); stable != end {
+		t.Fatalf("last stable offset %d, high watermark %d after the last open transaction was aborted", stable, end)
+	}
+	checkOnce(t, readTopic(t, brokers, "out", n, true), n)
+}
