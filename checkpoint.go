@@ -332,6 +332,10 @@ type CheckpointStats struct {
 	// while it is in progress or when it failed.
 	Path    string
 	Failure error // why it failed
+	// Savepoint marks a savepoint (TriggerSavepoint, StopWithSavepoint):
+	// Path is then where it was taken, before it was copied to the
+	// directory asked for, whose path TriggerSavepoint returned.
+	Savepoint bool
 }
 
 // Checkpoints returns the job's recent checkpoints (up to 100), oldest

@@ -90,7 +90,7 @@ func (j *embeddedJob) checkpoints() []CheckpointStats {
 	h := j.job.Checkpoints()
 	out := make([]CheckpointStats, len(h))
 	for i, s := range h {
-		out[i] = CheckpointStats{ID: s.ID, Status: s.Status, Trigger: s.Triggered, Duration: s.Duration, Size: s.Size, Path: s.Path, Failure: s.Failure}
+		out[i] = CheckpointStats{ID: s.ID, Status: s.Status, Trigger: s.Triggered, Duration: s.Duration, Size: s.Size, Path: s.Path, Failure: s.Failure, Savepoint: s.Savepoint}
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -76,6 +77,8 @@ func TestRemoteJobClient(t *testing.T) {
 	if _, err := os.Stat(sp); err != nil || !strings.HasPrefix(sp, spDir) {
 		t.Fatalf("savepoint %q in %s: %v", sp, spDir, err)
 	}
+	checkSavepointListed(t, "through the API", rc.Checkpoints(), sp)
+	checkSavepointListed(t, "embedded", jc.Checkpoints(), sp)
 	if n := rc.Restarts(); n != 0 {
 		t.Fatalf("%d restarts", n)
 	}
@@ -294,5 +297,27 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkSavepointListed checks that h lists the savepoint at path (a
+// folder named after its checkpoint, chk-ID) completed and marked a
+// savepoint, and no other checkpoint as one.
+func checkSavepointListed(t *testing.T, how string, h []freshet.CheckpointStats, path string) {
+	t.Helper()
+	id, err := strconv.ParseInt(path[strings.LastIndex(path, "chk-")+len("chk-"):], 10, 64)
+	if err != nil {
+		t.Fatalf("savepoint path %q: %v", path, err)
+	}
+	found := false
+	for _, c := range h {
+		if c.ID == id {
+			found = c.Savepoint && c.Status == freshet.CheckpointCompleted
+		} else if c.Savepoint {
+			t.Fatalf("%s: checkpoint %d is marked a savepoint, want only %d: %+v", how, c.ID, id, h)
+		}
+	}
+	if !found {
+		t.Fatalf("%s: savepoint %d not listed completed and marked: %+v", how, id, h)
 	}
 }

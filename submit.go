@@ -319,7 +319,7 @@ func (r *remoteJob) checkpoints() []CheckpointStats {
 	for i := len(cp.History) - 1; i >= 0; i-- {
 		h := cp.History[i]
 		s := CheckpointStats{ID: h.ID, Trigger: time.UnixMilli(h.TriggerTimestamp), Duration: time.Duration(h.Duration) * time.Millisecond,
-			Size: h.StateSize, Path: h.ExternalPath}
+			Size: h.StateSize, Path: h.ExternalPath, Savepoint: h.IsSavepoint}
 		switch h.Status {
 		case CheckpointCompleted.String():
 			s.Status = CheckpointCompleted

@@ -89,7 +89,7 @@ func TestExecuteAsyncOnCluster(t *testing.T) {
 		`status: RUNNING`,
 		checkpoint,
 		`savepoint: (\S+)`,
-		`listed: COMPLETED`,
+		`listed: COMPLETED savepoint: true`,
 		`wait: <nil>`,
 		`status: CANCELED restarts: 0`,
 		`savepoint once ended: true`)

@@ -283,36 +283,53 @@ func (d *Dispatcher) Jobs(ctx context.Context) ([]rest.JobSummary, error) {
 	}
 	d.mu.Unlock()
 	sort.Slice(jobs, func(a, b int) bool { return jobs[a].start.Before(jobs[b].start) })
-	out := make([]rest.JobSummary, 0, len(jobs))
-	for _, j := range jobs {
-		s := rest.JobSummary{ID: j.id, State: "INITIALIZING", StartTime: j.start.UnixMilli(), EndTime: -1, Tasks: map[string]int{}}
-		var ov rest.JobsOverview
-		var err error
-		_, addr, a, _ := d.lookup(j.id)
-		switch {
-		case a != nil:
-			if b, ok := a.Documents["/jobs/overview"]; ok {
-				err = json.Unmarshal(b, &ov)
-			}
-			s.State = a.Status
-			d.mu.Lock()
-			s.Name, s.EndTime = j.name, j.end.UnixMilli()
-			d.mu.Unlock()
-			s.Duration = s.EndTime - s.StartTime
-		case addr != "":
-			err = d.forward(ctx, addr, http.MethodGet, "/jobs/overview", nil, &ov)
-		}
-		for _, o := range ov.Jobs {
-			if o.ID == j.id {
-				s = o
-			}
-		}
-		if err != nil {
-			d.log.Warn("listing a job", slog.String("job", j.id), slog.Any("error", err))
-		}
-		out = append(out, s)
+	// Running jobs are asked at once, each for at most
+	// jobOverviewTimeout: one job master slow to answer holds up only its
+	// own line.
+	out := make([]rest.JobSummary, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Go(func() { out[i] = d.summary(ctx, j) })
 	}
+	wg.Wait()
 	return out, nil
+}
+
+// jobOverviewTimeout bounds how long listing the jobs waits for one job
+// master.
+const jobOverviewTimeout = 5 * time.Second
+
+// summary is job j's line in the jobs list: from its archive once it
+// ended, else from its job master.
+func (d *Dispatcher) summary(ctx context.Context, j *clusterJob) rest.JobSummary {
+	s := rest.JobSummary{ID: j.id, State: "INITIALIZING", StartTime: j.start.UnixMilli(), EndTime: -1, Tasks: map[string]int{}}
+	var ov rest.JobsOverview
+	var err error
+	_, addr, a, _ := d.lookup(j.id)
+	switch {
+	case a != nil:
+		if b, ok := a.Documents["/jobs/overview"]; ok {
+			err = json.Unmarshal(b, &ov)
+		}
+		s.State = a.Status
+		d.mu.Lock()
+		s.Name, s.EndTime = j.name, j.end.UnixMilli()
+		d.mu.Unlock()
+		s.Duration = s.EndTime - s.StartTime
+	case addr != "":
+		fctx, cancel := context.WithTimeout(ctx, jobOverviewTimeout)
+		err = d.forward(fctx, addr, http.MethodGet, "/jobs/overview", nil, &ov)
+		cancel()
+	}
+	for _, o := range ov.Jobs {
+		if o.ID == j.id {
+			s = o
+		}
+	}
+	if err != nil {
+		d.log.Warn("listing a job", slog.String("job", j.id), slog.Any("error", err))
+	}
+	return s
 }
 
 // Job implements rest.Dispatcher.

@@ -81,7 +81,7 @@ func main() {
 		id := sp[strings.LastIndex(sp, "/chk-")+len("/chk-"):]
 		for _, c := range jc.Checkpoints() {
 			if strconv.FormatInt(c.ID, 10) == id {
-				fmt.Println("listed:", c.Status)
+				fmt.Println("listed:", c.Status, "savepoint:", c.Savepoint)
 			}
 		}
 		jc.Cancel()
