@@ -639,3 +639,52 @@ func TestCancellationIgnored(t *testing.T) {
 	}
 	checkRun(t, counts(t, out), keys, events/keys, nil)
 }
+
+// TestStoppedWorkerCancelled stops a worker process (SIGSTOP: it no longer
+// answers anything) and cancels its job: its TaskManager kills it, the job
+// ends CANCELED, and no TaskManager is taken for lost.
+func TestStoppedWorkerCancelled(t *testing.T) {
+	c := startCluster(t, 2, "-D", "taskmanager.numberOfTaskSlots=1")
+	out := t.TempDir()
+	job := c.submit(2, "", "--out", out, "--events", "40000", "--keys", "8", "--rate", "4000")
+	c.waitFor("a checkpoint", 30*time.Second, func() bool { return c.completedCheckpoints(job) > 0 })
+	tms := c.taskManagerPIDs()
+	if len(tms) != 2 {
+		t.Fatalf("%d TaskManager processes, want 2", len(tms))
+	}
+	workers := children(t, tms[1])
+	if len(workers) != 1 {
+		t.Fatalf("TaskManager 1 runs %d workers, want 1", len(workers))
+	}
+	if err := syscall.Kill(workers[0], syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(workers[0], syscall.SIGKILL)
+
+	c.cli(0, "cancel", job)
+	c.waitFor("the job to be cancelled", time.Minute, func() bool {
+		st := c.state(job)
+		if st == "FAILED" || st == "FINISHED" {
+			t.Fatalf("cancelled job %s is %s", job, st)
+		}
+		return st == "CANCELED"
+	})
+	c.waitFor("the stopped worker to be gone", 30*time.Second, func() bool {
+		return syscall.Kill(workers[0], 0) != nil
+	})
+	for i, pid := range tms {
+		if err := syscall.Kill(pid, 0); err != nil {
+			t.Fatalf("TaskManager %d (pid %d): %v", i, pid, err)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(c.dir, "taskmanager-1.log")); err != nil {
+		t.Fatal(err)
+	} else if !bytes.Contains(b, []byte("killing a worker that failed to cancel its job")) {
+		t.Fatal("TaskManager 1 did not kill its stopped worker")
+	}
+	if b, err := os.ReadFile(filepath.Join(c.dir, "jobmanager.log")); err != nil {
+		t.Fatal(err)
+	} else if i := bytes.Index(b, []byte("TaskManager lost")); i >= 0 {
+		t.Fatalf("the job master lost a TaskManager: %s", b[i:i+bytes.IndexByte(b[i:], '\n')])
+	}
+}

@@ -392,6 +392,14 @@ func (te *TaskExecutor) workerExited(w *worker) {
 	_ = w.jmCloser.Close()
 }
 
+// kill ends the worker process at once; its subtasks are reported failed
+// when it is gone.
+func (w *worker) kill() {
+	if w.cmd != nil && w.cmd.Process != nil {
+		_ = w.cmd.Process.Kill()
+	}
+}
+
 // stop ends the worker process: a signal to stop, then, after the grace
 // period, a kill.
 func (w *worker) stop() {
@@ -430,29 +438,48 @@ func (te *TaskExecutor) SubmitTask(ctx context.Context, d rpc.TaskDeployment) er
 // does not end within the deployment's cancellation timeout exits by
 // itself (see RunWorker), and its other subtasks are reported failed.
 //
-// A worker that exits while it is asked — one abandoning a subtask that
-// ignored an earlier cancellation — has nothing left to cancel: its
-// closing connection fails the call just before its exit is seen, so a
-// failed call waits for the exit (at most a heartbeat timeout) rather
-// than have the job master take the TaskManager for lost.
+// The worker is asked within half the time the caller allows (a heartbeat
+// timeout without a deadline). A worker that fails the call may be
+// exiting — abandoning a subtask that ignored an earlier cancellation: its
+// closing connection fails the call just before its exit is seen — so
+// its exit is awaited for a moment; one that still runs then, or that did
+// not answer at all (hung, stopped), is killed, and its subtasks are
+// reported failed when it is gone. Either way the job no longer runs here
+// and the call succeeds, so that the job master does not take the
+// TaskManager for lost.
 func (te *TaskExecutor) CancelJob(ctx context.Context, job rpc.JobID) error {
 	w, err := te.worker(job)
 	if err != nil {
 		return nil // nothing of the job runs here
 	}
-	err = w.gw.CancelJob(ctx, job)
+	budget := te.cfg.Heartbeat.Timeout
+	if d, ok := ctx.Deadline(); ok {
+		budget = time.Until(d)
+	}
+	askCtx, cancel := context.WithTimeout(ctx, budget/2)
+	err = w.gw.CancelJob(askCtx, job)
+	cancel()
 	if err == nil {
 		return nil
 	}
-	wait, cancel := context.WithTimeout(ctx, te.cfg.Heartbeat.Timeout)
-	defer cancel()
 	select {
 	case <-w.exited:
 		return nil
-	case <-wait.Done():
-		return fmt.Errorf("cancelling job %s in its worker in TaskManager %s: %w", job, te.cfg.ID, err)
+	case <-time.After(min(budget/4, workerExitGrace)):
+	}
+	te.log.Warn("killing a worker that failed to cancel its job", slog.String("job", string(job)), slog.Any("error", err))
+	w.kill()
+	select {
+	case <-w.exited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cancelling job %s in its worker in TaskManager %s: %w; killed, it has not exited yet", job, te.cfg.ID, err)
 	}
 }
+
+// workerExitGrace is how long a worker that failed a call is given to
+// exit by itself before it is killed.
+const workerExitGrace = time.Second
 
 // SendOperatorEvent implements rpc.TaskManagerGateway.
 func (te *TaskExecutor) SendOperatorEvent(ctx context.Context, exec rpc.ExecutionID, event []byte) error {

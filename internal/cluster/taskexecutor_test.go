@@ -7,10 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,46 +126,75 @@ func TestLostTaskManagerServesAgain(t *testing.T) {
 	}
 }
 
-// exitingWorker is a worker's gateway whose CancelJob fails as its
-// connection closes; exit, when set, makes its process exit then.
-type exitingWorker struct {
+// failingWorker is a worker's gateway whose CancelJob fails as its
+// connection closes (exit, when set, makes its process exit then), or,
+// with hang, never answers.
+type failingWorker struct {
 	rpc.TaskExecutorGateway
 	exit func()
+	hang bool
 }
 
-func (w exitingWorker) CancelJob(context.Context, rpc.JobID) error {
+func (w failingWorker) CancelJob(ctx context.Context, _ rpc.JobID) error {
+	if w.hang {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	if w.exit != nil {
 		go w.exit()
 	}
 	return errors.New("error reading from server: connection reset by peer")
 }
 
-// TestCancelJobAtExitingWorker checks that cancelling a job whose worker
-// exits meanwhile (it abandons a subtask that ignored an earlier
-// cancellation) succeeds, so that the job master does not take the
-// TaskManager for lost; a worker that fails the call and runs on is an
-// error.
-func TestCancelJobAtExitingWorker(t *testing.T) {
+// TestCancelJobAtFailingWorker checks that cancelling a job succeeds
+// whatever its worker does, so that the job master does not take the
+// TaskManager for lost: a worker that exits meanwhile (it abandons a
+// subtask that ignored an earlier cancellation) is let go; one that fails
+// the call and runs on, or does not answer (hung, stopped), is killed.
+func TestCancelJobAtFailingWorker(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		exits bool
-	}{{"exits", true}, {"runs on", false}} {
+		name   string
+		gw     failingWorker
+		killed bool
+	}{
+		{"exits", failingWorker{exit: func() {}}, false},
+		{"runs on", failingWorker{}, true},
+		{"hangs", failingWorker{hang: true}, true},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			te := NewTaskExecutor(TaskExecutorConfig{ID: "tm", Slots: 1, Heartbeat: rpc.HeartbeatConfig{Interval: 50 * time.Millisecond, Timeout: 200 * time.Millisecond},
+			te := NewTaskExecutor(TaskExecutorConfig{ID: "tm", Slots: 1, Heartbeat: rpc.HeartbeatConfig{Interval: 100 * time.Millisecond, Timeout: 2 * time.Second},
 				Logger: slog.New(slog.DiscardHandler)})
-			w := &worker{job: "j", exited: make(chan struct{})}
-			gw := exitingWorker{}
-			if tc.exits {
-				gw.exit = func() { close(w.exited) }
+			cmd := exec.Command("sleep", "60")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			w := &worker{job: "j", cmd: cmd, exited: make(chan struct{})}
+			var state atomic.Pointer[os.ProcessState]
+			go func() {
+				_ = cmd.Wait()
+				state.Store(cmd.ProcessState)
+				close(w.exited)
+			}()
+			defer func() { _ = cmd.Process.Kill(); <-w.exited }()
+			gw := tc.gw
+			if gw.exit != nil {
+				gw.exit = func() { _ = cmd.Process.Signal(syscall.SIGTERM) }
 			}
 			w.gw = gw
 			te.workers["j"] = w
-			err := te.CancelJob(context.Background(), "j")
-			switch {
-			case tc.exits && err != nil:
-				t.Fatalf("CancelJob at a worker that exits: %v", err)
-			case !tc.exits && (err == nil || !strings.Contains(err.Error(), "cancelling job j in its worker in TaskManager tm: error reading from server")):
-				t.Fatalf("CancelJob at a worker that fails the call and runs on: %v", err)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := te.CancelJob(ctx, "j"); err != nil {
+				t.Fatalf("CancelJob: %v", err)
+			}
+			select {
+			case <-w.exited:
+			default:
+				t.Fatal("CancelJob returned while the worker runs")
+			}
+			ws := state.Load().Sys().(syscall.WaitStatus)
+			if got := ws.Signaled() && ws.Signal() == syscall.SIGKILL; got != tc.killed {
+				t.Fatalf("the worker ended with %v; killed %v, want %v", state.Load(), got, tc.killed)
 			}
 		})
 	}
