@@ -36,12 +36,13 @@ const fetchWait = 200 * time.Millisecond
 // message: the reader does when a checkpoint covers it.
 type Deserializer[T any] func(m jetstream.Msg) (T, error)
 
-// Split is the share of a durable consumer one subtask reads. Pending
-// holds the stream sequences of the messages emitted before the
-// checkpoint but perhaps not acknowledged: after a restore from it, the
-// reader drops (and acknowledges) them when they are delivered again.
+// Split is the share of a durable consumer one subtask reads.
 type Split struct {
-	ID      string
+	ID string
+	// Pending is only read, from checkpoints of earlier versions of the
+	// source, which kept in it the stream sequences of the messages the
+	// checkpoint covered that the server might deliver again; the
+	// readers' union state keeps them now (see Source).
 	Pending []uint64
 }
 
@@ -55,12 +56,17 @@ func (s Split) SplitID() string { return s.ID }
 // A reader acknowledges a message when a checkpoint that covers it has
 // completed (it implements source.CheckpointListener), so a failure has the
 // server redeliver every message no completed checkpoint covers: at least
-// once. The sequences of the messages a checkpoint covers that were not
-// acknowledged when it was taken are kept in it, and the reader that gets
-// them back drops those messages if they come again (their
-// acknowledgement was lost with the failure), so at parallelism 1 the
-// job's state counts each message once; at higher parallelism a
-// redelivered message may reach another reader and be counted again.
+// once. Every checkpoint also keeps, as ranges of stream sequences, the
+// messages it covers that the server may still deliver again (those not
+// acknowledged when it was taken, or acknowledged above the consumer's
+// acknowledgement floor, which a server restart may forget), in the
+// readers' union state (source.UnionStateReader): after a restore, at
+// any parallelism, every reader knows all of them, so whichever reader
+// the server redelivers one to drops it and acknowledges it. The job's
+// state thus counts every message once, at any parallelism and across a
+// rescale, as long as a checkpoint completes within the consumer's
+// AckWait (a message held longer is redelivered, perhaps to another
+// reader, while the job runs).
 //
 // Create it with NewSource.
 type Source[T any] struct {
@@ -74,6 +80,7 @@ type Source[T any] struct {
 var (
 	_ source.Source[int, Split] = (*Source[int])(nil)
 	_ source.CheckpointListener = (*reader[int])(nil)
+	_ source.UnionStateReader   = (*reader[int])(nil)
 	_ source.Validator          = (*Source[int])(nil)
 )
 
@@ -216,7 +223,11 @@ type reader[T any] struct {
 	// that comes again before is kept to be acknowledged with its group.
 	// Entries at or below the consumer's acknowledgement floor, which the
 	// server will never deliver again, are dropped.
-	seen     map[uint64]int64
+	seen map[uint64]int64
+	// restored holds what the checkpoint restored from covered, of all
+	// readers: a message among them that comes again is acknowledged,
+	// not emitted. It shrinks as the acknowledgement floor rises.
+	restored seqRanges
 	ackFloor atomic.Uint64   // the consumer's, as the fetcher last read it
 	cur      []jetstream.Msg // emitted since the last snapshot
 	groups   map[int64][]jetstream.Msg
@@ -385,6 +396,14 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 			return source.EndOfInput, fmt.Errorf("reading metadata of message on %s: %w", m.Subject(), err)
 		}
 		seq := md.Sequence.Stream
+		if len(r.restored) > 0 && r.restored.contains(seq) {
+			// Covered by the checkpoint restored from, whichever reader
+			// emitted it.
+			if err := m.Ack(); err != nil {
+				return source.EndOfInput, fmt.Errorf("acknowledging message %d: %w", seq, err)
+			}
+			continue
+		}
 		if where, ok := r.seen[seq]; ok {
 			// Delivered again: not emitted twice.
 			switch where {
@@ -417,19 +436,32 @@ func (r *reader[T]) Available() <-chan struct{} { return r.notify }
 
 func (r *reader[T]) AddSplits(splits []Split) {
 	for _, s := range splits {
-		for _, seq := range s.Pending {
-			r.seen[seq] = acked
+		if len(s.Pending) > 0 {
+			r.restored = r.restored.union(rangesOf(slices.Clone(s.Pending)))
 		}
 		r.splits = append(r.splits, Split{ID: s.ID})
 	}
 }
 
+// RestoreUnionState implements source.UnionStateReader: elements are
+// the sequence ranges every reader's snapshot kept.
+func (r *reader[T]) RestoreUnionState(elements [][]byte) error {
+	for i, e := range elements {
+		rs, err := decodeRanges(e)
+		if err != nil {
+			return fmt.Errorf("restoring the sequences of nats source element %d: %w", i, err)
+		}
+		r.restored = r.restored.union(rs)
+	}
+	return nil
+}
+
 func (r *reader[T]) NotifyNoMoreSplits() {}
 
 // SnapshotState moves the messages emitted since the last checkpoint into
-// this checkpoint's group and returns, in its first split, the sequences
-// of every message emitted that the server may deliver again, which this
-// checkpoint covers.
+// this checkpoint's group and returns the reader's splits;
+// SnapshotUnionState, called next, returns the sequences this checkpoint
+// covers.
 func (r *reader[T]) SnapshotState(checkpointID int64) ([]Split, error) {
 	if r.ended {
 		r.snappedAfterEnd = true
@@ -443,23 +475,26 @@ func (r *reader[T]) SnapshotState(checkpointID int64) ([]Split, error) {
 		r.groups[checkpointID] = append(r.groups[checkpointID], r.cur...)
 		r.cur = nil
 	}
-	// Every message emitted that the server may still deliver again:
-	// those not acknowledged, and those acknowledged above the
-	// acknowledgement floor last read, whose acknowledgement a server
-	// restart may have lost.
+	return slices.Clone(r.splits), nil
+}
+
+// SnapshotUnionState implements source.UnionStateReader: one element, the
+// ranges of the sequences of every message the checkpoint covers that
+// the server may still deliver again: those this reader emitted and did
+// not acknowledge, those it acknowledged above the acknowledgement floor
+// last read, whose acknowledgement a server restart may have lost, and
+// those of the checkpoint it was restored from above that floor. Every
+// reader keeps the last, so the merge on a restore has copies to drop.
+func (r *reader[T]) SnapshotUnionState(int64) ([][]byte, error) {
 	pending := make([]uint64, 0, len(r.seen))
 	for seq := range r.seen {
 		pending = append(pending, seq)
 	}
-	slices.Sort(pending)
-	out := make([]Split, len(r.splits))
-	for i, s := range r.splits {
-		out[i] = Split{ID: s.ID}
+	all := rangesOf(pending).union(r.restored)
+	if len(all) == 0 {
+		return nil, nil
 	}
-	if len(out) > 0 {
-		out[0].Pending = pending
-	}
-	return out, nil
+	return [][]byte{appendRanges(nil, all)}, nil
 }
 
 // NotifyCheckpointComplete acknowledges the messages that checkpoint
@@ -486,6 +521,7 @@ func (r *reader[T]) NotifyCheckpointComplete(checkpointID int64) error {
 			delete(r.seen, seq)
 		}
 	}
+	r.restored = r.restored.above(floor)
 	return nil
 }
 
