@@ -30,6 +30,7 @@ package source
 import (
 	"context"
 	"errors"
+	"math"
 	"reflect"
 
 	"github.com/freshet-io/freshet/metric"
@@ -169,7 +170,10 @@ type Reader[T any, S Split] interface {
 type CheckpointListener interface {
 	// NotifyCheckpointComplete is called once checkpoint checkpointID has
 	// completed. A later checkpoint's completion also covers the earlier
-	// ones, whose notification may never come.
+	// ones, whose notification may never come. It is called with
+	// EndOfInputCheckpoint when the subtask ends after its input ended and no
+	// checkpoint taken after that completed (a job without periodic
+	// checkpoints, or one stopped with a savepoint).
 	NotifyCheckpointComplete(checkpointID int64) error
 	// NotifyCheckpointAborted is called when checkpoint checkpointID will
 	// not complete.
@@ -204,6 +208,13 @@ type UnionStateReader interface {
 	// on a fresh start.
 	RestoreUnionState(elements [][]byte) error
 }
+
+// EndOfInputCheckpoint is the checkpoint id
+// CheckpointListener.NotifyCheckpointComplete is called with when a reader's subtask ends after its input ended
+// without a checkpoint taken after that having completed: no restore will
+// need what the reader emitted, so it settles everything it holds, as a
+// sink commits its last transaction (sink.EndOfInput).
+const EndOfInputCheckpoint int64 = math.MaxInt64
 
 // Validator is implemented by a Source whose configuration can be checked
 // without reaching the system it reads: FromSource calls Validate when the

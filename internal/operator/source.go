@@ -435,6 +435,12 @@ func (s *Source[T, S]) Open(ctx *Context) error {
 			}
 			return nil
 		}
+		hooks.Final = func() error {
+			if err := l.NotifyCheckpointComplete(source.EndOfInputCheckpoint); err != nil {
+				return fmt.Errorf("source reader %T: end of input: %w", r, err)
+			}
+			return nil
+		}
 	}
 	ctx.OnCheckpoint(hooks)
 	if err := r.Start(ctx.Ctx); err != nil {
