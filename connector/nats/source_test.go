@@ -369,3 +369,53 @@ func TestSourceRestoredReadersDropWhatAnyReaderCovered(t *testing.T) {
 		t.Fatalf("restored readers emitted %v, want %v", got, want)
 	}
 }
+
+// TestSourceHoldsMessagesPastAckWait has a reader hold what it read,
+// covered by a checkpoint that does not complete, for three times the
+// consumer's AckWait while a second reader polls the same consumer: the
+// first keeps telling the server the messages are in progress, so none is
+// redelivered (to the second, which would emit it again), and all are
+// acknowledged when the checkpoint completes.
+func TestSourceHoldsMessagesPastAckWait(t *testing.T) {
+	const n = 20
+	const ackWait = time.Second
+	url := startServer(t)
+	js := connect(t, url)
+	createStream(t, js, "IN", "in.>")
+	publishNumbers(t, js, "in.a", n)
+	src := natsconn.NewSource(url, "IN", "reader", atoiDeserializer, natsconn.SourceFetchBatch(10), natsconn.SourceAckWait(ackWait))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	readers := make([]source.Reader[int64, natsconn.Split], 2)
+	outs := []*sliceOutput{{}, {}}
+	for i := range readers {
+		r, err := src.CreateReader(readerCtx{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		readers[i] = r
+		defer r.Close()
+	}
+	if err := readers[0].Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, readers[:1], outs[:1], func() bool { return len(outs[0].vs) == n })
+	if _, err := readers[0].SnapshotState(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := readers[1].Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(3 * ackWait)
+	pollUntil(t, readers, outs, func() bool { return time.Now().After(until) })
+	if info := consumerInfo(t, js, "IN", "reader"); info.NumRedelivered != 0 || info.NumAckPending != n {
+		t.Fatalf("after 3 AckWaits: %d messages redelivered, %d unacknowledged, want 0 and %d", info.NumRedelivered, info.NumAckPending, n)
+	}
+	if len(outs[0].vs) != n || len(outs[1].vs) != 0 {
+		t.Fatalf("readers emitted %d and %d messages, want %d and 0", len(outs[0].vs), len(outs[1].vs), n)
+	}
+	if err := readers[0].(source.CheckpointListener).NotifyCheckpointComplete(1); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, readers, outs, func() bool { return consumerInfo(t, js, "IN", "reader").NumAckPending == 0 })
+}
