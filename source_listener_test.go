@@ -134,3 +134,27 @@ func TestSourceReaderMistypedListenerFails(t *testing.T) {
 		t.Fatalf("got %v, want an error naming NotifyCheckpointComplete and source.CheckpointListener", err)
 	}
 }
+
+// TestSourceReaderNotifiedAtEndOfInput: in a job without periodic
+// checkpoints, a reader that implements source.CheckpointListener is told
+// at its end that what it emitted is final, with
+// source.EndOfInputCheckpoint.
+func TestSourceReaderNotifiedAtEndOfInput(t *testing.T) {
+	log := &readerLog{snapshots: map[int][]int64{}, completes: map[int][]int64{}}
+	env := freshet.NewEnv(freshet.WithParallelism(2), freshet.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	src := listeningSource[int64, source.GeneratorSplit]{
+		Source: source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(100)),
+		log:    log,
+	}
+	freshet.Collect(freshet.FromSource(env, src, "numbers"))
+	if err := env.Execute(context.Background(), t.Name()); err != nil {
+		t.Fatal(err)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	for sub := range 2 {
+		if got, want := log.completes[sub], []int64{source.EndOfInputCheckpoint}; !slices.Equal(got, want) {
+			t.Errorf("reader %d told of completed checkpoints %v, want %v", sub, got, want)
+		}
+	}
+}

@@ -22,12 +22,15 @@
 // runtime creates the enumerator with Source.RestoreEnumerator and gives
 // each reader its splits back with AddSplits, so a replayable source (the
 // slice, the generator, text files by byte offset) emits every record once
-// into the restored job's state.
+// into the restored job's state. A reader that also needs to know what the
+// other readers' checkpoints covered (readers sharing a queue) implements
+// UnionStateReader.
 package source
 
 import (
 	"context"
 	"errors"
+	"math"
 	"reflect"
 
 	"github.com/freshet-io/freshet/metric"
@@ -167,12 +170,51 @@ type Reader[T any, S Split] interface {
 type CheckpointListener interface {
 	// NotifyCheckpointComplete is called once checkpoint checkpointID has
 	// completed. A later checkpoint's completion also covers the earlier
-	// ones, whose notification may never come.
+	// ones, whose notification may never come. It is called with
+	// EndOfInputCheckpoint when the subtask ends after its input ended and no
+	// checkpoint taken after that completed (a job without periodic
+	// checkpoints, or one stopped with a savepoint).
 	NotifyCheckpointComplete(checkpointID int64) error
 	// NotifyCheckpointAborted is called when checkpoint checkpointID will
 	// not complete.
 	NotifyCheckpointAborted(checkpointID int64) error
 }
+
+// UnionStateReader is implemented by a Reader that keeps, beside its
+// splits, state that every reader needs after a restore (Flink's union
+// list state, which a source reader otherwise lacks): one whose readers
+// share a queue, which may redeliver a message that one reader's
+// checkpoint covers to any reader, keeps there what its checkpoints
+// cover, so that whichever reader the message comes to can drop it.
+//
+// At every checkpoint SnapshotUnionState is called right after
+// SnapshotState; the elements each reader returns (encoded as the reader
+// likes) are kept in the checkpoint. On a restore, at the same or another
+// parallelism, RestoreUnionState gives every reader the elements of all
+// readers of the checkpoint, in subtask order, before AddSplits hands it
+// its restored splits and before Start; a reader that wants the state
+// to outlive the next checkpoint returns what it still needs of it from
+// SnapshotUnionState. Both are called from the subtask's goroutine; the
+// caller owns the slices.
+//
+// A reader with either method under another signature fails its job when
+// the reader is created: the runtime would never call it.
+type UnionStateReader interface {
+	// SnapshotUnionState returns the reader's elements of the union
+	// state for checkpoint checkpointID.
+	SnapshotUnionState(checkpointID int64) ([][]byte, error)
+	// RestoreUnionState gives a restored reader the elements every
+	// reader returned for the checkpoint restored from; it is not called
+	// on a fresh start.
+	RestoreUnionState(elements [][]byte) error
+}
+
+// EndOfInputCheckpoint is the checkpoint id
+// CheckpointListener.NotifyCheckpointComplete is called with when a reader's subtask ends after its input ended
+// without a checkpoint taken after that having completed: no restore will
+// need what the reader emitted, so it settles everything it holds, as a
+// sink commits its last transaction (sink.EndOfInput).
+const EndOfInputCheckpoint int64 = math.MaxInt64
 
 // Validator is implemented by a Source whose configuration can be checked
 // without reaching the system it reads: FromSource calls Validate when the

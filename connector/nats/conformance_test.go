@@ -75,36 +75,41 @@ func (r *restartable) restart(*testing.T) {
 func decodeMsg(m jetstream.Msg) (connectortest.Record, error) { return connectortest.Decode(m.Data()) }
 
 // TestSourceConformance runs the connectors' conformance suite on the
-// source. Across failures it is exactly once at parallelism 1 (see
-// Source), and keeps order there, as one consumer delivers in order.
+// source, at parallelism 1 and 3. Across failures it is exactly once at
+// any parallelism (see Source); at 1 it also keeps order, as one consumer
+// delivers in order, while at 3 the readers share the messages.
 func TestSourceConformance(t *testing.T) {
-	connectortest.RunSource(t, connectortest.Source{
-		Partitions:  3,
-		Parallelism: 1,
-		Guarantee:   connectortest.ExactlyOnce,
-		Ordered:     true,
-		Setup: func(t *testing.T) connectortest.SourceScenario {
-			srv := startRestartable(t)
-			js := connect(t, srv.url())
-			createStream(t, js, "IN", "in.>")
-			return connectortest.SourceScenario{
-				Publish: func(t *testing.T, partition int, payloads [][]byte) {
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					defer cancel()
-					for _, p := range payloads {
-						if _, err := js.Publish(ctx, "in."+strconv.Itoa(partition), p); err != nil {
-							t.Fatal(err)
-						}
+	for _, p := range []int{1, 3} {
+		t.Run("parallelism-"+strconv.Itoa(p), func(t *testing.T) {
+			connectortest.RunSource(t, connectortest.Source{
+				Partitions:  3,
+				Parallelism: p,
+				Guarantee:   connectortest.ExactlyOnce,
+				Ordered:     p == 1,
+				Setup: func(t *testing.T) connectortest.SourceScenario {
+					srv := startRestartable(t)
+					js := connect(t, srv.url())
+					createStream(t, js, "IN", "in.>")
+					return connectortest.SourceScenario{
+						Publish: func(t *testing.T, partition int, payloads [][]byte) {
+							ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+							defer cancel()
+							for _, p := range payloads {
+								if _, err := js.Publish(ctx, "in."+strconv.Itoa(partition), p); err != nil {
+									t.Fatal(err)
+								}
+							}
+						},
+						Stream: func(env *freshet.Env) *freshet.Stream[connectortest.Record] {
+							return freshet.FromSource(env, natsconn.NewSource(srv.url(), "IN", "conformance", decodeMsg,
+								natsconn.SourceStopWhenDrained(), natsconn.SourceFetchBatch(25), natsconn.SourceAckWait(2*time.Second)), "nats")
+						},
+						Restart: srv.restart,
 					}
 				},
-				Stream: func(env *freshet.Env) *freshet.Stream[connectortest.Record] {
-					return freshet.FromSource(env, natsconn.NewSource(srv.url(), "IN", "conformance", decodeMsg,
-						natsconn.SourceStopWhenDrained(), natsconn.SourceFetchBatch(25), natsconn.SourceAckWait(2*time.Second)), "nats")
-				},
-				Restart: srv.restart,
-			}
-		},
-	})
+			})
+		})
+	}
 }
 
 // TestSinkConformance runs the connectors' conformance suite on the sink:

@@ -26,11 +26,13 @@
 // source.CheckpointListener), so after a failure the server redelivers
 // what no completed checkpoint covered (at least once); messages held
 // when a reader closes are negatively acknowledged for prompt redelivery.
-// Each checkpoint also keeps the stream sequences it covers that were not
-// acknowledged yet, and a restored reader drops those when they come
-// again, so at parallelism 1 the job's checkpointed state counts every
-// message once. With SourceStopWhenDrained the source is bounded and ends
-// when the consumer has nothing left to deliver.
+// Each checkpoint also keeps the stream sequences it covers that the
+// server may deliver again, as ranges in the readers' union state
+// (source.UnionStateReader), so every restored reader knows them all and
+// the one a message comes to again drops it: the job's checkpointed state
+// counts every message once at any parallelism, also after a rescale. With
+// SourceStopWhenDrained the source is bounded and ends when the consumer
+// has nothing left to deliver.
 //
 // A source and a sink together (NATS → job → NATS) are exactly once at any
 // parallelism when the sink's message ids come from the source's

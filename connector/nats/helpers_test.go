@@ -113,6 +113,16 @@ type failer struct {
 	failed   atomic.Int32
 }
 
+// processed is how many records attempt has checked.
+func (f *failer) processed(attempt int) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.seen[attempt]; ok {
+		return c.Load()
+	}
+	return 0
+}
+
 func (f *failer) check(attempt int) error {
 	f.mu.Lock()
 	if f.seen == nil {

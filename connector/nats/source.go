@@ -32,16 +32,26 @@ const (
 // fetchWait is how long one fetch waits for messages.
 const fetchWait = 200 * time.Millisecond
 
+// ErrReconnected is wrapped by the error that fails a job whose NATS
+// source, at a parallelism above 1, lost its connection to the server and
+// re-established it: the server, if it restarted, redelivers at once the
+// messages delivered and not acknowledged, perhaps to other readers than
+// those that emitted them, and only the job's restore from its last
+// checkpoint (after which every reader knows what it covered) keeps
+// those from being counted twice.
+var ErrReconnected = errors.New("freshet/nats: the source's connection to the server was re-established")
+
 // Deserializer turns a message into a record. It must not acknowledge the
 // message: the reader does when a checkpoint covers it.
 type Deserializer[T any] func(m jetstream.Msg) (T, error)
 
-// Split is the share of a durable consumer one subtask reads. Pending
-// holds the stream sequences of the messages emitted before the
-// checkpoint but perhaps not acknowledged: after a restore from it, the
-// reader drops (and acknowledges) them when they are delivered again.
+// Split is the share of a durable consumer one subtask reads.
 type Split struct {
-	ID      string
+	ID string
+	// Pending is only read, from checkpoints of earlier versions of the
+	// source, which kept in it the stream sequences of the messages the
+	// checkpoint covered that the server might deliver again; the
+	// readers' union state keeps them now (see Source).
 	Pending []uint64
 }
 
@@ -55,12 +65,22 @@ func (s Split) SplitID() string { return s.ID }
 // A reader acknowledges a message when a checkpoint that covers it has
 // completed (it implements source.CheckpointListener), so a failure has the
 // server redeliver every message no completed checkpoint covers: at least
-// once. The sequences of the messages a checkpoint covers that were not
-// acknowledged when it was taken are kept in it, and the reader that gets
-// them back drops those messages if they come again (their
-// acknowledgement was lost with the failure), so at parallelism 1 the
-// job's state counts each message once; at higher parallelism a
-// redelivered message may reach another reader and be counted again.
+// once. Every checkpoint also keeps, as ranges of stream sequences, the
+// messages it covers that the server may still deliver again (those not
+// acknowledged when it was taken, or acknowledged above the consumer's
+// acknowledgement floor, which a server restart may forget), in the
+// readers' union state (source.UnionStateReader): after a restore, at
+// any parallelism, every reader knows all of them, so whichever reader
+// the server redelivers one to drops it and acknowledges it. While a
+// reader lives it keeps telling the server that the messages it holds are
+// in progress, so a checkpoint that takes longer than the consumer's
+// AckWait does not have them redelivered to another reader. The job's
+// state thus counts every message once, at any parallelism and across a
+// rescale. A server that restarts redelivers at once what was delivered
+// and not acknowledged, to any reader: at parallelism 1 the reader knows
+// those messages and drops them; above 1 a reader whose connection was
+// re-established fails the job with ErrReconnected, and the restore tells
+// the copies apart.
 //
 // Create it with NewSource.
 type Source[T any] struct {
@@ -74,6 +94,7 @@ type Source[T any] struct {
 var (
 	_ source.Source[int, Split] = (*Source[int])(nil)
 	_ source.CheckpointListener = (*reader[int])(nil)
+	_ source.UnionStateReader   = (*reader[int])(nil)
 	_ source.Validator          = (*Source[int])(nil)
 )
 
@@ -96,8 +117,10 @@ func SourceStopWhenDrained() SourceOption {
 }
 
 // SourceAckWait sets the consumer's AckWait, after which the server
-// redelivers a message not acknowledged (by a reader that died without
-// closing, for instance). It must exceed the checkpoint interval.
+// redelivers a message not acknowledged by a reader that died without
+// closing. A living reader tells the server every third of it that the
+// messages it holds, waiting for a checkpoint, are in progress, so they
+// are not redelivered however long a checkpoint takes.
 func SourceAckWait(d time.Duration) SourceOption {
 	return func(c *sourceConfig) { c.ackWait = d }
 }
@@ -192,6 +215,7 @@ func (s *Source[T]) CreateReader(ctx source.ReaderContext) (source.Reader[T, Spl
 	m := ctx.Metrics()
 	return &reader[T]{
 		src:       s,
+		shared:    ctx.Parallelism() > 1,
 		bytesRead: m.Counter("bytesRead"),
 		pending:   m.Gauge("pending"),
 		seen:      map[uint64]int64{},
@@ -204,8 +228,11 @@ func (s *Source[T]) CreateReader(ctx source.ReaderContext) (source.Reader[T, Spl
 // reader emits what a fetching goroutine hands it. PollNext,
 // SnapshotState and the other methods run on the subtask's goroutine.
 type reader[T any] struct {
-	src    *Source[T]
-	nc     *nats.Conn
+	src *Source[T]
+	nc  *nats.Conn
+	// shared says other readers share the consumer (parallelism above
+	// 1): the reader then fails once its connection was re-established.
+	shared bool
 	splits []Split
 	// seen maps the stream sequence of every message this reader emitted
 	// that may come again to where it is: 0 emitted since the last
@@ -216,7 +243,11 @@ type reader[T any] struct {
 	// that comes again before is kept to be acknowledged with its group.
 	// Entries at or below the consumer's acknowledgement floor, which the
 	// server will never deliver again, are dropped.
-	seen     map[uint64]int64
+	seen map[uint64]int64
+	// restored holds what the checkpoint restored from covered, of all
+	// readers: a message among them that comes again is acknowledged,
+	// not emitted. It shrinks as the acknowledgement floor rises.
+	restored seqRanges
 	ackFloor atomic.Uint64   // the consumer's, as the fetcher last read it
 	cur      []jetstream.Msg // emitted since the last snapshot
 	groups   map[int64][]jetstream.Msg
@@ -231,7 +262,12 @@ type reader[T any] struct {
 		err     error
 		drained bool
 	}
-	ended, snappedAfterEnd, closed bool
+	ended, closed bool
+	// endSnap is the first checkpoint taken after the end of input (0:
+	// none yet); final says one such has completed, or the end-of-input
+	// notification came: what is left is acknowledged on Close.
+	endSnap int64
+	final   bool
 
 	// bytesRead counts the data bytes of the messages emitted; pending
 	// is the consumer's NumPending (messages not yet delivered to it), as
@@ -275,14 +311,27 @@ func (r *reader[T]) Start(ctx context.Context) error {
 	return nil
 }
 
-// fetch runs until ctx ends or, in a bounded source, the consumer is
-// drained, handing batches to PollNext.
+// fetch runs until ctx ends, handing batches to PollNext until, in a
+// bounded source, the consumer is drained. Every third of the AckWait it
+// tells the server that the messages it handed over that are not settled
+// yet (acknowledged, or negatively on Close) are in progress, which
+// restarts their AckWait: while the reader lives, however long a
+// checkpoint takes, the server does not redeliver them to another reader,
+// which would not know them.
 func (r *reader[T]) fetch(ctx context.Context, cons jetstream.Consumer) {
 	defer r.wg.Done()
 	defer r.wake()
 	var floorRead time.Time
+	var held []jetstream.Msg // handed over, perhaps not settled yet
+	progress := time.NewTicker(r.src.cfg.ackWait / 3)
+	defer progress.Stop()
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(r.src.cfg.batch, jetstream.FetchMaxWait(fetchWait))
+		select {
+		case <-progress.C:
+			held = inProgress(held)
+		default:
+		}
+		batch, err := cons.Fetch(r.src.cfg.batch, jetstream.FetchMaxWait(min(fetchWait, r.src.cfg.ackWait/3)))
 		if err != nil {
 			r.fail(fmt.Errorf("fetching from consumer %s: %w", r.src.durable, err))
 			return
@@ -295,6 +344,19 @@ func (r *reader[T]) fetch(ctx context.Context, cons jetstream.Consumer) {
 			r.fail(fmt.Errorf("fetching from consumer %s: %w", r.src.durable, err))
 			return
 		}
+		if len(got) > 0 && r.shared && r.nc.Stats().Reconnects > 0 {
+			// A server that restarted redelivers at once what was
+			// delivered and not acknowledged, to any reader: only a
+			// restore, after which every reader knows what the
+			// checkpoint covered, tells the copies apart. These came
+			// through the new connection; the reader does not emit
+			// them.
+			for _, m := range got {
+				_ = m.Nak()
+			}
+			r.fail(fmt.Errorf("nats source reading consumer %s: %w", r.src.durable, ErrReconnected))
+			return
+		}
 		if time.Since(floorRead) >= time.Second {
 			// For the reader to forget what the server will never
 			// deliver again.
@@ -305,15 +367,21 @@ func (r *reader[T]) fetch(ctx context.Context, cons jetstream.Consumer) {
 			}
 		}
 		if len(got) > 0 {
-			select {
-			case r.msgs <- got:
-				r.wake()
-			case <-ctx.Done():
-				// Fetched while the reader closed: let another have them.
-				for _, m := range got {
-					_ = m.Nak()
+			held = append(held, got...)
+			for sent := false; !sent; {
+				select {
+				case r.msgs <- got:
+					r.wake()
+					sent = true
+				case <-progress.C:
+					held = inProgress(held)
+				case <-ctx.Done():
+					// Fetched while the reader closed: let another have them.
+					for _, m := range got {
+						_ = m.Nak()
+					}
+					return
 				}
-				return
 			}
 			continue
 		}
@@ -330,10 +398,34 @@ func (r *reader[T]) fetch(ctx context.Context, cons jetstream.Consumer) {
 				r.mu.Lock()
 				r.mu.drained = true
 				r.mu.Unlock()
-				return
+				r.wake()
+				// The messages still held wait for the checkpoint
+				// after the end of input.
+				for {
+					select {
+					case <-progress.C:
+						held = inProgress(held)
+					case <-ctx.Done():
+						return
+					}
+				}
 			}
 		}
 	}
+}
+
+// inProgress tells the server that the messages of held not settled yet
+// are in progress and returns those, reusing held.
+func inProgress(held []jetstream.Msg) []jetstream.Msg {
+	kept := held[:0]
+	for _, m := range held {
+		if err := m.InProgress(); errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			continue
+		}
+		kept = append(kept, m)
+	}
+	clear(held[len(kept):])
+	return kept
 }
 
 func (r *reader[T]) wake() {
@@ -385,6 +477,14 @@ func (r *reader[T]) PollNext(out source.Output[T]) (source.InputStatus, error) {
 			return source.EndOfInput, fmt.Errorf("reading metadata of message on %s: %w", m.Subject(), err)
 		}
 		seq := md.Sequence.Stream
+		if len(r.restored) > 0 && r.restored.contains(seq) {
+			// Covered by the checkpoint restored from, whichever reader
+			// emitted it.
+			if err := m.Ack(); err != nil {
+				return source.EndOfInput, fmt.Errorf("acknowledging message %d: %w", seq, err)
+			}
+			continue
+		}
 		if where, ok := r.seen[seq]; ok {
 			// Delivered again: not emitted twice.
 			switch where {
@@ -417,22 +517,35 @@ func (r *reader[T]) Available() <-chan struct{} { return r.notify }
 
 func (r *reader[T]) AddSplits(splits []Split) {
 	for _, s := range splits {
-		for _, seq := range s.Pending {
-			r.seen[seq] = acked
+		if len(s.Pending) > 0 {
+			r.restored = r.restored.union(rangesOf(slices.Clone(s.Pending)))
 		}
 		r.splits = append(r.splits, Split{ID: s.ID})
 	}
 }
 
+// RestoreUnionState implements source.UnionStateReader: elements are
+// the sequence ranges every reader's snapshot kept.
+func (r *reader[T]) RestoreUnionState(elements [][]byte) error {
+	for i, e := range elements {
+		rs, err := decodeRanges(e)
+		if err != nil {
+			return fmt.Errorf("restoring the sequences of nats source element %d: %w", i, err)
+		}
+		r.restored = r.restored.union(rs)
+	}
+	return nil
+}
+
 func (r *reader[T]) NotifyNoMoreSplits() {}
 
 // SnapshotState moves the messages emitted since the last checkpoint into
-// this checkpoint's group and returns, in its first split, the sequences
-// of every message emitted that the server may deliver again, which this
-// checkpoint covers.
+// this checkpoint's group and returns the reader's splits;
+// SnapshotUnionState, called next, returns the sequences this checkpoint
+// covers.
 func (r *reader[T]) SnapshotState(checkpointID int64) ([]Split, error) {
-	if r.ended {
-		r.snappedAfterEnd = true
+	if r.ended && r.endSnap == 0 {
+		r.endSnap = checkpointID
 	}
 	if len(r.cur) > 0 {
 		for _, m := range r.cur {
@@ -443,29 +556,36 @@ func (r *reader[T]) SnapshotState(checkpointID int64) ([]Split, error) {
 		r.groups[checkpointID] = append(r.groups[checkpointID], r.cur...)
 		r.cur = nil
 	}
-	// Every message emitted that the server may still deliver again:
-	// those not acknowledged, and those acknowledged above the
-	// acknowledgement floor last read, whose acknowledgement a server
-	// restart may have lost.
+	return slices.Clone(r.splits), nil
+}
+
+// SnapshotUnionState implements source.UnionStateReader: one element, the
+// ranges of the sequences of every message the checkpoint covers that
+// the server may still deliver again: those this reader emitted and did
+// not acknowledge, those it acknowledged above the acknowledgement floor
+// last read, whose acknowledgement a server restart may have lost, and
+// those of the checkpoint it was restored from above that floor. Every
+// reader keeps the last, so the merge on a restore has copies to drop.
+func (r *reader[T]) SnapshotUnionState(int64) ([][]byte, error) {
 	pending := make([]uint64, 0, len(r.seen))
 	for seq := range r.seen {
 		pending = append(pending, seq)
 	}
-	slices.Sort(pending)
-	out := make([]Split, len(r.splits))
-	for i, s := range r.splits {
-		out[i] = Split{ID: s.ID}
+	all := rangesOf(pending).union(r.restored)
+	if len(all) == 0 {
+		return nil, nil
 	}
-	if len(out) > 0 {
-		out[0].Pending = pending
-	}
-	return out, nil
+	return [][]byte{appendRanges(nil, all)}, nil
 }
 
 // NotifyCheckpointComplete acknowledges the messages that checkpoint
 // checkpointID (and any earlier one) covers: the job will not read them
-// again.
+// again. Once a checkpoint taken after the end of input has completed, or
+// at source.EndOfInputCheckpoint, Close acknowledges what is left.
 func (r *reader[T]) NotifyCheckpointComplete(checkpointID int64) error {
+	if checkpointID == source.EndOfInputCheckpoint || (r.endSnap != 0 && checkpointID >= r.endSnap) {
+		r.final = true
+	}
 	for id, g := range r.groups {
 		if id > checkpointID {
 			continue
@@ -486,6 +606,7 @@ func (r *reader[T]) NotifyCheckpointComplete(checkpointID int64) error {
 			delete(r.seen, seq)
 		}
 	}
+	r.restored = r.restored.above(floor)
 	return nil
 }
 
@@ -496,10 +617,11 @@ const acked = -1
 // which the next checkpoint to complete covers.
 func (r *reader[T]) NotifyCheckpointAborted(int64) error { return nil }
 
-// Close stops fetching. After the end of input and a checkpoint taken
-// after it, it acknowledges what is left (the job finished); otherwise it
-// negatively acknowledges the messages not acknowledged, which the server
-// then redelivers at once to the readers of the restarted job.
+// Close stops fetching. After the end of input and the completion of a
+// checkpoint taken after it (or the end-of-input notification of a job
+// without one), it acknowledges what is left: the job finished. Otherwise
+// it negatively acknowledges the messages not acknowledged, which the
+// server then redelivers at once to the readers of the restarted job.
 func (r *reader[T]) Close() error {
 	if r.closed {
 		return nil
@@ -513,7 +635,7 @@ func (r *reader[T]) Close() error {
 		return nil
 	}
 	settle := func(m jetstream.Msg) error {
-		if r.snappedAfterEnd {
+		if r.final {
 			return m.Ack()
 		}
 		return m.Nak()

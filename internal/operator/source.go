@@ -376,6 +376,27 @@ func (s *Source[T, S]) Open(ctx *Context) error {
 	if s.Watermarks == nil {
 		s.emit.run = s.run
 	}
+	if err := checkReaderListener(r); err != nil {
+		return err
+	}
+	if err := checkReaderInterface(r, reflect.TypeFor[source.UnionStateReader]()); err != nil {
+		return err
+	}
+	// What a reader keeps for every reader is union list state: on a
+	// restore each subtask gets the elements of all.
+	var union *statebackend.OpList[[]byte]
+	u, hasUnion := r.(source.UnionStateReader)
+	if hasUnion {
+		if union, err = statebackend.GetList[[]byte](ctx.State(), sourceUnionState, statebackend.Union, nil); err != nil {
+			return err
+		}
+		if ctx.IsRestored() {
+			if err := u.RestoreUnionState(union.Values); err != nil {
+				return fmt.Errorf("restoring union state of source reader %T: %w", r, err)
+			}
+		}
+		union.Values = nil
+	}
 	// The reader's splits are list state, split evenly on a restore at
 	// another parallelism, as Flink's source operator keeps them.
 	splits, err := statebackend.GetList[S](ctx.State(), sourceSplitsState, statebackend.SplitEven, nil)
@@ -392,11 +413,15 @@ func (s *Source[T, S]) Open(ctx *Context) error {
 			return fmt.Errorf("snapshotting source reader: %w", err)
 		}
 		splits.Values = ss
+		if hasUnion {
+			els, err := u.SnapshotUnionState(id)
+			if err != nil {
+				return fmt.Errorf("snapshotting union state of source reader %T: %w", r, err)
+			}
+			union.Values = els
+		}
 		return nil
 	}}
-	if err := checkReaderListener(r); err != nil {
-		return err
-	}
 	if l, ok := r.(source.CheckpointListener); ok {
 		hooks.Complete = func(id int64) error {
 			if err := l.NotifyCheckpointComplete(id); err != nil {
@@ -407,6 +432,12 @@ func (s *Source[T, S]) Open(ctx *Context) error {
 		hooks.Aborted = func(id int64) error {
 			if err := l.NotifyCheckpointAborted(id); err != nil {
 				return fmt.Errorf("source reader %T: checkpoint %d aborted: %w", r, id, err)
+			}
+			return nil
+		}
+		hooks.Final = func() error {
+			if err := l.NotifyCheckpointComplete(source.EndOfInputCheckpoint); err != nil {
+				return fmt.Errorf("source reader %T: end of input: %w", r, err)
 			}
 			return nil
 		}
@@ -474,6 +505,10 @@ func (r readerContext) SendSplitRequest() {
 
 // sourceSplitsState names the operator state holding a reader's splits.
 const sourceSplitsState = "source-splits"
+
+// sourceUnionState names the operator state holding a reader's union
+// state (source.UnionStateReader).
+const sourceUnionState = "source-union"
 
 // SourceCoordinator runs a source's Enumerator on a goroutine of its own.
 type SourceCoordinator[T any, S source.Split] struct {
@@ -675,16 +710,21 @@ func (s *Source[T, S]) EndOfInput() {
 // one whose NotifyCheckpointComplete takes an int: the runtime would never
 // call it, and its acknowledgements would never be sent.
 func checkReaderListener(r any) error {
-	if _, ok := r.(source.CheckpointListener); ok {
+	return checkReaderInterface(r, reflect.TypeFor[source.CheckpointListener]())
+}
+
+// checkReaderInterface reports a reader that has a method of iface, an
+// optional interface of package source, without implementing it.
+func checkReaderInterface(r any, iface reflect.Type) error {
+	t := reflect.TypeOf(r)
+	if t.Implements(iface) {
 		return nil
 	}
-	t := reflect.TypeOf(r)
-	iface := reflect.TypeFor[source.CheckpointListener]()
 	for i := range iface.NumMethod() {
 		want := iface.Method(i)
 		if m, ok := t.MethodByName(want.Name); ok {
-			return fmt.Errorf("source reader %s has method %s of type %s, so it does not implement source.CheckpointListener (%s %s) and would never be called",
-				t, want.Name, m.Type, want.Name, want.Type)
+			return fmt.Errorf("source reader %s has method %s of type %s, so it does not implement source.%s (%s %s) and would never be called",
+				t, want.Name, m.Type, iface.Name(), want.Name, want.Type)
 		}
 	}
 	return nil
