@@ -209,11 +209,12 @@ type UnionStateReader interface {
 	RestoreUnionState(elements [][]byte) error
 }
 
-// EndOfInputCheckpoint is the checkpoint id
-// CheckpointListener.NotifyCheckpointComplete is called with when a reader's subtask ends after its input ended
-// without a checkpoint taken after that having completed: no restore will
-// need what the reader emitted, so it settles everything it holds, as a
-// sink commits its last transaction (sink.EndOfInput).
+// EndOfInputCheckpoint is the checkpoint id that
+// CheckpointListener.NotifyCheckpointComplete is called with when a
+// reader's subtask ends after its input ended and no checkpoint taken
+// since has completed: no restore will need what the reader emitted, so
+// it settles everything it holds, as a sink commits its last transaction
+// (sink.EndOfInput).
 const EndOfInputCheckpoint int64 = math.MaxInt64
 
 // Validator is implemented by a Source whose configuration can be checked
