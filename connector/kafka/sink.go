@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -422,34 +421,6 @@ func (txnCodec) Decode(src []byte) (*txn, int, error) {
 // completing (PrepareCommit, PrepareAbort, CompleteCommit, CompleteAbort)
 // are initialised.
 
-// txnID is subtask's transactional id naming checkpoint c.
-func txnID(prefix string, subtask int, c int64) string {
-	return prefix + "-" + strconv.Itoa(subtask) + "-" + strconv.FormatInt(c, 10)
-}
-
-// parseTxnID returns the subtask and checkpoint a transactional id of
-// prefix names; ok is false for any other id (of a longer prefix such as
-// "prefix-x", or not in canonical decimal form).
-func parseTxnID(prefix, id string) (subtask int, c int64, ok bool) {
-	rest, ok := strings.CutPrefix(id, prefix+"-")
-	if !ok {
-		return 0, 0, false
-	}
-	sub, ck, ok := strings.Cut(rest, "-")
-	if !ok {
-		return 0, 0, false
-	}
-	i, err := strconv.Atoi(sub)
-	if err != nil || i < 0 || strconv.Itoa(i) != sub {
-		return 0, 0, false
-	}
-	c, err = strconv.ParseInt(ck, 10, 64)
-	if err != nil || c < 0 || strconv.FormatInt(c, 10) != ck {
-		return 0, 0, false
-	}
-	return i, c, true
-}
-
 // lingering reports whether a transactional id in state (as
 // ListTransactions names them) may hold a transaction that nothing will
 // end but its coordinator's timeout. Unknown states count as open.
@@ -467,6 +438,7 @@ func lingering(state string) bool {
 type txnWriter[T any] struct {
 	s                    *Sink[T]
 	ctx                  context.Context
+	ids                  sink.TransactionIDs
 	subtask, parallelism int
 	// restored is the checkpoint the job was restored from, 0 on a fresh
 	// start.
@@ -488,7 +460,8 @@ func newTxnWriter[T any](s *Sink[T], ctx sink.InitContext) *txnWriter[T] {
 		restored = 0
 	}
 	return &txnWriter[T]{
-		s: s, ctx: ctx.Context(), subtask: ctx.SubtaskIndex(), parallelism: ctx.Parallelism(),
+		s: s, ctx: ctx.Context(), ids: sink.TransactionIDs{Prefix: s.TransactionalIDPrefix},
+		subtask: ctx.SubtaskIndex(), parallelism: ctx.Parallelism(),
 		restored: restored, last: restored,
 		live:         map[*txn]struct{}{},
 		bytesWritten: ctx.Metrics().Counter("bytesWritten"),
@@ -547,8 +520,7 @@ func (w *txnWriter[T]) abortLingering() error {
 			w.s.TransactionalIDPrefix, err)
 	}
 	for _, id := range listed.TransactionalIDs() { // sorted
-		sub, c, ok := parseTxnID(w.s.TransactionalIDPrefix, id)
-		if !ok || sub%w.parallelism != w.subtask || c <= w.restored || !lingering(listed[id].State) {
+		if !w.ids.Lingering(id, w.subtask, w.parallelism, w.restored) || !lingering(listed[id].State) {
 			continue
 		}
 		cl, _, _, err := w.initTxn(id)
@@ -571,7 +543,7 @@ func (w *txnWriter[T]) BeginTransaction() (*txn, error) {
 		}
 		w.cleaned = true
 	}
-	t := &txn{ID: txnID(w.s.TransactionalIDPrefix, w.subtask, w.last+1), Checkpoint: w.last + 1, errs: newProduceErr(w.bytesWritten)}
+	t := &txn{ID: w.ids.Name(w.subtask, w.last+1), Checkpoint: w.last + 1, errs: newProduceErr(w.bytesWritten)}
 	cl, pid, epoch, err := w.initTxn(t.ID)
 	if err != nil {
 		return nil, err

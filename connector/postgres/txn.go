@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -100,40 +99,13 @@ func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + 
 // lingering id may be one a new subtask is about to use: that subtask is
 // the one that answers for it, and has rolled it back by then.
 
-// gid is the global id of subtask's transaction naming checkpoint c.
-func gid(prefix string, subtask int, c int64) string {
-	return prefix + "-" + strconv.Itoa(subtask) + "-" + strconv.FormatInt(c, 10)
-}
-
-// parseGID returns the subtask and checkpoint a global id of prefix names;
-// ok is false for any other id (of a longer prefix such as "prefix-x", or
-// not in canonical decimal form).
-func parseGID(prefix, g string) (subtask int, c int64, ok bool) {
-	rest, ok := strings.CutPrefix(g, prefix+"-")
-	if !ok {
-		return 0, 0, false
-	}
-	sub, ck, ok := strings.Cut(rest, "-")
-	if !ok {
-		return 0, 0, false
-	}
-	i, err := strconv.Atoi(sub)
-	if err != nil || i < 0 || strconv.Itoa(i) != sub {
-		return 0, 0, false
-	}
-	c, err = strconv.ParseInt(ck, 10, 64)
-	if err != nil || c < 0 || strconv.FormatInt(c, 10) != ck {
-		return 0, 0, false
-	}
-	return i, c, true
-}
-
 // txnWriter is the sink.TransactionalWriter of one subtask.
 type txnWriter[T any] struct {
 	s                    *Sink[T]
 	ctx                  context.Context
 	pool                 *pgxpool.Pool
 	stmt                 *statement
+	ids                  sink.TransactionIDs
 	subtask, parallelism int
 	// restored is the checkpoint the job was restored from, 0 on a fresh
 	// start.
@@ -156,7 +128,7 @@ func newTxnWriter[T any](s *Sink[T], ctx sink.InitContext, pool *pgxpool.Pool) *
 		restored = 0
 	}
 	return &txnWriter[T]{
-		s: s, ctx: ctx.Context(), pool: pool, stmt: newStatement(s),
+		s: s, ctx: ctx.Context(), pool: pool, stmt: newStatement(s), ids: sink.TransactionIDs{Prefix: s.TransactionPrefix},
 		subtask: ctx.SubtaskIndex(), parallelism: ctx.Parallelism(),
 		restored: restored, last: restored,
 		live: map[*txn]struct{}{},
@@ -215,8 +187,7 @@ func (w *txnWriter[T]) rollbackLingering() error {
 		return fmt.Errorf("postgres sink: listing prepared transactions: %w", err)
 	}
 	for _, g := range gids {
-		sub, c, ok := parseGID(w.s.TransactionPrefix, g)
-		if !ok || sub%w.parallelism != w.subtask || c <= w.restored {
+		if !w.ids.Lingering(g, w.subtask, w.parallelism, w.restored) {
 			continue
 		}
 		err := w.s.Retry.do(w.ctx, func(ctx context.Context) error {
@@ -301,7 +272,7 @@ func (w *txnWriter[T]) PreCommit(t *txn) error {
 	if t.Checkpoint == 0 { // the end of input
 		t.Checkpoint = w.last + 1
 	}
-	t.GID = gid(w.s.TransactionPrefix, w.subtask, t.Checkpoint)
+	t.GID = w.ids.Name(w.subtask, t.Checkpoint)
 	_, err := t.conn.Exec(w.ctx, "PREPARE TRANSACTION "+literal(t.GID))
 	w.release(t)
 	if err != nil {
