@@ -32,6 +32,13 @@ const (
 // fetchWait is how long one fetch waits for messages.
 const fetchWait = 200 * time.Millisecond
 
+// A fetch that finds no responders is tried again every fetchRetryPause
+// for fetchRetryFor before the reader fails.
+var (
+	fetchRetryFor   = 10 * time.Second
+	fetchRetryPause = 100 * time.Millisecond
+)
+
 // ErrReconnected is wrapped by the error that fails a job whose NATS
 // source, at a parallelism above 1, lost its connection to the server and
 // re-established it: the server, if it restarted, redelivers at once the
@@ -322,7 +329,8 @@ func (r *reader[T]) fetch(ctx context.Context, cons jetstream.Consumer) {
 	defer r.wg.Done()
 	defer r.wake()
 	var floorRead time.Time
-	var held []jetstream.Msg // handed over, perhaps not settled yet
+	var unreachable time.Time // since when fetches found no responders, zero while they do
+	var held []jetstream.Msg  // handed over, perhaps not settled yet
 	progress := time.NewTicker(r.src.cfg.ackWait / 3)
 	defer progress.Stop()
 	for ctx.Err() == nil {
@@ -332,18 +340,39 @@ func (r *reader[T]) fetch(ctx context.Context, cons jetstream.Consumer) {
 		default:
 		}
 		batch, err := cons.Fetch(r.src.cfg.batch, jetstream.FetchMaxWait(min(fetchWait, r.src.cfg.ackWait/3)))
-		if err != nil {
-			r.fail(fmt.Errorf("fetching from consumer %s: %w", r.src.durable, err))
-			return
-		}
 		var got []jetstream.Msg
-		for m := range batch.Messages() {
-			got = append(got, m)
+		if err == nil {
+			for m := range batch.Messages() {
+				got = append(got, m)
+			}
+			if err = batch.Error(); errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+				err = nil
+			}
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		if err != nil && len(got) == 0 && errors.Is(err, nats.ErrNoResponders) {
+			// The consumer is briefly unreachable (a JetStream leader
+			// changing, a server busy starting it): try again for a
+			// while before failing.
+			if unreachable.IsZero() {
+				unreachable = time.Now()
+			}
+			if time.Since(unreachable) < fetchRetryFor {
+				select {
+				case <-time.After(fetchRetryPause):
+					continue
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		if err != nil {
+			for _, m := range got {
+				_ = m.Nak()
+			}
 			r.fail(fmt.Errorf("fetching from consumer %s: %w", r.src.durable, err))
 			return
 		}
+		unreachable = time.Time{}
 		if len(got) > 0 && r.shared && r.nc.Stats().Reconnects > 0 {
 			// A server that restarted redelivers at once what was
 			// delivered and not acknowledged, to any reader: only a
