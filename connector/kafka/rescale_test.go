@@ -2,12 +2,10 @@ package kafka_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/connector/connectortest"
 	"github.com/freshet-io/freshet/connector/kafka"
 	"github.com/freshet-io/freshet/sink"
 	"github.com/freshet-io/freshet/source"
@@ -53,7 +52,7 @@ func TestExactlyOnceRestoreAtAnotherParallelism(t *testing.T) {
 				return env
 			}
 
-			f := &failAfterPreCommit{Sink: snk, adm: adm, subtasks: 3, changed: make(chan struct{})}
+			f := &failAfterPreCommit{Sink: snk, adm: adm, Snapshots: connectortest.NewSnapshots(3)}
 			env := job(3, f, 3000, freshet.WithCheckpointing(25*time.Millisecond, freshet.CheckpointStorage(t.TempDir()),
 				freshet.ExternalizedCheckpoints(freshet.RetainOnFailure)))
 			jc := execute(t, env, "rescaled-3")
@@ -156,14 +155,9 @@ func offsets(t *testing.T, adm *kadm.Client) (stable, end int64) {
 type failAfterPreCommit struct {
 	*kafka.Sink[int64]
 	adm      *kadm.Client
-	subtasks int
 	failedAt atomic.Int64
 
-	mu sync.Mutex
-	// written holds, by checkpoint, whether each subtask that took its
-	// snapshot pre-committed a transaction with records.
-	written map[int64]map[int]bool
-	changed chan struct{} // closed and replaced when written changes
+	*connectortest.Snapshots
 }
 
 func (f *failAfterPreCommit) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]byte) (sink.Writer[int64], sink.CheckpointHooks, error) {
@@ -184,70 +178,20 @@ func (f *failAfterPreCommit) CreateCheckpointedWriter(ctx sink.InitContext, rest
 		if err != nil {
 			return nil, err
 		}
-		f.report(id, sub, slices.Contains(open, fmt.Sprintf("%s-%d-%d", f.TransactionalIDPrefix, sub, id)))
+		f.Report(id, sub, slices.Contains(open, sink.TransactionIDs{Prefix: f.TransactionalIDPrefix}.Name(sub, id)))
 		if sub != 0 || id < 3 {
 			return st, nil
 		}
-		all, err := f.wait(ctx.Context(), id)
+		all, err := f.Wait(ctx.Context(), id)
 		if err != nil {
 			return nil, err
 		}
-		if all && f.allWritten(id-1) && f.failedAt.CompareAndSwap(0, id) {
+		if all && f.AllWritten(id-1) && f.failedAt.CompareAndSwap(0, id) {
 			return nil, fmt.Errorf("after the pre-commits of checkpoint %d: %w", id, errInjected)
 		}
 		return st, nil
 	}
 	return w, hooks, nil
-}
-
-func (f *failAfterPreCommit) report(id int64, sub int, written bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.written == nil {
-		f.written = map[int64]map[int]bool{}
-	}
-	if f.written[id] == nil {
-		f.written[id] = map[int]bool{}
-	}
-	f.written[id][sub] = written
-	close(f.changed)
-	f.changed = make(chan struct{})
-}
-
-// allWritten reports whether every subtask took its snapshot of
-// checkpoint id and pre-committed a transaction with records.
-func (f *failAfterPreCommit) allWritten(id int64) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.allWrittenLocked(id)
-}
-
-func (f *failAfterPreCommit) allWrittenLocked(id int64) bool {
-	subs := f.written[id]
-	for _, w := range subs {
-		if !w {
-			return false
-		}
-	}
-	return len(subs) == f.subtasks
-}
-
-// wait waits until every subtask has taken its snapshot of checkpoint id
-// and reports whether each pre-committed a transaction with records.
-func (f *failAfterPreCommit) wait(ctx context.Context, id int64) (bool, error) {
-	for {
-		f.mu.Lock()
-		done, all, changed := len(f.written[id]) == f.subtasks, f.allWrittenLocked(id), f.changed
-		f.mu.Unlock()
-		if done {
-			return all, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return false, errors.New("the subtask stopped while waiting for the others' snapshots")
-		}
-	}
 }
 
 // TestFreshStartAbortsLingeringTransactions: transactions left open under

@@ -1,13 +1,10 @@
 package postgres_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/freshet-io/freshet"
+	"github.com/freshet-io/freshet/connector/connectortest"
 	"github.com/freshet-io/freshet/connector/postgres"
 	"github.com/freshet-io/freshet/sink"
 	"github.com/freshet-io/freshet/source"
@@ -52,7 +50,7 @@ func TestExactlyOnceRestoreAtAnotherParallelism(t *testing.T) {
 				return env
 			}
 
-			f := &failAfterPrepare{Sink: snk, pg: pg, subtasks: 3, changed: make(chan struct{})}
+			f := &failAfterPrepare{Sink: snk, pg: pg, Snapshots: connectortest.NewSnapshots(3)}
 			env := job(3, f, 3000, freshet.WithCheckpointing(25*time.Millisecond, freshet.CheckpointStorage(t.TempDir()),
 				freshet.ExternalizedCheckpoints(freshet.RetainOnFailure)))
 			jc := execute(t, env, "rescaled-3")
@@ -97,14 +95,9 @@ func TestExactlyOnceRestoreAtAnotherParallelism(t *testing.T) {
 type failAfterPrepare struct {
 	*postgres.Sink[kv]
 	pg       *pgxpool.Pool
-	subtasks int
 	failedAt atomic.Int64
 
-	mu sync.Mutex
-	// prepared holds, by checkpoint, whether each subtask that took its
-	// snapshot prepared a transaction with rows.
-	prepared map[int64]map[int]bool
-	changed  chan struct{} // closed and replaced when prepared changes
+	*connectortest.Snapshots
 }
 
 func (f *failAfterPrepare) CreateCheckpointedWriter(ctx sink.InitContext, restored [][]byte) (sink.Writer[kv], sink.CheckpointHooks, error) {
@@ -121,72 +114,22 @@ func (f *failAfterPrepare) CreateCheckpointedWriter(ctx sink.InitContext, restor
 		}
 		// The transaction has rows if it is prepared under its id.
 		var written bool
-		g := fmt.Sprintf("%s-%d-%d", f.TransactionPrefix, sub, id)
+		g := sink.TransactionIDs{Prefix: f.TransactionPrefix}.Name(sub, id)
 		if err := f.pg.QueryRow(ctx.Context(), "SELECT EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = $1)", g).Scan(&written); err != nil {
 			return nil, err
 		}
-		f.report(id, sub, written)
+		f.Report(id, sub, written)
 		if sub != 0 || id < 3 {
 			return st, nil
 		}
-		all, err := f.wait(ctx.Context(), id)
+		all, err := f.Wait(ctx.Context(), id)
 		if err != nil {
 			return nil, err
 		}
-		if all && f.written(id-1) && f.failedAt.CompareAndSwap(0, id) {
+		if all && f.AllWritten(id-1) && f.failedAt.CompareAndSwap(0, id) {
 			return nil, fmt.Errorf("after the pre-commits of checkpoint %d: %w", id, errInjected)
 		}
 		return st, nil
 	}
 	return w, hooks, nil
-}
-
-func (f *failAfterPrepare) report(id int64, sub int, written bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.prepared == nil {
-		f.prepared = map[int64]map[int]bool{}
-	}
-	if f.prepared[id] == nil {
-		f.prepared[id] = map[int]bool{}
-	}
-	f.prepared[id][sub] = written
-	close(f.changed)
-	f.changed = make(chan struct{})
-}
-
-// written reports whether every subtask took its snapshot of checkpoint
-// id and prepared a transaction with rows.
-func (f *failAfterPrepare) written(id int64) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.writtenLocked(id)
-}
-
-func (f *failAfterPrepare) writtenLocked(id int64) bool {
-	subs := f.prepared[id]
-	for _, w := range subs {
-		if !w {
-			return false
-		}
-	}
-	return len(subs) == f.subtasks
-}
-
-// wait waits until every subtask has taken its snapshot of checkpoint id
-// and reports whether each prepared a transaction with rows.
-func (f *failAfterPrepare) wait(ctx context.Context, id int64) (bool, error) {
-	for {
-		f.mu.Lock()
-		done, all, changed := len(f.prepared[id]) == f.subtasks, f.writtenLocked(id), f.changed
-		f.mu.Unlock()
-		if done {
-			return all, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return false, errors.New("the subtask stopped while waiting for the others' snapshots")
-		}
-	}
 }
