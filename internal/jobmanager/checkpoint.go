@@ -74,8 +74,25 @@ type savepointResult struct {
 
 // TriggerSavepoint takes a savepoint of the running job into dir and
 // returns its folder; with opts.Stop or opts.Drain the job then stops
-// (Flink's stop-with-savepoint) and ends FINISHED.
+// (Flink's stop-with-savepoint) and ends FINISHED, and TriggerSavepoint
+// returns once it has ended.
 func (j *Job) TriggerSavepoint(ctx context.Context, dir string, opts task.TriggerOptions) (string, error) {
+	path, err := j.savepoint(ctx, dir, opts)
+	if err != nil || !(opts.Stop || opts.Drain) {
+		return path, err
+	}
+	select {
+	case <-j.done:
+	case <-ctx.Done():
+		return path, fmt.Errorf("savepoint %s taken, the job still stopping: %w", path, ctx.Err())
+	}
+	if err := j.Err(); err != nil {
+		return path, fmt.Errorf("savepoint %s taken, but the job failed as it stopped: %w", path, err)
+	}
+	return path, nil
+}
+
+func (j *Job) savepoint(ctx context.Context, dir string, opts task.TriggerOptions) (string, error) {
 	if dir == "" {
 		return "", fmt.Errorf("%w: no savepoint directory", ErrNoSavepoint)
 	}
