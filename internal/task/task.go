@@ -424,9 +424,16 @@ func (t *Task) flush() error {
 // runMail runs f, a mail or a timer, as a call into the chain.
 func (t *Task) runMail(f func() error) error { return t.chain.Call(f) }
 
-// drainMail runs the queued mail, priority mail first, until none is left.
+// drainMail runs the mail queued when it is called, priority mail first.
+// Mail put meanwhile waits for the next call, so a subtask whose mail
+// keeps coming (a checkpoint triggered as soon as the last one completes,
+// with a slow snapshot) still reads its input in between.
 func (t *Task) drainMail() error {
-	for f := t.mail.take(); f != nil; f = t.mail.take() {
+	for n := t.mail.pending.Load(); n > 0; n-- {
+		f := t.mail.take()
+		if f == nil {
+			return nil
+		}
 		if err := t.runMail(f); err != nil {
 			return err
 		}
