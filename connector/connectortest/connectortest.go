@@ -393,7 +393,7 @@ func sinkTrickle(t *testing.T, s Sink) {
 	const partitions, n = 2, 40
 	env := quietEnv(freshet.WithParallelism(parallelism(s.Parallelism)),
 		freshet.WithCheckpointing(5*time.Millisecond, freshet.CheckpointStorage(t.TempDir())))
-	sc.Attach(generated(env, partitions, n, source.GeneratorRate(400)), func(Record) bool { return false })
+	sc.Attach(generated(env, partitions, n, source.GeneratorRate(100)), func(Record) bool { return false })
 	jc, err := run(t, env, "conformance-sink-trickle")
 	if err != nil {
 		t.Fatalf("job failed: %v", err)
