@@ -153,4 +153,38 @@ func TestPebbleBackendErrors(t *testing.T) {
 	if err := env.Execute(ctx, "bad-cache"); err == nil || !strings.Contains(err.Error(), "cache size") {
 		t.Fatalf("Execute with a zero cache = %v; want a cache size error", err)
 	}
+	env = countingJob(t, 1, 100, 10, 0, newFailer(0, 1, 2, 1), &collectSink[keyCount]{},
+		freshet.WithStateBackend(freshet.PebbleBackend(freshet.PebbleMemTableSize(0))))
+	if err := env.Execute(ctx, "bad-memtable"); err == nil || !strings.Contains(err.Error(), "memtable size") {
+		t.Fatalf("Execute with a zero memtable = %v; want a memtable size error", err)
+	}
+}
+
+// TestPebbleSmallMemTable counts 1000 keys on Pebble with 32 KB
+// memtables and no entry cache, so that each subtask's state fills several
+// memtables, with checkpoints and failures: the counts are exact.
+func TestPebbleSmallMemTable(t *testing.T) {
+	const (
+		n    = 4000
+		keys = 1000
+	)
+	f := newFailer(3, n/8, n/4, 11)
+	out := &collectSink[keyCount]{}
+	env := countingJob(t, 2, n, keys, 0, f, out,
+		freshet.WithCheckpointing(100*time.Millisecond, freshet.CheckpointStorage(t.TempDir())),
+		freshet.WithStateBackend(freshet.PebbleBackend(freshet.PebbleDir(t.TempDir()),
+			freshet.PebbleMemTableSize(32<<10), freshet.PebbleEntryCacheSize(0))))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	jc, err := env.ExecuteAsync(ctx, "counting-small-memtable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jc.Wait(); err != nil {
+		t.Fatalf("job failed: %v", err)
+	}
+	if got := jc.Restarts(); got < 3 {
+		t.Fatalf("restarted %d times, want at least 3", got)
+	}
+	checkCounts(t, finalCounts(out), n, keys)
 }
