@@ -142,7 +142,9 @@ func CheckpointTimeout(d time.Duration) CheckpointOption {
 }
 
 // MinPauseBetweenCheckpoints is the least time from the end of one
-// checkpoint to the start of the next (default 0).
+// checkpoint to the start of the next (default 0). The final checkpoint
+// that subtasks whose input ended wait for is taken at once, so a bounded
+// job ends without waiting out the interval or the pause.
 func MinPauseBetweenCheckpoints(d time.Duration) CheckpointOption {
 	return func(c *checkpointConfig) error {
 		if d < 0 {
