@@ -215,9 +215,9 @@ func TestMailAndTimersRunUnderBackpressure(t *testing.T) {
 	}
 }
 
-// TestPriorityMailRunsFirst: priority mail runs before ordinary mail posted
-// earlier; mail posted while a round of mail runs runs after the source's
-// next poll, so mail that keeps coming cannot starve the source.
+// TestPriorityMailRunsFirst: in a source's loop, priority mail runs before
+// ordinary mail posted earlier. (Whether the source polls between the
+// rounds depends on room downstream; TestMailRunsInRounds shows rounds.)
 func TestPriorityMailRunsFirst(t *testing.T) {
 	src := &emitter{perPoll: 1}
 	r := startRig(t, src, graph.KindSource, 2, 1)
@@ -268,8 +268,8 @@ func TestPriorityMailRunsFirst(t *testing.T) {
 	close(release)
 	await(t, "the mail to run", ranAll)
 	waitFor(t, "the next poll", func() bool { return len(src.log.events()) > 5 })
-	got := src.log.events()[:6]
-	want := []string{"hold", "poll", "priority 1", "priority 2", "ordinary 1", "ordinary 2"}
+	got := slices.DeleteFunc(src.log.events(), func(e string) bool { return e == "poll" })
+	want := []string{"hold", "priority 1", "priority 2", "ordinary 1", "ordinary 2"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("ran %q, want %q", got, want)
 	}
