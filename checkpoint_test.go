@@ -805,25 +805,32 @@ func TestWindowsAndJoinsExactlyOnceUnderFailures(t *testing.T) {
 	})
 }
 
-// snapshotFailer is a pass-through function whose SnapshotState fails for
-// the checkpoints below okFrom.
-type snapshotFailer struct {
+// snapshotHook is a pass-through function whose SnapshotState calls
+// snapshot with the checkpoint's id.
+type snapshotHook struct {
 	freshet.BaseFunction
-	okFrom int64
+	snapshot func(id int64) error
 }
 
-func (snapshotFailer) ProcessElement(_ *freshet.Context, v int64, out freshet.Collector[int64]) error {
+func (snapshotHook) ProcessElement(_ *freshet.Context, v int64, out freshet.Collector[int64]) error {
 	out.Collect(v)
 	return nil
 }
 
-func (snapshotFailer) InitializeState(*freshet.StateInitializationContext) error { return nil }
+func (snapshotHook) InitializeState(*freshet.StateInitializationContext) error { return nil }
 
-func (f snapshotFailer) SnapshotState(ctx *freshet.StateSnapshotContext) error {
-	if ctx.CheckpointID() < f.okFrom {
-		return fmt.Errorf("checkpoint %d: %w", ctx.CheckpointID(), errInjected)
-	}
-	return nil
+func (f snapshotHook) SnapshotState(ctx *freshet.StateSnapshotContext) error {
+	return f.snapshot(ctx.CheckpointID())
+}
+
+// failSnapshotsBelow fails the snapshots of the checkpoints below okFrom.
+func failSnapshotsBelow(okFrom int64) snapshotHook {
+	return snapshotHook{snapshot: func(id int64) error {
+		if id < okFrom {
+			return fmt.Errorf("checkpoint %d: %w", id, errInjected)
+		}
+		return nil
+	}}
 }
 
 // TestTolerableCheckpointFailures: failed checkpoints within the tolerated
@@ -836,7 +843,7 @@ func TestTolerableCheckpointFailures(t *testing.T) {
 			freshet.WithLogger(slog.New(slog.DiscardHandler)),
 			freshet.WithCheckpointing(30*time.Millisecond, freshet.CheckpointStorage("mem://"), freshet.TolerableCheckpointFailures(tolerable)))
 		nums := freshet.FromSource(env, source.Generator(func(i int64) int64 { return i }, source.GeneratorCount(5000), source.GeneratorRate(10000)), "numbers")
-		freshet.SinkTo(freshet.Process(nums, freshet.ProcessFunction[int64, int64](snapshotFailer{okFrom: 3})), &collectSink[int64]{}, "sink")
+		freshet.SinkTo(freshet.Process(nums, freshet.ProcessFunction[int64, int64](failSnapshotsBelow(3))), &collectSink[int64]{}, "sink")
 		jc, err := env.ExecuteAsync(context.Background(), "tolerable")
 		if err != nil {
 			t.Fatal(err)

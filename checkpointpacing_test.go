@@ -12,31 +12,20 @@ import (
 	"github.com/freshet-io/freshet/source"
 )
 
-// slowSnapshot is a pass-through function whose SnapshotState takes delay,
-// for checkpoint only or, with only 0, for every checkpoint.
-type slowSnapshot struct {
-	freshet.BaseFunction
-	delay time.Duration
-	only  int64
-}
-
-func (slowSnapshot) ProcessElement(_ *freshet.Context, v int64, out freshet.Collector[int64]) error {
-	out.Collect(v)
-	return nil
-}
-
-func (slowSnapshot) InitializeState(*freshet.StateInitializationContext) error { return nil }
-
-func (f slowSnapshot) SnapshotState(ctx *freshet.StateSnapshotContext) error {
-	if f.only == 0 || ctx.CheckpointID() == f.only {
-		time.Sleep(f.delay)
-	}
-	return nil
+// slowSnapshots makes the snapshot of checkpoint only, or with only 0
+// of every checkpoint, take delay.
+func slowSnapshots(delay time.Duration, only int64) snapshotHook {
+	return snapshotHook{snapshot: func(id int64) error {
+		if only == 0 || id == only {
+			time.Sleep(delay)
+		}
+		return nil
+	}}
 }
 
 // runPaced runs 2 s of numbers through f with checkpoints every interval
 // and opts, and returns the job's checkpoint history.
-func runPaced(t *testing.T, f slowSnapshot, interval time.Duration, opts ...freshet.CheckpointOption) []freshet.CheckpointStats {
+func runPaced(t *testing.T, f snapshotHook, interval time.Duration, opts ...freshet.CheckpointOption) []freshet.CheckpointStats {
 	t.Helper()
 	opts = append([]freshet.CheckpointOption{freshet.CheckpointStorage("mem://")}, opts...)
 	env := freshet.NewEnv(freshet.WithParallelism(1),
@@ -85,7 +74,7 @@ func inProgressAt(h []freshet.CheckpointStats, i int) int {
 // default only one), as Flink's settings of the same names do.
 func TestCheckpointPacing(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
-		h := runPaced(t, slowSnapshot{delay: time.Second, only: 1}, 30*time.Millisecond,
+		h := runPaced(t, slowSnapshots(time.Second, 1), 30*time.Millisecond,
 			freshet.CheckpointTimeout(150*time.Millisecond), freshet.TolerableCheckpointFailures(1000))
 		if len(h) == 0 || h[0].ID != 1 || h[0].Status != freshet.CheckpointFailed || h[0].Failure == nil ||
 			!strings.Contains(h[0].Failure.Error(), "expired after 150ms") {
@@ -103,7 +92,7 @@ func TestCheckpointPacing(t *testing.T) {
 	})
 	t.Run("min pause", func(t *testing.T) {
 		const pause = 200 * time.Millisecond
-		h := runPaced(t, slowSnapshot{}, 10*time.Millisecond, freshet.MinPauseBetweenCheckpoints(pause))
+		h := runPaced(t, slowSnapshots(0, 0), 10*time.Millisecond, freshet.MinPauseBetweenCheckpoints(pause))
 		if len(h) < 4 {
 			t.Fatalf("%d checkpoints, want at least 4", len(h))
 		}
@@ -128,7 +117,7 @@ func TestCheckpointPacing(t *testing.T) {
 			if limit > 1 {
 				opts = append(opts, freshet.MaxConcurrentCheckpoints(limit))
 			}
-			h := runPaced(t, slowSnapshot{delay: 100 * time.Millisecond}, 20*time.Millisecond, opts...)
+			h := runPaced(t, slowSnapshots(100*time.Millisecond, 0), 20*time.Millisecond, opts...)
 			most := 0
 			for i := range h {
 				if h[i].Status == freshet.CheckpointFailed {

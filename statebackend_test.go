@@ -30,36 +30,48 @@ func forEachStateBackend(t *testing.T, test func(t *testing.T, backend func(t *t
 
 // TestPebbleExactlyOnceUnderFailures runs the counting job on the Pebble
 // backend with checkpoints and injected failures: the counts are exact,
-// and the backends' directories are gone once the job ends.
+// and the backends' directories are gone once the job ends. It runs with
+// a small block cache, and with 32 KB memtables and no entry cache, so
+// that each subtask's state of 1000 keys fills several memtables.
 func TestPebbleExactlyOnceUnderFailures(t *testing.T) {
-	const (
-		n    = 30000
-		keys = 100
-	)
-	dir := t.TempDir()
-	f := newFailer(5, n/12, n/8, 7)
-	out := &collectSink[keyCount]{}
-	env := countingJob(t, 2, n, keys, 20000, f, out,
-		freshet.WithCheckpointing(100*time.Millisecond, freshet.CheckpointStorage(t.TempDir())),
-		freshet.WithStateBackend(freshet.PebbleBackend(freshet.PebbleDir(dir), freshet.PebbleCacheSize(1<<20))))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	jc, err := env.ExecuteAsync(ctx, "counting-pebble")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := jc.Wait(); err != nil {
-		t.Fatalf("job failed: %v", err)
-	}
-	if got := jc.Restarts(); got < 5 {
-		t.Fatalf("restarted %d times, want at least 5", got)
-	}
-	if last := f.processed(jc.Restarts()); last >= n {
-		t.Fatalf("the last attempt processed %d records, want fewer than %d (a restore)", last, n)
-	}
-	checkCounts(t, finalCounts(out), n, keys)
-	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
-		t.Fatalf("after the job the Pebble directory holds %v (%v)", ents, err)
+	for _, c := range []struct {
+		name     string
+		n        int64
+		keys     int
+		rate     float64
+		failures int
+		opts     []freshet.PebbleOption
+	}{
+		{"cache 1 MB", 30000, 100, 20000, 5, []freshet.PebbleOption{freshet.PebbleCacheSize(1 << 20)}},
+		{"memtables 32 KB", 4000, 1000, 2000, 3, []freshet.PebbleOption{freshet.PebbleMemTableSize(32 << 10), freshet.PebbleEntryCacheSize(0)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			f := newFailer(c.failures, c.n/12, c.n/8, 7)
+			out := &collectSink[keyCount]{}
+			env := countingJob(t, 2, c.n, c.keys, c.rate, f, out,
+				freshet.WithCheckpointing(100*time.Millisecond, freshet.CheckpointStorage(t.TempDir())),
+				freshet.WithStateBackend(freshet.PebbleBackend(append(c.opts, freshet.PebbleDir(dir))...)))
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			jc, err := env.ExecuteAsync(ctx, "counting-pebble")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := jc.Wait(); err != nil {
+				t.Fatalf("job failed: %v", err)
+			}
+			if got := jc.Restarts(); got < c.failures {
+				t.Fatalf("restarted %d times, want at least %d", got, c.failures)
+			}
+			if last := f.processed(jc.Restarts()); last >= c.n {
+				t.Fatalf("the last attempt processed %d records, want fewer than %d (a restore)", last, c.n)
+			}
+			checkCounts(t, finalCounts(out), int(c.n), c.keys)
+			if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
+				t.Fatalf("after the job the Pebble directory holds %v (%v)", ents, err)
+			}
+		})
 	}
 }
 
@@ -158,33 +170,4 @@ func TestPebbleBackendErrors(t *testing.T) {
 	if err := env.Execute(ctx, "bad-memtable"); err == nil || !strings.Contains(err.Error(), "memtable size") {
 		t.Fatalf("Execute with a zero memtable = %v; want a memtable size error", err)
 	}
-}
-
-// TestPebbleSmallMemTable counts 1000 keys on Pebble with 32 KB
-// memtables and no entry cache, so that each subtask's state fills several
-// memtables, with checkpoints and failures: the counts are exact.
-func TestPebbleSmallMemTable(t *testing.T) {
-	const (
-		n    = 4000
-		keys = 1000
-	)
-	f := newFailer(3, n/8, n/4, 11)
-	out := &collectSink[keyCount]{}
-	env := countingJob(t, 2, n, keys, 0, f, out,
-		freshet.WithCheckpointing(100*time.Millisecond, freshet.CheckpointStorage(t.TempDir())),
-		freshet.WithStateBackend(freshet.PebbleBackend(freshet.PebbleDir(t.TempDir()),
-			freshet.PebbleMemTableSize(32<<10), freshet.PebbleEntryCacheSize(0))))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	jc, err := env.ExecuteAsync(ctx, "counting-small-memtable")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := jc.Wait(); err != nil {
-		t.Fatalf("job failed: %v", err)
-	}
-	if got := jc.Restarts(); got < 3 {
-		t.Fatalf("restarted %d times, want at least 3", got)
-	}
-	checkCounts(t, finalCounts(out), n, keys)
 }
