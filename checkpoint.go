@@ -309,6 +309,8 @@ func (c *JobClient) TriggerSavepoint(ctx context.Context, dir string) (string, e
 // savepoint then holds what is left after that. Without drain the sources
 // stop reading at the barrier and the job is stopped once the savepoint
 // completes, so resuming from it continues exactly where it stopped.
+// It returns the savepoint's path once the job has ended; a job that
+// fails as it stops returns the path with the failure.
 func (c *JobClient) StopWithSavepoint(ctx context.Context, dir string, drain bool) (string, error) {
 	return c.h.savepoint(ctx, dir, task.TriggerOptions{Stop: !drain, Drain: drain})
 }
