@@ -3,7 +3,11 @@ package connectortest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
+
+	"github.com/freshet-io/freshet/sink"
 )
 
 // Snapshots records, per checkpoint, whether each of a sink's subtasks
@@ -12,6 +16,7 @@ import (
 // every subtask pre-committed, say, so that transactions are left open.
 type Snapshots struct {
 	subtasks int
+	failedAt atomic.Int64
 
 	mu      sync.Mutex
 	written map[int64]map[int]bool
@@ -71,3 +76,43 @@ func (s *Snapshots) Wait(ctx context.Context, id int64) (bool, error) {
 		}
 	}
 }
+
+// FailAfterPreCommits wraps the checkpoint hooks of an exactly-once sink's
+// writer so that it never hears that a checkpoint completed, and its job
+// fails with err at the snapshot of the first checkpoint, from the third
+// on, at which every subtask pre-committed a transaction with records, as
+// at the checkpoint before: subtask 0 waits, after its own pre-commit,
+// until every subtask has pre-committed, then fails the checkpoint.
+// written reports whether subtask sub's transaction of checkpoint id
+// holds records.
+func (s *Snapshots) FailAfterPreCommits(ctx sink.InitContext, hooks sink.CheckpointHooks, err error, written func(ctx context.Context, sub int, id int64) (bool, error)) sink.CheckpointHooks {
+	hooks.NotifyCheckpointComplete = nil
+	snap, sub := hooks.SnapshotState, ctx.SubtaskIndex()
+	hooks.SnapshotState = func(id int64) ([][]byte, error) {
+		st, serr := snap(id)
+		if serr != nil || s.failedAt.Load() != 0 {
+			return st, serr
+		}
+		w, werr := written(ctx.Context(), sub, id)
+		if werr != nil {
+			return nil, werr
+		}
+		s.Report(id, sub, w)
+		if sub != 0 || id < 3 {
+			return st, nil
+		}
+		all, werr := s.Wait(ctx.Context(), id)
+		if werr != nil {
+			return nil, werr
+		}
+		if all && s.AllWritten(id-1) && s.failedAt.CompareAndSwap(0, id) {
+			return nil, fmt.Errorf("after the pre-commits of checkpoint %d: %w", id, err)
+		}
+		return st, nil
+	}
+	return hooks
+}
+
+// FailedAt is the checkpoint at which FailAfterPreCommits failed the job,
+// or 0.
+func (s *Snapshots) FailedAt() int64 { return s.failedAt.Load() }

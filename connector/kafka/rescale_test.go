@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,7 +58,7 @@ func TestExactlyOnceRestoreAtAnotherParallelism(t *testing.T) {
 			if err := jc.Wait(); err == nil || !strings.Contains(err.Error(), errInjected.Error()) {
 				t.Fatalf("the job at parallelism 3 ended with %v, want the injected failure", err)
 			}
-			failed := f.failedAt.Load()
+			failed := f.FailedAt()
 			last, ok := jc.LatestCheckpoint()
 			if !ok || last.Path == "" || last.ID != failed-1 {
 				t.Fatalf("latest completed checkpoint %+v, want %d", last, failed-1)
@@ -146,16 +145,11 @@ func offsets(t *testing.T, adm *kadm.Client) (stable, end int64) {
 	return stable, end
 }
 
-// failAfterPreCommit wraps an exactly-once sink so that its writers never
-// hear that a checkpoint completed and its job fails at the snapshot of
-// the first checkpoint, from the third on, at which every subtask
-// pre-committed a transaction with records, as at the checkpoint before:
-// subtask 0 waits, after its own pre-commit, until every subtask has
-// pre-committed, then fails the checkpoint.
+// failAfterPreCommit fails its job after every subtask pre-committed a
+// transaction with records (connectortest.Snapshots.FailAfterPreCommits).
 type failAfterPreCommit struct {
 	*kafka.Sink[int64]
-	adm      *kadm.Client
-	failedAt atomic.Int64
+	adm *kadm.Client
 
 	*connectortest.Snapshots
 }
@@ -165,33 +159,12 @@ func (f *failAfterPreCommit) CreateCheckpointedWriter(ctx sink.InitContext, rest
 	if err != nil {
 		return nil, hooks, err
 	}
-	hooks.NotifyCheckpointComplete = nil
-	snap, sub := hooks.SnapshotState, ctx.SubtaskIndex()
-	hooks.SnapshotState = func(id int64) ([][]byte, error) {
-		st, err := snap(id)
-		if err != nil || f.failedAt.Load() != 0 {
-			return st, err
-		}
-		// The transaction has records if it is open under its id (it
-		// names checkpoint id when the subtask took the one before).
-		open, err := ongoingIDs(ctx.Context(), f.adm, f.TransactionalIDPrefix)
-		if err != nil {
-			return nil, err
-		}
-		f.Report(id, sub, slices.Contains(open, sink.TransactionIDs{Prefix: f.TransactionalIDPrefix}.Name(sub, id)))
-		if sub != 0 || id < 3 {
-			return st, nil
-		}
-		all, err := f.Wait(ctx.Context(), id)
-		if err != nil {
-			return nil, err
-		}
-		if all && f.AllWritten(id-1) && f.failedAt.CompareAndSwap(0, id) {
-			return nil, fmt.Errorf("after the pre-commits of checkpoint %d: %w", id, errInjected)
-		}
-		return st, nil
-	}
-	return w, hooks, nil
+	// The transaction has records if it is open under its id (it names
+	// checkpoint id when the subtask took the one before).
+	return w, f.FailAfterPreCommits(ctx, hooks, errInjected, func(ctx context.Context, sub int, id int64) (bool, error) {
+		open, err := ongoingIDs(ctx, f.adm, f.TransactionalIDPrefix)
+		return slices.Contains(open, sink.TransactionIDs{Prefix: f.TransactionalIDPrefix}.Name(sub, id)), err
+	}), nil
 }
 
 // TestFreshStartAbortsLingeringTransactions: transactions left open under

@@ -1,11 +1,11 @@
 package postgres_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,7 +57,7 @@ func TestExactlyOnceRestoreAtAnotherParallelism(t *testing.T) {
 			if err := jc.Wait(); err == nil || !strings.Contains(err.Error(), errInjected.Error()) {
 				t.Fatalf("the job at parallelism 3 ended with %v, want the injected failure", err)
 			}
-			failed := f.failedAt.Load()
+			failed := f.FailedAt()
 			last, ok := jc.LatestCheckpoint()
 			if !ok || last.Path == "" || last.ID != failed-1 {
 				t.Fatalf("latest completed checkpoint %+v, want %d", last, failed-1)
@@ -86,16 +86,11 @@ func TestExactlyOnceRestoreAtAnotherParallelism(t *testing.T) {
 	}
 }
 
-// failAfterPrepare wraps an exactly-once sink so that its writers never
-// hear that a checkpoint completed and its job fails at the snapshot of
-// the first checkpoint, from the third on, at which every subtask
-// prepared a transaction with rows, as at the checkpoint before: subtask
-// 0 waits, after its own pre-commit, until every subtask has
-// pre-committed, then fails the checkpoint.
+// failAfterPrepare fails its job after every subtask prepared a
+// transaction with rows (connectortest.Snapshots.FailAfterPreCommits).
 type failAfterPrepare struct {
 	*postgres.Sink[kv]
-	pg       *pgxpool.Pool
-	failedAt atomic.Int64
+	pg *pgxpool.Pool
 
 	*connectortest.Snapshots
 }
@@ -105,31 +100,11 @@ func (f *failAfterPrepare) CreateCheckpointedWriter(ctx sink.InitContext, restor
 	if err != nil {
 		return nil, hooks, err
 	}
-	hooks.NotifyCheckpointComplete = nil
-	snap, sub := hooks.SnapshotState, ctx.SubtaskIndex()
-	hooks.SnapshotState = func(id int64) ([][]byte, error) {
-		st, err := snap(id)
-		if err != nil || f.failedAt.Load() != 0 {
-			return st, err
-		}
-		// The transaction has rows if it is prepared under its id.
+	// The transaction has rows if it is prepared under its id.
+	return w, f.FailAfterPreCommits(ctx, hooks, errInjected, func(ctx context.Context, sub int, id int64) (bool, error) {
 		var written bool
 		g := sink.TransactionIDs{Prefix: f.TransactionPrefix}.Name(sub, id)
-		if err := f.pg.QueryRow(ctx.Context(), "SELECT EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = $1)", g).Scan(&written); err != nil {
-			return nil, err
-		}
-		f.Report(id, sub, written)
-		if sub != 0 || id < 3 {
-			return st, nil
-		}
-		all, err := f.Wait(ctx.Context(), id)
-		if err != nil {
-			return nil, err
-		}
-		if all && f.AllWritten(id-1) && f.failedAt.CompareAndSwap(0, id) {
-			return nil, fmt.Errorf("after the pre-commits of checkpoint %d: %w", id, errInjected)
-		}
-		return st, nil
-	}
-	return w, hooks, nil
+		err := f.pg.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = $1)", g).Scan(&written)
+		return written, err
+	}), nil
 }
