@@ -414,7 +414,7 @@ func (w *worker) stop() {
 		select {
 		case <-w.exited:
 		case <-time.After(10 * time.Second):
-			_ = w.cmd.Process.Kill()
+			w.kill()
 		}
 	}()
 }
